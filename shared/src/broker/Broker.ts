@@ -1,0 +1,79 @@
+/**
+ * The broker facade: one service both applications use to publish and subscribe.
+ *
+ * Subjects are NATS-style: `<TOPIC>.<key>` — the first token is the topic (a Kafka topic or a
+ * JetStream stream), the rest is the message key (for orders, the OrderReqID). Subscriptions may
+ * use `*` (exactly one token) and `>` (one or more trailing tokens). See `subject.ts` and
+ * `README.md` in this folder for the mapping onto Kafka and NATS.
+ *
+ * Delivery is at least once: a message is acknowledged (Kafka offset committed, JetStream ack)
+ * only after its handler succeeded; a handler failure or a consumer dying before the ack means
+ * the message is delivered again, to this or another member of the consumer group.
+ */
+import { Context, type Effect, type Scope } from "effect"
+import type { BrokerError, BrokerUnavailable } from "./errors.ts"
+
+export type Headers = Readonly<Record<string, string>>
+
+/** A message as handed to a subscriber. */
+export interface BrokerMessage {
+  /** `<TOPIC>.<key>` */
+  readonly subject: string
+  readonly topic: string
+  readonly key: string
+  readonly headers: Headers
+  readonly payload: Uint8Array
+  /** Adapter-specific position, for logs and tests (Kafka `partition:offset`, JetStream stream seq). */
+  readonly position: string
+  /** True when the broker knows this message was delivered before (JetStream, memory). */
+  readonly redelivered: boolean
+}
+
+export interface PublishOptions {
+  readonly headers?: Headers
+}
+
+export interface SubscribeOptions<E, R> {
+  /** Subject pattern, e.g. `BUYER_NOTIFY.>`, `*.ORD-001`, `SELLER_NOTIFY.ORD-001`. */
+  readonly subject: string
+  /**
+   * Consumer group (Kafka group.id, JetStream durable consumer / queue group). Members of one
+   * group share the messages; different groups each see every message.
+   */
+  readonly group: string
+  /** Start from the oldest retained message when the group has no committed position yet. */
+  readonly fromBeginning?: boolean
+  /** Acknowledged only when this succeeds; a failure leads to redelivery. */
+  readonly handler: (message: BrokerMessage) => Effect.Effect<void, E, R>
+}
+
+/** A running subscription; it stops when the scope it was started in closes. */
+export interface Subscription {
+  /** Resolves once the consumer has joined its group and is receiving (partitions assigned). */
+  readonly ready: Effect.Effect<void>
+}
+
+export interface TopicSpec {
+  readonly name: string
+  readonly partitions: number
+  readonly replicationFactor: number
+}
+
+export interface BrokerShape {
+  /** `kafka`, `nats` or `memory` */
+  readonly kind: string
+  readonly publish: (
+    subject: string,
+    payload: Uint8Array | string,
+    options?: PublishOptions,
+  ) => Effect.Effect<void, BrokerError | BrokerUnavailable>
+  readonly subscribe: <E, R>(
+    options: SubscribeOptions<E, R>,
+  ) => Effect.Effect<Subscription, BrokerError | BrokerUnavailable, R | Scope.Scope>
+  /** Creates the topics (Kafka topics / JetStream streams) that do not exist yet. */
+  readonly ensureTopics: (topics: ReadonlyArray<TopicSpec>) => Effect.Effect<void, BrokerError | BrokerUnavailable>
+  /** Succeeds when the broker answers now; used by `/readyz`. */
+  readonly healthCheck: Effect.Effect<void, BrokerUnavailable>
+}
+
+export class Broker extends Context.Service<Broker, BrokerShape>()("dcent/Broker") {}

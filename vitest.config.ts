@@ -1,0 +1,28 @@
+import { defineConfig } from "vitest/config"
+
+// Two projects: `unit` needs nothing running; `integration` talks to real Kafka, Redis, NATS
+// and to the services as real processes (started by `make test` through infra/local/stack.sh).
+export default defineConfig({
+  test: {
+    reporters: ["default", "./scripts/vitest-summary-reporter.ts"],
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["{shared,requestor,processor}/test/unit/**/*.test.ts", "test/unit/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["{shared,requestor,processor}/test/integration/**/*.test.ts", "test/integration/**/*.test.ts"],
+          globalSetup: ["./test/support/require-servers.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // Files share one Kafka/Redis/NATS; running them one at a time keeps them independent.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+})
