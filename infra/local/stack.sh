@@ -83,15 +83,17 @@ running_pid() {
   file="$(pid_file "$svc")"
   [[ -f "$file" ]] || return 0
   pid="$(cat "$file" 2>/dev/null || true)"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$(cmdline_signature "$svc")"; then
-    echo "$pid"
-  fi
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 0
+  [[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" == *"$(cmdline_signature "$svc")"* ]] && echo "$pid"
+  return 0
 }
 
-# "users:(("java",pid=1,fd=2))"-style description of who listens on a port.
+# "python3 (pid 123)" for whoever listens on a port, from ss's users:(("python3",pid=123,fd=3)).
 port_owner() {
-  ss -Hltnp "sport = :$1" 2>/dev/null | awk '{ $1=$2=$3=""; print }' | sed 's/^ *//' | head -n1
+  local owner
+  owner="$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n1 |
+    sed 's/users:(("\([^"]*\)",pid=\([0-9]*\)/\1 (pid \2)/' || true)"
+  echo "${owner:-a process ss cannot name}"
 }
 
 port_in_use() { [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
@@ -99,6 +101,15 @@ port_in_use() { [[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]]; }
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 ensure_dirs() { mkdir -p "$DATA_DIR" "$LOG_DIR" "$PID_DIR" "$CONF_DIR"; }
+
+# Serialises up/down/clean: two concurrent `up`s (parallel make targets) must
+# not both start a service and fight over its port and pidfile. The lock is
+# held until this script exits.
+take_lock() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/.lock"
+  flock -w "${STACK_LOCK_TIMEOUT:-300}" 9 || die "another stack.sh is still running (lock $RUN_DIR/.lock)"
+}
 
 # --- install -----------------------------------------------------------------
 # Runs a noisy command quietly; its output is shown only if it fails.
@@ -119,6 +130,25 @@ apt_install() {
   fi
   log "apt-get install $*"
   quietly env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+  stop_packaged_services "$@"
+}
+
+# On a host booted with systemd, Debian starts redis-server/nats-server as
+# system services (nats on 0.0.0.0) right after install; they would hold the
+# ports this stack uses, so switch them off. Containers without systemd skip this.
+stop_packaged_services() {
+  [[ -d /run/systemd/system ]] || return 0
+  local pkg
+  for pkg in "$@"; do
+    case "$pkg" in
+      redis-server | nats-server)
+        if systemctl is-active --quiet "$pkg"; then
+          log "disabling the system $pkg service (this stack runs its own)"
+          systemctl disable --now --quiet "$pkg" || true
+        fi
+        ;;
+    esac
+  done
 }
 
 # Takes command:package pairs; installs, in one apt run, the packages whose
@@ -174,19 +204,21 @@ install_for() {
 }
 
 cmd_install() {
+  take_lock # `up` installs too; never run two Maven downloads into one cache
   install_for "${ALL_SERVICES[@]}"
   log "install complete (Kafka $KAFKA_VERSION in $KAFKA_HOME)"
 }
 
 # --- process control -----------------------------------------------------------
 # Runs a command detached in its own session; the inner shell writes its own
-# pid and then execs, so the pidfile holds the service's real pid.
+# pid and then execs, so the pidfile holds the service's real pid. fd 9 (the
+# stack lock) is closed so the service does not hold the lock forever.
 spawn() {
   local svc="$1"
   shift
   # shellcheck disable=SC2016 # $$ and $@ are expanded by the inner shell
   setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$(pid_file "$svc")" "$@" \
-    >>"$(log_file "$svc")" 2>&1 </dev/null &
+    >>"$(log_file "$svc")" 2>&1 </dev/null 9>&- &
 }
 
 # Fails with the message the brief promised when someone else holds a port.
@@ -245,14 +277,23 @@ start_kafka() {
     -cp "$(kafka_classpath)" kafka.Kafka "$CONF_DIR/server.properties"
 }
 
+# True if the file, from byte offset $2 on, contains $3. (Not `| grep -q`:
+# with pipefail, grep quitting early makes tail die of SIGPIPE on big logs.)
+log_mentions_since() {
+  local count
+  count="$(tail -c +"$(($2 + 1))" "$1" | grep -cF -- "$3" || true)"
+  ((count > 0))
+}
+
 # Ready = port accepts connections, this run logged "Kafka Server started",
 # and (when kcat is there) a metadata request answers with our broker.
 kafka_ready() {
-  local since="$1"
+  local since="$1" metadata
   tcp_open "$KAFKA_PORT" || return 1
-  tail -c +"$((since + 1))" "$(log_file kafka)" | grep -q 'Kafka Server started' || return 1
+  log_mentions_since "$(log_file kafka)" "$since" 'Kafka Server started' || return 1
   if command -v kcat >/dev/null 2>&1; then
-    kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 2>/dev/null | grep -q 'broker 1 at' || return 1
+    metadata="$(kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 2>/dev/null)" || return 1
+    [[ "$metadata" == *"broker 1 at"* ]] || return 1
   fi
 }
 
@@ -314,7 +355,8 @@ wait_ready() {
   until "${svc}_ready" "$since"; do
     pid="$(running_pid "$svc")"
     [[ -n "$pid" ]] || fail_start "$svc" "process exited during start-up"
-    ((SECONDS < deadline)) || fail_start "$svc" "not ready after $(start_timeout "$svc")s (pid $pid still running)"
+    ((SECONDS < deadline)) ||
+      fail_start "$svc" "not ready after $(start_timeout "$svc")s (pid $pid left running; 'stack.sh down $svc' stops it)"
     sleep 0.5
   done
 }
@@ -374,23 +416,27 @@ status_one() {
 }
 
 # --- commands --------------------------------------------------------------------
-# Validates service names; no names means all services.
-services_or_all() {
+# Sets SERVICES from the arguments (validated); no arguments means all.
+select_services() {
   local svc
   (($# > 0)) || set -- "${ALL_SERVICES[@]}"
   for svc in "$@"; do is_service "$svc" || die "unknown service '$svc' (expected: ${ALL_SERVICES[*]})"; done
-  echo "$@"
+  SERVICES=("$@")
 }
 
 cmd_up() {
   local svc
+  select_services "$@"
+  take_lock
   ensure_dirs
-  for svc in $(services_or_all "$@"); do up_one "$svc"; done
+  for svc in "${SERVICES[@]}"; do up_one "$svc"; done
 }
 
 cmd_down() {
   local svc
-  for svc in $(services_or_all "$@"); do down_one "$svc"; done
+  select_services "$@"
+  take_lock
+  for svc in "${SERVICES[@]}"; do down_one "$svc"; done
 }
 
 cmd_status() {
@@ -399,7 +445,7 @@ cmd_status() {
 }
 
 cmd_logs() {
-  (($# >= 1)) || die "usage: stack.sh logs <${ALL_SERVICES[*]// /|}> [-f]"
+  (($# >= 1)) || die "usage: stack.sh logs <kafka|redis|nats> [-f]"
   is_service "$1" || die "unknown service '$1'"
   local file
   file="$(log_file "$1")"
@@ -408,7 +454,7 @@ cmd_logs() {
 }
 
 cmd_clean() {
-  cmd_down
+  cmd_down # takes the lock
   log "deleting $DATA_DIR $LOG_DIR $CONF_DIR"
   rm -rf "$DATA_DIR" "$LOG_DIR" "$CONF_DIR"
 }

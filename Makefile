@@ -1,0 +1,64 @@
+# dCent Communicator — the two commands a newcomer needs are `make run` and `make test`.
+# Each installs what is missing (Debian packages, Node 24, npm workspace, Kafka jars),
+# starts the local infrastructure (Kafka KRaft, Redis, NATS JetStream on 127.0.0.1) and goes.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# npm scripts and everything below run on the Node 24 installed into node_modules.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+STACK := bash infra/local/stack.sh
+
+.PHONY: help install generate check run test test-unit test-integration infra-up infra-down infra-status infra-logs infra-clean topics compose-config
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+install: ## Install Debian packages, Node 24, npm workspace and Kafka jars (idempotent)
+	@bash scripts/install.sh
+	@$(STACK) install
+	@echo "[make] node $$(node --version) ($$(command -v node))"
+
+generate: install ## Generate gRPC/protobuf TypeScript from proto/ (buf + ts-proto)
+	@npm run --silent generate
+
+check: generate ## Format/lint (Biome), buf lint and type check
+	@biome check .
+	@(cd proto && buf lint)
+	@tsc -p tsconfig.json
+
+infra-up: install ## Start Kafka, Redis and NATS on 127.0.0.1 (idempotent)
+	@$(STACK) up
+
+infra-down: ## Stop Kafka, Redis and NATS
+	@$(STACK) down
+
+infra-status: ## Show what runs
+	@$(STACK) status
+
+infra-logs: ## Tail the infrastructure logs (SVC=kafka|redis|nats)
+	@$(STACK) logs $${SVC:-kafka}
+
+infra-clean: ## Stop the infrastructure and delete its data
+	@$(STACK) clean
+
+topics: infra-up ## Create the eight topics on the local Kafka
+	@node shared/src/broker/cli/ensure-topics.ts
+
+run: generate infra-up ## Run Kafka, Redis and both services in the foreground (Ctrl-C stops the services)
+	@bash scripts/run-services.sh
+
+test: generate infra-up ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
+	@echo "[make] node $$(node --version)"
+	@vitest run
+
+test-unit: generate ## Unit tests only (no servers)
+	@vitest run --project unit
+
+test-integration: generate infra-up ## Integration tests only
+	@vitest run --project integration
+
+compose-config: ## Validate the Docker Compose file (needs only the docker client)
+	@docker compose -f infra/docker-compose.yml config --quiet && echo "compose file is valid"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the processor and the requestor in the foreground with prefixed logs. Ctrl-C (or SIGTERM)
+# is forwarded to both; each shuts down gracefully. The infrastructure keeps running: stop it
+# with `make infra-down`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+pids=()
+start() {
+  local name=$1 entry=$2
+  # Line-buffered prefixing so the two services' logs stay readable side by side.
+  node "$entry" > >(sed -u "s/^/[$name] /") 2> >(sed -u "s/^/[$name] /" >&2) &
+  pids+=($!)
+}
+
+stop() {
+  trap - INT TERM
+  echo "[run] stopping services..."
+  kill -TERM "${pids[@]}" 2>/dev/null
+  wait "${pids[@]}" 2>/dev/null
+  echo "[run] services stopped; infrastructure still running (make infra-down stops it)"
+  exit 0
+}
+trap stop INT TERM
+
+start processor processor/src/main.ts
+start requestor requestor/src/main.ts
+echo "[run] processor http://127.0.0.1:${PROCESSOR_HTTP_PORT:-8001} (gRPC :${GRPC_SERVER_PORT:-50051}), requestor http://127.0.0.1:${REQUESTOR_HTTP_PORT:-8000} — Ctrl-C to stop"
+
+# If one service exits on its own (e.g. bad configuration), stop the other and report it.
+wait -n "${pids[@]}"
+status=$?
+kill -TERM "${pids[@]}" 2>/dev/null
+wait "${pids[@]}" 2>/dev/null
+echo "[run] a service exited with status $status"
+exit "$status"
