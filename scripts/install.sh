@@ -53,4 +53,5 @@ install_node_modules() {
 
 install_apt_packages "${APT_PACKAGES[@]}"
 install_node_modules
+bash scripts/install-compose.sh
 log "node $(node_modules/.bin/node --version), npm $(npm --version 2>/dev/null)"

@@ -25,7 +25,10 @@ export interface BrokerMessage {
   readonly payload: Uint8Array
   /** Adapter-specific position, for logs and tests (Kafka `partition:offset`, JetStream stream seq). */
   readonly position: string
-  /** True when the broker knows this message was delivered before (JetStream, memory). */
+  /**
+   * True when the broker knows this message was delivered before (JetStream, memory). Kafka keeps
+   * no delivery count: there it is true only when this process saw a handler fail on it.
+   */
   readonly redelivered: boolean
 }
 
@@ -38,18 +41,26 @@ export interface SubscribeOptions<E, R> {
   readonly subject: string
   /**
    * Consumer group (Kafka group.id, JetStream durable consumer / queue group). Members of one
-   * group share the messages; different groups each see every message.
+   * group share the messages; different groups each see every message. A group is scoped by
+   * `subject`: subscriptions share messages only when group and subject are both equal (see
+   * `group.ts`).
    */
   readonly group: string
   /** Start from the oldest retained message when the group has no committed position yet. */
   readonly fromBeginning?: boolean
-  /** Acknowledged only when this succeeds; a failure leads to redelivery. */
+  /**
+   * Acknowledged only when this succeeds; a failure leads to redelivery. Calls for one
+   * subscription are sequential (one message at a time).
+   */
   readonly handler: (message: BrokerMessage) => Effect.Effect<void, E, R>
 }
 
 /** A running subscription; it stops when the scope it was started in closes. */
 export interface Subscription {
-  /** Resolves once the consumer has joined its group and is receiving (partitions assigned). */
+  /**
+   * Resolves once the consumer has joined its group and is receiving (partitions assigned);
+   * messages published after that are delivered to the group even without `fromBeginning`.
+   */
   readonly ready: Effect.Effect<void>
 }
 

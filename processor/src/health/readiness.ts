@@ -1,0 +1,7 @@
+import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
+import { brokerCheck, redisCheck } from "@dcent/shared/health/checks"
+import { Readiness } from "@dcent/shared/health/Readiness"
+import { Effect } from "effect"
+
+/** `/readyz`: the broker answers, Redis answers, the topics exist. */
+export const ReadinessLive = Readiness.layer(Effect.all([brokerCheck, redisCheck, TopicsBootstrap.readinessCheck]))

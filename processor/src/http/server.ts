@@ -1,0 +1,15 @@
+import { serveApi } from "@dcent/shared/http/server"
+import { Effect, Layer } from "effect"
+import { ProcessorConfig } from "../config.ts"
+import { HealthHandlers } from "../health/http.ts"
+import { ProcessorApi } from "./Api.ts"
+
+/** All handler groups of `ProcessorApi`. */
+export const ApiHandlers = Layer.mergeAll(HealthHandlers)
+
+export const HttpLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* ProcessorConfig
+    return serveApi(ProcessorApi, ApiHandlers, { host: config.httpHost, port: config.httpPort })
+  }),
+)

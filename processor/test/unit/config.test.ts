@@ -1,0 +1,49 @@
+import { formatConfigError } from "@dcent/shared/config/errors"
+import { ConfigProvider, Effect, Exit } from "effect"
+import { describe, expect, it } from "vitest"
+import { processorConfig } from "../../src/config.ts"
+
+const parse = (env: Record<string, string>) =>
+  Effect.runSyncExit(processorConfig.parse(ConfigProvider.fromEnv({ env })))
+
+const failureMessage = (env: Record<string, string>) => {
+  const exit = parse(env)
+  if (Exit.isSuccess(exit)) throw new Error("expected a configuration error")
+  const reason = exit.cause.reasons[0]
+  if (reason?._tag !== "Fail") throw new Error("expected a failure")
+  return formatConfigError(reason.error, env)
+}
+
+describe("processor configuration", () => {
+  it("has the documented defaults", () => {
+    const exit = parse({})
+    expect(Exit.isSuccess(exit) && exit.value).toEqual({
+      httpPort: 8001,
+      httpHost: "127.0.0.1",
+      grpcPort: 50051,
+      grpcHost: "127.0.0.1",
+      maxConcurrentTasks: 10,
+      orderExpiryMinutes: 30,
+      findMaxSel: 10,
+    })
+  })
+
+  it("reads the environment", () => {
+    const exit = parse({ PROCESSOR_HTTP_PORT: "18001", GRPC_SERVER_PORT: "15051", MAX_CONCURRENT_TASKS: "4" })
+    expect(Exit.isSuccess(exit) && exit.value).toMatchObject({
+      httpPort: 18001,
+      grpcPort: 15051,
+      maxConcurrentTasks: 4,
+    })
+  })
+
+  it.each([
+    ["PROCESSOR_HTTP_PORT", "abc"],
+    ["GRPC_SERVER_PORT", "70000"],
+    ["MAX_CONCURRENT_TASKS", "-1"],
+    ["ORDER_EXPIRY_MINUTES", "0"],
+    ["FIND_MAX_SEL", "1.5"],
+  ])("rejects %s=%s with a message naming the variable", (name, bad) => {
+    expect(failureMessage({ [name]: bad })).toMatch(new RegExp(`^${name}="${bad.replace(".", "\\.")}": `))
+  })
+})

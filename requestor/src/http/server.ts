@@ -1,0 +1,15 @@
+import { serveApi } from "@dcent/shared/http/server"
+import { Effect, Layer } from "effect"
+import { RequestorConfig } from "../config.ts"
+import { HealthHandlers } from "../health/http.ts"
+import { RequestorApi } from "./Api.ts"
+
+/** All handler groups of `RequestorApi`. */
+export const ApiHandlers = Layer.mergeAll(HealthHandlers)
+
+export const HttpLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* RequestorConfig
+    return serveApi(RequestorApi, ApiHandlers, { host: config.httpHost, port: config.httpPort })
+  }),
+)

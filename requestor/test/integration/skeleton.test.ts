@@ -1,0 +1,109 @@
+/**
+ * The requestor as a real process against the real Kafka and Redis: probes, API documents,
+ * configuration errors, readiness without Redis, and SIGTERM.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type ErrorBody, expectApiDocuments, expectNotReadyWithoutRedis, readyz } from "../../../test/support/http.ts"
+import { freePort } from "../../../test/support/ports.ts"
+import { runToExit } from "../../../test/support/processes.ts"
+import { kafkaUrl, redisUrl } from "../../../test/support/servers.ts"
+import { type RunningService, startRequestor } from "../../../test/support/services.ts"
+
+describe("requestor skeleton", () => {
+  let requestor: RunningService
+
+  beforeAll(async () => {
+    requestor = await startRequestor({ env: { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl } })
+  })
+
+  afterAll(async () => {
+    await requestor?.stop()
+  })
+
+  it("answers /healthz 200 {status: ok}", async () => {
+    const response = await fetch(`${requestor.httpUrl}/healthz`)
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ status: "ok" })
+  })
+
+  it("answers /readyz 200 once Kafka, Redis and the topics are there", async () => {
+    const body = await readyz(requestor)
+    expect(body.checks.map((check) => [check.name, check.ok])).toEqual([
+      ["kafka", true],
+      ["redis", true],
+      ["topics", true],
+    ])
+  })
+
+  it("serves /docs and /openapi.json", async () => {
+    await expectApiDocuments(requestor.httpUrl, "dCent Communicator — Requestor")
+  })
+
+  it("answers unknown routes with the common error body", async () => {
+    const response = await fetch(`${requestor.httpUrl}/no-such-route`)
+    expect(response.status).toBe(404)
+    expect(await response.json()).toEqual({
+      error: { code: "not_found", message: "no route for GET /no-such-route", details: [] },
+    })
+  })
+
+  it("exits 0 within a few seconds on SIGTERM", async () => {
+    const exit = await requestor.stop({ timeoutMs: 15_000 })
+    expect(exit, requestor.output()).toMatchObject({ code: 0, signal: null, killed: false })
+    expect(exit.durationMs).toBeLessThan(10_000)
+  })
+})
+
+describe("requestor configuration errors", () => {
+  it.each([
+    ["REQUESTOR_HTTP_PORT", "abc"],
+    ["BROKER_URL", "foo://x"],
+    ["REDIS_URL", "not a url"],
+    ["LOG_LEVEL", "loud"],
+  ])("%s=%s stops start-up with exit 1 and a one-line message naming it", async (name, value) => {
+    const result = await runToExit("requestor", { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl, [name]: value })
+    expect(result.timedOut).toBe(false)
+    expect(result.code, result.stderr).toBe(1)
+    expect(result.stderr).toContain(name)
+    expect(result.stderr).toMatch(/^requestor: invalid configuration: /)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).not.toMatch(/^\s+at /m)
+  })
+})
+
+describe("requestor without Redis", () => {
+  it("starts, stays alive and answers /readyz 503 naming redis, with Retry-After", async () => {
+    const closedPort = await freePort()
+    const requestor = await startRequestor({
+      name: "requestor-no-redis",
+      env: { BROKER_URL: kafkaUrl, REDIS_URL: `redis://127.0.0.1:${closedPort}` },
+    })
+    try {
+      await expectNotReadyWithoutRedis(requestor)
+    } finally {
+      const exit = await requestor.stop()
+      expect(exit.code, requestor.output()).toBe(0)
+    }
+  })
+})
+
+describe("requestor without Kafka", () => {
+  it("starts anyway and answers /readyz 503 naming the broker and the topics", async () => {
+    const closedPort = await freePort()
+    const requestor = await startRequestor({
+      name: "requestor-no-kafka",
+      env: { BROKER_URL: `kafka://127.0.0.1:${closedPort}`, REDIS_URL: redisUrl },
+    })
+    try {
+      const response = await fetch(`${requestor.httpUrl}/readyz`)
+      expect(response.status).toBe(503)
+      expect(response.headers.get("retry-after")).toMatch(/^\d+$/)
+      const body = (await response.json()) as ErrorBody
+      expect(body.error.details.map((detail) => detail.path)).toEqual(["kafka", "topics"])
+      expect(body.error.details[0]?.problem).toContain(`kafka://127.0.0.1:${closedPort} is unreachable`)
+    } finally {
+      const exit = await requestor.stop()
+      expect(exit.code, requestor.output()).toBe(0)
+    }
+  })
+})

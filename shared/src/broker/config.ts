@@ -1,0 +1,153 @@
+/**
+ * Broker configuration from the environment (Effect `Config`, so a bad value fails with a
+ * `ConfigError` naming the variable).
+ *
+ * | variable                   | default            | meaning                                        |
+ * |----------------------------|--------------------|------------------------------------------------|
+ * | `BROKER_URL`               | `kafka://`         | `kafka://h1:9092,h2:9092`, `nats://h:4222`, `memory://` |
+ * | `KAFKA_BOOTSTRAP_SERVERS`  | `127.0.0.1:9092`   | used when `BROKER_URL` is `kafka://` with no host |
+ * | `KAFKA_TOPIC_PARTITIONS`   | `3`                | partitions of the eight topics (`ensureTopics`) |
+ * | `KAFKA_REPLICATION_FACTOR` | `1`                | replication factor (Kafka) / replicas (JetStream) |
+ * | `KAFKA_LOG_LEVEL`          | `0`                | librdkafka syslog level 0–7; 0 keeps it quiet   |
+ * | `BROKER_CLIENT_ID`         | `dcent`            | Kafka `client.id` / NATS connection name        |
+ */
+import { Config, ConfigProvider, Effect } from "effect"
+import type { TopicSpec } from "./Broker.ts"
+import { allTopicNames } from "./topics.ts"
+
+export type BrokerKind = "kafka" | "nats" | "memory"
+
+export interface BrokerUrl {
+  readonly kind: BrokerKind
+  /** `host:port` entries; empty for `memory`. */
+  readonly servers: ReadonlyArray<string>
+  /** Normalised URL, used in error messages: `kafka://h1:9092,h2:9092`. */
+  readonly url: string
+}
+
+export class InvalidBrokerUrl extends Error {
+  readonly input: string
+  constructor(input: string, reason: string) {
+    super(`${JSON.stringify(input)}: ${reason}`)
+    this.name = "InvalidBrokerUrl"
+    this.input = input
+  }
+}
+
+const defaultPorts: Record<Exclude<BrokerKind, "memory">, number> = { kafka: 9092, nats: 4222 }
+
+/** `host`, `host:port`, `[v6]`, `[v6]:port` → `host:port` (default port added). */
+const parseServer = (input: string, entry: string, defaultPort: number): string => {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d+))?$/.exec(entry)
+  if (match === null) throw new InvalidBrokerUrl(input, `${JSON.stringify(entry)} is not host[:port]`)
+  const host = match[1]!
+  const port = match[2] === undefined ? defaultPort : Number(match[2])
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidBrokerUrl(input, `port ${match[2]} of ${JSON.stringify(entry)} is not in 1..65535`)
+  }
+  return `${host}:${port}`
+}
+
+const parseServers = (input: string, list: string, defaultPort: number): Array<string> =>
+  list
+    .split(",")
+    .map((entry) => entry.trim())
+    .map((entry) => {
+      if (entry.length === 0) throw new InvalidBrokerUrl(input, "it has an empty server entry")
+      return parseServer(input, entry, defaultPort)
+    })
+
+/**
+ * Parses a broker URL. `kafkaBootstrapServers` is the fallback for `kafka://` without hosts.
+ * Throws {@link InvalidBrokerUrl}.
+ */
+export const parseBrokerUrl = (raw: string, kafkaBootstrapServers?: string): BrokerUrl => {
+  const input = raw.trim()
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/.exec(input)
+  if (match === null) throw new InvalidBrokerUrl(raw, "expected kafka://host:port[,host:port], nats://host:port or memory://")
+  const scheme = match[1]!.toLowerCase()
+  const rest = match[2]!.replace(/\/+$/, "")
+  if (/[/?#@]/.test(rest)) {
+    throw new InvalidBrokerUrl(raw, "paths, query strings and credentials are not supported")
+  }
+  switch (scheme) {
+    case "memory":
+      if (rest.length > 0) throw new InvalidBrokerUrl(raw, "memory:// takes no host")
+      return { kind: "memory", servers: [], url: "memory://" }
+    case "kafka": {
+      let servers: Array<string>
+      if (rest.length > 0) servers = parseServers(raw, rest, defaultPorts.kafka)
+      else if (kafkaBootstrapServers !== undefined && kafkaBootstrapServers.trim().length > 0)
+        servers = parseServers(kafkaBootstrapServers, kafkaBootstrapServers.trim(), defaultPorts.kafka)
+      else throw new InvalidBrokerUrl(raw, "kafka:// names no host and KAFKA_BOOTSTRAP_SERVERS is empty")
+      return { kind: "kafka", servers, url: `kafka://${servers.join(",")}` }
+    }
+    case "nats": {
+      if (rest.length === 0) throw new InvalidBrokerUrl(raw, "nats:// needs a host, e.g. nats://127.0.0.1:4222")
+      const servers = parseServers(raw, rest, defaultPorts.nats)
+      return { kind: "nats", servers, url: `nats://${servers.join(",")}` }
+    }
+    default:
+      throw new InvalidBrokerUrl(raw, `unknown scheme "${scheme}" (expected kafka, nats or memory)`)
+  }
+}
+
+const configFailure = (message: string) =>
+  Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
+
+/** `BROKER_URL` (+ `KAFKA_BOOTSTRAP_SERVERS` fallback). */
+export const brokerUrlConfig: Config.Config<BrokerUrl> = Config.all({
+  url: Config.String("BROKER_URL").pipe(Config.withDefault("kafka://")),
+  bootstrap: Config.String("KAFKA_BOOTSTRAP_SERVERS").pipe(Config.withDefault("127.0.0.1:9092")),
+}).pipe(
+  Config.mapEffect(({ url, bootstrap }) =>
+    Effect.try({ try: () => parseBrokerUrl(url, bootstrap), catch: (e) => e as InvalidBrokerUrl }).pipe(
+      Effect.catch((e) =>
+        configFailure(
+          e instanceof InvalidBrokerUrl && e.input === bootstrap && bootstrap !== url
+            ? `KAFKA_BOOTSTRAP_SERVERS ${e.message}`
+            : `BROKER_URL ${e instanceof Error ? e.message : String(e)}`,
+        ),
+      ),
+    ),
+  ),
+)
+
+const positiveInt = (name: string, fallback: number): Config.Config<number> =>
+  Config.Int(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapEffect((n) => (n >= 1 ? Effect.succeed(n) : configFailure(`${name} must be >= 1, got ${n}`))),
+  )
+
+export interface TopicSettings {
+  readonly partitions: number
+  readonly replicationFactor: number
+}
+
+/** `KAFKA_TOPIC_PARTITIONS` (default 3) and `KAFKA_REPLICATION_FACTOR` (default 1). */
+export const topicSettingsConfig: Config.Config<TopicSettings> = Config.all({
+  partitions: positiveInt("KAFKA_TOPIC_PARTITIONS", 3),
+  replicationFactor: positiveInt("KAFKA_REPLICATION_FACTOR", 1),
+})
+
+/** The eight topics with the given settings. */
+export const topicSpecs = (
+  settings: TopicSettings,
+  names: ReadonlyArray<string> = allTopicNames,
+): ReadonlyArray<TopicSpec> => names.map((name) => ({ name, ...settings }))
+
+/** The eight topics as configured by the environment. */
+export const topicSpecsConfig: Config.Config<ReadonlyArray<TopicSpec>> = topicSettingsConfig.pipe(
+  Config.map((settings) => topicSpecs(settings)),
+)
+
+/** `KAFKA_LOG_LEVEL`: librdkafka's syslog level, 0 (quiet, default) … 7 (debug). */
+export const kafkaLogLevelConfig: Config.Config<number> = Config.Int("KAFKA_LOG_LEVEL").pipe(
+  Config.withDefault(0),
+  Config.mapEffect((n) => (n >= 0 && n <= 7 ? Effect.succeed(n) : configFailure(`KAFKA_LOG_LEVEL must be 0..7, got ${n}`))),
+)
+
+/** `BROKER_CLIENT_ID`: Kafka `client.id` / NATS connection name. */
+export const clientIdConfig: Config.Config<string> = Config.String("BROKER_CLIENT_ID").pipe(
+  Config.withDefault("dcent"),
+)

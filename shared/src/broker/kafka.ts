@@ -1,0 +1,202 @@
+/**
+ * Kafka adapter (`@confluentinc/kafka-javascript`, its KafkaJS-style promise API over librdkafka).
+ *
+ * - subject `<TOPIC>.<key>` ↔ Kafka topic `<TOPIC>`, message key `<key>` (UTF-8), headers as
+ *   Kafka headers (UTF-8 values);
+ * - the producer is idempotent with `acks=all`, lz4 compression and a 5 ms linger; `publish`
+ *   succeeds only after the delivery report, i.e. once the broker has the message;
+ * - subscriptions are in `kafka-consumer.ts`.
+ *
+ * Building the layer checks that the cluster answers within `connectTimeoutMs` and fails with
+ * `BrokerUnavailable` otherwise (librdkafka itself would retry forever). The producer is flushed
+ * and disconnected, and the admin client disconnected, when the layer's scope closes.
+ */
+import { KafkaJS } from "@confluentinc/kafka-javascript"
+import { type Config, Duration, Effect, Layer, type Scope } from "effect"
+import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
+import { brokerUrlConfig, clientIdConfig, kafkaLogLevelConfig } from "./config.ts"
+import { BrokerError, BrokerUnavailable } from "./errors.ts"
+import {
+  asBuffer,
+  classify,
+  commonConfig,
+  errorText,
+  isUnknownTopic,
+  type KafkaBrokerOptions,
+  producerConfig,
+  resolveKafkaOptions,
+  toKafkaHeaders,
+} from "./kafka-client.ts"
+import { makeKafkaSubscribe } from "./kafka-consumer.ts"
+import { headersOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./validate.ts"
+
+export type { KafkaBrokerOptions } from "./kafka-client.ts"
+
+/** Builds the Kafka broker service; clients live as long as the surrounding scope. */
+export const makeKafkaBroker = (
+  input: KafkaBrokerOptions,
+): Effect.Effect<BrokerShape, BrokerUnavailable | BrokerError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const options = resolveKafkaOptions(input)
+    const { url } = options
+    if (options.servers.length === 0) {
+      return yield* new BrokerUnavailable({ url, reason: "no bootstrap servers configured" })
+    }
+    const kafka = new KafkaJS.Kafka(commonConfig(options))
+    const unavailable = (reason: string) => new BrokerUnavailable({ url, reason })
+    /** Bounds a client call; librdkafka would otherwise keep retrying. */
+    const bounded =
+      (operation: string, ms: number) =>
+      <A, E>(self: Effect.Effect<A, E>) =>
+        self.pipe(
+          Effect.timeoutOrElse({
+            duration: Duration.millis(ms),
+            orElse: () => Effect.fail(unavailable(`${operation}: no answer within ${ms} ms`)),
+          }),
+        )
+
+    const admin = yield* Effect.acquireRelease(
+      Effect.sync(() => kafka.admin()),
+      (client) => Effect.promise(() => client.disconnect().catch(() => undefined)).pipe(Effect.timeout("5 seconds"), Effect.ignore),
+    )
+    yield* Effect.tryPromise({ try: () => admin.connect(), catch: classify(url, "connect") }).pipe(
+      bounded("connect", options.connectTimeoutMs),
+    )
+
+    const listTopics = (timeoutMs: number) =>
+      Effect.tryPromise({
+        try: () => admin.listTopics({ timeout: timeoutMs }),
+        catch: (cause) => unavailable(errorText(cause)),
+      }).pipe(bounded("list topics", timeoutMs + 500))
+
+    const healthCheck: Effect.Effect<void, BrokerUnavailable> = listTopics(options.requestTimeoutMs).pipe(
+      Effect.asVoid,
+      Effect.withSpan("Broker.healthCheck", { attributes: { "messaging.system": "kafka" } }),
+    )
+    // Fail fast (and clearly) when nothing answers at the configured address.
+    yield* listTopics(options.connectTimeoutMs)
+
+    const producer = yield* Effect.acquireRelease(
+      Effect.sync(() => kafka.producer(producerConfig(options))),
+      (client) =>
+        Effect.promise(async () => {
+          await client.flush({ timeout: 5_000 }).catch(() => undefined)
+          await client.disconnect().catch(() => undefined)
+        }).pipe(Effect.timeout("15 seconds"), Effect.ignore),
+    )
+    yield* Effect.tryPromise({ try: () => producer.connect(), catch: classify(url, "connect producer") }).pipe(
+      bounded("connect producer", options.connectTimeoutMs),
+    )
+
+    /** Topics known to exist (positive answers are cached; a missing topic is looked up each time). */
+    const existing = new Set<string>()
+    /** Topics created through this instance: wildcard topic tokens expand to these too. */
+    const ensured = new Set<string>()
+
+    const requireTopic = (operation: string, topic: string): Effect.Effect<void, BrokerError | BrokerUnavailable> =>
+      existing.has(topic)
+        ? Effect.void
+        : Effect.tryPromise({
+            try: () => admin.fetchTopicMetadata({ topics: [topic], timeout: options.requestTimeoutMs }),
+            catch: (cause) =>
+              isUnknownTopic(cause)
+                ? new BrokerError({ operation, reason: `topic ${topic} does not exist (create it with ensureTopics)` })
+                : classify(url, operation)(cause),
+          }).pipe(
+            bounded(operation, options.requestTimeoutMs + 500),
+            Effect.tap(() => Effect.sync(() => existing.add(topic))),
+            Effect.asVoid,
+          )
+
+    /** Known topics (configured + ensured) that exist now. */
+    const wildcardTopics: Effect.Effect<ReadonlyArray<string>, BrokerUnavailable> = Effect.gen(function* () {
+      const candidates = [...new Set([...options.knownTopics, ...ensured])]
+      if (candidates.length === 0) return []
+      const present = new Set(yield* listTopics(options.requestTimeoutMs))
+      return candidates.filter((topic) => present.has(topic))
+    })
+
+    const publish = (subject: string, payload: Uint8Array | string, publishOptions?: PublishOptions) =>
+      Effect.gen(function* () {
+        const parsed = yield* subjectOrFail("publish", subject)
+        const headers = yield* headersOrFail("publish", publishOptions?.headers)
+        yield* requireTopic("publish", parsed.topic)
+        yield* Effect.tryPromise({
+          try: () =>
+            producer.send({
+              topic: parsed.topic,
+              messages: [{ key: parsed.key, value: asBuffer(toBytes(payload)), headers: toKafkaHeaders(headers) }],
+            }),
+          catch: classify(url, "publish"),
+        }).pipe(bounded("publish", options.messageTimeoutMs + 5_000))
+      }).pipe(
+        Effect.withSpan("Broker.publish", {
+          kind: "producer",
+          attributes: { "messaging.system": "kafka", "messaging.destination.name": subject },
+        }),
+      )
+
+    const ensureTopics: BrokerShape["ensureTopics"] = (specs) =>
+      Effect.gen(function* () {
+        const valid = yield* topicSpecsOrFail(specs)
+        if (valid.length === 0) return
+        const present = new Set(yield* listTopics(options.requestTimeoutMs))
+        const missing = valid.filter((spec) => !present.has(spec.name))
+        if (missing.length > 0) {
+          yield* Effect.tryPromise({
+            try: () =>
+              admin.createTopics({
+                timeout: Math.max(options.requestTimeoutMs, 10_000),
+                topics: missing.map((spec) => ({
+                  topic: spec.name,
+                  numPartitions: spec.partitions,
+                  replicationFactor: spec.replicationFactor,
+                })),
+              }),
+            catch: classify(url, "ensureTopics"),
+          }).pipe(
+            // A concurrent creator may have won the race: "already exists" is success.
+            Effect.catchIf(
+              (error) => error._tag === "BrokerError" && /already exists/i.test(error.reason),
+              () => Effect.void,
+            ),
+          )
+        }
+        for (const spec of valid) {
+          existing.add(spec.name)
+          ensured.add(spec.name)
+        }
+      }).pipe(Effect.withSpan("Broker.ensureTopics", { attributes: { "messaging.system": "kafka" } }))
+
+    const subscribe = makeKafkaSubscribe({ kafka, admin, options, requireTopic, wildcardTopics })
+
+    return {
+      kind: "kafka",
+      publish,
+      subscribe,
+      ensureTopics,
+      healthCheck,
+    } satisfies BrokerShape
+  })
+
+export class BrokerKafka {
+  /** Kafka broker with explicit options. */
+  static readonly layer = (options: KafkaBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
+    Layer.effect(Broker, makeKafkaBroker(options))
+
+  /** Kafka broker from `BROKER_URL` (must be `kafka://`), `BROKER_CLIENT_ID`, `KAFKA_LOG_LEVEL`. */
+  static readonly layerConfig = (
+    overrides: Omit<KafkaBrokerOptions, "servers" | "url"> = {},
+  ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
+    Layer.unwrap(
+      Effect.gen(function* () {
+        const broker = yield* brokerUrlConfig
+        if (broker.kind !== "kafka") {
+          return yield* new BrokerError({ operation: "configure", reason: `BROKER_URL is ${broker.url}, not kafka://` })
+        }
+        const clientId = yield* clientIdConfig
+        const logLevel = yield* kafkaLogLevelConfig
+        return BrokerKafka.layer({ clientId, logLevel, ...overrides, servers: broker.servers, url: broker.url })
+      }),
+    )
+}

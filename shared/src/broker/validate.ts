@@ -1,0 +1,73 @@
+/**
+ * Input checks shared by the adapters, as `Effect`s failing with `BrokerError`, so that every
+ * adapter rejects the same bad input with the same message.
+ */
+import { Effect } from "effect"
+import type { Headers, TopicSpec } from "./Broker.ts"
+import { BrokerError } from "./errors.ts"
+import { InvalidSubject, parsePattern, parseSubject, type Subject, type SubjectPattern, topicNameProblem } from "./subject.ts"
+
+const fromInvalid = (operation: string) => (cause: unknown) =>
+  new BrokerError({
+    operation,
+    reason: cause instanceof InvalidSubject ? cause.message : String(cause),
+  })
+
+export const subjectOrFail = (operation: string, subject: string): Effect.Effect<Subject, BrokerError> =>
+  Effect.try({ try: () => parseSubject(subject), catch: fromInvalid(operation) })
+
+export const patternOrFail = (operation: string, pattern: string): Effect.Effect<SubjectPattern, BrokerError> =>
+  Effect.try({ try: () => parsePattern(pattern), catch: fromInvalid(operation) })
+
+/** Header names: an HTTP token (what NATS and Kafka both carry unchanged). */
+const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+
+/** Why `headers` cannot be carried by every adapter, or `undefined`. */
+export const headersProblem = (headers: Headers): string | undefined => {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!headerName.test(name)) return `header name ${JSON.stringify(name)} is not a token (letters, digits, -_.!#$%&'*+^|~\`)`
+    if (typeof value !== "string") return `header ${JSON.stringify(name)} must be a string`
+    if (/[\r\n]/.test(value)) return `header ${JSON.stringify(name)} contains a line break`
+  }
+  return undefined
+}
+
+export const headersOrFail = (operation: string, headers: Headers | undefined): Effect.Effect<Headers, BrokerError> => {
+  if (headers === undefined) return Effect.succeed({})
+  const problem = headersProblem(headers)
+  return problem === undefined ? Effect.succeed(headers) : Effect.fail(new BrokerError({ operation, reason: problem }))
+}
+
+const encoder = new TextEncoder()
+
+/** Strings are sent as their UTF-8 bytes. */
+export const toBytes = (payload: Uint8Array | string): Uint8Array =>
+  typeof payload === "string" ? encoder.encode(payload) : payload
+
+export const topicSpecsOrFail = (
+  topics: ReadonlyArray<TopicSpec>,
+): Effect.Effect<ReadonlyArray<TopicSpec>, BrokerError> => {
+  for (const spec of topics) {
+    const problem = topicNameProblem(spec.name)
+    if (problem !== undefined) return Effect.fail(new BrokerError({ operation: "ensureTopics", reason: problem }))
+    if (!Number.isInteger(spec.partitions) || spec.partitions < 1) {
+      return Effect.fail(
+        new BrokerError({ operation: "ensureTopics", reason: `${spec.name}: partitions must be a positive integer` }),
+      )
+    }
+    if (!Number.isInteger(spec.replicationFactor) || spec.replicationFactor < 1) {
+      return Effect.fail(
+        new BrokerError({
+          operation: "ensureTopics",
+          reason: `${spec.name}: replicationFactor must be a positive integer`,
+        }),
+      )
+    }
+  }
+  return Effect.succeed(topics)
+}
+
+export const groupOrFail = (group: string): Effect.Effect<string, BrokerError> =>
+  group.length > 0 && !/[\r\n]/.test(group)
+    ? Effect.succeed(group)
+    : Effect.fail(new BrokerError({ operation: "subscribe", reason: "the consumer group must be a non-empty string" }))

@@ -1,0 +1,92 @@
+/**
+ * A nice-grpc server as a scoped Effect service.
+ *
+ * Besides the application services it hosts the standard health service
+ * (`grpc.health.v1.Health`: SERVING once listening, NOT_SERVING from the moment shutdown starts)
+ * and server reflection (`grpc.reflection.v1.ServerReflection`) over the generated descriptor
+ * set. Releasing the layer marks everything NOT_SERVING, lets running calls finish for
+ * `shutdownTimeout`, then cancels what is left.
+ */
+import { Context, type Duration, Effect, Layer } from "effect"
+import { createServer } from "nice-grpc"
+import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
+import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection"
+import { GrpcServeError } from "./errors.ts"
+import type { GrpcService } from "./services.ts"
+
+export interface GrpcServerOptions {
+  readonly host: string
+  readonly port: number
+  readonly services: ReadonlyArray<GrpcService>
+  /** Enables server reflection over these descriptors (see `loadDescriptorSet`). */
+  readonly descriptorSet?: Uint8Array
+  /** How long running calls may take to finish at shutdown (default 5 s). */
+  readonly shutdownTimeout?: Duration.Input
+}
+
+export interface GrpcServerShape {
+  /** The bound port (useful with port 0). */
+  readonly port: number
+  /** Serving status of the whole server and every hosted service, as reported by `Health/Check`. */
+  readonly setServing: (serving: boolean) => void
+}
+
+const hostPort = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
+
+export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("dcent/grpc/GrpcServer") {
+  static readonly make = Effect.fn("GrpcServer.make")(function* (options: GrpcServerOptions) {
+    const address = hostPort(options.host, options.port)
+    const shutdownTimeout = options.shutdownTimeout ?? "5 seconds"
+    const serviceNames = options.services.map((service) => service.fullName)
+    const healthNames = ["", ...serviceNames, HealthDefinition.fullName]
+    const health = HealthState()
+    const setServing = (serving: boolean) => {
+      for (const name of healthNames) health.setStatus(serving ? "healthy" : "unhealthy", name)
+    }
+
+    const server = createServer()
+    for (const service of options.services) service.add(server)
+    server.add(HealthDefinition, HealthServiceImpl(health))
+    if (options.descriptorSet !== undefined) {
+      server.add(
+        ServerReflectionService,
+        ServerReflection(options.descriptorSet, [...serviceNames, HealthDefinition.fullName]),
+      )
+    }
+
+    const port = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => server.listen(address),
+        catch: (cause) =>
+          new GrpcServeError({ address, reason: cause instanceof Error ? cause.message : String(cause) }),
+      }),
+      () =>
+        Effect.gen(function* () {
+          setServing(false)
+          yield* Effect.logInfo("gRPC server shutting down")
+          yield* Effect.promise(() => server.shutdown()).pipe(
+            Effect.timeoutOrElse({
+              duration: shutdownTimeout,
+              orElse: () =>
+                Effect.logWarning("gRPC calls still running at shutdown; cancelling them").pipe(
+                  Effect.andThen(Effect.sync(() => server.forceShutdown())),
+                ),
+            }),
+          )
+          yield* Effect.logInfo("gRPC server stopped")
+        }),
+    )
+    setServing(true)
+    yield* Effect.logInfo("gRPC server listening").pipe(
+      Effect.annotateLogs({
+        address: hostPort(options.host, port),
+        services: serviceNames.join(","),
+        reflection: options.descriptorSet !== undefined,
+      }),
+    )
+    return GrpcServer.of({ port, setServing })
+  })
+
+  static readonly layer = <E, R>(options: Effect.Effect<GrpcServerOptions, E, R>) =>
+    Layer.effect(GrpcServer, Effect.flatMap(options, GrpcServer.make))
+}

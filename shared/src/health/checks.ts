@@ -1,0 +1,15 @@
+/** The standard readiness checks: the broker (named after its kind, e.g. `kafka`) and Redis. */
+import { Effect } from "effect"
+import { Broker } from "../broker/Broker.ts"
+import { Redis } from "../redis/Redis.ts"
+import type { ReadinessCheck } from "./Readiness.ts"
+
+export const brokerCheck: Effect.Effect<ReadinessCheck, never, Broker> = Effect.gen(function* () {
+  const broker = yield* Broker
+  return { name: broker.kind, check: broker.healthCheck }
+})
+
+export const redisCheck: Effect.Effect<ReadinessCheck, never, Redis> = Effect.gen(function* () {
+  const redis = yield* Redis
+  return { name: "redis", check: redis.ping }
+})

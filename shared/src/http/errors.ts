@@ -1,0 +1,54 @@
+/**
+ * The one error body every REST endpoint of both services answers with:
+ *
+ *   { "error": { "code": "not_ready", "message": "...", "details": [{ "path": "redis", "problem": "..." }] } }
+ *
+ * `code` is a stable snake_case identifier for programs, `message` is for humans, `details`
+ * lists the individual problems (a request field, a dependency, ...), possibly empty.
+ */
+import { Schema, SchemaIssue } from "effect"
+import { HttpServerResponse } from "effect/http"
+
+export const ErrorDetail = Schema.Struct({
+  /** What the problem is about: a JSON path into the request (`products[0].quantity`), a dependency name, ... */
+  path: Schema.String,
+  problem: Schema.String,
+}).annotate({ identifier: "ErrorDetail" })
+export type ErrorDetail = typeof ErrorDetail.Type
+
+export const ErrorBody = Schema.Struct({
+  error: Schema.Struct({
+    code: Schema.String,
+    message: Schema.String,
+    details: Schema.Array(ErrorDetail),
+  }),
+}).annotate({ identifier: "ErrorBody", description: "The error body of every endpoint" })
+export type ErrorBody = typeof ErrorBody.Type
+
+export const errorBody = (code: string, message: string, details: ReadonlyArray<ErrorDetail> = []): ErrorBody => ({
+  error: { code, message, details },
+})
+
+/** A JSON error response outside HttpApi's typed errors (router fallbacks, middleware). */
+export const errorResponse = (
+  status: number,
+  body: ErrorBody,
+  headers?: Readonly<Record<string, string>>,
+): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.jsonUnsafe(body, headers === undefined ? { status } : { status, headers })
+
+const issueFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const formatPath = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string =>
+  (path ?? []).reduce<string>((out, segment) => {
+    const key = typeof segment === "object" && segment !== null ? segment.key : segment
+    if (typeof key === "number") return `${out}[${key}]`
+    return out === "" ? String(key) : `${out}.${String(key)}`
+  }, "")
+
+/** Turns a schema issue into `details`, one entry per problem, with dotted paths. */
+export const issueDetails = (issue: SchemaIssue.Issue, prefix = ""): ReadonlyArray<ErrorDetail> =>
+  issueFormatter(issue).issues.map(({ path, message }) => {
+    const inner = formatPath(path)
+    return { path: prefix === "" ? inner : inner === "" ? prefix : `${prefix}.${inner}`, problem: message }
+  })

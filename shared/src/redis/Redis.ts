@@ -1,0 +1,135 @@
+/**
+ * The Redis connection of a service (ioredis).
+ *
+ * - `REDIS_URL` (default `redis://127.0.0.1:6379`) is validated at start-up: a malformed value
+ *   stops the service with a message naming the variable.
+ * - The connection is opened in the background: an unreachable Redis does not stop the service
+ *   from starting; ioredis keeps reconnecting, and `ping` (used by `/readyz`) reports it.
+ * - Every key goes through the service's prefix (`dcent:<service>:`), so the requestor and the
+ *   processor can share one Redis.
+ * - Releasing the layer sends `QUIT` (bounded), then drops the socket.
+ */
+import { type Config, Context, Duration, Effect, Layer } from "effect"
+import { Redis as IORedis } from "ioredis"
+import { url } from "../config/env.ts"
+import { RedisError, RedisUnavailable } from "./errors.ts"
+
+export const defaultRedisUrl = "redis://127.0.0.1:6379"
+
+export interface RedisShape {
+  /** The ioredis client; keys passed to it are prefixed with `keyPrefix` automatically. */
+  readonly client: IORedis
+  readonly keyPrefix: string
+  /** `REDIS_URL` with the password masked, for logs and errors. */
+  readonly url: string
+  /** Runs one command, mapping a missing connection to `RedisUnavailable`. */
+  readonly use: <A>(
+    command: string,
+    f: (client: IORedis) => Promise<A>,
+  ) => Effect.Effect<A, RedisUnavailable | RedisError>
+  /** Succeeds when Redis answers `PING` within the health-check timeout. */
+  readonly ping: Effect.Effect<void, RedisUnavailable>
+}
+
+export interface RedisOptions {
+  /** e.g. `dcent:processor:` */
+  readonly keyPrefix: string
+  /** Bound on `PING` for readiness (default 1 s). */
+  readonly pingTimeout?: Duration.Input
+}
+
+const maskUrl = (value: URL) => {
+  const masked = new URL(value)
+  if (masked.password !== "") masked.password = "***"
+  return masked.toString()
+}
+
+const reasonOf = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
+
+export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
+  /** `REDIS_URL` as a validated `URL`. */
+  static readonly url = url("REDIS_URL", ["redis", "rediss"], defaultRedisUrl)
+
+  static readonly make = Effect.fn("Redis.make")(function* (redisUrl: URL, options: RedisOptions) {
+    const shownUrl = maskUrl(redisUrl)
+    const pingTimeout = options.pingTimeout ?? "1 second"
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(
+        () =>
+          new IORedis(redisUrl.toString(), {
+            keyPrefix: options.keyPrefix,
+            lazyConnect: true,
+            connectTimeout: 2_000,
+            // Fail commands of a disconnected client quickly instead of queueing them forever.
+            maxRetriesPerRequest: 1,
+            retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+          }),
+      ),
+      (client) =>
+        Effect.promise(() => client.quit()).pipe(
+          Effect.timeout("2 seconds"),
+          Effect.ignore,
+          Effect.ensuring(Effect.sync(() => client.disconnect())),
+          Effect.tap(() => Effect.logDebug("redis connection closed")),
+        ),
+    )
+
+    // Log state changes once (not every reconnect attempt), with the application's logger.
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    let lastError = ""
+    client.on("error", (error: Error) => {
+      if (error.message === lastError) return
+      lastError = error.message
+      runFork(
+        Effect.logWarning("redis connection error").pipe(Effect.annotateLogs({ url: shownUrl, error: error.message })),
+      )
+    })
+    client.on("ready", () => {
+      lastError = ""
+      runFork(Effect.logInfo("redis connected").pipe(Effect.annotateLogs({ url: shownUrl })))
+    })
+    // Connect in the background; ioredis retries on its own after a failure.
+    client.connect().catch(() => {})
+
+    const unavailable = (reason: string) => new RedisUnavailable({ url: shownUrl, reason })
+
+    const ping = Effect.suspend(() => {
+      if (client.status !== "ready") {
+        return Effect.fail(unavailable(lastError === "" ? `connection ${client.status}` : lastError))
+      }
+      return Effect.tryPromise({ try: () => client.ping(), catch: (cause) => unavailable(reasonOf(cause)) }).pipe(
+        Effect.timeoutOrElse({
+          duration: pingTimeout,
+          orElse: () =>
+            Effect.fail(
+              unavailable(`no answer to PING within ${Duration.format(Duration.fromInputUnsafe(pingTimeout))}`),
+            ),
+        }),
+        Effect.asVoid,
+      )
+    })
+
+    const use = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
+      Effect.suspend(
+        (): Effect.Effect<A, RedisUnavailable | RedisError> =>
+          client.status === "ready"
+            ? Effect.tryPromise({
+                try: () => f(client),
+                catch: (cause) => new RedisError({ command, reason: reasonOf(cause) }),
+              })
+            : Effect.fail(unavailable(lastError === "" ? `connection ${client.status}` : lastError)),
+      ).pipe(Effect.withSpan(`Redis.${command}`))
+
+    return Redis.of({ client, keyPrefix: options.keyPrefix, url: shownUrl, use, ping })
+  })
+
+  /** Reads `REDIS_URL`; fails only on an invalid value, never because Redis is down. */
+  static readonly layer = (options: RedisOptions): Layer.Layer<Redis, Config.ConfigError> =>
+    Layer.effect(
+      Redis,
+      Effect.gen(function* () {
+        const redisUrl = yield* Redis.url
+        return yield* Redis.make(redisUrl, options)
+      }),
+    )
+}

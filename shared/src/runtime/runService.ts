@@ -1,0 +1,77 @@
+/**
+ * The entry point of a service process: builds the application layer, keeps it running, and
+ * turns the way it ends into an exit code.
+ *
+ * - SIGTERM / SIGINT interrupt the application; the layers are released in reverse order
+ *   (servers close, the broker flushes, Redis quits) and the process exits 0.
+ * - A failure — at start-up typically an invalid environment variable — prints one line on
+ *   stderr (`processor: invalid configuration: PROCESSOR_HTTP_PORT="abc": ...`) and exits 1.
+ * - A defect (a bug) prints the full cause and exits 1.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, type Config, Effect, Exit, Layer } from "effect"
+import { formatConfigError } from "../config/errors.ts"
+import { LoggingLive } from "./logging.ts"
+
+/** After a signal, the process exits even if some finalizer hangs. */
+const shutdownDeadlineMs = 15_000
+
+const isConfigError = (error: unknown): error is Config.ConfigError =>
+  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "ConfigError"
+
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ").trim()
+
+/** A one-line description of an expected failure, including a nested `cause` message if any. */
+export const describeError = (error: unknown): string => {
+  if (isConfigError(error)) return `invalid configuration: ${formatConfigError(error)}`
+  if (error instanceof Error || (typeof error === "object" && error !== null && "message" in error)) {
+    const { message, _tag, cause } = error as { message?: unknown; _tag?: unknown; cause?: unknown }
+    const head = typeof message === "string" && message !== "" ? message : String(_tag ?? "error")
+    const nested =
+      cause instanceof Error && cause.message !== "" && !head.includes(cause.message) ? `: ${cause.message}` : ""
+    return oneLine(`${head}${nested}`)
+  }
+  return oneLine(String(error))
+}
+
+export const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const failure = cause.reasons.find(Cause.isFailReason)
+  if (failure !== undefined) return describeError(failure.error)
+  return `unexpected error\n${Cause.pretty(cause)}`
+}
+
+export interface RunServiceOptions {
+  /**
+   * Every configuration the service reads, checked before any layer is built so that a bad value
+   * is reported as such (and not masked by, say, a connection failure of another layer).
+   */
+  readonly config?: Effect.Effect<unknown, Config.ConfigError>
+}
+
+export const runService = <A, E>(name: string, app: Layer.Layer<A, E>, options: RunServiceOptions = {}): void => {
+  let armed = false
+  const armDeadline = () => {
+    if (armed) return
+    armed = true
+    setTimeout(() => {
+      process.stderr.write(`${name}: shutdown took longer than ${shutdownDeadlineMs} ms, exiting\n`)
+      process.exit(1)
+    }, shutdownDeadlineMs).unref()
+  }
+  process.once("SIGTERM", armDeadline)
+  process.once("SIGINT", armDeadline)
+
+  const program = Effect.andThen(options.config ?? Effect.void, Layer.launch(app)).pipe(
+    Effect.onInterrupt(() => Effect.logInfo(`${name} stopped`)),
+    Effect.provide(LoggingLive(name)),
+  )
+
+  NodeRuntime.runMain(program, {
+    disableErrorReporting: true,
+    teardown: (exit, onExit) => {
+      if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
+      process.stderr.write(`${name}: ${describeCause(exit.cause)}\n`)
+      onExit(1)
+    },
+  })
+}
