@@ -64,7 +64,8 @@ const parseServers = (input: string, list: string, defaultPort: number): Array<s
 export const parseBrokerUrl = (raw: string, kafkaBootstrapServers?: string): BrokerUrl => {
   const input = raw.trim()
   const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/(.*)$/.exec(input)
-  if (match === null) throw new InvalidBrokerUrl(raw, "expected kafka://host:port[,host:port], nats://host:port or memory://")
+  if (match === null)
+    throw new InvalidBrokerUrl(raw, "expected kafka://host:port[,host:port], nats://host:port or memory://")
   const scheme = match[1]!.toLowerCase()
   const rest = match[2]!.replace(/\/+$/, "")
   if (/[/?#@]/.test(rest)) {
@@ -144,10 +145,10 @@ export const topicSpecsConfig: Config.Config<ReadonlyArray<TopicSpec>> = topicSe
 /** `KAFKA_LOG_LEVEL`: librdkafka's syslog level, 0 (quiet, default) … 7 (debug). */
 export const kafkaLogLevelConfig: Config.Config<number> = Config.Int("KAFKA_LOG_LEVEL").pipe(
   Config.withDefault(0),
-  Config.mapEffect((n) => (n >= 0 && n <= 7 ? Effect.succeed(n) : configFailure(`KAFKA_LOG_LEVEL must be 0..7, got ${n}`))),
+  Config.mapEffect((n) =>
+    n >= 0 && n <= 7 ? Effect.succeed(n) : configFailure(`KAFKA_LOG_LEVEL must be 0..7, got ${n}`),
+  ),
 )
 
 /** `BROKER_CLIENT_ID`: Kafka `client.id` / NATS connection name. */
-export const clientIdConfig: Config.Config<string> = Config.String("BROKER_CLIENT_ID").pipe(
-  Config.withDefault("dcent"),
-)
+export const clientIdConfig: Config.Config<string> = Config.String("BROKER_CLIENT_ID").pipe(Config.withDefault("dcent"))

@@ -18,15 +18,9 @@
 import { KafkaJS } from "@confluentinc/kafka-javascript"
 import { Cause, Deferred, Duration, Effect, Exit, FiberSet, type Scope } from "effect"
 import type { BrokerMessage, BrokerShape, SubscribeOptions, Subscription } from "./Broker.ts"
-import { BrokerError, type BrokerUnavailable } from "./errors.ts"
+import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import { effectiveGroupId } from "./group.ts"
-import {
-  classify,
-  consumerConfig,
-  errorText,
-  fromKafkaHeaders,
-  type ResolvedKafkaOptions,
-} from "./kafka-client.ts"
+import { classify, consumerConfig, errorText, fromKafkaHeaders, type ResolvedKafkaOptions } from "./kafka-client.ts"
 import { matchesPattern, type SubjectPattern } from "./subject.ts"
 import { groupOrFail, patternOrFail } from "./validate.ts"
 
@@ -43,16 +37,18 @@ const ASSIGN = -175 // RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
 type Assignment = Array<{ topic: string; partition: number; offset?: number }>
 
 /**
- * For a group without committed offsets and `fromBeginning: false`: the partitions' high
+ * For partitions without a committed offset and `fromBeginning: false`: the partitions' high
  * watermarks, so the consumer starts exactly where the log ends at assignment time (librdkafka
  * would only resolve "latest" later, when it starts fetching, losing what was published between).
+ * `initial` lists those partitions; committing them pins the group's start, so a later rebalance
+ * does not jump to a newer end before anything was committed.
  */
 const positionAtEnd = async (
   admin: KafkaJS.Admin,
   groupId: string,
   assignment: Assignment,
   timeout: number,
-): Promise<Assignment> => {
+): Promise<{ readonly assignment: Assignment; readonly initial: Assignment }> => {
   const topics = [...new Set(assignment.map((tp) => tp.topic))]
   const committed = await admin.fetchOffsets({ groupId, topics, timeout })
   const committedOf = (topic: string, partition: number) => {
@@ -62,15 +58,23 @@ const positionAtEnd = async (
   const ends = new Map<string, number>()
   for (const topic of topics) {
     if (assignment.every((tp) => tp.topic !== topic || committedOf(topic, tp.partition) >= 0)) continue
-    for (const p of await admin.fetchTopicOffsets(topic, { timeout, isolationLevel: KafkaJS.IsolationLevel.READ_UNCOMMITTED })) {
+    for (const p of await admin.fetchTopicOffsets(topic, {
+      timeout,
+      isolationLevel: KafkaJS.IsolationLevel.READ_UNCOMMITTED,
+    })) {
       ends.set(`${topic}/${p.partition}`, Number(p.high))
     }
   }
-  return assignment.map((tp) => {
+  const initial: Assignment = []
+  const positioned = assignment.map((tp) => {
     const committedOffset = committedOf(tp.topic, tp.partition)
-    const offset = committedOffset >= 0 ? committedOffset : ends.get(`${tp.topic}/${tp.partition}`)
-    return offset === undefined ? tp : { ...tp, offset }
+    if (committedOffset >= 0) return { ...tp, offset: committedOffset }
+    const end = ends.get(`${tp.topic}/${tp.partition}`)
+    if (end === undefined) return tp
+    initial.push({ ...tp, offset: end })
+    return { ...tp, offset: end }
   })
+  return { assignment: positioned, initial }
 }
 
 export const makeKafkaSubscribe =
@@ -98,12 +102,19 @@ export const makeKafkaSubscribe =
       const fromBeginning = opts.fromBeginning === true
       const ready = yield* Deferred.make<void>()
 
+      let pinStart = (_: Assignment) => {}
+      /** Partitions on which this consumer committed (or is committing) a handled message. */
+      const committing = new Set<string>()
       const rebalance = async (err: { code: number }, assignment: Assignment): Promise<Assignment | undefined> => {
         if (err.code !== ASSIGN) return undefined
         let positioned: Assignment | undefined
         if (!fromBeginning && assignment.length > 0) {
           // On failure librdkafka's own "latest" applies; only the exactness of `ready` suffers.
-          positioned = await positionAtEnd(admin, groupId, assignment, options.requestTimeoutMs).catch(() => undefined)
+          const result = await positionAtEnd(admin, groupId, assignment, options.requestTimeoutMs).catch(
+            () => undefined,
+          )
+          positioned = result?.assignment
+          if (result !== undefined && result.initial.length > 0) pinStart(result.initial)
         }
         Deferred.doneUnsafe(ready, Exit.void)
         return positioned
@@ -120,11 +131,26 @@ export const makeKafkaSubscribe =
             Effect.ignore,
           ),
       )
+      // Runs after the assignment took effect (the callback returns first); best effort.
+      pinStart = (initial) =>
+        setTimeout(() => {
+          // Never move a position back that a handled message already committed.
+          const pins = initial.filter((tp) => !committing.has(`${tp.topic}/${tp.partition}`))
+          if (pins.length === 0) return
+          consumer
+            .commitOffsets(pins.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: String(tp.offset) })))
+            .catch(() => undefined)
+        }, 0)
       yield* Effect.tryPromise({ try: () => consumer.connect(), catch: classify(url, "subscribe") }).pipe(
         Effect.timeoutOrElse({
           duration: Duration.millis(options.connectTimeoutMs),
           orElse: () =>
-            Effect.fail(new BrokerError({ operation: "subscribe", reason: "consumer did not connect in time" })),
+            Effect.fail(
+              new BrokerUnavailable({
+                url,
+                reason: `subscribe: consumer did not connect within ${options.connectTimeoutMs} ms`,
+              }),
+            ),
         }),
       )
       yield* Effect.tryPromise({
@@ -133,7 +159,7 @@ export const makeKafkaSubscribe =
       })
 
       const runPromise = yield* FiberSet.makeRuntimePromise<R>()
-      const handle = messageHandler(consumer, pattern, opts, options)
+      const handle = messageHandler(consumer, pattern, opts, options, committing)
       yield* Effect.tryPromise({
         try: () =>
           consumer.run({
@@ -158,6 +184,7 @@ const messageHandler = <E, R>(
   pattern: SubjectPattern,
   opts: SubscribeOptions<E, R>,
   options: ResolvedKafkaOptions,
+  committing: Set<string>,
 ) => {
   /** `topic/partition/offset` → failed attempts (this process only). */
   const failures = new Map<string, number>()
@@ -166,7 +193,10 @@ const messageHandler = <E, R>(
     const subject = key === "" ? topic : `${topic}.${key}`
     const id = `${topic}/${partition}/${message.offset}`
     const commit = Effect.tryPromise({
-      try: () => consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }]),
+      try: () => {
+        committing.add(`${topic}/${partition}`)
+        return consumer.commitOffsets([{ topic, partition, offset: (BigInt(message.offset) + 1n).toString() }])
+      },
       catch: (cause) => new BrokerError({ operation: "commit", reason: errorText(cause) }),
     })
     if (!matchesPattern(pattern, subject)) return commit

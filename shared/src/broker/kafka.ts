@@ -57,7 +57,11 @@ export const makeKafkaBroker = (
 
     const admin = yield* Effect.acquireRelease(
       Effect.sync(() => kafka.admin()),
-      (client) => Effect.promise(() => client.disconnect().catch(() => undefined)).pipe(Effect.timeout("5 seconds"), Effect.ignore),
+      (client) =>
+        Effect.promise(() => client.disconnect().catch(() => undefined)).pipe(
+          Effect.timeout("5 seconds"),
+          Effect.ignore,
+        ),
     )
     yield* Effect.tryPromise({ try: () => admin.connect(), catch: classify(url, "connect") }).pipe(
       bounded("connect", options.connectTimeoutMs),
@@ -179,13 +183,13 @@ export const makeKafkaBroker = (
     } satisfies BrokerShape
   })
 
-export class BrokerKafka {
+export const BrokerKafka = {
   /** Kafka broker with explicit options. */
-  static readonly layer = (options: KafkaBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
-    Layer.effect(Broker, makeKafkaBroker(options))
+  layer: (options: KafkaBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
+    Layer.effect(Broker, makeKafkaBroker(options)),
 
   /** Kafka broker from `BROKER_URL` (must be `kafka://`), `BROKER_CLIENT_ID`, `KAFKA_LOG_LEVEL`. */
-  static readonly layerConfig = (
+  layerConfig: (
     overrides: Omit<KafkaBrokerOptions, "servers" | "url"> = {},
   ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
     Layer.unwrap(
@@ -198,5 +202,5 @@ export class BrokerKafka {
         const logLevel = yield* kafkaLogLevelConfig
         return BrokerKafka.layer({ clientId, logLevel, ...overrides, servers: broker.servers, url: broker.url })
       }),
-    )
-}
+    ),
+} as const

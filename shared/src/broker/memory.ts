@@ -28,14 +28,7 @@ import { BrokerError } from "./errors.ts"
 import { effectiveGroupId, fnv1a } from "./group.ts"
 import { matchesPattern, patternTopics, type SubjectPattern } from "./subject.ts"
 import { allTopicNames } from "./topics.ts"
-import {
-  groupOrFail,
-  headersOrFail,
-  patternOrFail,
-  subjectOrFail,
-  toBytes,
-  topicSpecsOrFail,
-} from "./validate.ts"
+import { groupOrFail, headersOrFail, patternOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./validate.ts"
 
 export interface MemoryBrokerOptions {
   /** Topics that exist from the start. Default: the eight topics with 3 partitions each. */
@@ -120,7 +113,7 @@ export const makeMemoryBroker = (options: MemoryBrokerOptions = {}): Effect.Effe
     const rebalance = (group: Group) => {
       const owner = new Map<string, Member>()
       if (group.members.length > 0) {
-        partitionsOf(group).forEach((tp, i) => owner.set(tp, group.members[i % group.members.length]!))
+        for (const [i, tp] of partitionsOf(group).entries()) owner.set(tp, group.members[i % group.members.length]!)
       }
       group.owner = owner
       wakeGroup(group)
@@ -284,9 +277,11 @@ export const makeMemoryBroker = (options: MemoryBrokerOptions = {}): Effect.Effe
 
     const ensureTopics: BrokerShape["ensureTopics"] = (specs) =>
       topicSpecsOrFail(specs).pipe(
-        Effect.map((valid) => {
-          for (const spec of valid) createTopic(spec)
-        }),
+        Effect.flatMap((valid) =>
+          Effect.sync(() => {
+            for (const spec of valid) createTopic(spec)
+          }),
+        ),
       )
 
     return {
@@ -298,10 +293,11 @@ export const makeMemoryBroker = (options: MemoryBrokerOptions = {}): Effect.Effe
     } satisfies BrokerShape
   })
 
-export class BrokerMemory {
-  /** A fresh in-memory broker per layer build. */
-  static readonly layer: Layer.Layer<Broker> = Layer.effect(Broker, makeMemoryBroker())
+const memoryLayer: Layer.Layer<Broker> = Layer.effect(Broker, makeMemoryBroker())
+
+export const BrokerMemory = {
+  /** A fresh in-memory broker per layer build, with the eight topics (3 partitions each). */
+  layer: memoryLayer,
   /** Same, with options (topics to pre-create, retry backoff). */
-  static readonly layerWith = (options: MemoryBrokerOptions): Layer.Layer<Broker> =>
-    Layer.effect(Broker, makeMemoryBroker(options))
-}
+  layerWith: (options: MemoryBrokerOptions): Layer.Layer<Broker> => Layer.effect(Broker, makeMemoryBroker(options)),
+} as const

@@ -92,31 +92,67 @@ export const makeNatsSubscribe =
           max_ack_pending: options.maxAckPending,
           max_deliver: -1,
         }
-        yield* Effect.tryPromise({
+        const create = Effect.tryPromise({
           try: () => ensureConsumer(jsm, stream, config),
           catch: classifyNats(options.url, "subscribe"),
         })
-        const consumer = yield* Effect.tryPromise({
-          try: () => js.consumers.get(stream, name),
-          catch: classifyNats(options.url, "subscribe"),
-        })
-        const messages = yield* Effect.acquireRelease(
-          Effect.tryPromise({
-            try: () => consumer.consume({ max_messages: options.pullBatch }),
-            catch: classifyNats(options.url, "subscribe"),
+        // Created here, so that errors surface from `subscribe` and the start position is fixed.
+        yield* create
+        const consumeOnce: Effect.Effect<void, BrokerError | BrokerUnavailable, R> = Effect.scoped(
+          Effect.gen(function* () {
+            const consumer = yield* Effect.tryPromise({
+              try: () => js.consumers.get(stream, name),
+              catch: classifyNats(options.url, "subscribe"),
+            })
+            const messages = yield* Effect.acquireRelease(
+              Effect.tryPromise({
+                try: () => consumer.consume({ max_messages: options.pullBatch }),
+                catch: classifyNats(options.url, "subscribe"),
+              }),
+              // Not awaited: `close()` resolves only when the outstanding pull request expires.
+              (iterator) => Effect.sync(() => void iterator.close().catch(() => undefined)),
+            )
+            const iterator = messages[Symbol.asyncIterator]()
+            const pull = Effect.gen(function* () {
+              while (true) {
+                const next = yield* Effect.tryPromise({
+                  try: () => iterator.next(),
+                  catch: classifyNats(options.url, "consume"),
+                })
+                if (next.done === true) return
+                yield* serial.withPermit(handle(next.value))
+              }
+            })
+            // The client keeps pulling from a deleted consumer forever; stop and re-create instead.
+            const gone = Effect.promise(async () => {
+              for await (const status of messages.status()) {
+                if (status.type === "consumer_deleted" || status.type === "consumer_not_found") return
+              }
+              await new Promise<never>(() => {})
+            })
+            yield* Effect.raceFirst(pull, gone)
           }),
-          // Not awaited: `close()` resolves only when the outstanding pull request expires.
-          (iterator) => Effect.sync(() => void iterator.close().catch(() => undefined)),
         )
-        const iterator = messages[Symbol.asyncIterator]()
-        const loop: Effect.Effect<void, never, R> = Effect.gen(function* () {
+        // Pulls until the scope closes; if the iterator ends or fails (consumer deleted, ...), the
+        // consumer is re-created after a pause.
+        const supervised: Effect.Effect<never, never, R> = Effect.gen(function* () {
+          let attempt: Effect.Effect<void, BrokerError | BrokerUnavailable, R> = consumeOnce
           while (true) {
-            const next = yield* Effect.promise(() => iterator.next())
-            if (next.done === true) return
-            yield* serial.withPermit(handle(next.value))
+            const exit = yield* Effect.exit(attempt)
+            yield* Effect.logWarning("JetStream consumer stopped; re-creating it").pipe(
+              Effect.annotateLogs({
+                stream,
+                consumer: name,
+                reason: Exit.isFailure(exit)
+                  ? text(Cause.squash(exit.cause))
+                  : "the consumer was deleted or its message iterator ended",
+              }),
+            )
+            yield* Effect.sleep("1 second")
+            attempt = Effect.andThen(create, consumeOnce)
           }
         })
-        yield* Effect.forkScoped(loop)
+        yield* Effect.forkScoped(supervised)
       }
       return { ready: Effect.void }
     }).pipe(

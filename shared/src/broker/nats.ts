@@ -93,7 +93,9 @@ export const makeNatsBroker = (
         try: () => jsm.streams.info(stream).then(() => true),
         catch: (cause) => cause,
       }).pipe(
-        Effect.catch((cause) => (isStreamNotFound(cause) ? Effect.succeed(false) : Effect.fail(classifyNats(url, operation)(cause)))),
+        Effect.catch((cause) =>
+          isStreamNotFound(cause) ? Effect.succeed(false) : Effect.fail(classifyNats(url, operation)(cause)),
+        ),
         bounded(operation, options.requestTimeoutMs + 1_000),
       )
 
@@ -181,13 +183,13 @@ export const makeNatsBroker = (
     return { kind: "nats", publish, subscribe, ensureTopics, healthCheck } satisfies BrokerShape
   })
 
-export class BrokerNats {
+export const BrokerNats = {
   /** JetStream broker with explicit options. */
-  static readonly layer = (options: NatsBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
-    Layer.effect(Broker, makeNatsBroker(options))
+  layer: (options: NatsBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
+    Layer.effect(Broker, makeNatsBroker(options)),
 
   /** JetStream broker from `BROKER_URL` (must be `nats://`) and `BROKER_CLIENT_ID`. */
-  static readonly layerConfig = (
+  layerConfig: (
     overrides: Omit<NatsBrokerOptions, "servers" | "url"> = {},
   ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
     Layer.unwrap(
@@ -199,5 +201,5 @@ export class BrokerNats {
         const name = yield* clientIdConfig
         return BrokerNats.layer({ name, ...overrides, servers: broker.servers, url: broker.url })
       }),
-    )
-}
+    ),
+} as const

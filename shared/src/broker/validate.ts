@@ -5,7 +5,14 @@
 import { Effect } from "effect"
 import type { Headers, TopicSpec } from "./Broker.ts"
 import { BrokerError } from "./errors.ts"
-import { InvalidSubject, parsePattern, parseSubject, type Subject, type SubjectPattern, topicNameProblem } from "./subject.ts"
+import {
+  InvalidSubject,
+  parsePattern,
+  parseSubject,
+  type Subject,
+  type SubjectPattern,
+  topicNameProblem,
+} from "./subject.ts"
 
 const fromInvalid = (operation: string) => (cause: unknown) =>
   new BrokerError({
@@ -25,7 +32,8 @@ const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
 /** Why `headers` cannot be carried by every adapter, or `undefined`. */
 export const headersProblem = (headers: Headers): string | undefined => {
   for (const [name, value] of Object.entries(headers)) {
-    if (!headerName.test(name)) return `header name ${JSON.stringify(name)} is not a token (letters, digits, -_.!#$%&'*+^|~\`)`
+    if (!headerName.test(name))
+      return `header name ${JSON.stringify(name)} is not a token (letters, digits, -_.!#$%&'*+^|~\`)`
     if (typeof value !== "string") return `header ${JSON.stringify(name)} must be a string`
     if (/[\r\n]/.test(value)) return `header ${JSON.stringify(name)} contains a line break`
   }

@@ -8,7 +8,7 @@
  * arrived.
  */
 import { Deferred, Effect, Exit, type Layer, Scope } from "effect"
-import { describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import { Broker, type BrokerMessage } from "../../src/broker/Broker.ts"
 
 export interface BrokerContractTarget {
@@ -23,6 +23,8 @@ export interface BrokerContractTarget {
   readonly quietMs: number
   /** vitest timeout per test. */
   readonly testTimeoutMs: number
+  /** Deletes the topics the suite created (real brokers keep them otherwise). */
+  readonly deleteTopics?: (topics: ReadonlyArray<string>) => Promise<void>
 }
 
 interface Received {
@@ -69,8 +71,10 @@ export const brokerContract = (target: BrokerContractTarget) => {
   const run = <A, E>(body: Effect.Effect<A, E, Broker | Scope.Scope>): Promise<A> =>
     Effect.runPromise(body.pipe(Effect.scoped, Effect.provide(target.layer())) as Effect.Effect<A, unknown>)
 
+  const created: Array<string> = []
   const ensure = (...names: Array<string>) =>
     Effect.gen(function* () {
+      created.push(...names)
       const broker = yield* Broker
       yield* broker.ensureTopics(names.map((name) => ({ name, partitions: 3, replicationFactor: 1 })))
     })
@@ -78,6 +82,10 @@ export const brokerContract = (target: BrokerContractTarget) => {
   const timeout = target.testTimeoutMs
 
   describe(`broker contract: ${target.name}`, () => {
+    afterAll(async () => {
+      if (target.deleteTopics !== undefined && created.length > 0) await target.deleteTopics(created)
+    })
+
     it(
       "answers healthCheck and rejects bad subjects, headers and unknown topics with BrokerError",
       () =>

@@ -1,12 +1,12 @@
 /** Memory-adapter specifics beyond the shared contract (which `memory.contract.test.ts` runs). */
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { Broker, type BrokerMessage } from "../../../src/broker/Broker.ts"
 import { BrokerMemory } from "../../../src/broker/memory.ts"
 import { allTopicNames } from "../../../src/broker/topics.ts"
 
 const decoder = new TextDecoder()
-const run = <A, E>(body: Effect.Effect<A, E, Broker | import("effect").Scope.Scope>) =>
+const run = <A, E>(body: Effect.Effect<A, E, Broker | Scope.Scope>) =>
   Effect.runPromise(
     body.pipe(Effect.scoped, Effect.provide(BrokerMemory.layerWith({ retryBackoff: { initialMs: 1, maxMs: 5 } }))),
   )
