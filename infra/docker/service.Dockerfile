@@ -11,7 +11,7 @@ COPY shared/package.json shared/
 COPY requestor/package.json requestor/
 COPY processor/package.json processor/
 # The `node` dev dependency is the toolchain for bare-metal installs; the image already has Node 24.
-RUN CKJS_LINKING=dynamic npm ci --omit=dev --no-audit --no-fund \
+RUN CKJS_LINKING=dynamic npm install --omit=dev --no-audit --no-fund \
  && npm install --no-save --no-audit --no-fund @bufbuild/buf@1.75.0 ts-proto@2.18.0
 COPY proto proto
 COPY scripts/generate-proto.sh scripts/
