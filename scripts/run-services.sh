@@ -33,5 +33,9 @@ wait -n "${pids[@]}"
 status=$?
 kill -TERM "${pids[@]}" 2>/dev/null
 wait "${pids[@]}" 2>/dev/null
-echo "[run] a service exited with status $status"
+if [ "$status" -eq 0 ]; then
+  echo "[run] services stopped; infrastructure still running (make infra-down stops it)"
+else
+  echo "[run] a service exited with status $status"
+fi
 exit "$status"
