@@ -1,0 +1,5 @@
+export * from "./DistributedLock.ts"
+export * from "./DistributedSemaphore.ts"
+export * from "./errors.ts"
+export * from "./PriorityQueue.ts"
+export * from "./redisScript.ts"

@@ -1,0 +1,86 @@
+/** Helpers shared by the coordination primitives. */
+import { Duration, Effect } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import type { RedisShape } from "../redis/Redis.ts"
+import { CoordinationError } from "./errors.ts"
+import { type RedisScript, runScript } from "./redisScript.ts"
+
+/** Runs a command through `Redis.use`, as a `CoordinationError` on failure. */
+export const command =
+  (redis: RedisShape) =>
+  <A>(operation: string, name: string, redisCommand: string, f: (client: IORedis) => Promise<A>) =>
+    redis.use(redisCommand, f).pipe(
+      Effect.mapError(
+        (error) =>
+          new CoordinationError({
+            operation,
+            name,
+            reason: error.message,
+            unavailable: error._tag === "RedisUnavailable",
+          }),
+      ),
+    )
+
+/** Runs a Lua script through `Redis.use`. */
+export const script =
+  (redis: RedisShape) =>
+  (
+    operation: string,
+    name: string,
+    lua: RedisScript,
+    keys: ReadonlyArray<string>,
+    args: ReadonlyArray<string | number>,
+  ) =>
+    command(redis)(operation, name, "EVALSHA", (client) => runScript(client, lua, keys, args))
+
+/**
+ * Retries `attempt` (true = done) with a growing, jittered pause (5 ms doubling up to 100 ms)
+ * until it succeeds or `waitMs` passed; then `onTimeout(waitedMs)`.
+ */
+export const pollUntil = <E, E2>(
+  attempt: Effect.Effect<boolean, E>,
+  waitMs: number,
+  onTimeout: (waitedMs: number) => E2,
+): Effect.Effect<void, E | E2> =>
+  Effect.gen(function* () {
+    const started = Date.now()
+    let pause = 5
+    while (true) {
+      if (yield* attempt) return
+      const waited = Date.now() - started
+      if (waited >= waitMs) return yield* Effect.fail(onTimeout(waited))
+      const jittered = pause * (0.5 + Math.random())
+      yield* Effect.sleep(Duration.millis(Math.max(1, Math.min(jittered, waitMs - waited))))
+      pause = Math.min(pause * 2, 100)
+    }
+  })
+
+/**
+ * Renews a lease every `everyMs` while the caller runs; fails with `lost()` when `renew` reports
+ * the lease gone (false), or when no renewal succeeded for `leaseMs` (Redis unreachable).
+ * Never succeeds.
+ */
+export const keepRenewed = <E>(
+  renew: Effect.Effect<boolean, unknown>,
+  everyMs: number,
+  leaseMs: number,
+  lost: () => E,
+): Effect.Effect<never, E> =>
+  Effect.gen(function* () {
+    let renewedAt = Date.now()
+    while (true) {
+      yield* Effect.sleep(Duration.millis(everyMs))
+      const result = yield* renew.pipe(
+        Effect.map((held) => (held ? ("held" as const) : ("lost" as const))),
+        Effect.timeoutOption(Duration.millis(everyMs)),
+        Effect.map((outcome) => (outcome._tag === "Some" ? outcome.value : ("unknown" as const))),
+        Effect.orElseSucceed(() => "unknown" as const),
+      )
+      if (result === "lost") return yield* Effect.fail(lost())
+      if (result === "held") renewedAt = Date.now()
+      else if (Date.now() - renewedAt >= leaseMs) return yield* Effect.fail(lost())
+    }
+  })
+
+export const positiveInteger = (value: number | undefined, fallback: number) =>
+  value === undefined || !Number.isFinite(value) || value <= 0 ? fallback : Math.ceil(value)

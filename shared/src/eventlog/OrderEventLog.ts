@@ -1,0 +1,372 @@
+/**
+ * The per-order, append-only event log, stored in the service's Redis (under its key prefix).
+ *
+ * - `order:<id>:events` is a Redis stream; entry id `<seq>-0`, one field `e` = the record's JSON.
+ *   `seq` starts at 1 and has no gaps.
+ * - Every commit (`append` / `record`) is ONE Lua script: it checks that the log still ends where
+ *   the caller read it (optimistic concurrency — a conflict changes nothing and is retried with
+ *   the seq Redis reported), then writes the events, the outbox entries (stream `outbox`, read by
+ *   `OutboxRelay`) and the state writes, and publishes a wake-up for `follow`. A script is used
+ *   rather than WATCH/MULTI/EXEC because WATCH belongs to a connection and the service's Redis
+ *   connection is shared by concurrent fibers; the script gives the same all-or-nothing result.
+ *   Key types are checked before the first write, so a commit never stops half-way.
+ * - `follow` is woken by Redis pub/sub (one subscriber connection per layer, channel
+ *   `<prefix>events`, message `<orderReqId>:<lastSeq>`) and by commits of this process, and
+ *   re-reads every `pollInterval` (default 1 s) as a safety net. Reads go through the shared
+ *   connection, so hundreds of follows cost no extra connections.
+ *
+ * All keys of one commit must live on one Redis node (no Redis Cluster slot spreading).
+ */
+import { Context, Duration, Effect, Layer, Schema, Stream } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import { redisScript, runScript } from "../coordination/redisScript.ts"
+import { EventDraft, OrderEventRecord, OrderEventRecordJson, recordOf } from "../orders/events.ts"
+import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
+import { Redis } from "../redis/Redis.ts"
+import { commitLua, encodeCommit, eventsChannel, orderEventsKey, parseNotification, seqOfStreamId } from "./encoding.ts"
+import { EventLogError, SeqGap } from "./errors.ts"
+import type { CommitOptions, OutboxEntry } from "./types.ts"
+
+export { orderEventsKey, outboxStreamKey } from "./encoding.ts"
+export { EventLogError, SeqGap } from "./errors.ts"
+export type { CommitOptions, OutboxEntry, StateWrite } from "./types.ts"
+
+export interface OrderEventLogShape {
+  /**
+   * Processor side: assigns lastSeq+1.. to the drafts and commits them, the writes and the outbox
+   * entries atomically (retried on conflict). `drafts` may be empty (writes and outbox only).
+   */
+  readonly append: (
+    orderReqId: string,
+    drafts: ReadonlyArray<EventDraft>,
+    options?: CommitOptions,
+  ) => Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError>
+  /**
+   * Requestor side: records a received event once. seq === lastSeq+1 → "recorded" (with
+   * writes/outbox atomically); seq <= lastSeq → "duplicate" (nothing written); seq > lastSeq+1 →
+   * fails `SeqGap {expected, got}`.
+   */
+  readonly record: (
+    event: OrderEventRecord,
+    options?: CommitOptions,
+  ) => Effect.Effect<"recorded" | "duplicate", EventLogError | SeqGap>
+  /** 0 for an order without events. */
+  readonly lastSeq: (orderReqId: string) => Effect.Effect<number, EventLogError>
+  /** The events with seq > afterSeq, oldest first, at most `limit` (default: all). */
+  readonly read: (
+    orderReqId: string,
+    afterSeq: number,
+    limit?: number,
+  ) => Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError>
+  /**
+   * Every event after afterSeq, then live ones as they are committed by ANY process sharing this
+   * Redis; never skips or repeats; does not end by itself (callers end it, e.g. `takeUntil`
+   * OrderFinalised). Fails when Redis fails (callers resume from their last seq).
+   */
+  readonly follow: (orderReqId: string, afterSeq: number) => Stream.Stream<OrderEventRecord, EventLogError>
+  /** Follows running now in this process (for metrics). */
+  readonly activeFollows: Effect.Effect<number>
+}
+
+export interface OrderEventLogOptions {
+  /** Safety-net re-read of an idle `follow` (default 1 second). */
+  readonly pollInterval?: Duration.Input
+  /** Records per read while `follow` catches up (default 256). */
+  readonly pageSize?: number
+  /** Attempts of a commit that keeps meeting concurrent appends (default 200). */
+  readonly maxCommitAttempts?: number
+}
+
+interface Waiter {
+  cursor: number
+  dirty: boolean
+  wake: (() => void) | undefined
+}
+
+/** Wakes the follows of this process. */
+class Waiters {
+  private readonly byOrder = new Map<string, Set<Waiter>>()
+
+  register(orderReqId: string, cursor: number): Waiter {
+    const waiter: Waiter = { cursor, dirty: false, wake: undefined }
+    let set = this.byOrder.get(orderReqId)
+    if (set === undefined) {
+      set = new Set()
+      this.byOrder.set(orderReqId, set)
+    }
+    set.add(waiter)
+    return waiter
+  }
+
+  unregister(orderReqId: string, waiter: Waiter) {
+    const set = this.byOrder.get(orderReqId)
+    if (set === undefined) return
+    set.delete(waiter)
+    if (set.size === 0) this.byOrder.delete(orderReqId)
+  }
+
+  notify(orderReqId: string, lastSeq: number) {
+    const set = this.byOrder.get(orderReqId)
+    if (set === undefined) return
+    for (const waiter of set) if (lastSeq > waiter.cursor) Waiters.poke(waiter)
+  }
+
+  notifyAll() {
+    for (const set of this.byOrder.values()) for (const waiter of set) Waiters.poke(waiter)
+  }
+
+  get size() {
+    let size = 0
+    for (const set of this.byOrder.values()) size += set.size
+    return size
+  }
+
+  private static poke(waiter: Waiter) {
+    waiter.dirty = true
+    const wake = waiter.wake
+    waiter.wake = undefined
+    wake?.()
+  }
+}
+
+/** Resumes after a wake-up of `waiter` (or at once when one came since `dirty` was cleared). */
+const awaitWake = (waiter: Waiter): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (waiter.dirty) {
+      resume(Effect.void)
+      return
+    }
+    waiter.wake = () => resume(Effect.void)
+    return Effect.sync(() => {
+      waiter.wake = undefined
+    })
+  })
+
+const commitScript = redisScript("eventlog-commit", commitLua)
+
+const decodeRecordJson = Schema.decodeUnknownEffect(OrderEventRecordJson)
+const decodeDraft = Schema.decodeUnknownEffect(EventDraft)
+const decodeRecord = Schema.decodeUnknownEffect(OrderEventRecord)
+
+type StreamEntries = ReadonlyArray<[id: string, fields: ReadonlyArray<string> | null]>
+
+export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogShape>()("dcent/OrderEventLog") {
+  static readonly make = Effect.fn("OrderEventLog.make")(function* (options: OrderEventLogOptions = {}) {
+    const redis = yield* Redis
+    const pollInterval = Duration.fromInputUnsafe(options.pollInterval ?? "1 second")
+    const pageSize = options.pageSize ?? 256
+    const maxCommitAttempts = options.maxCommitAttempts ?? 200
+    const channel = eventsChannel(redis.keyPrefix)
+    const waiters = new Waiters()
+
+    // One subscriber connection for every follow of this layer.
+    const subscriber = yield* Effect.acquireRelease(
+      Effect.sync(() => redis.client.duplicate({ lazyConnect: true })),
+      (client) =>
+        Effect.promise(() => client.quit()).pipe(
+          Effect.timeout("2 seconds"),
+          Effect.ignore,
+          Effect.ensuring(Effect.sync(() => client.disconnect())),
+        ),
+    )
+    subscriber.on("error", () => {}) // the main connection logs Redis trouble
+    subscriber.on("message", (from: string, message: string) => {
+      if (from !== channel) return
+      const parsed = parseNotification(message)
+      if (parsed !== undefined) waiters.notify(parsed.orderReqId, parsed.seq)
+    })
+    subscriber.on("ready", () => {
+      subscriber.subscribe(channel).catch(() => {})
+      // Commits may have happened while we were not subscribed.
+      waiters.notifyAll()
+    })
+    subscriber.connect().catch(() => {})
+
+    const fail =
+      (operation: string, orderReqId: string) =>
+      (error: RedisUnavailable | RedisError): EventLogError =>
+        new EventLogError({
+          operation,
+          orderReqId,
+          reason: error.message,
+          unavailable: error._tag === "RedisUnavailable",
+        })
+
+    const invalid = (operation: string, orderReqId: string, reason: string) =>
+      new EventLogError({ operation, orderReqId, reason, unavailable: false })
+
+    const run = <A>(operation: string, orderReqId: string, command: string, f: (client: IORedis) => Promise<A>) =>
+      redis.use(command, f).pipe(Effect.mapError(fail(operation, orderReqId)))
+
+    const lastSeqOf = (operation: string, orderReqId: string) =>
+      run(operation, orderReqId, "XREVRANGE", (client) =>
+        client.xrevrange(orderEventsKey(orderReqId), "+", "-", "COUNT", 1),
+      ).pipe(
+        Effect.flatMap((entries) => {
+          const top = entries[0]
+          if (top === undefined) return Effect.succeed(0)
+          const seq = seqOfStreamId(top[0])
+          return seq === undefined
+            ? Effect.fail(invalid(operation, orderReqId, `unexpected stream id ${top[0]}`))
+            : Effect.succeed(seq)
+        }),
+      )
+
+    const lastSeq = Effect.fn("OrderEventLog.lastSeq")(function* (orderReqId: string) {
+      return yield* lastSeqOf("lastSeq", orderReqId)
+    })
+
+    /** `{ok: true, lastSeq}` or, on a conflict, `{ok: false, lastSeq: actual}`. */
+    const commit = (
+      operation: string,
+      orderReqId: string,
+      expectedLastSeq: number,
+      events: ReadonlyArray<OrderEventRecord>,
+      outbox: ReadonlyArray<OutboxEntry>,
+      options: CommitOptions,
+    ) =>
+      Effect.gen(function* () {
+        const encoded = encodeCommit({
+          expectedLastSeq,
+          channel,
+          orderReqId,
+          events: events.map((record) => JSON.stringify(record)),
+          outbox,
+          writes: options.writes ?? [],
+        })
+        if (encoded._tag === "Invalid") return yield* invalid(operation, orderReqId, encoded.problem)
+        const reply = yield* run(operation, orderReqId, "EVALSHA", (client) =>
+          runScript(client, commitScript, encoded.keys, encoded.args),
+        )
+        if (!Array.isArray(reply) || reply.length !== 2) {
+          return yield* invalid(operation, orderReqId, `unexpected commit reply ${JSON.stringify(reply)}`)
+        }
+        const ok = Number(reply[0]) === 1
+        const last = Number(reply[1])
+        if (ok && events.length > 0) waiters.notify(orderReqId, last)
+        return { ok, lastSeq: last }
+      })
+
+    const outboxFor = (options: CommitOptions, records: ReadonlyArray<OrderEventRecord>) => [
+      ...(options.outbox === undefined || records.length === 0 ? [] : options.outbox(records)),
+      ...(options.extraOutbox ?? []),
+    ]
+
+    const backoff = (attempt: number) => Effect.sleep(Duration.millis(Math.random() * Math.min(2 ** attempt, 25)))
+
+    const append = Effect.fn("OrderEventLog.append")(function* (
+      orderReqId: string,
+      drafts: ReadonlyArray<EventDraft>,
+      options: CommitOptions = {},
+    ) {
+      yield* Effect.annotateCurrentSpan({ orderReqId, events: drafts.length })
+      if (orderReqId === "") return yield* invalid("append", orderReqId, "empty order id")
+      const valid = yield* Effect.forEach(drafts, (draft) =>
+        decodeDraft(draft).pipe(Effect.mapError((error) => invalid("append", orderReqId, error.message))),
+      )
+      if (valid.length === 0) {
+        const outbox = outboxFor(options, [])
+        if (outbox.length > 0 || (options.writes?.length ?? 0) > 0) {
+          yield* commit("append", orderReqId, -1, [], outbox, options)
+        }
+        return []
+      }
+      let expected = yield* lastSeqOf("append", orderReqId)
+      for (let attempt = 1; ; attempt++) {
+        const records = valid.map((draft, index) => recordOf(orderReqId, expected + 1 + index, draft))
+        const result = yield* commit("append", orderReqId, expected, records, outboxFor(options, records), options)
+        if (result.ok) return records
+        if (attempt >= maxCommitAttempts) {
+          return yield* invalid("append", orderReqId, `gave up after ${attempt} conflicting concurrent appends`)
+        }
+        expected = result.lastSeq
+        yield* backoff(attempt)
+      }
+    })
+
+    const record = Effect.fn("OrderEventLog.record")(function* (event: OrderEventRecord, options: CommitOptions = {}) {
+      yield* Effect.annotateCurrentSpan({ orderReqId: event.orderReqId, seq: event.seq })
+      const valid = yield* decodeRecord(event).pipe(
+        Effect.mapError((error) => invalid("record", event.orderReqId, error.message)),
+      )
+      const normalised = recordOf(valid.orderReqId, valid.seq, valid)
+      for (let attempt = 1; ; attempt++) {
+        const result = yield* commit(
+          "record",
+          valid.orderReqId,
+          valid.seq - 1,
+          [normalised],
+          outboxFor(options, [normalised]),
+          options,
+        )
+        if (result.ok) return "recorded" as const
+        if (result.lastSeq >= valid.seq) return "duplicate" as const
+        if (result.lastSeq < valid.seq - 1) {
+          return yield* new SeqGap({ orderReqId: valid.orderReqId, expected: result.lastSeq + 1, got: valid.seq })
+        }
+        // The log moved to exactly seq-1 between the check and now: try again.
+        if (attempt >= maxCommitAttempts) {
+          return yield* invalid("record", valid.orderReqId, `gave up after ${attempt} attempts`)
+        }
+      }
+    })
+
+    const toRecords = (orderReqId: string, entries: StreamEntries) =>
+      Effect.forEach(entries, ([id, fields]) => {
+        const index = fields?.indexOf("e") ?? -1
+        const json = index >= 0 && index % 2 === 0 ? fields?.[index + 1] : undefined
+        if (json === undefined) return Effect.fail(invalid("read", orderReqId, `entry ${id} has no field e`))
+        return decodeRecordJson(json).pipe(
+          Effect.mapError((error) => invalid("read", orderReqId, `entry ${id}: ${error.message}`)),
+        )
+      })
+
+    const readPage = (orderReqId: string, afterSeq: number, limit: number | undefined) =>
+      run("read", orderReqId, "XRANGE", (client) =>
+        limit === undefined
+          ? client.xrange(orderEventsKey(orderReqId), `${afterSeq + 1}-0`, "+")
+          : client.xrange(orderEventsKey(orderReqId), `${afterSeq + 1}-0`, "+", "COUNT", limit),
+      ).pipe(Effect.flatMap((entries) => toRecords(orderReqId, entries)))
+
+    const read = Effect.fn("OrderEventLog.read")(function* (orderReqId: string, afterSeq: number, limit?: number) {
+      const from = Math.max(0, Math.floor(afterSeq))
+      if (limit !== undefined && limit <= 0) return []
+      return yield* readPage(orderReqId, from, limit)
+    })
+
+    const follow = (orderReqId: string, afterSeq: number): Stream.Stream<OrderEventRecord, EventLogError> =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const waiter = yield* Effect.acquireRelease(
+            Effect.sync(() => waiters.register(orderReqId, Math.max(0, Math.floor(afterSeq)))),
+            (waiter) => Effect.sync(() => waiters.unregister(orderReqId, waiter)),
+          )
+          const next: Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError> = Effect.gen(function* () {
+            while (true) {
+              waiter.dirty = false
+              const page = yield* readPage(orderReqId, waiter.cursor, pageSize)
+              // Never repeat: keep only what lies beyond the cursor, in order.
+              const fresh = page.filter((record) => record.seq > waiter.cursor)
+              const last = fresh.at(-1)
+              if (last !== undefined) {
+                waiter.cursor = last.seq
+                return fresh
+              }
+              yield* awaitWake(waiter).pipe(Effect.timeoutOption(pollInterval))
+            }
+          })
+          return Stream.fromIterableEffectRepeat(next)
+        }),
+      )
+
+    const activeFollows = Effect.sync(() => waiters.size)
+
+    return OrderEventLog.of({ append, record, lastSeq, read, follow, activeFollows })
+  })
+
+  /** The log over the service's `Redis` (default options). */
+  static readonly layer: Layer.Layer<OrderEventLog, never, Redis> = Layer.effect(OrderEventLog, OrderEventLog.make())
+
+  static readonly layerWith = (options: OrderEventLogOptions): Layer.Layer<OrderEventLog, never, Redis> =>
+    Layer.effect(OrderEventLog, OrderEventLog.make(options))
+}

@@ -1,0 +1,34 @@
+/**
+ * What a commit of the event log carries besides the events: state writes applied in the same
+ * atomic step, and outbox entries (messages to publish once the commit is durable).
+ */
+import type { OrderEventRecord } from "../orders/events.ts"
+
+/**
+ * One state change committed together with the events. Keys are relative to the service's
+ * Redis key prefix (like every other key of the `Redis` service).
+ */
+export type StateWrite =
+  | { readonly op: "set"; readonly key: string; readonly value: string; readonly pxMs?: number }
+  | { readonly op: "del"; readonly key: string }
+  | { readonly op: "hset"; readonly key: string; readonly field: string; readonly value: string }
+  | { readonly op: "hdel"; readonly key: string; readonly field: string }
+  | { readonly op: "zadd"; readonly key: string; readonly score: number; readonly member: string }
+  | { readonly op: "zrem"; readonly key: string; readonly member: string }
+  | { readonly op: "sadd" | "srem"; readonly key: string; readonly member: string }
+
+/** A message to publish to the broker as `${topic}.${key}` (see `../outbox`). */
+export interface OutboxEntry {
+  readonly topic: string
+  readonly key: string
+  readonly headers: Record<string, string>
+  readonly payload: string
+}
+
+export interface CommitOptions {
+  readonly writes?: ReadonlyArray<StateWrite>
+  /** Outbox entries for the committed events (called with the records once their seqs are known). */
+  readonly outbox?: (records: ReadonlyArray<OrderEventRecord>) => ReadonlyArray<OutboxEntry>
+  /** Extra outbox entries not tied to an event (e.g. a failure message). */
+  readonly extraOutbox?: ReadonlyArray<OutboxEntry>
+}

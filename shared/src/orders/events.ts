@@ -1,0 +1,169 @@
+/**
+ * The events of an order's lifecycle (spec: "gRPC" → stream statuses) as stored in the event log
+ * (`../eventlog`) and carried on the order streams.
+ *
+ * - `OrderEventRecord` is one committed event: `seq` is its position in the order's log (1, 2, 3
+ *   …, no gaps), `eventId` is globally unique and stable across redeliveries.
+ * - `EventDraft` is what a caller hands to `OrderEventLog.append`: the log assigns `seq`.
+ * - `orderEventToProto` / `orderEventFromProto` convert to and from the generated `OrderEvent`.
+ */
+import { Effect, Schema } from "effect"
+import { OrderEvent, StreamingResponseStatus } from "../generated/dcent/orders/v1/order.ts"
+
+export const eventStatuses = [
+  "SellersSelected",
+  "NewProposal",
+  "ProposalUpdate",
+  "ProposalClosed",
+  "ProposalAccepted",
+  "EditLock",
+  "EditUnlock",
+  "BuyerFollowUp",
+  "SellerFollowUp",
+  "OrderPaused",
+  "OrderResumed",
+  "OrderFinalised",
+] as const
+
+export const EventStatus = Schema.Literals(eventStatuses)
+export type EventStatus = typeof EventStatus.Type
+
+/** The last event of an order: streams end after it. */
+export const isTerminalStatus = (status: EventStatus): boolean => status === "OrderFinalised"
+
+const eventFields = {
+  eventId: Schema.NonEmptyString,
+  status: EventStatus,
+  proposalId: Schema.optionalKey(Schema.String),
+  followUpId: Schema.optionalKey(Schema.String),
+  /** ISO 8601 */
+  occurredAt: Schema.String,
+  message: Schema.String,
+  details: Schema.Record(Schema.String, Schema.String),
+}
+
+/** An event before the log gave it a `seq` (the caller supplies `eventId`, e.g. `crypto.randomUUID()`). */
+export const EventDraft = Schema.Struct(eventFields)
+export type EventDraft = typeof EventDraft.Type
+
+/** One committed event of an order. */
+export const OrderEventRecord = Schema.Struct({
+  orderReqId: Schema.NonEmptyString,
+  seq: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  ...eventFields,
+})
+export type OrderEventRecord = typeof OrderEventRecord.Type
+
+/** The record as JSON (what the event log stores). */
+export const OrderEventRecordJson = Schema.fromJsonString(OrderEventRecord)
+
+/** A draft made into the record at `seq` of `orderReqId`. */
+export const recordOf = (orderReqId: string, seq: number, draft: EventDraft): OrderEventRecord => ({
+  orderReqId,
+  seq,
+  eventId: draft.eventId,
+  status: draft.status,
+  ...(draft.proposalId === undefined ? {} : { proposalId: draft.proposalId }),
+  ...(draft.followUpId === undefined ? {} : { followUpId: draft.followUpId }),
+  occurredAt: draft.occurredAt,
+  message: draft.message,
+  details: draft.details,
+})
+
+/** A draft with a fresh `eventId` and `occurredAt` = now. */
+export const makeDraft = (
+  status: EventStatus,
+  message: string,
+  options: {
+    readonly proposalId?: string | undefined
+    readonly followUpId?: string | undefined
+    readonly details?: Readonly<Record<string, string>> | undefined
+    readonly occurredAt?: Date | undefined
+  } = {},
+): EventDraft => ({
+  eventId: crypto.randomUUID(),
+  status,
+  ...(options.proposalId === undefined ? {} : { proposalId: options.proposalId }),
+  ...(options.followUpId === undefined ? {} : { followUpId: options.followUpId }),
+  occurredAt: (options.occurredAt ?? new Date()).toISOString(),
+  message,
+  details: { ...options.details },
+})
+
+// --- proto ---------------------------------------------------------------------------------
+
+const toProtoStatus: Record<EventStatus, StreamingResponseStatus> = {
+  SellersSelected: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_SELLERS_SELECTED,
+  NewProposal: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_NEW_PROPOSAL,
+  ProposalUpdate: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_PROPOSAL_UPDATE,
+  ProposalClosed: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_PROPOSAL_CLOSED,
+  ProposalAccepted: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_PROPOSAL_ACCEPTED,
+  EditLock: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_EDIT_LOCK,
+  EditUnlock: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_EDIT_UNLOCK,
+  BuyerFollowUp: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_BUYER_FOLLOW_UP,
+  SellerFollowUp: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_SELLER_FOLLOW_UP,
+  OrderPaused: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_ORDER_PAUSED,
+  OrderResumed: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_ORDER_RESUMED,
+  OrderFinalised: StreamingResponseStatus.STREAMING_RESPONSE_STATUS_ORDER_FINALISED,
+}
+
+const fromProtoStatus = new Map<StreamingResponseStatus, EventStatus>(
+  eventStatuses.map((status) => [toProtoStatus[status], status]),
+)
+
+export const eventStatusToProto = (status: EventStatus): StreamingResponseStatus => toProtoStatus[status]
+
+/** `undefined` for `UNSPECIFIED`, `UNRECOGNIZED` and values this build does not know. */
+export const eventStatusFromProto = (status: StreamingResponseStatus): EventStatus | undefined =>
+  fromProtoStatus.get(status)
+
+/** A proto `OrderEvent` that is not a valid `OrderEventRecord`. */
+export class InvalidOrderEvent extends Schema.TaggedError<InvalidOrderEvent>()("InvalidOrderEvent", {
+  orderReqId: Schema.String,
+  seq: Schema.Number,
+  reason: Schema.String,
+}) {
+  override get message() {
+    return `invalid order event ${this.orderReqId}#${this.seq}: ${this.reason}`
+  }
+}
+
+/** Empty `proposalId` / `followUpId` mean "not set" on the wire. */
+export const orderEventToProto = (record: OrderEventRecord): OrderEvent =>
+  OrderEvent.fromPartial({
+    orderReqId: record.orderReqId,
+    seq: record.seq,
+    eventId: record.eventId,
+    streamingResponseStatus: eventStatusToProto(record.status),
+    proposalId: record.proposalId ?? "",
+    followUpId: record.followUpId ?? "",
+    occurredAt: new Date(record.occurredAt),
+    message: record.message,
+    details: { ...record.details },
+  })
+
+const decodeRecord = Schema.decodeUnknownEffect(OrderEventRecord)
+
+export const orderEventFromProto = (event: OrderEvent): Effect.Effect<OrderEventRecord, InvalidOrderEvent> => {
+  const invalid = (reason: string) =>
+    new InvalidOrderEvent({ orderReqId: event.orderReqId, seq: Number(event.seq), reason })
+  const status = eventStatusFromProto(event.streamingResponseStatus)
+  if (status === undefined) {
+    return Effect.fail(invalid(`unknown streaming_response_status ${event.streamingResponseStatus}`))
+  }
+  const occurredAt = event.occurredAt
+  if (occurredAt === undefined || Number.isNaN(occurredAt.getTime())) {
+    return Effect.fail(invalid("occurred_at is missing"))
+  }
+  return decodeRecord({
+    orderReqId: event.orderReqId,
+    seq: Number(event.seq),
+    eventId: event.eventId,
+    status,
+    ...(event.proposalId === "" ? {} : { proposalId: event.proposalId }),
+    ...(event.followUpId === "" ? {} : { followUpId: event.followUpId }),
+    occurredAt: occurredAt.toISOString(),
+    message: event.message,
+    details: { ...event.details },
+  }).pipe(Effect.mapError((error) => invalid(error.message)))
+}

@@ -1,0 +1,370 @@
+/**
+ * The outbox relay: publishes the entries that `OrderEventLog.append/record` committed to the
+ * `outbox` Redis stream (see `../eventlog`) to the broker, at least once.
+ *
+ * - A consumer group (`XGROUP CREATE outbox <group> 0 MKSTREAM`) shares the entries between the
+ *   relays of all replicas; each relay is one consumer (`consumerName`, unique per process and
+ *   stable across its restarts).
+ * - `XREADGROUP` without BLOCK on the shared connection, polling every `idlePollMs` while idle.
+ *   On start a relay first re-reads its own pending entries (a crash between publish and ack).
+ * - Each entry is published as `${topic}.${key}` with its payload and headers; only after the
+ *   broker acknowledged it is it `XACK`ed and `XDEL`eted. A failed publish is retried with
+ *   exponential backoff and jitter (each attempt bounded by `publishTimeoutMs`), forever: a
+ *   publishable entry is never dropped. An entry that can never be published (invalid subject or
+ *   headers, unreadable headers) is moved to the stream `outbox:dead` with the reason.
+ * - Per-key order within one relay: entries of one key are published one after the other in
+ *   stream order (different keys of a batch in parallel, up to `concurrency`).
+ * - Entries pending longer than `claimIdleMs` with another consumer (a dead relay) are taken
+ *   over with `XAUTOCLAIM`. While an entry is being retried, its relay keeps its pending entries
+ *   fresh (`XCLAIM … JUSTID`), so a slow broker does not make live relays steal each other's work.
+ * - `lag`: age of the oldest entry not yet published (0 when none), for metrics.
+ *
+ * Delivery is at least once: a relay dying between publish and ack, or a takeover, publishes an
+ * entry again; consumers de-duplicate with the `event-id` header / `EventID`. Two relays do not
+ * publish the same entry in the normal case. Across relays, per-key order is not guaranteed (two
+ * relays may publish entries of one key concurrently); consumers can order by `Seq`.
+ */
+import { Context, Duration, Effect, Layer, Ref, Schema } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import { Broker } from "../broker/Broker.ts"
+import { headersProblem, subjectOrFail } from "../broker/validate.ts"
+import { outboxStreamKey } from "../eventlog/encoding.ts"
+import type { OutboxEntry } from "../eventlog/types.ts"
+import { Redis } from "../redis/Redis.ts"
+
+export type { OutboxEntry } from "../eventlog/types.ts"
+
+/** Redis failed for the relay (reading the outbox, acknowledging, measuring lag). */
+export class OutboxError extends Schema.TaggedError<OutboxError>()("OutboxError", {
+  operation: Schema.String,
+  reason: Schema.String,
+  unavailable: Schema.Boolean,
+}) {
+  override get message() {
+    return `outbox ${this.operation} failed: ${this.reason}`
+  }
+}
+
+export interface OutboxRelayOptions {
+  /** This relay's consumer name: unique per live process, stable across its restarts (e.g. host + service). */
+  readonly consumerName: string
+  /** Consumer group shared by the relays of one service (default `outbox-relay`). */
+  readonly group?: string
+  /** Entries read per round (default 100). */
+  readonly batchSize?: number
+  /** Pause between reads while the outbox is empty (default 50 ms). */
+  readonly idlePollMs?: number
+  /** Entries of other consumers pending longer than this are taken over (default 30 000 ms). */
+  readonly claimIdleMs?: number
+  /** How often to look for such entries (default 5 000 ms). */
+  readonly claimEveryMs?: number
+  /** Publish retry backoff: first pause and cap (default 100 ms → 10 000 ms), with jitter. */
+  readonly retry?: { readonly initialMs: number; readonly maxMs: number }
+  /** Bound on one publish attempt (default 15 000 ms). */
+  readonly publishTimeoutMs?: number
+  /** Keys published in parallel within a batch (default 16). */
+  readonly concurrency?: number
+}
+
+export interface OutboxRelayStats {
+  readonly published: number
+  /** Failed publish attempts (each was retried). */
+  readonly failedAttempts: number
+  readonly deadLettered: number
+  readonly claimed: number
+}
+
+export interface OutboxRelayShape {
+  /** Age in ms of the oldest unpublished entry; 0 when the outbox is empty. */
+  readonly lag: Effect.Effect<number, OutboxError>
+  /** Entries waiting in the outbox (published ones are deleted). */
+  readonly backlog: Effect.Effect<number, OutboxError>
+  readonly stats: Effect.Effect<OutboxRelayStats>
+}
+
+/** Where entries that can never be published end up (fields of the entry plus `reason`, `id`). */
+export const deadLetterStreamKey = "outbox:dead"
+
+export const defaultOutboxGroup = "outbox-relay"
+
+interface Entry {
+  readonly id: string
+  readonly fields: ReadonlyArray<string> | null
+}
+
+/** The fields of an outbox stream entry, or why they are unusable. */
+export const parseOutboxFields = (
+  fields: ReadonlyArray<string>,
+): { readonly _tag: "Entry"; readonly entry: OutboxEntry } | { readonly _tag: "Invalid"; readonly reason: string } => {
+  const map = new Map<string, string>()
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!)
+  const topic = map.get("topic")
+  const key = map.get("key")
+  const payload = map.get("payload")
+  if (topic === undefined || key === undefined || payload === undefined) {
+    return { _tag: "Invalid", reason: "missing topic, key or payload" }
+  }
+  let headers: Record<string, string> = {}
+  try {
+    const parsed: unknown = JSON.parse(map.get("headers") ?? "{}")
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      return { _tag: "Invalid", reason: "headers are not a JSON object" }
+    }
+    headers = parsed as Record<string, string>
+  } catch {
+    return { _tag: "Invalid", reason: "headers are not JSON" }
+  }
+  const problem = headersProblem(headers)
+  if (problem !== undefined) return { _tag: "Invalid", reason: problem }
+  return { _tag: "Entry", entry: { topic, key, headers, payload } }
+}
+
+/** Milliseconds part of a stream id (`1700000000000-3` → 1700000000000). */
+export const streamIdMs = (id: string): number => Number(id.split("-")[0])
+
+/** Pause before retry `attempt` (1, 2, …): exponential, capped, with jitter in [50 %, 100 %]. */
+export const retryDelayMs = (attempt: number, initialMs: number, maxMs: number, random: number = Math.random()) =>
+  Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30)) * (0.5 + random / 2)
+
+const errorText = (error: unknown) =>
+  error !== null && typeof error === "object" && "message" in error ? String(error.message) : String(error)
+
+export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>()("dcent/OutboxRelay") {
+  static readonly make = Effect.fn("OutboxRelay.make")(function* (options: OutboxRelayOptions) {
+    const redis = yield* Redis
+    const broker = yield* Broker
+    const consumer = options.consumerName
+    const group = options.group ?? defaultOutboxGroup
+    const batchSize = options.batchSize ?? 100
+    const idlePollMs = options.idlePollMs ?? 50
+    const claimIdleMs = options.claimIdleMs ?? 30_000
+    const claimEveryMs = options.claimEveryMs ?? 5_000
+    const retry = options.retry ?? { initialMs: 100, maxMs: 10_000 }
+    const publishTimeoutMs = options.publishTimeoutMs ?? 15_000
+    const concurrency = options.concurrency ?? 16
+    const stream = outboxStreamKey
+
+    const stats = yield* Ref.make<OutboxRelayStats>({ published: 0, failedAttempts: 0, deadLettered: 0, claimed: 0 })
+    const count = (field: keyof OutboxRelayStats, n = 1) =>
+      Ref.update(stats, (current) => ({ ...current, [field]: current[field] + n }))
+
+    const run = <A>(operation: string, redisCommand: string, f: (client: IORedis) => Promise<A>) =>
+      redis
+        .use(redisCommand, f)
+        .pipe(
+          Effect.mapError(
+            (error) =>
+              new OutboxError({ operation, reason: error.message, unavailable: error._tag === "RedisUnavailable" }),
+          ),
+        )
+
+    const ensureGroup = run("create group", "XGROUP", (client) =>
+      client.xgroup("CREATE", stream, group, "0", "MKSTREAM").catch((error: unknown) => {
+        if (errorText(error).includes("BUSYGROUP")) return "OK"
+        throw error
+      }),
+    )
+
+    const toEntries = (reply: unknown): Array<Entry> => {
+      // XREADGROUP: [[stream, [[id, fields|null], …]]] or null
+      if (!Array.isArray(reply) || reply.length === 0) return []
+      const items = (reply[0] as [string, Array<[string, Array<string> | null]>])[1] ?? []
+      return items.map(([id, fields]) => ({ id, fields }))
+    }
+
+    const readGroup = (from: ">" | "0") =>
+      run("read", "XREADGROUP", (client) =>
+        client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "STREAMS", stream, from),
+      ).pipe(Effect.map(toEntries))
+
+    const ackAndDelete = (ids: ReadonlyArray<string>) =>
+      ids.length === 0
+        ? Effect.void
+        : run("ack", "XACK", (client) =>
+            client
+              .multi()
+              .xack(stream, group, ...ids)
+              .xdel(stream, ...ids)
+              .exec(),
+          ).pipe(Effect.asVoid)
+
+    /** Resets the idle time of our pending entries so no other relay takes them over. */
+    const touch = (ids: ReadonlyArray<string>) =>
+      ids.length === 0
+        ? Effect.void
+        : run("touch", "XCLAIM", (client) => client.xclaim(stream, group, consumer, 0, ...ids, "JUSTID")).pipe(
+            Effect.ignore,
+          )
+
+    const deadLetter = (entry: Entry, reason: string) =>
+      run("dead-letter", "XADD", (client) =>
+        client
+          .multi()
+          .xadd(deadLetterStreamKey, "*", ...(entry.fields ?? []), "reason", reason, "id", entry.id)
+          .xack(stream, group, entry.id)
+          .xdel(stream, entry.id)
+          .exec(),
+      ).pipe(
+        Effect.tap(() => count("deadLettered")),
+        Effect.tap(() =>
+          Effect.logError("outbox entry can never be published; moved to the dead-letter stream").pipe(
+            Effect.annotateLogs({ id: entry.id, reason, stream: deadLetterStreamKey }),
+          ),
+        ),
+      )
+
+    /** Retries `effect` with backoff until it succeeds (never gives up). */
+    const untilDone = <A>(operation: string, effect: Effect.Effect<A, unknown>, onRetry: Effect.Effect<void>) =>
+      Effect.gen(function* () {
+        for (let attempt = 1; ; attempt++) {
+          const exit = yield* Effect.exit(effect)
+          if (exit._tag === "Success") return exit.value
+          const delay = retryDelayMs(attempt, retry.initialMs, retry.maxMs)
+          // Redis may still be connecting at start-up: a first failure of a Redis step is not news.
+          const log = operation === "publish" || attempt > 1 ? Effect.logWarning : Effect.logDebug
+          yield* log(`outbox ${operation} failed; retrying`).pipe(
+            Effect.annotateLogs({ attempt, retryInMs: Math.round(delay), cause: String(exit.cause) }),
+          )
+          if (operation === "publish") yield* count("failedAttempts")
+          yield* onRetry
+          yield* Effect.sleep(Duration.millis(delay))
+        }
+      })
+
+    /** Publishes the entries of one key in order; `pending` holds the ids not finished yet. */
+    const publishKey = (entries: ReadonlyArray<Entry>, pending: Set<string>) =>
+      Effect.forEach(
+        entries,
+        (entry) =>
+          Effect.gen(function* () {
+            if (entry.fields === null) {
+              // deleted from the stream while pending: nothing left to publish
+              yield* untilDone("ack", ackAndDelete([entry.id]), Effect.void)
+              pending.delete(entry.id)
+              return
+            }
+            const parsed = parseOutboxFields(entry.fields)
+            if (parsed._tag === "Invalid") {
+              yield* untilDone("dead-letter", deadLetter(entry, parsed.reason), Effect.void)
+              pending.delete(entry.id)
+              return
+            }
+            const { topic, key, headers, payload } = parsed.entry
+            const subject = `${topic}.${key}`
+            const invalidSubject = yield* Effect.flip(subjectOrFail("publish", subject)).pipe(Effect.option)
+            if (invalidSubject._tag === "Some") {
+              yield* untilDone("dead-letter", deadLetter(entry, invalidSubject.value.message), Effect.void)
+              pending.delete(entry.id)
+              return
+            }
+            const publish = broker.publish(subject, payload, { headers }).pipe(
+              Effect.timeoutOrElse({
+                duration: Duration.millis(publishTimeoutMs),
+                orElse: () => Effect.fail(new Error(`no broker acknowledgement within ${publishTimeoutMs} ms`)),
+              }),
+            )
+            // Once published, acknowledge even if the relay is being stopped.
+            yield* Effect.uninterruptibleMask((restore) =>
+              restore(untilDone("publish", publish, touch([...pending]))).pipe(
+                Effect.andThen(
+                  untilDone("ack", ackAndDelete([entry.id]), Effect.void).pipe(Effect.timeout("10 seconds")),
+                ),
+                Effect.ignore,
+              ),
+            )
+            pending.delete(entry.id)
+            yield* count("published")
+          }),
+        { discard: true },
+      )
+
+    /** Publishes a batch: per key in stream order, keys in parallel. */
+    const publishBatch = (entries: ReadonlyArray<Entry>) => {
+      const byKey = new Map<string, Array<Entry>>()
+      for (const entry of entries) {
+        const parsedKey = entry.fields === null ? undefined : parseOutboxFields(entry.fields)
+        const key = parsedKey?._tag === "Entry" ? parsedKey.entry.key : `\u0000${entry.id}`
+        const list = byKey.get(key)
+        if (list === undefined) byKey.set(key, [entry])
+        else list.push(entry)
+      }
+      const pending = new Set(entries.map((entry) => entry.id))
+      return Effect.forEach(byKey.values(), (list) => publishKey(list, pending), { concurrency, discard: true })
+    }
+
+    /** Takes over entries other (dead) consumers left pending; returns them. */
+    const claimAbandoned = Effect.gen(function* () {
+      const claimed: Array<Entry> = []
+      let cursor = "0-0"
+      do {
+        const reply = yield* run("claim", "XAUTOCLAIM", (client) =>
+          client.xautoclaim(stream, group, consumer, claimIdleMs, cursor, "COUNT", batchSize),
+        )
+        const [next, items, deleted] = reply as [string, Array<[string, Array<string> | null] | null>, Array<string>?]
+        cursor = next
+        for (const item of items ?? []) {
+          if (item !== null) claimed.push({ id: item[0], fields: item[1] })
+        }
+        if (deleted !== undefined && deleted.length > 0) yield* ackAndDelete(deleted)
+      } while (cursor !== "0-0" && claimed.length < batchSize * 10)
+      if (claimed.length > 0) {
+        yield* count("claimed", claimed.length)
+        yield* Effect.logInfo("outbox entries taken over from another relay").pipe(
+          Effect.annotateLogs({ count: claimed.length }),
+        )
+      }
+      return claimed
+    })
+
+    const loop = Effect.gen(function* () {
+      yield* untilDone("create group", ensureGroup, Effect.void)
+      // Our own entries left pending by a previous run of this consumer.
+      while (true) {
+        const own = yield* untilDone("read", readGroup("0"), Effect.void)
+        if (own.length === 0) break
+        yield* publishBatch(own)
+        if (own.length < batchSize) break
+      }
+      let lastClaim = 0
+      while (true) {
+        const round = Effect.gen(function* () {
+          if (Date.now() - lastClaim >= claimEveryMs) {
+            lastClaim = Date.now()
+            const claimed = yield* claimAbandoned
+            if (claimed.length > 0) yield* publishBatch(claimed)
+          }
+          const fresh = yield* readGroup(">")
+          if (fresh.length > 0) yield* publishBatch(fresh)
+          return fresh.length
+        })
+        const read = yield* round.pipe(
+          Effect.catch((error: OutboxError) =>
+            Effect.gen(function* () {
+              yield* Effect.logWarning("outbox relay round failed").pipe(Effect.annotateLogs({ error: error.message }))
+              if (error.reason.includes("NOGROUP")) yield* ensureGroup.pipe(Effect.ignore)
+              yield* Effect.sleep(Duration.millis(Math.max(idlePollMs, 500)))
+              return batchSize
+            }),
+          ),
+        )
+        if (read < batchSize) yield* Effect.sleep(Duration.millis(idlePollMs))
+      }
+    }).pipe(Effect.annotateLogs({ relay: consumer, group }))
+
+    yield* Effect.forkScoped(loop)
+
+    const lag = run("lag", "XRANGE", (client) => client.xrange(stream, "-", "+", "COUNT", 1)).pipe(
+      Effect.map((entries) => {
+        const first = entries[0]
+        return first === undefined ? 0 : Math.max(0, Date.now() - streamIdMs(first[0]))
+      }),
+    )
+    const backlog = run("backlog", "XLEN", (client) => client.xlen(stream))
+
+    return OutboxRelay.of({ lag, backlog, stats: Ref.get(stats) })
+  })
+
+  /** Starts the relay with the layer; it stops when the layer's scope closes. */
+  static readonly layer = (options: OutboxRelayOptions): Layer.Layer<OutboxRelay, never, Redis | Broker> =>
+    Layer.effect(OutboxRelay, OutboxRelay.make(options))
+}

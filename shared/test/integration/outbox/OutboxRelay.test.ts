@@ -1,0 +1,441 @@
+/**
+ * OutboxRelay against the real Redis, with the memory broker and with the real Kafka: entries
+ * committed through `OrderEventLog.append(…, {outbox})` reach the broker intact and in order,
+ * a failing broker delays but loses nothing, and two relays do not publish an entry twice.
+ */
+import { KafkaJS } from "@confluentinc/kafka-javascript"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { afterAll, afterEach, describe, expect, it } from "vitest"
+import { kafkaUrl, servers } from "../../../../test/support/servers.ts"
+import { Broker, type BrokerMessage, type BrokerShape } from "../../../src/broker/Broker.ts"
+import { BrokerUnavailable } from "../../../src/broker/errors.ts"
+import { BrokerKafka } from "../../../src/broker/kafka.ts"
+import { makeMemoryBroker } from "../../../src/broker/memory.ts"
+import { Topics } from "../../../src/broker/topics.ts"
+import { OrderEventLog } from "../../../src/eventlog/OrderEventLog.ts"
+import { makeDraft, type OrderEventRecord } from "../../../src/orders/events.ts"
+import { eventTopicMessage, MessageKeys } from "../../../src/orders/topicMessage.ts"
+import { deadLetterStreamKey, OutboxRelay, type OutboxRelayOptions } from "../../../src/outbox/OutboxRelay.ts"
+import { Redis } from "../../../src/redis/Redis.ts"
+import { deleteKeys, eventually, redisLayer, testPrefix } from "../eventlog/support.ts"
+
+const scopes: Array<Scope.Closeable> = []
+const prefixes: Array<string> = []
+afterEach(async () => {
+  await Promise.all(scopes.splice(0).map((scope) => Effect.runPromise(Scope.close(scope, Exit.void))))
+  await Promise.all(prefixes.splice(0).map(deleteKeys))
+})
+
+const newPrefix = () => {
+  const prefix = testPrefix("outbox")
+  prefixes.push(prefix)
+  return prefix
+}
+
+const build = async <A>(layer: Layer.Layer<A, unknown>) => {
+  const scope = Effect.runSync(Scope.make())
+  scopes.push(scope)
+  return Effect.runPromise(Layer.buildWithScope(layer, scope) as Effect.Effect<Context.Context<A>>)
+}
+
+const quickRelay = (consumerName: string, extra: Partial<OutboxRelayOptions> = {}): OutboxRelayOptions => ({
+  consumerName,
+  idlePollMs: 20,
+  retry: { initialMs: 10, maxMs: 100 },
+  ...extra,
+})
+
+/** A broker that records what was published and can be made to fail. */
+const recordingBroker = (inner: BrokerShape, failFirst = 0) => {
+  const published: Array<{ subject: string; payload: string; headers: Record<string, string> }> = []
+  let failures = failFirst
+  const decoder = new TextDecoder()
+  const broker: BrokerShape = {
+    ...inner,
+    publish: (subject, payload, options) =>
+      Effect.suspend(() => {
+        if (failures > 0) {
+          failures--
+          return Effect.fail(new BrokerUnavailable({ url: "memory://", reason: "injected failure" }))
+        }
+        return inner.publish(subject, payload, options).pipe(
+          Effect.tap(() =>
+            Effect.sync(() =>
+              published.push({
+                subject,
+                payload: typeof payload === "string" ? payload : decoder.decode(payload),
+                headers: { ...options?.headers },
+              }),
+            ),
+          ),
+        )
+      }),
+  }
+  return { broker, published, remainingFailures: () => failures }
+}
+
+/** Waits until the relay counted `n` published entries (the count follows the ack). */
+const publishedCount = (relay: OutboxRelay["Service"], n: number) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 5_000
+    while ((yield* relay.stats).published < n) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`relay did not count ${n} published entries`))
+      yield* Effect.sleep("10 millis")
+    }
+    expect((yield* relay.stats).published).toBe(n)
+  })
+
+/** Appends `perOrder` events to each order, each with a BUYER_NOTIFY outbox entry. */
+const appendEvents = (log: OrderEventLog["Service"], orders: ReadonlyArray<string>, perOrder: number, topic: string) =>
+  Effect.forEach(
+    orders,
+    (order) =>
+      Effect.forEach(
+        Array.from({ length: perOrder }, (_, i) => i),
+        (i) =>
+          log.append(
+            order,
+            [
+              makeDraft("NewProposal", `proposal ${i} of ${order}`, {
+                proposalId: `P-${i}`,
+                details: { Price: String(i) },
+              }),
+            ],
+            {
+              outbox: (records: ReadonlyArray<OrderEventRecord>) =>
+                records.map((record) =>
+                  eventTopicMessage(record, {
+                    topic,
+                    key: MessageKeys.OrderUpdates,
+                    sessionId: `S-${order}`,
+                    headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+                  }),
+                ),
+            },
+          ),
+        { discard: true },
+      ),
+    { concurrency: "unbounded", discard: true },
+  )
+
+const checkDelivered = (
+  messages: ReadonlyArray<{ subject: string; payload: string; headers: Record<string, string> }>,
+  orders: ReadonlyArray<string>,
+  perOrder: number,
+  topic: string,
+) => {
+  expect(messages).toHaveLength(orders.length * perOrder)
+  for (const order of orders) {
+    const mine = messages.filter((m) => m.subject === `${topic}.${order}`)
+    const payloads = mine.map((m) => JSON.parse(m.payload))
+    // in order, complete, no duplicates
+    expect(payloads.map((p) => p.Seq)).toEqual(Array.from({ length: perOrder }, (_, i) => i + 1))
+    for (const [i, message] of mine.entries()) {
+      const payload = payloads[i]
+      expect(payload).toMatchObject({
+        OrderReqID: order,
+        SessionID: `S-${order}`,
+        Key: "ORD_UPDATES",
+        Message: `proposal ${i} of ${order}`,
+        Status: "NewProposal",
+        ProposalID: `P-${i}`,
+        Price: String(i),
+      })
+      expect(message.headers).toEqual({
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "event-type": "ORD_UPDATES",
+        "event-id": payload.EventID,
+        "content-type": "application/json",
+      })
+    }
+  }
+}
+
+describe("OutboxRelay with the memory broker", () => {
+  it("publishes committed entries with key, headers and payload intact, in order per key, then deletes them", async () => {
+    const prefix = newPrefix()
+    const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
+    const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
+    const context = await build(
+      Layer.mergeAll(OrderEventLog.layer, OutboxRelay.layer(quickRelay("relay-a"))).pipe(Layer.provideMerge(base)),
+    )
+    const log = Context.get(context, OrderEventLog)
+    const relay = Context.get(context, OutboxRelay)
+    const received: Array<BrokerMessage> = []
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const sub = yield* broker.broker.subscribe({
+          subject: `${Topics.BuyerNotify}.>`,
+          group: "test",
+          fromBeginning: true,
+          handler: (message) => Effect.sync(() => received.push(message)),
+        })
+        yield* sub.ready
+        const orders = ["ORD-1", "ORD-2", "ORD-3"]
+        yield* appendEvents(log, orders, 15, Topics.BuyerNotify)
+        yield* eventually(
+          () => broker.published.length === 45,
+          10_000,
+          () => `${broker.published.length}/45 published`,
+        )
+        checkDelivered(broker.published, orders, 15, Topics.BuyerNotify)
+        // what subscribers see: the message key is the order id
+        yield* eventually(
+          () => received.length === 45,
+          10_000,
+          () => `${received.length}/45 received`,
+        )
+        expect(new Set(received.map((m) => m.key))).toEqual(new Set(orders))
+        yield* publishedCount(relay, 45)
+        expect(yield* relay.backlog).toBe(0)
+        expect(yield* relay.lag).toBe(0)
+      }).pipe(Effect.scoped),
+    )
+  })
+
+  it("reports the lag of the oldest unpublished entry", async () => {
+    const prefix = newPrefix()
+    const inner = await Effect.runPromise(makeMemoryBroker())
+    // a broker that never answers
+    const stuck: BrokerShape = { ...inner, publish: () => Effect.never }
+    const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, stuck))
+    const context = await build(
+      Layer.mergeAll(OrderEventLog.layer, OutboxRelay.layer(quickRelay("relay-lag", { publishTimeoutMs: 50 }))).pipe(
+        Layer.provideMerge(base),
+      ),
+    )
+    const log = Context.get(context, OrderEventLog)
+    const relay = Context.get(context, OutboxRelay)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        expect(yield* relay.lag).toBe(0)
+        yield* appendEvents(log, ["ORD-L"], 2, Topics.BuyerNotify)
+        yield* Effect.sleep("300 millis")
+        expect(yield* relay.lag).toBeGreaterThanOrEqual(250)
+        expect(yield* relay.backlog).toBe(2)
+        expect((yield* relay.stats).failedAttempts).toBeGreaterThan(0)
+      }),
+    )
+  })
+
+  it("keeps retrying through broker failures and loses nothing", async () => {
+    const prefix = newPrefix()
+    const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()), 12)
+    const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
+    const context = await build(
+      Layer.mergeAll(OrderEventLog.layer, OutboxRelay.layer(quickRelay("relay-f"))).pipe(Layer.provideMerge(base)),
+    )
+    const log = Context.get(context, OrderEventLog)
+    const relay = Context.get(context, OutboxRelay)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const orders = ["ORD-F1", "ORD-F2"]
+        yield* appendEvents(log, orders, 10, Topics.SellerNotify)
+        yield* eventually(
+          () => broker.published.length === 20,
+          15_000,
+          () => `${broker.published.length}/20`,
+        )
+        expect(broker.remainingFailures()).toBe(0)
+        checkDelivered(broker.published, orders, 10, Topics.SellerNotify)
+        yield* publishedCount(relay, 20)
+        expect((yield* relay.stats).failedAttempts).toBe(12)
+        yield* Effect.sleep("100 millis")
+        expect(broker.published).toHaveLength(20)
+        expect(yield* relay.backlog).toBe(0)
+      }),
+    )
+  })
+
+  it("two relays on one outbox publish each entry once", async () => {
+    const prefix = newPrefix()
+    const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
+    const brokerLayer = Layer.succeed(Broker, broker.broker)
+    const relayContext = (name: string) =>
+      build(
+        Layer.mergeAll(OrderEventLog.layer, OutboxRelay.layer(quickRelay(name))).pipe(
+          Layer.provideMerge(Layer.merge(redisLayer(prefix), brokerLayer)),
+        ),
+      )
+    const [a, b] = await Promise.all([relayContext("relay-1"), relayContext("relay-2")])
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const orders = Array.from({ length: 20 }, (_, i) => `ORD-T${i}`)
+        // written through both processes
+        yield* appendEvents(Context.get(a, OrderEventLog), orders.slice(0, 10), 10, Topics.BuyerNotify)
+        yield* appendEvents(Context.get(b, OrderEventLog), orders.slice(10), 10, Topics.BuyerNotify)
+        yield* eventually(
+          () => broker.published.length >= 200,
+          15_000,
+          () => `${broker.published.length}/200`,
+        )
+        yield* Effect.sleep("300 millis")
+        const ids = broker.published.map((m) => m.headers["event-id"])
+        expect(ids).toHaveLength(200)
+        expect(new Set(ids).size).toBe(200)
+        yield* Effect.sleep("200 millis") // acks (and counters) follow the publish
+        const statsA = yield* Context.get(a, OutboxRelay).stats
+        const statsB = yield* Context.get(b, OutboxRelay).stats
+        expect(statsA.published + statsB.published).toBe(200)
+        expect(statsA.published).toBeGreaterThan(0)
+        expect(statsB.published).toBeGreaterThan(0)
+      }),
+    )
+  })
+
+  it("publishes its own pending entries after a restart and takes over those of a dead relay", async () => {
+    const prefix = newPrefix()
+    const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
+    const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
+    const writer = await build(OrderEventLog.layer.pipe(Layer.provideMerge(base)))
+    const log = Context.get(writer, OrderEventLog)
+    const redis = Context.get(writer, Redis)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* appendEvents(log, ["ORD-D1", "ORD-D2"], 5, Topics.BuyerNotify)
+        const client = redis.client
+        yield* Effect.promise(() => client.xgroup("CREATE", "outbox", "outbox-relay", "0", "MKSTREAM"))
+        // "relay-x" read 4 entries and crashed; "dead" read 6 and never came back
+        yield* Effect.promise(() =>
+          client.xreadgroup("GROUP", "outbox-relay", "relay-x", "COUNT", 4, "STREAMS", "outbox", ">"),
+        )
+        yield* Effect.promise(() =>
+          client.xreadgroup("GROUP", "outbox-relay", "dead", "COUNT", 6, "STREAMS", "outbox", ">"),
+        )
+      }),
+    )
+    const restarted = await build(
+      OutboxRelay.layer(quickRelay("relay-x", { claimIdleMs: 300, claimEveryMs: 100 })).pipe(Layer.provideMerge(base)),
+    )
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        // its own four at once
+        yield* eventually(
+          () => broker.published.length === 4,
+          5_000,
+          () => `${broker.published.length}/4`,
+        )
+        // the dead relay's six after claimIdleMs
+        yield* eventually(
+          () => broker.published.length === 10,
+          5_000,
+          () => `${broker.published.length}/10`,
+        )
+        expect((yield* Context.get(restarted, OutboxRelay).stats).claimed).toBe(6)
+        const ids = broker.published.map((m) => m.headers["event-id"])
+        expect(new Set(ids).size).toBe(10)
+        yield* publishedCount(Context.get(restarted, OutboxRelay), 10)
+        // per key still in order within each batch
+        for (const order of ["ORD-D1", "ORD-D2"]) {
+          const seqs = broker.published
+            .filter((m) => m.subject.endsWith(order))
+            .map((m) => JSON.parse(m.payload).Seq as number)
+          expect([...seqs].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5])
+        }
+      }),
+    )
+  })
+
+  it("moves an entry that can never be published to the dead-letter stream and carries on", async () => {
+    const prefix = newPrefix()
+    const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
+    const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
+    const context = await build(
+      Layer.mergeAll(OrderEventLog.layer, OutboxRelay.layer(quickRelay("relay-dl"))).pipe(Layer.provideMerge(base)),
+    )
+    const log = Context.get(context, OrderEventLog)
+    const redis = Context.get(context, Redis)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* log.append("ORD-B", [], {
+          extraOutbox: [
+            { topic: "bad topic", key: "ORD-B", headers: {}, payload: "x" },
+            { topic: Topics.RequestFailures, key: "ORD-B", headers: { "bad header": "v" }, payload: "y" },
+            { topic: Topics.RequestFailures, key: "ORD-B", headers: { "event-id": "ok" }, payload: "z" },
+          ],
+        })
+        yield* eventually(
+          () => broker.published.length === 1,
+          5_000,
+          () => "the valid entry",
+        )
+        expect(broker.published[0]).toMatchObject({ subject: "REQ_failures.ORD-B", payload: "z" })
+        yield* publishedCount(Context.get(context, OutboxRelay), 1)
+        const dead = yield* Effect.promise(() => redis.client.xrange(deadLetterStreamKey, "-", "+"))
+        expect(dead).toHaveLength(2)
+        expect(dead[0]![1]).toContain("bad topic")
+        expect(dead[0]![1]).toContain("reason")
+        expect(yield* Context.get(context, OutboxRelay).backlog).toBe(0)
+      }),
+    )
+  })
+})
+
+describe("OutboxRelay with Kafka", () => {
+  const bootstrap = `${servers.kafka.host}:${servers.kafka.port}`
+  const topic = `outbox_test_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 7)}`
+
+  afterAll(async () => {
+    const admin = new KafkaJS.Kafka({ "bootstrap.servers": bootstrap, log_level: 0 }).admin()
+    await admin.connect()
+    try {
+      await admin.deleteTopics({ topics: [topic], timeout: 10_000 })
+    } catch {
+      // already gone
+    } finally {
+      await admin.disconnect()
+    }
+  })
+
+  it("delivers appended entries to Kafka with key, headers and payload intact, in order per key", async () => {
+    const prefix = newPrefix()
+    const kafka = BrokerKafka.layer({
+      clientId: "outbox-relay-test",
+      knownTopics: [],
+      sessionTimeoutMs: 6_000,
+      heartbeatIntervalMs: 1_000,
+      retryBackoff: { initialMs: 50, maxMs: 500 },
+      servers: [bootstrap],
+      url: kafkaUrl,
+    })
+    const context = await build(
+      Layer.mergeAll(OrderEventLog.layer, OutboxRelay.layer(quickRelay("relay-kafka"))).pipe(
+        Layer.provideMerge(Layer.merge(redisLayer(prefix), kafka)),
+      ),
+    )
+    const broker = Context.get(context, Broker)
+    const log = Context.get(context, OrderEventLog)
+    const received: Array<{ subject: string; payload: string; headers: Record<string, string>; key: string }> = []
+    const decoder = new TextDecoder()
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* broker.ensureTopics([{ name: topic, partitions: 3, replicationFactor: 1 }])
+        const sub = yield* broker.subscribe({
+          subject: `${topic}.>`,
+          group: `${topic}_g`,
+          fromBeginning: true,
+          handler: (message) =>
+            Effect.sync(() =>
+              received.push({
+                subject: message.subject,
+                key: message.key,
+                payload: decoder.decode(message.payload),
+                headers: { ...message.headers },
+              }),
+            ),
+        })
+        yield* sub.ready
+        const orders = ["ORD-K1", "ORD-K2", "ORD-K3", "ORD-K4"]
+        yield* appendEvents(log, orders, 8, topic)
+        yield* eventually(
+          () => received.length >= 32,
+          30_000,
+          () => `${received.length}/32 received from Kafka`,
+        )
+        checkDelivered(received, orders, 8, topic)
+        for (const message of received) expect(orders).toContain(message.key)
+        expect(yield* Context.get(context, OutboxRelay).backlog).toBe(0)
+      }).pipe(Effect.scoped),
+    )
+  }, 60_000)
+})

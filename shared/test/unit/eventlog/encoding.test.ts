@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest"
+import {
+  encodeCommit,
+  eventsChannel,
+  notificationOf,
+  orderEventsKey,
+  outboxStreamKey,
+  parseNotification,
+  seqOfStreamId,
+  writeArgs,
+  writeProblem,
+} from "../../../src/eventlog/encoding.ts"
+
+describe("event log encoding", () => {
+  it("names keys and the channel", () => {
+    expect(orderEventsKey("ORD-1")).toBe("order:ORD-1:events")
+    expect(outboxStreamKey).toBe("outbox")
+    expect(eventsChannel("dcent:processor:")).toBe("dcent:processor:events")
+  })
+
+  it("parses stream ids", () => {
+    expect(seqOfStreamId("12-0")).toBe(12)
+    expect(seqOfStreamId("1-5")).toBe(1)
+    expect(seqOfStreamId("x-0")).toBeUndefined()
+    expect(seqOfStreamId("12")).toBeUndefined()
+    expect(seqOfStreamId("99999999999999999999-0")).toBeUndefined()
+  })
+
+  it("round-trips notifications, also for order ids containing ':'", () => {
+    expect(parseNotification(notificationOf("ORD-1", 5))).toEqual({ orderReqId: "ORD-1", seq: 5 })
+    expect(parseNotification(notificationOf("a:b:c", 12))).toEqual({ orderReqId: "a:b:c", seq: 12 })
+    expect(parseNotification("nonsense")).toBeUndefined()
+    expect(parseNotification(":5")).toBeUndefined()
+    expect(parseNotification("ORD:x")).toBeUndefined()
+  })
+
+  it("validates writes", () => {
+    expect(writeProblem({ op: "set", key: "k", value: "v" })).toBeUndefined()
+    expect(writeProblem({ op: "set", key: "k", value: "v", pxMs: 10 })).toBeUndefined()
+    expect(writeProblem({ op: "set", key: "k", value: "v", pxMs: 0 })).toContain("pxMs")
+    expect(writeProblem({ op: "set", key: "k", value: "v", pxMs: 1.5 })).toContain("pxMs")
+    expect(writeProblem({ op: "del", key: "" })).toContain("key")
+    expect(writeProblem({ op: "zadd", key: "z", score: Number.POSITIVE_INFINITY, member: "m" })).toContain("finite")
+    expect(writeProblem({ op: "sadd", key: "s", member: "m" })).toBeUndefined()
+    expect(writeProblem({ op: "bogus", key: "k" } as never)).toContain("unknown write op")
+  })
+
+  it("encodes writes as three script arguments", () => {
+    expect(writeArgs({ op: "set", key: "k", value: "v" })).toEqual(["set", "v", ""])
+    expect(writeArgs({ op: "set", key: "k", value: "v", pxMs: 500 })).toEqual(["set", "v", "500"])
+    expect(writeArgs({ op: "del", key: "k" })).toEqual(["del", "", ""])
+    expect(writeArgs({ op: "hset", key: "h", field: "f", value: "v" })).toEqual(["hset", "f", "v"])
+    expect(writeArgs({ op: "hdel", key: "h", field: "f" })).toEqual(["hdel", "f", ""])
+    expect(writeArgs({ op: "zadd", key: "z", score: 1.5, member: "m" })).toEqual(["zadd", "1.5", "m"])
+    expect(writeArgs({ op: "zrem", key: "z", member: "m" })).toEqual(["zrem", "m", ""])
+    expect(writeArgs({ op: "srem", key: "s", member: "m" })).toEqual(["srem", "m", ""])
+  })
+
+  it("lays out a commit's keys and arguments", () => {
+    const encoded = encodeCommit({
+      expectedLastSeq: 3,
+      channel: "p:events",
+      orderReqId: "ORD-1",
+      events: ['{"seq":4}', '{"seq":5}'],
+      outbox: [{ topic: "T", key: "ORD-1", headers: { a: "b" }, payload: "P" }],
+      writes: [{ op: "hset", key: "h", field: "f", value: "v" }],
+    })
+    expect(encoded).toEqual({
+      _tag: "Encoded",
+      keys: ["order:ORD-1:events", "outbox", "h"],
+      args: [
+        "3",
+        "p:events",
+        "ORD-1",
+        "2",
+        "1",
+        "1",
+        '{"seq":4}',
+        '{"seq":5}',
+        "T",
+        "ORD-1",
+        '{"a":"b"}',
+        "P",
+        "hset",
+        "f",
+        "v",
+      ],
+    })
+    expect(
+      encodeCommit({
+        expectedLastSeq: 0,
+        channel: "c",
+        orderReqId: "O",
+        events: [],
+        outbox: [{ topic: "", key: "O", headers: {}, payload: "" }],
+        writes: [],
+      }),
+    ).toEqual({ _tag: "Invalid", problem: "outbox: empty topic" })
+  })
+})
