@@ -1,6 +1,23 @@
 /** The processor's settings, read from the environment and validated at start-up. */
 import { host, port, positiveInt } from "@dcent/shared/config/env"
-import { Config, Context, Layer } from "effect"
+import { Config, Context, Layer, Schema } from "effect"
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+const PositiveNumber = Schema.Finite.check(Schema.isGreaterThan(0))
+
+/** `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (case-insensitive). */
+const flag = (name: string, defaultValue: boolean): Config.Config<boolean> =>
+  Config.schema(
+    Schema.String.check(
+      Schema.makeFilter((value: string) =>
+        /^(true|false|1|0|yes|no|on|off)$/i.test(value) ? undefined : "Expected true or false (1/0, yes/no, on/off)",
+      ),
+    ),
+    name,
+  ).pipe(
+    Config.map((value) => /^(true|1|yes|on)$/i.test(value)),
+    Config.withDefault(defaultValue),
+  )
 
 export const processorConfig = Config.all({
   /** `PROCESSOR_HTTP_PORT` (8001): REST, `/docs`, `/healthz`, `/readyz`. */
@@ -13,10 +30,20 @@ export const processorConfig = Config.all({
   grpcHost: host("GRPC_SERVER_HOST", "127.0.0.1"),
   /** `MAX_CONCURRENT_TASKS` (10): dispatch jobs running at once across all processor replicas. */
   maxConcurrentTasks: positiveInt("MAX_CONCURRENT_TASKS", 10),
-  /** `ORDER_EXPIRY_MINUTES` (30): a submitted order pauses (`expired`) after this. */
-  orderExpiryMinutes: positiveInt("ORDER_EXPIRY_MINUTES", 30),
+  /** `ORDER_EXPIRY_MINUTES` (30): a submitted order pauses (`expired`) after this; fractions allowed (0.5 = 30 s). */
+  orderExpiryMinutes: Config.schema(PositiveNumber, "ORDER_EXPIRY_MINUTES").pipe(Config.withDefault(30)),
   /** `FIND_MAX_SEL` (10): sellers selected per order. */
   findMaxSel: positiveInt("FIND_MAX_SEL", 10),
+  /** `EDIT_LOCK_TTL_SECONDS` (300): how long a proposal's edit lock lasts unless released or renewed. */
+  editLockTtlSeconds: positiveInt("EDIT_LOCK_TTL_SECONDS", 300),
+  /** `DISPATCH_WORKERS` (default `MAX_CONCURRENT_TASKS`): queue worker fibers of this replica. */
+  dispatchWorkers: Config.option(Config.schema(PositiveInt, "DISPATCH_WORKERS")),
+  /** `DISPATCH_AGING_MS` (30000): aging window of the dispatch queue (a LOW job waits at most 2× this behind HIGH ones). */
+  dispatchAgingMs: positiveInt("DISPATCH_AGING_MS", 30_000),
+  /** `TIMER_POLL_MS` (250): how often this replica looks for due timers (order expiry, edit-lock TTL). */
+  timerPollMs: positiveInt("TIMER_POLL_MS", 250),
+  /** `DEMO_DATA` (false): register the demo sellers (`SELLER-001` … near the seed's `ORD-001`) at start-up. */
+  demoData: flag("DEMO_DATA", false),
 })
 
 export type ProcessorConfigShape = typeof processorConfig extends Config.Config<infer A> ? A : never

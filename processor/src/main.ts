@@ -2,31 +2,74 @@
  * Processor entry point: `node processor/src/main.ts`.
  *
  * Layers, from the bottom: configuration → broker (`BROKER_URL`) and Redis (`REDIS_URL`) →
- * topic bootstrap (background, retried) → readiness → REST server and gRPC server. SIGTERM /
- * SIGINT release them in reverse: gRPC goes NOT_SERVING and drains, the REST server drains,
- * Redis quits, the broker flushes; exit 0.
+ * topic bootstrap (background, retried) → the Redis-backed building blocks (order event log,
+ * outbox relay, order lock, dispatch semaphore and priority queue, seller directory) → the
+ * order lifecycle (`Orders`), seller selection and notification → readiness → the REST server,
+ * the gRPC server, the dispatch workers and the timers. SIGTERM / SIGINT release them in
+ * reverse: open order streams end (UNAVAILABLE), gRPC goes NOT_SERVING and drains, the workers
+ * and timers stop, the REST server drains, the relay stops, Redis quits, the broker flushes;
+ * exit 0.
  */
+import { hostname } from "node:os"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
+import { DistributedLock } from "@dcent/shared/coordination/DistributedLock"
+import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
+import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
+import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { runService } from "@dcent/shared/runtime/runService"
-import { Config, Layer } from "effect"
+import { Config, Effect, Layer } from "effect"
 import { ProcessorConfig, processorConfig, redisKeyPrefix } from "./config.ts"
+import { DemoDataLive } from "./demo/DemoData.ts"
+import { DispatchLive } from "./dispatch/Dispatch.ts"
 import { GrpcLive } from "./grpc/server.ts"
 import { ReadinessLive } from "./health/readiness.ts"
 import { HttpLive } from "./http/server.ts"
+import { SellerNotifier } from "./notifications/SellerNotifier.ts"
+import { Orders } from "./orders/Orders.ts"
+import { sellersConfig } from "./sellers/config.ts"
+import { RoadDistance } from "./sellers/RoadDistance.ts"
+import { SellerDirectory } from "./sellers/SellerDirectory.ts"
+import { SellerSelection } from "./sellers/selectSellers.ts"
+import { TimersLive } from "./timers/Timers.ts"
 
 const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), TopicsBootstrap.layer).pipe(
   Layer.provideMerge(BrokerLive),
 )
 
-const AppLive = Layer.mergeAll(HttpLive, GrpcLive).pipe(
+/** The Redis-backed building blocks; the outbox relay runs with them. */
+const StorageLive = Layer.unwrap(
+  Effect.gen(function* () {
+    const config = yield* ProcessorConfig
+    return Layer.mergeAll(
+      OrderEventLog.layer,
+      DistributedLock.layer,
+      DistributedSemaphore.layer,
+      PriorityQueue.layerWith({ agingWindowMs: config.dispatchAgingMs }),
+      SellerDirectory.layer,
+      // One consumer per process: stable across restarts of the same replica (host + gRPC port).
+      OutboxRelay.layer({ consumerName: `${hostname()}:processor:${config.grpcPort}` }),
+    )
+  }),
+)
+
+const DomainLive = Layer.mergeAll(
+  Orders.layer,
+  SellerSelection.layer.pipe(Layer.provide(RoadDistance.layer)),
+  SellerNotifier.layer,
+)
+
+const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(), DemoDataLive).pipe(
   Layer.provide(ReadinessLive),
-  Layer.provide(InfraLive),
+  Layer.provideMerge(DomainLive),
+  Layer.provideMerge(StorageLive),
+  Layer.provideMerge(InfraLive),
   Layer.provide(ProcessorConfig.layer),
 )
 
 runService("processor", AppLive, {
-  config: Config.all([processorConfig, brokerUrlConfig, topicSpecsConfig, Redis.url]),
+  config: Config.all([processorConfig, sellersConfig, brokerUrlConfig, topicSpecsConfig, Redis.url]),
 })

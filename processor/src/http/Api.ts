@@ -1,12 +1,19 @@
 /**
  * The processor's REST contract (served at `/openapi.json`, browsable at `/docs`).
- * Business groups (proposals, sellers) are added here as they are implemented.
+ * Groups: health, proposals, seller follow-ups, edit locks, orders (`../orders/api.ts`), sellers (`../sellers/api.ts`).
  */
 import { HealthApi } from "@dcent/shared/health/api"
 import { HttpApi, OpenApi } from "effect/http-api"
+import { EditLocksApi, OrdersApi, ProposalsApi, SellerFollowUpsApi } from "../orders/api.ts"
+import { SellersApi } from "../sellers/api.ts"
 
 export class ProcessorApi extends HttpApi.make("processor")
   .add(HealthApi)
+  .add(ProposalsApi)
+  .add(SellerFollowUpsApi)
+  .add(EditLocksApi)
+  .add(OrdersApi)
+  .add(SellersApi)
   .annotateMerge(
     OpenApi.annotations({
       title: "dCent Communicator — Processor",

@@ -2,10 +2,12 @@ import { serveApi } from "@dcent/shared/http/server"
 import { Effect, Layer } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { HealthHandlers } from "../health/http.ts"
+import { OrderHandlersLive } from "../orders/http.ts"
+import { SellersHandlers } from "../sellers/http.ts"
 import { ProcessorApi } from "./Api.ts"
 
 /** All handler groups of `ProcessorApi`. */
-export const ApiHandlers = Layer.mergeAll(HealthHandlers)
+export const ApiHandlers = Layer.mergeAll(HealthHandlers, OrderHandlersLive, SellersHandlers)
 
 export const HttpLive = Layer.unwrap(
   Effect.gen(function* () {

@@ -69,14 +69,17 @@ describe("processor skeleton", () => {
     expect(Buffer.from(files[0]!).toString("latin1")).toContain("dcent/orders/v1/order_streaming_service.proto")
   })
 
-  it("answers UNIMPLEMENTED for the order stream until the lifecycle exists", async () => {
+  it("answers INVALID_ARGUMENT (naming the field) for an order stream request without an order id", async () => {
     const orders = createClient(OrderStreamingServiceDefinition, channel)
     const call = async () => {
-      for await (const _ of orders.processOrderStream({ orderReqId: "ORD-SKELETON" })) {
+      for await (const _ of orders.processOrderStream({ orderReqId: "" })) {
         // no events expected
       }
     }
-    await expect(call()).rejects.toMatchObject({ code: Status.UNIMPLEMENTED })
+    await expect(call()).rejects.toMatchObject({
+      code: Status.INVALID_ARGUMENT,
+      details: expect.stringContaining("order_req_id"),
+    })
   })
 
   it("goes NOT_SERVING on SIGTERM and exits 0 within a few seconds", async () => {

@@ -1,5 +1,5 @@
 import { formatConfigError } from "@dcent/shared/config/errors"
-import { ConfigProvider, Effect, Exit } from "effect"
+import { ConfigProvider, Effect, Exit, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { processorConfig } from "../../src/config.ts"
 
@@ -25,15 +25,32 @@ describe("processor configuration", () => {
       maxConcurrentTasks: 10,
       orderExpiryMinutes: 30,
       findMaxSel: 10,
+      editLockTtlSeconds: 300,
+      dispatchWorkers: Option.none(),
+      dispatchAgingMs: 30_000,
+      timerPollMs: 250,
+      demoData: false,
     })
   })
 
   it("reads the environment", () => {
-    const exit = parse({ PROCESSOR_HTTP_PORT: "18001", GRPC_SERVER_PORT: "15051", MAX_CONCURRENT_TASKS: "4" })
+    const exit = parse({
+      PROCESSOR_HTTP_PORT: "18001",
+      GRPC_SERVER_PORT: "15051",
+      MAX_CONCURRENT_TASKS: "4",
+      ORDER_EXPIRY_MINUTES: "0.5",
+      DISPATCH_WORKERS: "2",
+      EDIT_LOCK_TTL_SECONDS: "60",
+      DEMO_DATA: "yes",
+    })
     expect(Exit.isSuccess(exit) && exit.value).toMatchObject({
       httpPort: 18001,
       grpcPort: 15051,
       maxConcurrentTasks: 4,
+      orderExpiryMinutes: 0.5,
+      dispatchWorkers: Option.some(2),
+      editLockTtlSeconds: 60,
+      demoData: true,
     })
   })
 
@@ -42,7 +59,12 @@ describe("processor configuration", () => {
     ["GRPC_SERVER_PORT", "70000"],
     ["MAX_CONCURRENT_TASKS", "-1"],
     ["ORDER_EXPIRY_MINUTES", "0"],
+    ["ORDER_EXPIRY_MINUTES", "soon"],
     ["FIND_MAX_SEL", "1.5"],
+    ["EDIT_LOCK_TTL_SECONDS", "0"],
+    ["DISPATCH_WORKERS", "-2"],
+    ["DISPATCH_AGING_MS", "abc"],
+    ["DEMO_DATA", "maybe"],
   ])("rejects %s=%s with a message naming the variable", (name, bad) => {
     expect(failureMessage({ [name]: bad })).toMatch(new RegExp(`^${name}="${bad.replace(".", "\\.")}": `))
   })

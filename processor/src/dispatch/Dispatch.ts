@@ -1,0 +1,249 @@
+/**
+ * Dispatch (spec: "Processing on the processor", steps 1–3): `DISPATCH_WORKERS` fibers per
+ * replica take jobs from the Redis priority queue `dispatch` (HIGH first, FIFO within a priority,
+ * aging after `DISPATCH_AGING_MS`) and run them under the Redis semaphore `dispatch` of
+ * `MAX_CONCURRENT_TASKS` permits shared by every replica.
+ *
+ * A worker first takes a permit, then the best job, so whichever job runs next is the best one at
+ * that moment. A job: read the order; if it was dispatched already (or vanished), only ack;
+ * otherwise select the sellers (`SellerSelection.select`, outside the order lock: it may call the
+ * road-distance provider), then commit `SellersSelected` with one `SELLER_NOTIFY` per seller
+ * under the order lock — the commit re-checks `dispatchedAt`, so an order is dispatched exactly
+ * once even if its job runs twice (an expired lease) — then post Google Chat (GChat orders;
+ * results in the hash `order:{id}:gchat` and the log), then ack.
+ *
+ * Instrumentation: every job appends `{orderReqId, priority, replica, worker, waitedMs,
+ * startedAt, endedAt, outcome}` to the Redis list `dispatch:stats` (last 10 000 kept) and logs
+ * the same as `dispatch job done`, so concurrency can be measured from the jobs themselves.
+ */
+import { hostname } from "node:os"
+import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
+import { PriorityQueue, type TakenJob } from "@dcent/shared/coordination/PriorityQueue"
+import { Redis } from "@dcent/shared/redis/Redis"
+import { Cause, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { ProcessorConfig } from "../config.ts"
+import { SellerNotifier } from "../notifications/SellerNotifier.ts"
+import { Keys, type SelectedSeller } from "../orders/model.ts"
+import { type DispatchJobPayload, dispatchQueue, Orders } from "../orders/Orders.ts"
+import { orderToNotify } from "../orders/outbox.ts"
+import { type SelectedSeller as SelectionResult, SellerSelection } from "../sellers/selectSellers.ts"
+
+/** The semaphore shared by the dispatch jobs of every replica. */
+export const dispatchSemaphore = "dispatch"
+
+/** Redis list of finished jobs (JSON `DispatchStat`), newest last. */
+export const dispatchStatsKey = "dispatch:stats"
+const keptStats = 10_000
+
+export interface DispatchStat {
+  readonly orderReqId: string
+  readonly priority: string
+  readonly replica: string
+  readonly worker: number
+  /** Time from enqueue to take, ms. */
+  readonly waitedMs: number
+  /** Epoch ms. */
+  readonly startedAt: number
+  readonly endedAt: number
+  /** `dispatched`, `already_dispatched`, `paused`, `finalised`, `missing`, `failed`. */
+  readonly outcome: string
+  readonly sellers?: number
+}
+
+export interface DispatchOptions {
+  /** Lease of a taken job (default 60 s); an unacked job is queued again after it. */
+  readonly leaseMs?: number
+  /** Pause of an idle worker between looks at the queue (default 100 ms, jittered). */
+  readonly idlePollMs?: number
+  /** How often expired leases are put back (default 5 s). */
+  readonly requeueEveryMs?: number
+}
+
+/** Stored with the order: no contact details. */
+const forOrder = (seller: SelectionResult): SelectedSeller => ({
+  SellerID: seller.SellerID,
+  Name: seller.Name,
+  DistanceKm: seller.DistanceKm,
+  DistanceSource: seller.DistanceSource,
+  ...(seller.DistanceFallbackReason === undefined ? {} : { DistanceFallbackReason: seller.DistanceFallbackReason }),
+})
+
+const payloadOf = (job: TakenJob): string => {
+  try {
+    const parsed = JSON.parse(job.payload) as Partial<DispatchJobPayload>
+    return typeof parsed.orderReqId === "string" && parsed.orderReqId !== "" ? parsed.orderReqId : job.id
+  } catch {
+    return job.id
+  }
+}
+
+export const makeDispatch = (options: DispatchOptions = {}) =>
+  Effect.gen(function* () {
+    const config = yield* ProcessorConfig
+    const queue = yield* PriorityQueue
+    const semaphore = yield* DistributedSemaphore
+    const orders = yield* Orders
+    const selection = yield* SellerSelection
+    const notifier = yield* SellerNotifier
+    const redis = yield* Redis
+    const workers = Option.getOrElse(config.dispatchWorkers, () => config.maxConcurrentTasks)
+    const limit = config.maxConcurrentTasks
+    const leaseMs = options.leaseMs ?? 60_000
+    const idlePollMs = options.idlePollMs ?? 100
+    const replica = `${hostname()}:${process.pid}`
+
+    const record = (stat: DispatchStat) =>
+      Effect.gen(function* () {
+        yield* redis
+          .use("RPUSH", (client) =>
+            client.multi().rpush(dispatchStatsKey, JSON.stringify(stat)).ltrim(dispatchStatsKey, -keptStats, -1).exec(),
+          )
+          .pipe(Effect.ignore)
+        yield* Effect.logInfo("dispatch job done").pipe(
+          Effect.annotateLogs({
+            orderReqId: stat.orderReqId,
+            priority: stat.priority,
+            worker: stat.worker,
+            waitedMs: stat.waitedMs,
+            startedAt: stat.startedAt,
+            endedAt: stat.endedAt,
+            durationMs: stat.endedAt - stat.startedAt,
+            outcome: stat.outcome,
+          }),
+        )
+      })
+
+    /** Posts Google Chat for a GChat order and records each seller's outcome. */
+    const postChat = (
+      orderReqId: string,
+      details: Parameters<typeof orderToNotify>[0],
+      selected: ReadonlyArray<SelectionResult>,
+    ) =>
+      Effect.gen(function* () {
+        if (details.notificationType !== "GChat" || selected.length === 0) return
+        const results = yield* notifier.postGoogleChat({ order: orderToNotify(details), sellers: selected })
+        if (results.length === 0) return
+        yield* redis
+          .use("HSET", (client) =>
+            client.hset(
+              Keys.chatResults(orderReqId),
+              Object.fromEntries(results.map((result) => [result.SellerID, JSON.stringify(result)])),
+            ),
+          )
+          .pipe(Effect.ignore)
+      })
+
+    const dispatchOrder = Effect.fn("Dispatch.job")(function* (orderReqId: string) {
+      yield* Effect.annotateCurrentSpan({ orderReqId })
+      const current = yield* orders.get(orderReqId)
+      if (Option.isNone(current)) return { outcome: "missing" }
+      const state = current.value
+      if (state.dispatchedAt !== undefined) return { outcome: "already_dispatched" }
+      if (state.status === "PAUSED") return { outcome: "paused" }
+      const { details } = state
+      const selected =
+        state.status === "FINALISED"
+          ? []
+          : yield* selection.select({
+              orderReqId,
+              industry: details.industry,
+              location: { Lat: details.location.lat, Lng: details.location.lng },
+            })
+      const { reply } = yield* orders.run(orderReqId, {
+        _tag: "RecordSellersSelected",
+        sellers: selected.map(forOrder),
+      })
+      if (reply.outcome === "dispatched") yield* postChat(orderReqId, details, selected)
+      return { outcome: reply.outcome, sellers: selected.length }
+    })
+
+    const runJob = (job: TakenJob, worker: number) =>
+      Effect.gen(function* () {
+        const startedAt = Date.now()
+        const orderReqId = payloadOf(job)
+        const result = yield* dispatchOrder(orderReqId).pipe(
+          Effect.catchCause((cause) =>
+            Effect.logWarning("dispatch job failed; it is retried after its lease", cause).pipe(
+              Effect.annotateLogs({ orderReqId }),
+              Effect.as({ outcome: "failed" as string, sellers: undefined as number | undefined }),
+            ),
+          ),
+        )
+        if (result.outcome !== "failed") yield* queue.ack(dispatchQueue, job.id).pipe(Effect.ignore)
+        yield* record({
+          orderReqId,
+          priority: job.priority,
+          replica,
+          worker,
+          waitedMs: job.waitedMs,
+          startedAt,
+          endedAt: Date.now(),
+          outcome: result.outcome,
+          ...("sellers" in result && result.sellers !== undefined ? { sellers: result.sellers } : {}),
+        })
+      })
+
+    /** One round: true when a job ran. */
+    const round = (worker: number) =>
+      Effect.gen(function* () {
+        const depth = yield* queue.depth(dispatchQueue)
+        if (depth.HIGH + depth.MEDIUM + depth.LOW === 0) return false
+        return yield* semaphore.withPermit(
+          dispatchSemaphore,
+          limit,
+          queue.take(dispatchQueue, { leaseMs }).pipe(
+            Effect.flatMap(
+              Option.match({
+                onNone: () => Effect.succeed(false),
+                onSome: (job) => runJob(job, worker).pipe(Effect.as(true)),
+              }),
+            ),
+          ),
+          { leaseMs: Math.max(leaseMs, 30_000) },
+        )
+      })
+
+    const idle = Effect.suspend(() => Effect.sleep(Duration.millis(idlePollMs * (0.5 + Math.random()))))
+
+    const workerLoop = (worker: number) =>
+      round(worker).pipe(
+        Effect.flatMap((ran) => (ran ? Effect.void : idle)),
+        Effect.catchCause((cause) => {
+          // Redis unreachable (e.g. still connecting) is reported by /readyz; keep the log quiet.
+          const failure = cause.reasons.find(Cause.isFailReason)?.error
+          const unavailable = failure !== undefined && "unavailable" in failure && failure.unavailable === true
+          return (unavailable ? Effect.logDebug : Effect.logWarning)("dispatch worker round failed", cause).pipe(
+            Effect.annotateLogs({ worker }),
+            Effect.andThen(Effect.sleep("1 second")),
+          )
+        }),
+        Effect.forever,
+      )
+
+    const requeue = queue.requeueExpired(dispatchQueue).pipe(
+      Effect.tap((requeued) =>
+        requeued > 0
+          ? Effect.logWarning("requeued dispatch jobs with expired leases").pipe(Effect.annotateLogs({ requeued }))
+          : Effect.void,
+      ),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(Duration.millis(options.requeueEveryMs ?? 5_000))),
+    )
+
+    return { workers, limit, workerLoop, requeue, dispatchOrder }
+  })
+
+/** Starts the workers and the lease requeuer with the layer; they stop when it is released. */
+export const DispatchLive = (options: DispatchOptions = {}) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const dispatch = yield* makeDispatch(options)
+      for (let worker = 1; worker <= dispatch.workers; worker++) {
+        yield* Effect.forkScoped(dispatch.workerLoop(worker))
+      }
+      yield* Effect.forkScoped(dispatch.requeue)
+      yield* Effect.logInfo("dispatch workers started").pipe(
+        Effect.annotateLogs({ workers: dispatch.workers, maxConcurrentTasks: dispatch.limit }),
+      )
+    }),
+  )

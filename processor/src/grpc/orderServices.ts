@@ -1,0 +1,260 @@
+/**
+ * The order services the requestor calls (spec: "gRPC").
+ *
+ * `ProcessOrderStream` validates the request, opens the order (idempotent by OrderReqID: a new
+ * order becomes SUBMITTED and its dispatch job is queued; an existing one is left as it is),
+ * sends the response headers `dcent-order-status` / `dcent-last-seq` at once (so the caller knows
+ * the order is open before any event exists), then streams the order's event log after
+ * `from_seq` — live, whichever replica commits the events — up to and including
+ * `OrderFinalised`. There is no server-side deadline; a cancelled call stops its stream at once;
+ * shutting the server down ends open streams with UNAVAILABLE (the caller reconnects from its
+ * last seq).
+ *
+ * `OrderNonStreamingService`: `ProcessFollowUp`, `FinaliseOrder`, `PauseOrder`, `ResumeOrder`,
+ * each idempotent by `transaction_uuid` (a repeat returns the first response).
+ */
+import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import {
+  type FinaliseOrderResponse,
+  FollowUpOutcome,
+  type FollowUpResponse,
+  OrderNonStreamingServiceDefinition,
+  type PauseOrderResponse,
+  type ResumeOrderResponse,
+} from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
+import {
+  OrderStreamingServiceDefinition,
+  type OrderStreamRequest,
+  type OrderStreamResponse,
+} from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { grpcService } from "@dcent/shared/grpc/services"
+import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events"
+import { Cause, Effect, Exit, Option, Stream } from "effect"
+import { type CallContext, ServerError, Status } from "nice-grpc"
+import { type CommandError, OrderNotFound } from "../orders/errors.ts"
+import { Orders } from "../orders/Orders.ts"
+import {
+  parseFinaliseRequest,
+  parseFollowUpRequest,
+  parseOrderDetails,
+  parsePauseRequest,
+  parseResumeRequest,
+  parseStreamRequest,
+} from "./requests.ts"
+import { errorCodeTrailer, grpcFailureOf, toServerError } from "./status.ts"
+
+export const orderStatusHeader = "dcent-order-status"
+export const lastSeqHeader = "dcent-last-seq"
+
+const newId = () => crypto.randomUUID()
+
+export interface OrderServicesOptions {
+  /** Aborted when the server starts shutting down: open streams end with UNAVAILABLE. */
+  readonly shutdown: AbortSignal
+}
+
+export const makeOrderServices = (options: OrderServicesOptions) =>
+  Effect.gen(function* () {
+    const orders = yield* Orders
+    const eventLog = yield* OrderEventLog
+    const context = yield* Effect.context<never>()
+    const runExit = Effect.runPromiseExitWith(context)
+
+    /** Runs a command for a unary call; typed failures become gRPC statuses (code in the trailer). */
+    const unary = async <A>(call: CallContext, name: string, effect: Effect.Effect<A, CommandError>): Promise<A> => {
+      const exit = await runExit(effect.pipe(Effect.withSpan(`grpc.${name}`)))
+      if (Exit.isSuccess(exit)) return exit.value
+      throw await failureOf(call, name, exit.cause)
+    }
+
+    const failureOf = async (call: CallContext, name: string, cause: Cause.Cause<CommandError>) => {
+      const reason = cause.reasons.find(Cause.isFailReason)
+      if (reason !== undefined) {
+        const failure = grpcFailureOf(reason.error)
+        call.trailer.set(errorCodeTrailer, failure.code)
+        return toServerError(failure)
+      }
+      if (Cause.hasInterruptsOnly(cause)) return new ServerError(Status.CANCELLED, `${name} was cancelled`)
+      await runExit(Effect.logError(`${name} failed unexpectedly`, cause))
+      call.trailer.set(errorCodeTrailer, "internal")
+      return new ServerError(Status.INTERNAL, "internal error")
+    }
+
+    /** Opens the order (validating its details only when it is new); answers its state and last seq. */
+    const openFor = (request: OrderStreamRequest) =>
+      Effect.gen(function* () {
+        const { orderReqId, fromSeq } = yield* Effect.fromResult(parseStreamRequest(request))
+        const existing = yield* orders.get(orderReqId)
+        const state = Option.isSome(existing)
+          ? existing.value
+          : (yield* orders.open(yield* Effect.fromResult(parseOrderDetails(request)))).state
+        const lastSeq = yield* eventLog.lastSeq(orderReqId).pipe(Effect.orElseSucceed(() => state.lastSeq))
+        if (
+          Option.isSome(existing) &&
+          existing.value.status === "SUBMITTED" &&
+          existing.value.dispatchedAt === undefined
+        ) {
+          // A reconnect of an order whose dispatch never committed: make sure its job is queued.
+          yield* orders.enqueueDispatch(existing.value).pipe(Effect.ignore)
+        }
+        return { orderReqId, fromSeq, status: state.status, lastSeq }
+      })
+
+    const processOrderStream = async function* (
+      request: OrderStreamRequest,
+      call: CallContext,
+    ): AsyncGenerator<OrderStreamResponse> {
+      const opened = await runExit(openFor(request).pipe(Effect.withSpan("grpc.ProcessOrderStream.open")))
+      if (Exit.isFailure(opened)) throw await failureOf(call, "ProcessOrderStream", opened.cause)
+      const { orderReqId, fromSeq, status, lastSeq } = opened.value
+      call.header.set(orderStatusHeader, status)
+      call.header.set(lastSeqHeader, String(lastSeq))
+      call.sendHeader()
+      if (fromSeq > lastSeq) {
+        call.trailer.set(errorCodeTrailer, "from_seq_out_of_range")
+        throw new ServerError(
+          Status.OUT_OF_RANGE,
+          `from_seq ${fromSeq} is beyond the last event of order ${orderReqId} (seq ${lastSeq})`,
+        )
+      }
+      // A finalised order whose stream the caller has seen to the end: nothing more will come.
+      if (status === "FINALISED" && fromSeq >= lastSeq) return
+
+      const events = eventLog
+        .follow(orderReqId, fromSeq)
+        .pipe(Stream.takeUntil((record) => isTerminalStatus(record.status)))
+      const iterator = Stream.toAsyncIterableWith(events, context)[Symbol.asyncIterator]()
+      let onCancel = () => {}
+      let onShutdown = () => {}
+      const stopped = new Promise<"cancelled" | "shutdown">((resolve) => {
+        onCancel = () => resolve("cancelled")
+        onShutdown = () => resolve("shutdown")
+      })
+      if (call.signal.aborted) onCancel()
+      if (options.shutdown.aborted) onShutdown()
+      call.signal.addEventListener("abort", onCancel, { once: true })
+      options.shutdown.addEventListener("abort", onShutdown, { once: true })
+      try {
+        while (true) {
+          const next = await Promise.race([iterator.next(), stopped])
+          if (next === "cancelled") return
+          if (next === "shutdown") {
+            throw new ServerError(Status.UNAVAILABLE, "the processor is shutting down; reconnect with from_seq")
+          }
+          if (next.done) return
+          yield { event: orderEventToProto(next.value) }
+        }
+      } catch (error) {
+        if (error instanceof ServerError) throw error
+        const message = error instanceof Error ? error.message : String(error)
+        await runExit(
+          Effect.logWarning("order stream failed").pipe(Effect.annotateLogs({ orderReqId, error: message })),
+        )
+        call.trailer.set(errorCodeTrailer, "unavailable")
+        throw new ServerError(Status.UNAVAILABLE, `the order's event log is unavailable: ${message}`)
+      } finally {
+        call.signal.removeEventListener("abort", onCancel)
+        options.shutdown.removeEventListener("abort", onShutdown)
+        await iterator.return?.()
+      }
+    }
+
+    const processFollowUp = (request: Parameters<typeof parseFollowUpRequest>[0], call: CallContext) =>
+      unary(
+        call,
+        "ProcessFollowUp",
+        Effect.gen(function* () {
+          const input = yield* Effect.fromResult(parseFollowUpRequest(request, newId))
+          const { reply } = yield* orders.run(input.orderReqId, {
+            _tag: "BuyerFollowUp",
+            transactionUuid: input.transactionUuid,
+            audience: input.audience,
+            content: input.content,
+          })
+          const response: FollowUpResponse = {
+            orderReqId: input.orderReqId,
+            transactionUuid: input.transactionUuid,
+            followUpId: reply.followUpId,
+            seq: reply.seq,
+            results: reply.results.map((result) => ({
+              proposalId: result.proposalId,
+              outcome:
+                result.outcome === "EDIT_LOCK"
+                  ? FollowUpOutcome.FOLLOW_UP_OUTCOME_EDIT_LOCK
+                  : FollowUpOutcome.FOLLOW_UP_OUTCOME_DELIVERED,
+              seq: result.seq,
+            })),
+          }
+          return response
+        }),
+      )
+
+    const finaliseOrder = (request: Parameters<typeof parseFinaliseRequest>[0], call: CallContext) =>
+      unary(
+        call,
+        "FinaliseOrder",
+        Effect.gen(function* () {
+          const input = yield* Effect.fromResult(parseFinaliseRequest(request, newId))
+          const { reply } = yield* orders.run(input.orderReqId, {
+            _tag: "Finalise",
+            transactionUuid: input.transactionUuid,
+            proposalId: input.proposalId,
+          })
+          const response: FinaliseOrderResponse = {
+            orderReqId: input.orderReqId,
+            transactionUuid: input.transactionUuid,
+            seq: reply.seq,
+          }
+          return response
+        }),
+      )
+
+    const pauseOrder = (request: Parameters<typeof parsePauseRequest>[0], call: CallContext) =>
+      unary(
+        call,
+        "PauseOrder",
+        Effect.gen(function* () {
+          const input = yield* Effect.fromResult(parsePauseRequest(request, newId))
+          const { reply } = yield* orders.run(input.orderReqId, {
+            _tag: "Pause",
+            transactionUuid: input.transactionUuid,
+            note: input.note,
+          })
+          const response: PauseOrderResponse = {
+            orderReqId: input.orderReqId,
+            transactionUuid: input.transactionUuid,
+            seq: reply.seq,
+          }
+          return response
+        }),
+      )
+
+    const resumeOrder = (request: Parameters<typeof parseResumeRequest>[0], call: CallContext) =>
+      unary(
+        call,
+        "ResumeOrder",
+        Effect.gen(function* () {
+          const input = yield* Effect.fromResult(parseResumeRequest(request, newId))
+          const { reply } = yield* orders.run(input.orderReqId, {
+            _tag: "Resume",
+            transactionUuid: input.transactionUuid,
+          })
+          if (reply.needsDispatch) {
+            const state = yield* orders.get(input.orderReqId)
+            if (Option.isSome(state)) yield* orders.enqueueDispatch(state.value)
+            else return yield* new OrderNotFound({ orderReqId: input.orderReqId })
+          }
+          const response: ResumeOrderResponse = {
+            orderReqId: input.orderReqId,
+            transactionUuid: input.transactionUuid,
+            seq: reply.seq,
+          }
+          return response
+        }),
+      )
+
+    return [
+      grpcService(OrderStreamingServiceDefinition, { processOrderStream }),
+      grpcService(OrderNonStreamingServiceDefinition, { processFollowUp, finaliseOrder, pauseOrder, resumeOrder }),
+    ] as const
+  })

@@ -1,0 +1,409 @@
+/**
+ * The processor's seller-facing REST contract (paths exactly as in the seed README; JSON names
+ * in PascalCase as in the spec):
+ *
+ *   POST   /api/v1/proposal-submissions   submit or update a proposal            201 new / 200 update or unchanged
+ *   POST   /api/v1/followup               seller follow-up on a proposal         201 (200 for a repeated TransactionUUID)
+ *   POST   /api/v1/edit-lock              lock a proposal while editing it       200
+ *   POST   /api/v1/edit-lock/release      release the lock                       200
+ *   DELETE /api/v1/edit-lock?OrderReqID=…&ProposalID=…   same as release
+ *   GET    /api/v1/orders/{OrderReqID}/proposals
+ *   GET    /api/v1/orders/{OrderReqID}    the processor's view of the order
+ *
+ * Bodies accept the seed's spellings: `OrderReqId` for `OrderReqID`, the follow-up `Message` as
+ * a plain string, as `{URLs, MessageType, Message}`, or nested as `{"content": {...}}`; `Price`
+ * as a number or a numeric string.
+ */
+import { Schema, SchemaTransformation } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
+import { ApiErrors, BadRequestResponse } from "../http/errors.ts"
+import { SellerID as SellerIDSchema } from "../sellers/Seller.ts"
+import { idPattern, idRuleText, maxIdLength, transactionPattern } from "./ids.ts"
+
+// --- field schemas ----------------------------------------------------------------------------
+
+/** An order or proposal id (see `ids.ts`). */
+export const Id = Schema.String.check(
+  Schema.isMaxLength(maxIdLength),
+  Schema.isPattern(idPattern, { message: `Expected ${idRuleText}` }),
+)
+
+/** A seller id as the seller directory accepts it. */
+const AnySellerID = SellerIDSchema
+
+/** An idempotency key (a UUID is recommended). */
+export const TransactionUUID = Schema.String.check(
+  Schema.isMaxLength(maxIdLength),
+  Schema.isPattern(transactionPattern, { message: 'Expected letters, digits, ".", "_", ":" or "-"' }),
+)
+
+export const OrderReqID = Id.annotate({ description: "The order request id, e.g. ORD-001", examples: ["ORD-001"] })
+export const ProposalID = Id.annotate({
+  description: "The seller's proposal id, e.g. PROP-001",
+  examples: ["PROP-001"],
+})
+export const SellerID = AnySellerID.annotate({
+  description: "The seller id, e.g. SELLER-001",
+  examples: ["SELLER-001"],
+})
+
+const positive = Schema.makeFilter((value: number) => (value > 0 ? undefined : "Expected a number greater than 0"))
+
+/** A decimal number written as a string, e.g. `"1000.50"`. */
+const NumericString = Schema.String.check(
+  Schema.isPattern(/^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$/, { message: "Expected a number or a numeric string" }),
+).pipe(
+  Schema.decodeTo(
+    Schema.Finite,
+    SchemaTransformation.transform({ decode: (value) => Number(value.trim()), encode: (value) => String(value) }),
+  ),
+)
+
+export const Price = Schema.Union([Schema.Finite, NumericString])
+  .check(positive)
+  .annotate({ description: 'Price: a number or a numeric string (`"1000.50"`), greater than 0', examples: [1000] })
+
+const isoDate = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+
+/** An ISO 8601 date or date-time; dates in the past are accepted. */
+export const IsoDate = Schema.String.check(
+  Schema.makeFilter((value: string) =>
+    isoDate.test(value) && !Number.isNaN(Date.parse(value))
+      ? undefined
+      : "Expected an ISO 8601 date or date-time, e.g. 2025-11-01 or 2025-11-01T00:00:00Z",
+  ),
+).annotate({ examples: ["2025-11-01T00:00:00Z"] })
+
+export const Currency = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z]{3}$/, { message: "Expected a three-letter ISO 4217 currency code, e.g. EUR" }),
+).annotate({ description: "ISO 4217 code (upper-cased when stored)", examples: ["INR"] })
+
+/** One of `OrderReqID` / `OrderReqId` (the seed's spelling) must be present. */
+const orderIdRequired = Schema.makeFilter(
+  (value: { readonly OrderReqID?: string | undefined; readonly OrderReqId?: string | undefined }) =>
+    value.OrderReqID === undefined && value.OrderReqId === undefined
+      ? { path: ["OrderReqID"], issue: "Missing key (OrderReqID, or the seed's OrderReqId)" }
+      : undefined,
+)
+
+const orderIdFields = {
+  OrderReqID: Schema.optionalKey(OrderReqID),
+  OrderReqId: Schema.optionalKey(OrderReqID.annotate({ description: "The seed's spelling of OrderReqID" })),
+}
+
+/** The order id of a body that accepts both spellings (validated by `orderIdRequired`). */
+export const orderIdOf = (body: { readonly OrderReqID?: string; readonly OrderReqId?: string }): string =>
+  body.OrderReqID ?? body.OrderReqId ?? ""
+
+// --- proposals --------------------------------------------------------------------------------
+
+export const ProposalDictObj = Schema.Struct({
+  ProposalID,
+  Price,
+  DeliveryDate: IsoDate,
+  Currency: Schema.optionalKey(Currency),
+}).annotate({ identifier: "ProposalDictObj" })
+
+export const ProposalSubmission = Schema.Struct({
+  ...orderIdFields,
+  Seller: SellerID.annotate({ description: "The submitting seller's SellerID" }),
+  ProposalDictObj,
+})
+  .check(orderIdRequired)
+  .annotate({
+    identifier: "ProposalSubmission",
+    description: "The seed README's body: `{OrderReqID, Seller, ProposalDictObj: {ProposalID, Price, DeliveryDate}}`",
+  })
+export type ProposalSubmission = typeof ProposalSubmission.Type
+
+export const FollowUpNote = Schema.Struct({
+  FollowUpID: Schema.String,
+  MessageType: Schema.String,
+  Message: Schema.String,
+  URLs: Schema.Array(Schema.String),
+  At: Schema.String,
+}).annotate({ identifier: "FollowUpNote" })
+
+export const ProposalView = Schema.Struct({
+  ProposalID: Schema.String,
+  OrderReqID: Schema.String,
+  SellerID: Schema.String,
+  Price: Schema.Number,
+  Currency: Schema.optionalKey(Schema.String),
+  DeliveryDate: Schema.String,
+  Status: Schema.Literals(["SUBMITTED", "EDITLOCK", "CLOSED", "ACCEPTED"]),
+  Version: Schema.Int,
+  SubmittedAt: Schema.String,
+  UpdatedAt: Schema.String,
+  LockedUntil: Schema.optionalKey(Schema.String),
+  /** Buyer follow-ups waiting for the edit lock to be released. */
+  QueuedFollowUps: Schema.Int,
+  Notes: Schema.Array(FollowUpNote),
+}).annotate({ identifier: "Proposal" })
+export type ProposalView = typeof ProposalView.Type
+
+const submissionResult = <const O extends ReadonlyArray<string>>(outcomes: O) =>
+  Schema.Struct({
+    Message: Schema.String,
+    Outcome: Schema.Literals(outcomes),
+    /** The seq of the order event this submission appended; absent when nothing changed. */
+    Seq: Schema.optionalKey(Schema.Int),
+    Proposal: ProposalView,
+  })
+
+/** 201: a new proposal (`NewProposal`). */
+export const ProposalCreated = submissionResult(["created"])
+  .annotate({ identifier: "ProposalCreated", description: "A new proposal: a NewProposal event was appended" })
+  .pipe(HttpApiSchema.status(201))
+
+/** 200: an update (`ProposalUpdate`) or an identical resubmission (no event). */
+export const ProposalAccepted = submissionResult(["updated", "unchanged"]).annotate({
+  identifier: "ProposalResubmitted",
+  description:
+    "`updated`: same ProposalID by the same seller with new content, a ProposalUpdate event was appended; " +
+    "`unchanged`: identical to the current version, no event",
+})
+
+export const ProposalList = Schema.Struct({
+  OrderReqID: Schema.String,
+  Proposals: Schema.Array(ProposalView),
+}).annotate({ identifier: "ProposalList" })
+
+// --- follow-ups -------------------------------------------------------------------------------
+
+const FollowUpContentBody = Schema.Struct({
+  URLs: Schema.optionalKey(Schema.Array(Schema.String.check(Schema.isMaxLength(2048)))),
+  MessageType: Schema.optionalKey(Schema.Literals(["text", "html", "markdown"])),
+  Message: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(10_000)),
+}).annotate({ identifier: "FollowUpContent" })
+export type FollowUpContentBody = typeof FollowUpContentBody.Type
+
+export const FollowUpMessageBody = Schema.Union([
+  Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(10_000)),
+  FollowUpContentBody,
+  Schema.Struct({ content: FollowUpContentBody }),
+]).annotate({
+  description: 'A string, `{URLs, MessageType, Message}`, or the seed\'s nesting `{"content": {...}}`',
+})
+export type FollowUpMessageBody = typeof FollowUpMessageBody.Type
+
+export const SellerFollowUpBody = Schema.Struct({
+  ...orderIdFields,
+  ProposalID,
+  TransactionUUID: Schema.optionalKey(
+    TransactionUUID.annotate({
+      description: "Idempotency key: repeating it returns the first answer (generated when absent)",
+    }),
+  ),
+  Seller: Schema.optionalKey(SellerID.annotate({ description: "When given, must own the proposal" })),
+  Message: FollowUpMessageBody,
+})
+  .check(orderIdRequired)
+  .annotate({ identifier: "SellerFollowUp" })
+
+const sellerFollowUpResult = <const D extends boolean>(duplicate: D) =>
+  Schema.Struct({
+    OrderReqID: Schema.String,
+    ProposalID: Schema.String,
+    TransactionUUID: Schema.String,
+    FollowUpID: Schema.String,
+    Seq: Schema.Int,
+    /** True when this TransactionUUID was seen before: the first answer, nothing new appended. */
+    Duplicate: Schema.Literal(duplicate),
+  })
+
+/** 201: a SellerFollowUp event was appended. */
+export const SellerFollowUpCreated = sellerFollowUpResult(false)
+  .annotate({ identifier: "SellerFollowUpCreated" })
+  .pipe(HttpApiSchema.status(201))
+
+/** 200: a repeated TransactionUUID; the first answer again. */
+export const SellerFollowUpRepeated = sellerFollowUpResult(true).annotate({ identifier: "SellerFollowUpRepeated" })
+
+// --- edit locks -------------------------------------------------------------------------------
+
+export const EditLockBody = Schema.Struct({
+  ...orderIdFields,
+  ProposalID,
+  TtlSeconds: Schema.optionalKey(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 86_400 })).annotate({
+      description: "Lock lifetime in seconds (default EDIT_LOCK_TTL_SECONDS); locking again extends it",
+    }),
+  ),
+})
+  .check(orderIdRequired)
+  .annotate({ identifier: "EditLockRequest" })
+
+export const EditLockReleaseBody = Schema.Struct({ ...orderIdFields, ProposalID })
+  .check(orderIdRequired)
+  .annotate({ identifier: "EditLockRelease" })
+
+export const EditLockResult = Schema.Struct({
+  OrderReqID: Schema.String,
+  ProposalID: Schema.String,
+  /** `locked` (EditLock event), `extended` (already locked: new expiry, no event), `unlocked` (EditUnlock event), `not_locked`. */
+  Outcome: Schema.Literals(["locked", "extended", "unlocked", "not_locked"]),
+  Status: Schema.String,
+  LockedUntil: Schema.optionalKey(Schema.String),
+  Seq: Schema.optionalKey(Schema.Int),
+  /** Buyer follow-ups queued during the lock and delivered by this release. */
+  DeliveredFollowUps: Schema.optionalKey(Schema.Array(Schema.String)),
+}).annotate({ identifier: "EditLockResult" })
+
+// --- order view -------------------------------------------------------------------------------
+
+export const OrderView = Schema.Struct({
+  OrderReqID: Schema.String,
+  SessionID: Schema.String,
+  BuyerID: Schema.String,
+  NotificationType: Schema.String,
+  Industry: Schema.String,
+  Location: Schema.Struct({ Lat: Schema.Number, Lng: Schema.Number }),
+  Priority: Schema.String,
+  DeliveryDate: Schema.String,
+  Products: Schema.Array(
+    Schema.Struct({
+      ProductID: Schema.String,
+      Name: Schema.String,
+      Quantity: Schema.Number,
+      Unit: Schema.String,
+      Attributes: Schema.Record(Schema.String, Schema.String),
+    }),
+  ),
+  Status: Schema.Literals(["REGISTERED", "SUBMITTED", "PAUSED", "FINALISED"]),
+  CreatedAt: Schema.String,
+  UpdatedAt: Schema.String,
+  ExpiresAt: Schema.optionalKey(Schema.String),
+  PausedReason: Schema.optionalKey(Schema.String),
+  FinalisedAt: Schema.optionalKey(Schema.String),
+  AcceptedProposalID: Schema.optionalKey(Schema.String),
+  DispatchedAt: Schema.optionalKey(Schema.String),
+  SelectedSellers: Schema.Array(
+    Schema.Struct({
+      SellerID: Schema.String,
+      Name: Schema.String,
+      DistanceKm: Schema.Number,
+      DistanceSource: Schema.String,
+    }),
+  ),
+  Proposals: Schema.Array(ProposalView),
+  Notes: Schema.Array(
+    Schema.Struct({
+      FollowUpID: Schema.String,
+      Audience: Schema.Array(Schema.String),
+      MessageType: Schema.String,
+      Message: Schema.String,
+      URLs: Schema.Array(Schema.String),
+      At: Schema.String,
+    }),
+  ),
+  /** The seq of the order's last event. */
+  LastSeq: Schema.Int,
+}).annotate({ identifier: "ProcessorOrder" })
+
+// --- groups -----------------------------------------------------------------------------------
+
+/**
+ * Middleware of the seller-facing groups (implemented in `./failures.ts`): a request that does
+ * not match its schema becomes a 400 with field paths, and every failed POST/DELETE is published
+ * to `PRP_FAILURES`.
+ */
+export class SellerFailureReporting extends HttpApiMiddleware.Service<SellerFailureReporting>()(
+  "dcent/processor/SellerFailureReporting",
+  { error: BadRequestResponse },
+) {}
+
+const orderParams = { OrderReqID }
+
+export class ProposalsApi extends HttpApiGroup.make("proposals")
+  .add(
+    HttpApiEndpoint.post("submit", "/api/v1/proposal-submissions", {
+      payload: ProposalSubmission,
+      success: [ProposalCreated, ProposalAccepted],
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Submit a proposal (or update it: same ProposalID by the same seller)",
+        description:
+          "201 NewProposal; 200 ProposalUpdate, or `unchanged` (identical resubmission, no event). 404 unknown order " +
+          "or seller; 403 the seller is not selected for the order (before dispatch finished: not an active seller " +
+          "of the order's industry); 409 paused/finalised order or a ProposalID of another seller. Publishes " +
+          "SELLER_ACKNOWLEDGEMENTS (PRP_SUBMISSION) with the event; failures go to PRP_FAILURES.",
+      }),
+    ),
+    HttpApiEndpoint.get("list", "/api/v1/orders/:OrderReqID/proposals", {
+      params: orderParams,
+      success: ProposalList,
+      error: ApiErrors,
+    }).annotateMerge(OpenApi.annotations({ summary: "The proposals of an order, in submission order" })),
+  )
+  .annotateMerge(OpenApi.annotations({ title: "Proposals", description: "Sellers' proposals on orders" }))
+  // Report every problem of a bad body, not only the first.
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  .middleware(SellerFailureReporting) {}
+
+export class SellerFollowUpsApi extends HttpApiGroup.make("sellerFollowUps")
+  .add(
+    HttpApiEndpoint.post("create", "/api/v1/followup", {
+      payload: SellerFollowUpBody,
+      success: [SellerFollowUpCreated, SellerFollowUpRepeated],
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "A seller's follow-up on their proposal (SellerFollowUp event)",
+        description: "Idempotent by TransactionUUID: a repeat answers the first result with `Duplicate: true`.",
+      }),
+    ),
+  )
+  .annotateMerge(OpenApi.annotations({ title: "Follow-ups", description: "Seller follow-ups" }))
+  // Report every problem of a bad body, not only the first.
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  .middleware(SellerFailureReporting) {}
+
+export class EditLocksApi extends HttpApiGroup.make("editLocks")
+  .add(
+    HttpApiEndpoint.post("lock", "/api/v1/edit-lock", {
+      payload: EditLockBody,
+      success: EditLockResult,
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Lock a proposal while its seller edits it (EditLock event)",
+        description:
+          "The lock expires after TtlSeconds (default EDIT_LOCK_TTL_SECONDS); locking again extends it. Buyer " +
+          "follow-ups to a locked proposal are answered EditLock and delivered when it is unlocked.",
+      }),
+    ),
+    HttpApiEndpoint.post("release", "/api/v1/edit-lock/release", {
+      payload: EditLockReleaseBody,
+      success: EditLockResult,
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Release an edit lock (EditUnlock event, then the queued buyer follow-ups)",
+        description: "Releasing a proposal that is not locked answers `not_locked` and changes nothing.",
+      }),
+    ),
+    HttpApiEndpoint.delete("releaseByQuery", "/api/v1/edit-lock", {
+      query: { OrderReqID, ProposalID },
+      success: EditLockResult,
+      error: ApiErrors,
+    }).annotateMerge(OpenApi.annotations({ summary: "Release an edit lock (same as POST /api/v1/edit-lock/release)" })),
+  )
+  .annotateMerge(OpenApi.annotations({ title: "Edit locks", description: "Proposal edit locks with a TTL" }))
+  // Report every problem of a bad body, not only the first.
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  .middleware(SellerFailureReporting) {}
+
+export class OrdersApi extends HttpApiGroup.make("orders")
+  .add(
+    HttpApiEndpoint.get("get", "/api/v1/orders/:OrderReqID", {
+      params: orderParams,
+      success: OrderView,
+      error: ApiErrors,
+    }).annotateMerge(OpenApi.annotations({ summary: "The processor's view of an order" })),
+  )
+  .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The processor's order state" }))
+  // Report every problem of a bad body, not only the first.
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  .middleware(SellerFailureReporting) {}

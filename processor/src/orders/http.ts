@@ -1,0 +1,262 @@
+/**
+ * Handlers of the seller-facing REST groups declared in `./api.ts`. Each turns its body into one
+ * lifecycle command (`Orders.run`), and the command's typed failures into REST errors through
+ * the one mapping `toApiError`.
+ */
+import { Effect, Layer, Option } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { ProcessorConfig } from "../config.ts"
+import { ProcessorApi } from "../http/Api.ts"
+import { toApiError } from "../http/errors.ts"
+import { SellerDirectory } from "../sellers/SellerDirectory.ts"
+import { type FollowUpMessageBody, orderIdOf, type ProposalView } from "./api.ts"
+import { type CommandError, OrderNotFound, Unavailable } from "./errors.ts"
+import { SellerFailureReportingLive } from "./failures.ts"
+import type { FollowUpContent, OrderState, Proposal } from "./model.ts"
+import { Orders } from "./Orders.ts"
+
+export const proposalView = (orderReqId: string, proposal: Proposal): ProposalView => ({
+  ProposalID: proposal.proposalId,
+  OrderReqID: orderReqId,
+  SellerID: proposal.sellerId,
+  Price: proposal.price,
+  ...(proposal.currency === undefined ? {} : { Currency: proposal.currency }),
+  DeliveryDate: proposal.deliveryDate,
+  Status: proposal.status,
+  Version: proposal.version,
+  SubmittedAt: proposal.submittedAt,
+  UpdatedAt: proposal.updatedAt,
+  ...(proposal.lock === undefined ? {} : { LockedUntil: proposal.lock.expiresAt }),
+  QueuedFollowUps: proposal.pendingFollowUps.length,
+  Notes: proposal.notes.map((note) => ({
+    FollowUpID: note.followUpId,
+    MessageType: note.content.messageType,
+    Message: note.content.text,
+    URLs: [...note.content.urls],
+    At: note.at,
+  })),
+})
+
+export const orderView = (state: OrderState) => {
+  const { details } = state
+  return {
+    OrderReqID: details.orderReqId,
+    SessionID: details.sessionId,
+    BuyerID: details.buyerId,
+    NotificationType: details.notificationType,
+    Industry: details.industry,
+    Location: { Lat: details.location.lat, Lng: details.location.lng },
+    Priority: details.priority,
+    DeliveryDate: details.deliveryDate,
+    Products: details.products.map((product) => ({
+      ProductID: product.productId,
+      Name: product.name,
+      Quantity: product.quantity,
+      Unit: product.unit,
+      Attributes: { ...product.attributes },
+    })),
+    Status: state.status,
+    CreatedAt: state.createdAt,
+    UpdatedAt: state.updatedAt,
+    ...(state.expiresAt === undefined ? {} : { ExpiresAt: state.expiresAt }),
+    ...(state.pausedReason === undefined ? {} : { PausedReason: state.pausedReason }),
+    ...(state.finalisedAt === undefined ? {} : { FinalisedAt: state.finalisedAt }),
+    ...(state.acceptedProposalId === undefined ? {} : { AcceptedProposalID: state.acceptedProposalId }),
+    ...(state.dispatchedAt === undefined ? {} : { DispatchedAt: state.dispatchedAt }),
+    SelectedSellers: state.selectedSellers.map((seller) => ({
+      SellerID: seller.SellerID,
+      Name: seller.Name,
+      DistanceKm: seller.DistanceKm,
+      DistanceSource: seller.DistanceSource,
+    })),
+    Proposals: Object.values(state.proposals).map((proposal) => proposalView(details.orderReqId, proposal)),
+    Notes: state.notes.map((note) => ({
+      FollowUpID: note.followUpId,
+      Audience: [...note.audience],
+      MessageType: note.content.messageType,
+      Message: note.content.text,
+      URLs: [...note.content.urls],
+      At: note.at,
+    })),
+    LastSeq: state.lastSeq,
+  }
+}
+
+/** A follow-up message in any of the accepted shapes, normalised. */
+export const followUpContentOf = (message: FollowUpMessageBody): FollowUpContent => {
+  if (typeof message === "string") return { urls: [], messageType: "text", text: message }
+  const content = "content" in message ? message.content : message
+  return { urls: content.URLs ?? [], messageType: content.MessageType ?? "text", text: content.Message }
+}
+
+const requireOrder = (orders: Orders["Service"], orderReqId: string) =>
+  orders
+    .get(orderReqId)
+    .pipe(
+      Effect.flatMap((state) =>
+        Option.isSome(state) ? Effect.succeed(state.value) : Effect.fail(new OrderNotFound({ orderReqId })),
+      ),
+    )
+
+const asApiError = <A, R>(effect: Effect.Effect<A, CommandError, R>) => Effect.mapError(effect, toApiError)
+
+export const ProposalsHandlers = HttpApiBuilder.group(
+  ProcessorApi,
+  "proposals",
+  Effect.fn(function* (handlers) {
+    const orders = yield* Orders
+    const directory = yield* SellerDirectory
+
+    const lookupSeller = (sellerId: string) =>
+      directory.get(sellerId).pipe(
+        Effect.map(
+          Option.match({
+            onNone: () => ({ found: false }) as const,
+            onSome: (seller) => ({ found: true, active: seller.Active, industries: seller.Industries }) as const,
+          }),
+        ),
+        Effect.mapError((error) => new Unavailable({ dependency: "seller directory", reason: error.message })),
+      )
+
+    return handlers
+      .handle("submit", ({ payload }) =>
+        Effect.gen(function* () {
+          yield* Effect.annotateCurrentSpan({
+            orderReqId: orderIdOf(payload),
+            proposalId: payload.ProposalDictObj.ProposalID,
+          })
+          const orderReqId = orderIdOf(payload)
+          const offer = payload.ProposalDictObj
+          const seller = yield* lookupSeller(payload.Seller)
+          const { reply } = yield* orders.run(orderReqId, {
+            _tag: "SubmitProposal",
+            proposalId: offer.ProposalID,
+            sellerId: payload.Seller,
+            price: offer.Price,
+            currency: offer.Currency?.toUpperCase(),
+            deliveryDate: offer.DeliveryDate,
+            seller,
+          })
+          const proposal = proposalView(orderReqId, reply.proposal)
+          const seq = reply.seq === undefined ? {} : { Seq: reply.seq }
+          if (reply.outcome === "created") {
+            return { Message: "Proposal Submitted", Outcome: "created" as const, ...seq, Proposal: proposal }
+          }
+          return {
+            Message: reply.outcome === "updated" ? "Proposal Updated" : "Proposal unchanged (identical resubmission)",
+            Outcome: reply.outcome,
+            ...seq,
+            Proposal: proposal,
+          }
+        }).pipe(asApiError, Effect.withSpan("Proposals.submit")),
+      )
+      .handle("list", ({ params }) =>
+        requireOrder(orders, params.OrderReqID).pipe(
+          Effect.map((state) => ({
+            OrderReqID: params.OrderReqID,
+            Proposals: Object.values(state.proposals).map((proposal) => proposalView(params.OrderReqID, proposal)),
+          })),
+          asApiError,
+          Effect.withSpan("Proposals.list", { attributes: { orderReqId: params.OrderReqID } }),
+        ),
+      )
+  }),
+)
+
+export const SellerFollowUpsHandlers = HttpApiBuilder.group(
+  ProcessorApi,
+  "sellerFollowUps",
+  Effect.fn(function* (handlers) {
+    const orders = yield* Orders
+    return handlers.handle("create", ({ payload }) =>
+      Effect.gen(function* () {
+        const orderReqId = orderIdOf(payload)
+        const transactionUuid = payload.TransactionUUID ?? crypto.randomUUID()
+        const { reply } = yield* orders.run(orderReqId, {
+          _tag: "SellerFollowUp",
+          proposalId: payload.ProposalID,
+          sellerId: payload.Seller,
+          transactionUuid,
+          content: followUpContentOf(payload.Message),
+        })
+        const result = {
+          OrderReqID: orderReqId,
+          ProposalID: payload.ProposalID,
+          TransactionUUID: transactionUuid,
+          FollowUpID: reply.followUpId,
+          Seq: reply.seq,
+        }
+        return reply.duplicate ? { ...result, Duplicate: true as const } : { ...result, Duplicate: false as const }
+      }).pipe(asApiError, Effect.withSpan("SellerFollowUps.create")),
+    )
+  }),
+)
+
+export const EditLocksHandlers = HttpApiBuilder.group(
+  ProcessorApi,
+  "editLocks",
+  Effect.fn(function* (handlers) {
+    const orders = yield* Orders
+    const config = yield* ProcessorConfig
+
+    const release = (orderReqId: string, proposalId: string) =>
+      orders.run(orderReqId, { _tag: "UnlockProposal", proposalId, reason: "released" }).pipe(
+        Effect.map(({ reply }) => ({
+          OrderReqID: orderReqId,
+          ProposalID: proposalId,
+          Outcome: reply.outcome === "unlocked" ? ("unlocked" as const) : ("not_locked" as const),
+          Status: reply.proposal.status,
+          ...(reply.seq === undefined ? {} : { Seq: reply.seq }),
+          DeliveredFollowUps: reply.delivered.map((delivered) => delivered.followUpId),
+        })),
+        asApiError,
+        Effect.withSpan("EditLocks.release", { attributes: { orderReqId, proposalId } }),
+      )
+
+    return handlers
+      .handle("lock", ({ payload }) =>
+        Effect.gen(function* () {
+          const orderReqId = orderIdOf(payload)
+          const ttlSeconds = payload.TtlSeconds ?? config.editLockTtlSeconds
+          const { reply } = yield* orders.run(orderReqId, {
+            _tag: "LockProposal",
+            proposalId: payload.ProposalID,
+            ttlMs: ttlSeconds * 1000,
+          })
+          return {
+            OrderReqID: orderReqId,
+            ProposalID: payload.ProposalID,
+            Outcome: reply.outcome,
+            Status: reply.proposal.status,
+            LockedUntil: reply.expiresAt,
+            ...(reply.seq === undefined ? {} : { Seq: reply.seq }),
+          }
+        }).pipe(asApiError, Effect.withSpan("EditLocks.lock")),
+      )
+      .handle("release", ({ payload }) => release(orderIdOf(payload), payload.ProposalID))
+      .handle("releaseByQuery", ({ query }) => release(query.OrderReqID, query.ProposalID))
+  }),
+)
+
+export const OrdersHandlers = HttpApiBuilder.group(
+  ProcessorApi,
+  "orders",
+  Effect.fn(function* (handlers) {
+    const orders = yield* Orders
+    return handlers.handle("get", ({ params }) =>
+      requireOrder(orders, params.OrderReqID).pipe(
+        Effect.map(orderView),
+        asApiError,
+        Effect.withSpan("Orders.view", { attributes: { orderReqId: params.OrderReqID } }),
+      ),
+    )
+  }),
+)
+
+/** The order groups' handlers with their middleware. */
+export const OrderHandlersLive = Layer.mergeAll(
+  ProposalsHandlers,
+  SellerFollowUpsHandlers,
+  EditLocksHandlers,
+  OrdersHandlers,
+).pipe(Layer.provide(SellerFailureReportingLive))

@@ -1,0 +1,184 @@
+/**
+ * The processor's authoritative state of one order, stored as JSON at `order:{OrderReqID}` and
+ * rewritten in the same MULTI/EXEC as the events that change it (see `OrderStore`).
+ *
+ * One document per order keeps every decision a pure function of (state, command): the order,
+ * its proposals (with their edit locks and the buyer follow-ups queued behind a lock), the
+ * selected sellers, and the replies of idempotent requests (`transactions`).
+ */
+import { Location, NotificationType, OrderStatus, Priority, ProposalStatus } from "@dcent/shared/orders/domain"
+import { Schema } from "effect"
+import { distanceSources } from "../sellers/distance.ts"
+
+export const PausedReason = Schema.Literals(["buyer", "expired"])
+export type PausedReason = typeof PausedReason.Type
+
+export const MessageType = Schema.Literals(["text", "html", "markdown"])
+export type MessageType = typeof MessageType.Type
+
+/** The content of a follow-up (buyer or seller). */
+export const FollowUpContent = Schema.Struct({
+  urls: Schema.Array(Schema.String),
+  messageType: MessageType,
+  text: Schema.String,
+})
+export type FollowUpContent = typeof FollowUpContent.Type
+
+export const Product = Schema.Struct({
+  productId: Schema.String,
+  name: Schema.String,
+  quantity: Schema.Number,
+  unit: Schema.String,
+  attributes: Schema.Record(Schema.String, Schema.String),
+})
+export type Product = typeof Product.Type
+
+/** What the requestor sends in `OrderStreamRequest`: everything the processor needs about the order. */
+export const OrderDetails = Schema.Struct({
+  orderReqId: Schema.String,
+  sessionId: Schema.String,
+  buyerId: Schema.String,
+  notificationType: NotificationType,
+  industry: Schema.String,
+  location: Location,
+  priority: Priority,
+  products: Schema.Array(Product),
+  deliveryDate: Schema.String,
+})
+export type OrderDetails = typeof OrderDetails.Type
+
+/**
+ * A seller chosen by dispatch, as `SellerSelection.select` returns it (PascalCase, like the
+ * `SelectedSellers` of the spec). Contact details (webhook, e-mail) are not stored with the order.
+ */
+export const SelectedSeller = Schema.Struct({
+  SellerID: Schema.String,
+  Name: Schema.String,
+  DistanceKm: Schema.Number,
+  DistanceSource: Schema.Literals(distanceSources),
+  DistanceFallbackReason: Schema.optionalKey(Schema.String),
+})
+export type SelectedSeller = typeof SelectedSeller.Type
+
+/** A seller's follow-up on their proposal. */
+export const SellerNote = Schema.Struct({
+  followUpId: Schema.String,
+  transactionUuid: Schema.String,
+  content: FollowUpContent,
+  at: Schema.String,
+})
+export type SellerNote = typeof SellerNote.Type
+
+/** A buyer follow-up waiting for the edit lock of a proposal to be released. */
+export const QueuedFollowUp = Schema.Struct({
+  followUpId: Schema.String,
+  transactionUuid: Schema.String,
+  content: FollowUpContent,
+  queuedAt: Schema.String,
+})
+export type QueuedFollowUp = typeof QueuedFollowUp.Type
+
+export const EditLockInfo = Schema.Struct({
+  lockedAt: Schema.String,
+  /** ISO 8601; the lock is released by the timers at this time if nobody releases it before. */
+  expiresAt: Schema.String,
+})
+export type EditLockInfo = typeof EditLockInfo.Type
+
+export const Proposal = Schema.Struct({
+  proposalId: Schema.String,
+  sellerId: Schema.String,
+  price: Schema.Number,
+  currency: Schema.optionalKey(Schema.String),
+  deliveryDate: Schema.String,
+  status: ProposalStatus,
+  /** 1 for the first submission, +1 for every update that changed something. */
+  version: Schema.Number,
+  submittedAt: Schema.String,
+  updatedAt: Schema.String,
+  lock: Schema.optionalKey(EditLockInfo),
+  notes: Schema.Array(SellerNote),
+  pendingFollowUps: Schema.Array(QueuedFollowUp),
+})
+export type Proposal = typeof Proposal.Type
+
+/** A buyer follow-up as recorded on the order. */
+export const BuyerNote = Schema.Struct({
+  followUpId: Schema.String,
+  transactionUuid: Schema.String,
+  audience: Schema.Array(Schema.String),
+  content: FollowUpContent,
+  at: Schema.String,
+})
+export type BuyerNote = typeof BuyerNote.Type
+
+/** The stored reply of an idempotent request, returned again for a repeated `transaction_uuid`. */
+export const StoredReply = Schema.Struct({
+  kind: Schema.String,
+  reply: Schema.Record(Schema.String, Schema.Unknown),
+})
+export type StoredReply = typeof StoredReply.Type
+
+export const OrderState = Schema.Struct({
+  details: OrderDetails,
+  status: OrderStatus,
+  createdAt: Schema.String,
+  updatedAt: Schema.String,
+  /** ISO 8601: when a SUBMITTED order pauses itself (`expired`). */
+  expiresAt: Schema.optionalKey(Schema.String),
+  pausedReason: Schema.optionalKey(PausedReason),
+  pausedNote: Schema.optionalKey(Schema.String),
+  finalisedAt: Schema.optionalKey(Schema.String),
+  acceptedProposalId: Schema.optionalKey(Schema.String),
+  selectedSellers: Schema.Array(SelectedSeller),
+  /** Set once the dispatch job committed `SellersSelected`: dispatch happens exactly once. */
+  dispatchedAt: Schema.optionalKey(Schema.String),
+  /** Keyed by ProposalID, in submission order. */
+  proposals: Schema.Record(Schema.String, Proposal),
+  notes: Schema.Array(BuyerNote),
+  /** Keyed by `<kind>:<transaction uuid>`. */
+  transactions: Schema.Record(Schema.String, StoredReply),
+  /** The seq of the order's last event (the event log is written only through this state). */
+  lastSeq: Schema.Number,
+})
+export type OrderState = typeof OrderState.Type
+
+export const OrderStateJson = Schema.fromJsonString(OrderState)
+
+/** Redis keys (relative to the processor's prefix `dcent:processor:`). */
+export const Keys = {
+  order: (orderReqId: string) => `order:${orderReqId}`,
+  /** Sorted set of due timers: score = due time (ms), member = `TimerMember`. */
+  timers: "timers",
+  /** Google Chat post results of an order's dispatch (hash: sellerId → outcome). */
+  chatResults: (orderReqId: string) => `order:${orderReqId}:gchat`,
+} as const
+
+/** Timer members of the `timers` sorted set. */
+export const TimerMember = {
+  expiry: (orderReqId: string) => `expiry|${orderReqId}`,
+  editLock: (orderReqId: string, proposalId: string) => `editlock|${orderReqId}|${proposalId}`,
+} as const
+
+export type Timer =
+  | { readonly _tag: "Expiry"; readonly orderReqId: string }
+  | { readonly _tag: "EditLock"; readonly orderReqId: string; readonly proposalId: string }
+
+export const parseTimerMember = (member: string): Timer | undefined => {
+  const parts = member.split("|")
+  if (parts[0] === "expiry" && parts.length === 2 && parts[1] !== "") {
+    return { _tag: "Expiry", orderReqId: parts[1]! }
+  }
+  if (parts[0] === "editlock" && parts.length === 3 && parts[1] !== "" && parts[2] !== "") {
+    return { _tag: "EditLock", orderReqId: parts[1]!, proposalId: parts[2]! }
+  }
+  return undefined
+}
+
+/** Every seller the order concerns: the selected ones and those with a proposal, each once. */
+export const sellersOf = (state: OrderState): ReadonlyArray<string> => {
+  const ids = new Set<string>()
+  for (const seller of state.selectedSellers) ids.add(seller.SellerID)
+  for (const proposal of Object.values(state.proposals)) ids.add(proposal.sellerId)
+  return [...ids]
+}

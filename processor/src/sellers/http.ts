@@ -1,0 +1,67 @@
+/**
+ * Handlers of the `sellers` group (contract in `api.ts`). Built against `SellersOnlyApi`, which
+ * has the processor API's id, so this layer is what `ProcessorApi` needs once it adds
+ * `SellersApi`:
+ *
+ *   ProcessorApi: HttpApi.make("processor").add(HealthApi).add(SellersApi)
+ *   ApiHandlers:  Layer.mergeAll(HealthHandlers, SellersHandlers)   // needs SellerDirectory
+ */
+import { Effect, Option } from "effect"
+import { HttpApiBuilder } from "effect/http-api"
+import { DirectoryUnavailable, SellerNotInDirectory, SellersOnlyApi, type UpsertSellersResult } from "./api.ts"
+import type { Seller } from "./Seller.ts"
+import { type DirectoryError, SellerDirectory } from "./SellerDirectory.ts"
+
+/** Seconds a client should wait before retrying when Redis is down. */
+export const retryAfterSeconds = 5
+
+/** Redis down → 503; any other Redis failure is a bug or bad data → 500 (logged). */
+const orUnavailable = <A>(effect: Effect.Effect<A, DirectoryError>): Effect.Effect<A, DirectoryUnavailable> =>
+  Effect.catch(effect, (error) =>
+    error._tag === "RedisUnavailable"
+      ? Effect.fail(new DirectoryUnavailable({ reason: error.reason, retryAfterSeconds }))
+      : Effect.die(error),
+  )
+
+export const SellersHandlers = HttpApiBuilder.group(
+  SellersOnlyApi,
+  "sellers",
+  Effect.fn(function* (handlers) {
+    const directory = yield* SellerDirectory
+    return handlers.handleAll({
+      upsert: ({ payload }) =>
+        Effect.gen(function* () {
+          const sellers: ReadonlyArray<Seller> = Array.isArray(payload) ? payload : [payload as Seller]
+          // One at a time, in order: a seller listed twice is created, then updated.
+          const results = yield* Effect.forEach(sellers, (seller) =>
+            directory.upsert(seller).pipe(Effect.map((Outcome) => ({ SellerID: seller.SellerID, Outcome }))),
+          )
+          const created = results.filter((result) => result.Outcome === "created").length
+          yield* Effect.logInfo("sellers upserted").pipe(
+            Effect.annotateLogs({ created, updated: results.length - created }),
+          )
+          return { Created: created, Updated: results.length - created, Results: results } satisfies UpsertSellersResult
+        }).pipe(orUnavailable),
+      list: ({ query }) =>
+        directory
+          .list({
+            ...(query.industry === undefined ? {} : { industry: query.industry }),
+            ...(query.active === undefined ? {} : { active: query.active === "true" }),
+          })
+          .pipe(
+            Effect.map((sellers) => ({ Sellers: sellers })),
+            orUnavailable,
+          ),
+      get: ({ params }) =>
+        directory.get(params.SellerID).pipe(
+          orUnavailable,
+          Effect.flatMap(
+            Option.match({
+              onNone: () => Effect.fail(new SellerNotInDirectory({ SellerID: params.SellerID })),
+              onSome: Effect.succeed,
+            }),
+          ),
+        ),
+    })
+  }),
+)
