@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 
 STACK := bash infra/local/stack.sh
 
-.PHONY: help install generate check run test test-unit test-integration infra-up infra-down infra-status infra-logs infra-clean topics compose-config
+.PHONY: demo help install generate check run test test-unit test-integration infra-up infra-down infra-status infra-logs infra-clean topics compose-config
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ test-unit: generate ## Unit tests only (no servers)
 
 test-integration: generate infra-up ## Integration tests only
 	@vitest run --project integration
+
+demo: ## Load sample sellers/orders into the running stack (make run) and walk one order through its life
+	@node demo/run.ts
 
 compose-config: ## Validate the Docker Compose file (needs only the docker client)
 	@docker compose -f infra/docker-compose.yml config --quiet && echo "compose file is valid"

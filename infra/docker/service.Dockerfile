@@ -19,6 +19,7 @@ COPY shared shared
 RUN bash scripts/generate-proto.sh
 COPY requestor requestor
 COPY processor processor
+COPY demo demo
 
 FROM node:24-bookworm-slim
 ARG SERVICE

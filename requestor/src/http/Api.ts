@@ -1,16 +1,21 @@
 /**
- * The requestor's REST contract (served at `/openapi.json`, browsable at `/docs`).
- * Business groups (orders, streams) are added here as they are implemented.
+ * The requestor's REST contract (served at `/openapi.json`, browsable at `/docs`): health probes
+ * and the order lifecycle (`orders/api.ts`).
  */
 import { HealthApi } from "@dcent/shared/health/api"
 import { HttpApi, OpenApi } from "effect/http-api"
+import { OrdersApi } from "../orders/api.ts"
 
 export class RequestorApi extends HttpApi.make("requestor")
   .add(HealthApi)
+  .add(OrdersApi)
   .annotateMerge(
     OpenApi.annotations({
       title: "dCent Communicator — Requestor",
       version: "0.1.0",
-      description: "Buyer side: opens order requests and streams their events to buyer apps.",
+      description:
+        "Buyer side: registers and initiates order requests, forwards follow-ups, finalise, pause and resume to " +
+        "the processor, and streams each order's events to buyer apps (SSE here, gRPC `WatchOrder` on " +
+        "`REQUESTOR_GRPC_PORT`).",
     }),
   ) {}

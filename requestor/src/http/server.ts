@@ -2,10 +2,11 @@ import { serveApi } from "@dcent/shared/http/server"
 import { Effect, Layer } from "effect"
 import { RequestorConfig } from "../config.ts"
 import { HealthHandlers } from "../health/http.ts"
+import { OrdersHandlers } from "../orders/http.ts"
 import { RequestorApi } from "./Api.ts"
 
 /** All handler groups of `RequestorApi`. */
-export const ApiHandlers = Layer.mergeAll(HealthHandlers)
+export const ApiHandlers = Layer.mergeAll(HealthHandlers, OrdersHandlers)
 
 export const HttpLive = Layer.unwrap(
   Effect.gen(function* () {

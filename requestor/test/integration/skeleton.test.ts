@@ -1,22 +1,36 @@
 /**
  * The requestor as a real process against the real Kafka and Redis: probes, API documents,
- * configuration errors, readiness without Redis, and SIGTERM.
+ * the public gRPC server (health, reflection), configuration errors, readiness without Redis,
+ * and SIGTERM.
  */
+import { type Channel, createChannel, createClient } from "nice-grpc"
+import { HealthDefinition } from "nice-grpc-server-health"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { fileContainingSymbol, listServices } from "../../../test/support/grpc.ts"
 import { type ErrorBody, expectApiDocuments, expectNotReadyWithoutRedis, readyz } from "../../../test/support/http.ts"
 import { freePort } from "../../../test/support/ports.ts"
 import { runToExit } from "../../../test/support/processes.ts"
 import { kafkaUrl, redisUrl } from "../../../test/support/servers.ts"
 import { type RunningService, startRequestor } from "../../../test/support/services.ts"
 
+/** `HealthCheckResponse.ServingStatus.SERVING` */
+const SERVING = 1
+
+/** Every requestor gets its own public gRPC port (the default 50052 may be taken). */
+const grpcEnv = async () => ({ REQUESTOR_GRPC_PORT: String(await freePort()), GRPC_SERVER_HOST: "127.0.0.1" })
+
 describe("requestor skeleton", () => {
   let requestor: RunningService
+  let channel: Channel
 
   beforeAll(async () => {
-    requestor = await startRequestor({ env: { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl } })
+    const env = await grpcEnv()
+    requestor = await startRequestor({ env: { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl, ...env } })
+    channel = createChannel(`127.0.0.1:${env.REQUESTOR_GRPC_PORT}`)
   })
 
   afterAll(async () => {
+    channel?.close()
     await requestor?.stop()
   })
 
@@ -35,8 +49,34 @@ describe("requestor skeleton", () => {
     ])
   })
 
-  it("serves /docs and /openapi.json", async () => {
+  it("serves /docs and /openapi.json with the order endpoints", async () => {
     await expectApiDocuments(requestor.httpUrl, "dCent Communicator — Requestor")
+    const document = (await (await fetch(`${requestor.httpUrl}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>
+    }
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining([
+        "/api/v1/orders",
+        "/api/v1/orders/{OrderReqID}",
+        "/api/v1/orders/{OrderReqID}/events",
+        "/api/v1/initiate",
+        "/api/v1/followup",
+        "/api/v1/finalize/{OrderReqID}",
+        "/api/v1/pause/{OrderReqID}",
+        "/api/v1/resume/{OrderReqID}",
+      ]),
+    )
+  })
+
+  it("serves WatchOrder with gRPC health and reflection", async () => {
+    const health = createClient(HealthDefinition, channel)
+    expect((await health.check({ service: "" }, { signal: AbortSignal.timeout(5_000) })).status).toBe(SERVING)
+    expect((await health.check({ service: "dcent.orders.v1.OrderWatchService" })).status).toBe(SERVING)
+    expect(await listServices(channel)).toEqual(
+      expect.arrayContaining(["dcent.orders.v1.OrderWatchService", "grpc.health.v1.Health"]),
+    )
+    const files = await fileContainingSymbol(channel, "dcent.orders.v1.OrderWatchService")
+    expect(Buffer.from(files[0]!).toString("latin1")).toContain("dcent/orders/v1/order_watch_service.proto")
   })
 
   it("answers unknown routes with the common error body", async () => {
@@ -60,6 +100,8 @@ describe("requestor configuration errors", () => {
     ["BROKER_URL", "foo://x"],
     ["REDIS_URL", "not a url"],
     ["LOG_LEVEL", "loud"],
+    ["REQUESTOR_GRPC_PORT", "0"],
+    ["PROCESSOR_GRPC_URL", "processor"],
   ])("%s=%s stops start-up with exit 1 and a one-line message naming it", async (name, value) => {
     const result = await runToExit("requestor", { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl, [name]: value })
     expect(result.timedOut).toBe(false)
@@ -76,7 +118,7 @@ describe("requestor without Redis", () => {
     const closedPort = await freePort()
     const requestor = await startRequestor({
       name: "requestor-no-redis",
-      env: { BROKER_URL: kafkaUrl, REDIS_URL: `redis://127.0.0.1:${closedPort}` },
+      env: { BROKER_URL: kafkaUrl, REDIS_URL: `redis://127.0.0.1:${closedPort}`, ...(await grpcEnv()) },
     })
     try {
       await expectNotReadyWithoutRedis(requestor)
@@ -92,7 +134,7 @@ describe("requestor without Kafka", () => {
     const closedPort = await freePort()
     const requestor = await startRequestor({
       name: "requestor-no-kafka",
-      env: { BROKER_URL: `kafka://127.0.0.1:${closedPort}`, REDIS_URL: redisUrl },
+      env: { BROKER_URL: `kafka://127.0.0.1:${closedPort}`, REDIS_URL: redisUrl, ...(await grpcEnv()) },
     })
     try {
       const response = await fetch(`${requestor.httpUrl}/readyz`)

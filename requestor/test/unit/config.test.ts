@@ -6,18 +6,71 @@ import { requestorConfig } from "../../src/config.ts"
 const parse = (env: Record<string, string>) =>
   Effect.runSyncExit(requestorConfig.parse(ConfigProvider.fromEnv({ env })))
 
+const problemOf = (env: Record<string, string>) => {
+  const exit = parse(env)
+  if (Exit.isSuccess(exit)) throw new Error("expected a configuration error")
+  const reason = exit.cause.reasons[0]
+  if (reason?._tag !== "Fail") throw new Error("expected a failure")
+  return formatConfigError(reason.error, env)
+}
+
 describe("requestor configuration", () => {
   it("has the documented defaults", () => {
     const exit = parse({})
-    expect(Exit.isSuccess(exit) && exit.value).toEqual({ httpPort: 8000, httpHost: "127.0.0.1" })
+    expect(Exit.isSuccess(exit) && exit.value).toEqual({
+      httpPort: 8000,
+      httpHost: "127.0.0.1",
+      grpcPort: 50052,
+      grpcHost: "127.0.0.1",
+      processorGrpcUrl: "127.0.0.1:50051",
+      sseHeartbeatSeconds: 15,
+      demoData: false,
+    })
   })
 
+  it("reads every variable", () => {
+    const exit = parse({
+      REQUESTOR_HTTP_PORT: "9000",
+      HTTP_HOST: "0.0.0.0",
+      REQUESTOR_GRPC_PORT: "9001",
+      GRPC_SERVER_HOST: "0.0.0.0",
+      PROCESSOR_GRPC_URL: "processor:50051",
+      SSE_HEARTBEAT_SECONDS: "5",
+      DEMO_DATA: "yes",
+    })
+    expect(Exit.isSuccess(exit) && exit.value).toEqual({
+      httpPort: 9000,
+      httpHost: "0.0.0.0",
+      grpcPort: 9001,
+      grpcHost: "0.0.0.0",
+      processorGrpcUrl: "processor:50051",
+      sseHeartbeatSeconds: 5,
+      demoData: true,
+    })
+  })
+
+  it.each(["127.0.0.1:50051", "http://processor:50051", "https://processor.example:443", "[::1]:50051"])(
+    "accepts PROCESSOR_GRPC_URL=%s",
+    (value) => {
+      const exit = parse({ PROCESSOR_GRPC_URL: value })
+      expect(Exit.isSuccess(exit) && exit.value.processorGrpcUrl).toBe(value)
+    },
+  )
+
   it.each(["abc", "0", "65536"])("rejects REQUESTOR_HTTP_PORT=%s with a message naming it", (bad) => {
-    const env = { REQUESTOR_HTTP_PORT: bad }
-    const exit = parse(env)
-    if (Exit.isSuccess(exit)) throw new Error("expected a configuration error")
-    const reason = exit.cause.reasons[0]
-    if (reason?._tag !== "Fail") throw new Error("expected a failure")
-    expect(formatConfigError(reason.error, env)).toMatch(new RegExp(`^REQUESTOR_HTTP_PORT="${bad}": `))
+    expect(problemOf({ REQUESTOR_HTTP_PORT: bad })).toMatch(new RegExp(`^REQUESTOR_HTTP_PORT="${bad}": `))
+  })
+
+  it.each([
+    ["REQUESTOR_GRPC_PORT", "70000"],
+    ["PROCESSOR_GRPC_URL", "processor"],
+    ["PROCESSOR_GRPC_URL", "grpc://processor:50051"],
+    ["PROCESSOR_GRPC_URL", "processor:99999"],
+    ["SSE_HEARTBEAT_SECONDS", "0"],
+    ["DEMO_DATA", "maybe"],
+  ])("rejects %s=%s with a message naming it", (name, value) => {
+    expect(problemOf({ [name]: value })).toMatch(
+      new RegExp(`^${name}="${value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}": `),
+    )
   })
 })

@@ -1,0 +1,280 @@
+/**
+ * `make demo`: loads the sample sellers and registered orders (demo/data) into a running stack
+ * (`make run`), then walks one order of its own through its whole life, printing every step and
+ * every event the buyer's SSE stream delivers. ORD-001 is registered but left for the seed
+ * README's curl examples, which work right after this script.
+ */
+import { readFile } from "node:fs/promises"
+
+const requestorUrl = process.env.REQUESTOR_URL ?? `http://127.0.0.1:${process.env.REQUESTOR_HTTP_PORT ?? 8000}`
+const processorUrl = process.env.PROCESSOR_URL ?? `http://127.0.0.1:${process.env.PROCESSOR_HTTP_PORT ?? 8001}`
+const dataDir = new URL("./data/", import.meta.url)
+
+type Json = Record<string, unknown>
+
+interface StreamedEvent {
+  readonly seq: number
+  readonly status: string
+  readonly message: string
+  readonly proposalId?: string
+  readonly details?: Record<string, string>
+}
+
+const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text)
+const say = (text: string) => process.stdout.write(`${text}\n`)
+const step = (title: string) => say(`\n${bold(`==> ${title}`)}`)
+
+const call = async (method: string, url: string, body?: unknown): Promise<{ status: number; body: Json }> => {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await response.text()
+  const parsed = text === "" ? {} : (JSON.parse(text) as Json)
+  say(`    ${method} ${url.replace(/^https?:\/\/[^/]+/, "")} → ${response.status}`)
+  return { status: response.status, body: parsed }
+}
+
+const expectStatus = (result: { status: number; body: Json }, ...accepted: ReadonlyArray<number>) => {
+  if (!accepted.includes(result.status)) {
+    throw new Error(`unexpected HTTP ${result.status}: ${JSON.stringify(result.body)}`)
+  }
+  return result.body
+}
+
+const readJson = async <A>(name: string): Promise<A> => JSON.parse(await readFile(new URL(name, dataDir), "utf8")) as A
+
+/** Follows the buyer's SSE stream, printing each event and remembering it. */
+const watch = (orderReqId: string) => {
+  const events: Array<StreamedEvent> = []
+  const waiters: Array<{ status: string; after: number; resolve: (event: StreamedEvent) => void }> = []
+  const controller = new AbortController()
+
+  const deliver = (event: StreamedEvent) => {
+    events.push(event)
+    const proposal = event.proposalId ? ` [${event.proposalId}]` : ""
+    say(`    ${bold(`event #${event.seq}`)} ${event.status}${proposal}: ${event.message}`)
+    for (const waiter of [...waiters]) {
+      if (waiter.status === event.status && event.seq > waiter.after) {
+        waiters.splice(waiters.indexOf(waiter), 1)
+        waiter.resolve(event)
+      }
+    }
+  }
+
+  const done = (async () => {
+    const response = await fetch(`${requestorUrl}/api/v1/orders/${orderReqId}/events`, {
+      headers: { accept: "text/event-stream" },
+      signal: controller.signal,
+    })
+    if (!response.ok || response.body === null) throw new Error(`SSE answered ${response.status}`)
+    const decoder = new TextDecoder()
+    let buffer = ""
+    for await (const chunk of response.body) {
+      buffer += decoder.decode(chunk as Uint8Array, { stream: true })
+      let boundary = buffer.indexOf("\n\n")
+      while (boundary >= 0) {
+        const frame = buffer.slice(0, boundary)
+        buffer = buffer.slice(boundary + 2)
+        const data = frame
+          .split("\n")
+          .filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).trim())
+          .join("\n")
+        if (data !== "") deliver(JSON.parse(data) as StreamedEvent)
+        boundary = buffer.indexOf("\n\n")
+      }
+    }
+  })().catch((error: unknown) => {
+    if (!controller.signal.aborted) say(`    SSE stream ended: ${String(error)}`)
+  })
+
+  const waitFor = (status: string, timeoutMs = 20_000): Promise<StreamedEvent> => {
+    const after = 0
+    const seen = events.find((event) => event.status === status && event.seq > after)
+    if (seen !== undefined) return Promise.resolve(seen)
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${status} event within ${timeoutMs} ms`)), timeoutMs)
+      waiters.push({
+        status,
+        after,
+        resolve: (event) => {
+          clearTimeout(timer)
+          resolve(event)
+        },
+      })
+    })
+  }
+
+  /** Waits for the next event of `status` after everything seen so far. */
+  const next = (status: string, timeoutMs = 20_000): Promise<StreamedEvent> => {
+    const after = events.at(-1)?.seq ?? 0
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no new ${status} event within ${timeoutMs} ms`)), timeoutMs)
+      waiters.push({
+        status,
+        after,
+        resolve: (event) => {
+          clearTimeout(timer)
+          resolve(event)
+        },
+      })
+    })
+  }
+
+  return { events, waitFor, next, stop: () => controller.abort(), done }
+}
+
+const requireStack = async () => {
+  for (const [name, url] of [
+    ["requestor", requestorUrl],
+    ["processor", processorUrl],
+  ] as const) {
+    const ready = await fetch(`${url}/readyz`).then(
+      (response) => response.ok,
+      () => false,
+    )
+    if (!ready) {
+      say(`The ${name} at ${url} is not ready. Start the stack first: \`make run\` (in another terminal).`)
+      process.exit(1)
+    }
+  }
+}
+
+const timestamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:TZ.]/g, "")
+    .slice(0, 14)
+
+const main = async () => {
+  await requireStack()
+
+  step("Load the sample sellers into the processor's directory")
+  const sellers = await readJson<ReadonlyArray<Json>>("sellers.json")
+  expectStatus(await call("POST", `${processorUrl}/api/v1/sellers`, sellers), 200, 201)
+  say(`    ${sellers.length} sellers: ${sellers.map((seller) => seller.SellerID).join(", ")}`)
+
+  step("Register the sample orders with the requestor (ORD-001 is left for the seed README's curl examples)")
+  const orders = await readJson<ReadonlyArray<Json>>("orders.json")
+  for (const order of orders) {
+    expectStatus(await call("POST", `${requestorUrl}/api/v1/orders`, order), 200, 201, 409)
+  }
+
+  const template = orders[0] as Json
+  const orderReqId = `DEMO-${timestamp()}`
+  step(`Register the demo's own order ${orderReqId}`)
+  expectStatus(
+    await call("POST", `${requestorUrl}/api/v1/orders`, {
+      ...template,
+      OrderReqID: orderReqId,
+      SessionID: "SESSION-DEMO",
+    }),
+    200,
+    201,
+  )
+
+  step("Watch the order as a buyer app would (SSE)")
+  const stream = watch(orderReqId)
+
+  step("Initiate it: the processor selects the nearest sellers of its industry")
+  expectStatus(
+    await call("POST", `${requestorUrl}/api/v1/initiate`, {
+      OrderReqId: orderReqId,
+      SessionID: "SESSION-DEMO",
+      "Notification type": "Email",
+    }),
+    200,
+    202,
+  )
+  const selected = await stream.waitFor("SellersSelected")
+  const order = expectStatus(await call("GET", `${requestorUrl}/api/v1/orders/${orderReqId}`), 200)
+  const selectedSellers = ((order.SelectedSellers as ReadonlyArray<Json> | undefined) ?? []).map((seller) => ({
+    id: String(seller.SellerID),
+    km: Number(seller.DistanceKm),
+  }))
+  if (selectedSellers.length < 3) throw new Error(`expected at least 3 sellers, got ${JSON.stringify(selected)}`)
+  for (const seller of selectedSellers) say(`    ${seller.id} at ${seller.km.toFixed(1)} km`)
+  type Selected = (typeof selectedSellers)[number]
+  const [first, second, third] = selectedSellers as [Selected, Selected, Selected]
+
+  const proposalIds = [1, 2, 3].map((n) => `${orderReqId}-P${n}`)
+  const [p1, p2, p3] = proposalIds as [string, string, string]
+
+  step("Three sellers submit proposals")
+  const submit = (seller: string, proposalId: string, price: number | string) =>
+    call("POST", `${processorUrl}/api/v1/proposal-submissions`, {
+      OrderReqID: orderReqId,
+      Seller: seller,
+      ProposalDictObj: { ProposalID: proposalId, Price: price, DeliveryDate: "2026-12-15T00:00:00Z", Currency: "INR" },
+    })
+  expectStatus(await submit(first.id, p1, 182_500), 201)
+  expectStatus(await submit(second.id, p2, "176000.00"), 201)
+  expectStatus(await submit(third.id, p3, 190_000), 201)
+  await stream.waitFor("NewProposal")
+
+  step(`${second.id} lowers its price (same ProposalID: an update, not a duplicate)`)
+  expectStatus(await submit(second.id, p2, 171_250), 200)
+  await stream.next("ProposalUpdate")
+
+  step(`${first.id} locks its proposal while editing it`)
+  expectStatus(await call("POST", `${processorUrl}/api/v1/edit-lock`, { OrderReqID: orderReqId, ProposalID: p1 }), 200)
+  await stream.next("EditLock")
+
+  step("The buyer asks both proposals about delivery terms (the locked one answers EditLock)")
+  const followUp = expectStatus(
+    await call("POST", `${requestorUrl}/api/v1/followup`, {
+      OrderReqID: orderReqId,
+      Audience: [p1, p2],
+      Message: { content: { URLs: [], MessageType: "text", Message: "Can you deliver in two lots?" } },
+    }),
+    200,
+    201,
+    202,
+  )
+  say(`    ${JSON.stringify(followUp)}`)
+  await stream.next("BuyerFollowUp")
+
+  step(`${first.id} releases the lock; the held follow-up is delivered`)
+  expectStatus(
+    await call("POST", `${processorUrl}/api/v1/edit-lock/release`, { OrderReqID: orderReqId, ProposalID: p1 }),
+    200,
+  )
+  await stream.next("BuyerFollowUp")
+
+  step(`${second.id} answers the follow-up`)
+  expectStatus(
+    await call("POST", `${processorUrl}/api/v1/followup`, {
+      OrderReqID: orderReqId,
+      ProposalID: p2,
+      Message: { content: { URLs: [], MessageType: "text", Message: "Yes: 60% on 10 Dec, the rest on 15 Dec." } },
+    }),
+    200,
+    201,
+  )
+  await stream.next("SellerFollowUp")
+
+  step("The buyer pauses the order, then resumes it")
+  expectStatus(await call("PUT", `${requestorUrl}/api/v1/pause/${orderReqId}`), 200, 202)
+  await stream.next("OrderPaused")
+  expectStatus(await call("PUT", `${requestorUrl}/api/v1/resume/${orderReqId}`), 200, 202)
+  await stream.next("OrderResumed")
+
+  step(`The buyer finalises with ${second.id}'s proposal: it is accepted, the others are closed`)
+  expectStatus(await call("PUT", `${requestorUrl}/api/v1/finalize/${orderReqId}`, { ProposalID: p2 }), 200, 202)
+  await stream.waitFor("OrderFinalised")
+  stream.stop()
+
+  step("Final state")
+  const final = expectStatus(await call("GET", `${requestorUrl}/api/v1/orders/${orderReqId}`), 200)
+  say(`    status ${String(final.Status)}, ${stream.events.length} events, seq 1..${stream.events.at(-1)?.seq}`)
+  const gaps = stream.events.filter((event, index) => event.seq !== index + 1)
+  if (gaps.length > 0) throw new Error(`the stream skipped or repeated events: ${JSON.stringify(gaps)}`)
+  say("\nDone. The seed README's curl examples (ORD-001, PROP-001 from SELLER-001) work now.")
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,183 @@
+/**
+ * The order endpoints of the requestor (paths as in the seed README), contract only; handlers
+ * are in `http.ts`. Every failure answers with the common error body
+ * `{"error": {"code", "message", "details": [{"path", "problem"}]}}`.
+ */
+import { ErrorBody, errorBody } from "@dcent/shared/http/errors"
+import { Schema } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { Conflict, InvalidRequest, NotFound, Unavailable, UpstreamFailed } from "./errors.ts"
+import {
+  FinaliseBody,
+  FollowUpBody,
+  InitiateBody,
+  OrderPathParams,
+  PauseBody,
+  RegisterOrderBody,
+  ResumeBody,
+  SeqString,
+} from "./schemas.ts"
+import {
+  ActionResult,
+  FollowUpResult,
+  InitiateAccepted,
+  InitiateAlreadyLive,
+  OrderView,
+  RegisterCreated,
+  RegisterUpdated,
+} from "./views.ts"
+
+// --- errors on the wire -------------------------------------------------------------------------
+
+const bodyOf = (error: {
+  readonly code: string
+  readonly message: string
+  readonly details: ErrorBody["error"]["details"]
+}) => errorBody(error.code, error.message, error.details)
+
+export const InvalidRequestResponse = InvalidRequest.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    { body: ErrorBody.pipe(HttpApiSchema.status(400)), headers: {} },
+    { decode: ({ body }) => new InvalidRequest(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
+  ),
+)
+
+export const NotFoundResponse = NotFound.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    { body: ErrorBody.pipe(HttpApiSchema.status(404)), headers: {} },
+    { decode: ({ body }) => new NotFound(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
+  ),
+)
+
+export const ConflictResponse = Conflict.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    { body: ErrorBody.pipe(HttpApiSchema.status(409)), headers: {} },
+    { decode: ({ body }) => new Conflict(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
+  ),
+)
+
+export const UpstreamFailedResponse = UpstreamFailed.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    { body: ErrorBody.pipe(HttpApiSchema.status(502)), headers: {} },
+    {
+      decode: ({ body }) => new UpstreamFailed(body.error),
+      encode: (error) => ({ body: bodyOf(error), headers: {} }),
+    },
+  ),
+)
+
+/** 503 with `Retry-After`. */
+export const UnavailableResponse = Unavailable.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    { body: ErrorBody.pipe(HttpApiSchema.status(503)), headers: { "retry-after": Schema.NumberFromString } },
+    {
+      decode: ({ body, headers }) => new Unavailable({ ...body.error, retryAfterSeconds: headers["retry-after"] }),
+      encode: (error) => ({ body: bodyOf(error), headers: { "retry-after": error.retryAfterSeconds } }),
+    },
+  ),
+)
+
+const allErrors = [
+  InvalidRequestResponse,
+  NotFoundResponse,
+  ConflictResponse,
+  UnavailableResponse,
+  UpstreamFailedResponse,
+] as const
+
+/** The SSE body (`text/event-stream`), for the OpenAPI document; the handler streams it. */
+export const EventStreamBody = Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/event-stream" })).annotate({
+  description:
+    "Server-sent events: `id:` = seq, `event:` = the event status, `data:` = the event as JSON " +
+    "(`OrderReqID, Seq, EventID, Status, ProposalID, FollowUpID, OccurredAt, Message, Details`); " +
+    "comment lines every 15 s keep the connection open; the stream ends after `OrderFinalised`.",
+})
+
+// --- the group ----------------------------------------------------------------------------------
+
+export class OrdersApi extends HttpApiGroup.make("orders")
+  .add(
+    HttpApiEndpoint.post("register", "/api/v1/orders", {
+      payload: RegisterOrderBody,
+      success: [RegisterCreated, RegisterUpdated],
+      error: [InvalidRequestResponse, ConflictResponse, UnavailableResponse],
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Register an order's details (before initiate)",
+        description:
+          "201 when registered, 200 when it existed (same details, or new details of an order not initiated yet); " +
+          "409 when the order was initiated already and the details differ.",
+      }),
+    ),
+    HttpApiEndpoint.get("getOrder", "/api/v1/orders/:OrderReqID", {
+      params: OrderPathParams,
+      success: OrderView,
+      error: [InvalidRequestResponse, NotFoundResponse, UnavailableResponse],
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The order's current state",
+        description: "Status, expiry, selected sellers, proposals, follow-ups and the last seq, built from its events.",
+      }),
+    ),
+    HttpApiEndpoint.get("events", "/api/v1/orders/:OrderReqID/events", {
+      params: OrderPathParams,
+      query: { from_seq: Schema.optionalKey(SeqString) },
+      headers: { "last-event-id": Schema.optionalKey(SeqString) },
+      success: [EventStreamBody, HttpApiSchema.NoContent],
+      error: [InvalidRequestResponse, NotFoundResponse, UnavailableResponse],
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The order's events as server-sent events (resumable)",
+        description:
+          "Resume after a seq with the `Last-Event-ID` header (set by EventSource on reconnects) or `?from_seq=`; " +
+          "the header wins. 204 when the order is finalised and nothing follows that seq.",
+      }),
+    ),
+    HttpApiEndpoint.post("initiate", "/api/v1/initiate", {
+      payload: InitiateBody,
+      success: [InitiateAccepted, InitiateAlreadyLive],
+      error: allErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Initiate an order",
+        description:
+          "202 with the order and where to watch it; 200 when it is live already (idempotent: no second stream, " +
+          "no second seller notification). Details come from `POST /api/v1/orders` or inline; 404 when neither.",
+      }),
+    ),
+    HttpApiEndpoint.post("followUp", "/api/v1/followup", {
+      payload: FollowUpBody,
+      success: FollowUpResult,
+      error: allErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Send a follow-up to the sellers of some proposals",
+        description: "Idempotent by `TransactionUUID` (generated when absent).",
+      }),
+    ),
+    HttpApiEndpoint.put("finalize", "/api/v1/finalize/:OrderReqID", {
+      params: OrderPathParams,
+      payload: [FinaliseBody, Schema.Null],
+      success: ActionResult,
+      error: allErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "Finalise the order (optionally accepting one proposal)",
+        description: "Body optional: `{ProposalID}` picks the winner; every other proposal is closed.",
+      }),
+    ),
+    HttpApiEndpoint.put("pause", "/api/v1/pause/:OrderReqID", {
+      params: OrderPathParams,
+      payload: [PauseBody, Schema.Null],
+      success: ActionResult,
+      error: allErrors,
+    }).annotateMerge(OpenApi.annotations({ summary: "Pause the order (body optional: `{Reason}`)" })),
+    HttpApiEndpoint.put("resume", "/api/v1/resume/:OrderReqID", {
+      params: OrderPathParams,
+      payload: [ResumeBody, Schema.Null],
+      success: ActionResult,
+      error: allErrors,
+    }).annotateMerge(OpenApi.annotations({ summary: "Resume a paused order (new expiry)" })),
+  )
+  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The buyer's order lifecycle" })) {}

@@ -1,0 +1,111 @@
+/**
+ * Handlers of `OrdersApi`: parse the wire body into a domain command (`schemas.ts`), call
+ * `Orders`, and for `GET /api/v1/orders/{id}/events` stream server-sent events from
+ * `OrderEvents`.
+ */
+import type { OrderEventRecord } from "@dcent/shared/orders/events"
+import { Effect, Result, Stream } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { HttpApiBuilder } from "effect/http-api"
+import { RequestorConfig } from "../config.ts"
+import { RequestorApi } from "../http/Api.ts"
+import { OrderEvents } from "../streams/OrderEvents.ts"
+import { Orders } from "./Orders.ts"
+import {
+  toFinaliseCommand,
+  toFollowUpCommand,
+  toInitiateCommand,
+  toOrderDetails,
+  toPauseCommand,
+  toResumeCommand,
+} from "./schemas.ts"
+
+/** The event as SSE `data:` (PascalCase, like the REST bodies). */
+export const eventJson = (record: OrderEventRecord) => ({
+  OrderReqID: record.orderReqId,
+  Seq: record.seq,
+  EventID: record.eventId,
+  Status: record.status,
+  ...(record.proposalId === undefined ? {} : { ProposalID: record.proposalId }),
+  ...(record.followUpId === undefined ? {} : { FollowUpID: record.followUpId }),
+  OccurredAt: record.occurredAt,
+  Message: record.message,
+  Details: record.details,
+})
+
+/** One SSE message: `id` = seq, `event` = status, `data` = the event (JSON has no raw newlines). */
+export const sseMessage = (record: OrderEventRecord): string =>
+  `id: ${record.seq}\nevent: ${record.status}\ndata: ${JSON.stringify(eventJson(record))}\n\n`
+
+const newUuid = () => crypto.randomUUID()
+
+export const OrdersHandlers = HttpApiBuilder.group(
+  RequestorApi,
+  "orders",
+  Effect.fn(function* (handlers) {
+    const orders = yield* Orders
+    const orderEvents = yield* OrderEvents
+    const config = yield* RequestorConfig
+
+    return handlers.handleAll({
+      register: ({ payload }) => orders.register(toOrderDetails(payload), payload),
+
+      getOrder: ({ params }) => orders.get(params.OrderReqID),
+
+      initiate: ({ payload }) =>
+        Effect.gen(function* () {
+          const command = toInitiateCommand(payload)
+          if (Result.isFailure(command)) {
+            return yield* orders.rejected("initiate", command.failure, payload)
+          }
+          return yield* orders.initiate(command.success, payload)
+        }),
+
+      followUp: ({ payload }) => orders.followUp(toFollowUpCommand(payload, newUuid), payload),
+
+      finalize: ({ params, payload }) =>
+        orders.finalise(toFinaliseCommand(params.OrderReqID, payload, newUuid), payload ?? null),
+
+      pause: ({ params, payload }) =>
+        orders.pause(toPauseCommand(params.OrderReqID, payload, newUuid), payload ?? null),
+
+      resume: ({ params, payload }) =>
+        orders.resume(toResumeCommand(params.OrderReqID, payload, newUuid), payload ?? null),
+
+      events: ({ params, query, headers }) =>
+        Effect.gen(function* () {
+          // EventSource sends Last-Event-ID on reconnects, with the original URL: the header wins.
+          const fromSeq = Number(headers["last-event-id"] ?? query.from_seq ?? "0")
+          const watch = yield* orderEvents.watch(params.OrderReqID, fromSeq)
+          // Finalised and fully seen: 204 tells EventSource to stop reconnecting.
+          if (watch.complete) return HttpServerResponse.empty({ status: 204 })
+          const heartbeats = Stream.tick(`${config.sseHeartbeatSeconds} seconds`).pipe(
+            Stream.drop(1),
+            Stream.map(() => ": keep-alive\n\n"),
+          )
+          const body = Stream.make(`retry: 2000\n: ${params.OrderReqID} after seq ${fromSeq}\n\n`).pipe(
+            Stream.concat(
+              watch.events.pipe(
+                Stream.map(sseMessage),
+                // A failure mid-way (Redis) ends the response; the client resumes with Last-Event-ID.
+                Stream.catchCause((cause) =>
+                  Stream.fromEffect(
+                    Effect.logWarning("SSE stream failed").pipe(
+                      Effect.annotateLogs({ cause }),
+                      Effect.as(": error\n\n"),
+                    ),
+                  ),
+                ),
+                Stream.merge(heartbeats, { haltStrategy: "left" }),
+              ),
+            ),
+            Stream.encodeText,
+          )
+          return HttpServerResponse.stream(body, {
+            contentType: "text/event-stream",
+            headers: { "cache-control": "no-cache", "x-accel-buffering": "no" },
+          })
+        }),
+    })
+  }),
+)

@@ -1,0 +1,186 @@
+/**
+ * The requestor's gRPC link to the processor (`PROCESSOR_GRPC_URL`): one channel, the order
+ * stream and the unary calls, as Effects with one typed error.
+ *
+ * - `openStream` has no deadline: an order stream lives as long as the order (the original
+ *   implementation cut it after 600 s). A dead connection is noticed by HTTP/2 keepalive pings;
+ *   interrupting the stream cancels the call.
+ * - Unary calls are bounded (`callTimeout`, default 10 s) and cancelled when interrupted.
+ */
+
+import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
+import type {
+  FollowUpRequest,
+  FollowUpResponse,
+} from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
+import {
+  type FinaliseOrderRequest,
+  type FinaliseOrderResponse,
+  OrderNonStreamingServiceDefinition,
+  type PauseOrderRequest,
+  type PauseOrderResponse,
+  type ResumeOrderRequest,
+  type ResumeOrderResponse,
+} from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
+import {
+  OrderStreamingServiceDefinition,
+  type OrderStreamRequest,
+} from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { Context, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
+import {
+  type CallOptions,
+  type ChannelOptions,
+  ClientError,
+  createChannel,
+  createClient,
+  type Metadata,
+  Status,
+} from "nice-grpc"
+import { RequestorConfig } from "../config.ts"
+
+/** A call to the processor failed: `code` is the gRPC status (`UNAVAILABLE`, `NOT_FOUND`, ...). */
+export class ProcessorCallError extends Schema.TaggedError<ProcessorCallError>()("ProcessorCallError", {
+  method: Schema.String,
+  code: Schema.Number,
+  details: Schema.String,
+  /** The processor's machine-readable reason (trailer `dcent-error-code`), e.g. `order_paused`. */
+  reason: Schema.optionalKey(Schema.String),
+}) {
+  get codeName(): string {
+    return Status[this.code] ?? `CODE_${this.code}`
+  }
+
+  override get message() {
+    return `processor ${this.method} failed: ${this.codeName}${this.details === "" ? "" : ` (${this.details})`}`
+  }
+}
+
+export interface ProcessorClientShape {
+  /** `PROCESSOR_GRPC_URL`, for logs. */
+  readonly address: string
+  /** `ProcessOrderStream`: the order's events after `request.fromSeq`; ends when the processor ends it. */
+  readonly openStream: (request: OrderStreamRequest) => Stream.Stream<OrderEvent, ProcessorCallError>
+  readonly followUp: (request: FollowUpRequest) => Effect.Effect<FollowUpResponse, ProcessorCallError>
+  readonly finalise: (request: FinaliseOrderRequest) => Effect.Effect<FinaliseOrderResponse, ProcessorCallError>
+  readonly pause: (request: PauseOrderRequest) => Effect.Effect<PauseOrderResponse, ProcessorCallError>
+  readonly resume: (request: ResumeOrderRequest) => Effect.Effect<ResumeOrderResponse, ProcessorCallError>
+}
+
+export interface ProcessorClientOptions {
+  readonly address: string
+  /** Bound on each unary call (default 10 s). */
+  readonly callTimeout?: Duration.Input
+  /** Extra channel options (merged over the keepalive defaults). */
+  readonly channelOptions?: ChannelOptions
+}
+
+/** The trailer carrying the processor's machine-readable error code. */
+export const errorCodeTrailer = "dcent-error-code"
+
+const toCallError =
+  (method: string, reason?: () => string | undefined) =>
+  (cause: unknown): ProcessorCallError => {
+    if (cause instanceof ClientError) {
+      const code = reason?.()
+      return new ProcessorCallError({
+        method,
+        code: cause.code,
+        details: cause.details,
+        ...(code === undefined || code === "" ? {} : { reason: code }),
+      })
+    }
+    if (cause instanceof Error && cause.name === "AbortError") {
+      return new ProcessorCallError({ method, code: Status.CANCELLED, details: "cancelled" })
+    }
+    return new ProcessorCallError({
+      method,
+      code: Status.UNKNOWN,
+      details: cause instanceof Error ? cause.message : String(cause),
+    })
+  }
+
+/** Detects dead connections on long idle streams; the processor must permit pings this often. */
+const keepalive: ChannelOptions = {
+  "grpc.keepalive_time_ms": 20_000,
+  "grpc.keepalive_timeout_ms": 10_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.initial_reconnect_backoff_ms": 200,
+  "grpc.max_reconnect_backoff_ms": 5_000,
+}
+
+export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorClientShape>()(
+  "dcent/requestor/ProcessorClient",
+) {
+  static readonly make = Effect.fn("ProcessorClient.make")(function* (options: ProcessorClientOptions) {
+    const channel = yield* Effect.acquireRelease(
+      Effect.sync(() => createChannel(options.address, undefined, { ...keepalive, ...options.channelOptions })),
+      (channel) => Effect.sync(() => channel.close()),
+    )
+    const streaming = createClient(OrderStreamingServiceDefinition, channel)
+    const unaryClient = createClient(OrderNonStreamingServiceDefinition, channel)
+    const callTimeout = Duration.fromInputUnsafe(options.callTimeout ?? "10 seconds")
+
+    const unary = <Req, Res>(method: string, call: (request: Req, options: CallOptions) => Promise<Res>) =>
+      Effect.fn(`ProcessorClient.${method}`)(function* (request: Req) {
+        let reason: string | undefined
+        const onTrailer = (trailer: Metadata) => {
+          reason = trailer.get(errorCodeTrailer)
+        }
+        return yield* Effect.tryPromise({
+          try: (signal) => call(request, { signal, onTrailer }),
+          catch: toCallError(method, () => reason),
+        }).pipe(
+          Effect.timeoutOrElse({
+            duration: callTimeout,
+            orElse: () =>
+              Effect.fail(
+                new ProcessorCallError({
+                  method,
+                  code: Status.DEADLINE_EXCEEDED,
+                  details: `no answer within ${Duration.format(callTimeout)}`,
+                }),
+              ),
+          }),
+        )
+      })
+
+    const openStream = (request: OrderStreamRequest): Stream.Stream<OrderEvent, ProcessorCallError> =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          // Aborting cancels the call even while a `next()` is pending.
+          const controller = yield* Effect.acquireRelease(
+            Effect.sync(() => new AbortController()),
+            (controller) => Effect.sync(() => controller.abort()),
+          )
+          const responses = streaming.processOrderStream(request, { signal: controller.signal })
+          return Stream.fromAsyncIterable(responses, toCallError("ProcessOrderStream")).pipe(
+            Stream.filterMap((response) =>
+              response.event === undefined ? Result.failVoid : Result.succeed(response.event),
+            ),
+          )
+        }),
+      )
+
+    return ProcessorClient.of({
+      address: options.address,
+      openStream,
+      followUp: unary("ProcessFollowUp", (request: FollowUpRequest, options) =>
+        unaryClient.processFollowUp(request, options),
+      ),
+      finalise: unary("FinaliseOrder", (request: FinaliseOrderRequest, options) =>
+        unaryClient.finaliseOrder(request, options),
+      ),
+      pause: unary("PauseOrder", (request: PauseOrderRequest, options) => unaryClient.pauseOrder(request, options)),
+      resume: unary("ResumeOrder", (request: ResumeOrderRequest, options) => unaryClient.resumeOrder(request, options)),
+    })
+  })
+
+  /** The client for `PROCESSOR_GRPC_URL`. */
+  static readonly layer: Layer.Layer<ProcessorClient, never, RequestorConfig> = Layer.effect(
+    ProcessorClient,
+    Effect.gen(function* () {
+      const config = yield* RequestorConfig
+      return yield* ProcessorClient.make({ address: config.processorGrpcUrl })
+    }),
+  )
+}

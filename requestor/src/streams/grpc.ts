@@ -1,0 +1,83 @@
+/**
+ * The requestor's public gRPC server (`GRPC_SERVER_HOST:REQUESTOR_GRPC_PORT`, default
+ * 127.0.0.1:50052): `dcent.orders.v1.OrderWatchService/WatchOrder` for buyer apps, plus the
+ * standard health service and server reflection (shared `GrpcServer`).
+ *
+ * WatchOrder: the order's events after `from_seq`, then live ones, ending after `OrderFinalised`.
+ * Unknown order → NOT_FOUND; empty id → INVALID_ARGUMENT; Redis down → UNAVAILABLE. A client
+ * that goes away cancels its watch at once.
+ */
+import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_watch_service"
+import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
+import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
+import { grpcService } from "@dcent/shared/grpc/services"
+import { orderEventToProto } from "@dcent/shared/orders/events"
+import { Effect, Layer, Stream } from "effect"
+import { type CallContext, ServerError, Status } from "nice-grpc"
+import { RequestorConfig } from "../config.ts"
+import type { NotFound, Unavailable } from "../orders/errors.ts"
+import { OrderEvents } from "./OrderEvents.ts"
+
+const toServerError = (error: NotFound | Unavailable | ServerError): ServerError => {
+  if (error instanceof ServerError) return error
+  return new ServerError(error._tag === "NotFound" ? Status.NOT_FOUND : Status.UNAVAILABLE, error.message)
+}
+
+/** Completes when the client cancels the call (or the server drops it). */
+const cancelled = (signal: AbortSignal) =>
+  Effect.callback<void>((resume) => {
+    if (signal.aborted) {
+      resume(Effect.void)
+      return
+    }
+    const onAbort = () => resume(Effect.void)
+    signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+  })
+
+const orderIdPattern = /^[A-Za-z0-9_-]+(?:[.:][A-Za-z0-9_-]+)*$/
+
+export const GrpcLive = GrpcServer.layer(
+  Effect.gen(function* () {
+    const config = yield* RequestorConfig
+    const events = yield* OrderEvents
+    const context = yield* Effect.context<never>()
+    const descriptorSet = yield* loadDescriptorSet()
+
+    const watchOrder = (request: { orderReqId: string; fromSeq: number }, call: CallContext) => {
+      const stream = Stream.unwrap(
+        Effect.gen(function* () {
+          const orderReqId = request.orderReqId.trim()
+          if (orderReqId === "" || !orderIdPattern.test(orderReqId)) {
+            return yield* Effect.fail(
+              new ServerError(Status.INVALID_ARGUMENT, "order_req_id is required (e.g. ORD-001)"),
+            )
+          }
+          const result = yield* events.watch(orderReqId, request.fromSeq)
+          return result.events
+        }),
+      ).pipe(
+        Stream.map((record) => ({ event: orderEventToProto(record) })),
+        Stream.mapError(toServerError),
+        Stream.interruptWhen(cancelled(call.signal)),
+        Stream.withSpan("OrderWatchService.WatchOrder"),
+      )
+      return Stream.toAsyncIterableWith(stream, context)
+    }
+
+    return {
+      host: config.grpcHost,
+      port: config.grpcPort,
+      descriptorSet,
+      services: [grpcService(OrderWatchServiceDefinition, { watchOrder })],
+    }
+  }),
+)
+
+/** Ends open watches before the gRPC server drains (build after `GrpcLive`, so it is released first). */
+export const WatchShutdownLive = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const events = yield* OrderEvents
+    yield* Effect.addFinalizer(() => events.shutdown)
+  }),
+)

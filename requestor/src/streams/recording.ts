@@ -1,0 +1,88 @@
+/**
+ * What recording one streamed event commits besides the event itself (pure, unit-tested):
+ *
+ * - topic messages: `BUYER_NOTIFY` (key `ORD_UPDATES`) for every event the buyer should hear,
+ *   `BUYER_FOLLOWUP` (key `ORD_UPDATES`) when a seller answered a follow-up;
+ * - state writes: the order's status on `OrderPaused` / `OrderResumed` / `OrderFinalised` (the
+ *   last one also takes the order out of `live-orders`), and `updatedAt`.
+ *
+ * And the `OrderStreamRequest` that opens (or re-opens) the order's stream.
+ */
+import { Topics } from "@dcent/shared/broker/topics"
+import type { CommitOptions, OutboxEntry, StateWrite } from "@dcent/shared/eventlog/OrderEventLog"
+import { OrderStreamRequest } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { priorityToProto } from "@dcent/shared/orders/domain"
+import type { EventStatus, OrderEventRecord } from "@dcent/shared/orders/events"
+import { eventTopicMessage, MessageKeys } from "@dcent/shared/orders/topicMessage"
+import type { StoredOrder } from "../orders/domain.ts"
+import { statusWrites, touchWrite } from "../orders/OrderStore.ts"
+
+/** The events published on `BUYER_NOTIFY` (the buyer's own follow-ups are not news to the buyer). */
+export const buyerNotifyStatuses: ReadonlySet<EventStatus> = new Set<EventStatus>([
+  "SellersSelected",
+  "NewProposal",
+  "ProposalUpdate",
+  "ProposalClosed",
+  "ProposalAccepted",
+  "EditLock",
+  "EditUnlock",
+  "OrderPaused",
+  "OrderResumed",
+  "OrderFinalised",
+])
+
+export const sessionOf = (order: StoredOrder): string => order.sessionId ?? order.details.sessionId ?? ""
+
+/** The topic messages of one recorded event. */
+export const messagesFor = (order: StoredOrder, record: OrderEventRecord): ReadonlyArray<OutboxEntry> => {
+  const sessionId = sessionOf(order)
+  if (record.status === "SellerFollowUp") {
+    return [eventTopicMessage(record, { topic: Topics.BuyerFollowUp, key: MessageKeys.OrderUpdates, sessionId })]
+  }
+  if (buyerNotifyStatuses.has(record.status)) {
+    return [eventTopicMessage(record, { topic: Topics.BuyerNotify, key: MessageKeys.OrderUpdates, sessionId })]
+  }
+  return []
+}
+
+/** The state writes of one recorded event. */
+export const writesFor = (record: OrderEventRecord): ReadonlyArray<StateWrite> => {
+  switch (record.status) {
+    case "OrderPaused":
+      return statusWrites(record.orderReqId, "PAUSED", record.occurredAt)
+    case "OrderResumed":
+      return statusWrites(record.orderReqId, "SUBMITTED", record.occurredAt)
+    case "OrderFinalised":
+      return statusWrites(record.orderReqId, "FINALISED", record.occurredAt)
+    default:
+      return [touchWrite(record.orderReqId, record.occurredAt)]
+  }
+}
+
+export const commitFor = (order: StoredOrder, record: OrderEventRecord): CommitOptions => ({
+  writes: writesFor(record),
+  outbox: (records) => records.flatMap((committed) => messagesFor(order, committed)),
+})
+
+/** Opens the order on the processor (idempotently) and asks for its events after `fromSeq`. */
+export const streamRequestFor = (order: StoredOrder, fromSeq: number): OrderStreamRequest => {
+  const { details } = order
+  return OrderStreamRequest.fromPartial({
+    orderReqId: details.orderReqId,
+    sessionId: sessionOf(order),
+    buyerId: details.buyerId,
+    notificationType: order.notificationType ?? details.notificationType ?? "",
+    industry: details.industry,
+    location: { lat: details.location.lat, lng: details.location.lng },
+    priority: priorityToProto(details.priority),
+    products: details.products.map((product) => ({
+      productId: product.productId ?? "",
+      name: product.name,
+      quantity: product.quantity,
+      unit: product.unit ?? "",
+      attributes: { ...product.attributes },
+    })),
+    deliveryDate: details.deliveryDate,
+    fromSeq,
+  })
+}

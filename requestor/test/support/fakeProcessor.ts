@@ -1,0 +1,321 @@
+/**
+ * A scripted stand-in for the processor's gRPC server, in the test process: nice-grpc on
+ * 127.0.0.1:0 implementing `OrderStreamingService` and `OrderNonStreamingService` from the
+ * generated definitions.
+ *
+ * - Every `ProcessOrderStream` call is recorded (`calls`: order id, `from_seq`, session, ...);
+ *   it streams the order's scripted events after `from_seq`, then new ones as the test `emit`s
+ *   them, and ends after `OrderFinalised`.
+ * - `breakStreams(id)` makes the open streams of an order fail with UNAVAILABLE (after what they
+ *   already sent); `replayOverlap` makes a (re)connect also send some events at or below
+ *   `from_seq` again, as a sloppy server might.
+ * - Unary calls append events the way the processor would (BuyerFollowUp per proposal,
+ *   OrderPaused/Resumed/Finalised) and fail like it: NOT_FOUND, FAILED_PRECONDITION with the
+ *   `dcent-error-code` trailer, INVALID_ARGUMENT, or UNAVAILABLE when `unavailable` is set.
+ */
+import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
+import {
+  FollowUpOutcome,
+  type FollowUpRequest,
+  OrderNonStreamingServiceDefinition,
+} from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
+import {
+  OrderStreamingServiceDefinition,
+  type OrderStreamRequest,
+} from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { type EventStatus, eventStatusToProto, orderEventToProto } from "@dcent/shared/orders/events"
+import { type CallContext, createServer, ServerError, Status } from "nice-grpc"
+
+export interface StreamCall {
+  readonly orderReqId: string
+  readonly fromSeq: number
+  readonly request: OrderStreamRequest
+}
+
+interface FakeOrder {
+  readonly orderReqId: string
+  request: OrderStreamRequest | undefined
+  readonly events: Array<OrderEvent>
+  status: "SUBMITTED" | "PAUSED" | "FINALISED"
+  readonly proposals: Set<string>
+  /** Edit-locked proposals and the follow-ups waiting for their unlock. */
+  readonly locked: Map<string, Array<{ followUpId: string; details: Record<string, string> }>>
+  readonly transactions: Map<
+    string,
+    { followUpId: string; seq: number; results: Array<{ proposalId: string; outcome: FollowUpOutcome; seq: number }> }
+  >
+  /** Wakes the open streams of the order. */
+  readonly waiters: Set<() => void>
+  /** Incremented by `breakStreams`: streams opened before fail. */
+  breaks: number
+}
+
+export interface FakeProcessor {
+  readonly address: string
+  readonly calls: Array<StreamCall>
+  /** Open `ProcessOrderStream` calls per order right now. */
+  readonly openStreams: (orderReqId: string) => number
+  readonly callsFor: (orderReqId: string) => ReadonlyArray<StreamCall>
+  /** Appends an event to the order's log (streams pick it up); returns its seq. */
+  readonly emit: (
+    orderReqId: string,
+    status: EventStatus,
+    options?: { proposalId?: string; followUpId?: string; details?: Record<string, string>; message?: string },
+  ) => number
+  readonly breakStreams: (orderReqId: string) => void
+  readonly lastSeq: (orderReqId: string) => number
+  /** Unary calls fail with UNAVAILABLE while set. */
+  unavailable: boolean
+  /** Events at or below `from_seq` sent again on each (re)connect. */
+  replayOverlap: number
+  readonly unaryCalls: Array<{ readonly method: string; readonly request: unknown }>
+  readonly close: () => Promise<void>
+}
+
+const finalisedStatus = eventStatusToProto("OrderFinalised")
+
+const wake = (order: FakeOrder) => {
+  for (const waiter of [...order.waiters]) waiter()
+}
+
+const failWith = (context: CallContext, status: Status, reason: string, message: string): ServerError => {
+  context.trailer.set("dcent-error-code", reason)
+  return new ServerError(status, message)
+}
+
+export const startFakeProcessor = async (): Promise<FakeProcessor> => {
+  const orders = new Map<string, FakeOrder>()
+  const calls: Array<StreamCall> = []
+  const open = new Map<string, number>()
+  const unaryCalls: Array<{ method: string; request: unknown }> = []
+
+  const orderOf = (orderReqId: string): FakeOrder => {
+    let order = orders.get(orderReqId)
+    if (order === undefined) {
+      order = {
+        orderReqId,
+        request: undefined,
+        events: [],
+        status: "SUBMITTED",
+        proposals: new Set(),
+        locked: new Map(),
+        transactions: new Map(),
+        waiters: new Set(),
+        breaks: 0,
+      }
+      orders.set(orderReqId, order)
+    }
+    return order
+  }
+
+  const emit: FakeProcessor["emit"] = (orderReqId, status, options = {}) => {
+    const order = orderOf(orderReqId)
+    const seq = order.events.length + 1
+    order.events.push(
+      orderEventToProto({
+        orderReqId,
+        seq,
+        eventId: `${orderReqId}-evt-${seq}`,
+        status,
+        ...(options.proposalId === undefined ? {} : { proposalId: options.proposalId }),
+        ...(options.followUpId === undefined ? {} : { followUpId: options.followUpId }),
+        occurredAt: new Date().toISOString(),
+        message: options.message ?? `${status} (${seq})`,
+        details: options.details ?? {},
+      }),
+    )
+    if (status === "NewProposal" && options.proposalId !== undefined) order.proposals.add(options.proposalId)
+    if (status === "EditLock" && options.proposalId !== undefined && !order.locked.has(options.proposalId)) {
+      order.locked.set(options.proposalId, [])
+    }
+    if (status === "OrderPaused") order.status = "PAUSED"
+    if (status === "OrderResumed") order.status = "SUBMITTED"
+    if (status === "OrderFinalised") order.status = "FINALISED"
+    if (status === "EditUnlock" && options.proposalId !== undefined) {
+      const waiting = order.locked.get(options.proposalId) ?? []
+      order.locked.delete(options.proposalId)
+      for (const queued of waiting) {
+        emit(orderReqId, "BuyerFollowUp", {
+          proposalId: options.proposalId,
+          followUpId: queued.followUpId,
+          details: { ...queued.details, DeliveredAfterUnlock: "true" },
+        })
+      }
+    }
+    wake(order)
+    return seq
+  }
+
+  const fake: FakeProcessor = {
+    address: "",
+    calls,
+    openStreams: (orderReqId) => open.get(orderReqId) ?? 0,
+    callsFor: (orderReqId) => calls.filter((call) => call.orderReqId === orderReqId),
+    emit,
+    breakStreams: (orderReqId) => {
+      const order = orderOf(orderReqId)
+      order.breaks += 1
+      wake(order)
+    },
+    lastSeq: (orderReqId) => orders.get(orderReqId)?.events.length ?? 0,
+    unavailable: false,
+    replayOverlap: 0,
+    unaryCalls,
+    close: async () => {},
+  }
+
+  const server = createServer()
+  server.add(OrderStreamingServiceDefinition, {
+    async *processOrderStream(request, context) {
+      const orderReqId = request.orderReqId
+      calls.push({ orderReqId, fromSeq: request.fromSeq, request })
+      if (orderReqId === "") throw new ServerError(Status.INVALID_ARGUMENT, "order_req_id is required")
+      const order = orderOf(orderReqId)
+      order.request ??= request
+      const breaksAtStart = order.breaks
+      open.set(orderReqId, (open.get(orderReqId) ?? 0) + 1)
+      let cursor = Math.max(0, request.fromSeq - fake.replayOverlap)
+      try {
+        while (!context.signal.aborted) {
+          // A broken connection delivers nothing more, even what was emitted just before.
+          if (order.breaks > breaksAtStart) throw new ServerError(Status.UNAVAILABLE, "stream broken by the test")
+          while (cursor < order.events.length) {
+            const event = order.events[cursor] as OrderEvent
+            cursor += 1
+            yield { event }
+            if (event.streamingResponseStatus === finalisedStatus) return
+          }
+          if (order.breaks > breaksAtStart) throw new ServerError(Status.UNAVAILABLE, "stream broken by the test")
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              order.waiters.delete(done)
+              context.signal.removeEventListener("abort", done)
+              resolve()
+            }
+            order.waiters.add(done)
+            context.signal.addEventListener("abort", done)
+          })
+        }
+      } finally {
+        open.set(orderReqId, (open.get(orderReqId) ?? 1) - 1)
+      }
+    },
+  })
+
+  const unavailable = () => new ServerError(Status.UNAVAILABLE, "the processor is down (test)")
+
+  const known = (orderReqId: string, context: CallContext): FakeOrder => {
+    const order = orders.get(orderReqId)
+    if (order === undefined || order.request === undefined) {
+      throw failWith(context, Status.NOT_FOUND, "order_not_found", `order ${orderReqId} not found`)
+    }
+    return order
+  }
+
+  server.add(OrderNonStreamingServiceDefinition, {
+    async processFollowUp(request: FollowUpRequest, context) {
+      unaryCalls.push({ method: "ProcessFollowUp", request })
+      if (fake.unavailable) throw unavailable()
+      const order = known(request.orderReqId, context)
+      const again = order.transactions.get(request.transactionUuid)
+      if (again !== undefined)
+        return { orderReqId: request.orderReqId, transactionUuid: request.transactionUuid, ...again }
+      if (request.message?.text === "INVALID") {
+        throw failWith(context, Status.INVALID_ARGUMENT, "invalid_request", "message.text: rejected by the test")
+      }
+      if (order.status === "FINALISED") {
+        throw failWith(context, Status.FAILED_PRECONDITION, "order_finalised", `order ${order.orderReqId} is finalised`)
+      }
+      for (const proposalId of request.audienceProposalIds) {
+        if (!order.proposals.has(proposalId)) {
+          throw failWith(context, Status.NOT_FOUND, "proposal_not_found", `proposal ${proposalId} not found`)
+        }
+      }
+      const followUpId = `F-${order.events.length + 1}`
+      const details = {
+        TransactionUUID: request.transactionUuid,
+        MessageType: request.message?.messageType ?? "text",
+        Text: request.message?.text ?? "",
+        URLs: JSON.stringify(request.message?.urls ?? []),
+      }
+      let first = 0
+      const results: Array<{ proposalId: string; outcome: FollowUpOutcome; seq: number }> = []
+      for (const proposalId of request.audienceProposalIds) {
+        const waiting = order.locked.get(proposalId)
+        if (waiting !== undefined) {
+          waiting.push({ followUpId, details })
+          results.push({ proposalId, outcome: FollowUpOutcome.FOLLOW_UP_OUTCOME_EDIT_LOCK, seq: 0 })
+          continue
+        }
+        const seq = emit(order.orderReqId, "BuyerFollowUp", { proposalId, followUpId, details })
+        results.push({ proposalId, outcome: FollowUpOutcome.FOLLOW_UP_OUTCOME_DELIVERED, seq })
+        if (first === 0) first = seq
+      }
+      const answer = { followUpId, seq: first, results }
+      order.transactions.set(request.transactionUuid, answer)
+      return { orderReqId: request.orderReqId, transactionUuid: request.transactionUuid, ...answer }
+    },
+    async finaliseOrder(request, context) {
+      unaryCalls.push({ method: "FinaliseOrder", request })
+      if (fake.unavailable) throw unavailable()
+      const order = known(request.orderReqId, context)
+      if (order.status === "FINALISED") {
+        throw failWith(context, Status.FAILED_PRECONDITION, "order_finalised", `order ${order.orderReqId} is finalised`)
+      }
+      if (request.proposalId !== "" && !order.proposals.has(request.proposalId)) {
+        throw failWith(context, Status.NOT_FOUND, "proposal_not_found", `proposal ${request.proposalId} not found`)
+      }
+      for (const proposalId of order.proposals) {
+        emit(order.orderReqId, proposalId === request.proposalId ? "ProposalAccepted" : "ProposalClosed", {
+          proposalId,
+        })
+      }
+      const seq = emit(order.orderReqId, "OrderFinalised", { details: { AcceptedProposalID: request.proposalId } })
+      return { orderReqId: request.orderReqId, transactionUuid: request.transactionUuid, seq }
+    },
+    async pauseOrder(request, context) {
+      unaryCalls.push({ method: "PauseOrder", request })
+      if (fake.unavailable) throw unavailable()
+      const order = known(request.orderReqId, context)
+      if (order.status !== "SUBMITTED") {
+        throw failWith(
+          context,
+          Status.FAILED_PRECONDITION,
+          `order_${order.status.toLowerCase()}`,
+          `order is ${order.status}`,
+        )
+      }
+      const seq = emit(order.orderReqId, "OrderPaused", {
+        details: { Reason: "buyer", ...(request.reason === "" ? {} : { Note: request.reason }) },
+      })
+      return { orderReqId: request.orderReqId, transactionUuid: request.transactionUuid, seq }
+    },
+    async resumeOrder(request, context) {
+      unaryCalls.push({ method: "ResumeOrder", request })
+      if (fake.unavailable) throw unavailable()
+      const order = known(request.orderReqId, context)
+      if (order.status !== "PAUSED") {
+        throw failWith(
+          context,
+          Status.FAILED_PRECONDITION,
+          "order_not_paused",
+          `order ${order.orderReqId} is not paused`,
+        )
+      }
+      const seq = emit(order.orderReqId, "OrderResumed", {
+        details: { ExpiresAt: new Date(Date.now() + 30 * 60_000).toISOString() },
+      })
+      return { orderReqId: request.orderReqId, transactionUuid: request.transactionUuid, seq }
+    },
+  })
+
+  const port = await server.listen("127.0.0.1:0")
+  return Object.assign(fake, {
+    address: `127.0.0.1:${port}`,
+    close: async () => {
+      for (const order of orders.values()) order.breaks += 1
+      for (const order of orders.values()) wake(order)
+      server.forceShutdown()
+    },
+  })
+}
