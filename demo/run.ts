@@ -12,12 +12,13 @@ const dataDir = new URL("./data/", import.meta.url)
 
 type Json = Record<string, unknown>
 
+/** An event as the requestor's SSE stream sends it (PascalCase wire names). */
 interface StreamedEvent {
-  readonly seq: number
-  readonly status: string
-  readonly message: string
-  readonly proposalId?: string
-  readonly details?: Record<string, string>
+  readonly Seq: number
+  readonly Status: string
+  readonly Message: string
+  readonly ProposalID?: string
+  readonly Details?: Record<string, string>
 }
 
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text)
@@ -53,10 +54,10 @@ const watch = (orderReqId: string) => {
 
   const deliver = (event: StreamedEvent) => {
     events.push(event)
-    const proposal = event.proposalId ? ` [${event.proposalId}]` : ""
-    say(`    ${bold(`event #${event.seq}`)} ${event.status}${proposal}: ${event.message}`)
+    const proposal = event.ProposalID ? ` [${event.ProposalID}]` : ""
+    say(`    ${bold(`event #${event.Seq}`)} ${event.Status}${proposal}: ${event.Message}`)
     for (const waiter of [...waiters]) {
-      if (waiter.status === event.status && event.seq > waiter.after) {
+      if (waiter.status === event.Status && event.Seq > waiter.after) {
         waiters.splice(waiters.indexOf(waiter), 1)
         waiter.resolve(event)
       }
@@ -90,12 +91,18 @@ const watch = (orderReqId: string) => {
     if (!controller.signal.aborted) say(`    SSE stream ended: ${String(error)}`)
   })
 
-  const waitFor = (status: string, timeoutMs = 20_000): Promise<StreamedEvent> => {
-    const after = 0
-    const seen = events.find((event) => event.status === status && event.seq > after)
+  /** The last seq seen so far, to wait for events caused by what happens next. */
+  const lastSeq = () => events.at(-1)?.Seq ?? 0
+
+  /** Resolves with the first event of `status` after seq `after` (already seen or still to come). */
+  const waitFor = (status: string, after = 0, timeoutMs = 20_000): Promise<StreamedEvent> => {
+    const seen = events.find((event) => event.Status === status && event.Seq > after)
     if (seen !== undefined) return Promise.resolve(seen)
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${status} event within ${timeoutMs} ms`)), timeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`no ${status} event after seq ${after} within ${timeoutMs} ms`)),
+        timeoutMs,
+      )
       waiters.push({
         status,
         after,
@@ -107,23 +114,19 @@ const watch = (orderReqId: string) => {
     })
   }
 
-  /** Waits for the next event of `status` after everything seen so far. */
-  const next = (status: string, timeoutMs = 20_000): Promise<StreamedEvent> => {
-    const after = events.at(-1)?.seq ?? 0
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no new ${status} event within ${timeoutMs} ms`)), timeoutMs)
-      waiters.push({
-        status,
-        after,
-        resolve: (event) => {
-          clearTimeout(timer)
-          resolve(event)
-        },
-      })
-    })
-  }
+  return { events, lastSeq, waitFor, stop: () => controller.abort(), done }
+}
 
-  return { events, waitFor, next, stop: () => controller.abort(), done }
+/** Runs `action`, then waits for an event of each of `statuses` that it caused. */
+const causing = async <A>(
+  stream: ReturnType<typeof watch>,
+  statuses: ReadonlyArray<string>,
+  action: () => Promise<A>,
+): Promise<A> => {
+  const before = stream.lastSeq()
+  const result = await action()
+  for (const status of statuses) await stream.waitFor(status, before)
+  return result
 }
 
 const requireStack = async () => {
@@ -179,97 +182,102 @@ const main = async () => {
   const stream = watch(orderReqId)
 
   step("Initiate it: the processor selects the nearest sellers of its industry")
-  expectStatus(
-    await call("POST", `${requestorUrl}/api/v1/initiate`, {
-      OrderReqId: orderReqId,
-      SessionID: "SESSION-DEMO",
-      "Notification type": "Email",
-    }),
-    200,
-    202,
+  await causing(stream, ["SellersSelected"], async () =>
+    expectStatus(
+      await call("POST", `${requestorUrl}/api/v1/initiate`, {
+        OrderReqId: orderReqId,
+        SessionID: "SESSION-DEMO",
+        "Notification type": "Email",
+      }),
+      200,
+      202,
+    ),
   )
-  const selected = await stream.waitFor("SellersSelected")
   const order = expectStatus(await call("GET", `${requestorUrl}/api/v1/orders/${orderReqId}`), 200)
   const selectedSellers = ((order.SelectedSellers as ReadonlyArray<Json> | undefined) ?? []).map((seller) => ({
     id: String(seller.SellerID),
     km: Number(seller.DistanceKm),
   }))
-  if (selectedSellers.length < 3) throw new Error(`expected at least 3 sellers, got ${JSON.stringify(selected)}`)
+  if (selectedSellers.length < 3) throw new Error(`expected at least 3 selected sellers, got ${selectedSellers.length}`)
   for (const seller of selectedSellers) say(`    ${seller.id} at ${seller.km.toFixed(1)} km`)
   type Selected = (typeof selectedSellers)[number]
   const [first, second, third] = selectedSellers as [Selected, Selected, Selected]
+  const [p1, p2, p3] = [1, 2, 3].map((n) => `${orderReqId}-P${n}`) as [string, string, string]
 
-  const proposalIds = [1, 2, 3].map((n) => `${orderReqId}-P${n}`)
-  const [p1, p2, p3] = proposalIds as [string, string, string]
-
-  step("Three sellers submit proposals")
   const submit = (seller: string, proposalId: string, price: number | string) =>
     call("POST", `${processorUrl}/api/v1/proposal-submissions`, {
       OrderReqID: orderReqId,
       Seller: seller,
       ProposalDictObj: { ProposalID: proposalId, Price: price, DeliveryDate: "2026-12-15T00:00:00Z", Currency: "INR" },
     })
-  expectStatus(await submit(first.id, p1, 182_500), 201)
-  expectStatus(await submit(second.id, p2, "176000.00"), 201)
-  expectStatus(await submit(third.id, p3, 190_000), 201)
-  await stream.waitFor("NewProposal")
+  const lock = { OrderReqID: orderReqId, ProposalID: p1 }
+
+  step("Three sellers submit proposals")
+  await causing(stream, ["NewProposal"], async () => expectStatus(await submit(first.id, p1, 182_500), 201))
+  await causing(stream, ["NewProposal"], async () => expectStatus(await submit(second.id, p2, "176000.00"), 201))
+  await causing(stream, ["NewProposal"], async () => expectStatus(await submit(third.id, p3, 190_000), 201))
 
   step(`${second.id} lowers its price (same ProposalID: an update, not a duplicate)`)
-  expectStatus(await submit(second.id, p2, 171_250), 200)
-  await stream.next("ProposalUpdate")
+  await causing(stream, ["ProposalUpdate"], async () => expectStatus(await submit(second.id, p2, 171_250), 200))
 
   step(`${first.id} locks its proposal while editing it`)
-  expectStatus(await call("POST", `${processorUrl}/api/v1/edit-lock`, { OrderReqID: orderReqId, ProposalID: p1 }), 200)
-  await stream.next("EditLock")
+  await causing(stream, ["EditLock"], async () =>
+    expectStatus(await call("POST", `${processorUrl}/api/v1/edit-lock`, lock), 200),
+  )
 
   step("The buyer asks both proposals about delivery terms (the locked one answers EditLock)")
-  const followUp = expectStatus(
-    await call("POST", `${requestorUrl}/api/v1/followup`, {
-      OrderReqID: orderReqId,
-      Audience: [p1, p2],
-      Message: { content: { URLs: [], MessageType: "text", Message: "Can you deliver in two lots?" } },
-    }),
-    200,
-    201,
-    202,
+  const followUp = await causing(stream, ["BuyerFollowUp"], async () =>
+    expectStatus(
+      await call("POST", `${requestorUrl}/api/v1/followup`, {
+        OrderReqID: orderReqId,
+        Audience: [p1, p2],
+        Message: { content: { URLs: [], MessageType: "text", Message: "Can you deliver in two lots?" } },
+      }),
+      200,
+      201,
+      202,
+    ),
   )
-  say(`    ${JSON.stringify(followUp)}`)
-  await stream.next("BuyerFollowUp")
+  for (const result of (followUp.Results as ReadonlyArray<Json> | undefined) ?? []) {
+    say(`    ${String(result.ProposalID)}: ${String(result.Outcome)}`)
+  }
 
   step(`${first.id} releases the lock; the held follow-up is delivered`)
-  expectStatus(
-    await call("POST", `${processorUrl}/api/v1/edit-lock/release`, { OrderReqID: orderReqId, ProposalID: p1 }),
-    200,
+  await causing(stream, ["EditUnlock", "BuyerFollowUp"], async () =>
+    expectStatus(await call("POST", `${processorUrl}/api/v1/edit-lock/release`, lock), 200),
   )
-  await stream.next("BuyerFollowUp")
 
   step(`${second.id} answers the follow-up`)
-  expectStatus(
-    await call("POST", `${processorUrl}/api/v1/followup`, {
-      OrderReqID: orderReqId,
-      ProposalID: p2,
-      Message: { content: { URLs: [], MessageType: "text", Message: "Yes: 60% on 10 Dec, the rest on 15 Dec." } },
-    }),
-    200,
-    201,
+  await causing(stream, ["SellerFollowUp"], async () =>
+    expectStatus(
+      await call("POST", `${processorUrl}/api/v1/followup`, {
+        OrderReqID: orderReqId,
+        ProposalID: p2,
+        Message: { content: { URLs: [], MessageType: "text", Message: "Yes: 60% on 10 Dec, the rest on 15 Dec." } },
+      }),
+      200,
+      201,
+    ),
   )
-  await stream.next("SellerFollowUp")
 
   step("The buyer pauses the order, then resumes it")
-  expectStatus(await call("PUT", `${requestorUrl}/api/v1/pause/${orderReqId}`), 200, 202)
-  await stream.next("OrderPaused")
-  expectStatus(await call("PUT", `${requestorUrl}/api/v1/resume/${orderReqId}`), 200, 202)
-  await stream.next("OrderResumed")
+  await causing(stream, ["OrderPaused"], async () =>
+    expectStatus(await call("PUT", `${requestorUrl}/api/v1/pause/${orderReqId}`), 200, 202),
+  )
+  await causing(stream, ["OrderResumed"], async () =>
+    expectStatus(await call("PUT", `${requestorUrl}/api/v1/resume/${orderReqId}`), 200, 202),
+  )
 
   step(`The buyer finalises with ${second.id}'s proposal: it is accepted, the others are closed`)
-  expectStatus(await call("PUT", `${requestorUrl}/api/v1/finalize/${orderReqId}`, { ProposalID: p2 }), 200, 202)
-  await stream.waitFor("OrderFinalised")
+  await causing(stream, ["ProposalAccepted", "ProposalClosed", "OrderFinalised"], async () =>
+    expectStatus(await call("PUT", `${requestorUrl}/api/v1/finalize/${orderReqId}`, { ProposalID: p2 }), 200, 202),
+  )
   stream.stop()
 
   step("Final state")
   const final = expectStatus(await call("GET", `${requestorUrl}/api/v1/orders/${orderReqId}`), 200)
-  say(`    status ${String(final.Status)}, ${stream.events.length} events, seq 1..${stream.events.at(-1)?.seq}`)
-  const gaps = stream.events.filter((event, index) => event.seq !== index + 1)
+  say(`    status ${String(final.Status)}, ${stream.events.length} events, seq 1..${stream.events.at(-1)?.Seq}`)
+  const gaps = stream.events.filter((event, index) => event.Seq !== index + 1)
   if (gaps.length > 0) throw new Error(`the stream skipped or repeated events: ${JSON.stringify(gaps)}`)
   say("\nDone. The seed README's curl examples (ORD-001, PROP-001 from SELLER-001) work now.")
 }
