@@ -65,3 +65,7 @@ demo: ## Load sample sellers/orders into the running stack (make run) and walk o
 
 compose-config: ## Validate the Docker Compose file (needs only the docker client)
 	@docker compose -f infra/docker-compose.yml config --quiet && echo "compose file is valid"
+
+.PHONY: bench-latency
+bench-latency: ## Stream latency benchmark: submit → NewProposal on WatchOrder, p50/p95/p99/max (needs make infra-up)
+	@node test/bench/stream-latency.ts

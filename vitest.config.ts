@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config"
 
-// Two projects: `unit` needs nothing running; `integration` talks to real Kafka, Redis, NATS
-// and to the services as real processes (started by `make test` through infra/local/stack.sh).
+// Three projects: `unit` needs nothing running; `integration` talks to real Kafka, Redis, NATS
+// and to the services as real processes (started by `make test` through infra/local/stack.sh);
+// `e2e` runs the processor and the requestor together, end to end.
 export default defineConfig({
   test: {
     reporters: ["default", "./scripts/vitest-summary-reporter.ts"],
@@ -20,6 +21,17 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // Files share one Kafka/Redis/NATS; running them one at a time keeps them independent.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          // Both services as real processes wired to each other, on the real Kafka and Redis.
+          include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["./test/support/require-servers.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

@@ -4,11 +4,11 @@
  * Layers, from the bottom: configuration → broker (`BROKER_URL`) and Redis (`REDIS_URL`) →
  * topic bootstrap (background, retried) → the Redis-backed building blocks (order event log,
  * outbox relay, order lock, dispatch semaphore and priority queue, seller directory) → the
- * order lifecycle (`Orders`), seller selection and notification → readiness → the REST server,
- * the gRPC server, the dispatch workers and the timers. SIGTERM / SIGINT release them in
- * reverse: open order streams end (UNAVAILABLE), gRPC goes NOT_SERVING and drains, the workers
- * and timers stop, the REST server drains, the relay stops, Redis quits, the broker flushes;
- * exit 0.
+ * order lifecycle (`Orders`), seller selection and notification → readiness (broker, Redis,
+ * topics, gRPC listening) → the REST server, the gRPC server, the dispatch workers and the
+ * timers. SIGTERM / SIGINT release them in reverse: open order streams end (UNAVAILABLE), gRPC
+ * goes NOT_SERVING and drains, the workers and timers stop, the REST server drains, the relay
+ * stops, Redis quits, the broker flushes; exit 0.
  */
 import { hostname } from "node:os"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"
@@ -25,7 +25,7 @@ import { Config, Effect, Layer } from "effect"
 import { ProcessorConfig, processorConfig, redisKeyPrefix } from "./config.ts"
 import { DemoDataLive } from "./demo/DemoData.ts"
 import { DispatchLive } from "./dispatch/Dispatch.ts"
-import { GrpcLive } from "./grpc/server.ts"
+import { GrpcListening, GrpcLive } from "./grpc/server.ts"
 import { ReadinessLive } from "./health/readiness.ts"
 import { HttpLive } from "./http/server.ts"
 import { SellerNotifier } from "./notifications/SellerNotifier.ts"
@@ -64,6 +64,8 @@ const DomainLive = Layer.mergeAll(
 
 const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(), DemoDataLive).pipe(
   Layer.provide(ReadinessLive),
+  // One flag for both: GrpcLive sets it, /readyz reads it.
+  Layer.provide(GrpcListening.layer),
   Layer.provideMerge(DomainLive),
   Layer.provideMerge(StorageLive),
   Layer.provideMerge(InfraLive),

@@ -1,7 +1,70 @@
-/** gRPC helpers for tests: server reflection through nice-grpc. */
-import { type Channel, createClient } from "nice-grpc"
+/** gRPC helpers for tests: waiting for a server, server reflection through nice-grpc. */
+import { connect } from "node:net"
+import { type Channel, createChannel, createClient } from "nice-grpc"
+import { HealthDefinition } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
 import reflection from "nice-grpc-server-reflection/lib/proto/grpc/reflection/v1/reflection_pb.js"
+import type { ServiceProcess } from "./processes.ts"
+
+/** `HealthCheckResponse.ServingStatus.SERVING` */
+const SERVING = 1
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+const tcpOpen = (host: string, port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect({ host, port, timeout: 1_000 })
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+    socket.once("timeout", () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })
+
+/** One `grpc.health.v1.Health/Check` on a fresh channel (no reconnect backoff carried over): SERVING? */
+const serving = async (address: string) => {
+  const channel = createChannel(address)
+  try {
+    const health = createClient(HealthDefinition, channel)
+    return (await health.check({ service: "" }, { signal: AbortSignal.timeout(2_000) })).status === SERVING
+  } catch {
+    return false
+  } finally {
+    channel.close()
+  }
+}
+
+/**
+ * Waits (bounded) until the gRPC server at `host:port` accepts connections and its standard
+ * health service answers SERVING; fails early, with its output, if `process` exits.
+ */
+export const waitForGrpc = async (
+  port: number,
+  options: { readonly host?: string; readonly process?: ServiceProcess; readonly timeoutMs?: number } = {},
+): Promise<void> => {
+  const host = options.host ?? "127.0.0.1"
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const deadline = Date.now() + timeoutMs
+  while (!((await tcpOpen(host, port)) && (await serving(`${host}:${port}`)))) {
+    if (options.process?.hasExited()) {
+      const exit = await options.process.exited
+      throw new Error(
+        `${options.process.name} exited (${JSON.stringify(exit)}) before serving gRPC on ${host}:${port}\n${options.process.output()}`,
+      )
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `no gRPC server SERVING on ${host}:${port} after ${timeoutMs} ms` +
+          (options.process === undefined ? "" : `\n${options.process.output()}`),
+      )
+    }
+    await sleep(100)
+  }
+}
 
 const reflectionClient = (channel: Channel) => createClient(ServerReflectionService, channel)
 

@@ -5,12 +5,33 @@
  * Shutdown: a finalizer that runs before the server's own (it is acquired after the server)
  * aborts the open order streams with UNAVAILABLE, so the server drains at once instead of
  * waiting for streams that never end by themselves.
+ *
+ * `GrpcListening` says whether the server listens (from the moment it is bound until its
+ * shutdown starts): the REST and gRPC servers start side by side, and `/readyz` checks it
+ * (`grpcCheck`) so that "ready" includes the gRPC port.
  */
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
-import { Effect, Layer } from "effect"
+import type { ReadinessCheck } from "@dcent/shared/health/Readiness"
+import { Context, Effect, Layer, Ref } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { makeOrderServices } from "./orderServices.ts"
+
+/** Whether the gRPC server listens; set by `GrpcLive`. */
+export class GrpcListening extends Context.Service<GrpcListening, Ref.Ref<boolean>>()("dcent/processor/GrpcListening") {
+  static readonly layer = Layer.effect(GrpcListening, Ref.make(false))
+}
+
+/** The `/readyz` check `grpc`: the gRPC server listens. */
+export const grpcCheck: Effect.Effect<ReadinessCheck, never, GrpcListening> = Effect.gen(function* () {
+  const listening = yield* GrpcListening
+  return {
+    name: "grpc",
+    check: Effect.flatMap(Ref.get(listening), (up) =>
+      up ? Effect.void : Effect.fail(new Error("the gRPC server is not listening")),
+    ),
+  }
+})
 
 export const GrpcLive = Layer.unwrap(
   Effect.sync(() => {
@@ -28,6 +49,13 @@ export const GrpcLive = Layer.unwrap(
         Effect.sync(() => shutdown.abort()).pipe(Effect.andThen(Effect.logDebug("order streams told to end"))),
       ),
     )
-    return endStreamsFirst.pipe(Layer.provideMerge(server))
+    // Built once the server is bound; released (not listening any more) when shutdown starts.
+    const listening = Layer.effectDiscard(
+      Effect.gen(function* () {
+        const flag = yield* GrpcListening
+        yield* Effect.acquireRelease(Ref.set(flag, true), () => Ref.set(flag, false))
+      }),
+    )
+    return Layer.mergeAll(endStreamsFirst, listening).pipe(Layer.provideMerge(server))
   }),
 )

@@ -36,12 +36,13 @@ describe("processor skeleton", () => {
     expect(await response.json()).toEqual({ status: "ok" })
   })
 
-  it("answers /readyz 200 once Kafka, Redis and the topics are there", async () => {
+  it("answers /readyz 200 once Kafka, Redis and the topics are there and gRPC listens", async () => {
     const body = await readyz(processor)
     expect(body.checks.map((check) => [check.name, check.ok])).toEqual([
       ["kafka", true],
       ["redis", true],
       ["topics", true],
+      ["grpc", true],
     ])
   })
 

@@ -22,6 +22,7 @@ import {
   type StateWrite,
 } from "@dcent/shared/eventlog/OrderEventLog"
 import { FollowUpOutcome } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
+import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedRequests"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { Context, Effect, Layer, Semaphore, Stream } from "effect"
 import { Status } from "nice-grpc"
@@ -52,6 +53,19 @@ import {
   type WatchLinks,
 } from "./views.ts"
 
+/** The buyer-side operations, as `REQ_failures` names them (`Operation`). */
+export type Operation = "register" | "initiate" | "followup" | "finalize" | "pause" | "resume"
+
+/** The `Key` of an operation's `REQ_failures` message (the spec's topic table). */
+export const failureKeys: Readonly<Record<Operation, string>> = {
+  register: MessageKeys.OrderSubmission,
+  initiate: MessageKeys.OrderSubmission,
+  followup: MessageKeys.OrderUpdates,
+  finalize: MessageKeys.OrderUpdates,
+  pause: MessageKeys.OrderUpdates,
+  resume: MessageKeys.OrderUpdates,
+}
+
 export interface OrdersShape {
   readonly register: (
     details: OrderDetails,
@@ -63,11 +77,18 @@ export interface OrdersShape {
   readonly finalise: (command: FinaliseCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
   readonly pause: (command: PauseCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
   readonly resume: (command: ResumeCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
+  /**
+   * Publishes a failed `operation` to `REQ_failures` (Key per `failureKeys`; best effort: a
+   * failure to publish is logged). The one publishing path: the operations below use it for
+   * their own failures, `rejected` and the HttpApi middleware (`failures.ts`) for requests
+   * refused before they reach them. Without a valid order id the message key is `unknown`.
+   */
+  readonly report: (operation: Operation, failure: RequestFailure, failed: FailedRequest) => Effect.Effect<void>
   /** Fails with `error` after publishing it to `REQ_failures` (for requests refused before `Orders`). */
   readonly rejected: (
-    operation: "initiate",
+    operation: Operation,
     error: OrderError,
-    request: { readonly OrderReqID?: string; readonly OrderReqId?: string; readonly SessionID?: string },
+    failed: FailedRequest,
   ) => Effect.Effect<never, OrderError>
   /** `register` unless the order exists (demo data); true when it registered. */
   readonly registerIfAbsent: (details: OrderDetails) => Effect.Effect<boolean, Unavailable>
@@ -81,6 +102,14 @@ const statusOf: Record<OrderError["_tag"], number> = {
   Unavailable: 503,
   UpstreamFailed: 502,
 }
+
+/** An operation's error as `REQ_failures` reports it. */
+export const failureOf = (error: OrderError): RequestFailure => ({
+  status: statusOf[error._tag],
+  code: error.code,
+  message: error.message,
+  details: error.details,
+})
 
 /** A processor failure as the buyer sees it. */
 export const fromProcessorError = (error: ProcessorCallError): OrderError => {
@@ -186,45 +215,50 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       )
 
     /** Publishes `REQ_failures` for a failed operation (best effort: Redis may be the failure). */
-    const reportFailure =
-      (operation: string, key: string, orderReqId: string, sessionId: string | undefined, request: unknown) =>
-      (error: OrderError) =>
-        Effect.gen(function* () {
-          const session =
-            sessionId ?? (yield* store.get(orderReqId).pipe(Effect.orElseSucceed(() => undefined)))?.sessionId
-          const message = topicMessage({
-            topic: Topics.RequestFailures,
-            key,
-            orderReqId,
-            sessionId: session ?? "",
-            message: `${operation} failed: ${error.message}`,
-            fields: {
-              Operation: operation,
-              Reason: error.code,
-              HttpStatus: statusOf[error._tag],
-              Problems: error.details,
-              Request: request ?? null,
-            },
-          })
-          yield* eventLog.append(orderReqId, [], { extraOutbox: [message] })
-        }).pipe(
-          Effect.catchCause((cause) =>
-            Effect.logWarning("could not publish REQ_failures").pipe(
-              Effect.annotateLogs({ operation, orderReqId, cause }),
-            ),
+    const report = (operation: Operation, failure: RequestFailure, failed: FailedRequest) => {
+      const orderReqId = failed.orderReqId ?? "unknown"
+      return Effect.gen(function* () {
+        const session =
+          failed.sessionId ??
+          (failed.orderReqId === undefined
+            ? undefined
+            : (yield* store.get(failed.orderReqId).pipe(Effect.orElseSucceed(() => undefined)))?.sessionId)
+        const message = topicMessage({
+          topic: Topics.RequestFailures,
+          key: failureKeys[operation],
+          orderReqId,
+          sessionId: session ?? "",
+          message: `${operation} failed: ${failure.message}`,
+          fields: {
+            Operation: operation,
+            Reason: failure.code,
+            HttpStatus: failure.status,
+            Problems: failure.details,
+            Request: failed.request ?? null,
+          },
+        })
+        yield* eventLog.append(orderReqId, [], { extraOutbox: [message] })
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning("could not publish REQ_failures").pipe(
+            Effect.annotateLogs({ operation, orderReqId, cause }),
           ),
-        )
+        ),
+      )
+    }
+
+    const rejected = (operation: Operation, error: OrderError, failed: FailedRequest) =>
+      report(operation, failureOf(error), failed).pipe(Effect.andThen(Effect.fail(error)))
 
     const reported = <A, E extends OrderError, R>(
-      operation: string,
-      key: string,
+      operation: Operation,
       orderReqId: string,
       sessionId: string | undefined,
       request: unknown,
       effect: Effect.Effect<A, E, R>,
     ) =>
       effect.pipe(
-        Effect.tapError(reportFailure(operation, key, orderReqId, sessionId, request)),
+        Effect.tapError((error) => report(operation, failureOf(error), { orderReqId, sessionId, request })),
         Effect.annotateLogs({ orderReqId }),
         Effect.annotateSpans({ orderReqId }),
       )
@@ -254,7 +288,6 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       const id = details.orderReqId
       return yield* reported(
         "register",
-        MessageKeys.OrderSubmission,
         id,
         details.sessionId,
         request,
@@ -308,7 +341,6 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       yield* Effect.annotateCurrentSpan({ orderReqId: id })
       return yield* reported(
         "initiate",
-        MessageKeys.OrderSubmission,
         id,
         command.sessionId,
         request,
@@ -407,7 +439,6 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       yield* Effect.annotateCurrentSpan({ orderReqId: id, transactionUuid: command.transactionUuid })
       return yield* reported(
         "followup",
-        MessageKeys.OrderUpdates,
         id,
         command.sessionId,
         request,
@@ -477,7 +508,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
     })
 
     const action = <Res extends { readonly seq: number }>(
-      operation: string,
+      operation: "finalize" | "pause" | "resume",
       resultStatus: ActionResult["Status"],
       call: (orderReqId: string, transactionUuid: string) => Effect.Effect<Res, ProcessorCallError>,
     ) =>
@@ -489,7 +520,6 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
         yield* Effect.annotateCurrentSpan({ orderReqId: id, transactionUuid: command.transactionUuid })
         return yield* reported(
           operation,
-          MessageKeys.OrderUpdates,
           id,
           undefined,
           request,
@@ -515,21 +545,9 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       processor.resume({ orderReqId, transactionUuid }),
     )
 
-    const rejected = (
-      operation: "initiate",
-      error: OrderError,
-      request: { readonly OrderReqID?: string; readonly OrderReqId?: string; readonly SessionID?: string },
-    ) =>
-      reportFailure(
-        operation,
-        MessageKeys.OrderSubmission,
-        request.OrderReqID ?? request.OrderReqId ?? "",
-        request.SessionID,
-        request,
-      )(error).pipe(Effect.andThen(Effect.fail(error)))
-
     return Orders.of({
       register,
+      report,
       rejected,
       registerIfAbsent,
       get,

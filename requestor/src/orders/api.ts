@@ -1,11 +1,14 @@
 /**
  * The order endpoints of the requestor (paths as in the seed README), contract only; handlers
  * are in `http.ts`. Every failure answers with the common error body
- * `{"error": {"code", "message", "details": [{"path", "problem"}]}}`.
+ * `{"error": {"code", "message", "details": [{"path", "problem"}]}}`, and every failed operation
+ * (not the GETs) is also published to `REQ_failures` — by `Orders` for the failures of the
+ * operations, by the group's middleware `OrderFailureReporting` (`failures.ts`) for requests
+ * refused before them (schema errors, a body not sent as JSON).
  */
 import { ErrorBody, errorBody } from "@dcent/shared/http/errors"
 import { Schema } from "effect"
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Conflict, InvalidRequest, NotFound, Unavailable, UpstreamFailed } from "./errors.ts"
 import {
   FinaliseBody,
@@ -95,6 +98,16 @@ export const EventStreamBody = Schema.String.pipe(HttpApiSchema.asText({ content
 
 // --- the group ----------------------------------------------------------------------------------
 
+/**
+ * Middleware of the order group (implemented in `./failures.ts`): a request that does not match
+ * its schema becomes a 400 with field paths, and every refused POST/PUT is published to
+ * `REQ_failures` (Key `ORD_SUBMISSION` for register/initiate, `ORD_UPDATES` for the others).
+ */
+export class OrderFailureReporting extends HttpApiMiddleware.Service<OrderFailureReporting>()(
+  "dcent/requestor/OrderFailureReporting",
+  { error: InvalidRequestResponse },
+) {}
+
 export class OrdersApi extends HttpApiGroup.make("orders")
   .add(
     HttpApiEndpoint.post("register", "/api/v1/orders", {
@@ -179,5 +192,7 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       error: allErrors,
     }).annotateMerge(OpenApi.annotations({ summary: "Resume a paused order (new expiry)" })),
   )
+  // Report every problem of a bad body, not only the first.
   .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
-  .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The buyer's order lifecycle" })) {}
+  .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The buyer's order lifecycle" }))
+  .middleware(OrderFailureReporting) {}

@@ -4,12 +4,13 @@
  * `OrderEvents`.
  */
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
-import { Effect, Result, Stream } from "effect"
+import { Effect, Layer, Result, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { RequestorConfig } from "../config.ts"
 import { RequestorApi } from "../http/Api.ts"
 import { OrderEvents } from "../streams/OrderEvents.ts"
+import { OrderFailureReportingLive } from "./failures.ts"
 import { Orders } from "./Orders.ts"
 import {
   toFinaliseCommand,
@@ -39,7 +40,7 @@ export const sseMessage = (record: OrderEventRecord): string =>
 
 const newUuid = () => crypto.randomUUID()
 
-export const OrdersHandlers = HttpApiBuilder.group(
+const OrdersGroup = HttpApiBuilder.group(
   RequestorApi,
   "orders",
   Effect.fn(function* (handlers) {
@@ -56,7 +57,11 @@ export const OrdersHandlers = HttpApiBuilder.group(
         Effect.gen(function* () {
           const command = toInitiateCommand(payload)
           if (Result.isFailure(command)) {
-            return yield* orders.rejected("initiate", command.failure, payload)
+            return yield* orders.rejected("initiate", command.failure, {
+              orderReqId: payload.OrderReqID ?? payload.OrderReqId,
+              sessionId: payload.SessionID,
+              request: payload,
+            })
           }
           return yield* orders.initiate(command.success, payload)
         }),
@@ -109,3 +114,6 @@ export const OrdersHandlers = HttpApiBuilder.group(
     })
   }),
 )
+
+/** The order group with its failure-reporting middleware. */
+export const OrdersHandlers = OrdersGroup.pipe(Layer.provide(OrderFailureReportingLive))

@@ -54,6 +54,12 @@ const idCheck = Schema.makeFilter((value: string) =>
     : 'Expected letters, digits, "_" or "-" (single "." or ":" allowed between them)',
 )
 
+/** The order id `value` names once trimmed (as `OrderReqId` decodes it), or `undefined` when it is not a valid one. */
+export const validOrderReqId = (value: string): string | undefined => {
+  const id = value.trim()
+  return id.length > 0 && id.length <= 128 && orderReqIdPattern.test(id) ? id : undefined
+}
+
 export const OrderReqId = Text(128)
   .check(idCheck)
   .annotate({ description: "The order request id, e.g. `ORD-001`", examples: ["ORD-001"] })

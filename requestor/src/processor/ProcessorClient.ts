@@ -5,7 +5,13 @@
  * - `openStream` has no deadline: an order stream lives as long as the order (the original
  *   implementation cut it after 600 s). A dead connection is noticed by HTTP/2 keepalive pings;
  *   interrupting the stream cancels the call.
- * - Unary calls are bounded (`callTimeout`, default 10 s) and cancelled when interrupted.
+ * - Unary calls are bounded (`callTimeout`, default 10 s) and cancelled when interrupted. They
+ *   wait for the channel to be connected first ("wait for ready", within the same bound): right
+ *   after a processor restart the channel is still in TRANSIENT_FAILURE until its next
+ *   reconnect attempt, and a call made then would fail at once with UNAVAILABLE (a 503 to the
+ *   buyer) although the processor is back. nice-grpc 2.1 has no `waitForReady` call option (its
+ *   call options are metadata, signal and the header/trailer callbacks, and grpc-js reads the
+ *   flag only from its own Metadata), so the client waits with `waitForChannelReady`.
  */
 
 import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
@@ -35,6 +41,7 @@ import {
   createClient,
   type Metadata,
   Status,
+  waitForChannelReady,
 } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
 
@@ -126,10 +133,22 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
         const onTrailer = (trailer: Metadata) => {
           reason = trailer.get(errorCodeTrailer)
         }
-        return yield* Effect.tryPromise({
+        // Wait for ready: a call on a channel that is (re)connecting waits instead of failing at once.
+        const connected = Effect.tryPromise({
+          try: () => waitForChannelReady(channel, new Date(Date.now() + Duration.toMillis(callTimeout))),
+          catch: () =>
+            new ProcessorCallError({
+              method,
+              code: Status.UNAVAILABLE,
+              details: `no connection to ${options.address} within ${Duration.format(callTimeout)}`,
+            }),
+        })
+        const answer = Effect.tryPromise({
           try: (signal) => call(request, { signal, onTrailer }),
           catch: toCallError(method, () => reason),
-        }).pipe(
+        })
+        return yield* connected.pipe(
+          Effect.andThen(answer),
           Effect.timeoutOrElse({
             duration: callTimeout,
             orElse: () =>

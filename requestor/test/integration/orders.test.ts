@@ -3,8 +3,9 @@
  * server in the test process: register/initiate (one stream per order, idempotent re-initiate),
  * events recorded exactly once and visible through GET, SSE and WatchOrder in order, reconnects
  * that resume from the last recorded seq, follow-up/pause/resume/finalise with their error
- * mapping, the topics (BUYER_ACKNOWLEDGEMENTS, BUYER_NOTIFY, BUYER_FOLLOWUP, REQ_failures) and a
- * restart that resumes every live order.
+ * mapping, the topics (BUYER_ACKNOWLEDGEMENTS, BUYER_NOTIFY, BUYER_FOLLOWUP, REQ_failures, also for
+ * requests refused by validation or sent without a JSON content type), unary calls that wait for
+ * a restarted processor, and a restart that resumes every live order.
  */
 import { Status } from "nice-grpc"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -57,6 +58,22 @@ const waitForSeq = (orderReqId: string, seq: number) =>
     () => lastSeqOf(orderReqId),
     (last) => last >= seq,
     { what: `${orderReqId} at seq ${seq}` },
+  )
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The sorted `details[].path` of an error body. */
+const problemPaths = (response: { readonly body: AnyErrorBody }) =>
+  response.body.error.details.map((detail: { path: string }) => detail.path).sort()
+// biome-ignore lint/suspicious/noExplicitAny: test responses are checked field by field
+type AnyErrorBody = any
+
+/** This run's REQ_failures messages of `orderReqId`, once there are at least `count`. */
+const failuresOf = (orderReqId: string, count = 1) =>
+  eventually(
+    async () => topics.messages("REQ_failures", orderReqId),
+    (messages) => messages.length >= count,
+    { what: `${count} REQ_failures message(s) of ${orderReqId}` },
   )
 
 const initiated = async (label: string) => {
@@ -737,6 +754,151 @@ describe("pause, resume, finalise", () => {
     } finally {
       fake.unavailable = false
     }
+  })
+})
+
+describe("requests refused before they reach the order are published to REQ_failures too", () => {
+  it("a validation failure on initiate: 400 with the field paths, and REQ_failures (ORD_SUBMISSION) with the request", async () => {
+    const orderReqId = track(id("invalid-initiate"))
+    const body = {
+      OrderReqId: orderReqId,
+      SessionID: "SESSION-invalid",
+      "Notification type": "Pigeon",
+      Location: { Lat: 95, Lng: 0 },
+    }
+    const response = await post(`${api}/api/v1/initiate`, body)
+    expect(response.status).toBe(400)
+    expect(response.body.error).toMatchObject({ code: "invalid_request", message: "the request body is invalid" })
+    expect(problemPaths(response)).toEqual(["body.Location.Lat", "body.Notification type"])
+
+    const [failure] = await failuresOf(orderReqId)
+    expect(failure?.headers["event-type"]).toBe("ORD_SUBMISSION")
+    expect(failure?.payload).toMatchObject({
+      OrderReqID: orderReqId,
+      SessionID: "SESSION-invalid",
+      Key: "ORD_SUBMISSION",
+      Operation: "initiate",
+      Reason: "invalid_request",
+      HttpStatus: 400,
+      Problems: response.body.error.details,
+      Request: body,
+    })
+    expect(failure?.payload.EventID).toEqual(failure?.headers["event-id"])
+    expect(fake.callsFor(orderReqId)).toEqual([])
+  })
+
+  it("a validation failure on followup: 400, and REQ_failures (ORD_UPDATES) with the order's session", async () => {
+    const orderReqId = await initiated("invalid-followup")
+    const body = { OrderReqID: orderReqId, Audience: [], Message: { content: { Message: "", MessageType: "fax" } } }
+    const response = await post(`${api}/api/v1/followup`, body)
+    expect(response.status).toBe(400)
+    expect(response.body.error.code).toBe("invalid_request")
+    expect(problemPaths(response)).toEqual([
+      "body.Audience",
+      "body.Message.content.Message",
+      "body.Message.content.MessageType",
+    ])
+
+    const [failure] = await failuresOf(orderReqId)
+    expect(failure?.headers["event-type"]).toBe("ORD_UPDATES")
+    expect(failure?.payload).toMatchObject({
+      OrderReqID: orderReqId,
+      SessionID: "SESSION-invalid-followup",
+      Key: "ORD_UPDATES",
+      Operation: "followup",
+      Reason: "invalid_request",
+      HttpStatus: 400,
+      Request: body,
+    })
+    expect(
+      fake.unaryCalls.filter((call) => (call.request as { orderReqId?: string }).orderReqId === orderReqId),
+    ).toEqual([])
+  })
+
+  it("a bad pause body is published under the order of the path; a bad GET is not published", async () => {
+    const orderReqId = await initiated("invalid-pause")
+    const badSeq = await get(`${api}/api/v1/orders/${orderReqId}/events?from_seq=-1`)
+    expect([badSeq.status, badSeq.body.error.details[0]?.path]).toEqual([400, "query.from_seq"])
+    const pause = await request("PUT", `${api}/api/v1/pause/${orderReqId}`, undefined, { raw: "42" })
+    expect([pause.status, pause.body.error.code]).toEqual([400, "invalid_request"])
+
+    // One key, one partition: had the GET been published, it would come first.
+    const failures = await failuresOf(orderReqId)
+    await sleep(500)
+    expect(topics.messages("REQ_failures", orderReqId)).toHaveLength(1)
+    expect(failures[0]?.headers["event-type"]).toBe("ORD_UPDATES")
+    expect(failures[0]?.payload).toMatchObject({
+      Operation: "pause",
+      HttpStatus: 400,
+      SessionID: "SESSION-invalid-pause",
+      Request: 42,
+    })
+  })
+
+  it("a body sent without Content-Type: application/json: 415 with the common error body, published too", async () => {
+    const orderReqId = track(id("form"))
+    const body = { OrderReqId: orderReqId, SessionID: "SESSION-form", "Notification type": "GChat" }
+    // What `curl -d '{...}'` sends without `-H 'Content-Type: application/json'`.
+    const response = await request("POST", `${api}/api/v1/initiate`, undefined, {
+      raw: JSON.stringify(body),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    })
+    expect(response.status).toBe(415)
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/)
+    expect(response.body).toEqual({
+      error: {
+        code: "unsupported_media_type",
+        message: "send JSON with Content-Type: application/json",
+        details: [],
+      },
+    })
+    const [failure] = await failuresOf(orderReqId)
+    expect(failure?.headers["event-type"]).toBe("ORD_SUBMISSION")
+    expect(failure?.payload).toMatchObject({
+      SessionID: "SESSION-form",
+      Operation: "initiate",
+      Reason: "unsupported_media_type",
+      HttpStatus: 415,
+      Request: body,
+    })
+    expect(fake.callsFor(orderReqId)).toEqual([])
+  })
+})
+
+describe("a processor restart", () => {
+  it("pause, resume and finalise wait for the channel to come back instead of answering 503", async () => {
+    const orderReqId = await initiated("processor-restart")
+    fake.emit(orderReqId, "NewProposal", { proposalId: "P-1", details: { SellerID: "S-1", Price: "10" } })
+    await waitForSeq(orderReqId, 1)
+
+    // Down long enough for the requestor's reconnects to fail (its channel in TRANSIENT_FAILURE,
+    // backing off), then back on the same port: the pause right after it must not fail.
+    await fake.stop()
+    await sleep(1_500)
+    await fake.start()
+    const paused = await put(`${api}/api/v1/pause/${orderReqId}`)
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200)
+    expect(paused.body).toMatchObject({ Status: "PAUSED", Seq: 2 })
+
+    // A call made while the processor is down waits for it (within the call timeout).
+    await fake.stop()
+    await sleep(1_000)
+    const resumed = put(`${api}/api/v1/resume/${orderReqId}`)
+    await sleep(1_000)
+    await fake.start()
+    const resumedAnswer = await resumed
+    expect(resumedAnswer.status, JSON.stringify(resumedAnswer.body)).toBe(200)
+    expect(resumedAnswer.body).toMatchObject({ Status: "SUBMITTED", Seq: 3 })
+
+    const finalised = await put(`${api}/api/v1/finalize/${orderReqId}`, { ProposalID: "P-1" })
+    expect([finalised.status, finalised.body.Status]).toEqual([200, "FINALISED"])
+    // Each call reached the processor once: no retried duplicate.
+    expect(
+      fake.unaryCalls
+        .filter((call) => (call.request as { orderReqId?: string }).orderReqId === orderReqId)
+        .map((call) => call.method),
+    ).toEqual(["PauseOrder", "ResumeOrder", "FinaliseOrder"])
+    await waitForSeq(orderReqId, 5)
   })
 })
 

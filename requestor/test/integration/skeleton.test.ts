@@ -11,22 +11,19 @@ import { type ErrorBody, expectApiDocuments, expectNotReadyWithoutRedis, readyz 
 import { freePort } from "../../../test/support/ports.ts"
 import { runToExit } from "../../../test/support/processes.ts"
 import { kafkaUrl, redisUrl } from "../../../test/support/servers.ts"
-import { type RunningService, startRequestor } from "../../../test/support/services.ts"
+import { type RunningRequestor, startRequestor } from "../../../test/support/services.ts"
 
 /** `HealthCheckResponse.ServingStatus.SERVING` */
 const SERVING = 1
 
-/** Every requestor gets its own public gRPC port (the default 50052 may be taken). */
-const grpcEnv = async () => ({ REQUESTOR_GRPC_PORT: String(await freePort()), GRPC_SERVER_HOST: "127.0.0.1" })
-
 describe("requestor skeleton", () => {
-  let requestor: RunningService
+  let requestor: RunningRequestor
   let channel: Channel
 
   beforeAll(async () => {
-    const env = await grpcEnv()
-    requestor = await startRequestor({ env: { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl, ...env } })
-    channel = createChannel(`127.0.0.1:${env.REQUESTOR_GRPC_PORT}`)
+    // Its public gRPC server gets a free port (`startRequestor`): the default 50052 may be taken.
+    requestor = await startRequestor({ env: { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl } })
+    channel = createChannel(requestor.grpcAddress)
   })
 
   afterAll(async () => {
@@ -118,7 +115,7 @@ describe("requestor without Redis", () => {
     const closedPort = await freePort()
     const requestor = await startRequestor({
       name: "requestor-no-redis",
-      env: { BROKER_URL: kafkaUrl, REDIS_URL: `redis://127.0.0.1:${closedPort}`, ...(await grpcEnv()) },
+      env: { BROKER_URL: kafkaUrl, REDIS_URL: `redis://127.0.0.1:${closedPort}` },
     })
     try {
       await expectNotReadyWithoutRedis(requestor)
@@ -134,7 +131,7 @@ describe("requestor without Kafka", () => {
     const closedPort = await freePort()
     const requestor = await startRequestor({
       name: "requestor-no-kafka",
-      env: { BROKER_URL: `kafka://127.0.0.1:${closedPort}`, REDIS_URL: redisUrl, ...(await grpcEnv()) },
+      env: { BROKER_URL: `kafka://127.0.0.1:${closedPort}`, REDIS_URL: redisUrl },
     })
     try {
       const response = await fetch(`${requestor.httpUrl}/readyz`)

@@ -13,9 +13,8 @@ import { eventStatusFromProto } from "@dcent/shared/orders/events"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { createChannel, createClient } from "nice-grpc"
-import { freePort } from "../../../test/support/ports.ts"
 import { kafkaUrl, servers } from "../../../test/support/servers.ts"
-import { type RunningService, startRequestor } from "../../../test/support/services.ts"
+import { type RunningRequestor, startRequestor } from "../../../test/support/services.ts"
 
 /** The Redis database of the requestor integration tests (keeps their `live-orders` apart). */
 export const testRedisDb = 11
@@ -23,30 +22,24 @@ export const testRedisUrl = `redis://${servers.redis.host}:${servers.redis.port}
 
 export const uniqueId = (label: string) => `T-${label}-${randomUUID().slice(0, 8)}`
 
-export interface TestRequestor extends RunningService {
-  readonly grpcAddress: string
-}
+export type TestRequestor = RunningRequestor
 
-export const startTestRequestor = async (
+/** A requestor wired to `processorAddress`, its public gRPC on a free port (`grpcAddress`). */
+export const startTestRequestor = (
   processorAddress: string,
   env: Readonly<Record<string, string>> = {},
   name = "requestor",
-): Promise<TestRequestor> => {
-  const grpcPort = await freePort()
-  const requestor = await startRequestor({
+): Promise<TestRequestor> =>
+  startRequestor({
     name,
     env: {
       BROKER_URL: kafkaUrl,
       REDIS_URL: testRedisUrl,
       PROCESSOR_GRPC_URL: processorAddress,
-      REQUESTOR_GRPC_PORT: String(grpcPort),
-      GRPC_SERVER_HOST: "127.0.0.1",
       SSE_HEARTBEAT_SECONDS: "1",
       ...env,
     },
   })
-  return Object.assign(requestor, { grpcAddress: `127.0.0.1:${grpcPort}` })
-}
 
 // --- HTTP -----------------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@
  * - Unary calls append events the way the processor would (BuyerFollowUp per proposal,
  *   OrderPaused/Resumed/Finalised) and fail like it: NOT_FOUND, FAILED_PRECONDITION with the
  *   `dcent-error-code` trailer, INVALID_ARGUMENT, or UNAVAILABLE when `unavailable` is set.
+ * - `stop()` / `start()` take the server down (connections dropped) and bring it back on the same
+ *   port with the same orders, like a processor restart (its state lives in Redis).
  */
 import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
 import {
@@ -24,7 +26,7 @@ import {
   type OrderStreamRequest,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
 import { type EventStatus, eventStatusToProto, orderEventToProto } from "@dcent/shared/orders/events"
-import { type CallContext, createServer, ServerError, Status } from "nice-grpc"
+import { type CallContext, createServer, type Server, ServerError, type ServiceImplementation, Status } from "nice-grpc"
 
 export interface StreamCall {
   readonly orderReqId: string
@@ -69,6 +71,10 @@ export interface FakeProcessor {
   /** Events at or below `from_seq` sent again on each (re)connect. */
   replayOverlap: number
   readonly unaryCalls: Array<{ readonly method: string; readonly request: unknown }>
+  /** Takes the server down: open streams fail, connections drop, the port is free. */
+  readonly stop: () => Promise<void>
+  /** Serves again on the same port, with the same orders. */
+  readonly start: () => Promise<void>
   readonly close: () => Promise<void>
 }
 
@@ -161,11 +167,12 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
     unavailable: false,
     replayOverlap: 0,
     unaryCalls,
+    stop: async () => {},
+    start: async () => {},
     close: async () => {},
   }
 
-  const server = createServer()
-  server.add(OrderStreamingServiceDefinition, {
+  const streaming: ServiceImplementation<typeof OrderStreamingServiceDefinition> = {
     async *processOrderStream(request, context) {
       const orderReqId = request.orderReqId
       calls.push({ orderReqId, fromSeq: request.fromSeq, request })
@@ -200,7 +207,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
         open.set(orderReqId, (open.get(orderReqId) ?? 1) - 1)
       }
     },
-  })
+  }
 
   const unavailable = () => new ServerError(Status.UNAVAILABLE, "the processor is down (test)")
 
@@ -212,7 +219,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
     return order
   }
 
-  server.add(OrderNonStreamingServiceDefinition, {
+  const nonStreaming: ServiceImplementation<typeof OrderNonStreamingServiceDefinition> = {
     async processFollowUp(request: FollowUpRequest, context) {
       unaryCalls.push({ method: "ProcessFollowUp", request })
       if (fake.unavailable) throw unavailable()
@@ -307,15 +314,32 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
       })
       return { orderReqId: request.orderReqId, transactionUuid: request.transactionUuid, seq }
     },
-  })
+  }
 
-  const port = await server.listen("127.0.0.1:0")
+  /** A server with both services on `port` (0: any free port); returns the bound port. */
+  const listen = async (port: number): Promise<{ readonly server: Server; readonly port: number }> => {
+    const server = createServer()
+    server.add(OrderStreamingServiceDefinition, streaming)
+    server.add(OrderNonStreamingServiceDefinition, nonStreaming)
+    return { server, port: await server.listen(`127.0.0.1:${port}`) }
+  }
+
+  let running: Server | undefined
+  const first = await listen(0)
+  running = first.server
+  const stop = async () => {
+    for (const order of orders.values()) order.breaks += 1
+    for (const order of orders.values()) wake(order)
+    running?.forceShutdown()
+    running = undefined
+  }
   return Object.assign(fake, {
-    address: `127.0.0.1:${port}`,
-    close: async () => {
-      for (const order of orders.values()) order.breaks += 1
-      for (const order of orders.values()) wake(order)
-      server.forceShutdown()
+    address: `127.0.0.1:${first.port}`,
+    stop,
+    start: async () => {
+      if (running !== undefined) return
+      running = (await listen(first.port)).server
     },
+    close: stop,
   })
 }

@@ -29,6 +29,12 @@ export const errorBody = (code: string, message: string, details: ReadonlyArray<
   error: { code, message, details },
 })
 
+/** 415: a request body sent without `Content-Type: application/json` (every body of both services is JSON). */
+export const unsupportedMediaType: ErrorBody = errorBody(
+  "unsupported_media_type",
+  "send JSON with Content-Type: application/json",
+)
+
 /** A JSON error response outside HttpApi's typed errors (router fallbacks, middleware). */
 export const errorResponse = (
   status: number,

@@ -1,17 +1,15 @@
 /**
- * Renders the failures HttpApi and the router would answer with an empty body in the common
- * error body instead: unknown route → 404 `not_found`, a request that does not match the
- * endpoint's schema → 400 `invalid_request` with one detail per problem, an oversized body →
- * 413 `payload_too_large`, anything unexpected → 500 `internal` (logged with its cause).
+ * Renders the failures HttpApi and the router would answer with an empty or plain-text body in
+ * the common error body instead: unknown route → 404 `not_found`, a request that does not match
+ * the endpoint's schema → 400 `invalid_request` with one detail per problem, a body that is not
+ * sent as JSON → 415 `unsupported_media_type`, an oversized body → 413 `payload_too_large`,
+ * anything unexpected → 500 `internal` (logged with its cause).
  */
 import { Cause, Effect } from "effect"
-import { HttpRouter, HttpServerError, HttpServerRequest } from "effect/http"
+import { HttpRouter, HttpServerError, HttpServerRequest, type HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
-import { errorBody, errorResponse, issueDetails } from "./errors.ts"
-
-const requestKinds: ReadonlySet<string> = new Set(["Params", "Headers", "Query", "Payload"])
-
-const kindPath: Record<string, string> = { Params: "path", Headers: "headers", Query: "query", Payload: "body" }
+import { errorBody, errorResponse, unsupportedMediaType } from "./errors.ts"
+import { schemaFailure } from "./failedRequests.ts"
 
 const render = (cause: Cause.Cause<unknown>) =>
   Effect.gen(function* () {
@@ -32,12 +30,9 @@ const render = (cause: Cause.Cause<unknown>) =>
       if (HttpApiError.HttpApiPayloadTooLarge.is(error)) {
         return errorResponse(413, errorBody("payload_too_large", error.message))
       }
-      if (HttpApiError.HttpApiSchemaError.is(error) && requestKinds.has(error.kind)) {
-        const where = kindPath[error.kind] ?? error.kind
-        return errorResponse(
-          400,
-          errorBody("invalid_request", `the request ${where} is invalid`, issueDetails(error.cause.issue, where)),
-        )
+      const invalid = schemaFailure(error)
+      if (invalid !== undefined) {
+        return errorResponse(400, errorBody(invalid.code, invalid.message, invalid.details))
       }
     }
     if (Cause.hasInterruptsOnly(cause)) return yield* Effect.failCause(cause)
@@ -45,7 +40,17 @@ const render = (cause: Cause.Cause<unknown>) =>
     return errorResponse(500, errorBody("internal", "internal server error"))
   })
 
+/**
+ * HttpApi answers a body whose content type the endpoint does not accept with a plain-text 415
+ * (`Unsupported content-type: ...`) as a response, not as an error; every body here is JSON.
+ */
+const jsonUnsupportedMediaType = (response: HttpServerResponse.HttpServerResponse) =>
+  response.status === 415 && !("contentType" in response.body && /json/i.test(response.body.contentType ?? ""))
+    ? errorResponse(415, unsupportedMediaType)
+    : response
+
 /** Global router middleware; add it to the routes served by `HttpRouter.serve`. */
-export const ErrorRendering = HttpRouter.middleware((effect) => Effect.catchCause(effect, (cause) => render(cause)), {
-  global: true,
-})
+export const ErrorRendering = HttpRouter.middleware(
+  (effect) => Effect.catchCause(effect, (cause) => render(cause)).pipe(Effect.map(jsonUnsupportedMediaType)),
+  { global: true },
+)

@@ -131,6 +131,27 @@ describe("common error body", () => {
     expect(body.error.code).toBe("invalid_request")
     expect(body.error.details).toEqual([{ path: "body.quantity", problem: expect.stringMatching(/integer/i) }])
   })
+
+  it("renders a body not sent as JSON (curl -d without a Content-Type) as 415 unsupported_media_type", async () => {
+    for (const contentType of ["application/x-www-form-urlencoded", "text/plain"]) {
+      const response = await handler(
+        new Request("http://test/echo", {
+          method: "POST",
+          headers: { "content-type": contentType },
+          body: JSON.stringify({ name: "x", quantity: 1 }),
+        }),
+      )
+      expect(response.status, contentType).toBe(415)
+      expect(response.headers.get("content-type")).toMatch(/^application\/json/)
+      expect(decodeErrorBody(await response.json())).toEqual({
+        error: {
+          code: "unsupported_media_type",
+          message: "send JSON with Content-Type: application/json",
+          details: [],
+        },
+      })
+    }
+  })
 })
 
 describe("API documents", () => {

@@ -3,7 +3,7 @@
  * (`PRP_REQUEST`) per selected seller and on pause/finalise, `SELLER_ACKNOWLEDGEMENTS`
  * (`PRP_SUBMISSION`, "Proposal Submitted"), `SELLER_FOLLOWUP` (`PRP_UPDATES`) for a buyer
  * follow-up, and `PRP_FAILURES` (`PRP_SUBMISSION`, reason + original request) for a refused
- * submission. Message key = OrderReqID, header `event-type` = Key.
+ * submission or a body not sent as JSON (415). Message key = OrderReqID, header `event-type` = Key.
  */
 import { Effect, Exit, Layer, Scope } from "effect"
 import { type Channel, createChannel } from "nice-grpc"
@@ -179,4 +179,32 @@ describe("topic messages of an order", () => {
     expect(pauseNotes[0]!.payload).toMatchObject({ Status: "OrderPaused", Reason: "buyer" })
     stream.cancel()
   }, 90_000)
+
+  it("answers a body sent without Content-Type: application/json 415 with the common error body, and publishes it", async () => {
+    const body = {
+      OrderReqID: order,
+      Seller: seller(1),
+      ProposalDictObj: { ProposalID: "PROP-415", Price: 10, DeliveryDate: "2025-11-01" },
+    }
+    // What `curl -d '{...}'` sends without `-H 'Content-Type: application/json'`.
+    const response = await fetch(`${processor.httpUrl}/api/v1/proposal-submissions`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: JSON.stringify(body),
+    })
+    expect(response.status).toBe(415)
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/)
+    expect(await response.json()).toEqual({
+      error: { code: "unsupported_media_type", message: "send JSON with Content-Type: application/json", details: [] },
+    })
+    const [failure] = await waitFor((message) => message.topic === "PRP_FAILURES" && message.payload.HttpStatus === 415)
+    expect(failure!.headers["event-type"]).toBe("PRP_SUBMISSION")
+    expect(failure!.payload).toMatchObject({
+      OrderReqID: order,
+      SessionID: `SESSION-${order}`,
+      Operation: "proposal-submission",
+      Code: "unsupported_media_type",
+      Request: body,
+    })
+  })
 })

@@ -1,0 +1,45 @@
+/**
+ * The implementation of `OrderFailureReporting` (declared in `./api.ts`), the HttpApi middleware
+ * of the order group, on the shared `reportingFailures` (`@dcent/shared/http/failedRequests`),
+ * like the processor's `SellerFailureReporting`.
+ *
+ * - A request that does not match the endpoint's schema becomes a typed 400 (`invalid_request`,
+ *   one detail per problem with its path, e.g. `body.Location.Lat`).
+ * - Such a request, and a body not sent as JSON (415), is published to `REQ_failures` through
+ *   `Orders.report` — the same path the operations publish their own failures on (Key
+ *   `ORD_SUBMISSION` for register/initiate, `ORD_UPDATES` for followup/finalize/pause/resume),
+ *   with the reason and the request as it came. GETs are not published.
+ */
+import { reportingFailures } from "@dcent/shared/http/failedRequests"
+import { Effect, Layer } from "effect"
+import { OrderFailureReporting } from "./api.ts"
+import { InvalidRequest } from "./errors.ts"
+import { type Operation, Orders } from "./Orders.ts"
+import { validOrderReqId } from "./schemas.ts"
+
+/** Endpoint identifier → the operation named in `REQ_failures`. */
+const operations: Readonly<Record<string, Operation>> = {
+  register: "register",
+  initiate: "initiate",
+  followUp: "followup",
+  finalize: "finalize",
+  pause: "pause",
+  resume: "resume",
+}
+
+export const OrderFailureReportingLive = Layer.effect(
+  OrderFailureReporting,
+  Effect.gen(function* () {
+    const orders = yield* Orders
+    return reportingFailures({
+      badRequest: (failure) =>
+        new InvalidRequest({ code: failure.code, message: failure.message, details: failure.details }),
+      // No `failureOf`: `Orders` publishes the operations' own failures; here they would be published twice.
+      orderIdOf: validOrderReqId,
+      publish: (endpoint, failure, request) => {
+        const operation = operations[endpoint.identifier]
+        return operation === undefined ? Effect.void : orders.report(operation, failure, request)
+      },
+    })
+  }),
+)
