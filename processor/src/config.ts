@@ -1,23 +1,9 @@
 /** The processor's settings, read from the environment and validated at start-up. */
-import { host, port, positiveInt } from "@dcent/shared/config/env"
+import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
 import { Config, Context, Layer, Schema } from "effect"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 const PositiveNumber = Schema.Finite.check(Schema.isGreaterThan(0))
-
-/** `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (case-insensitive). */
-const flag = (name: string, defaultValue: boolean): Config.Config<boolean> =>
-  Config.schema(
-    Schema.String.check(
-      Schema.makeFilter((value: string) =>
-        /^(true|false|1|0|yes|no|on|off)$/i.test(value) ? undefined : "Expected true or false (1/0, yes/no, on/off)",
-      ),
-    ),
-    name,
-  ).pipe(
-    Config.map((value) => /^(true|1|yes|on)$/i.test(value)),
-    Config.withDefault(defaultValue),
-  )
 
 export const processorConfig = Config.all({
   /** `PROCESSOR_HTTP_PORT` (8001): REST, `/docs`, `/healthz`, `/readyz`. */

@@ -1,6 +1,6 @@
 /** The requestor's settings, read from the environment and validated at start-up. */
 
-import { host, port, positiveInt } from "@dcent/shared/config/env"
+import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
 import { Config, Context, Layer, Schema } from "effect"
 
 /**
@@ -16,20 +16,6 @@ const GrpcAddress = Schema.String.check(
     return portNumber >= 1 && portNumber <= 65535 ? undefined : `Expected a port 1-65535, got ${match[2]}`
   }),
 )
-
-/** `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (case-insensitive). */
-const flag = (name: string, defaultValue: boolean): Config.Config<boolean> =>
-  Config.schema(
-    Schema.String.check(
-      Schema.makeFilter((value: string) =>
-        /^(true|false|1|0|yes|no|on|off)$/i.test(value) ? undefined : "Expected true or false (1/0, yes/no, on/off)",
-      ),
-    ),
-    name,
-  ).pipe(
-    Config.map((value) => /^(true|1|yes|on)$/i.test(value)),
-    Config.withDefault(defaultValue),
-  )
 
 export const requestorConfig = Config.all({
   /** `REQUESTOR_HTTP_PORT` (8000): REST, `/docs`, `/healthz`, `/readyz`. */

@@ -4,30 +4,14 @@
  * requestor registers the matching orders (`demo/data/orders.json`, `ORD-001` has `SELLER-001`
  * among its nearest sellers). `make demo` loads the same files through the REST APIs.
  */
-import { readFile } from "node:fs/promises"
-import { fileURLToPath } from "node:url"
-import { Effect, Layer, Schedule, Schema } from "effect"
+import { demoDataPath, loadDemoArray } from "@dcent/shared/demo/demoData"
+import { Effect, Layer, Schedule } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { Seller } from "../sellers/Seller.ts"
 import { SellerDirectory } from "../sellers/SellerDirectory.ts"
 
-/** `demo/data/sellers.json` at the repository root. */
-export const demoSellersPath = fileURLToPath(new URL("../../../demo/data/sellers.json", import.meta.url))
-
-const decodeSellers = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Array(Seller)))
-
-/** The demo sellers, validated like `POST /api/v1/sellers`. */
-export const loadDemoSellers = (path: string = demoSellersPath): Effect.Effect<ReadonlyArray<Seller>, Error> =>
-  Effect.tryPromise({
-    try: () => readFile(path, "utf8"),
-    catch: (cause) => new Error(`cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}`),
-  }).pipe(
-    Effect.flatMap((text) =>
-      decodeSellers(text).pipe(
-        Effect.mapError((error) => new Error(`invalid demo sellers in ${path}: ${error.message}`)),
-      ),
-    ),
-  )
+/** The demo sellers (`demo/data/sellers.json`), validated like `POST /api/v1/sellers`. */
+export const loadDemoSellers = (path: string = demoDataPath("sellers.json")) => loadDemoArray(path, Seller)
 
 /** Registers the demo sellers in the background once Redis answers (a no-op without `DEMO_DATA`). */
 export const DemoDataLive = Layer.effectDiscard(

@@ -5,32 +5,18 @@
  * file is read with the same schema as `POST /api/v1/orders`; the processor's demo sellers
  * (`demo/data/sellers.json`) serve these orders' industries and locations.
  */
-import { readFile } from "node:fs/promises"
-import { fileURLToPath } from "node:url"
-import { Effect, Layer, Schedule, Schema } from "effect"
+import { demoDataPath, loadDemoArray } from "@dcent/shared/demo/demoData"
+import { Effect, Layer, Schedule } from "effect"
 import { RequestorConfig } from "../config.ts"
 import type { OrderDetails } from "./domain.ts"
 import { Orders } from "./Orders.ts"
 import { RegisterOrderBody, toOrderDetails } from "./schemas.ts"
 
-/** `demo/data/orders.json` at the repository root. */
-export const demoOrdersPath = fileURLToPath(new URL("../../../demo/data/orders.json", import.meta.url))
-
-const decodeOrders = Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.Array(RegisterOrderBody)))
-
-/** The demo orders, validated like registrations. */
-export const loadDemoOrders = (path: string = demoOrdersPath): Effect.Effect<ReadonlyArray<OrderDetails>, Error> =>
-  Effect.tryPromise({
-    try: () => readFile(path, "utf8"),
-    catch: (cause) => new Error(`cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}`),
-  }).pipe(
-    Effect.flatMap((text) =>
-      decodeOrders(text).pipe(
-        Effect.mapError((error) => new Error(`invalid demo orders in ${path}: ${error.message}`)),
-      ),
-    ),
-    Effect.map((bodies) => bodies.map(toOrderDetails)),
-  )
+/** The demo orders (`demo/data/orders.json`), validated like registrations. */
+export const loadDemoOrders = (
+  path: string = demoDataPath("orders.json"),
+): Effect.Effect<ReadonlyArray<OrderDetails>, Error> =>
+  loadDemoArray(path, RegisterOrderBody).pipe(Effect.map((bodies) => bodies.map(toOrderDetails)))
 
 /** Registers the demo orders in the background once Redis answers (a no-op without `DEMO_DATA`). */
 export const DemoDataLive = Layer.effectDiscard(

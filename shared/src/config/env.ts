@@ -17,6 +17,20 @@ export const positiveInt = (name: string, defaultValue: number): Config.Config<n
   Config.schema(PositiveInt, name).pipe(Config.withDefault(defaultValue))
 
 /** A host name or IP address to bind or connect to. */
+/** A boolean: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (case-insensitive). */
+export const flag = (name: string, defaultValue: boolean): Config.Config<boolean> =>
+  Config.schema(
+    Schema.String.check(
+      Schema.makeFilter((value: string) =>
+        /^(true|false|1|0|yes|no|on|off)$/i.test(value) ? undefined : "Expected true or false (1/0, yes/no, on/off)",
+      ),
+    ),
+    name,
+  ).pipe(
+    Config.map((value) => /^(true|1|yes|on)$/i.test(value)),
+    Config.withDefault(defaultValue),
+  )
+
 export const host = (name: string, defaultValue: string): Config.Config<string> =>
   Config.NonEmptyString(name).pipe(Config.withDefault(defaultValue))
 

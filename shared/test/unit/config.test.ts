@@ -1,7 +1,7 @@
 import { Config, ConfigProvider, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import { brokerUrlConfig } from "../../src/broker/config.ts"
-import { host, logLevel, port, positiveInt, url } from "../../src/config/env.ts"
+import { flag, host, logLevel, port, positiveInt, url } from "../../src/config/env.ts"
 import { formatConfigError } from "../../src/config/errors.ts"
 import { describeError } from "../../src/runtime/runService.ts"
 
@@ -59,6 +59,22 @@ describe("positiveInt", () => {
   it("says what is expected", () => {
     expect(failure(config, { MAX_CONCURRENT_TASKS: "-1" })).toBe(
       'MAX_CONCURRENT_TASKS="-1": Expected a value greater than 0',
+    )
+  })
+})
+
+describe("flag", () => {
+  const config = flag("DEMO_DATA", false)
+
+  it("defaults and reads the usual spellings", () => {
+    expect(value(config, {})).toBe(false)
+    for (const yes of ["true", "TRUE", "1", "yes", "on"]) expect(value(config, { DEMO_DATA: yes })).toBe(true)
+    for (const no of ["false", "0", "No", "off"]) expect(value(config, { DEMO_DATA: no })).toBe(false)
+  })
+
+  it("rejects anything else and names the variable", () => {
+    expect(failure(config, { DEMO_DATA: "maybe" })).toBe(
+      'DEMO_DATA="maybe": Expected true or false (1/0, yes/no, on/off)',
     )
   })
 })
