@@ -50,14 +50,14 @@ topics: infra-up ## Create the eight topics on the local Kafka
 run: generate infra-up ## Run Kafka, Redis and both services in the foreground (Ctrl-C stops the services)
 	@bash scripts/run-services.sh
 
-test: generate infra-up ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
+test: generate infra-up observe-install ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
 	@echo "[make] node $$(node --version)"
 	@vitest run
 
 test-unit: generate ## Unit tests only (no servers)
 	@vitest run --project unit
 
-test-integration: generate infra-up ## Integration tests only
+test-integration: generate infra-up observe-install ## Integration tests only
 	@vitest run --project integration
 
 demo: ## Load sample sellers/orders into the running stack (make run) and walk one order through its life
@@ -69,3 +69,17 @@ compose-config: ## Validate the Docker Compose file (needs only the docker clien
 .PHONY: bench-latency
 bench-latency: ## Stream latency benchmark: submit → NewProposal on WatchOrder, p50/p95/p99/max (needs make infra-up)
 	@node test/bench/stream-latency.ts
+
+.PHONY: chaos
+chaos: generate ## Fault-injection suite: 2 processors + 2 requestors under faults, CHAOS_ROUNDS=20 of each kind; table + test/chaos/.results/last.json
+	@node test/chaos/run.ts
+
+.PHONY: observe observe-down observe-install
+observe-install: ## Install Prometheus (Debian package) and build Jaeger v2 into ~/.cache/dcent/bin (idempotent)
+	@bash scripts/install-observability.sh
+
+observe: observe-install ## Prometheus (:9090) scraping the local services + Jaeger (OTLP :4317, UI :16686), detached
+	@bash scripts/observe.sh up
+
+observe-down: ## Stop what `make observe` started
+	@bash scripts/observe.sh down

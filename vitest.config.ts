@@ -1,8 +1,8 @@
 import { defineConfig } from "vitest/config"
 
-// Three projects: `unit` needs nothing running; `integration` talks to real Kafka, Redis, NATS
+// Four projects: `unit` needs nothing running; `integration` talks to real Kafka, Redis, NATS
 // and to the services as real processes (started by `make test` through infra/local/stack.sh);
-// `e2e` runs the processor and the requestor together, end to end.
+// `e2e` runs the processor and the requestor together, end to end; `chaos` injects faults.
 export default defineConfig({
   test: {
     reporters: ["default", "./scripts/vitest-summary-reporter.ts"],
@@ -32,6 +32,18 @@ export default defineConfig({
           globalSetup: ["./test/support/require-servers.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: "chaos",
+          // The short form of `make chaos`: two processors and two requestors under faults, on a
+          // Kafka and Redis of its own (test/chaos/infra.ts) that it restarts.
+          include: ["test/chaos/**/*.test.ts"],
+          globalSetup: ["./test/chaos/globalSetup.ts"],
+          testTimeout: 900_000,
+          hookTimeout: 300_000,
           fileParallelism: false,
         },
       },

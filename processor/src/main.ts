@@ -14,22 +14,31 @@ import { hostname } from "node:os"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
+import { Topics } from "@dcent/shared/broker/topics"
 import { DistributedLock } from "@dcent/shared/coordination/DistributedLock"
 import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
+import { queueDepthMetrics, semaphoreMetrics, withQueueMetrics } from "@dcent/shared/metrics/coordination"
+import { withEventLogMetrics } from "@dcent/shared/metrics/eventLog"
+import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { OutboxMetricsLive } from "@dcent/shared/metrics/outbox"
+import { RedisMetricsLive } from "@dcent/shared/metrics/redis"
+import { MessageKeys } from "@dcent/shared/orders/topicMessage"
 import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
+import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { runService } from "@dcent/shared/runtime/runService"
 import { Config, Effect, Layer } from "effect"
 import { ProcessorConfig, processorConfig, redisKeyPrefix } from "./config.ts"
 import { DemoDataLive } from "./demo/DemoData.ts"
-import { DispatchLive } from "./dispatch/Dispatch.ts"
+import { DispatchLive, dispatchSemaphore } from "./dispatch/Dispatch.ts"
 import { GrpcListening, GrpcLive } from "./grpc/server.ts"
 import { ReadinessLive } from "./health/readiness.ts"
 import { HttpLive } from "./http/server.ts"
 import { SellerNotifier } from "./notifications/SellerNotifier.ts"
-import { Orders } from "./orders/Orders.ts"
+import { dispatchQueue, Orders } from "./orders/Orders.ts"
 import { sellersConfig } from "./sellers/config.ts"
 import { RoadDistance } from "./sellers/RoadDistance.ts"
 import { SellerDirectory } from "./sellers/SellerDirectory.ts"
@@ -37,7 +46,7 @@ import { SellerSelection } from "./sellers/selectSellers.ts"
 import { TimersLive } from "./timers/Timers.ts"
 
 const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), TopicsBootstrap.layer).pipe(
-  Layer.provideMerge(BrokerLive),
+  Layer.provideMerge(withBrokerMetrics(BrokerLive)),
 )
 
 /** The Redis-backed building blocks; the outbox relay runs with them. */
@@ -45,13 +54,18 @@ const StorageLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ProcessorConfig
     return Layer.mergeAll(
-      OrderEventLog.layer,
+      withEventLogMetrics(OrderEventLog.layer),
       DistributedLock.layer,
       DistributedSemaphore.layer,
-      PriorityQueue.layerWith({ agingWindowMs: config.dispatchAgingMs }),
+      withQueueMetrics(PriorityQueue.layerWith({ agingWindowMs: config.dispatchAgingMs })),
       SellerDirectory.layer,
       // One consumer per process: stable across restarts of the same replica (host + gRPC port).
-      OutboxRelay.layer({ consumerName: `${hostname()}:processor:${config.grpcPort}` }),
+      OutboxRelay.layer({
+        consumerName: `${hostname()}:processor:${config.grpcPort}`,
+        // Entries that can never be published are reported on PRP_FAILURES (the dead-letter path).
+        deadLetterTopic: Topics.ProposalFailures,
+        deadLetterKey: MessageKeys.ProposalSubmission,
+      }),
     )
   }),
 )
@@ -60,9 +74,23 @@ const DomainLive = Layer.mergeAll(
   Orders.layer,
   SellerSelection.layer.pipe(Layer.provide(RoadDistance.layer)),
   SellerNotifier.layer,
+  // PRP_FAILURES reports of requests refused while Redis is down, committed once it is back.
+  PendingReports.layer,
 )
 
-const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(), DemoDataLive).pipe(
+/** Metrics read on scrape and the Redis command timing (`/metrics` is served by the REST server). */
+const MetricsLive = Layer.unwrap(
+  Effect.map(ProcessorConfig, (config) =>
+    Layer.mergeAll(
+      RedisMetricsLive,
+      OutboxMetricsLive,
+      queueDepthMetrics(dispatchQueue),
+      semaphoreMetrics(dispatchSemaphore, config.maxConcurrentTasks),
+    ),
+  ),
+)
+
+const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(), DemoDataLive, MetricsLive).pipe(
   Layer.provide(ReadinessLive),
   // One flag for both: GrpcLive sets it, /readyz reads it.
   Layer.provide(GrpcListening.layer),
@@ -70,6 +98,7 @@ const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(),
   Layer.provideMerge(StorageLive),
   Layer.provideMerge(InfraLive),
   Layer.provide(ProcessorConfig.layer),
+  Layer.provide(Metrics.layer("processor")),
 )
 
 runService("processor", AppLive, {

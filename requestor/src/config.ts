@@ -2,18 +2,17 @@
 
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
 import { Config, Context, Layer, Schema } from "effect"
+import { parseProcessorTarget } from "./processor/target.ts"
 
 /**
- * `host:port` (or `[v6]:port`), optionally behind `http://` / `https://` (TLS). What nice-grpc's
- * `createChannel` accepts; anything else fails start-up naming the variable.
+ * One `host:port` (or `[v6]:port`), optionally behind `http://` / `https://` (TLS), or several
+ * comma-separated IP addresses of processor replicas (see `processor/target.ts`). Anything else
+ * fails start-up naming the variable.
  */
 const GrpcAddress = Schema.String.check(
   Schema.makeFilter((value: string) => {
-    const address = value.replace(/^https?:\/\//, "")
-    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(address)
-    if (match === null) return "Expected host:port (e.g. 127.0.0.1:50051), optionally with http:// or https://"
-    const portNumber = Number(match[2])
-    return portNumber >= 1 && portNumber <= 65535 ? undefined : `Expected a port 1-65535, got ${match[2]}`
+    const parsed = parseProcessorTarget(value)
+    return "problem" in parsed ? parsed.problem : undefined
   }),
 )
 
@@ -26,8 +25,17 @@ export const requestorConfig = Config.all({
   grpcPort: port("REQUESTOR_GRPC_PORT", 50052),
   /** `GRPC_SERVER_HOST` (127.0.0.1; 0.0.0.0 in containers): the address the gRPC server binds. */
   grpcHost: host("GRPC_SERVER_HOST", "127.0.0.1"),
-  /** `PROCESSOR_GRPC_URL` (127.0.0.1:50051): where the processor's gRPC server is. */
+  /**
+   * `PROCESSOR_GRPC_URL` (127.0.0.1:50051): where the processor's gRPC server is; several
+   * replicas as `127.0.0.1:50051,127.0.0.1:50061` (round-robin, failing over to the live ones).
+   */
   processorGrpcUrl: Config.schema(GrpcAddress, "PROCESSOR_GRPC_URL").pipe(Config.withDefault("127.0.0.1:50051")),
+  /**
+   * `STREAM_LEASE_TTL_SECONDS` (6): lease of a requestor replica on a live order's processor
+   * stream, renewed every third of it. When the holder dies another replica takes the stream over
+   * within about this long; a graceful stop hands its streams over at once.
+   */
+  streamLeaseTtlSeconds: positiveInt("STREAM_LEASE_TTL_SECONDS", 6),
   /** `SSE_HEARTBEAT_SECONDS` (15): comment lines keeping idle SSE connections open through proxies. */
   sseHeartbeatSeconds: positiveInt("SSE_HEARTBEAT_SECONDS", 15),
   /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */

@@ -7,16 +7,26 @@
  * REST server (:8000) and public gRPC server (`WatchOrder`, :50052) → demo data.
  *
  * SIGTERM/SIGINT release them in reverse: open watches (SSE, WatchOrder) end, the servers stop
- * accepting and drain, the stream holders stop (their orders resume on the next start from the
- * last recorded seq), the relay stops, Redis quits, the broker flushes; exit 0.
+ * accepting and drain, the stream holders stop and release their stream leases (another replica
+ * takes those orders over at once, or this one on its next start, from the last recorded seq),
+ * the relay stops, Redis quits, the broker flushes; exit 0.
  */
 
 import { hostname } from "node:os"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
+import { Topics } from "@dcent/shared/broker/topics"
+import { Lease } from "@dcent/shared/coordination/Lease"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
+import { withEventLogMetrics } from "@dcent/shared/metrics/eventLog"
+import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { OutboxMetricsLive } from "@dcent/shared/metrics/outbox"
+import { RedisMetricsLive } from "@dcent/shared/metrics/redis"
+import { MessageKeys } from "@dcent/shared/orders/topicMessage"
 import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
+import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { runService } from "@dcent/shared/runtime/runService"
 import { Config, Effect, Layer } from "effect"
@@ -32,15 +42,20 @@ import { OrderEvents } from "./streams/OrderEvents.ts"
 import { StreamHolder } from "./streams/StreamHolder.ts"
 
 const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), TopicsBootstrap.layer).pipe(
-  Layer.provideMerge(BrokerLive),
+  Layer.provideMerge(withBrokerMetrics(BrokerLive)),
 )
 
 /** The event log and what reads or writes it, over Redis. */
-const StorageLive = Layer.mergeAll(OrderEventLog.layer, OrderStore.layer)
+const StorageLive = Layer.mergeAll(withEventLogMetrics(OrderEventLog.layer), OrderStore.layer)
+
+/** Stream leases: which requestor replica holds each live order's processor stream. */
+const LeasesLive = Lease.layer
 
 const OrdersLive = Orders.layer.pipe(
   Layer.provideMerge(StreamHolder.layer),
-  Layer.provideMerge(Layer.mergeAll(StorageLive, ProcessorClient.layer)),
+  // REQ_failures reports of requests refused while Redis is down, committed once it is back.
+  Layer.provideMerge(PendingReports.layer),
+  Layer.provideMerge(Layer.mergeAll(StorageLive, ProcessorClient.layer, LeasesLive)),
 )
 
 const ServersLive = Layer.mergeAll(HttpLive, GrpcLive)
@@ -48,11 +63,19 @@ const ServersLive = Layer.mergeAll(HttpLive, GrpcLive)
 /** One relay consumer per process: unique on the host (the REST port), stable across restarts. */
 const OutboxRelayLive = Layer.unwrap(
   Effect.map(RequestorConfig, (config) =>
-    OutboxRelay.layer({ consumerName: `requestor@${hostname()}:${config.httpPort}` }),
+    OutboxRelay.layer({
+      consumerName: `requestor@${hostname()}:${config.httpPort}`,
+      // Entries that can never be published are reported on REQ_failures (the dead-letter path).
+      deadLetterTopic: Topics.RequestFailures,
+      deadLetterKey: MessageKeys.OrderUpdates,
+    }),
   ),
 )
 
-const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive).pipe(
+/** Metrics read on scrape and the Redis command timing (`/metrics` is served by the REST server). */
+const MetricsLive = Layer.mergeAll(RedisMetricsLive, OutboxMetricsLive)
+
+const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive, MetricsLive).pipe(
   // Built after the servers, so released before them: open watches end before the servers drain.
   Layer.provide(ServersLive),
   Layer.provideMerge(OrderEvents.layer),
@@ -61,6 +84,7 @@ const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive).pipe(
   Layer.provideMerge(ReadinessLive),
   Layer.provideMerge(InfraLive),
   Layer.provideMerge(RequestorConfig.layer),
+  Layer.provideMerge(Metrics.layer("requestor")),
 )
 
 runService("requestor", AppLive, {

@@ -300,6 +300,8 @@ export const watchSse = (
           data: fields.data,
         }
         frames.push(frame)
+        // The drain's "reconnect elsewhere" signal is a frame, not an order event.
+        if (frame.event === "reconnect") continue
         const data = JSON.parse(frame.data) as Record<string, unknown>
         deliver({
           seq: Number(data.Seq),
@@ -359,13 +361,16 @@ interface KcatLine {
  * an independent consumer: `kcat -C -o s@<sinceMs> -e -J` (no consumer group), sorted by
  * partition and offset (one key lives in one partition, so per-key order is the produce order).
  */
-export const readTopic = (topic: string, keys: ReadonlySet<string>, sinceMs: number): Promise<Array<TopicRecord>> =>
+export const readTopic = (
+  topic: string,
+  keys: ReadonlySet<string>,
+  sinceMs: number,
+  broker = `${servers.kafka.host}:${servers.kafka.port}`,
+): Promise<Array<TopicRecord>> =>
   new Promise((resolve, reject) => {
-    const child = spawn(
-      "kcat",
-      ["-b", `${servers.kafka.host}:${servers.kafka.port}`, "-C", "-t", topic, "-o", `s@${sinceMs}`, "-e", "-J", "-q"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    )
+    const child = spawn("kcat", ["-b", broker, "-C", "-t", topic, "-o", `s@${sinceMs}`, "-e", "-J", "-q"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    })
     let stdout = ""
     let stderr = ""
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
@@ -426,17 +431,17 @@ export const awaitTopic = async (
   keys: ReadonlySet<string>,
   sinceMs: number,
   enough: (records: ReadonlyArray<TopicRecord>) => boolean,
-  { timeoutMs = 30_000, settleMs = 1_000 } = {},
+  { timeoutMs = 30_000, settleMs = 1_000, broker = undefined as string | undefined } = {},
 ): Promise<Array<TopicRecord>> => {
   const deadline = Date.now() + timeoutMs
-  let records = await readTopic(topic, keys, sinceMs)
+  let records = await readTopic(topic, keys, sinceMs, broker)
   while (!enough(records) && Date.now() < deadline) {
     await sleep(500)
-    records = await readTopic(topic, keys, sinceMs)
+    records = await readTopic(topic, keys, sinceMs, broker)
   }
   if (settleMs > 0) {
     await sleep(settleMs)
-    records = await readTopic(topic, keys, sinceMs)
+    records = await readTopic(topic, keys, sinceMs, broker)
   }
   return records
 }

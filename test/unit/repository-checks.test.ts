@@ -44,6 +44,17 @@ describe("Docker Compose path", () => {
     const { status, output } = run("docker", ["compose", "-f", "infra/docker-compose.yml", "config", "--services"])
     expect(status, output).toBe(0)
     const services = output.trim().split("\n").sort()
-    expect(services).toEqual(["console", "processor", "redis", "redpanda", "requestor", "topics"])
+    expect(services).toEqual([
+      "console",
+      "grafana",
+      "jaeger",
+      "otel-collector",
+      "processor",
+      "prometheus",
+      "redis",
+      "redpanda",
+      "requestor",
+      "topics",
+    ])
   })
 })

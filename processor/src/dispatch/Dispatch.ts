@@ -12,6 +12,15 @@
  * once even if its job runs twice (an expired lease) — then post Google Chat (GChat orders;
  * results in the hash `order:{id}:gchat` and the log), then ack.
  *
+ * Drain (SIGTERM): workers take no new job; running jobs may finish until the drain deadline
+ * (`DRAIN_TIMEOUT_SECONDS`); a job still running then is interrupted and released to the queue at
+ * once (its semaphore permit is freed), so another replica runs it — never lost, and its commit
+ * re-checks `dispatchedAt`, so never run twice to completion.
+ *
+ * A road-distance provider that failed (sellers ranked by straight-line distance instead) and
+ * Google Chat posts that failed after their retries (or with their circuit open) are reported on
+ * `PRP_FAILURES` (Operation `road-distance` / `google-chat`, the reason, what was asked).
+ *
  * Instrumentation: every job appends `{orderReqId, priority, replica, worker, waitedMs,
  * startedAt, endedAt, outcome}` to the Redis list `dispatch:stats` (last 10 000 kept) and logs
  * the same as `dispatch job done`, so concurrency can be measured from the jobs themselves.
@@ -19,13 +28,17 @@
 import { hostname } from "node:os"
 import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
 import { PriorityQueue, type TakenJob } from "@dcent/shared/coordination/PriorityQueue"
+import type { OutboxEntry } from "@dcent/shared/eventlog/types"
+import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Redis } from "@dcent/shared/redis/Redis"
+import { Drain, makeInFlight, onDrain } from "@dcent/shared/runtime/Drain"
+import { withRemoteParent } from "@dcent/shared/telemetry/traceContext"
 import { Cause, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { SellerNotifier } from "../notifications/SellerNotifier.ts"
 import { Keys, type SelectedSeller } from "../orders/model.ts"
 import { type DispatchJobPayload, dispatchQueue, Orders } from "../orders/Orders.ts"
-import { orderToNotify } from "../orders/outbox.ts"
+import { orderToNotify, proposalFailure } from "../orders/outbox.ts"
 import { type SelectedSeller as SelectionResult, SellerSelection } from "../sellers/selectSellers.ts"
 
 /** The semaphore shared by the dispatch jobs of every replica. */
@@ -77,6 +90,16 @@ const payloadOf = (job: TakenJob): string => {
   }
 }
 
+/** The trace context the job was queued with (the dispatch joins that request's trace). */
+const traceOf = (job: TakenJob): DispatchJobPayload["traceContext"] => {
+  try {
+    const parsed = JSON.parse(job.payload) as Partial<DispatchJobPayload>
+    return typeof parsed.traceContext === "object" && parsed.traceContext !== null ? parsed.traceContext : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export const makeDispatch = (options: DispatchOptions = {}) =>
   Effect.gen(function* () {
     const config = yield* ProcessorConfig
@@ -91,6 +114,11 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
     const leaseMs = options.leaseMs ?? 60_000
     const idlePollMs = options.idlePollMs ?? 100
     const replica = `${hostname()}:${process.pid}`
+    const drain = yield* Effect.serviceOption(Drain)
+    const pendingReports = yield* Effect.serviceOption(PendingReports)
+    const isDraining = () => Option.isSome(drain) && drain.value.isDraining()
+    /** Jobs running now (taken, not yet acked or released). */
+    const inFlight = makeInFlight()
 
     const record = (stat: DispatchStat) =>
       Effect.gen(function* () {
@@ -113,6 +141,53 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
         )
       })
 
+    /**
+     * `PRP_FAILURES` for an outgoing call that failed after its retries (or with its circuit
+     * open): the reason and what was asked, never a URL (webhook URLs carry credentials).
+     * Best effort: the order goes on (straight-line distances, the other notifications).
+     */
+    const reportDependencyFailures = (orderReqId: string, sessionId: string, entries: ReadonlyArray<OutboxEntry>) =>
+      entries.length === 0
+        ? Effect.void
+        : orders.publish(orderReqId, entries).pipe(
+            Effect.catch((error) =>
+              Option.isSome(pendingReports) ? pendingReports.value.defer(orderReqId, entries) : Effect.fail(error),
+            ),
+            Effect.catchCause((cause) =>
+              Effect.logWarning("could not publish PRP_FAILURES", cause).pipe(
+                Effect.annotateLogs({ orderReqId, sessionId }),
+              ),
+            ),
+          )
+
+    /** The road-distance provider failed (not "no route"): one report with the reason(s). */
+    const reportRoadDistanceFallback = (
+      orderReqId: string,
+      details: Parameters<typeof orderToNotify>[0],
+      selected: ReadonlyArray<SelectionResult>,
+    ) => {
+      const failed = selected.filter(
+        (seller) =>
+          seller.DistanceSource === "straight_line_fallback" && seller.DistanceFallbackReason !== "no road route",
+      )
+      const reasons = [...new Set(failed.map((seller) => seller.DistanceFallbackReason ?? "unknown"))]
+      if (reasons.length === 0) return Effect.void
+      return reportDependencyFailures(orderReqId, details.sessionId ?? "", [
+        proposalFailure({
+          orderReqId,
+          sessionId: details.sessionId ?? "",
+          operation: "road-distance",
+          code: "road_distance_unavailable",
+          reason: `road distances unavailable, straight-line distances used: ${reasons.join("; ")}`,
+          status: 502,
+          request: {
+            Origin: { Lat: details.location.lat, Lng: details.location.lng },
+            SellerIDs: failed.map((seller) => seller.SellerID),
+          },
+        }),
+      ])
+    }
+
     /** Posts Google Chat for a GChat order and records each seller's outcome. */
     const postChat = (
       orderReqId: string,
@@ -123,6 +198,25 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
         if (details.notificationType !== "GChat" || selected.length === 0) return
         const results = yield* notifier.postGoogleChat({ order: orderToNotify(details), sellers: selected })
         if (results.length === 0) return
+        yield* reportDependencyFailures(
+          orderReqId,
+          details.sessionId ?? "",
+          results.flatMap((result) =>
+            result.status === "failed"
+              ? [
+                  proposalFailure({
+                    orderReqId,
+                    sessionId: details.sessionId ?? "",
+                    operation: "google-chat",
+                    code: "google_chat_failed",
+                    reason: result.reason,
+                    status: 502,
+                    request: { SellerID: result.SellerID, NotificationType: "GChat" },
+                  }),
+                ]
+              : [],
+          ),
+        )
         yield* redis
           .use("HSET", (client) =>
             client.hset(
@@ -153,7 +247,10 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
         _tag: "RecordSellersSelected",
         sellers: selected.map(forOrder),
       })
-      if (reply.outcome === "dispatched") yield* postChat(orderReqId, details, selected)
+      if (reply.outcome === "dispatched") {
+        yield* reportRoadDistanceFallback(orderReqId, details, selected)
+        yield* postChat(orderReqId, details, selected)
+      }
       return { outcome: reply.outcome, sellers: selected.length }
     })
 
@@ -162,6 +259,18 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
         const startedAt = Date.now()
         const orderReqId = payloadOf(job)
         const result = yield* dispatchOrder(orderReqId).pipe(
+          withRemoteParent(traceOf(job)),
+          // Cut short (drain timeout): the job goes back to the queue at once for another replica.
+          Effect.onInterrupt(() =>
+            queue.release(dispatchQueue, job.id).pipe(
+              Effect.tap(() =>
+                Effect.logWarning("dispatch job interrupted; returned to the queue").pipe(
+                  Effect.annotateLogs({ orderReqId, worker }),
+                ),
+              ),
+              Effect.ignore,
+            ),
+          ),
           Effect.catchCause((cause) =>
             Effect.logWarning("dispatch job failed; it is retried after its lease", cause).pipe(
               Effect.annotateLogs({ orderReqId }),
@@ -183,9 +292,10 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
         })
       })
 
-    /** One round: true when a job ran. */
+    /** One round: true when a job ran. A draining replica takes no new job. */
     const round = (worker: number) =>
       Effect.gen(function* () {
+        if (isDraining()) return false
         const depth = yield* queue.depth(dispatchQueue)
         if (depth.HIGH + depth.MEDIUM + depth.LOW === 0) return false
         return yield* semaphore.withPermit(
@@ -195,7 +305,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
             Effect.flatMap(
               Option.match({
                 onNone: () => Effect.succeed(false),
-                onSome: (job) => runJob(job, worker).pipe(Effect.as(true)),
+                onSome: (job) => inFlight.track(runJob(job, worker)).pipe(Effect.as(true)),
               }),
             ),
           ),
@@ -230,7 +340,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
       Effect.repeat(Schedule.spaced(Duration.millis(options.requeueEveryMs ?? 5_000))),
     )
 
-    return { workers, limit, workerLoop, requeue, dispatchOrder }
+    return { workers, limit, workerLoop, requeue, dispatchOrder, inFlight }
   })
 
 /** Starts the workers and the lease requeuer with the layer; they stop when it is released. */
@@ -242,6 +352,17 @@ export const DispatchLive = (options: DispatchOptions = {}) =>
         yield* Effect.forkScoped(dispatch.workerLoop(worker))
       }
       yield* Effect.forkScoped(dispatch.requeue)
+      // Drain: no new job is taken (see `round`); the running ones get until the drain deadline,
+      // then the workers are interrupted and their jobs released to the queue.
+      yield* onDrain({
+        name: "dispatch jobs",
+        phase: "work",
+        run: () =>
+          Effect.logInfo("dispatch: waiting for running jobs").pipe(
+            Effect.annotateLogs({ running: dispatch.inFlight.count() }),
+            Effect.andThen(dispatch.inFlight.idle),
+          ),
+      })
       yield* Effect.logInfo("dispatch workers started").pipe(
         Effect.annotateLogs({ workers: dispatch.workers, maxConcurrentTasks: dispatch.limit }),
       )

@@ -28,7 +28,11 @@ import {
   type OrderStreamResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
 import { grpcService } from "@dcent/shared/grpc/services"
+import { type DisconnectReason, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { streamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events"
+import { withCallSpan } from "@dcent/shared/telemetry/grpc"
 import { Cause, Effect, Exit, Option, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { type CommandError, OrderNotFound } from "../orders/errors.ts"
@@ -59,10 +63,11 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
     const eventLog = yield* OrderEventLog
     const context = yield* Effect.context<never>()
     const runExit = Effect.runPromiseExitWith(context)
+    const openStreams = streamTracker((yield* Metrics.orUnscraped).catalogue, StreamKinds.ProcessorOrderStream)
 
     /** Runs a command for a unary call; typed failures become gRPC statuses (code in the trailer). */
     const unary = async <A>(call: CallContext, name: string, effect: Effect.Effect<A, CommandError>): Promise<A> => {
-      const exit = await runExit(effect.pipe(Effect.withSpan(`grpc.${name}`)))
+      const exit = await runExit(effect.pipe(Effect.withSpan(`grpc.${name}`), withCallSpan(call)))
       if (Exit.isSuccess(exit)) return exit.value
       throw await failureOf(call, name, exit.cause)
     }
@@ -104,7 +109,9 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
       request: OrderStreamRequest,
       call: CallContext,
     ): AsyncGenerator<OrderStreamResponse> {
-      const opened = await runExit(openFor(request).pipe(Effect.withSpan("grpc.ProcessOrderStream.open")))
+      const opened = await runExit(
+        openFor(request).pipe(Effect.withSpan("grpc.ProcessOrderStream.open"), withCallSpan(call)),
+      )
       if (Exit.isFailure(opened)) throw await failureOf(call, "ProcessOrderStream", opened.cause)
       const { orderReqId, fromSeq, status, lastSeq } = opened.value
       call.header.set(orderStatusHeader, status)
@@ -134,17 +141,29 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
       if (options.shutdown.aborted) onShutdown()
       call.signal.addEventListener("abort", onCancel, { once: true })
       options.shutdown.addEventListener("abort", onShutdown, { once: true })
+      // The caller going away mid-`yield` ends the generator without an error: "client_closed".
+      let ended: DisconnectReason = DisconnectReasons.ClientClosed
+      openStreams.opened()
       try {
         while (true) {
           const next = await Promise.race([iterator.next(), stopped])
           if (next === "cancelled") return
           if (next === "shutdown") {
-            throw new ServerError(Status.UNAVAILABLE, "the processor is shutting down; reconnect with from_seq")
+            ended = DisconnectReasons.Shutdown
+            call.trailer.set(errorCodeTrailer, "shutting_down")
+            throw new ServerError(
+              Status.UNAVAILABLE,
+              "the processor is shutting down; reconnect (to another replica) with from_seq = your last seq",
+            )
           }
-          if (next.done) return
+          if (next.done) {
+            ended = DisconnectReasons.Completed
+            return
+          }
           yield { event: orderEventToProto(next.value) }
         }
       } catch (error) {
+        if (ended !== DisconnectReasons.Shutdown) ended = DisconnectReasons.Error
         if (error instanceof ServerError) throw error
         const message = error instanceof Error ? error.message : String(error)
         await runExit(
@@ -153,6 +172,7 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
         call.trailer.set(errorCodeTrailer, "unavailable")
         throw new ServerError(Status.UNAVAILABLE, `the order's event log is unavailable: ${message}`)
       } finally {
+        openStreams.closed(ended)
         call.signal.removeEventListener("abort", onCancel)
         options.shutdown.removeEventListener("abort", onShutdown)
         await iterator.return?.()

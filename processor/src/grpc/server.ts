@@ -13,6 +13,7 @@
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
 import type { ReadinessCheck } from "@dcent/shared/health/Readiness"
+import { onDrain } from "@dcent/shared/runtime/Drain"
 import { Context, Effect, Layer, Ref } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { makeOrderServices } from "./orderServices.ts"
@@ -44,10 +45,13 @@ export const GrpcLive = Layer.unwrap(
         return { host: config.grpcHost, port: config.grpcPort, descriptorSet, services }
       }),
     )
+    const endStreams = Effect.sync(() => shutdown.abort())
     const endStreamsFirst = Layer.effectDiscard(
-      Effect.addFinalizer(() =>
-        Effect.sync(() => shutdown.abort()).pipe(Effect.andThen(Effect.logDebug("order streams told to end"))),
-      ),
+      Effect.gen(function* () {
+        // Drain (SIGTERM): open streams end with UNAVAILABLE as soon as the drain starts.
+        yield* onDrain({ name: "order streams UNAVAILABLE", phase: "streams", run: () => endStreams })
+        yield* Effect.addFinalizer(() => endStreams.pipe(Effect.andThen(Effect.logDebug("order streams told to end"))))
+      }),
     )
     // Built once the server is bound; released (not listening any more) when shutdown starts.
     const listening = Layer.effectDiscard(

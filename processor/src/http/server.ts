@@ -1,4 +1,5 @@
 import { serveApi } from "@dcent/shared/http/server"
+import { MetricsHttpLive } from "@dcent/shared/metrics/http"
 import { Effect, Layer } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { HealthHandlers } from "../health/http.ts"
@@ -12,6 +13,6 @@ export const ApiHandlers = Layer.mergeAll(HealthHandlers, OrderHandlersLive, Sel
 export const HttpLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ProcessorConfig
-    return serveApi(ProcessorApi, ApiHandlers, { host: config.httpHost, port: config.httpPort })
+    return serveApi(ProcessorApi, ApiHandlers, { host: config.httpHost, port: config.httpPort }, MetricsHttpLive)
   }),
 )

@@ -20,6 +20,7 @@ import type { OutboxEntry, StateWrite } from "@dcent/shared/eventlog/types"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import type { RedisError, RedisUnavailable } from "@dcent/shared/redis/errors"
 import { Redis } from "@dcent/shared/redis/Redis"
+import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { type Command, type Decision, decide, type Replies } from "./decide.ts"
@@ -32,6 +33,8 @@ export const dispatchQueue = "dispatch"
 
 export interface DispatchJobPayload {
   readonly orderReqId: string
+  /** W3C trace context of the request that queued the job: the dispatch continues its trace. */
+  readonly traceContext?: Readonly<Record<string, string>>
 }
 
 export interface CommandResult<R> {
@@ -161,7 +164,10 @@ export const makeOrders = (options: OrdersOptions = {}) =>
       )
 
     const enqueueDispatch = Effect.fn("Orders.enqueueDispatch")(function* (state: OrderState) {
-      const payload: DispatchJobPayload = { orderReqId: state.details.orderReqId }
+      const payload: DispatchJobPayload = {
+        orderReqId: state.details.orderReqId,
+        traceContext: yield* currentTraceCarrier,
+      }
       return yield* queue
         .enqueue(dispatchQueue, {
           id: state.details.orderReqId,

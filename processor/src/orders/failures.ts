@@ -7,11 +7,12 @@
  *   one detail per problem with its path, e.g. `body.ProposalDictObj.Price`).
  * - Every failed seller-side operation (POST/DELETE; not the GETs) is published to
  *   `PRP_FAILURES` (Key `PRP_SUBMISSION`) through the outbox with the reason, the status and the
- *   original request body — schema errors, the typed errors of the handlers (except 503: the
- *   outbox lives in the Redis that is down) and a body not sent as JSON (415). Publishing never
- *   changes the response; when it fails it is logged.
+ *   original request body — schema errors, the typed errors of the handlers (a 503 too: while
+ *   Redis, where the outbox lives, is down, the report waits in `PendingReports`) and a body not
+ *   sent as JSON (415). Publishing never changes the response; when it fails it is logged.
  */
 import { type RequestFailure, reportingFailures } from "@dcent/shared/http/failedRequests"
+import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Effect, Layer, Option } from "effect"
 import { ApiBadRequest, type ApiError, statusOf } from "../http/errors.ts"
 import { SellerFailureReporting } from "./api.ts"
@@ -39,9 +40,12 @@ const operations: Record<string, string> = {
   releaseByQuery: "edit-lock-release",
 }
 
-/** The handlers' typed errors worth publishing (not 503: the outbox lives in the Redis that is down). */
+/**
+ * The handlers' typed errors, all published — a 503 too: its report waits in `PendingReports`
+ * until the Redis that is down (where the outbox lives) is back.
+ */
 const failureOf = (error: unknown): RequestFailure | undefined =>
-  isApiError(error) && error._tag !== "ApiUnavailable"
+  isApiError(error)
     ? { status: statusOf(error), code: error.code, message: error.message, details: error.details }
     : undefined
 
@@ -49,6 +53,7 @@ export const SellerFailureReportingLive = Layer.effect(
   SellerFailureReporting,
   Effect.gen(function* () {
     const orders = yield* Orders
+    const pendingReports = yield* Effect.serviceOption(PendingReports)
 
     return reportingFailures({
       badRequest: (failure) =>
@@ -58,7 +63,10 @@ export const SellerFailureReportingLive = Layer.effect(
       publish: (endpoint, failure, { orderReqId, request }) => {
         const operation = operations[endpoint.identifier] ?? endpoint.identifier
         return Effect.gen(function* () {
-          const state = orderReqId === undefined ? Option.none() : yield* orders.get(orderReqId)
+          const state =
+            orderReqId === undefined
+              ? Option.none()
+              : yield* orders.get(orderReqId).pipe(Effect.orElseSucceed(() => Option.none()))
           const entry = proposalFailure({
             orderReqId: orderReqId ?? "unknown",
             sessionId: Option.match(state, { onNone: () => "", onSome: (order) => order.details.sessionId }),
@@ -69,7 +77,14 @@ export const SellerFailureReportingLive = Layer.effect(
             details: failure.details,
             request,
           })
-          yield* orders.publish(orderReqId ?? "unknown", [entry])
+          yield* orders.publish(orderReqId ?? "unknown", [entry]).pipe(
+            // Redis (the outbox) is down: hold the report and commit it once Redis is back.
+            Effect.catch((error) =>
+              Option.isSome(pendingReports)
+                ? pendingReports.value.defer(orderReqId ?? "unknown", [entry])
+                : Effect.fail(error),
+            ),
+          )
         }).pipe(
           Effect.catchCause((cause) =>
             Effect.logWarning("could not publish PRP_FAILURES", cause).pipe(Effect.annotateLogs({ operation })),

@@ -39,6 +39,7 @@ describe("processor skeleton", () => {
   it("answers /readyz 200 once Kafka, Redis and the topics are there and gRPC listens", async () => {
     const body = await readyz(processor)
     expect(body.checks.map((check) => [check.name, check.ok])).toEqual([
+      ["draining", true],
       ["kafka", true],
       ["redis", true],
       ["topics", true],

@@ -1,4 +1,5 @@
 import { serveApi } from "@dcent/shared/http/server"
+import { MetricsHttpLive } from "@dcent/shared/metrics/http"
 import { Effect, Layer } from "effect"
 import { RequestorConfig } from "../config.ts"
 import { HealthHandlers } from "../health/http.ts"
@@ -11,6 +12,6 @@ export const ApiHandlers = Layer.mergeAll(HealthHandlers, OrdersHandlers)
 export const HttpLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* RequestorConfig
-    return serveApi(RequestorApi, ApiHandlers, { host: config.httpHost, port: config.httpPort })
+    return serveApi(RequestorApi, ApiHandlers, { host: config.httpHost, port: config.httpPort }, MetricsHttpLive)
   }),
 )

@@ -11,7 +11,10 @@
  *   TransactionUUID); the resulting event arrives on the order's stream, which is awaited
  *   briefly so that a `GET` right after the answer already shows it.
  *
- * Changes of one order are serialised within the process (a keyed lock).
+ * Changes of one order are serialised within the process (a keyed lock). Across requestor
+ * replicas, initiate's REGISTERED/unknown → SUBMITTED transition is a compare-and-set inside the
+ * atomic commit (`OrderEventLog.commitIf`): of two replicas initiating one order at once, exactly
+ * one commits (one `BUYER_ACKNOWLEDGEMENTS`), the other answers like a repeated initiate.
  */
 import { createHash } from "node:crypto"
 import { Topics } from "@dcent/shared/broker/topics"
@@ -24,23 +27,23 @@ import {
 import { FollowUpOutcome } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
 import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedRequests"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
-import { Context, Effect, Layer, Semaphore, Stream } from "effect"
+import { PendingReports } from "@dcent/shared/outbox/PendingReports"
+import { Context, Effect, Layer, Option, Semaphore, Stream } from "effect"
 import { Status } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
 import { type ProcessorCallError, ProcessorClient } from "../processor/ProcessorClient.ts"
 import { StreamHolder } from "../streams/StreamHolder.ts"
-import {
-  type FinaliseCommand,
-  type FollowUpCommand,
-  type InitiateCommand,
-  isLive,
-  type OrderDetails,
-  type PauseCommand,
-  type ResumeCommand,
-  type StoredOrder,
+import type {
+  FinaliseCommand,
+  FollowUpCommand,
+  InitiateCommand,
+  OrderDetails,
+  PauseCommand,
+  ResumeCommand,
+  StoredOrder,
 } from "./domain.ts"
 import { Conflict, InvalidRequest, NotFound, type OrderError, Unavailable, UpstreamFailed } from "./errors.ts"
-import { followUpWrite, OrderStore, registerWrites, type StoredFollowUp, submitWrites } from "./OrderStore.ts"
+import { followUpWrite, Keys, OrderStore, registerWrites, type StoredFollowUp, submitWrites } from "./OrderStore.ts"
 import { deriveOrderState } from "./state.ts"
 import {
   type ActionResult,
@@ -191,6 +194,7 @@ const keyedLock = () => {
 export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/requestor/Orders") {
   static readonly make = Effect.gen(function* () {
     const store = yield* OrderStore
+    const pendingReports = yield* Effect.serviceOption(PendingReports)
     const eventLog = yield* OrderEventLog
     const processor = yield* ProcessorClient
     const holders = yield* StreamHolder
@@ -237,7 +241,13 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
             Request: failed.request ?? null,
           },
         })
-        yield* eventLog.append(orderReqId, [], { extraOutbox: [message] })
+        yield* eventLog.append(orderReqId, [], { extraOutbox: [message] }).pipe(
+          // Redis (the outbox) is down: hold the report and commit it once Redis is back.
+          Effect.catchIf(
+            (error) => error.unavailable && Option.isSome(pendingReports),
+            () => (Option.isSome(pendingReports) ? pendingReports.value.defer(orderReqId, [message]) : Effect.void),
+          ),
+        )
       }).pipe(
         Effect.catchCause((cause) =>
           Effect.logWarning("could not publish REQ_failures").pipe(
@@ -336,6 +346,26 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       return yield* viewOf(order)
     })
 
+    /** Initiate of an order that is no longer REGISTERED: idempotent while live, a conflict once finalised. */
+    const initiatedBefore = Effect.fn("Orders.initiatedBefore")(function* (existing: StoredOrder) {
+      const id = existing.details.orderReqId
+      if (existing.status === "FINALISED") {
+        return yield* new Conflict({
+          code: "order_finalised",
+          message: `order ${id} is finalised; it cannot be initiated again (use a new OrderReqID)`,
+          details: [],
+        })
+      }
+      // Idempotent: the same order, no second stream, nothing published again.
+      yield* holders.ensure(id)
+      return {
+        Outcome: "already_submitted" as const,
+        Message: `Order ${id} is already ${existing.status === "PAUSED" ? "submitted (paused)" : "submitted"}`,
+        Order: yield* viewOf(existing),
+        Watch: watchLinks(id),
+      }
+    })
+
     const initiate = Effect.fn("Orders.initiate")(function* (command: InitiateCommand, request: unknown) {
       const id = command.orderReqId
       yield* Effect.annotateCurrentSpan({ orderReqId: id })
@@ -348,23 +378,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
           id,
           Effect.gen(function* () {
             const existing = yield* store.get(id)
-            if (existing !== undefined && isLive(existing.status)) {
-              // Idempotent: the same order, no second stream, nothing published again.
-              yield* holders.ensure(id)
-              return {
-                Outcome: "already_submitted" as const,
-                Message: `Order ${id} is already ${existing.status === "PAUSED" ? "submitted (paused)" : "submitted"}`,
-                Order: yield* viewOf(existing),
-                Watch: watchLinks(id),
-              }
-            }
-            if (existing?.status === "FINALISED") {
-              return yield* new Conflict({
-                code: "order_finalised",
-                message: `order ${id} is finalised; it cannot be initiated again (use a new OrderReqID)`,
-                details: [],
-              })
-            }
+            if (existing !== undefined && existing.status !== "REGISTERED") return yield* initiatedBefore(existing)
             const details = command.details ?? existing?.details
             if (details === undefined) {
               return yield* NotFound.order(
@@ -409,18 +423,27 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
                 DeliveryDate: details.deliveryDate,
               },
             })
-            yield* commit(
-              id,
-              submitWrites({
-                details,
-                writeDetails: command.details !== undefined,
-                sessionId: command.sessionId,
-                notificationType,
-                registeredAt,
-                now,
-              }),
-              [acknowledgement],
-            )
+            const committed = yield* eventLog
+              .commitIf(id, [{ key: Keys.order(id), field: "status", oneOf: ["", "REGISTERED"] }], {
+                writes: submitWrites({
+                  details,
+                  writeDetails: command.details !== undefined,
+                  sessionId: command.sessionId,
+                  notificationType,
+                  registeredAt,
+                  now,
+                }),
+                extraOutbox: [acknowledgement],
+              })
+              .pipe(Effect.catch(eventLogFailure))
+            if (!committed) {
+              // Another replica initiated it between our read and our commit.
+              const current = yield* store.get(id)
+              if (current === undefined || current.status === "REGISTERED") {
+                return yield* Unavailable.of("redis", `order ${id} changed while it was initiated; try again`)
+              }
+              return yield* initiatedBefore(current)
+            }
             yield* holders.ensure(id)
             yield* Effect.logInfo("order submitted")
             return {

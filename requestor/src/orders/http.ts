@@ -3,13 +3,16 @@
  * `Orders`, and for `GET /api/v1/orders/{id}/events` stream server-sent events from
  * `OrderEvents`.
  */
-import type { OrderEventRecord } from "@dcent/shared/orders/events"
+import { DeliveryStages, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { trackEventStream } from "@dcent/shared/metrics/streams"
+import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
 import { Effect, Layer, Result, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { RequestorConfig } from "../config.ts"
 import { RequestorApi } from "../http/Api.ts"
-import { OrderEvents } from "../streams/OrderEvents.ts"
+import { OrderEvents, signalReconnect } from "../streams/OrderEvents.ts"
 import { OrderFailureReportingLive } from "./failures.ts"
 import { Orders } from "./Orders.ts"
 import {
@@ -38,6 +41,18 @@ export const eventJson = (record: OrderEventRecord) => ({
 export const sseMessage = (record: OrderEventRecord): string =>
   `id: ${record.seq}\nevent: ${record.status}\ndata: ${JSON.stringify(eventJson(record))}\n\n`
 
+/**
+ * Sent when the service shuts down (drain) before `OrderFinalised`: reconnect (the load balancer
+ * picks another replica) after `retry` ms with `Last-Event-ID` = the last seq; EventSource does
+ * that by itself once the response ends. `data` says the same for other clients.
+ */
+export const sseReconnect = (lastSeq: number): string =>
+  `event: reconnect\nretry: 1000\ndata: ${JSON.stringify({
+    Reason: "shutting_down",
+    Message: "this replica is shutting down; reconnect with Last-Event-ID to resume",
+    LastSeq: lastSeq,
+  })}\n\n`
+
 const newUuid = () => crypto.randomUUID()
 
 const OrdersGroup = HttpApiBuilder.group(
@@ -47,6 +62,16 @@ const OrdersGroup = HttpApiBuilder.group(
     const orders = yield* Orders
     const orderEvents = yield* OrderEvents
     const config = yield* RequestorConfig
+    // An SSE response interrupted before OrderFinalised lost its client; one that ends early was ended by shutdown.
+    const tracked = trackEventStream<OrderEventRecord>((yield* Metrics).catalogue, {
+      kind: StreamKinds.Sse,
+      stage: DeliveryStages.Sse,
+      occurredAt: (record) => record.occurredAt,
+      isTerminal: (record) => isTerminalStatus(record.status),
+      onInterrupt: DisconnectReasons.ClientClosed,
+      onEarlyEnd: DisconnectReasons.Shutdown,
+      liveOnly: true,
+    })
 
     return handlers.handleAll({
       register: ({ payload }) => orders.register(toOrderDetails(payload), payload),
@@ -90,8 +115,10 @@ const OrdersGroup = HttpApiBuilder.group(
           )
           const body = Stream.make(`retry: 2000\n: ${params.OrderReqID} after seq ${fromSeq}\n\n`).pipe(
             Stream.concat(
-              watch.events.pipe(
-                Stream.map(sseMessage),
+              signalReconnect(tracked(watch.events), fromSeq, orderEvents.isShuttingDown, (lastSeq) =>
+                Stream.make(sseReconnect(lastSeq)),
+              ).pipe(
+                Stream.map((item) => (typeof item === "string" ? item : sseMessage(item))),
                 // A failure mid-way (Redis) ends the response; the client resumes with Last-Event-ID.
                 Stream.catchCause((cause) =>
                   Stream.fromEffect(

@@ -1,6 +1,8 @@
 /**
  * The requestor's gRPC link to the processor (`PROCESSOR_GRPC_URL`): one channel, the order
- * stream and the unary calls, as Effects with one typed error.
+ * stream and the unary calls, as Effects with one typed error. Several processor replicas share
+ * the channel (`./target.ts`: round-robin over the ones that are up), so a stream broken by a dead
+ * processor reconnects through another.
  *
  * - `openStream` has no deadline: an order stream lives as long as the order (the original
  *   implementation cut it after 600 s). A dead connection is noticed by HTTP/2 keepalive pings;
@@ -32,18 +34,25 @@ import {
   OrderStreamingServiceDefinition,
   type OrderStreamRequest,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { DeliveryStages, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { rpcClientMetrics } from "@dcent/shared/metrics/grpc"
+import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { trackEventStream } from "@dcent/shared/metrics/streams"
+import { eventStatusFromProto, isTerminalStatus } from "@dcent/shared/orders/events"
+import { currentSpanOption, rpcClientTracing, type TraceCallOptions } from "@dcent/shared/telemetry/grpc"
 import { Context, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
 import {
   type CallOptions,
   type ChannelOptions,
   ClientError,
   createChannel,
-  createClient,
+  createClientFactory,
   type Metadata,
   Status,
   waitForChannelReady,
 } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
+import { parseProcessorTarget } from "./target.ts"
 
 /** A call to the processor failed: `code` is the gRPC status (`UNAVAILABLE`, `NOT_FOUND`, ...). */
 export class ProcessorCallError extends Schema.TaggedError<ProcessorCallError>()("ProcessorCallError", {
@@ -119,16 +128,42 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
   "dcent/requestor/ProcessorClient",
 ) {
   static readonly make = Effect.fn("ProcessorClient.make")(function* (options: ProcessorClientOptions) {
+    // One channel over every processor replica named in the address (round-robin when several).
+    const target = parseProcessorTarget(options.address)
+    if ("problem" in target) return yield* Effect.die(new Error(`PROCESSOR_GRPC_URL: ${target.problem}`))
     const channel = yield* Effect.acquireRelease(
-      Effect.sync(() => createChannel(options.address, undefined, { ...keepalive, ...options.channelOptions })),
+      Effect.sync(() =>
+        createChannel(target.target, undefined, { ...keepalive, ...target.channelOptions, ...options.channelOptions }),
+      ),
       (channel) => Effect.sync(() => channel.close()),
     )
-    const streaming = createClient(OrderStreamingServiceDefinition, channel)
-    const unaryClient = createClient(OrderNonStreamingServiceDefinition, channel)
+    const { catalogue } = yield* Metrics.orUnscraped
+    // Client spans (W3C trace context in the metadata): each call passes its caller's span as `traceParent`.
+    const clients = createClientFactory()
+      .use(rpcClientMetrics(catalogue))
+      .use(rpcClientTracing(yield* Effect.context<never>()))
+    const streaming = clients.create(OrderStreamingServiceDefinition, channel)
+    const unaryClient = clients.create(OrderNonStreamingServiceDefinition, channel)
+    // Open streams and the "received on the processor stream" stage of the end-to-end latency.
+    const tracked = trackEventStream<OrderEvent>(catalogue, {
+      kind: StreamKinds.RequestorOrderStream,
+      stage: DeliveryStages.Stream,
+      occurredAt: (event) => event.occurredAt,
+      isTerminal: (event) => {
+        const status = eventStatusFromProto(event.streamingResponseStatus)
+        return status !== undefined && isTerminalStatus(status)
+      },
+      onInterrupt: DisconnectReasons.Shutdown,
+      onEarlyEnd: DisconnectReasons.Completed,
+    })
     const callTimeout = Duration.fromInputUnsafe(options.callTimeout ?? "10 seconds")
 
-    const unary = <Req, Res>(method: string, call: (request: Req, options: CallOptions) => Promise<Res>) =>
+    const unary = <Req, Res>(
+      method: string,
+      call: (request: Req, options: CallOptions & TraceCallOptions) => Promise<Res>,
+    ) =>
       Effect.fn(`ProcessorClient.${method}`)(function* (request: Req) {
+        const traceParent = yield* currentSpanOption
         let reason: string | undefined
         const onTrailer = (trailer: Metadata) => {
           reason = trailer.get(errorCodeTrailer)
@@ -144,7 +179,7 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
             }),
         })
         const answer = Effect.tryPromise({
-          try: (signal) => call(request, { signal, onTrailer }),
+          try: (signal) => call(request, { signal, onTrailer, traceParent }),
           catch: toCallError(method, () => reason),
         })
         return yield* connected.pipe(
@@ -171,14 +206,15 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
             Effect.sync(() => new AbortController()),
             (controller) => Effect.sync(() => controller.abort()),
           )
-          const responses = streaming.processOrderStream(request, { signal: controller.signal })
+          const traceParent = yield* currentSpanOption
+          const responses = streaming.processOrderStream(request, { signal: controller.signal, traceParent })
           return Stream.fromAsyncIterable(responses, toCallError("ProcessOrderStream")).pipe(
             Stream.filterMap((response) =>
               response.event === undefined ? Result.failVoid : Result.succeed(response.event),
             ),
           )
         }),
-      )
+      ).pipe(tracked)
 
     return ProcessorClient.of({
       address: options.address,

@@ -4,14 +4,16 @@
  * both sit on `OrderEventLog.follow`, so they never skip or repeat an event and agree with each
  * other and with `GET /api/v1/orders/{id}`.
  *
- * `shutdown` ends every open watch (cleanly: the client resumes elsewhere with its last seq), so
- * the servers do not wait for long-lived streams when the service stops.
+ * `shutdown` ends every open watch (drain, SIGTERM), so the servers do not wait for long-lived
+ * streams when the service stops; `signalReconnect` adds the "reconnect elsewhere from your last
+ * seq" signal each protocol sends then.
  */
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
 import { Context, Deferred, Effect, Layer, Stream } from "effect"
 import { NotFound, Unavailable } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
+import { deliverySpan } from "./eventSpans.ts"
 
 export interface WatchResult {
   /** The events; ends after `OrderFinalised`, or at shutdown. Fails when Redis fails mid-way. */
@@ -25,7 +27,34 @@ export interface OrderEventsShape {
   readonly watch: (orderReqId: string, fromSeq: number) => Effect.Effect<WatchResult, NotFound | Unavailable>
   /** Ends every open watch. */
   readonly shutdown: Effect.Effect<void>
+  /** True once `shutdown` ran: a watch that ended before `OrderFinalised` was cut short by it. */
+  readonly isShuttingDown: () => boolean
 }
+
+/**
+ * Appends `onCutShort(lastSeq)` to `events` when they ended without `OrderFinalised` because the
+ * service is shutting down — the "reconnect elsewhere" signal of WatchOrder (UNAVAILABLE) and SSE
+ * (`event: reconnect`). `lastSeq` is the seq of the last event sent (or `fromSeq`).
+ */
+export const signalReconnect = <E, R, B, E2>(
+  events: Stream.Stream<OrderEventRecord, E, R>,
+  fromSeq: number,
+  isShuttingDown: () => boolean,
+  onCutShort: (lastSeq: number) => Stream.Stream<B, E2>,
+): Stream.Stream<OrderEventRecord | B, E | E2, R> =>
+  Stream.suspend(() => {
+    let lastSeq = fromSeq
+    let finalised = false
+    return events.pipe(
+      Stream.tap((record) =>
+        Effect.sync(() => {
+          lastSeq = record.seq
+          finalised = isTerminalStatus(record.status)
+        }),
+      ),
+      Stream.concat(Stream.suspend(() => (!finalised && isShuttingDown() ? onCutShort(lastSeq) : Stream.empty))),
+    )
+  })
 
 export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>()("dcent/requestor/OrderEvents") {
   static readonly make = Effect.gen(function* () {
@@ -46,13 +75,19 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       }
       const events = eventLog.follow(orderReqId, from).pipe(
         Stream.takeUntil((record) => isTerminalStatus(record.status)),
+        Stream.tap(deliverySpan),
         Stream.catch((error) => Stream.fromEffect(toUnavailable(error))),
         Stream.interruptWhen(Deferred.await(stopping)),
       )
       return { events, complete: false }
     })
 
-    return OrderEvents.of({ watch, shutdown: Deferred.succeed(stopping, undefined).pipe(Effect.asVoid) })
+    let shuttingDown = false
+    const shutdown = Effect.sync(() => {
+      shuttingDown = true
+    }).pipe(Effect.andThen(Deferred.succeed(stopping, undefined)), Effect.asVoid)
+
+    return OrderEvents.of({ watch, shutdown, isShuttingDown: () => shuttingDown })
   })
 
   static readonly layer: Layer.Layer<OrderEvents, never, OrderEventLog | OrderStore> = Layer.effect(

@@ -5,18 +5,23 @@
  *
  * WatchOrder: the order's events after `from_seq`, then live ones, ending after `OrderFinalised`.
  * Unknown order → NOT_FOUND; empty id → INVALID_ARGUMENT; Redis down → UNAVAILABLE. A client
- * that goes away cancels its watch at once.
+ * that goes away cancels its watch at once. At shutdown (drain) an open watch ends with UNAVAILABLE
+ * ("watch again with from_seq = N"), so the client resumes on another replica.
  */
 import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_watch_service"
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
 import { grpcService } from "@dcent/shared/grpc/services"
-import { orderEventToProto } from "@dcent/shared/orders/events"
+import { DeliveryStages, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { trackEventStream } from "@dcent/shared/metrics/streams"
+import { isTerminalStatus, type OrderEventRecord, orderEventToProto } from "@dcent/shared/orders/events"
+import { onDrain } from "@dcent/shared/runtime/Drain"
 import { Effect, Layer, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
 import type { NotFound, Unavailable } from "../orders/errors.ts"
-import { OrderEvents } from "./OrderEvents.ts"
+import { OrderEvents, signalReconnect } from "./OrderEvents.ts"
 
 const toServerError = (error: NotFound | Unavailable | ServerError): ServerError => {
   if (error instanceof ServerError) return error
@@ -43,6 +48,16 @@ export const GrpcLive = GrpcServer.layer(
     const events = yield* OrderEvents
     const context = yield* Effect.context<never>()
     const descriptorSet = yield* loadDescriptorSet()
+    // A watch interrupted before OrderFinalised was cancelled by its client; one that ends early was ended by shutdown.
+    const tracked = trackEventStream<OrderEventRecord>((yield* Metrics).catalogue, {
+      kind: StreamKinds.WatchOrder,
+      stage: DeliveryStages.WatchOrder,
+      occurredAt: (record) => record.occurredAt,
+      isTerminal: (record) => isTerminalStatus(record.status),
+      onInterrupt: DisconnectReasons.ClientClosed,
+      onEarlyEnd: DisconnectReasons.Shutdown,
+      liveOnly: true,
+    })
 
     const watchOrder = (request: { orderReqId: string; fromSeq: number }, call: CallContext) => {
       const stream = Stream.unwrap(
@@ -54,7 +69,15 @@ export const GrpcLive = GrpcServer.layer(
             )
           }
           const result = yield* events.watch(orderReqId, request.fromSeq)
-          return result.events
+          // Drain: a watch cut short ends with UNAVAILABLE, so the client resumes on another replica.
+          return signalReconnect(tracked(result.events), request.fromSeq, events.isShuttingDown, (lastSeq) =>
+            Stream.fail(
+              new ServerError(
+                Status.UNAVAILABLE,
+                `the requestor is shutting down; watch again (another replica) with from_seq = ${lastSeq}`,
+              ),
+            ),
+          )
         }),
       ).pipe(
         Stream.map((record) => ({ event: orderEventToProto(record) })),
@@ -78,6 +101,8 @@ export const GrpcLive = GrpcServer.layer(
 export const WatchShutdownLive = Layer.effectDiscard(
   Effect.gen(function* () {
     const events = yield* OrderEvents
+    // Drain (SIGTERM): watches get their reconnect signal as soon as the drain starts.
+    yield* onDrain({ name: "watch streams reconnect", phase: "streams", run: () => events.shutdown })
     yield* Effect.addFinalizer(() => events.shutdown)
   }),
 )

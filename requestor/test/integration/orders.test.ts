@@ -908,7 +908,8 @@ describe("restart", () => {
     fake.emit(orderReqId, "SellersSelected", { details: { Sellers: "[]" } })
     fake.emit(orderReqId, "NewProposal", { proposalId: "P-1" })
     await waitForSeq(orderReqId, 2)
-    // Open watches do not hold the shutdown up: they end cleanly, and the process exits at once.
+    // Open watches do not hold the shutdown up: they are told to reconnect elsewhere (SSE
+    // `event: reconnect`, WatchOrder UNAVAILABLE) from their last seq, and the process exits at once.
     const sse = readSse(`${api}/api/v1/orders/${orderReqId}/events`, { timeoutMs: 15_000 })
     const grpc = watchOrder(requestor.grpcAddress, orderReqId, 0, { timeoutMs: 15_000 })
     await new Promise((resolve) => setTimeout(resolve, 500))
@@ -916,8 +917,14 @@ describe("restart", () => {
     expect(exit.code, requestor.output()).toBe(0)
     expect(exit.durationMs).toBeLessThan(4_000)
     const [sseResult, grpcResult] = await Promise.all([sse, grpc])
-    expect([sseResult.ended, sseResult.events.map((event) => event.id)]).toEqual([true, ["1", "2"]])
-    expect([grpcResult.ended, grpcResult.events.map((event) => event.seq)]).toEqual([true, [1, 2]])
+    expect([sseResult.ended, sseResult.events.map((event) => event.id ?? event.event)]).toEqual([
+      true,
+      ["1", "2", "reconnect"],
+    ])
+    expect(sseResult.events.at(-1)?.data).toMatchObject({ Reason: "shutting_down", LastSeq: 2 })
+    expect(grpcResult.events.map((event) => event.seq)).toEqual([1, 2])
+    expect(grpcResult.error).toMatchObject({ code: Status.UNAVAILABLE })
+    expect(String((grpcResult.error as { details?: string }).details)).toContain("from_seq = 2")
     await eventually(
       async () => fake.openStreams(orderReqId),
       (n) => n === 0,

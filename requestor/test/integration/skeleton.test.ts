@@ -7,6 +7,7 @@ import { type Channel, createChannel, createClient } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { fileContainingSymbol, listServices } from "../../../test/support/grpc.ts"
+import { type HealthServer, startHealthServer } from "../../../test/support/healthServer.ts"
 import { type ErrorBody, expectApiDocuments, expectNotReadyWithoutRedis, readyz } from "../../../test/support/http.ts"
 import { freePort } from "../../../test/support/ports.ts"
 import { runToExit } from "../../../test/support/processes.ts"
@@ -16,13 +17,24 @@ import { type RunningRequestor, startRequestor } from "../../../test/support/ser
 /** `HealthCheckResponse.ServingStatus.SERVING` */
 const SERVING = 1
 
+/** A processor that answers the requestor's readiness probe (the `processor` check). */
+let processor: HealthServer
+beforeAll(async () => {
+  processor = await startHealthServer()
+})
+afterAll(async () => {
+  await processor?.close()
+})
+
 describe("requestor skeleton", () => {
   let requestor: RunningRequestor
   let channel: Channel
 
   beforeAll(async () => {
     // Its public gRPC server gets a free port (`startRequestor`): the default 50052 may be taken.
-    requestor = await startRequestor({ env: { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl } })
+    requestor = await startRequestor({
+      env: { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl, PROCESSOR_GRPC_URL: processor.address },
+    })
     channel = createChannel(requestor.grpcAddress)
   })
 
@@ -40,10 +52,30 @@ describe("requestor skeleton", () => {
   it("answers /readyz 200 once Kafka, Redis and the topics are there", async () => {
     const body = await readyz(requestor)
     expect(body.checks.map((check) => [check.name, check.ok])).toEqual([
+      ["draining", true],
       ["kafka", true],
       ["redis", true],
       ["topics", true],
+      ["processor", true],
     ])
+  })
+
+  it("answers /readyz 503 naming the processor while it is not SERVING, and 200 once it is again", async () => {
+    processor.setServing(false)
+    try {
+      let response = await fetch(`${requestor.httpUrl}/readyz`)
+      for (let i = 0; i < 40 && response.status !== 503; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        response = await fetch(`${requestor.httpUrl}/readyz`)
+      }
+      expect(response.status).toBe(503)
+      expect(response.headers.get("retry-after")).toMatch(/^\d+$/)
+      const body = (await response.json()) as ErrorBody
+      expect(body.error.details).toEqual([{ path: "processor", problem: expect.stringContaining("NOT_SERVING") }])
+    } finally {
+      processor.setServing(true)
+    }
+    await readyz(requestor)
   })
 
   it("serves /docs and /openapi.json with the order endpoints", async () => {
@@ -115,7 +147,11 @@ describe("requestor without Redis", () => {
     const closedPort = await freePort()
     const requestor = await startRequestor({
       name: "requestor-no-redis",
-      env: { BROKER_URL: kafkaUrl, REDIS_URL: `redis://127.0.0.1:${closedPort}` },
+      env: {
+        BROKER_URL: kafkaUrl,
+        REDIS_URL: `redis://127.0.0.1:${closedPort}`,
+        PROCESSOR_GRPC_URL: processor.address,
+      },
     })
     try {
       await expectNotReadyWithoutRedis(requestor)
@@ -131,7 +167,11 @@ describe("requestor without Kafka", () => {
     const closedPort = await freePort()
     const requestor = await startRequestor({
       name: "requestor-no-kafka",
-      env: { BROKER_URL: `kafka://127.0.0.1:${closedPort}`, REDIS_URL: redisUrl },
+      env: {
+        BROKER_URL: `kafka://127.0.0.1:${closedPort}`,
+        REDIS_URL: redisUrl,
+        PROCESSOR_GRPC_URL: processor.address,
+      },
     })
     try {
       const response = await fetch(`${requestor.httpUrl}/readyz`)

@@ -23,6 +23,7 @@ describe("requestor configuration", () => {
       grpcPort: 50052,
       grpcHost: "127.0.0.1",
       processorGrpcUrl: "127.0.0.1:50051",
+      streamLeaseTtlSeconds: 6,
       sseHeartbeatSeconds: 15,
       demoData: false,
     })
@@ -35,6 +36,7 @@ describe("requestor configuration", () => {
       REQUESTOR_GRPC_PORT: "9001",
       GRPC_SERVER_HOST: "0.0.0.0",
       PROCESSOR_GRPC_URL: "processor:50051",
+      STREAM_LEASE_TTL_SECONDS: "10",
       SSE_HEARTBEAT_SECONDS: "5",
       DEMO_DATA: "yes",
     })
@@ -44,18 +46,23 @@ describe("requestor configuration", () => {
       grpcPort: 9001,
       grpcHost: "0.0.0.0",
       processorGrpcUrl: "processor:50051",
+      streamLeaseTtlSeconds: 10,
       sseHeartbeatSeconds: 5,
       demoData: true,
     })
   })
 
-  it.each(["127.0.0.1:50051", "http://processor:50051", "https://processor.example:443", "[::1]:50051"])(
-    "accepts PROCESSOR_GRPC_URL=%s",
-    (value) => {
-      const exit = parse({ PROCESSOR_GRPC_URL: value })
-      expect(Exit.isSuccess(exit) && exit.value.processorGrpcUrl).toBe(value)
-    },
-  )
+  it.each([
+    "127.0.0.1:50051",
+    "http://processor:50051",
+    "https://processor.example:443",
+    "[::1]:50051",
+    "127.0.0.1:50051,127.0.0.1:50061",
+    "[::1]:50051,[::1]:50061",
+  ])("accepts PROCESSOR_GRPC_URL=%s", (value) => {
+    const exit = parse({ PROCESSOR_GRPC_URL: value })
+    expect(Exit.isSuccess(exit) && exit.value.processorGrpcUrl).toBe(value)
+  })
 
   it.each(["abc", "0", "65536"])("rejects REQUESTOR_HTTP_PORT=%s with a message naming it", (bad) => {
     expect(problemOf({ REQUESTOR_HTTP_PORT: bad })).toMatch(new RegExp(`^REQUESTOR_HTTP_PORT="${bad}": `))
@@ -66,6 +73,10 @@ describe("requestor configuration", () => {
     ["PROCESSOR_GRPC_URL", "processor"],
     ["PROCESSOR_GRPC_URL", "grpc://processor:50051"],
     ["PROCESSOR_GRPC_URL", "processor:99999"],
+    ["PROCESSOR_GRPC_URL", "processor-1:50051,processor-2:50051"],
+    ["PROCESSOR_GRPC_URL", "127.0.0.1:50051,[::1]:50061"],
+    ["PROCESSOR_GRPC_URL", "127.0.0.1:50051,"],
+    ["STREAM_LEASE_TTL_SECONDS", "0"],
     ["SSE_HEARTBEAT_SECONDS", "0"],
     ["DEMO_DATA", "maybe"],
   ])("rejects %s=%s with a message naming it", (name, value) => {

@@ -14,6 +14,7 @@ import { Broker, type BrokerShape } from "../broker/Broker.ts"
 import { brokerUrlConfig } from "../broker/config.ts"
 import { type BrokerError, BrokerUnavailable } from "../broker/errors.ts"
 import { layerFromConfig } from "../broker/layer.ts"
+import { tracedBrokerLayer } from "../telemetry/messaging.ts"
 
 type AdapterError = BrokerUnavailable | BrokerError | Config.ConfigError
 
@@ -93,4 +94,5 @@ export const tolerantBroker = (adapter: Layer.Layer<Broker, AdapterError>): Laye
     }),
   )
 
-export const BrokerLive: Layer.Layer<Broker, AdapterError> = tolerantBroker(layerFromConfig())
+/** Traced: producer and consumer spans, trace context in the message headers. */
+export const BrokerLive: Layer.Layer<Broker, AdapterError> = tracedBrokerLayer(tolerantBroker(layerFromConfig()))

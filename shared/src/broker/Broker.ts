@@ -55,6 +55,12 @@ export interface SubscribeOptions<E, R> {
   readonly handler: (message: BrokerMessage) => Effect.Effect<void, E, R>
 }
 
+/** Messages of one topic the group has not handled yet. */
+export interface TopicLag {
+  readonly topic: string
+  readonly messages: number
+}
+
 /** A running subscription; it stops when the scope it was started in closes. */
 export interface Subscription {
   /**
@@ -62,6 +68,12 @@ export interface Subscription {
    * messages published after that are delivered to the group even without `fromBeginning`.
    */
   readonly ready: Effect.Effect<void>
+  /**
+   * The group's backlog per subscribed topic, asked of the broker (for metrics). Kafka: high
+   * watermark minus committed offset, summed over partitions; JetStream: the durable consumer's
+   * pending plus unacknowledged messages. Absent when the adapter cannot tell (memory).
+   */
+  readonly lag?: Effect.Effect<ReadonlyArray<TopicLag>, BrokerError | BrokerUnavailable>
 }
 
 export interface TopicSpec {

@@ -17,7 +17,7 @@
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
 import { Cause, Deferred, Duration, Effect, Exit, FiberSet, type Scope } from "effect"
-import type { BrokerMessage, BrokerShape, SubscribeOptions, Subscription } from "./Broker.ts"
+import type { BrokerMessage, BrokerShape, SubscribeOptions, Subscription, TopicLag } from "./Broker.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import { effectiveGroupId } from "./group.ts"
 import { classify, consumerConfig, errorText, fromKafkaHeaders, type ResolvedKafkaOptions } from "./kafka-client.ts"
@@ -171,12 +171,48 @@ export const makeKafkaSubscribe =
         catch: classify(url, "subscribe"),
       })
 
-      return { ready: Deferred.await(ready) }
+      return { ready: Deferred.await(ready), lag: groupLag(admin, groupId, topics, fromBeginning, options) }
     }).pipe(
       Effect.withSpan("Broker.subscribe", {
         attributes: { "messaging.system": "kafka", subject: opts.subject, group: opts.group },
       }),
     )
+
+/**
+ * Per topic: Σ over partitions of (high watermark − the group's committed offset); a partition
+ * without a commit counts from where the group would start (low watermark with `fromBeginning`,
+ * else nothing).
+ */
+const groupLag = (
+  admin: KafkaJS.Admin,
+  groupId: string,
+  topics: ReadonlyArray<string>,
+  fromBeginning: boolean,
+  options: ResolvedKafkaOptions,
+): Effect.Effect<ReadonlyArray<TopicLag>, BrokerError | BrokerUnavailable> =>
+  Effect.tryPromise({
+    try: async () => {
+      const timeout = options.requestTimeoutMs
+      const committed = await admin.fetchOffsets({ groupId, topics: [...topics], timeout })
+      return Promise.all(
+        topics.map(async (topic) => {
+          const partitions = committed.find((entry) => entry.topic === topic)?.partitions ?? []
+          let messages = 0
+          for (const end of await admin.fetchTopicOffsets(topic, {
+            timeout,
+            isolationLevel: KafkaJS.IsolationLevel.READ_UNCOMMITTED,
+          })) {
+            const high = Number(end.high)
+            const offset = Number(partitions.find((p) => p.partition === end.partition)?.offset ?? -1)
+            const start = offset >= 0 ? offset : fromBeginning ? Number(end.low) : high
+            messages += Math.max(0, high - start)
+          }
+          return { topic, messages }
+        }),
+      )
+    },
+    catch: classify(options.url, "lag"),
+  })
 
 /** The per-message effect: filter, run the handler, commit or back off and fail (→ seek back). */
 const messageHandler = <E, R>(
@@ -233,8 +269,8 @@ const messageHandler = <E, R>(
           Effect.andThen(Effect.fail(new BrokerError({ operation: "handle", reason: "handler failed" }))),
         )
       }),
+      // Internal: the CONSUMER span `process <topic>` is the traced facade's (`telemetry/messaging.ts`).
       Effect.withSpan("Broker.handle", {
-        kind: "consumer",
         attributes: { "messaging.system": "kafka", subject, group: opts.group, position: brokerMessage.position },
       }),
     )

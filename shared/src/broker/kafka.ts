@@ -83,10 +83,17 @@ export const makeKafkaBroker = (
     const producer = yield* Effect.acquireRelease(
       Effect.sync(() => kafka.producer(producerConfig(options))),
       (client) =>
-        Effect.promise(async () => {
-          await client.flush({ timeout: 5_000 }).catch(() => undefined)
-          await client.disconnect().catch(() => undefined)
-        }).pipe(Effect.timeout("15 seconds"), Effect.ignore),
+        Effect.gen(function* () {
+          const started = Date.now()
+          yield* Effect.promise(async () => {
+            await client.flush({ timeout: 5_000 }).catch(() => undefined)
+            await client.disconnect().catch(() => undefined)
+          }).pipe(Effect.timeout("6 seconds"), Effect.ignore)
+          // A step of the graceful drain (see runtime/Drain.ts): logged with its duration.
+          yield* Effect.logInfo("kafka producer flushed and disconnected").pipe(
+            Effect.annotateLogs({ durationMs: Date.now() - started }),
+          )
+        }),
     )
     yield* Effect.tryPromise({ try: () => producer.connect(), catch: classify(url, "connect producer") }).pipe(
       bounded("connect producer", options.connectTimeoutMs),
@@ -134,8 +141,8 @@ export const makeKafkaBroker = (
           catch: classify(url, "publish"),
         }).pipe(bounded("publish", options.messageTimeoutMs + 5_000))
       }).pipe(
+        // Internal: the PRODUCER span `send <topic>` is the traced facade's (`telemetry/messaging.ts`).
         Effect.withSpan("Broker.publish", {
-          kind: "producer",
           attributes: { "messaging.system": "kafka", "messaging.destination.name": subject },
         }),
       )

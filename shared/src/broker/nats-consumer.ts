@@ -154,7 +154,14 @@ export const makeNatsSubscribe =
         })
         yield* Effect.forkScoped(supervised)
       }
-      return { ready: Effect.void }
+      // The durable consumer's backlog per stream (= topic): not yet delivered plus not yet acked.
+      const lag = Effect.forEach(streams, (stream) =>
+        Effect.tryPromise({
+          try: () => jsm.consumers.info(stream, name),
+          catch: classifyNats(options.url, "lag"),
+        }).pipe(Effect.map((info) => ({ topic: stream, messages: info.num_pending + info.num_ack_pending }))),
+      )
+      return { ready: Effect.void, lag }
     }).pipe(
       Effect.withSpan("Broker.subscribe", {
         attributes: { "messaging.system": "nats", subject: opts.subject, group: opts.group },
@@ -204,8 +211,8 @@ const messageHandler =
     }).pipe(
       // Closing scope: hand the message back at once instead of waiting for ack_wait.
       Effect.onInterrupt(() => Effect.sync(() => m.nak())),
+      // Internal: the CONSUMER span `process <topic>` is the traced facade's (`telemetry/messaging.ts`).
       Effect.withSpan("Broker.handle", {
-        kind: "consumer",
         attributes: { "messaging.system": "nats", subject, group: opts.group, position: message.position },
       }),
     )

@@ -142,8 +142,8 @@ export const makeNatsBroker = (
           bounded("publish", options.publishTimeoutMs + 1_000),
         )
       }).pipe(
+        // Internal: the PRODUCER span `send <topic>` is the traced facade's (`telemetry/messaging.ts`).
         Effect.withSpan("Broker.publish", {
-          kind: "producer",
           attributes: { "messaging.system": "nats", "messaging.destination.name": subject },
         }),
       )

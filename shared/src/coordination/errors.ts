@@ -56,3 +56,17 @@ export class PermitLost extends Schema.TaggedError<PermitLost>()("PermitLost", {
     return `semaphore ${this.name}: permit lost while held`
   }
 }
+
+/**
+ * A lease held by `owner` could not be kept: Redis named another owner (it expired and was taken
+ * over) or no renewal succeeded before it could expire. The effect run under it was interrupted.
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  name: Schema.String,
+  owner: Schema.String,
+  reason: Schema.String,
+}) {
+  override get message() {
+    return `lease ${this.name} of ${this.owner} was lost: ${this.reason}`
+  }
+}

@@ -1,5 +1,6 @@
 export * from "./DistributedLock.ts"
 export * from "./DistributedSemaphore.ts"
 export * from "./errors.ts"
+export * from "./Lease.ts"
 export * from "./PriorityQueue.ts"
 export * from "./redisScript.ts"

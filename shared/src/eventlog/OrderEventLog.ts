@@ -15,6 +15,11 @@
  *   re-reads every `pollInterval` (default 1 s) as a safety net. Reads go through the shared
  *   connection, so hundreds of follows cost no extra connections.
  *
+ * - Trace context: every committed event carries the W3C `traceparent` of the span that committed
+ *   it (`traceContext`; on the wire `OrderEvent.trace_context`), and every outbox entry written
+ *   with it carries the same in its headers, so the requestor's handling of the event and the
+ *   relay's `send` continue the trace of the request that caused the change (see `../telemetry`).
+ *
  * All keys of one commit must live on one Redis node (no Redis Cluster slot spreading).
  */
 import { Context, Duration, Effect, Layer, Schema, Stream } from "effect"
@@ -23,13 +28,14 @@ import { redisScript, runScript } from "../coordination/redisScript.ts"
 import { EventDraft, OrderEventRecord, OrderEventRecordJson, recordOf } from "../orders/events.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
 import { Redis } from "../redis/Redis.ts"
+import { currentTraceCarrier, type TraceCarrier, traceparentHeader } from "../telemetry/traceContext.ts"
 import { commitLua, encodeCommit, eventsChannel, orderEventsKey, parseNotification, seqOfStreamId } from "./encoding.ts"
 import { EventLogError, SeqGap } from "./errors.ts"
-import type { CommitOptions, OutboxEntry } from "./types.ts"
+import type { CommitCondition, CommitOptions, OutboxEntry } from "./types.ts"
 
 export { orderEventsKey, outboxStreamKey } from "./encoding.ts"
 export { EventLogError, SeqGap } from "./errors.ts"
-export type { CommitOptions, OutboxEntry, StateWrite } from "./types.ts"
+export type { CommitCondition, CommitOptions, OutboxEntry, StateWrite } from "./types.ts"
 
 export interface OrderEventLogShape {
   /**
@@ -66,6 +72,16 @@ export interface OrderEventLogShape {
   readonly follow: (orderReqId: string, afterSeq: number) => Stream.Stream<OrderEventRecord, EventLogError>
   /** Follows running now in this process (for metrics). */
   readonly activeFollows: Effect.Effect<number>
+  /**
+   * Commits `writes` and `extraOutbox` (no events) only if every condition holds, checked in the
+   * same atomic step (a compare-and-set across replicas): true when committed, false (nothing
+   * written) when a condition did not hold.
+   */
+  readonly commitIf: (
+    orderReqId: string,
+    conditions: ReadonlyArray<CommitCondition>,
+    options: CommitOptions,
+  ) => Effect.Effect<boolean, EventLogError>
 }
 
 export interface OrderEventLogOptions {
@@ -144,6 +160,21 @@ const awaitWake = (waiter: Waiter): Effect.Effect<void> =>
 
 const commitScript = redisScript("eventlog-commit", commitLua)
 
+const traceContextField = (carrier: TraceCarrier): { traceContext?: TraceCarrier } =>
+  Object.keys(carrier).length === 0 ? {} : { traceContext: carrier }
+
+/** A draft stamped with `carrier` unless it names its own trace context. */
+const withEventCarrier =
+  (carrier: TraceCarrier) =>
+  (draft: EventDraft): EventDraft =>
+    draft.traceContext === undefined ? { ...draft, ...traceContextField(carrier) } : draft
+
+/** An outbox entry whose headers carry `carrier` unless they carry a trace context already. */
+const withCarrier = (entry: OutboxEntry, carrier: TraceCarrier): OutboxEntry =>
+  entry.headers?.[traceparentHeader] !== undefined || Object.keys(carrier).length === 0
+    ? entry
+    : { ...entry, headers: { ...entry.headers, ...carrier } }
+
 const decodeRecordJson = Schema.decodeUnknownEffect(OrderEventRecordJson)
 const decodeDraft = Schema.decodeUnknownEffect(EventDraft)
 const decodeRecord = Schema.decodeUnknownEffect(OrderEventRecord)
@@ -198,8 +229,12 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
     const run = <A>(operation: string, orderReqId: string, command: string, f: (client: IORedis) => Promise<A>) =>
       redis.use(command, f).pipe(Effect.mapError(fail(operation, orderReqId)))
 
+    /** A read: retried (bounded) also when the connection breaks while it is in flight. */
+    const runRead = <A>(operation: string, orderReqId: string, command: string, f: (client: IORedis) => Promise<A>) =>
+      redis.useIdempotent(command, f).pipe(Effect.mapError(fail(operation, orderReqId)))
+
     const lastSeqOf = (operation: string, orderReqId: string) =>
-      run(operation, orderReqId, "XREVRANGE", (client) =>
+      runRead(operation, orderReqId, "XREVRANGE", (client) =>
         client.xrevrange(orderEventsKey(orderReqId), "+", "-", "COUNT", 1),
       ).pipe(
         Effect.flatMap((entries) => {
@@ -224,15 +259,19 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       events: ReadonlyArray<OrderEventRecord>,
       outbox: ReadonlyArray<OutboxEntry>,
       options: CommitOptions,
+      conditions: ReadonlyArray<CommitCondition> = [],
     ) =>
       Effect.gen(function* () {
+        // Outbox entries keep the trace of the change that wrote them: the relay's `send` joins it.
+        const carrier = yield* currentTraceCarrier
         const encoded = encodeCommit({
           expectedLastSeq,
           channel,
           orderReqId,
           events: events.map((record) => JSON.stringify(record)),
-          outbox,
+          outbox: outbox.map((entry) => withCarrier(entry, carrier)),
           writes: options.writes ?? [],
+          conditions,
         })
         if (encoded._tag === "Invalid") return yield* invalid(operation, orderReqId, encoded.problem)
         const reply = yield* run(operation, orderReqId, "EVALSHA", (client) =>
@@ -272,8 +311,9 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         return []
       }
       let expected = yield* lastSeqOf("append", orderReqId)
+      const traced = withEventCarrier(yield* currentTraceCarrier)
       for (let attempt = 1; ; attempt++) {
-        const records = valid.map((draft, index) => recordOf(orderReqId, expected + 1 + index, draft))
+        const records = valid.map((draft, index) => recordOf(orderReqId, expected + 1 + index, traced(draft)))
         const result = yield* commit("append", orderReqId, expected, records, outboxFor(options, records), options)
         if (result.ok) return records
         if (attempt >= maxCommitAttempts) {
@@ -289,7 +329,11 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       const valid = yield* decodeRecord(event).pipe(
         Effect.mapError((error) => invalid("record", event.orderReqId, error.message)),
       )
-      const normalised = recordOf(valid.orderReqId, valid.seq, valid)
+      // The record carries this side's span (e.g. the requestor's `receive`), a child of the sender's.
+      const normalised = recordOf(valid.orderReqId, valid.seq, {
+        ...valid,
+        ...traceContextField(yield* currentTraceCarrier),
+      })
       for (let attempt = 1; ; attempt++) {
         const result = yield* commit(
           "record",
@@ -322,7 +366,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       })
 
     const readPage = (orderReqId: string, afterSeq: number, limit: number | undefined) =>
-      run("read", orderReqId, "XRANGE", (client) =>
+      runRead("read", orderReqId, "XRANGE", (client) =>
         limit === undefined
           ? client.xrange(orderEventsKey(orderReqId), `${afterSeq + 1}-0`, "+")
           : client.xrange(orderEventsKey(orderReqId), `${afterSeq + 1}-0`, "+", "COUNT", limit),
@@ -361,7 +405,18 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
 
     const activeFollows = Effect.sync(() => waiters.size)
 
-    return OrderEventLog.of({ append, record, lastSeq, read, follow, activeFollows })
+    const commitIf = Effect.fn("OrderEventLog.commitIf")(function* (
+      orderReqId: string,
+      conditions: ReadonlyArray<CommitCondition>,
+      options: CommitOptions,
+    ) {
+      yield* Effect.annotateCurrentSpan({ orderReqId })
+      if (orderReqId === "") return yield* invalid("commitIf", orderReqId, "empty order id")
+      const result = yield* commit("commitIf", orderReqId, -1, [], outboxFor(options, []), options, conditions)
+      return result.ok
+    })
+
+    return OrderEventLog.of({ append, record, lastSeq, read, follow, activeFollows, commitIf })
   })
 
   /** The log over the service's `Redis` (default options). */

@@ -2,7 +2,7 @@
  * Pure helpers of the event log: Redis key names, the commit script's argument layout, and
  * parsing of stream ids and pub/sub notifications. Kept apart so they can be unit-tested.
  */
-import type { OutboxEntry, StateWrite } from "./types.ts"
+import type { CommitCondition, OutboxEntry, StateWrite } from "./types.ts"
 
 /** The order's event stream (relative to the service's key prefix); entry id `{seq}-0`. */
 export const orderEventsKey = (orderReqId: string): string => `order:${orderReqId}:events`
@@ -96,6 +96,8 @@ export interface CommitInput {
   readonly events: ReadonlyArray<string>
   readonly outbox: ReadonlyArray<OutboxEntry>
   readonly writes: ReadonlyArray<StateWrite>
+  /** Checked before anything is written; a failed one changes nothing (`commitIf`). */
+  readonly conditions?: ReadonlyArray<CommitCondition>
 }
 
 export type EncodedCommit =
@@ -114,7 +116,18 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
     if (typeof entry.key !== "string" || entry.key === "") return { _tag: "Invalid", problem: "outbox: empty key" }
     if (typeof entry.payload !== "string") return { _tag: "Invalid", problem: "outbox: payload must be a string" }
   }
-  const keys = [orderEventsKey(input.orderReqId), outboxStreamKey, ...input.writes.map((write) => write.key)]
+  const conditions = input.conditions ?? []
+  for (const condition of conditions) {
+    if (typeof condition.key !== "string" || condition.key === "" || typeof condition.field !== "string") {
+      return { _tag: "Invalid", problem: "condition: key and field must be non-empty strings" }
+    }
+  }
+  const keys = [
+    orderEventsKey(input.orderReqId),
+    outboxStreamKey,
+    ...input.writes.map((write) => write.key),
+    ...conditions.map((condition) => condition.key),
+  ]
   const args: Array<string> = [
     String(input.expectedLastSeq),
     input.channel,
@@ -128,19 +141,26 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
     args.push(entry.topic, entry.key, JSON.stringify(entry.headers ?? {}), entry.payload)
   }
   for (const write of input.writes) args.push(...writeArgs(write))
+  if (conditions.length > 0) {
+    args.push(String(conditions.length))
+    for (const condition of conditions) args.push(condition.field, JSON.stringify(condition.oneOf))
+  }
   return { _tag: "Encoded", keys, args }
 }
 
 /**
  * The commit, atomic because it is one script: checks that the log still ends at
- * `expectedLastSeq` (else returns `{0, actualLastSeq}` and changes nothing), checks every key's
+ * `expectedLastSeq` (else returns `{0, actualLastSeq}` and changes nothing), checks the
+ * conditions (hash field values; else returns `{2, lastSeq}` and changes nothing), checks every key's
  * type before the first write (a script is not rolled back on error, so nothing may fail
  * half-way), then appends the events (`{seq}-0`), the outbox entries and the state writes, and
  * publishes `<orderReqId>:<lastSeq>` on the events channel. Returns `{1, newLastSeq}`.
  *
- * KEYS: events stream, outbox stream, one key per write.
+ * KEYS: events stream, outbox stream, one key per write, one key per condition.
  * ARGV: expected last seq (-1: no check), channel, order id, #events, #outbox, #writes, the
- * events' JSON, 4 values per outbox entry (topic, key, headers, payload), 3 per write (op, a, b).
+ * events' JSON, 4 values per outbox entry (topic, key, headers, payload), 3 per write (op, a, b),
+ * then (only when there are conditions) #conditions and 2 per condition (field, allowed values as
+ * a JSON array, "" = absent).
  */
 export const commitLua = `
 local expected = tonumber(ARGV[1])
@@ -169,6 +189,20 @@ local last = 0
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #top > 0 then last = tonumber(string.match(top[1][1], '^(%d+)')) end
 if expected >= 0 and last ~= expected then return {0, last} end
+
+local condsAt = writesAt + 3 * nWrites
+local nConds = tonumber(ARGV[condsAt] or '0')
+for c = 0, nConds - 1 do
+  local key = KEYS[3 + nWrites + c]
+  problem = expectType(key, 'hash')
+  if problem then return redis.error_reply(problem) end
+  local value = redis.call('HGET', key, ARGV[condsAt + 1 + 2 * c]) or ''
+  local allowed = false
+  for _, candidate in ipairs(cjson.decode(ARGV[condsAt + 2 + 2 * c])) do
+    if candidate == value then allowed = true end
+  end
+  if not allowed then return {2, last} end
+end
 
 if nOutbox > 0 then
   problem = expectType(KEYS[2], 'stream')

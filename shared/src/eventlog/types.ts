@@ -32,3 +32,13 @@ export interface CommitOptions {
   /** Extra outbox entries not tied to an event (e.g. a failure message). */
   readonly extraOutbox?: ReadonlyArray<OutboxEntry>
 }
+
+/**
+ * A condition of `OrderEventLog.commitIf`, checked inside the atomic commit: hash field `field`
+ * of `key` (relative to the service's prefix) must be one of `oneOf` (`""` = the field is absent).
+ */
+export interface CommitCondition {
+  readonly key: string
+  readonly field: string
+  readonly oneOf: ReadonlyArray<string>
+}

@@ -5,12 +5,17 @@
  * (`grpc.health.v1.Health`: SERVING once listening, NOT_SERVING from the moment shutdown starts)
  * and server reflection (`grpc.reflection.v1.ServerReflection`) over the generated descriptor
  * set. Releasing the layer marks everything NOT_SERVING, lets running calls finish for
- * `shutdownTimeout`, then cancels what is left.
+ * `shutdownTimeout`, then cancels what is left. With a `Drain` (SIGTERM), NOT_SERVING comes at
+ * the start of the drain and the shutdown (GOAWAY, no new calls) in its `work` phase.
  */
-import { Context, type Duration, Effect, Layer } from "effect"
+import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection"
+import { rpcServerMetrics } from "../metrics/grpc.ts"
+import { Metrics } from "../metrics/Metrics.ts"
+import { onDrain } from "../runtime/Drain.ts"
+import { rpcServerTracing } from "../telemetry/grpc.ts"
 import { GrpcServeError } from "./errors.ts"
 import type { GrpcService } from "./services.ts"
 
@@ -44,7 +49,11 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
       for (const name of healthNames) health.setStatus(serving ? "healthy" : "unhealthy", name)
     }
 
-    const server = createServer()
+    // Call metrics when the process has a `Metrics` registry (tests may run without one).
+    const metrics = yield* Effect.serviceOption(Metrics)
+    const base = Option.isSome(metrics) ? createServer().use(rpcServerMetrics(metrics.value.catalogue)) : createServer()
+    // Server spans (trace context from the call metadata); handlers join them with `withCallSpan`.
+    const server = base.use(rpcServerTracing(yield* Effect.context<never>()))
     for (const service of options.services) service.add(server)
     server.add(HealthDefinition, HealthServiceImpl(health))
     if (options.descriptorSet !== undefined) {
@@ -52,6 +61,13 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
         ServerReflectionService,
         ServerReflection(options.descriptorSet, [...serviceNames, HealthDefinition.fullName]),
       )
+    }
+
+    // The drain and the release both shut down; the second waits for the first.
+    let closing: Promise<void> | undefined
+    const shutdownOnce = () => {
+      closing ??= server.shutdown()
+      return closing
     }
 
     const port = yield* Effect.acquireRelease(
@@ -64,7 +80,7 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
         Effect.gen(function* () {
           setServing(false)
           yield* Effect.logInfo("gRPC server shutting down")
-          yield* Effect.promise(() => server.shutdown()).pipe(
+          yield* Effect.promise(shutdownOnce).pipe(
             Effect.timeoutOrElse({
               duration: shutdownTimeout,
               orElse: () =>
@@ -77,6 +93,19 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
         }),
     )
     setServing(true)
+    // Drain (SIGTERM): NOT_SERVING at once, long before the server itself is released.
+    yield* onDrain({
+      name: "grpc health NOT_SERVING",
+      phase: "accept",
+      run: () => Effect.sync(() => setServing(false)),
+    })
+    // Then GOAWAY: the listener closes and clients open new calls elsewhere (a client reconnecting
+    // to this address is refused); calls still running finish (bounded by the drain deadline).
+    yield* onDrain({
+      name: "grpc GOAWAY, running calls finish",
+      phase: "work",
+      run: () => Effect.promise(shutdownOnce),
+    })
     yield* Effect.logInfo("gRPC server listening").pipe(
       Effect.annotateLogs({
         address: hostPort(options.host, port),

@@ -2,7 +2,7 @@
  * Readiness: a fixed set of named dependency checks, run concurrently, each bounded by a timeout.
  * The service decides which checks it has (broker, Redis, topics, ...); `/readyz` runs them.
  */
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, type Scope } from "effect"
 import type { CheckResult } from "./api.ts"
 
 export interface ReadinessCheck {
@@ -80,7 +80,7 @@ export class Readiness extends Context.Service<Readiness, ReadinessShape>()("dce
   static readonly layer = <E, R>(
     checks: Effect.Effect<ReadonlyArray<ReadinessCheck>, E, R>,
     options?: { readonly timeout?: Duration.Input },
-  ): Layer.Layer<Readiness, E, R> =>
+  ): Layer.Layer<Readiness, E, Exclude<R, Scope.Scope>> =>
     Layer.effect(
       Readiness,
       Effect.map(checks, (list) => Readiness.make(list, options)),

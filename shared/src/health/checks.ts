@@ -2,6 +2,7 @@
 import { Effect } from "effect"
 import { Broker } from "../broker/Broker.ts"
 import { Redis } from "../redis/Redis.ts"
+import { Drain } from "../runtime/Drain.ts"
 import type { ReadinessCheck } from "./Readiness.ts"
 
 export const brokerCheck: Effect.Effect<ReadinessCheck, never, Broker> = Effect.gen(function* () {
@@ -12,4 +13,17 @@ export const brokerCheck: Effect.Effect<ReadinessCheck, never, Broker> = Effect.
 export const redisCheck: Effect.Effect<ReadinessCheck, never, Redis> = Effect.gen(function* () {
   const redis = yield* Redis
   return { name: "redis", check: redis.ping }
+})
+
+/** `draining`: fails from the moment the service starts draining (SIGTERM), so `/readyz` says 503 at once. */
+export const drainCheck: Effect.Effect<ReadinessCheck> = Effect.gen(function* () {
+  const drain = yield* Effect.serviceOption(Drain)
+  return {
+    name: "draining",
+    check: Effect.suspend(() =>
+      drain._tag === "Some" && drain.value.isDraining()
+        ? Effect.fail(new Error("the service is shutting down; use another replica"))
+        : Effect.void,
+    ),
+  }
 })

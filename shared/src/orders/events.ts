@@ -40,6 +40,11 @@ const eventFields = {
   occurredAt: Schema.String,
   message: Schema.String,
   details: Schema.Record(Schema.String, Schema.String),
+  /**
+   * W3C trace context (`traceparent`) of the span that committed the event: set by the event log,
+   * carried on the order streams, so a receiver's work on the event joins the same trace.
+   */
+  traceContext: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
 }
 
 /** An event before the log gave it a `seq` (the caller supplies `eventId`, e.g. `crypto.randomUUID()`). */
@@ -68,6 +73,7 @@ export const recordOf = (orderReqId: string, seq: number, draft: EventDraft): Or
   occurredAt: draft.occurredAt,
   message: draft.message,
   details: draft.details,
+  ...(draft.traceContext === undefined ? {} : { traceContext: draft.traceContext }),
 })
 
 /** A draft with a fresh `eventId` and `occurredAt` = now. */
@@ -140,6 +146,7 @@ export const orderEventToProto = (record: OrderEventRecord): OrderEvent =>
     occurredAt: new Date(record.occurredAt),
     message: record.message,
     details: { ...record.details },
+    traceContext: { ...record.traceContext },
   })
 
 const decodeRecord = Schema.decodeUnknownEffect(OrderEventRecord)
@@ -165,5 +172,6 @@ export const orderEventFromProto = (event: OrderEvent): Effect.Effect<OrderEvent
     occurredAt: occurredAt.toISOString(),
     message: event.message,
     details: { ...event.details },
+    ...(Object.keys(event.traceContext ?? {}).length === 0 ? {} : { traceContext: { ...event.traceContext } }),
   }).pipe(Effect.mapError((error) => invalid(error.message)))
 }

@@ -11,7 +11,10 @@
  *   broker acknowledged it is it `XACK`ed and `XDEL`eted. A failed publish is retried with
  *   exponential backoff and jitter (each attempt bounded by `publishTimeoutMs`), forever: a
  *   publishable entry is never dropped. An entry that can never be published (invalid subject or
- *   headers, unreadable headers) is moved to the stream `outbox:dead` with the reason.
+ *   headers, unreadable headers) is moved to the stream `outbox:dead` with the reason and, with
+ *   `deadLetterTopic`, reported on the service's failure topic (`deadLetterReport`).
+ * - Drain (SIGTERM): the step `outbox relay flush` waits (bounded) until the relay has published
+ *   everything it found and a further read finds nothing new.
  * - Per-key order within one relay: entries of one key are published one after the other in
  *   stream order (different keys of a batch in parallel, up to `concurrency`).
  * - Entries pending longer than `claimIdleMs` with another consumer (a dead relay) are taken
@@ -30,7 +33,10 @@ import { Broker } from "../broker/Broker.ts"
 import { headersProblem, subjectOrFail } from "../broker/validate.ts"
 import { outboxStreamKey } from "../eventlog/encoding.ts"
 import type { OutboxEntry } from "../eventlog/types.ts"
+import { topicMessage } from "../orders/topicMessage.ts"
 import { Redis } from "../redis/Redis.ts"
+import { RetryPolicies } from "../resilience/schedules.ts"
+import { onDrain, until } from "../runtime/Drain.ts"
 
 export type { OutboxEntry } from "../eventlog/types.ts"
 
@@ -64,6 +70,16 @@ export interface OutboxRelayOptions {
   readonly publishTimeoutMs?: number
   /** Keys published in parallel within a batch (default 16). */
   readonly concurrency?: number
+  /**
+   * The service's failure topic (`REQ_failures`, `PRP_FAILURES`): an entry moved to
+   * `outbox:dead` is also reported there (in the same Redis transaction), with the reason and
+   * the entry as it was. Unset: `outbox:dead` only.
+   */
+  readonly deadLetterTopic?: string
+  /** The `Key` (header `event-type`) of those reports (default `OUTBOX_DEAD_LETTER`). */
+  readonly deadLetterKey?: string
+  /** Longest the drain (SIGTERM) waits for the outbox to empty (default 5 000 ms). */
+  readonly drainFlushMs?: number
 }
 
 export interface OutboxRelayStats {
@@ -119,6 +135,42 @@ export const parseOutboxFields = (
   return { _tag: "Entry", entry: { topic, key, headers, payload } }
 }
 
+/**
+ * The failure-topic report of an entry that can never be published: keyed by the entry's key
+ * when that is a valid subject token (its OrderReqID), else `unknown`; carries the reason and
+ * the entry as it was (`Request`). `EventID` is derived from the stream id: stable if reported twice.
+ */
+export const deadLetterReport = (
+  entry: { readonly id: string; readonly fields: ReadonlyArray<string> | null },
+  reason: string,
+  topic: string,
+  key = "OUTBOX_DEAD_LETTER",
+): OutboxEntry => {
+  const fields = new Map<string, string>()
+  const raw = entry.fields ?? []
+  for (let i = 0; i + 1 < raw.length; i += 2) fields.set(raw[i]!, raw[i + 1]!)
+  const originalKey = fields.get("key") ?? ""
+  const orderReqId = /^[A-Za-z0-9_-]+$/.test(originalKey) ? originalKey : "unknown"
+  return topicMessage({
+    topic,
+    key,
+    orderReqId,
+    sessionId: "",
+    eventId: `outbox-dead:${entry.id}`,
+    message: `outbox entry could not be published: ${reason}`,
+    fields: {
+      Operation: "publish",
+      Reason: reason,
+      Request: {
+        topic: fields.get("topic") ?? null,
+        key: fields.get("key") ?? null,
+        headers: fields.get("headers") ?? null,
+        payload: fields.get("payload") ?? null,
+      },
+    },
+  })
+}
+
 /** Milliseconds part of a stream id (`1700000000000-3` → 1700000000000). */
 export const streamIdMs = (id: string): number => Number(id.split("-")[0])
 
@@ -139,7 +191,11 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const idlePollMs = options.idlePollMs ?? 50
     const claimIdleMs = options.claimIdleMs ?? 30_000
     const claimEveryMs = options.claimEveryMs ?? 5_000
-    const retry = options.retry ?? { initialMs: 100, maxMs: 10_000 }
+    // The shared publish policy (`RetryPolicies.brokerPublish`: 100 ms doubling to 10 s, forever).
+    const retry = options.retry ?? {
+      initialMs: Duration.toMillis(Duration.fromInputUnsafe(RetryPolicies.brokerPublish.base)),
+      maxMs: Duration.toMillis(Duration.fromInputUnsafe(RetryPolicies.brokerPublish.max)),
+    }
     const publishTimeoutMs = options.publishTimeoutMs ?? 15_000
     const concurrency = options.concurrency ?? 16
     const stream = outboxStreamKey
@@ -197,14 +253,27 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
           )
 
     const deadLetter = (entry: Entry, reason: string) =>
-      run("dead-letter", "XADD", (client) =>
-        client
+      run("dead-letter", "XADD", (client) => {
+        const transaction = client
           .multi()
           .xadd(deadLetterStreamKey, "*", ...(entry.fields ?? []), "reason", reason, "id", entry.id)
-          .xack(stream, group, entry.id)
-          .xdel(stream, entry.id)
-          .exec(),
-      ).pipe(
+        if (options.deadLetterTopic !== undefined) {
+          const report = deadLetterReport(entry, reason, options.deadLetterTopic, options.deadLetterKey)
+          transaction.xadd(
+            stream,
+            "*",
+            "topic",
+            report.topic,
+            "key",
+            report.key,
+            "headers",
+            JSON.stringify(report.headers ?? {}),
+            "payload",
+            report.payload,
+          )
+        }
+        return transaction.xack(stream, group, entry.id).xdel(stream, entry.id).exec()
+      }).pipe(
         Effect.tap(() => count("deadLettered")),
         Effect.tap(() =>
           Effect.logError("outbox entry can never be published; moved to the dead-letter stream").pipe(
@@ -316,6 +385,9 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
       return claimed
     })
 
+    /** Rounds that published everything they found and found nothing new: the relay is caught up. */
+    let emptyRounds = 0
+
     const loop = Effect.gen(function* () {
       yield* untilDone("create group", ensureGroup, Effect.void)
       // Our own entries left pending by a previous run of this consumer.
@@ -347,6 +419,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
             }),
           ),
         )
+        if (read === 0) emptyRounds += 1
         if (read < batchSize) yield* Effect.sleep(Duration.millis(idlePollMs))
       }
     }).pipe(Effect.annotateLogs({ relay: consumer, group }))
@@ -360,6 +433,36 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
       }),
     )
     const backlog = run("backlog", "XLEN", (client) => client.xlen(stream))
+
+    // Drain (SIGTERM): keep publishing until a round finds nothing new (or `drainFlushMs`), so
+    // what was committed before the drain goes out now; the rest is published by another relay
+    // (the group shares the outbox) or by this one on its next start (its pending entries).
+    const drainFlushMs = options.drainFlushMs ?? 5_000
+    yield* onDrain({
+      name: "outbox relay flush",
+      phase: "flush",
+      run: () =>
+        Effect.suspend(() => {
+          const before = emptyRounds
+          return until(
+            Effect.sync(() => emptyRounds > before),
+            Math.max(10, Math.min(idlePollMs, 100)),
+          )
+        }).pipe(
+          Effect.timeoutOrElse({
+            duration: Duration.millis(drainFlushMs),
+            orElse: () =>
+              backlog.pipe(
+                Effect.orElseSucceed(() => -1),
+                Effect.flatMap((left) =>
+                  Effect.logWarning("outbox not empty at drain; the other relays or the next start publish it").pipe(
+                    Effect.annotateLogs({ left }),
+                  ),
+                ),
+              ),
+          }),
+        ),
+    })
 
     return OutboxRelay.of({ lag, backlog, stats: Ref.get(stats) })
   })

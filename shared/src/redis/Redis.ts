@@ -12,6 +12,7 @@
 import { type Config, Context, Duration, Effect, Layer } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { url } from "../config/env.ts"
+import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
 import { RedisError, RedisUnavailable } from "./errors.ts"
 
 export const defaultRedisUrl = "redis://127.0.0.1:6379"
@@ -22,8 +23,20 @@ export interface RedisShape {
   readonly keyPrefix: string
   /** `REDIS_URL` with the password masked, for logs and errors. */
   readonly url: string
-  /** Runs one command, mapping a missing connection to `RedisUnavailable`. */
+  /**
+   * Runs one command, mapping a missing connection to `RedisUnavailable`. A command that could
+   * not be sent (no connection) is retried under `RetryPolicies.redisRead` first — always safe,
+   * Redis never saw it — so a blip (failover, reconnect) does not fail the caller.
+   */
   readonly use: <A>(
+    command: string,
+    f: (client: IORedis) => Promise<A>,
+  ) => Effect.Effect<A, RedisUnavailable | RedisError>
+  /**
+   * `use` for a command that is safe to run twice (a read; a commit keyed by seq, which reports a
+   * repeat as a duplicate): a connection lost while it was in flight is retried too.
+   */
+  readonly useIdempotent: <A>(
     command: string,
     f: (client: IORedis) => Promise<A>,
   ) => Effect.Effect<A, RedisUnavailable | RedisError>
@@ -43,6 +56,13 @@ const maskUrl = (value: URL) => {
   if (masked.password !== "") masked.password = "***"
   return masked.toString()
 }
+
+/** Failures worth another attempt of an idempotent command: no connection, or it broke mid-way. */
+export const isTransientRedisFailure = (error: RedisUnavailable | RedisError): boolean =>
+  error._tag === "RedisUnavailable" ||
+  /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|Connection is closed|Stream isn't writeable|LOADING|TRYAGAIN/i.test(
+    error.reason,
+  )
 
 const reasonOf = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
@@ -109,7 +129,7 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
       )
     })
 
-    const use = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
+    const once = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
       Effect.suspend(
         (): Effect.Effect<A, RedisUnavailable | RedisError> =>
           client.status === "ready"
@@ -118,9 +138,21 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
                 catch: (cause) => new RedisError({ command, reason: reasonOf(cause) }),
               })
             : Effect.fail(unavailable(lastError === "" ? `connection ${client.status}` : lastError)),
-      ).pipe(Effect.withSpan(`Redis.${command}`))
+      )
 
-    return Redis.of({ client, keyPrefix: options.keyPrefix, url: shownUrl, use, ping })
+    const use = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
+      once(command, f).pipe(
+        retryWhile(RetryPolicies.redisRead, (error) => error._tag === "RedisUnavailable"),
+        Effect.withSpan(`Redis.${command}`),
+      )
+
+    const useIdempotent = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
+      once(command, f).pipe(
+        retryWhile(RetryPolicies.redisRead, isTransientRedisFailure),
+        Effect.withSpan(`Redis.${command}`),
+      )
+
+    return Redis.of({ client, keyPrefix: options.keyPrefix, url: shownUrl, use, useIdempotent, ping })
   })
 
   /** Reads `REDIS_URL`; fails only on an invalid value, never because Redis is down. */

@@ -15,9 +15,10 @@
  * timeouts, transport errors (connection refused/reset) and HTTP 408/500/502/503/504. An HTTP
  * 4xx answer means the dependency is up, so it is neither retried nor held against the circuit.
  */
-import { Cause, Duration, Effect, Exit, Layer, Option, Schedule, type Scope } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Option, type Scope } from "effect"
 import { HttpClientError } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
+import { exponentialCapped, RetryPolicies } from "./schedules.ts"
 
 export interface ResilienceOptions {
   /** Bound on one attempt (the retries each get their own). */
@@ -99,11 +100,11 @@ export const makeGuard = (options: ResilienceOptions): Effect.Effect<Guard, neve
       openDuration: options.openDuration,
     }).pipe(Effect.provide(store))
 
-    const maxDelay = Duration.fromInputUnsafe(options.retryMaxDelay ?? "2 seconds")
-    const retrySchedule = Schedule.exponential(options.retryBaseDelay).pipe(
-      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, maxDelay))),
-      Schedule.jittered,
-    )
+    // The shared backoff (`schedules.ts`): exponential from `retryBaseDelay`, capped, ±20 % jitter.
+    const retrySchedule = exponentialCapped({
+      base: options.retryBaseDelay,
+      max: options.retryMaxDelay ?? RetryPolicies.httpCall.max,
+    })
 
     const run = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>, runOptions?: RunOptions<E>) => {
       const isFailure = runOptions?.isDependencyFailure ?? isTransientFailure

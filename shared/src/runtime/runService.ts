@@ -2,19 +2,39 @@
  * The entry point of a service process: builds the application layer, keeps it running, and
  * turns the way it ends into an exit code.
  *
- * - SIGTERM / SIGINT interrupt the application; the layers are released in reverse order
- *   (servers close, the broker flushes, Redis quits) and the process exits 0.
+ * - SIGTERM / SIGINT interrupt the application: it drains first (`Drain.ts`: not ready, streams
+ *   told to reconnect, in-flight work finished within `DRAIN_TIMEOUT_SECONDS`), then the layers
+ *   are released in reverse order (servers close, the broker flushes, Redis quits) and the
+ *   process exits 0 — or 1 if all that takes longer than the drain timeout + 8 s.
  * - A failure — at start-up typically an invalid environment variable — prints one line on
  *   stderr (`processor: invalid configuration: PROCESSOR_HTTP_PORT="abc": ...`) and exits 1.
  * - A defect (a bug) prints the full cause and exits 1.
+ *
+ * Logging (`./logging.ts`) and tracing (`../telemetry/Telemetry.ts`) wrap everything.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, type Config, Effect, Exit, Layer } from "effect"
 import { formatConfigError } from "../config/errors.ts"
+import { TelemetryLive } from "../telemetry/Telemetry.ts"
+import {
+  Drain,
+  DrainOnShutdown,
+  defaultDrainTimeoutSeconds,
+  drainTimeoutConfig,
+  releaseMarginSeconds,
+} from "./Drain.ts"
 import { LoggingLive } from "./logging.ts"
 
-/** After a signal, the process exits even if some finalizer hangs. */
-const shutdownDeadlineMs = 15_000
+/**
+ * After a signal, the process exits even if some finalizer hangs: the drain's budget
+ * (`DRAIN_TIMEOUT_SECONDS`, see `Drain.ts`) plus time to release the layers. An invalid value
+ * stops the service at start-up (its config check), so the default here only covers that case.
+ */
+const shutdownDeadlineMs = (): number => {
+  const raw = process.env.DRAIN_TIMEOUT_SECONDS?.trim()
+  const seconds = raw !== undefined && /^[1-9][0-9]*$/.test(raw) ? Number(raw) : defaultDrainTimeoutSeconds
+  return (seconds + releaseMarginSeconds) * 1_000
+}
 
 const isConfigError = (error: unknown): error is Config.ConfigError =>
   typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "ConfigError"
@@ -53,17 +73,23 @@ export const runService = <A, E>(name: string, app: Layer.Layer<A, E>, options: 
   const armDeadline = () => {
     if (armed) return
     armed = true
+    const deadlineMs = shutdownDeadlineMs()
     setTimeout(() => {
-      process.stderr.write(`${name}: shutdown took longer than ${shutdownDeadlineMs} ms, exiting\n`)
+      process.stderr.write(`${name}: shutdown took longer than ${deadlineMs} ms, exiting\n`)
       process.exit(1)
-    }, shutdownDeadlineMs).unref()
+    }, deadlineMs).unref()
   }
   process.once("SIGTERM", armDeadline)
   process.once("SIGINT", armDeadline)
 
-  const program = Effect.andThen(options.config ?? Effect.void, Layer.launch(app)).pipe(
+  // The drain runs first when the application stops (built last, released first); every piece
+  // of the application can register its steps with `Drain` (built first, released last).
+  const drained = DrainOnShutdown.pipe(Layer.provideMerge(app), Layer.provideMerge(Drain.layer))
+  const config = Effect.andThen(options.config ?? Effect.void, drainTimeoutConfig)
+  const program = Effect.andThen(config, Layer.launch(drained)).pipe(
     Effect.onInterrupt(() => Effect.logInfo(`${name} stopped`)),
-    Effect.provide(LoggingLive(name)),
+    // Outermost: built first, released last, so the spans of the shutdown are flushed too.
+    Effect.provide(Layer.merge(LoggingLive(name), TelemetryLive(name))),
   )
 
   NodeRuntime.runMain(program, {

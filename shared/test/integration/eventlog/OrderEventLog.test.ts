@@ -116,6 +116,9 @@ describe("OrderEventLog", () => {
         expect(yield* Effect.promise(() => client.zscore("timers", "expire:ORD-A"))).toBe("123")
         expect(yield* Effect.promise(() => client.sismember("orders", "ORD-A"))).toBe(1)
         const outbox = yield* Effect.promise(() => client.xrange("outbox", "-", "+"))
+        // Each entry also carries the trace context of the commit (`traceparent`), for the relay's span.
+        const traceparent = records[0]?.traceContext?.traceparent
+        expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
         expect(outbox.map(([, fields]) => fields)).toEqual([
           [
             "topic",
@@ -123,11 +126,11 @@ describe("OrderEventLog", () => {
             "key",
             "ORD-A",
             "headers",
-            JSON.stringify({ "event-id": records[0]!.eventId }),
+            JSON.stringify({ "event-id": records[0]!.eventId, traceparent }),
             "payload",
             '{"Seq":1}',
           ],
-          ["topic", "REQ_failures", "key", "ORD-A", "headers", "{}", "payload", "{}"],
+          ["topic", "REQ_failures", "key", "ORD-A", "headers", JSON.stringify({ traceparent }), "payload", "{}"],
         ])
 
         // deletes and removals, with no events at all
@@ -218,7 +221,12 @@ describe("OrderEventLog", () => {
         expect(yield* log.record(event(4), options(4))).toBe("recorded")
 
         const stored = yield* log.read("ORD-R", 0)
-        expect(stored).toEqual([event(1), event(2), event(3), event(4)])
+        // Recorded with the recording side's trace context.
+        const traced = (record: OrderEventRecord) => ({
+          ...record,
+          traceContext: { traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/) },
+        })
+        expect(stored).toEqual([event(1), event(2), event(3), event(4)].map(traced))
         expect(yield* Effect.promise(() => redis.client.hkeys("seen"))).toEqual(["1", "2", "3", "4"])
         const outbox = yield* Effect.promise(() => redis.client.xrange("outbox", "-", "+"))
         expect(outbox.map(([, fields]) => fields[7])).toEqual(["1", "2", "3", "4"])

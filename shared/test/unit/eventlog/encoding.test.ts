@@ -86,6 +86,22 @@ describe("event log encoding", () => {
         "v",
       ],
     })
+    // Conditions: their keys after the writes' keys, then #conditions and (field, allowed JSON) each.
+    expect(
+      encodeCommit({
+        expectedLastSeq: -1,
+        channel: "c",
+        orderReqId: "O",
+        events: [],
+        outbox: [],
+        writes: [{ op: "sadd", key: "s", member: "O" }],
+        conditions: [{ key: "order:O", field: "status", oneOf: ["", "REGISTERED"] }],
+      }),
+    ).toEqual({
+      _tag: "Encoded",
+      keys: ["order:O:events", "outbox", "s", "order:O"],
+      args: ["-1", "c", "O", "0", "0", "1", "sadd", "O", "", "1", "status", '["","REGISTERED"]'],
+    })
     expect(
       encodeCommit({
         expectedLastSeq: 0,

@@ -1,0 +1,144 @@
+/**
+ * Broker metrics as a decorator around any `Broker` adapter (Kafka, NATS, memory):
+ *
+ * - publish: `dcent_broker_published_messages_total{topic}` once the broker acknowledged,
+ *   `dcent_broker_publish_errors_total{topic}` for a failed attempt,
+ *   `dcent_broker_publish_duration_seconds{topic}` for both; and the `topic` stage of
+ *   `dcent_event_delivery_latency_seconds` — from the message's `Timestamp` (an event's
+ *   `occurred_at`, see `orders/topicMessage.ts`) to the acknowledgement;
+ * - subscribe: `dcent_broker_consumed_messages_total{topic, group}` per handled message,
+ *   `dcent_broker_consume_errors_total{topic, group}` per failed handler (redelivered), and
+ *   `dcent_broker_consumer_lag_messages{topic, group}` asked of the adapter on every scrape
+ *   while the subscription runs (`Subscription.lag`; the memory broker has none).
+ */
+import { Effect, Exit, Layer } from "effect"
+import { Broker, type BrokerShape } from "../broker/Broker.ts"
+import { DeliveryStages } from "./catalogue.ts"
+import { Metrics, type MetricsShape } from "./Metrics.ts"
+import { deliveryObserver } from "./streams.ts"
+
+/** The topic of a subject `<TOPIC>.<key>`. */
+export const topicOfSubject = (subject: string): string => {
+  const dot = subject.indexOf(".")
+  return dot < 0 ? subject : subject.slice(0, dot)
+}
+
+const timestampField = /"Timestamp":"([^"]+)"/
+const decoder = new TextDecoder()
+
+/** The `Timestamp` of a topic message payload (JSON), if it has one. */
+export const payloadTimestamp = (payload: Uint8Array | string): string | undefined => {
+  const text = typeof payload === "string" ? payload : decoder.decode(payload)
+  return timestampField.exec(text)?.[1]
+}
+
+const isInterruptOnly = (exit: Exit.Exit<unknown, unknown>) =>
+  Exit.isFailure(exit) && exit.cause.reasons.every((reason) => reason._tag === "Interrupt")
+
+export const instrumentBroker = (broker: BrokerShape, metrics: MetricsShape): BrokerShape => {
+  const { catalogue } = metrics
+  const publishers = new Map<
+    string,
+    {
+      readonly published: ReturnType<typeof catalogue.brokerPublished.labels>
+      readonly errors: ReturnType<typeof catalogue.brokerPublishErrors.labels>
+      readonly duration: ReturnType<typeof catalogue.brokerPublishDuration.labels>
+    }
+  >()
+  const publisherFor = (topic: string) => {
+    let children = publishers.get(topic)
+    if (children === undefined) {
+      children = {
+        published: catalogue.brokerPublished.labels(topic),
+        errors: catalogue.brokerPublishErrors.labels(topic),
+        duration: catalogue.brokerPublishDuration.labels(topic),
+      }
+      publishers.set(topic, children)
+    }
+    return children
+  }
+  const onTopic = deliveryObserver(catalogue, DeliveryStages.Topic)
+
+  const publish: BrokerShape["publish"] = (subject, payload, options) =>
+    Effect.suspend(() => {
+      const children = publisherFor(topicOfSubject(subject))
+      const started = performance.now()
+      return broker.publish(subject, payload, options).pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            if (isInterruptOnly(exit)) return
+            children.duration.observe((performance.now() - started) / 1000)
+            if (Exit.isSuccess(exit)) {
+              children.published.inc()
+              onTopic(payloadTimestamp(payload))
+            } else {
+              children.errors.inc()
+            }
+          }),
+        ),
+      )
+    })
+
+  const subscribe: BrokerShape["subscribe"] = (options) => {
+    const consumers = new Map<
+      string,
+      {
+        readonly consumed: ReturnType<typeof catalogue.brokerConsumed.labels>
+        readonly errors: ReturnType<typeof catalogue.brokerConsumeErrors.labels>
+      }
+    >()
+    const consumerFor = (topic: string) => {
+      let children = consumers.get(topic)
+      if (children === undefined) {
+        children = {
+          consumed: catalogue.brokerConsumed.labels(topic, options.group),
+          errors: catalogue.brokerConsumeErrors.labels(topic, options.group),
+        }
+        consumers.set(topic, children)
+      }
+      return children
+    }
+    const subscription = broker.subscribe({
+      ...options,
+      handler: (message) =>
+        options.handler(message).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              if (isInterruptOnly(exit)) return
+              const children = consumerFor(message.topic)
+              if (Exit.isSuccess(exit)) children.consumed.inc()
+              else children.errors.inc()
+            }),
+          ),
+        ),
+    })
+    return Effect.tap(subscription, (running) => {
+      const lag = running.lag
+      if (lag === undefined) return Effect.void
+      return metrics.onScrape(
+        `consumer lag ${options.group} ${options.subject}`,
+        lag.pipe(
+          Effect.tap((topics) =>
+            Effect.sync(() => {
+              for (const { topic, messages } of topics) {
+                catalogue.brokerConsumerLag.labels(topic, options.group).set(messages)
+              }
+            }),
+          ),
+        ),
+      )
+    })
+  }
+
+  return { ...broker, publish, subscribe }
+}
+
+/** `layer`'s broker with publish/consume metrics. */
+export const withBrokerMetrics = <E, R>(layer: Layer.Layer<Broker, E, R>): Layer.Layer<Broker, E, R | Metrics> =>
+  Layer.effect(
+    Broker,
+    Effect.gen(function* () {
+      const broker = yield* Broker
+      return Broker.of(instrumentBroker(broker, yield* Metrics))
+    }),
+  ).pipe(Layer.provide(layer))

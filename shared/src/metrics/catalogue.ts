@@ -1,0 +1,238 @@
+/**
+ * Every metric the services export, defined once (Prometheus conventions: base units in the
+ * name, `_total` on counters). Dashboards and alert rules (`observability/`) are written against
+ * these names and labels; `metricNames` lists them for checks.
+ *
+ * Both services register the whole catalogue (a series a service never records shows as HELP and
+ * TYPE only), plus `service` as a default label and Node's default process metrics.
+ */
+import { Counter, Gauge, Histogram, type Registry } from "prom-client"
+
+/** 1 ms … 10 s: HTTP and gRPC calls, broker publishes, end-to-end event delivery. */
+export const latencyBuckets: ReadonlyArray<number> = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]
+
+/** 50 µs … 1 s: Redis commands. */
+export const redisBuckets: ReadonlyArray<number> = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+]
+
+/** 1 ms … 10 min: time a dispatch job waits in the priority queue. */
+export const queueWaitBuckets: ReadonlyArray<number> = [
+  0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600,
+]
+
+/** Values of `dcent_streams_open{stream}` and `dcent_stream_disconnects_total{stream}`. */
+export const StreamKinds = {
+  /** processor: open `ProcessOrderStream` calls */
+  ProcessorOrderStream: "processor_order_stream",
+  /** requestor: streams it holds to the processor */
+  RequestorOrderStream: "requestor_order_stream",
+  /** requestor: public gRPC `WatchOrder` calls */
+  WatchOrder: "watch_order",
+  /** requestor: SSE responses */
+  Sse: "sse",
+} as const
+export type StreamKind = (typeof StreamKinds)[keyof typeof StreamKinds]
+
+/** Values of `dcent_stream_disconnects_total{reason}`. */
+export const DisconnectReasons = {
+  ClientClosed: "client_closed",
+  Error: "error",
+  Shutdown: "shutdown",
+  Completed: "completed",
+} as const
+export type DisconnectReason = (typeof DisconnectReasons)[keyof typeof DisconnectReasons]
+
+/** Values of `dcent_event_delivery_latency_seconds{stage}`: from the event's `occurred_at` to … */
+export const DeliveryStages = {
+  /** … the requestor receiving it on its processor stream */
+  Stream: "stream",
+  /** … it being written to a `WatchOrder` client */
+  WatchOrder: "watch_order",
+  /** … it being written to an SSE client */
+  Sse: "sse",
+  /** … the broker acknowledging the topic message carrying it */
+  Topic: "topic",
+} as const
+export type DeliveryStage = (typeof DeliveryStages)[keyof typeof DeliveryStages]
+
+/** Route label of requests no route matched. */
+export const unmatchedRoute = "unmatched"
+
+export const MetricNames = {
+  httpRequestDuration: "http_server_request_duration_seconds",
+  httpActiveRequests: "http_server_active_requests",
+  rpcServerDuration: "rpc_server_call_duration_seconds",
+  rpcClientDuration: "rpc_client_call_duration_seconds",
+  streamsOpen: "dcent_streams_open",
+  streamDisconnects: "dcent_stream_disconnects_total",
+  orderEvents: "dcent_order_events_total",
+  queueDepth: "dcent_queue_depth",
+  queueWait: "dcent_queue_wait_seconds",
+  semaphorePermits: "dcent_semaphore_permits",
+  semaphorePermitsInUse: "dcent_semaphore_permits_in_use",
+  semaphoreWaiters: "dcent_semaphore_waiters",
+  outboxLag: "dcent_outbox_lag_seconds",
+  outboxPending: "dcent_outbox_pending_entries",
+  brokerPublished: "dcent_broker_published_messages_total",
+  brokerPublishErrors: "dcent_broker_publish_errors_total",
+  brokerPublishDuration: "dcent_broker_publish_duration_seconds",
+  brokerConsumed: "dcent_broker_consumed_messages_total",
+  brokerConsumeErrors: "dcent_broker_consume_errors_total",
+  brokerConsumerLag: "dcent_broker_consumer_lag_messages",
+  redisCommandDuration: "dcent_redis_command_duration_seconds",
+  eventDeliveryLatency: "dcent_event_delivery_latency_seconds",
+} as const
+
+/** Every metric name of the catalogue (not Node's default process metrics). */
+export const metricNames: ReadonlyArray<string> = Object.values(MetricNames)
+
+const rpcLabels = ["rpc_service", "rpc_method", "rpc_grpc_status_code"] as const
+
+/** Creates the catalogue's metrics in `registry`. */
+export const makeCatalogue = (registry: Registry) => {
+  const registers = [registry]
+  return {
+    httpRequestDuration: new Histogram({
+      name: MetricNames.httpRequestDuration,
+      help: "Duration of REST requests, by method, route template and status code.",
+      labelNames: ["method", "route", "status_code"] as const,
+      buckets: [...latencyBuckets],
+      registers,
+    }),
+    httpActiveRequests: new Gauge({
+      name: MetricNames.httpActiveRequests,
+      help: "REST requests being handled now.",
+      labelNames: ["method"] as const,
+      registers,
+    }),
+    rpcServerDuration: new Histogram({
+      name: MetricNames.rpcServerDuration,
+      help: "Duration of gRPC calls served (for server streams: the stream's life), by service, method and status code.",
+      labelNames: rpcLabels,
+      buckets: [...latencyBuckets],
+      registers,
+    }),
+    rpcClientDuration: new Histogram({
+      name: MetricNames.rpcClientDuration,
+      help: "Duration of gRPC calls made (for server streams: the stream's life), by service, method and status code.",
+      labelNames: rpcLabels,
+      buckets: [...latencyBuckets],
+      registers,
+    }),
+    streamsOpen: new Gauge({
+      name: MetricNames.streamsOpen,
+      help: "Event streams open now: processor_order_stream, requestor_order_stream, watch_order, sse.",
+      labelNames: ["stream"] as const,
+      registers,
+    }),
+    streamDisconnects: new Counter({
+      name: MetricNames.streamDisconnects,
+      help: "Event streams that ended, by stream and reason (client_closed, error, shutdown, completed).",
+      labelNames: ["stream", "reason"] as const,
+      registers,
+    }),
+    orderEvents: new Counter({
+      name: MetricNames.orderEvents,
+      help: "Order events committed (processor) or recorded in the buyer-facing log (requestor), by status.",
+      labelNames: ["status"] as const,
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: MetricNames.queueDepth,
+      help: "Dispatch jobs waiting in the priority queue (shared by all replicas), by priority.",
+      labelNames: ["priority"] as const,
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: MetricNames.queueWait,
+      help: "Time a dispatch job waited between enqueue and dequeue, by priority.",
+      labelNames: ["priority"] as const,
+      buckets: [...queueWaitBuckets],
+      registers,
+    }),
+    semaphorePermits: new Gauge({
+      name: MetricNames.semaphorePermits,
+      help: "Permits of a distributed semaphore (its limit).",
+      labelNames: ["semaphore"] as const,
+      registers,
+    }),
+    semaphorePermitsInUse: new Gauge({
+      name: MetricNames.semaphorePermitsInUse,
+      help: "Permits of a distributed semaphore held now, across all replicas.",
+      labelNames: ["semaphore"] as const,
+      registers,
+    }),
+    semaphoreWaiters: new Gauge({
+      name: MetricNames.semaphoreWaiters,
+      help: "Callers waiting for a permit of a distributed semaphore now, across all replicas.",
+      labelNames: ["semaphore"] as const,
+      registers,
+    }),
+    outboxLag: new Gauge({
+      name: MetricNames.outboxLag,
+      help: "Age of the oldest outbox entry not yet published (0 when the outbox is empty).",
+      registers,
+    }),
+    outboxPending: new Gauge({
+      name: MetricNames.outboxPending,
+      help: "Outbox entries not yet published.",
+      registers,
+    }),
+    brokerPublished: new Counter({
+      name: MetricNames.brokerPublished,
+      help: "Messages the broker acknowledged, by topic.",
+      labelNames: ["topic"] as const,
+      registers,
+    }),
+    brokerPublishErrors: new Counter({
+      name: MetricNames.brokerPublishErrors,
+      help: "Failed publish attempts, by topic.",
+      labelNames: ["topic"] as const,
+      registers,
+    }),
+    brokerPublishDuration: new Histogram({
+      name: MetricNames.brokerPublishDuration,
+      help: "Time from publish to the broker's acknowledgement (or failure), by topic.",
+      labelNames: ["topic"] as const,
+      buckets: [...latencyBuckets],
+      registers,
+    }),
+    brokerConsumed: new Counter({
+      name: MetricNames.brokerConsumed,
+      help: "Messages handled successfully by a subscriber, by topic and consumer group.",
+      labelNames: ["topic", "group"] as const,
+      registers,
+    }),
+    brokerConsumeErrors: new Counter({
+      name: MetricNames.brokerConsumeErrors,
+      help: "Messages whose handler failed (redelivered), by topic and consumer group.",
+      labelNames: ["topic", "group"] as const,
+      registers,
+    }),
+    brokerConsumerLag: new Gauge({
+      name: MetricNames.brokerConsumerLag,
+      help: "Messages not yet consumed by a consumer group, by topic and group.",
+      labelNames: ["topic", "group"] as const,
+      registers,
+    }),
+    redisCommandDuration: new Histogram({
+      name: MetricNames.redisCommandDuration,
+      help: "Duration of Redis commands (send → reply), by lower-case command name.",
+      labelNames: ["command"] as const,
+      buckets: [...redisBuckets],
+      registers,
+    }),
+    eventDeliveryLatency: new Histogram({
+      name: MetricNames.eventDeliveryLatency,
+      help: "Time from an order event's occurred_at to its delivery, by stage (stream, watch_order, sse, topic).",
+      labelNames: ["stage"] as const,
+      buckets: [...latencyBuckets],
+      registers,
+    }),
+  }
+}
+
+export type Catalogue = ReturnType<typeof makeCatalogue>

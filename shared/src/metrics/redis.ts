@@ -1,0 +1,60 @@
+/**
+ * `dcent_redis_command_duration_seconds{command}`: every command the service's ioredis client
+ * sends (pipelines and MULTI included), from the moment it is handed to the client to its reply,
+ * by lower-case command name (`evalsha` for the Lua scripts).
+ *
+ * The hook replaces the client's `sendCommand` on the instance: one map lookup and one
+ * `performance.now()` per command. A command ioredis passes through `sendCommand` again (offline
+ * queue, resend after reconnect) is timed once, from its first send.
+ */
+import { Effect, Layer } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import { Redis } from "../redis/Redis.ts"
+import type { Catalogue } from "./catalogue.ts"
+import { Metrics } from "./Metrics.ts"
+
+type Command = Parameters<IORedis["sendCommand"]>[0]
+
+const timed = Symbol("dcent.metrics.timed")
+
+/** Times every command of `client`; returns a function that removes the hook. */
+export const instrumentRedisClient = (client: IORedis, histogram: Catalogue["redisCommandDuration"]): (() => void) => {
+  const children = new Map<string, ReturnType<typeof histogram.labels>>()
+  const childFor = (name: string) => {
+    let child = children.get(name)
+    if (child === undefined) {
+      child = histogram.labels(name.toLowerCase())
+      children.set(name, child)
+    }
+    return child
+  }
+  const hadOwn = Object.hasOwn(client, "sendCommand")
+  const original = client.sendCommand
+  client.sendCommand = function (this: IORedis, command: Command, ...rest: Array<unknown>) {
+    const marked = command as Command & { [timed]?: true }
+    if (marked[timed] !== true) {
+      marked[timed] = true
+      const child = childFor(command.name)
+      const started = performance.now()
+      const done = () => child.observe((performance.now() - started) / 1000)
+      command.promise.then(done, done)
+    }
+    return (original as (...args: Array<unknown>) => ReturnType<IORedis["sendCommand"]>).call(this, command, ...rest)
+  } as IORedis["sendCommand"]
+  return () => {
+    if (hadOwn) client.sendCommand = original
+    else delete (client as { sendCommand?: unknown }).sendCommand
+  }
+}
+
+/** Times the commands of the service's `Redis` client while the layer lives. */
+export const RedisMetricsLive: Layer.Layer<never, never, Redis | Metrics> = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const redis = yield* Redis
+    const { catalogue } = yield* Metrics
+    yield* Effect.acquireRelease(
+      Effect.sync(() => instrumentRedisClient(redis.client, catalogue.redisCommandDuration)),
+      (remove) => Effect.sync(remove),
+    )
+  }),
+)

@@ -1,0 +1,129 @@
+/**
+ * Failure reports (`REQ_failures`, `PRP_FAILURES`) that could not be committed to the outbox
+ * because Redis — where the outbox lives — is down. A request refused during a Redis outage (503)
+ * must still be reported; this holds such reports in memory and commits them once Redis answers
+ * again, so they reach the topic through the outbox like every other message (stable `EventID`).
+ *
+ * - `defer(orderReqId, entries)`: queued (bounded by `capacity`; the oldest is dropped, logged,
+ *   when full) and committed in order by a background fiber that retries with the shared backoff
+ *   (`RetryPolicies.deferredReport`: 200 ms doubling to 5 s, jittered, until Redis is back).
+ * - Drain (SIGTERM, phase `flush`): what is still queued is committed once more and, if Redis is
+ *   still down, published straight to the broker; only what neither takes is lost (logged at
+ *   error with the report).
+ *
+ * Delivery is at least once: a commit whose answer was lost is committed again (same `EventID`).
+ */
+import { Context, Duration, Effect, Layer } from "effect"
+import { Broker } from "../broker/Broker.ts"
+import { OrderEventLog } from "../eventlog/OrderEventLog.ts"
+import type { OutboxEntry } from "../eventlog/types.ts"
+import { exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
+import { onDrain } from "../runtime/Drain.ts"
+
+export interface PendingReportsShape {
+  /** Keeps `entries` (of order `orderReqId`, or `unknown`) until the outbox takes them. */
+  readonly defer: (orderReqId: string, entries: ReadonlyArray<OutboxEntry>) => Effect.Effect<void>
+  /** Reports waiting for Redis. */
+  readonly size: Effect.Effect<number>
+}
+
+export interface PendingReportsOptions {
+  /** Most reports held (default 10 000). */
+  readonly capacity?: number
+}
+
+interface Pending {
+  readonly orderReqId: string
+  readonly entries: ReadonlyArray<OutboxEntry>
+}
+
+export class PendingReports extends Context.Service<PendingReports, PendingReportsShape>()(
+  "dcent/outbox/PendingReports",
+) {
+  static readonly make = Effect.fn("PendingReports.make")(function* (options: PendingReportsOptions = {}) {
+    const eventLog = yield* OrderEventLog
+    const broker = yield* Broker
+    const capacity = options.capacity ?? 10_000
+    const queue: Array<Pending> = []
+    let wake: () => void = () => {}
+
+    const commit = (pending: Pending) =>
+      eventLog.append(pending.orderReqId, [], { extraOutbox: pending.entries }).pipe(Effect.asVoid)
+
+    const defer = (orderReqId: string, entries: ReadonlyArray<OutboxEntry>) =>
+      Effect.gen(function* () {
+        if (entries.length === 0) return
+        if (queue.length >= capacity) {
+          const dropped = queue.shift()
+          yield* Effect.logError("failure report dropped: too many waiting for Redis").pipe(
+            Effect.annotateLogs({ orderReqId: dropped?.orderReqId, capacity }),
+          )
+        }
+        queue.push({ orderReqId, entries })
+        wake()
+        yield* Effect.logWarning("failure report held until Redis is back").pipe(
+          Effect.annotateLogs({ orderReqId, topic: entries[0]?.topic, waiting: queue.length }),
+        )
+      })
+
+    const waitForWork = Effect.callback<void>((resume) => {
+      if (queue.length > 0) return resume(Effect.void)
+      wake = () => {
+        wake = () => {}
+        resume(Effect.void)
+      }
+    })
+
+    const retry = exponentialCapped(RetryPolicies.deferredReport)
+    const worker = Effect.gen(function* () {
+      while (true) {
+        yield* waitForWork
+        const next = queue[0]
+        if (next === undefined) continue
+        yield* commit(next).pipe(Effect.retry({ schedule: retry }))
+        queue.shift()
+        yield* Effect.logInfo("held failure report committed to the outbox").pipe(
+          Effect.annotateLogs({ orderReqId: next.orderReqId, waiting: queue.length }),
+        )
+      }
+    })
+    yield* Effect.forkScoped(worker)
+
+    const publishDirect = (entry: OutboxEntry) =>
+      broker.publish(`${entry.topic}.${entry.key}`, entry.payload, { headers: entry.headers ?? {} })
+
+    yield* onDrain({
+      name: "held failure reports",
+      phase: "flush",
+      run: () =>
+        Effect.gen(function* () {
+          while (queue.length > 0) {
+            const next = queue.shift() as Pending
+            const committed = yield* commit(next).pipe(
+              Effect.timeout(Duration.seconds(1)),
+              Effect.as(true),
+              Effect.orElseSucceed(() => false),
+            )
+            if (committed) continue
+            for (const entry of next.entries) {
+              yield* publishDirect(entry).pipe(
+                Effect.timeout(Duration.seconds(2)),
+                Effect.catchCause((cause) =>
+                  Effect.logError("failure report lost: neither Redis nor the broker took it", cause).pipe(
+                    Effect.annotateLogs({ orderReqId: next.orderReqId, topic: entry.topic, payload: entry.payload }),
+                  ),
+                ),
+              )
+            }
+          }
+        }),
+    })
+
+    return PendingReports.of({ defer, size: Effect.sync(() => queue.length) })
+  })
+
+  static readonly layer: Layer.Layer<PendingReports, never, OrderEventLog | Broker> = Layer.effect(
+    PendingReports,
+    PendingReports.make(),
+  )
+}

@@ -1,0 +1,176 @@
+/**
+ * gRPC spans following the OpenTelemetry RPC semantic conventions, as nice-grpc middleware, with
+ * the W3C trace context carried in the call metadata (`traceparent`).
+ *
+ * - Client: a CLIENT span `<package.Service>/<Method>` (e.g.
+ *   `dcent.orders.v1.OrderStreamingService/ProcessOrderStream`) per call, a child of the span
+ *   the caller passes as the call option `traceParent` (nice-grpc middleware runs outside Effect,
+ *   so the caller hands its span over: `{ traceParent: yield* currentSpanOption }`); its
+ *   `traceparent` goes into the request metadata.
+ * - Server: a SERVER span per call, a child of the incoming `traceparent` (a new root without
+ *   one), handed to the implementation as `CallContext.traceSpan`; `withCallSpan(call)` makes
+ *   it the parent of the Effect the handler runs.
+ *
+ * Attributes: `rpc.system` = grpc, `rpc.service`, `rpc.method`, `rpc.grpc.status_code` (numeric).
+ * For server-streaming calls the span lasts as long as the stream. Span status: a client span
+ * fails on any non-OK code; a server span only on the codes the conventions count as server
+ * errors (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS).
+ */
+import { Clock, type Context, Effect, Exit, type Tracer } from "effect"
+import {
+  type CallContext,
+  type CallOptions,
+  ClientError,
+  type ClientMiddleware,
+  type ClientMiddlewareCall,
+  Metadata,
+  ServerError,
+  type ServerMiddleware,
+  type ServerMiddlewareCall,
+  Status,
+} from "nice-grpc-common"
+import { carrierOf, continueFrom, traceparentHeader } from "./traceContext.ts"
+
+/** `/pkg.Service/Method` → `{ service: "pkg.Service", method: "Method" }`. */
+export const rpcNames = (path: string): { readonly service: string; readonly method: string } => {
+  const trimmed = path.startsWith("/") ? path.slice(1) : path
+  const slash = trimmed.lastIndexOf("/")
+  return slash < 0
+    ? { service: "unknown", method: trimmed }
+    : { service: trimmed.slice(0, slash), method: trimmed.slice(slash + 1) }
+}
+
+/** The span name of a call: `pkg.Service/Method`. */
+export const rpcSpanName = (path: string): string => {
+  const { service, method } = rpcNames(path)
+  return `${service}/${method}`
+}
+
+export const rpcAttributes = (path: string): Record<string, string> => {
+  const { service, method } = rpcNames(path)
+  return { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method }
+}
+
+const statusOf = (error: unknown): Status => {
+  if (error instanceof ServerError || error instanceof ClientError) return error.code
+  if (error instanceof Error && error.name === "AbortError") return Status.CANCELLED
+  return Status.UNKNOWN
+}
+
+const serverErrorCodes: ReadonlySet<Status> = new Set([
+  Status.UNKNOWN,
+  Status.DEADLINE_EXCEEDED,
+  Status.UNIMPLEMENTED,
+  Status.INTERNAL,
+  Status.UNAVAILABLE,
+  Status.DATA_LOSS,
+])
+
+/** Whether a call ending with `code` marks the span as failed. */
+export const isSpanError = (side: "client" | "server", code: Status): boolean =>
+  code !== Status.OK && (side === "client" || serverErrorCodes.has(code))
+
+/** Starts and ends Effect spans from outside Effect, with the tracer of `context`. */
+const spansWith = (context: Context.Context<never>) => {
+  const run = Effect.runSyncWith(context)
+  return {
+    start: (name: string, options: Tracer.SpanOptionsNoTrace): Tracer.Span => run(Effect.makeSpan(name, options)),
+    end: (span: Tracer.Span, side: "client" | "server", code: Status, error: unknown) => {
+      span.attribute("rpc.grpc.status_code", code)
+      const exit = isSpanError(side, code)
+        ? Exit.fail(error instanceof Error ? error : new Error(`gRPC status ${Status[code] ?? code}`))
+        : Exit.void
+      span.end(run(Clock.currentTimeNanos), exit)
+    },
+  }
+}
+
+/** What a nice-grpc middleware returns (its `next` may end without a value). */
+// biome-ignore lint/suspicious/noConfusingVoidType: nice-grpc's own middleware result type
+type MiddlewareResult<Response> = AsyncGenerator<Response, Response | void, undefined>
+
+/** Call option of the client middleware: the caller's span. */
+export interface TraceCallOptions {
+  readonly traceParent?: Tracer.AnySpan | undefined
+}
+
+export { currentSpanOption } from "./traceContext.ts"
+
+/**
+ * Client middleware; attach with `createClientFactory().use(rpcClientTracing(context))`, where
+ * `context` (`yield* Effect.context()`) provides the tracer.
+ */
+export const rpcClientTracing = (context: Context.Context<never>): ClientMiddleware<TraceCallOptions> => {
+  const spans = spansWith(context)
+  return async function* rpcClientTracingMiddleware<Request, Response>(
+    call: ClientMiddlewareCall<Request, Response>,
+    options: CallOptions & Partial<TraceCallOptions>,
+  ): MiddlewareResult<Response> {
+    const { traceParent, ...rest } = options
+    const span = spans.start(rpcSpanName(call.method.path), {
+      kind: "client",
+      attributes: rpcAttributes(call.method.path),
+      ...(traceParent === undefined ? { root: true } : { parent: traceParent }),
+    })
+    const metadata = Metadata(rest.metadata)
+    metadata.set(traceparentHeader, carrierOf(span)[traceparentHeader] ?? "")
+    let code: Status = Status.OK
+    let failure: unknown
+    try {
+      return yield* call.next(call.request, { ...rest, metadata })
+    } catch (error) {
+      code = statusOf(error)
+      failure = error
+      throw error
+    } finally {
+      if (code === Status.OK && rest.signal?.aborted === true) code = Status.CANCELLED
+      spans.end(span, "client", code, failure)
+    }
+  }
+}
+
+/** What the server middleware adds to the `CallContext`. */
+export interface TraceCallContext {
+  readonly traceSpan?: Tracer.Span
+}
+
+/**
+ * Server middleware; attach with `server.use(rpcServerTracing(context))`, where `context`
+ * provides the tracer. The span reaches the implementation as `CallContext.traceSpan`.
+ */
+export const rpcServerTracing = (context: Context.Context<never>): ServerMiddleware<TraceCallContext> => {
+  const spans = spansWith(context)
+  return async function* rpcServerTracingMiddleware<Request, Response>(
+    call: ServerMiddlewareCall<Request, Response, TraceCallContext>,
+    callContext: CallContext,
+  ): MiddlewareResult<Response> {
+    // Health checks and reflection are not worth a trace.
+    if (call.method.path.startsWith("/grpc.")) return yield* call.next(call.request, callContext)
+    const traceparent = callContext.metadata.get(traceparentHeader)
+    const span = spans.start(rpcSpanName(call.method.path), {
+      kind: "server",
+      attributes: rpcAttributes(call.method.path),
+      ...continueFrom(traceparent === undefined ? undefined : { [traceparentHeader]: traceparent }),
+    })
+    let code: Status = Status.OK
+    let failure: unknown
+    try {
+      return yield* call.next(call.request, { ...callContext, traceSpan: span })
+    } catch (error) {
+      code = statusOf(error)
+      failure = error
+      throw error
+    } finally {
+      if (code === Status.OK && callContext.signal.aborted) code = Status.CANCELLED
+      spans.end(span, "server", code, failure)
+    }
+  }
+}
+
+/** Runs a handler's effect as a child of the call's server span (when the middleware made one). */
+export const withCallSpan =
+  (call: CallContext) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    const span = (call as CallContext & TraceCallContext).traceSpan
+    return span === undefined ? effect : Effect.withParentSpan(effect, span)
+  }

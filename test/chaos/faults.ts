@@ -1,0 +1,114 @@
+/**
+ * The faults, injected one at a time. Each resolves when the fault is over (`healedAt`): the
+ * killed process is ready again, the restarted server answers, the link is healed.
+ */
+import { sleep } from "../support/e2e.ts"
+import type { Cluster } from "./cluster.ts"
+import { chaosRestart } from "./infra.ts"
+
+export const faultKinds = [
+  "processor-kill",
+  "requestor-kill",
+  "kafka-restart",
+  "redis-restart",
+  "link-delay",
+  "link-cut",
+  "link-reset",
+  "slow-consumer",
+] as const
+export type FaultKind = (typeof faultKinds)[number]
+
+export const faultDescriptions: Record<FaultKind, string> = {
+  "processor-kill": "kill -9 of a processor mid-stream, then started again on its ports",
+  "requestor-kill": "kill -9 of a requestor mid-stream, then started again on its ports",
+  "kafka-restart": "Kafka broker stopped (SIGTERM, controlled shutdown) and started again",
+  "redis-restart": "Redis killed (SIGKILL; AOF, appendfsync always) and started again",
+  "link-delay": "requestor↔processor link: every chunk held CHAOS_DELAY_MS (both ways) for CHAOS_FAULT_MS",
+  "link-cut": "requestor↔processor link blackholed for CHAOS_FAULT_MS (new connections refused), then reset",
+  "link-reset": "requestor↔processor link: every open connection reset (RST)",
+  "slow-consumer":
+    "the WatchOrder observers of every other order pause CHAOS_SLOW_PAUSE_MS after each event for CHAOS_FAULT_MS",
+}
+
+export interface Injection {
+  readonly kind: FaultKind
+  readonly round: number
+  /** What was hit (for restarts, with the stop and start times). */
+  target: string
+  readonly injectedAt: number
+  healedAt: number
+}
+
+export interface FaultSettings {
+  /** Length of the timed faults (delay, cut, slow consumer). */
+  readonly faultMs: number
+  /** Added latency per chunk in `link-delay`. */
+  readonly delayMs: number
+  /** Pause after each event in `slow-consumer`. */
+  readonly slowPauseMs: number
+}
+
+export interface FaultContext {
+  readonly cluster: Cluster
+  readonly settings: FaultSettings
+  /** Turns the slow-consumer mode on (pause ms) or off (0). */
+  readonly setSlowPause: (ms: number) => void
+}
+
+/** Injects one fault of `kind` and waits until it is over. */
+export const inject = async (context: FaultContext, kind: FaultKind, round: number): Promise<Injection> => {
+  const { cluster, settings } = context
+  const which = round % 2
+  const injection = (target: string): Injection => ({ kind, round, target, injectedAt: Date.now(), healedAt: 0 })
+  let current: Injection
+  switch (kind) {
+    case "processor-kill": {
+      current = injection(cluster.processors[which]?.name ?? "")
+      await cluster.restartProcessor(which, "SIGKILL")
+      break
+    }
+    case "requestor-kill": {
+      current = injection(cluster.requestors[which]?.name ?? "")
+      await cluster.restartRequestor(which, "SIGKILL")
+      break
+    }
+    case "kafka-restart": {
+      current = injection("kafka")
+      const { stopMs, startMs } = await chaosRestart("kafka", "SIGTERM")
+      current.target = `kafka (stop ${stopMs} ms, start ${startMs} ms)`
+      break
+    }
+    case "redis-restart": {
+      current = injection("redis")
+      const { stopMs, startMs } = await chaosRestart("redis", "SIGKILL")
+      current.target = `redis (stop ${stopMs} ms, start ${startMs} ms)`
+      break
+    }
+    case "link-delay": {
+      current = injection(`both proxies +${settings.delayMs} ms`)
+      for (const proxy of cluster.proxies) proxy.delay(settings.delayMs)
+      await sleep(settings.faultMs)
+      for (const proxy of cluster.proxies) proxy.heal()
+      break
+    }
+    case "link-cut": {
+      current = injection(`both proxies ${settings.faultMs} ms`)
+      await Promise.all(cluster.proxies.map((proxy) => proxy.cut(settings.faultMs)))
+      break
+    }
+    case "link-reset": {
+      current = injection("both proxies")
+      for (const proxy of cluster.proxies) proxy.reset()
+      break
+    }
+    case "slow-consumer": {
+      current = injection(`half the observers +${settings.slowPauseMs} ms/event`)
+      context.setSlowPause(settings.slowPauseMs)
+      await sleep(settings.faultMs)
+      context.setSlowPause(0)
+      break
+    }
+  }
+  current.healedAt = Date.now()
+  return current
+}

@@ -1,0 +1,105 @@
+/**
+ * A Kafka broker of the test's own, for outage tests: `infra/local/stack.sh up kafka` with free
+ * ports and a run directory under the system temp directory, so stopping it disturbs no other
+ * test (never the shared Kafka on 9092). It is stopped through its pidfile in that directory,
+ * never with `stack.sh down` (which, with a missing variable, would stop the shared stack).
+ * Data stays between `stop` and `start` (topics survive a restart); `close` deletes it.
+ *
+ *   const kafka = await startPrivateKafka()
+ *   kafka.brokerUrl   // kafka://127.0.0.1:<port>  → BROKER_URL
+ *   await kafka.stop(); await kafka.start()
+ */
+import { execFile } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { freePorts } from "./ports.ts"
+import { repoRoot } from "./processes.ts"
+
+export interface PrivateKafka {
+  readonly port: number
+  /** `127.0.0.1:<port>` (kcat `-b`). */
+  readonly bootstrap: string
+  /** `kafka://127.0.0.1:<port>` (`BROKER_URL`). */
+  readonly brokerUrl: string
+  readonly stop: () => Promise<void>
+  readonly start: () => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const started = new Set<() => void>()
+process.once("exit", () => {
+  for (const kill of started) kill()
+})
+
+export const startPrivateKafka = async (): Promise<PrivateKafka> => {
+  const [port, controllerPort] = (await freePorts(2)) as [number, number]
+  const runDir = mkdtempSync(join(tmpdir(), "dcent-private-kafka-"))
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KAFKA_PORT: String(port),
+    KAFKA_CONTROLLER_PORT: String(controllerPort),
+    DCENT_LOCAL_DIR: runDir,
+    KAFKA_HEAP_OPTS: "-Xms128m -Xmx384m",
+  }
+  const pid = () => {
+    try {
+      const value = Number(readFileSync(join(runDir, "pids", "kafka.pid"), "utf8").trim())
+      return Number.isInteger(value) && value > 0 && alive(value) ? value : undefined
+    } catch {
+      return undefined
+    }
+  }
+  const killNow = () => {
+    const running = pid()
+    if (running !== undefined) process.kill(running, "SIGKILL")
+  }
+  started.add(killNow)
+
+  const start = () =>
+    new Promise<void>((resolve, reject) => {
+      execFile(
+        "bash",
+        ["infra/local/stack.sh", "up", "kafka"],
+        { env, cwd: repoRoot, timeout: 180_000 },
+        (error, stdout, stderr) => {
+          if (error) reject(new Error(`private kafka did not start: ${error.message}\n${stdout}\n${stderr}`))
+          else resolve()
+        },
+      )
+    })
+
+  const stop = async () => {
+    const running = pid()
+    if (running === undefined) return
+    process.kill(running, "SIGTERM")
+    const deadline = Date.now() + 30_000
+    while (alive(running)) {
+      if (Date.now() > deadline) process.kill(running, "SIGKILL")
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+
+  await start()
+  return {
+    port,
+    bootstrap: `127.0.0.1:${port}`,
+    brokerUrl: `kafka://127.0.0.1:${port}`,
+    stop,
+    start,
+    close: async () => {
+      await stop()
+      started.delete(killNow)
+      rmSync(runDir, { recursive: true, force: true })
+    },
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * A Redis server of the test's own (`redis-server --port <free> --save '' --appendonly no`), to
+ * stop and start again for outage tests — never the shared Redis of `infra/local/stack.sh`.
+ * Without persistence, a restart comes back empty.
+ *
+ *   const redis = await startPrivateRedis()
+ *   redis.url          // redis://127.0.0.1:<port>
+ *   await redis.stop() // SIGTERM, wait for the exit
+ *   await redis.start() // same port again, wait for PONG
+ *   await redis.close() // stop for good (also on test-process exit)
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { connect } from "node:net"
+import { freePort } from "./ports.ts"
+
+export interface PrivateRedis {
+  readonly port: number
+  readonly url: string
+  readonly isRunning: () => boolean
+  readonly stop: () => Promise<void>
+  readonly start: () => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+const running = new Set<ChildProcess>()
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL")
+})
+
+/** Resolves when `PING` on `port` answers `+PONG`, false if it does not within `timeoutMs`. */
+const pong = (port: number, timeoutMs: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve(false)
+    }, timeoutMs)
+    socket.once("connect", () => socket.write("PING\r\n"))
+    socket.once("data", (data) => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(data.toString().startsWith("+PONG"))
+    })
+    socket.once("error", () => {
+      clearTimeout(timer)
+      resolve(false)
+    })
+  })
+
+export const startPrivateRedis = async (
+  binary = process.env.REDIS_SERVER_BIN ?? "redis-server",
+): Promise<PrivateRedis> => {
+  const port = await freePort()
+  let child: ChildProcess | undefined
+  let output = ""
+
+  const start = async () => {
+    if (child !== undefined) return
+    output = ""
+    const started = spawn(
+      binary,
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    )
+    child = started
+    running.add(started)
+    started.stdout?.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    started.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString()
+    })
+    started.once("exit", () => {
+      running.delete(started)
+      if (child === started) child = undefined
+    })
+    const deadline = Date.now() + 10_000
+    while (Date.now() < deadline) {
+      if (child === undefined) throw new Error(`redis-server on port ${port} exited at start:\n${output}`)
+      if (await pong(port, 500)) return
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    throw new Error(`redis-server on port ${port} did not answer PING within 10 s:\n${output}`)
+  }
+
+  const stop = async () => {
+    const current = child
+    if (current === undefined) return
+    const exited = new Promise<void>((resolve) => current.once("exit", () => resolve()))
+    current.kill("SIGTERM")
+    const timer = setTimeout(() => current.kill("SIGKILL"), 5_000)
+    await exited
+    clearTimeout(timer)
+  }
+
+  await start()
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    isRunning: () => child !== undefined,
+    stop,
+    start,
+    close: stop,
+  }
+}
