@@ -70,6 +70,10 @@ compose-config: ## Validate the Docker Compose file (needs only the docker clien
 bench-latency: ## Stream latency benchmark: submit → NewProposal on WatchOrder, p50/p95/p99/max (needs make infra-up)
 	@node test/bench/stream-latency.ts
 
+.PHONY: bench-idle
+bench-idle: ## Idle Redis load: commands/s of one idle processor, by command, from its /metrics (needs make infra-up)
+	@node test/bench/idle-redis.ts
+
 .PHONY: chaos
 chaos: generate ## Fault-injection suite: 2 processors + 2 requestors under faults, CHAOS_ROUNDS=20 of each kind; table + test/chaos/.results/last.json
 	@node test/chaos/run.ts

@@ -18,6 +18,7 @@ import { Topics } from "@dcent/shared/broker/topics"
 import { DistributedLock } from "@dcent/shared/coordination/DistributedLock"
 import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
+import { WakeUps } from "@dcent/shared/coordination/WakeUps"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
 import { queueDepthMetrics, semaphoreMetrics, withQueueMetrics } from "@dcent/shared/metrics/coordination"
@@ -66,7 +67,8 @@ const StorageLive = Layer.unwrap(
         deadLetterTopic: Topics.ProposalFailures,
         deadLetterKey: MessageKeys.ProposalSubmission,
       }),
-    )
+      // The lock, the semaphore and the queue wait for wake-ups on one subscriber connection.
+    ).pipe(Layer.provide(WakeUps.layer))
   }),
 )
 

@@ -12,6 +12,11 @@
  * once even if its job runs twice (an expired lease) — then post Google Chat (GChat orders;
  * results in the hash `order:{id}:gchat` and the log), then ack.
  *
+ * An idle worker does not poll: it waits for a wake-up of the queue (`PriorityQueue.listen`: an
+ * enqueue or a job put back by any replica wakes one idle worker per replica; a depth check per
+ * replica every ~1.5 s is the fallback for a lost wake-up), and a worker waiting for a permit is
+ * woken when one is released (`DistributedSemaphore`).
+ *
  * Drain (SIGTERM): workers take no new job; running jobs may finish until the drain deadline
  * (`DRAIN_TIMEOUT_SECONDS`); a job still running then is interrupted and released to the queue at
  * once (its semaphore permit is freed), so another replica runs it — never lost, and its commit
@@ -66,8 +71,6 @@ export interface DispatchStat {
 export interface DispatchOptions {
   /** Lease of a taken job (default 60 s); an unacked job is queued again after it. */
   readonly leaseMs?: number
-  /** Pause of an idle worker between looks at the queue (default 100 ms, jittered). */
-  readonly idlePollMs?: number
   /** How often expired leases are put back (default 5 s). */
   readonly requeueEveryMs?: number
 }
@@ -112,7 +115,6 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
     const workers = Option.getOrElse(config.dispatchWorkers, () => config.maxConcurrentTasks)
     const limit = config.maxConcurrentTasks
     const leaseMs = options.leaseMs ?? 60_000
-    const idlePollMs = options.idlePollMs ?? 100
     const replica = `${hostname()}:${process.pid}`
     const drain = yield* Effect.serviceOption(Drain)
     const pendingReports = yield* Effect.serviceOption(PendingReports)
@@ -313,21 +315,24 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
         )
       })
 
-    const idle = Effect.suspend(() => Effect.sleep(Duration.millis(idlePollMs * (0.5 + Math.random()))))
-
+    /** Rounds while there is work; idle, it waits for a wake-up of the queue. */
     const workerLoop = (worker: number) =>
-      round(worker).pipe(
-        Effect.flatMap((ran) => (ran ? Effect.void : idle)),
-        Effect.catchCause((cause) => {
-          // Redis unreachable (e.g. still connecting) is reported by /readyz; keep the log quiet.
-          const failure = cause.reasons.find(Cause.isFailReason)?.error
-          const unavailable = failure !== undefined && "unavailable" in failure && failure.unavailable === true
-          return (unavailable ? Effect.logDebug : Effect.logWarning)("dispatch worker round failed", cause).pipe(
-            Effect.annotateLogs({ worker }),
-            Effect.andThen(Effect.sleep("1 second")),
-          )
-        }),
-        Effect.forever,
+      Effect.scoped(
+        Effect.flatMap(queue.listen(dispatchQueue), (jobs) =>
+          round(worker).pipe(
+            Effect.flatMap((ran) => (ran ? Effect.void : jobs.next)),
+            Effect.catchCause((cause) => {
+              // Redis unreachable (e.g. still connecting) is reported by /readyz; keep the log quiet.
+              const failure = cause.reasons.find(Cause.isFailReason)?.error
+              const unavailable = failure !== undefined && "unavailable" in failure && failure.unavailable === true
+              return (unavailable ? Effect.logDebug : Effect.logWarning)("dispatch worker round failed", cause).pipe(
+                Effect.annotateLogs({ worker }),
+                Effect.andThen(Effect.sleep("1 second")),
+              )
+            }),
+            Effect.forever,
+          ),
+        ),
       )
 
     const requeue = queue.requeueExpired(dispatchQueue).pipe(

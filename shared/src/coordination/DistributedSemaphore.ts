@@ -8,8 +8,11 @@
  *   holder's permit frees itself when its lease passes.
  * - `semaphore:<name>:waiting` counts who is waiting (member = token, score = until when the
  *   waiter counts), refreshed on every attempt, so `waiting(name)` is cheap.
- * - Waiting polls with a jittered backoff (5 ms doubling to 100 ms); not FIFO between waiters.
- *   `waitMs` bounds it (default: no bound) and ends in `PermitTimeout`.
+ * - Waiting: a release that finds waiters publishes the wake-up `semaphore:<name>` (`WakeUps`),
+ *   which wakes one waiter in each process; between attempts a waiter also polls with a
+ *   jittered backoff (5 ms doubling to 1 s) — the fallback for a lost wake-up or a permit freed
+ *   by an expired lease. Not FIFO between waiters. `waitMs` bounds the wait (default: no bound)
+ *   and ends in `PermitTimeout`.
  * - Released on success, failure and interruption; a permit that cannot be renewed interrupts
  *   the effect with `PermitLost`.
  * - `limit` is given per call: callers sharing a name should agree on it.
@@ -19,6 +22,7 @@ import { Redis } from "../redis/Redis.ts"
 import { type CoordinationError, PermitLost, PermitTimeout } from "./errors.ts"
 import { keepRenewed, pollUntil, positiveInteger, script } from "./internal.ts"
 import { redisScript } from "./redisScript.ts"
+import { WakeUps } from "./WakeUps.ts"
 
 export { CoordinationError, PermitLost, PermitTimeout } from "./errors.ts"
 
@@ -44,11 +48,17 @@ export interface DistributedSemaphoreShape {
 
 export const defaultPermitLeaseMs = 30_000
 
+/** The longest pause between two attempts of a waiter (the fallback when no wake-up comes). */
+export const permitPollFallbackMs = 1_000
+
 /** The Redis keys (under the service prefix) of semaphore `name`. */
 export const semaphoreKeys = (name: string) => ({
   permits: `semaphore:${name}`,
   waiting: `semaphore:${name}:waiting`,
 })
+
+/** The wake-up topic of semaphore `name`. */
+export const semaphoreTopic = (name: string) => `semaphore:${name}`
 
 const nowMs = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
@@ -88,11 +98,15 @@ if redis.call('PTTL', KEYS[1]) < lease then redis.call('PEXPIRE', KEYS[1], lease
 return 1`,
 )
 
-/** KEYS: permits, waiting. ARGV: token. */
+/** KEYS: permits, waiting. ARGV: token, wake-up channel ('' = none), topic. 1 = was held. */
 const releaseScript = redisScript(
   "semaphore-release",
   `redis.call('ZREM', KEYS[2], ARGV[1])
-return redis.call('ZREM', KEYS[1], ARGV[1])`,
+local released = redis.call('ZREM', KEYS[1], ARGV[1])
+if released == 1 and ARGV[2] ~= '' and redis.call('ZCARD', KEYS[2]) > 0 then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+end
+return released`,
 )
 
 /** KEYS: a sorted set of deadlines. Members whose deadline has not passed. */
@@ -107,6 +121,7 @@ export class DistributedSemaphore extends Context.Service<DistributedSemaphore, 
 ) {
   static readonly make = Effect.gen(function* () {
     const redis = yield* Redis
+    const wakeUps = yield* WakeUps
     const eval_ = script(redis)
 
     const withPermit = <A, E, R>(
@@ -118,6 +133,7 @@ export class DistributedSemaphore extends Context.Service<DistributedSemaphore, 
       const leaseMs = positiveInteger(options.leaseMs, defaultPermitLeaseMs)
       const waitMs = Math.max(0, options.waitMs ?? Number.POSITIVE_INFINITY)
       const keys = semaphoreKeys(name)
+      const topic = semaphoreTopic(name)
       const token = crypto.randomUUID()
       const tryAcquire = eval_(
         "semaphore acquire",
@@ -129,13 +145,26 @@ export class DistributedSemaphore extends Context.Service<DistributedSemaphore, 
       const renew = eval_("semaphore renew", name, renewScript, [keys.permits], [token, leaseMs]).pipe(
         Effect.map((reply) => Number(reply) === 1),
       )
-      const release = eval_("semaphore release", name, releaseScript, [keys.permits, keys.waiting], [token]).pipe(
-        Effect.ignore,
+      const release = eval_(
+        "semaphore release",
+        name,
+        releaseScript,
+        [keys.permits, keys.waiting],
+        [token, wakeUps.channel, topic],
+      ).pipe(Effect.ignore)
+      // Listening from before the first attempt: a release right after it is not missed.
+      const acquire = Effect.scoped(
+        Effect.flatMap(wakeUps.listen(topic, "one"), (released) =>
+          pollUntil(tryAcquire, waitMs, (waitedMs) => new PermitTimeout({ name, limit, waitedMs }), {
+            maxPauseMs: permitPollFallbackMs,
+            pause: released.next,
+          }),
+        ),
       )
       return Effect.acquireUseRelease(
         Effect.void,
         () =>
-          pollUntil(tryAcquire, waitMs, (waitedMs) => new PermitTimeout({ name, limit, waitedMs })).pipe(
+          acquire.pipe(
             Effect.andThen(
               Effect.raceFirst(
                 effect,
@@ -156,7 +185,7 @@ export class DistributedSemaphore extends Context.Service<DistributedSemaphore, 
     return DistributedSemaphore.of({ withPermit, inUse, waiting })
   })
 
-  static readonly layer: Layer.Layer<DistributedSemaphore, never, Redis> = Layer.effect(
+  static readonly layer: Layer.Layer<DistributedSemaphore, never, Redis | WakeUps> = Layer.effect(
     DistributedSemaphore,
     DistributedSemaphore.make,
   )

@@ -21,13 +21,19 @@
  * - `ack` removes a job for good; after that its id may be enqueued again.
  * - `requeueExpired` puts jobs whose lease passed back, with their original score; run it
  *   periodically (e.g. every lease/2) on every worker.
+ * - `listen` lets an idle consumer wait instead of polling: `enqueue`, `release` and
+ *   `requeueExpired` publish the wake-up `queue:<q>` (`WakeUps`) once per job, from their
+ *   script, which wakes one waiting consumer in each process. As the fallback for a lost
+ *   wake-up, one fiber per process and queue checks the depth every `wakeUpFallbackMs` (±25 %)
+ *   while consumers wait, and wakes as many as there are jobs ready.
  */
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { type Priority, Priority as PrioritySchema } from "../orders/domain.ts"
 import { Redis } from "../redis/Redis.ts"
 import { CoordinationError } from "./errors.ts"
 import { command, script } from "./internal.ts"
 import { redisScript } from "./redisScript.ts"
+import { WakeUps } from "./WakeUps.ts"
 
 export { CoordinationError } from "./errors.ts"
 
@@ -86,6 +92,15 @@ export interface TakeOptions {
   readonly leaseMs: number
 }
 
+export interface QueueListener {
+  /**
+   * Returns when a job may be ready: one was enqueued or put back (by any process) since the
+   * previous `next`, or this process's fallback check found jobs ready. A job is not reserved:
+   * `take` may still find none (another consumer was faster).
+   */
+  readonly next: Effect.Effect<void>
+}
+
 export interface PriorityQueueShape {
   /** True when added; false when a job with this id is already queued or in flight. */
   readonly enqueue: (queue: string, job: EnqueueJob) => Effect.Effect<boolean, CoordinationError>
@@ -100,12 +115,24 @@ export interface PriorityQueueShape {
   /** Puts jobs whose lease passed back into the queue (original score); returns how many. */
   readonly requeueExpired: (queue: string) => Effect.Effect<number, CoordinationError>
   readonly depth: (queue: string) => Effect.Effect<QueueDepth, CoordinationError>
+  /** Wake-ups for one consumer of `queue`, for the calling scope's lifetime. */
+  readonly listen: (queue: string) => Effect.Effect<QueueListener, never, Scope.Scope>
 }
 
 export interface PriorityQueueOptions {
   /** W of the aging rule (default 30 000 ms). */
   readonly agingWindowMs?: number
+  /** How often the fallback depth check runs while consumers wait (default 1 500 ms). */
+  readonly wakeUpFallbackMs?: number
 }
+
+export const defaultWakeUpFallbackMs = 1_500
+
+/** The wake-up topic of queue `name`. */
+export const queueTopic = (name: string) => `queue:${name}`
+
+/** At most this many wake-ups are published by one `requeueExpired` (the fallback does the rest). */
+const maxRequeueWakeUps = 100
 
 /** The Redis keys (under the service prefix) of queue `name`. */
 export const queueKeys = (name: string) => ({
@@ -140,10 +167,17 @@ const readyIndex = `local ready = { HIGH = KEYS[1], MEDIUM = KEYS[2], LOW = KEYS
 
 // KEYS (all scripts): ready HIGH, ready MEDIUM, ready LOW, inflight, jobs, counter.
 
-/** ARGV: id, priority, payload, enqueuedAt ('' = now), boostMs. 1 = added. */
+/** Publishes one wake-up per job put back (Lua helper). ARGV[channelArg] = channel ('' = none). */
+const wakeUp = (channelArg: number) => `local function wakeUp(times)
+  if ARGV[${channelArg}] == '' then return end
+  for _ = 1, times do redis.call('PUBLISH', ARGV[${channelArg}], ARGV[${channelArg + 1}]) end
+end`
+
+/** ARGV: id, priority, payload, enqueuedAt ('' = now), boostMs, channel, topic. 1 = added. */
 const enqueueScript = redisScript(
   "queue-enqueue",
   `${readyIndex}
+${wakeUp(6)}
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return 0 end
 local target = ready[ARGV[2]]
 if not target then return redis.error_reply('unknown priority ' .. tostring(ARGV[2])) end
@@ -161,6 +195,7 @@ redis.call('HSET', KEYS[5], ARGV[1], cjson.encode({
   enqueuedAt = string.format('%.0f', enqueuedAt), score = string.format('%.0f', score), member = member,
 }))
 redis.call('ZADD', target, string.format('%.0f', score), member)
+wakeUp(1)
 return 1`,
 )
 
@@ -217,25 +252,30 @@ local function putBack(id)
   return 1
 end`
 
-/** ARGV: id. 1 = was in flight, now queued again. */
+/** ARGV: id, channel, topic. 1 = was in flight, now queued again. */
 const releaseScript = redisScript(
   "queue-release",
   `${putBack}
+${wakeUp(2)}
 if redis.call('ZREM', KEYS[4], ARGV[1]) == 0 then return 0 end
-return putBack(ARGV[1])`,
+local released = putBack(ARGV[1])
+wakeUp(released)
+return released`,
 )
 
-/** Number of expired leases put back. */
+/** ARGV: channel, topic, max wake-ups. Number of expired leases put back. */
 const requeueScript = redisScript(
   "queue-requeue-expired",
   `${nowMs}
 ${putBack}
+${wakeUp(1)}
 local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, 1000)
 local count = 0
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[4], id)
   count = count + putBack(id)
 end
+wakeUp(math.min(count, tonumber(ARGV[3])))
 return count`,
 )
 
@@ -251,9 +291,12 @@ return 1`,
 export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueShape>()("dcent/PriorityQueue") {
   static readonly make = Effect.fn("PriorityQueue.make")(function* (options: PriorityQueueOptions = {}) {
     const redis = yield* Redis
+    const wakeUps = yield* WakeUps
+    const layerScope = yield* Effect.scope
     const run = command(redis)
     const eval_ = script(redis)
     const agingWindowMs = Math.max(0, options.agingWindowMs ?? defaultAgingWindowMs)
+    const fallbackMs = Math.max(1, options.wakeUpFallbackMs ?? defaultWakeUpFallbackMs)
 
     const refused = (operation: string, queue: string, reason: string) =>
       new CoordinationError({ operation, name: queue, reason, unavailable: false })
@@ -272,6 +315,8 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
         job.payload,
         job.enqueuedAt === undefined ? "" : String(Math.floor(job.enqueuedAt)),
         priorityBoostMs(job.priority, agingWindowMs),
+        wakeUps.channel,
+        queueTopic(queue),
       ])
       return Number(reply) === 1
     })
@@ -300,7 +345,12 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
     })
 
     const release = Effect.fn("PriorityQueue.release")(function* (queue: string, id: string) {
-      return Number(yield* eval_("queue release", queue, releaseScript, allKeys(queue), [id])) === 1
+      const reply = yield* eval_("queue release", queue, releaseScript, allKeys(queue), [
+        id,
+        wakeUps.channel,
+        queueTopic(queue),
+      ])
+      return Number(reply) === 1
     })
 
     const extendLease = Effect.fn("PriorityQueue.extendLease")(function* (queue: string, id: string, leaseMs: number) {
@@ -309,7 +359,13 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
     })
 
     const requeueExpired = Effect.fn("PriorityQueue.requeueExpired")(function* (queue: string) {
-      return Number(yield* eval_("queue requeueExpired", queue, requeueScript, allKeys(queue), []))
+      return Number(
+        yield* eval_("queue requeueExpired", queue, requeueScript, allKeys(queue), [
+          wakeUps.channel,
+          queueTopic(queue),
+          maxRequeueWakeUps,
+        ]),
+      )
     })
 
     const depth = Effect.fn("PriorityQueue.depth")(function* (queue: string) {
@@ -326,12 +382,47 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
       return { HIGH, MEDIUM, LOW, inFlight }
     })
 
-    return PriorityQueue.of({ enqueue, take, ack, release, extendLease, requeueExpired, depth })
+    /**
+     * The fallback for lost wake-ups: while consumers of `queue` wait, look at its depth now and
+     * then and wake as many of them as there are jobs ready. One per queue and process.
+     */
+    const fallbackCheck = (queue: string) => {
+      const topic = queueTopic(queue)
+      const check = Effect.gen(function* () {
+        const idle = wakeUps.waiting(topic)
+        if (idle === 0) return
+        const ready = yield* depth(queue).pipe(
+          Effect.map((counts) => counts.HIGH + counts.MEDIUM + counts.LOW),
+          Effect.orElseSucceed(() => 0),
+        )
+        if (ready > 0) wakeUps.wakeLocal(topic, Math.min(ready, idle))
+      })
+      return Effect.sleep(Duration.millis(fallbackMs * (0.75 + Math.random() / 2))).pipe(
+        Effect.andThen(check),
+        Effect.forever,
+      )
+    }
+    const checked = new Set<string>()
+
+    const listen = (queue: string) =>
+      Effect.gen(function* () {
+        if (!checked.has(queue)) {
+          checked.add(queue)
+          yield* Effect.forkIn(fallbackCheck(queue), layerScope)
+        }
+        const listener = yield* wakeUps.listen(queueTopic(queue), "one")
+        return { next: Effect.asVoid(listener.next(Number.POSITIVE_INFINITY)) } satisfies QueueListener
+      })
+
+    return PriorityQueue.of({ enqueue, take, ack, release, extendLease, requeueExpired, depth, listen })
   })
 
   /** W = 30 s. */
-  static readonly layer: Layer.Layer<PriorityQueue, never, Redis> = Layer.effect(PriorityQueue, PriorityQueue.make())
+  static readonly layer: Layer.Layer<PriorityQueue, never, Redis | WakeUps> = Layer.effect(
+    PriorityQueue,
+    PriorityQueue.make(),
+  )
 
-  static readonly layerWith = (options: PriorityQueueOptions): Layer.Layer<PriorityQueue, never, Redis> =>
+  static readonly layerWith = (options: PriorityQueueOptions): Layer.Layer<PriorityQueue, never, Redis | WakeUps> =>
     Layer.effect(PriorityQueue, PriorityQueue.make(options))
 }

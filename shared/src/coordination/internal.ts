@@ -33,16 +33,29 @@ export const script =
   ) =>
     command(redis)(operation, name, "EVALSHA", (client) => runScript(client, lua, keys, args))
 
+export interface PollOptions {
+  /** Upper bound on one pause (default 100 ms). */
+  readonly maxPauseMs?: number
+  /**
+   * How to pause for up to `ms` (default: sleep); may return early, e.g. on a wake-up
+   * (`WakeUpListener.next`), so the pause is only the fallback.
+   */
+  readonly pause?: (ms: number) => Effect.Effect<unknown>
+}
+
 /**
- * Retries `attempt` (true = done) with a growing, jittered pause (5 ms doubling up to 100 ms)
- * until it succeeds or `waitMs` passed; then `onTimeout(waitedMs)`.
+ * Retries `attempt` (true = done) with a growing, jittered pause (5 ms doubling up to
+ * `maxPauseMs`) until it succeeds or `waitMs` passed; then `onTimeout(waitedMs)`.
  */
 export const pollUntil = <E, E2>(
   attempt: Effect.Effect<boolean, E>,
   waitMs: number,
   onTimeout: (waitedMs: number) => E2,
+  options: PollOptions = {},
 ): Effect.Effect<void, E | E2> =>
   Effect.gen(function* () {
+    const maxPauseMs = options.maxPauseMs ?? 100
+    const pauseFor = options.pause ?? ((ms: number) => Effect.sleep(Duration.millis(ms)))
     const started = Date.now()
     let pause = 5
     while (true) {
@@ -50,8 +63,8 @@ export const pollUntil = <E, E2>(
       const waited = Date.now() - started
       if (waited >= waitMs) return yield* Effect.fail(onTimeout(waited))
       const jittered = pause * (0.5 + Math.random())
-      yield* Effect.sleep(Duration.millis(Math.max(1, Math.min(jittered, waitMs - waited))))
-      pause = Math.min(pause * 2, 100)
+      yield* pauseFor(Math.max(1, Math.min(jittered, waitMs - waited)))
+      pause = Math.min(pause * 2, maxPauseMs)
     }
   })
 

@@ -3,7 +3,8 @@ import { Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { DistributedLock, lockKey, orderLockName } from "../../../src/coordination/DistributedLock.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
-import { deleteKeys, redisLayer, testPrefix } from "../eventlog/support.ts"
+import { deleteKeys, testPrefix } from "../eventlog/support.ts"
+import { processLayer, recordWakeUps } from "./support.ts"
 
 const scopes: Array<Scope.Closeable> = []
 const prefixes: Array<string> = []
@@ -20,9 +21,9 @@ const twoProcesses = async () => {
     const scope = Effect.runSync(Scope.make())
     scopes.push(scope)
     const context = await Effect.runPromise(
-      Layer.buildWithScope(Layer.provideMerge(DistributedLock.layer, redisLayer(prefix)), scope),
+      Layer.buildWithScope(Layer.provideMerge(DistributedLock.layer, processLayer(prefix)), scope),
     )
-    return { lock: Context.get(context, DistributedLock), redis: Context.get(context, Redis) }
+    return { lock: Context.get(context, DistributedLock), redis: Context.get(context, Redis), prefix }
   }
   return [await build(), await build()] as const
 }
@@ -133,5 +134,28 @@ describe("DistributedLock", () => {
         expect(yield* Effect.promise(() => a.redis.client.get(lockKey("stolen")))).toBe("someone-else")
       }),
     )
+  })
+
+  it("wakes waiters on release: publishes a wake-up only when the lock was contended", async () => {
+    const [a, b] = await twoProcesses()
+    const wakeUps = await recordWakeUps(a.prefix)
+    try {
+      await Effect.runPromise(
+        Effect.gen(function* () {
+          yield* a.lock.withLock("quiet", Effect.void)
+          yield* a.lock.withLock("quiet", Effect.void)
+          const holder = yield* a.lock.withLock("busy", Effect.sleep("300 millis")).pipe(Effect.forkChild)
+          yield* Effect.sleep("50 millis")
+          expect(yield* b.lock.withLock("busy", Effect.succeed("mine"), { waitMs: 5_000 })).toBe("mine")
+          yield* Fiber.join(holder)
+          yield* Effect.sleep("100 millis")
+        }),
+      )
+      // the holder's release at least (b's own may follow while the contended mark lasts)
+      expect(wakeUps.messages[0]).toBe("lock:busy")
+      expect(new Set(wakeUps.messages)).toEqual(new Set(["lock:busy"]))
+    } finally {
+      wakeUps.close()
+    }
   })
 })

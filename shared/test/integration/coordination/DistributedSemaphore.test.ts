@@ -3,7 +3,8 @@ import { Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { DistributedSemaphore, semaphoreKeys } from "../../../src/coordination/DistributedSemaphore.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
-import { deleteKeys, redisLayer, testPrefix } from "../eventlog/support.ts"
+import { deleteKeys, testPrefix } from "../eventlog/support.ts"
+import { processLayer, recordWakeUps } from "./support.ts"
 
 const scopes: Array<Scope.Closeable> = []
 const prefixes: Array<string> = []
@@ -19,9 +20,9 @@ const twoProcesses = async () => {
     const scope = Effect.runSync(Scope.make())
     scopes.push(scope)
     const context = await Effect.runPromise(
-      Layer.buildWithScope(Layer.provideMerge(DistributedSemaphore.layer, redisLayer(prefix)), scope),
+      Layer.buildWithScope(Layer.provideMerge(DistributedSemaphore.layer, processLayer(prefix)), scope),
     )
-    return { sem: Context.get(context, DistributedSemaphore), redis: Context.get(context, Redis) }
+    return { sem: Context.get(context, DistributedSemaphore), redis: Context.get(context, Redis), prefix }
   }
   return [await build(), await build()] as const
 }
@@ -118,5 +119,27 @@ describe("DistributedSemaphore", () => {
         expect(Exit.isFailure(exit) && JSON.stringify(exit.cause).includes("PermitLost")).toBe(true)
       }),
     )
+  })
+
+  it("wakes waiters on release: publishes a wake-up only when someone waits", async () => {
+    const [a, b] = await twoProcesses()
+    const wakeUps = await recordWakeUps(a.prefix)
+    try {
+      await Effect.runPromise(
+        Effect.gen(function* () {
+          yield* a.sem.withPermit("quiet", 1, Effect.void)
+          const holder = yield* a.sem.withPermit("busy", 1, Effect.sleep("200 millis")).pipe(Effect.forkChild)
+          yield* Effect.sleep("50 millis")
+          // waits, then gets the permit once the holder releases it
+          expect(yield* b.sem.withPermit("busy", 1, Effect.succeed("mine"), { waitMs: 5_000 })).toBe("mine")
+          yield* Fiber.join(holder)
+          yield* Effect.sleep("100 millis")
+        }),
+      )
+      // the holder's release (b waited); not b's own (nobody waited), nor the quiet one
+      expect(wakeUps.messages).toEqual(["semaphore:busy"])
+    } finally {
+      wakeUps.close()
+    }
   })
 })

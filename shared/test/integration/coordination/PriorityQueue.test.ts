@@ -1,10 +1,11 @@
 /** PriorityQueue against the real Redis; two layers = two connections = two processes. */
-import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { Context, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { PriorityQueue, type PriorityQueueOptions, queueKeys } from "../../../src/coordination/PriorityQueue.ts"
 import type { Priority } from "../../../src/orders/domain.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
-import { deleteKeys, redisLayer, testPrefix } from "../eventlog/support.ts"
+import { deleteKeys, testPrefix } from "../eventlog/support.ts"
+import { processLayer } from "./support.ts"
 
 const scopes: Array<Scope.Closeable> = []
 const prefixes: Array<string> = []
@@ -13,14 +14,14 @@ afterEach(async () => {
   await Promise.all(prefixes.splice(0).map(deleteKeys))
 })
 
-const processes = async (count: number, options: PriorityQueueOptions = {}) => {
+const processes = async (count: number, options: PriorityQueueOptions = {}, wakeUps: "pubsub" | "local" = "pubsub") => {
   const prefix = testPrefix("queue")
   prefixes.push(prefix)
   const build = async () => {
     const scope = Effect.runSync(Scope.make())
     scopes.push(scope)
     const context = await Effect.runPromise(
-      Layer.buildWithScope(Layer.provideMerge(PriorityQueue.layerWith(options), redisLayer(prefix)), scope),
+      Layer.buildWithScope(Layer.provideMerge(PriorityQueue.layerWith(options), processLayer(prefix, wakeUps)), scope),
     )
     return { queue: Context.get(context, PriorityQueue), redis: Context.get(context, Redis) }
   }
@@ -192,6 +193,59 @@ describe("PriorityQueue", () => {
         const leftovers = yield* Effect.promise(() => first!.redis.client.hlen(queueKeys("race").jobs))
         expect(leftovers).toBe(0)
       }),
+    )
+  })
+
+  it("wakes one waiting consumer per process when another process enqueues or puts a job back", async () => {
+    // No fallback check within the test: only a wake-up can end a wait.
+    const [consumer, producer] = await processes(2, { wakeUpFallbackMs: 3_600_000 })
+    const notWoken = (fiber: Fiber.Fiber<unknown>) => Effect.sleep("150 millis").pipe(Effect.as(fiber.pollUnsafe()))
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const a = yield* consumer!.queue.listen("wake")
+        const b = yield* consumer!.queue.listen("wake")
+        const waitA = yield* Effect.forkChild(a.next)
+        const waitB = yield* Effect.forkChild(b.next)
+        expect(yield* notWoken(waitA)).toBeUndefined()
+        // one job: one of the two is woken
+        yield* producer!.queue.enqueue("wake", { id: "j1", priority: "LOW", payload: "" })
+        const first = yield* Effect.raceFirst(
+          Fiber.join(waitA).pipe(Effect.as("a")),
+          Fiber.join(waitB).pipe(Effect.as("b")),
+        ).pipe(Effect.timeout("5 seconds"))
+        const other = first === "a" ? waitB : waitA
+        expect(yield* notWoken(other)).toBeUndefined()
+        // a job already queued (not added again) wakes nobody
+        expect(yield* producer!.queue.enqueue("wake", { id: "j1", priority: "LOW", payload: "" })).toBe(false)
+        expect(yield* notWoken(other)).toBeUndefined()
+        // a job released (drain) wakes a waiting consumer…
+        const taken = Option.getOrThrow(yield* producer!.queue.take("wake", { leaseMs: 300 }))
+        expect(yield* producer!.queue.release("wake", taken.id)).toBe(true)
+        yield* Fiber.join(other).pipe(Effect.timeout("5 seconds"))
+        // …and so does a job whose lease expired, when it is put back
+        const woken = first === "a" ? a : b
+        const waitAgain = yield* Effect.forkChild(woken.next)
+        yield* producer!.queue.take("wake", { leaseMs: 100 })
+        yield* Effect.sleep("200 millis")
+        expect(waitAgain.pollUnsafe()).toBeUndefined()
+        expect(yield* producer!.queue.requeueExpired("wake")).toBe(1)
+        yield* Fiber.join(waitAgain).pipe(Effect.timeout("5 seconds"))
+      }).pipe(Effect.scoped),
+    )
+  })
+
+  it("without wake-ups, the fallback depth check wakes waiting consumers when jobs are ready", async () => {
+    const [consumer, producer] = await processes(2, { wakeUpFallbackMs: 100 }, "local")
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const listener = yield* consumer!.queue.listen("fallback")
+        const waiting = yield* Effect.forkChild(listener.next)
+        yield* Effect.sleep("400 millis")
+        expect(waiting.pollUnsafe()).toBeUndefined()
+        yield* producer!.queue.enqueue("fallback", { id: "j", priority: "HIGH", payload: "" })
+        yield* Fiber.join(waiting).pipe(Effect.timeout("5 seconds"))
+        expect(Option.getOrThrow(yield* consumer!.queue.take("fallback", { leaseMs: 1_000 })).id).toBe("j")
+      }).pipe(Effect.scoped),
     )
   })
 })
