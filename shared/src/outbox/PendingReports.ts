@@ -4,12 +4,16 @@
  * must still be reported; this holds such reports in memory and commits them once Redis answers
  * again, so they reach the topic through the outbox like every other message (stable `EventID`).
  *
- * - `defer(orderReqId, entries)`: queued (bounded by `capacity`; the oldest is dropped, logged,
- *   when full) and committed in order by a background fiber that retries with the shared backoff
- *   (`RetryPolicies.deferredReport`: 200 ms doubling to 5 s, jittered, until Redis is back).
+ * - `defer(orderReqId, entries)`: queued (bounded by `capacity`, so a long outage cannot grow
+ *   memory without end: when full the oldest is dropped, logged with its order id and topic and
+ *   counted in `dcent_pending_reports_dropped_total{reason="capacity"}`) and committed in order by
+ *   a background fiber that retries with the shared backoff (`RetryPolicies.deferredReport`:
+ *   200 ms doubling to 5 s, jittered, until Redis is back). `dcent_pending_reports` is the
+ *   number held now.
  * - Drain (SIGTERM, phase `flush`): what is still queued is committed once more and, if Redis is
  *   still down, published straight to the broker; only what neither takes is lost (logged at
- *   error with the report).
+ *   error with the order id, topic and event id — not the body — and counted with
+ *   `reason="lost"`).
  *
  * Delivery is at least once: a commit whose answer was lost is committed again (same `EventID`).
  */
@@ -17,6 +21,7 @@ import { Context, Duration, Effect, Layer } from "effect"
 import { Broker } from "../broker/Broker.ts"
 import { OrderEventLog } from "../eventlog/OrderEventLog.ts"
 import type { OutboxEntry } from "../eventlog/types.ts"
+import { Metrics } from "../metrics/Metrics.ts"
 import { exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain } from "../runtime/Drain.ts"
 
@@ -43,9 +48,18 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
   static readonly make = Effect.fn("PendingReports.make")(function* (options: PendingReportsOptions = {}) {
     const eventLog = yield* OrderEventLog
     const broker = yield* Broker
-    const capacity = options.capacity ?? 10_000
+    const { catalogue } = yield* Metrics.orUnscraped
+    const capacity = Math.max(1, options.capacity ?? 10_000)
     const queue: Array<Pending> = []
     let wake: () => void = () => {}
+    const held = () => catalogue.pendingReports.set(queue.length)
+
+    /** Takes `pending` off the queue if it is still there (`defer` may have dropped it meanwhile). */
+    const remove = (pending: Pending) => {
+      const index = queue.indexOf(pending)
+      if (index >= 0) queue.splice(index, 1)
+      held()
+    }
 
     const commit = (pending: Pending) =>
       eventLog.append(pending.orderReqId, [], { extraOutbox: pending.entries }).pipe(Effect.asVoid)
@@ -55,11 +69,13 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
         if (entries.length === 0) return
         if (queue.length >= capacity) {
           const dropped = queue.shift()
+          catalogue.pendingReportsDropped.labels("capacity").inc()
           yield* Effect.logError("failure report dropped: too many waiting for Redis").pipe(
-            Effect.annotateLogs({ orderReqId: dropped?.orderReqId, capacity }),
+            Effect.annotateLogs({ orderReqId: dropped?.orderReqId, topic: dropped?.entries[0]?.topic, capacity }),
           )
         }
         queue.push({ orderReqId, entries })
+        held()
         wake()
         yield* Effect.logWarning("failure report held until Redis is back").pipe(
           Effect.annotateLogs({ orderReqId, topic: entries[0]?.topic, waiting: queue.length }),
@@ -81,7 +97,9 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
         const next = queue[0]
         if (next === undefined) continue
         yield* commit(next).pipe(Effect.retry({ schedule: retry }))
-        queue.shift()
+        // By identity, not `shift()`: while this commit was retrying, a full queue may have
+        // dropped `next` and the head may now be a report nobody has committed.
+        remove(next)
         yield* Effect.logInfo("held failure report committed to the outbox").pipe(
           Effect.annotateLogs({ orderReqId: next.orderReqId, waiting: queue.length }),
         )
@@ -98,7 +116,8 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
       run: () =>
         Effect.gen(function* () {
           while (queue.length > 0) {
-            const next = queue.shift() as Pending
+            const next = queue[0] as Pending
+            remove(next)
             const committed = yield* commit(next).pipe(
               Effect.timeout(Duration.seconds(1)),
               Effect.as(true),
@@ -109,8 +128,17 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
               yield* publishDirect(entry).pipe(
                 Effect.timeout(Duration.seconds(2)),
                 Effect.catchCause((cause) =>
-                  Effect.logError("failure report lost: neither Redis nor the broker took it", cause).pipe(
-                    Effect.annotateLogs({ orderReqId: next.orderReqId, topic: entry.topic, payload: entry.payload }),
+                  Effect.sync(() => catalogue.pendingReportsDropped.labels("lost").inc()).pipe(
+                    Effect.andThen(
+                      // Ids and the reason only: the body may carry buyer data.
+                      Effect.logError("failure report lost: neither Redis nor the broker took it", cause).pipe(
+                        Effect.annotateLogs({
+                          orderReqId: next.orderReqId,
+                          topic: entry.topic,
+                          eventId: entry.headers?.["event-id"],
+                        }),
+                      ),
+                    ),
                   ),
                 ),
               )
