@@ -1,14 +1,22 @@
 /**
  * Processor entry point: `node processor/src/main.ts`.
  *
- * Layers, from the bottom: configuration → broker (`BROKER_URL`) and Redis (`REDIS_URL`) →
- * topic bootstrap (background, retried) → the Redis-backed building blocks (order event log,
- * outbox relay, order lock, dispatch semaphore and priority queue, seller directory) → the
- * order lifecycle (`Orders`), seller selection and notification → readiness (broker, Redis,
- * topics, gRPC listening) → the REST server, the gRPC server, the dispatch workers and the
- * timers. SIGTERM / SIGINT release them in reverse: open order streams end (UNAVAILABLE), gRPC
- * goes NOT_SERVING and drains, the workers and timers stop, the REST server drains, the relay
- * stops, Redis quits, the broker flushes; exit 0.
+ * Layers, from the bottom: logging and tracing (`runService`, outermost) → drain → metrics
+ * registry → configuration → broker (`BROKER_URL`, with publish metrics) and Redis
+ * (`REDIS_URL`) → topic bootstrap (background, retried) → the Redis-backed building blocks
+ * (order event log, outbox relay, order lock, dispatch semaphore and priority queue — these three
+ * woken over one pub/sub connection by `WakeUps` —, seller directory) → the order lifecycle
+ * (`Orders`), seller selection and notification, held failure reports (`PendingReports`) →
+ * readiness (broker, Redis, topics, gRPC listening) → the REST server (`/metrics` too), the gRPC
+ * server, the dispatch workers, the timers, demo data and the scrape-time metrics.
+ *
+ * SIGTERM/SIGINT drain first (`runService`, `Drain.ts`): not ready at once, gRPC health
+ * NOT_SERVING, new REST requests 503; open order streams end UNAVAILABLE (the requestor
+ * reconnects elsewhere); running requests, gRPC calls and dispatch jobs finish; held failure
+ * reports and the outbox are flushed — all within `DRAIN_TIMEOUT_SECONDS`. Then the layers are
+ * released in reverse: the servers close, the workers and timers stop (an unfinished job goes
+ * back to the queue), the relay stops, Redis quits, the broker flushes, the last spans are
+ * exported; exit 0.
  */
 import { hostname } from "node:os"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"

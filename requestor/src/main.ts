@@ -1,15 +1,21 @@
 /**
  * Requestor entry point: `node requestor/src/main.ts`.
  *
- * Layers, from the bottom: configuration → broker (`BROKER_URL`) and Redis (`REDIS_URL`) →
- * topic bootstrap (background, retried) → event log, outbox relay, processor client
- * (`PROCESSOR_GRPC_URL`) → order store, stream holders (resuming every live order), orders →
- * REST server (:8000) and public gRPC server (`WatchOrder`, :50052) → demo data.
+ * Layers, from the bottom: logging and tracing (`runService`, outermost) → drain → metrics
+ * registry → configuration → broker (`BROKER_URL`, with publish metrics) and Redis
+ * (`REDIS_URL`) → topic bootstrap (background, retried) → readiness → outbox relay → event log,
+ * order store, processor client (`PROCESSOR_GRPC_URL`), stream leases (`Lease`) → held failure
+ * reports (`PendingReports`) → stream holders (each live order's processor stream, held by one
+ * replica under its lease) → orders → order events → REST server (:8000, `/metrics` too) and
+ * public gRPC server (`WatchOrder`, :50052) → watch shutdown, demo data, scrape-time metrics.
  *
- * SIGTERM/SIGINT release them in reverse: open watches (SSE, WatchOrder) end, the servers stop
- * accepting and drain, the stream holders stop and release their stream leases (another replica
- * takes those orders over at once, or this one on its next start, from the last recorded seq),
- * the relay stops, Redis quits, the broker flushes; exit 0.
+ * SIGTERM/SIGINT drain first (`runService`, `Drain.ts`): not ready at once, new REST requests
+ * 503; open watches (SSE, WatchOrder) told to reconnect elsewhere; running requests and calls
+ * finish; held failure reports and the outbox are flushed — all within `DRAIN_TIMEOUT_SECONDS`.
+ * Then the layers are released in reverse: the servers close, the stream holders stop and
+ * release their leases, announcing each hand-over (a standing-by replica takes those orders over
+ * at once, from the last recorded seq), the relay stops, Redis quits, the broker flushes, the
+ * last spans are exported; exit 0.
  */
 
 import { hostname } from "node:os"

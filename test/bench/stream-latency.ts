@@ -16,7 +16,6 @@
  *
  * Prints count, p50, p95, p99 and max in milliseconds (plus the HTTP answer time for context).
  */
-import { connect } from "node:net"
 import {
   http,
   type SeenEvent,
@@ -27,6 +26,7 @@ import {
   watchOrder,
   withRedis,
 } from "../support/e2e.ts"
+import { acceptsTcp } from "../support/ports.ts"
 import { servers } from "../support/servers.ts"
 
 const intEnv = (name: string, fallback: number, minimum: number) => {
@@ -47,20 +47,6 @@ const processorDb = intEnv("BENCH_PROCESSOR_DB", 9, 0)
 const requestorDb = intEnv("BENCH_REQUESTOR_DB", 10, 0)
 
 const say = (line: string) => process.stdout.write(`${line}\n`)
-
-const reachable = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect({ host, port, timeout: 2_000 })
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
 
 /** Nearest-rank percentile of sorted values. */
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
@@ -98,7 +84,7 @@ const main = async () => {
     say(`using running services: requestor ${requestorUrl} (WatchOrder ${watchAddress}), processor ${processorUrl}`)
   } else {
     for (const [name, { host, port }] of Object.entries({ kafka: servers.kafka, redis: servers.redis })) {
-      if (!(await reachable(host, port))) {
+      if (!(await acceptsTcp(host, port, 2_000))) {
         say(
           `${name} is not reachable at ${host}:${port}; start it with \`bash infra/local/stack.sh up\` (or make infra-up)`,
         )

@@ -129,17 +129,21 @@ beforeAll(async () => {
   // The relays publish the topic messages (SELLER_NOTIFY, BUYER_NOTIFY, ...) shortly after the commits.
   const topicLatencies = (exposition: Exposition) =>
     total(exposition, `${MetricNames.eventDeliveryLatency}_count`, { stage: "topic" })
+  // Wait for the messages the assertions below count, not just the first one (under load the
+  // relay may publish the second BUYER_NOTIFY a moment after the first).
+  const published = (exposition: Exposition, topic: string) => total(exposition, MetricNames.brokerPublished, { topic })
   processor = await eventually(
     () => scrape(processorUrl),
-    (exposition) => topicLatencies(exposition) > 0,
-    { what: "a topic-stage latency on the processor" },
+    (exposition) => topicLatencies(exposition) > 0 && published(exposition, "SELLER_NOTIFY") >= 2,
+    { what: "a topic-stage latency and two SELLER_NOTIFY on the processor" },
   )
   requestor = await eventually(
     () => scrape(requestorUrl),
     (exposition) =>
       topicLatencies(exposition) > 0 &&
+      published(exposition, "BUYER_NOTIFY") >= 2 &&
       total(exposition, MetricNames.streamDisconnects, { stream: "requestor_order_stream" }) > 0,
-    { what: "a topic-stage latency and the closed processor stream on the requestor" },
+    { what: "a topic-stage latency, two BUYER_NOTIFY and the closed processor stream on the requestor" },
   )
 }, 120_000)
 

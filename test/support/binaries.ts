@@ -5,9 +5,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, constants } from "node:fs"
-import { connect } from "node:net"
 import { homedir } from "node:os"
 import { delimiter, join } from "node:path"
+import { acceptsTcp } from "./ports.ts"
 
 /** Where `scripts/install-observability.sh` puts what it builds with `go install`. */
 export const observabilityBinDir = () => join(process.env.DCENT_CACHE_DIR ?? join(homedir(), ".cache", "dcent"), "bin")
@@ -99,20 +99,6 @@ export const spawnBinary = (name: string, command: string, args: ReadonlyArray<s
   }
 }
 
-const tcpOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port, timeout: 1_000 })
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
-
 /**
  * Polls until `ready` resolves true, failing with the binary's output if it exits or the
  * timeout (default 60 s) passes.
@@ -133,7 +119,7 @@ export const waitUntil = async (
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:`port`. */
-export const portAccepts = (port: number) => tcpOpen(port)
+export const portAccepts = (port: number) => acceptsTcp("127.0.0.1", port)
 
 /** Whether `url` answers 200. */
 export const answersOk = async (url: string) => {

@@ -1,29 +1,15 @@
 /** gRPC helpers for tests: waiting for a server, server reflection through nice-grpc. */
-import { connect } from "node:net"
 import { type Channel, createChannel, createClient } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
 import reflection from "nice-grpc-server-reflection/lib/proto/grpc/reflection/v1/reflection_pb.js"
+import { acceptsTcp } from "./ports.ts"
 import type { ServiceProcess } from "./processes.ts"
 
 /** `HealthCheckResponse.ServingStatus.SERVING` */
 const SERVING = 1
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-const tcpOpen = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect({ host, port, timeout: 1_000 })
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
 
 /** One `grpc.health.v1.Health/Check` on a fresh channel (no reconnect backoff carried over): SERVING? */
 const serving = async (address: string) => {
@@ -49,7 +35,7 @@ export const waitForGrpc = async (
   const host = options.host ?? "127.0.0.1"
   const timeoutMs = options.timeoutMs ?? 30_000
   const deadline = Date.now() + timeoutMs
-  while (!((await tcpOpen(host, port)) && (await serving(`${host}:${port}`)))) {
+  while (!((await acceptsTcp(host, port)) && (await serving(`${host}:${port}`)))) {
     if (options.process?.hasExited()) {
       const exit = await options.process.exited
       throw new Error(

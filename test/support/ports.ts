@@ -1,4 +1,4 @@
-import { createServer } from "node:net"
+import { connect, createServer } from "node:net"
 
 /**
  * A TCP port that was free a moment ago: bind port 0, read the port, release it. Another
@@ -26,3 +26,18 @@ export const freePorts = async (count: number, host = "127.0.0.1"): Promise<Arra
   while (ports.size < count) ports.add(await freePort(host))
   return [...ports]
 }
+
+/** Whether something accepts TCP connections on `host:port` (false after `timeoutMs`). */
+export const acceptsTcp = (host: string, port: number, timeoutMs = 1_000): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs })
+    socket.once("connect", () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once("error", () => resolve(false))
+    socket.once("timeout", () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })

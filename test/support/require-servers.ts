@@ -1,28 +1,15 @@
-import { connect } from "node:net"
+import { acceptsTcp } from "./ports.ts"
 import { servers } from "./servers.ts"
 
 /**
  * Integration tests need real Kafka, Redis and NATS. A missing server fails the whole run
  * with a message saying how to start it, rather than letting tests skip silently.
  */
-const reachable = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect({ host, port, timeout: 2_000 })
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => {
-      socket.destroy()
-      resolve(false)
-    })
-  })
 
 export default async function requireServers() {
   const missing: Array<string> = []
   for (const [name, { host, port }] of Object.entries(servers)) {
-    if (!(await reachable(host, port))) missing.push(`${name} (${host}:${port})`)
+    if (!(await acceptsTcp(host, port, 2_000))) missing.push(`${name} (${host}:${port})`)
   }
   if (missing.length > 0) {
     throw new Error(

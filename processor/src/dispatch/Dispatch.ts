@@ -280,7 +280,18 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
             ),
           ),
         )
-        if (result.outcome !== "failed") yield* queue.ack(dispatchQueue, job.id).pipe(Effect.ignore)
+        if (result.outcome !== "failed") {
+          // Not fatal (the job runs again after its lease and its commit re-checks `dispatchedAt`), but not silent.
+          yield* queue
+            .ack(dispatchQueue, job.id)
+            .pipe(
+              Effect.catch((error) =>
+                Effect.logWarning("dispatch job ack failed; it runs again after its lease").pipe(
+                  Effect.annotateLogs({ orderReqId, error: error.message }),
+                ),
+              ),
+            )
+        }
         yield* record({
           orderReqId,
           priority: job.priority,

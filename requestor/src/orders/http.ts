@@ -3,16 +3,15 @@
  * `Orders`, and for `GET /api/v1/orders/{id}/events` stream server-sent events from
  * `OrderEvents`.
  */
-import { DeliveryStages, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
-import { trackEventStream } from "@dcent/shared/metrics/streams"
-import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
+import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import { Effect, Layer, Result, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { RequestorConfig } from "../config.ts"
 import { RequestorApi } from "../http/Api.ts"
-import { OrderEvents, signalReconnect } from "../streams/OrderEvents.ts"
+import { OrderEvents, signalReconnect, trackWatch } from "../streams/OrderEvents.ts"
 import { OrderFailureReportingLive } from "./failures.ts"
 import { Orders } from "./Orders.ts"
 import {
@@ -62,16 +61,7 @@ const OrdersGroup = HttpApiBuilder.group(
     const orders = yield* Orders
     const orderEvents = yield* OrderEvents
     const config = yield* RequestorConfig
-    // An SSE response interrupted before OrderFinalised lost its client; one that ends early was ended by shutdown.
-    const tracked = trackEventStream<OrderEventRecord>((yield* Metrics).catalogue, {
-      kind: StreamKinds.Sse,
-      stage: DeliveryStages.Sse,
-      occurredAt: (record) => record.occurredAt,
-      isTerminal: (record) => isTerminalStatus(record.status),
-      onInterrupt: DisconnectReasons.ClientClosed,
-      onEarlyEnd: DisconnectReasons.Shutdown,
-      liveOnly: true,
-    })
+    const tracked = trackWatch((yield* Metrics).catalogue, StreamKinds.Sse, DeliveryStages.Sse)
 
     return handlers.handleAll({
       register: ({ payload }) => orders.register(toOrderDetails(payload), payload),

@@ -9,6 +9,13 @@
  * seq" signal each protocol sends then.
  */
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import {
+  type Catalogue,
+  type DeliveryStages,
+  DisconnectReasons,
+  type StreamKinds,
+} from "@dcent/shared/metrics/catalogue"
+import { trackEventStream } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
 import { Context, Deferred, Effect, Layer, Stream } from "effect"
 import { NotFound, Unavailable } from "../orders/errors.ts"
@@ -30,6 +37,26 @@ export interface OrderEventsShape {
   /** True once `shutdown` ran: a watch that ended before `OrderFinalised` was cut short by it. */
   readonly isShuttingDown: () => boolean
 }
+
+/**
+ * Stream metrics of a public watch (`dcent_streams_open`, `dcent_stream_disconnects_total`, the
+ * delivery latency of live events): a watch interrupted before `OrderFinalised` lost its client;
+ * one that ends early was ended by shutdown.
+ */
+export const trackWatch = (
+  catalogue: Catalogue,
+  kind: typeof StreamKinds.Sse | typeof StreamKinds.WatchOrder,
+  stage: typeof DeliveryStages.Sse | typeof DeliveryStages.WatchOrder,
+) =>
+  trackEventStream<OrderEventRecord>(catalogue, {
+    kind,
+    stage,
+    occurredAt: (record) => record.occurredAt,
+    isTerminal: (record) => isTerminalStatus(record.status),
+    onInterrupt: DisconnectReasons.ClientClosed,
+    onEarlyEnd: DisconnectReasons.Shutdown,
+    liveOnly: true,
+  })
 
 /**
  * Appends `onCutShort(lastSeq)` to `events` when they ended without `OrderFinalised` because the

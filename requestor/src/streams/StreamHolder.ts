@@ -7,8 +7,10 @@
  *
  *        ┌──────────────────────── order not live (unknown, FINALISED) ─▶ done
  *        ▼
- *   read the order ─▶ take the lease `lease:order-stream:{id}` (SET NX PX, owner token)
- *        ▲                 │ busy: another replica holds it
+ *   read the order ─▶ take the lease `lease:order-stream:{id}` (`Lease`: set with PX if free,
+ *        ▲                 │ owner token)
+ *        │                 │ Redis unreachable: back off (200 ms doubling to 5 s), try again
+ *        │                 │ busy: another replica holds it
  *        │                 ├──▶ wait until it would expire (≤ TTL), or a hand-over message ───┐
  *        │                 │                                                                  │
  *        ├─────────────────┼──────────────────────────────────────────────────────────────────┘
@@ -19,6 +21,7 @@
  *        │        └── backoff (exponential, jittered, ≤ 5 s) ◀── │    status writes, atomically)
  *        │            on any break: error, end of stream,        ▼
  *        │            Redis trouble, a seq gap             OrderFinalised ─▶ release ─▶ done
+ *        │                                  (every release is announced on `<prefix>stream-handover`)
  *        │
  *        └── lease lost (a renewal found another owner, or none succeeded in time): the stream
  *            is cut at once, and the replica goes back to waiting
@@ -29,9 +32,11 @@
  * The backoff starts over after a stream that delivered events.
  *
  * Hand-over: a replica that dies stops renewing, and a waiting replica takes over when the lease
- * expires (within `STREAM_LEASE_TTL_SECONDS`). A replica that stops gracefully releases its leases
- * and publishes each order on `<prefix>stream-handover`, which wakes the waiting replicas at once
- * (and starts the order's fiber on a replica that had not seen the order yet).
+ * expires (within `STREAM_LEASE_TTL_SECONDS`, default 6). A replica that stops gracefully (the
+ * layer is released after the drain) releases its leases and publishes each order on
+ * `<prefix>stream-handover` (one subscriber connection per replica, `redis/subscriber.ts`), which
+ * wakes the waiting replicas at once (and starts the order's fiber on a replica that had not seen
+ * the order yet).
  * Start-up and a periodic re-scan of `live-orders` (every TTL/2) start the fibers of orders
  * initiated elsewhere.
  */
@@ -41,6 +46,7 @@ import { Lease } from "@dcent/shared/coordination/Lease"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { isTerminalStatus, orderEventFromProto } from "@dcent/shared/orders/events"
 import { Redis } from "@dcent/shared/redis/Redis"
+import { subscribeToChannel } from "@dcent/shared/redis/subscriber"
 import { Context, Duration, Effect, FiberMap, Layer, Ref, Schedule, Stream } from "effect"
 import { RequestorConfig } from "../config.ts"
 import { isLive } from "../orders/domain.ts"
@@ -221,27 +227,15 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     /** Starts an order's fiber from outside Effect (set once the fiber map's runtime exists). */
     let startTending: ((orderReqId: string) => void) | undefined
     const channel = handoverChannel(redis.keyPrefix)
-    const subscriber = yield* Effect.acquireRelease(
-      Effect.sync(() => redis.client.duplicate({ lazyConnect: true })),
-      (client) =>
-        Effect.promise(() => client.quit()).pipe(
-          Effect.timeout("2 seconds"),
-          Effect.ignore,
-          Effect.ensuring(Effect.sync(() => client.disconnect())),
-        ),
-    )
-    subscriber.on("error", () => {}) // the main connection logs Redis trouble
-    subscriber.on("message", (from: string, orderReqId: string) => {
-      if (from !== channel) return
-      const wake = wakers.get(orderReqId)
-      // An order initiated elsewhere may not have a fiber here yet (the re-scan would start it later).
-      if (wake === undefined) startTending?.(orderReqId)
-      else wake()
+    yield* subscribeToChannel(redis, {
+      channel,
+      onMessage: (orderReqId) => {
+        const wake = wakers.get(orderReqId)
+        // An order initiated elsewhere may not have a fiber here yet (the re-scan would start it later).
+        if (wake === undefined) startTending?.(orderReqId)
+        else wake()
+      },
     })
-    subscriber.on("ready", () => {
-      subscriber.subscribe(channel).catch(() => {})
-    })
-    subscriber.connect().catch(() => {})
 
     /** Sleeps `ms`, or less when the order's lease is handed over. */
     const waitForLease = (orderReqId: string, ms: number) =>

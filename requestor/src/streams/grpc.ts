@@ -12,16 +12,15 @@ import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/order
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
 import { grpcService } from "@dcent/shared/grpc/services"
-import { DeliveryStages, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
-import { trackEventStream } from "@dcent/shared/metrics/streams"
-import { isTerminalStatus, type OrderEventRecord, orderEventToProto } from "@dcent/shared/orders/events"
+import { orderEventToProto } from "@dcent/shared/orders/events"
 import { onDrain } from "@dcent/shared/runtime/Drain"
 import { Effect, Layer, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
 import type { NotFound, Unavailable } from "../orders/errors.ts"
-import { OrderEvents, signalReconnect } from "./OrderEvents.ts"
+import { OrderEvents, signalReconnect, trackWatch } from "./OrderEvents.ts"
 
 const toServerError = (error: NotFound | Unavailable | ServerError): ServerError => {
   if (error instanceof ServerError) return error
@@ -48,16 +47,7 @@ export const GrpcLive = GrpcServer.layer(
     const events = yield* OrderEvents
     const context = yield* Effect.context<never>()
     const descriptorSet = yield* loadDescriptorSet()
-    // A watch interrupted before OrderFinalised was cancelled by its client; one that ends early was ended by shutdown.
-    const tracked = trackEventStream<OrderEventRecord>((yield* Metrics).catalogue, {
-      kind: StreamKinds.WatchOrder,
-      stage: DeliveryStages.WatchOrder,
-      occurredAt: (record) => record.occurredAt,
-      isTerminal: (record) => isTerminalStatus(record.status),
-      onInterrupt: DisconnectReasons.ClientClosed,
-      onEarlyEnd: DisconnectReasons.Shutdown,
-      liveOnly: true,
-    })
+    const tracked = trackWatch((yield* Metrics).catalogue, StreamKinds.WatchOrder, DeliveryStages.WatchOrder)
 
     const watchOrder = (request: { orderReqId: string; fromSeq: number }, call: CallContext) => {
       const stream = Stream.unwrap(

@@ -17,6 +17,7 @@
  */
 import { Context, Duration, Effect, Latch, Layer, Option, type Scope } from "effect"
 import { Redis } from "../redis/Redis.ts"
+import { subscribeToChannel } from "../redis/subscriber.ts"
 
 export type WakeMode = "one" | "all"
 
@@ -153,29 +154,16 @@ export class WakeUps extends Context.Service<WakeUps, WakeUpsShape>()("dcent/Wak
     const channel = wakeUpsChannel(redis.keyPrefix, redis.client.options.db ?? 0)
     const subscribed = Latch.makeUnsafe(false)
 
-    // One subscriber connection for every waiter of this process. Channels are not prefixed.
-    const subscriber = yield* Effect.acquireRelease(
-      Effect.sync(() => redis.client.duplicate({ lazyConnect: true, keyPrefix: "" })),
-      (client) =>
-        Effect.promise(() => client.quit()).pipe(
-          Effect.timeout("2 seconds"),
-          Effect.ignore,
-          Effect.ensuring(Effect.sync(() => client.disconnect())),
-        ),
-    )
-    subscriber.on("error", () => {}) // the main connection logs Redis trouble
-    subscriber.on("message", (from: string, topic: string) => {
-      if (from === channel) registry.wake(topic, 1)
+    // One subscriber connection for every waiter of this process.
+    yield* subscribeToChannel(redis, {
+      channel,
+      onMessage: (topic) => registry.wake(topic, 1),
+      onSubscribed: () => {
+        subscribed.openUnsafe()
+        // Wake-ups may have been published while we were not subscribed.
+        registry.wakeEveryone()
+      },
     })
-    subscriber.on("ready", () => {
-      subscriber
-        .subscribe(channel)
-        .then(() => subscribed.openUnsafe())
-        .catch(() => {})
-      // Wake-ups may have been published while we were not subscribed.
-      registry.wakeEveryone()
-    })
-    subscriber.connect().catch(() => {})
 
     return WakeUps.of({
       channel,

@@ -28,6 +28,7 @@ import { redisScript, runScript } from "../coordination/redisScript.ts"
 import { EventDraft, OrderEventRecord, OrderEventRecordJson, recordOf } from "../orders/events.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
 import { Redis } from "../redis/Redis.ts"
+import { subscribeToChannel } from "../redis/subscriber.ts"
 import { currentTraceCarrier, type TraceCarrier, traceparentHeader } from "../telemetry/traceContext.ts"
 import { commitLua, encodeCommit, eventsChannel, orderEventsKey, parseNotification, seqOfStreamId } from "./encoding.ts"
 import { EventLogError, SeqGap } from "./errors.ts"
@@ -191,27 +192,15 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
     const waiters = new Waiters()
 
     // One subscriber connection for every follow of this layer.
-    const subscriber = yield* Effect.acquireRelease(
-      Effect.sync(() => redis.client.duplicate({ lazyConnect: true })),
-      (client) =>
-        Effect.promise(() => client.quit()).pipe(
-          Effect.timeout("2 seconds"),
-          Effect.ignore,
-          Effect.ensuring(Effect.sync(() => client.disconnect())),
-        ),
-    )
-    subscriber.on("error", () => {}) // the main connection logs Redis trouble
-    subscriber.on("message", (from: string, message: string) => {
-      if (from !== channel) return
-      const parsed = parseNotification(message)
-      if (parsed !== undefined) waiters.notify(parsed.orderReqId, parsed.seq)
-    })
-    subscriber.on("ready", () => {
-      subscriber.subscribe(channel).catch(() => {})
+    yield* subscribeToChannel(redis, {
+      channel,
+      onMessage: (message) => {
+        const parsed = parseNotification(message)
+        if (parsed !== undefined) waiters.notify(parsed.orderReqId, parsed.seq)
+      },
       // Commits may have happened while we were not subscribed.
-      waiters.notifyAll()
+      onSubscribed: () => waiters.notifyAll(),
     })
-    subscriber.connect().catch(() => {})
 
     const fail =
       (operation: string, orderReqId: string) =>

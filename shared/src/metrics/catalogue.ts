@@ -58,6 +58,14 @@ export const DeliveryStages = {
 } as const
 export type DeliveryStage = (typeof DeliveryStages)[keyof typeof DeliveryStages]
 
+/** Values of `dcent_pending_reports_dropped_total{reason}`. */
+export const DroppedReportReasons = {
+  /** the in-memory queue was full during a Redis outage: the oldest report gave way */
+  Capacity: "capacity",
+  /** at drain neither Redis nor the broker took it */
+  Lost: "lost",
+} as const
+
 /** Route label of requests no route matched. */
 export const unmatchedRoute = "unmatched"
 
@@ -76,6 +84,8 @@ export const MetricNames = {
   semaphoreWaiters: "dcent_semaphore_waiters",
   outboxLag: "dcent_outbox_lag_seconds",
   outboxPending: "dcent_outbox_pending_entries",
+  pendingReports: "dcent_pending_reports",
+  pendingReportsDropped: "dcent_pending_reports_dropped_total",
   brokerPublished: "dcent_broker_published_messages_total",
   brokerPublishErrors: "dcent_broker_publish_errors_total",
   brokerPublishDuration: "dcent_broker_publish_duration_seconds",
@@ -179,6 +189,17 @@ export const makeCatalogue = (registry: Registry) => {
     outboxPending: new Gauge({
       name: MetricNames.outboxPending,
       help: "Outbox entries not yet published.",
+      registers,
+    }),
+    pendingReports: new Gauge({
+      name: MetricNames.pendingReports,
+      help: "Failure reports held in memory until Redis (the outbox) is back, in this process.",
+      registers,
+    }),
+    pendingReportsDropped: new Counter({
+      name: MetricNames.pendingReportsDropped,
+      help: "Failure reports never delivered, by reason (capacity: the held queue was full; lost: neither Redis nor the broker took it at drain).",
+      labelNames: ["reason"] as const,
       registers,
     }),
     brokerPublished: new Counter({

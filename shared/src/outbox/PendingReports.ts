@@ -21,6 +21,7 @@ import { Context, Duration, Effect, Layer } from "effect"
 import { Broker } from "../broker/Broker.ts"
 import { OrderEventLog } from "../eventlog/OrderEventLog.ts"
 import type { OutboxEntry } from "../eventlog/types.ts"
+import { DroppedReportReasons } from "../metrics/catalogue.ts"
 import { Metrics } from "../metrics/Metrics.ts"
 import { exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain } from "../runtime/Drain.ts"
@@ -69,7 +70,7 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
         if (entries.length === 0) return
         if (queue.length >= capacity) {
           const dropped = queue.shift()
-          catalogue.pendingReportsDropped.labels("capacity").inc()
+          catalogue.pendingReportsDropped.labels(DroppedReportReasons.Capacity).inc()
           yield* Effect.logError("failure report dropped: too many waiting for Redis").pipe(
             Effect.annotateLogs({ orderReqId: dropped?.orderReqId, topic: dropped?.entries[0]?.topic, capacity }),
           )
@@ -108,7 +109,7 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
     yield* Effect.forkScoped(worker)
 
     const publishDirect = (entry: OutboxEntry) =>
-      broker.publish(`${entry.topic}.${entry.key}`, entry.payload, { headers: entry.headers ?? {} })
+      broker.publish(`${entry.topic}.${entry.key}`, entry.payload, { headers: entry.headers })
 
     yield* onDrain({
       name: "held failure reports",
@@ -128,14 +129,14 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
               yield* publishDirect(entry).pipe(
                 Effect.timeout(Duration.seconds(2)),
                 Effect.catchCause((cause) =>
-                  Effect.sync(() => catalogue.pendingReportsDropped.labels("lost").inc()).pipe(
+                  Effect.sync(() => catalogue.pendingReportsDropped.labels(DroppedReportReasons.Lost).inc()).pipe(
                     Effect.andThen(
                       // Ids and the reason only: the body may carry buyer data.
                       Effect.logError("failure report lost: neither Redis nor the broker took it", cause).pipe(
                         Effect.annotateLogs({
                           orderReqId: next.orderReqId,
                           topic: entry.topic,
-                          eventId: entry.headers?.["event-id"],
+                          eventId: entry.headers["event-id"],
                         }),
                       ),
                     ),

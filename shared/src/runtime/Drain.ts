@@ -6,9 +6,12 @@
  *          ─▶ phase "accept":  stop accepting (health NOT_SERVING, …)
  *          ─▶ phase "streams": open streams told to reconnect elsewhere (gRPC UNAVAILABLE, SSE
  *                              `event: reconnect`)
- *          ─▶ phase "work":    in-flight work finishes (REST requests, dispatch jobs), bounded
- *          ─▶ phase "flush":   the outbox relay publishes what it has
- *          ─▶ the layers are released as before (servers close, producer flushes, Redis quits)
+ *          ─▶ phase "work":    in-flight work finishes (REST requests, gRPC calls after GOAWAY,
+ *                              dispatch jobs), bounded
+ *          ─▶ phase "flush":   the outbox relay publishes what it has; held failure reports
+ *                              (`PendingReports`) are committed or published
+ *          ─▶ the layers are released in reverse (servers close, stream leases released, Redis
+ *             quits, the producer flushes)
  *
  * Pieces register their steps (`register`) while they are built; `DrainOnShutdown`, built on top
  * of the whole application, runs them (`run`) as the first finalizer when the application is

@@ -2,15 +2,19 @@
  * The entry point of a service process: builds the application layer, keeps it running, and
  * turns the way it ends into an exit code.
  *
- * - SIGTERM / SIGINT interrupt the application: it drains first (`Drain.ts`: not ready, streams
- *   told to reconnect, in-flight work finished within `DRAIN_TIMEOUT_SECONDS`), then the layers
- *   are released in reverse order (servers close, the broker flushes, Redis quits) and the
- *   process exits 0 — or 1 if all that takes longer than the drain timeout + 8 s.
+ * - SIGTERM / SIGINT interrupt the application: it drains first (`Drain.ts`, phases accept →
+ *   streams → work → flush: not ready, streams told to reconnect, in-flight work finished, held
+ *   failure reports and the outbox flushed, all within `DRAIN_TIMEOUT_SECONDS`), then the layers
+ *   are released in reverse order of building (servers close, workers stop, stream leases are
+ *   released, Redis quits, the broker flushes; see each `main.ts`), tracing is flushed last, and
+ *   the process exits 0 — or 1 if all that takes longer than the drain timeout + 8 s.
  * - A failure — at start-up typically an invalid environment variable — prints one line on
  *   stderr (`processor: invalid configuration: PROCESSOR_HTTP_PORT="abc": ...`) and exits 1.
  * - A defect (a bug) prints the full cause and exits 1.
  *
- * Logging (`./logging.ts`) and tracing (`../telemetry/Telemetry.ts`) wrap everything.
+ * Logging (`./logging.ts`) and tracing (`../telemetry/Telemetry.ts`) wrap everything: built
+ * first, released last. `Drain` is built under the application (pieces register their steps on
+ * it) and `DrainOnShutdown` above it, so the drain is the first finalizer to run.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, type Config, Effect, Exit, Layer } from "effect"

@@ -1,0 +1,110 @@
+/** Failure reports held while Redis is down: bounded, committed in order, counted when dropped, no body in logs. */
+import { Effect, Layer, Logger, References } from "effect"
+import { describe, expect, it } from "vitest"
+import { Broker, type BrokerShape } from "../../../src/broker/Broker.ts"
+import { BrokerUnavailable } from "../../../src/broker/errors.ts"
+import { EventLogError } from "../../../src/eventlog/errors.ts"
+import { OrderEventLog, type OrderEventLogShape } from "../../../src/eventlog/OrderEventLog.ts"
+import type { OutboxEntry } from "../../../src/eventlog/types.ts"
+import { Metrics } from "../../../src/metrics/Metrics.ts"
+import { PendingReports } from "../../../src/outbox/PendingReports.ts"
+import { Drain } from "../../../src/runtime/Drain.ts"
+
+const report = (orderReqId: string): OutboxEntry => ({
+  topic: "REQ_failures",
+  key: orderReqId,
+  headers: { "event-id": `failure:${orderReqId}` },
+  payload: JSON.stringify({ OrderReqID: orderReqId, Buyer: "secret buyer details" }),
+})
+
+/** An event log whose Redis is down until `redisUp` is set; records the reports it committed. */
+const fakes = (capacity?: number) => {
+  const state = { redisUp: false, committed: [] as Array<string>, logs: [] as Array<string> }
+  const append: OrderEventLogShape["append"] = (orderReqId) =>
+    Effect.suspend(() =>
+      state.redisUp
+        ? Effect.sync(() => {
+            state.committed.push(orderReqId)
+            return []
+          })
+        : Effect.fail(
+            new EventLogError({ operation: "append", orderReqId, reason: "connection refused", unavailable: true }),
+          ),
+    )
+  const publish: BrokerShape["publish"] = () =>
+    Effect.fail(new BrokerUnavailable({ url: "kafka://127.0.0.1:1", reason: "down" }))
+  const capture = Logger.make(({ message, fiber }) => {
+    state.logs.push(JSON.stringify({ message, annotations: fiber.getRef(References.CurrentLogAnnotations) }))
+  })
+  const layer = Layer.effect(PendingReports, PendingReports.make({ capacity })).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Layer.succeed(OrderEventLog, { append } as unknown as OrderEventLogShape),
+        Layer.succeed(Broker, { publish } as unknown as BrokerShape),
+        Metrics.layerTest,
+        Drain.layerWith("5 seconds"),
+        Logger.layer([capture]),
+      ),
+    ),
+  )
+  return { state, layer }
+}
+
+const sampleOf = (metrics: Metrics["Service"], name: string, labels: Record<string, string> = {}) =>
+  Effect.promise(async () => {
+    const metric = metrics.registry.getSingleMetric(name)
+    const values = (await metric?.get())?.values ?? []
+    return values.find((value) => Object.entries(labels).every(([key, v]) => value.labels[key] === v))?.value ?? 0
+  })
+
+const waitUntil = (done: () => boolean) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 100 && !done(); i++) yield* Effect.sleep("25 millis")
+    expect(done()).toBe(true)
+  })
+
+describe("PendingReports", () => {
+  it("is bounded: a full queue drops the oldest, counts it, and commits the rest in order once Redis is back", async () => {
+    const { state, layer } = fakes(2)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const pending = yield* PendingReports
+        const metrics = yield* Metrics
+        // The worker is retrying ORD-1 when ORD-3 pushes ORD-1 out of the full queue.
+        yield* pending.defer("ORD-1", [report("ORD-1")])
+        yield* pending.defer("ORD-2", [report("ORD-2")])
+        yield* Effect.sleep("50 millis")
+        yield* pending.defer("ORD-3", [report("ORD-3")])
+        expect(yield* pending.size).toBe(2)
+        expect(yield* sampleOf(metrics, "dcent_pending_reports")).toBe(2)
+        expect(yield* sampleOf(metrics, "dcent_pending_reports_dropped_total", { reason: "capacity" })).toBe(1)
+
+        state.redisUp = true
+        yield* waitUntil(() => state.committed.includes("ORD-3"))
+        // ORD-1 was already being committed when it was dropped; ORD-2 must not be lost in its place.
+        expect(state.committed.filter((id) => id !== "ORD-1")).toEqual(["ORD-2", "ORD-3"])
+        expect(yield* pending.size).toBe(0)
+        expect(yield* sampleOf(metrics, "dcent_pending_reports")).toBe(0)
+      }).pipe(Effect.provide(layer)),
+    )
+  })
+
+  it("at drain, counts a report neither Redis nor the broker took, and logs its ids without the body", async () => {
+    const { state, layer } = fakes()
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const pending = yield* PendingReports
+        const metrics = yield* Metrics
+        yield* pending.defer("ORD-9", [report("ORD-9")])
+        yield* (yield* Drain).run
+        expect(yield* pending.size).toBe(0)
+        expect(yield* sampleOf(metrics, "dcent_pending_reports_dropped_total", { reason: "lost" })).toBe(1)
+      }).pipe(Effect.provide(layer)),
+    )
+    const lost = state.logs.find((line) => line.includes("failure report lost"))
+    expect(lost).toBeDefined()
+    expect(lost).toContain("ORD-9")
+    expect(lost).toContain("failure:ORD-9")
+    expect(lost).not.toContain("secret buyer details")
+  })
+})
