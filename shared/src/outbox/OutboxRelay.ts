@@ -5,8 +5,10 @@
  * - A consumer group (`XGROUP CREATE outbox <group> 0 MKSTREAM`) shares the entries between the
  *   relays of all replicas; each relay is one consumer (`consumerName`, unique per process and
  *   stable across its restarts).
- * - `XREADGROUP` without BLOCK on the shared connection, polling every `idlePollMs` while idle.
- *   On start a relay first re-reads its own pending entries (a crash between publish and ack).
+ * - New entries are read with `XREADGROUP … BLOCK blockMs` on a dedicated connection
+ *   (`../redis/blockingConnection.ts`): an entry is picked up as soon as it is committed, and an
+ *   idle relay sends about one read per `blockMs` instead of polling. On start a relay first
+ *   re-reads its own pending entries (a crash between publish and ack) on the shared connection.
  * - Each entry is published as `${topic}.${key}` with its payload and headers; only after the
  *   broker acknowledged it is it `XACK`ed and `XDEL`eted. A failed publish is retried with
  *   exponential backoff and jitter (each attempt bounded by `publishTimeoutMs`), forever: a
@@ -14,7 +16,8 @@
  *   headers, unreadable headers) is moved to the stream `outbox:dead` with the reason and, with
  *   `deadLetterTopic`, reported on the service's failure topic (`deadLetterReport`).
  * - Drain (SIGTERM): the step `outbox relay flush` waits (bounded) until the relay has published
- *   everything it found and a further read finds nothing new.
+ *   everything it found and a further read finds nothing new; it wakes a blocked read
+ *   (`CLIENT UNBLOCK`) so the drain does not wait for the BLOCK to time out.
  * - Per-key order within one relay: entries of one key are published one after the other in
  *   stream order (different keys of a batch in parallel, up to `concurrency`).
  * - Entries pending longer than `claimIdleMs` with another consumer (a dead relay) are taken
@@ -34,6 +37,8 @@ import { headersProblem, subjectOrFail } from "../broker/validate.ts"
 import { outboxStreamKey } from "../eventlog/encoding.ts"
 import type { OutboxEntry } from "../eventlog/types.ts"
 import { topicMessage } from "../orders/topicMessage.ts"
+import { blockingConnection } from "../redis/blockingConnection.ts"
+import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
 import { Redis } from "../redis/Redis.ts"
 import { RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain, until } from "../runtime/Drain.ts"
@@ -58,8 +63,8 @@ export interface OutboxRelayOptions {
   readonly group?: string
   /** Entries read per round (default 100). */
   readonly batchSize?: number
-  /** Pause between reads while the outbox is empty (default 50 ms). */
-  readonly idlePollMs?: number
+  /** Longest one read waits for a new entry (`XREADGROUP … BLOCK`; default 1 500 ms). */
+  readonly blockMs?: number
   /** Entries of other consumers pending longer than this are taken over (default 30 000 ms). */
   readonly claimIdleMs?: number
   /** How often to look for such entries (default 5 000 ms). */
@@ -178,6 +183,12 @@ export const streamIdMs = (id: string): number => Number(id.split("-")[0])
 export const retryDelayMs = (attempt: number, initialMs: number, maxMs: number, random: number = Math.random()) =>
   Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30)) * (0.5 + random / 2)
 
+/** Client-side bound on a blocking read beyond its BLOCK: a dead connection fails instead of hanging. */
+const readMarginMs = 1_000
+
+/** Pause after a failed round (Redis down) before the next. */
+const roundRetryMs = 500
+
 const errorText = (error: unknown) =>
   error !== null && typeof error === "object" && "message" in error ? String(error.message) : String(error)
 
@@ -188,7 +199,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const consumer = options.consumerName
     const group = options.group ?? defaultOutboxGroup
     const batchSize = options.batchSize ?? 100
-    const idlePollMs = options.idlePollMs ?? 50
+    const blockMs = options.blockMs ?? 1_500
     const claimIdleMs = options.claimIdleMs ?? 30_000
     const claimEveryMs = options.claimEveryMs ?? 5_000
     // The shared publish policy (`RetryPolicies.brokerPublish`: 100 ms doubling to 10 s, forever).
@@ -204,15 +215,14 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const count = (field: keyof OutboxRelayStats, n = 1) =>
       Ref.update(stats, (current) => ({ ...current, [field]: current[field] + n }))
 
+    const toOutboxError = (operation: string) => (error: RedisUnavailable | RedisError) =>
+      new OutboxError({ operation, reason: error.message, unavailable: error._tag === "RedisUnavailable" })
+
     const run = <A>(operation: string, redisCommand: string, f: (client: IORedis) => Promise<A>) =>
-      redis
-        .use(redisCommand, f)
-        .pipe(
-          Effect.mapError(
-            (error) =>
-              new OutboxError({ operation, reason: error.message, unavailable: error._tag === "RedisUnavailable" }),
-          ),
-        )
+      redis.use(redisCommand, f).pipe(Effect.mapError(toOutboxError(operation)))
+
+    // Acquired before the loop is forked, so it is closed after the loop was interrupted.
+    const reader = yield* blockingConnection(redis)
 
     const ensureGroup = run("create group", "XGROUP", (client) =>
       client.xgroup("CREATE", stream, group, "0", "MKSTREAM").catch((error: unknown) => {
@@ -228,10 +238,18 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
       return items.map(([id, fields]) => ({ id, fields }))
     }
 
-    const readGroup = (from: ">" | "0") =>
-      run("read", "XREADGROUP", (client) =>
-        client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "STREAMS", stream, from),
-      ).pipe(Effect.map(toEntries))
+    /** Our own pending entries (from `0`), on the shared connection. */
+    const readOwn = run("read", "XREADGROUP", (client) =>
+      client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "STREAMS", stream, "0"),
+    ).pipe(Effect.map(toEntries))
+
+    /** New entries, waiting up to `waitMs` for one; bounded on the client a little above it. */
+    const readNew = (waitMs: number) =>
+      reader
+        .use("XREADGROUP", waitMs + readMarginMs, (client) =>
+          client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "BLOCK", waitMs, "STREAMS", stream, ">"),
+        )
+        .pipe(Effect.mapError(toOutboxError("read")), Effect.map(toEntries))
 
     const ackAndDelete = (ids: ReadonlyArray<string>) =>
       ids.length === 0
@@ -392,7 +410,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
       yield* untilDone("create group", ensureGroup, Effect.void)
       // Our own entries left pending by a previous run of this consumer.
       while (true) {
-        const own = yield* untilDone("read", readGroup("0"), Effect.void)
+        const own = yield* untilDone("read", readOwn, Effect.void)
         if (own.length === 0) break
         yield* publishBatch(own)
         if (own.length < batchSize) break
@@ -405,7 +423,9 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
             const claimed = yield* claimAbandoned
             if (claimed.length > 0) yield* publishBatch(claimed)
           }
-          const fresh = yield* readGroup(">")
+          // Not past the next XAUTOCLAIM (BLOCK 0 would wait forever).
+          const waitMs = Math.max(1, Math.min(blockMs, claimEveryMs - (Date.now() - lastClaim)))
+          const fresh = yield* readNew(waitMs)
           if (fresh.length > 0) yield* publishBatch(fresh)
           return fresh.length
         })
@@ -414,13 +434,12 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
             Effect.gen(function* () {
               yield* Effect.logWarning("outbox relay round failed").pipe(Effect.annotateLogs({ error: error.message }))
               if (error.reason.includes("NOGROUP")) yield* ensureGroup.pipe(Effect.ignore)
-              yield* Effect.sleep(Duration.millis(Math.max(idlePollMs, 500)))
+              yield* Effect.sleep(Duration.millis(roundRetryMs))
               return batchSize
             }),
           ),
         )
         if (read === 0) emptyRounds += 1
-        if (read < batchSize) yield* Effect.sleep(Duration.millis(idlePollMs))
       }
     }).pipe(Effect.annotateLogs({ relay: consumer, group }))
 
@@ -444,9 +463,11 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
       run: () =>
         Effect.suspend(() => {
           const before = emptyRounds
+          // A read blocked since before the drain ends empty only if nothing was committed since
+          // it started; woken again each time, in case it was sent after the previous wake.
           return until(
-            Effect.sync(() => emptyRounds > before),
-            Math.max(10, Math.min(idlePollMs, 100)),
+            Effect.suspend(() => (emptyRounds > before ? Effect.succeed(true) : reader.wake.pipe(Effect.as(false)))),
+            50,
           )
         }).pipe(
           Effect.timeoutOrElse({

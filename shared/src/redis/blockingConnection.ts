@@ -1,0 +1,100 @@
+/**
+ * A dedicated connection for blocking commands (`XREADGROUP … BLOCK`) for the life of the calling
+ * scope: a blocked command holds its connection, so it must not be the service's main one.
+ *
+ * - A duplicate of the main connection: same URL, key prefix, reconnect strategy and
+ *   `maxRetriesPerRequest` (a command in flight when the connection drops fails after the first
+ *   failed reconnect instead of waiting for Redis).
+ * - Its commands go through the main client's `sendCommand`, so the metrics hook
+ *   (`metrics/redis.ts`, installed on the main client) times them too, whenever it is installed.
+ * - Each command is bounded on the client (`timeoutMs`): a silently dead connection fails the
+ *   command as `RedisUnavailable` and is reconnected, instead of hanging forever.
+ * - `wake` ends the command blocked on it now (`CLIENT UNBLOCK`, sent on the main connection),
+ *   as if its BLOCK had timed out; a drain uses it so a blocked read does not hold it up.
+ * - On close it is dropped without `QUIT`: Redis would only answer `QUIT` after the blocked command.
+ */
+import { Duration, Effect, type Scope } from "effect"
+import type { Redis as IORedis } from "ioredis"
+import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
+import { RedisError, RedisUnavailable } from "./errors.ts"
+import type { RedisShape } from "./Redis.ts"
+
+export interface BlockingConnection {
+  /**
+   * Runs one (blocking) command on the dedicated connection, failing with `RedisUnavailable`
+   * when it is not connected or no reply came within `timeoutMs` (then it reconnects). A command
+   * that could not be sent is retried under `RetryPolicies.redisRead` first.
+   */
+  readonly use: <A>(
+    command: string,
+    timeoutMs: number,
+    f: (client: IORedis) => Promise<A>,
+  ) => Effect.Effect<A, RedisUnavailable | RedisError>
+  /** Ends the command blocked on the connection now (it returns as on its BLOCK timeout). */
+  readonly wake: Effect.Effect<void>
+}
+
+const reasonOf = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
+
+export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingConnection, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const connection = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const client = redis.client.duplicate({ lazyConnect: true })
+        // Looked up per command: the metrics hook may be installed on the main client after this.
+        client.sendCommand = function (this: IORedis, ...args: Parameters<IORedis["sendCommand"]>) {
+          return redis.client.sendCommand.apply(this, args)
+        }
+        return client
+      }),
+      (client) => Effect.sync(() => client.disconnect()),
+    )
+    /** The server's id of this connection (`CLIENT ID`), renewed on every (re)connect. */
+    let clientId: number | undefined
+    connection.on("error", () => {}) // the main connection logs Redis trouble
+    connection.on("ready", () => {
+      clientId = undefined
+      connection.client("ID").then(
+        (id) => {
+          clientId = id
+        },
+        () => {},
+      )
+    })
+    connection.connect().catch(() => {}) // retried by ioredis
+
+    const unavailable = (reason: string) => new RedisUnavailable({ url: redis.url, reason })
+
+    const once = <A>(command: string, timeoutMs: number, f: (client: IORedis) => Promise<A>) =>
+      Effect.suspend(
+        (): Effect.Effect<A, RedisUnavailable | RedisError> =>
+          connection.status === "ready"
+            ? Effect.tryPromise({
+                try: () => f(connection),
+                catch: (cause) => new RedisError({ command, reason: reasonOf(cause) }),
+              }).pipe(
+                Effect.timeoutOrElse({
+                  duration: Duration.millis(timeoutMs),
+                  orElse: () =>
+                    Effect.sync(() => connection.disconnect(true)).pipe(
+                      Effect.andThen(Effect.fail(unavailable(`no reply to ${command} within ${timeoutMs} ms`))),
+                    ),
+                }),
+              )
+            : Effect.fail(unavailable(`connection ${connection.status}`)),
+      )
+
+    const use = <A>(command: string, timeoutMs: number, f: (client: IORedis) => Promise<A>) =>
+      once(command, timeoutMs, f).pipe(
+        retryWhile(RetryPolicies.redisRead, (error) => error._tag === "RedisUnavailable"),
+        Effect.withSpan(`Redis.${command}`),
+      )
+
+    const wake = Effect.suspend(() =>
+      clientId === undefined
+        ? Effect.void
+        : redis.use("CLIENT", (client) => client.client("UNBLOCK", clientId as number)).pipe(Effect.ignore),
+    )
+
+    return { use, wake }
+  })
