@@ -23,6 +23,8 @@
  * Each event is charged to the fault whose window (its injection until the next one) holds the
  * event's commit time; before the first injection, to `baseline`.
  */
+import type { EventStatus } from "@dcent/shared/orders/events"
+import { buyerNotifyStatuses } from "../../requestor/src/streams/recording.ts"
 import type { SeenEvent } from "../support/e2e.ts"
 import { faultKinds, type Injection } from "./faults.ts"
 import type { TopicMessage } from "./truth.ts"
@@ -64,20 +66,6 @@ export interface Analysis {
   readonly findings: ReadonlyArray<Finding>
 }
 
-/** Statuses whose event the requestor publishes to BUYER_NOTIFY (requestor/src/streams/recording.ts). */
-const buyerNotify = new Set([
-  "SellersSelected",
-  "NewProposal",
-  "ProposalUpdate",
-  "ProposalClosed",
-  "ProposalAccepted",
-  "EditLock",
-  "EditUnlock",
-  "OrderPaused",
-  "OrderResumed",
-  "OrderFinalised",
-])
-
 /** The topic messages (topic, EventID) one event must produce. */
 export const expectedMessages = (
   event: SeenEvent,
@@ -85,7 +73,7 @@ export const expectedMessages = (
 ): Array<{ topic: string; eventId: string }> => {
   const out: Array<{ topic: string; eventId: string }> = []
   if (event.status === "SellerFollowUp") out.push({ topic: "BUYER_FOLLOWUP", eventId: event.eventId })
-  if (buyerNotify.has(event.status)) out.push({ topic: "BUYER_NOTIFY", eventId: event.eventId })
+  if (buyerNotifyStatuses.has(event.status as EventStatus)) out.push({ topic: "BUYER_NOTIFY", eventId: event.eventId })
   const seller = event.details.SellerID
   const perSeller = (topic: string, sellers: ReadonlyArray<string>) => {
     for (const id of sellers) out.push({ topic, eventId: `${event.eventId}:${id}` })

@@ -13,6 +13,7 @@
  */
 import { Config, ConfigProvider, Effect } from "effect"
 import type { TopicSpec } from "./Broker.ts"
+import { BrokerError } from "./errors.ts"
 import { allTopicNames } from "./topics.ts"
 
 export type BrokerKind = "kafka" | "nats" | "memory"
@@ -149,6 +150,16 @@ export const kafkaLogLevelConfig: Config.Config<number> = Config.Int("KAFKA_LOG_
     n >= 0 && n <= 7 ? Effect.succeed(n) : configFailure(`KAFKA_LOG_LEVEL must be 0..7, got ${n}`),
   ),
 )
+
+/** `BROKER_URL` for an adapter of one `kind`: another scheme is a configuration mistake, not a fallback. */
+export const brokerUrlOfKind = (kind: BrokerKind): Effect.Effect<BrokerUrl, BrokerError | Config.ConfigError> =>
+  Effect.gen(function* () {
+    const broker = yield* brokerUrlConfig
+    if (broker.kind !== kind) {
+      return yield* new BrokerError({ operation: "configure", reason: `BROKER_URL is ${broker.url}, not ${kind}://` })
+    }
+    return broker
+  })
 
 /** `BROKER_CLIENT_ID`: Kafka `client.id` / NATS connection name. */
 export const clientIdConfig: Config.Config<string> = Config.String("BROKER_CLIENT_ID").pipe(Config.withDefault("dcent"))

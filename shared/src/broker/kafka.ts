@@ -14,7 +14,7 @@
 import { KafkaJS } from "@confluentinc/kafka-javascript"
 import { type Config, Duration, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
-import { brokerUrlConfig, clientIdConfig, kafkaLogLevelConfig } from "./config.ts"
+import { brokerUrlOfKind, clientIdConfig, kafkaLogLevelConfig } from "./config.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import {
   asBuffer,
@@ -201,10 +201,7 @@ export const BrokerKafka = {
   ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
     Layer.unwrap(
       Effect.gen(function* () {
-        const broker = yield* brokerUrlConfig
-        if (broker.kind !== "kafka") {
-          return yield* new BrokerError({ operation: "configure", reason: `BROKER_URL is ${broker.url}, not kafka://` })
-        }
+        const broker = yield* brokerUrlOfKind("kafka")
         const clientId = yield* clientIdConfig
         const logLevel = yield* kafkaLogLevelConfig
         return BrokerKafka.layer({ clientId, logLevel, ...overrides, servers: broker.servers, url: broker.url })

@@ -15,7 +15,7 @@ import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
 import { type Config, Duration, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions, type TopicSpec } from "./Broker.ts"
-import { brokerUrlConfig, clientIdConfig } from "./config.ts"
+import { brokerUrlOfKind, clientIdConfig } from "./config.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import {
   classifyNats,
@@ -194,10 +194,7 @@ export const BrokerNats = {
   ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
     Layer.unwrap(
       Effect.gen(function* () {
-        const broker = yield* brokerUrlConfig
-        if (broker.kind !== "nats") {
-          return yield* new BrokerError({ operation: "configure", reason: `BROKER_URL is ${broker.url}, not nats://` })
-        }
+        const broker = yield* brokerUrlOfKind("nats")
         const name = yield* clientIdConfig
         return BrokerNats.layer({ name, ...overrides, servers: broker.servers, url: broker.url })
       }),
