@@ -11,8 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Jaeger tags each release twice: v2.x for the new binary and v1.y for the Go module (whose path
-# has no /v2 suffix). v1.76.0 is Jaeger v2.13.0, whose `cmd/jaeger` is the v2 all-in-one.
-readonly JAEGER_MODULE_VERSION=v1.76.0
+# has no /v2 suffix). v1.75.0 is Jaeger v2.12.0 (the newest release approved here; do not take newer), whose `cmd/jaeger` is the v2 all-in-one.
+readonly JAEGER_MODULE_VERSION=v1.75.0
 readonly JAEGER_PACKAGE=github.com/jaegertracing/jaeger/cmd/jaeger
 readonly BIN_DIR="${DCENT_CACHE_DIR:-$HOME/.cache/dcent}/bin"
 readonly JAEGER_STAMP="$BIN_DIR/.jaeger-version"

@@ -23,7 +23,6 @@ import { BrokerLive } from "@dcent/shared/bootstrap/broker"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
 import { Topics } from "@dcent/shared/broker/topics"
-import { DistributedLock } from "@dcent/shared/coordination/DistributedLock"
 import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
 import { WakeUps } from "@dcent/shared/coordination/WakeUps"
@@ -64,7 +63,6 @@ const StorageLive = Layer.unwrap(
     const config = yield* ProcessorConfig
     return Layer.mergeAll(
       withEventLogMetrics(OrderEventLog.layer),
-      DistributedLock.layer,
       DistributedSemaphore.layer,
       withQueueMetrics(PriorityQueue.layerWith({ agingWindowMs: config.dispatchAgingMs })),
       SellerDirectory.layer,
@@ -75,7 +73,7 @@ const StorageLive = Layer.unwrap(
         deadLetterTopic: Topics.ProposalFailures,
         deadLetterKey: MessageKeys.ProposalSubmission,
       }),
-      // The lock, the semaphore and the queue wait for wake-ups on one subscriber connection.
+      // The semaphore and the queue wait for wake-ups on one subscriber connection.
     ).pipe(Layer.provide(WakeUps.layer))
   }),
 )

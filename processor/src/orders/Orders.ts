@@ -1,27 +1,31 @@
 /**
- * The order lifecycle over Redis: every command runs under the per-order lock
- * (`order-lock:{id}`), reads the order's state, asks the pure `decide`, and commits the
- * resulting events, the new state, the timer changes and the topic messages in ONE
- * `OrderEventLog.append` (one Lua script: all or nothing).
+ * The order lifecycle over Redis: every command reads the order's state and the log's last seq
+ * (one round trip), asks the pure `decide`, and commits the resulting events, the new state, the
+ * timer changes and the topic messages in ONE `OrderEventLog.appendAt` (one Lua script: all or
+ * nothing).
+ *
+ * One concurrency control: the commit is a compare-and-set — it applies only if the log still
+ * ends at the seq that was read and the state key still holds the value that was read (its
+ * SHA-1). A conflict (another replica changed the order in between) changes nothing; the command
+ * is read and decided again (`RetryPolicies.commitConflict`), and answers 503 only when conflicts
+ * keep coming. Within one process, commands of one order queue (`serialiseByKey`) instead of
+ * conflicting, so conflicts only happen between replicas. No Redis lock, no lock round trips.
  *
  * `open` additionally enqueues the order's dispatch job (idempotent by OrderReqID) when the order
  * is new or was never dispatched; `resume` does the same for an order paused before its dispatch.
  */
-import {
-  type CoordinationError,
-  DistributedLock,
-  type LockLost,
-  type LockTimeout,
-  orderLockName,
-} from "@dcent/shared/coordination/DistributedLock"
+import { createHash } from "node:crypto"
+import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
-import { type EventLogError, OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { seqOfStreamId } from "@dcent/shared/eventlog/encoding"
+import { type EventLogError, OrderEventLog, orderEventsKey } from "@dcent/shared/eventlog/OrderEventLog"
 import type { OutboxEntry, StateWrite } from "@dcent/shared/eventlog/types"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import type { RedisError, RedisUnavailable } from "@dcent/shared/redis/errors"
 import { Redis } from "@dcent/shared/redis/Redis"
+import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
 import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
-import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { type Command, type Decision, decide, type Replies } from "./decide.ts"
 import { type CommandError, Unavailable } from "./errors.ts"
@@ -45,7 +49,7 @@ export interface CommandResult<R> {
 export interface OrdersShape {
   /** The order's state, `None` when unknown. */
   readonly get: (orderReqId: string) => Effect.Effect<Option.Option<OrderState>, Unavailable>
-  /** Runs one command under the order's lock and commits its outcome atomically. */
+  /** Runs one command: read, decide, commit atomically (compare-and-set, re-decided on a conflict). */
   readonly run: <C extends Command>(
     orderReqId: string,
     command: C,
@@ -58,12 +62,8 @@ export interface OrdersShape {
   readonly publish: (orderReqId: string, entries: ReadonlyArray<OutboxEntry>) => Effect.Effect<void, Unavailable>
 }
 
-export interface OrdersOptions {
-  /** Lease of the order lock (default 10 s, renewed while held). */
-  readonly lockTtlMs?: number
-  /** How long a command waits for a busy order lock (default 5 s, then 503). */
-  readonly lockWaitMs?: number
-}
+/** The order changed between a command's read and its commit (nothing was written). */
+class CommitConflict extends Data.TaggedError("CommitConflict")<{ readonly orderReqId: string }> {}
 
 const decodeState = Schema.decodeUnknownEffect(OrderStateJson)
 const encodeState = Schema.encodeSync(OrderStateJson)
@@ -73,11 +73,13 @@ const redisUnavailable = (error: RedisUnavailable | RedisError) =>
 
 const eventLogUnavailable = (error: EventLogError) => new Unavailable({ dependency: "redis", reason: error.message })
 
-const lockUnavailable = (error: LockTimeout | LockLost | CoordinationError) =>
-  new Unavailable({
-    dependency: error._tag === "CoordinationError" ? "redis" : "order lock",
-    reason: error.message,
-  })
+const sha1 = (value: string) => createHash("sha1").update(value).digest("hex")
+
+/** What a command reads before deciding: the stored state (raw, for the guard) and the log's end. */
+interface Snapshot {
+  readonly raw: string | null
+  readonly logSeq: number
+}
 
 /** The writes that carry a decision's state and timer changes. */
 export const decisionWrites = (orderReqId: string, decision: Decision<unknown>): ReadonlyArray<StateWrite> => [
@@ -93,36 +95,58 @@ export const decisionWrites = (orderReqId: string, decision: Decision<unknown>):
   ...decision.timers.clear.map((member) => ({ op: "zrem" as const, key: Keys.timers, member })),
 ]
 
-export const makeOrders = (options: OrdersOptions = {}) =>
+export const makeOrders = () =>
   Effect.gen(function* () {
     const redis = yield* Redis
     const eventLog = yield* OrderEventLog
-    const lock = yield* DistributedLock
     const queue = yield* PriorityQueue
     const config = yield* ProcessorConfig
     const orderExpiryMs = config.orderExpiryMinutes * 60_000
-    const lockOptions = { ttlMs: options.lockTtlMs ?? 10_000, waitMs: options.lockWaitMs ?? 5_000 }
+    const serialise = serialiseByKey()
+    const conflictRetries = backoff(RetryPolicies.commitConflict)
+
+    const decodeStored = (orderReqId: string, raw: string | null) =>
+      raw === null
+        ? Effect.succeed(Option.none<OrderState>())
+        : decodeState(raw).pipe(
+            Effect.map(Option.some),
+            Effect.mapError(
+              (error) =>
+                new Unavailable({ dependency: "order state", reason: `order ${orderReqId}: ${error.message}` }),
+            ),
+          )
 
     const get = Effect.fn("Orders.get")(function* (orderReqId: string) {
       const raw = yield* redis
         .use("GET", (client) => client.get(Keys.order(orderReqId)))
         .pipe(Effect.mapError(redisUnavailable))
-      if (raw === null) return Option.none<OrderState>()
-      const state = yield* decodeState(raw).pipe(
-        Effect.mapError(
-          (error) => new Unavailable({ dependency: "order state", reason: `order ${orderReqId}: ${error.message}` }),
-        ),
-      )
-      return Option.some(state)
+      return yield* decodeStored(orderReqId, raw)
     })
 
-    /** Read, decide, commit: the body that runs under the order lock. */
+    /** The state and the log's last seq in one round trip (a pipeline: two reads, no lock). */
+    const snapshot = (orderReqId: string) =>
+      redis
+        .useIdempotent("GET+XREVRANGE", async (client): Promise<Snapshot> => {
+          const replies = await client
+            .pipeline()
+            .get(Keys.order(orderReqId))
+            .xrevrange(orderEventsKey(orderReqId), "+", "-", "COUNT", 1)
+            .exec()
+          const [getReply, topReply] = replies ?? []
+          const failed = getReply?.[0] ?? topReply?.[0]
+          if (failed) throw failed
+          const top = (topReply?.[1] as ReadonlyArray<[string, unknown]> | undefined)?.[0]
+          const logSeq = top === undefined ? 0 : seqOfStreamId(top[0])
+          if (logSeq === undefined) throw new Error(`unexpected stream id ${top?.[0]}`)
+          return { raw: (getReply?.[1] as string | null | undefined) ?? null, logSeq }
+        })
+        .pipe(Effect.mapError(redisUnavailable))
+
+    /** Read, decide, commit once; `CommitConflict` when the order changed in between. */
     const step = <C extends Command>(orderReqId: string, command: C) =>
       Effect.gen(function* () {
-        const [stored, logSeq] = yield* Effect.all(
-          [get(orderReqId), eventLog.lastSeq(orderReqId).pipe(Effect.mapError(eventLogUnavailable))],
-          { concurrency: 2 },
-        )
+        const { raw, logSeq } = yield* snapshot(orderReqId)
+        const stored = yield* decodeStored(orderReqId, raw)
         let state = Option.getOrUndefined(stored)
         if (state !== undefined && state.lastSeq !== logSeq) {
           // Should not happen (state and events are committed together); trust the log.
@@ -138,12 +162,15 @@ export const makeOrders = (options: OrdersOptions = {}) =>
         const writes = decisionWrites(orderReqId, decision)
         if (decision.events.length === 0 && writes.length === 0) return { reply: decision.reply, records: [] }
         const details = (decision.state ?? state)?.details
-        const records = yield* eventLog
-          .append(orderReqId, decision.events, {
+        const outcome = yield* eventLog
+          .appendAt(orderReqId, logSeq, decision.events, {
             writes,
             outbox: (records) => (details === undefined ? [] : outboxEntries(details, decision.outbox, records)),
+            guards: [{ key: Keys.order(orderReqId), sha1: raw === null ? "" : sha1(raw) }],
           })
           .pipe(Effect.mapError(eventLogUnavailable))
+        if (outcome._tag === "Conflict") return yield* new CommitConflict({ orderReqId })
+        const records = outcome.records
         const first = records[0]
         if (first !== undefined && state !== undefined && first.seq !== state.lastSeq + 1) {
           yield* Effect.logError("order events got unexpected seqs").pipe(
@@ -154,12 +181,20 @@ export const makeOrders = (options: OrdersOptions = {}) =>
       })
 
     const run = <C extends Command>(orderReqId: string, command: C) =>
-      lock.withLock(orderLockName(orderReqId), step(orderReqId, command), lockOptions).pipe(
-        Effect.catchTags({
-          LockTimeout: (error) => Effect.fail(lockUnavailable(error)),
-          LockLost: (error) => Effect.fail(lockUnavailable(error)),
-          CoordinationError: (error) => Effect.fail(lockUnavailable(error)),
-        }),
+      serialise(
+        orderReqId,
+        step(orderReqId, command).pipe(
+          Effect.retry({ schedule: conflictRetries, while: (error) => error._tag === "CommitConflict" }),
+        ),
+      ).pipe(
+        Effect.catchTag("CommitConflict", () =>
+          Effect.fail(
+            new Unavailable({
+              dependency: "order",
+              reason: `order ${orderReqId} keeps changing concurrently on other replicas; try again`,
+            }),
+          ),
+        ),
         Effect.withSpan("Orders.run", { attributes: { orderReqId, command: command._tag } }),
       )
 
@@ -203,5 +238,4 @@ export const makeOrders = (options: OrdersOptions = {}) =>
 
 export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/processor/Orders") {
   static readonly layer = Layer.effect(Orders, makeOrders())
-  static readonly layerWith = (options: OrdersOptions) => Layer.effect(Orders, makeOrders(options))
 }

@@ -16,8 +16,10 @@
  * atomic commit (`OrderEventLog.commitIf`): of two replicas initiating one order at once, exactly
  * one commits (one `BUYER_ACKNOWLEDGEMENTS`), the other answers like a repeated initiate.
  */
+
 import { createHash } from "node:crypto"
 import { Topics } from "@dcent/shared/broker/topics"
+import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
 import {
   type EventLogError,
   OrderEventLog,
@@ -28,7 +30,7 @@ import { FollowUpOutcome } from "@dcent/shared/generated/dcent/orders/v1/order_n
 import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedRequests"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
-import { Context, Effect, Layer, Option, Semaphore, Stream } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import { Status } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
 import { type ProcessorCallError, ProcessorClient } from "../processor/ProcessorClient.ts"
@@ -168,29 +170,6 @@ export const followUpFingerprint = (command: FollowUpCommand): string =>
     .update(canonical({ orderReqId: command.orderReqId, audience: command.audience, message: command.message }))
     .digest("hex")
 
-/** Serialises the changes of one order within this process. */
-const keyedLock = () => {
-  const locks = new Map<string, { readonly semaphore: Semaphore.Semaphore; users: number }>()
-  return <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
-      let entry = locks.get(key)
-      if (entry === undefined) {
-        entry = { semaphore: Semaphore.makeUnsafe(1), users: 0 }
-        locks.set(key, entry)
-      }
-      const held = entry
-      held.users += 1
-      return Semaphore.withPermit(held.semaphore)(effect).pipe(
-        Effect.ensuring(
-          Effect.sync(() => {
-            held.users -= 1
-            if (held.users === 0) locks.delete(key)
-          }),
-        ),
-      )
-    })
-}
-
 export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/requestor/Orders") {
   static readonly make = Effect.gen(function* () {
     const store = yield* OrderStore
@@ -199,7 +178,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
     const processor = yield* ProcessorClient
     const holders = yield* StreamHolder
     const config = yield* RequestorConfig
-    const withLock = keyedLock()
+    const withLock = serialiseByKey()
 
     const watchLinks = (orderReqId: string): WatchLinks => ({
       Events: `/api/v1/orders/${encodeURIComponent(orderReqId)}/events`,

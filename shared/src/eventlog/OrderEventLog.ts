@@ -3,17 +3,22 @@
  *
  * - `order:<id>:events` is a Redis stream; entry id `<seq>-0`, one field `e` = the record's JSON.
  *   `seq` starts at 1 and has no gaps.
- * - Every commit (`append` / `record`) is ONE Lua script: it checks that the log still ends where
- *   the caller read it (optimistic concurrency — a conflict changes nothing and is retried with
- *   the seq Redis reported), then writes the events, the outbox entries (stream `outbox`, read by
- *   `OutboxRelay`) and the state writes, and publishes a wake-up for `follow`. A script is used
+ * - Every commit (`append` / `appendAt` / `record`) is ONE Lua script: it checks that the log still
+ *   ends where the caller read it (optimistic concurrency — a conflict changes nothing; `append`
+ *   retries with the seq Redis reported, `appendAt` reports it so that the caller decides again,
+ *   with its state guards checked in the same step), then writes the events, the outbox entries
+ *   (stream `outbox`, read by `OutboxRelay`) and the state writes, and publishes a wake-up for
+ *   `follow`. A script is used
  *   rather than WATCH/MULTI/EXEC because WATCH belongs to a connection and the service's Redis
  *   connection is shared by concurrent fibers; the script gives the same all-or-nothing result.
  *   Key types are checked before the first write, so a commit never stops half-way.
- * - `follow` is woken by Redis pub/sub (one subscriber connection per layer, channel
- *   `<prefix>events`, message `<orderReqId>:<lastSeq>`) and by commits of this process, and
- *   re-reads every `pollInterval` (default 1 s) as a safety net. Reads go through the shared
- *   connection, so hundreds of follows cost no extra connections.
+ * - `follow` is woken by Redis pub/sub (ONE subscriber connection per process, channel
+ *   `<prefix>events`, message `<orderReqId>:<lastSeq>`, fanned out in memory to the follows of
+ *   that order) and by commits of this process. There is no per-follow polling: an idle follow
+ *   costs nothing (100,000 open follows are 100,000 map entries, not reads). Pub/sub delivers
+ *   every message while the subscription is up; after each (re)subscription every follow
+ *   re-reads once, which covers whatever was committed while it was down. Reads go through the
+ *   shared connection, so follows cost no extra connections.
  *
  * - Trace context: every committed event carries the W3C `traceparent` of the span that committed
  *   it (`traceContext`; on the wire `OrderEvent.trace_context`), and every outbox entry written
@@ -32,11 +37,16 @@ import { subscribeToChannel } from "../redis/subscriber.ts"
 import { currentTraceCarrier, type TraceCarrier, traceparentHeader } from "../telemetry/traceContext.ts"
 import { commitLua, encodeCommit, eventsChannel, orderEventsKey, parseNotification, seqOfStreamId } from "./encoding.ts"
 import { EventLogError, SeqGap } from "./errors.ts"
-import type { CommitCondition, CommitOptions, OutboxEntry } from "./types.ts"
+import type { CommitCondition, CommitOptions, OutboxEntry, StateGuard } from "./types.ts"
 
 export { orderEventsKey, outboxStreamKey } from "./encoding.ts"
 export { EventLogError, SeqGap } from "./errors.ts"
-export type { CommitCondition, CommitOptions, OutboxEntry, StateWrite } from "./types.ts"
+export type { CommitCondition, CommitOptions, OutboxEntry, StateGuard, StateWrite } from "./types.ts"
+
+/** What `appendAt` did: committed, or found the log or a guarded key changed (nothing written). */
+export type AppendAtResult =
+  | { readonly _tag: "Committed"; readonly records: ReadonlyArray<OrderEventRecord> }
+  | { readonly _tag: "Conflict"; readonly lastSeq: number }
 
 export interface OrderEventLogShape {
   /**
@@ -48,6 +58,18 @@ export interface OrderEventLogShape {
     drafts: ReadonlyArray<EventDraft>,
     options?: CommitOptions,
   ) => Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError>
+  /**
+   * Processor side, for a read-decide-commit step: commits the drafts as seqs
+   * `expectedLastSeq + 1 …` with the writes and outbox entries only if the log still ends at
+   * `expectedLastSeq` and every guarded key still holds what the caller read; else changes nothing
+   * and answers `Conflict` (the caller reads and decides again). Never retries by itself.
+   */
+  readonly appendAt: (
+    orderReqId: string,
+    expectedLastSeq: number,
+    drafts: ReadonlyArray<EventDraft>,
+    options?: CommitOptions & { readonly guards?: ReadonlyArray<StateGuard> },
+  ) => Effect.Effect<AppendAtResult, EventLogError>
   /**
    * Requestor side: records a received event once. seq === lastSeq+1 → "recorded" (with
    * writes/outbox atomically); seq <= lastSeq → "duplicate" (nothing written); seq > lastSeq+1 →
@@ -86,8 +108,6 @@ export interface OrderEventLogShape {
 }
 
 export interface OrderEventLogOptions {
-  /** Safety-net re-read of an idle `follow` (default 1 second). */
-  readonly pollInterval?: Duration.Input
   /** Records per read while `follow` catches up (default 256). */
   readonly pageSize?: number
   /** Attempts of a commit that keeps meeting concurrent appends (default 200). */
@@ -185,7 +205,6 @@ type StreamEntries = ReadonlyArray<[id: string, fields: ReadonlyArray<string> | 
 export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogShape>()("dcent/OrderEventLog") {
   static readonly make = Effect.fn("OrderEventLog.make")(function* (options: OrderEventLogOptions = {}) {
     const redis = yield* Redis
-    const pollInterval = Duration.fromInputUnsafe(options.pollInterval ?? "1 second")
     const pageSize = options.pageSize ?? 256
     const maxCommitAttempts = options.maxCommitAttempts ?? 200
     const channel = eventsChannel(redis.keyPrefix)
@@ -249,6 +268,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       outbox: ReadonlyArray<OutboxEntry>,
       options: CommitOptions,
       conditions: ReadonlyArray<CommitCondition> = [],
+      guards: ReadonlyArray<StateGuard> = [],
     ) =>
       Effect.gen(function* () {
         // Outbox entries keep the trace of the change that wrote them: the relay's `send` joins it.
@@ -261,6 +281,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
           outbox: outbox.map((entry) => withCarrier(entry, carrier)),
           writes: options.writes ?? [],
           conditions,
+          guards,
         })
         if (encoded._tag === "Invalid") return yield* invalid(operation, orderReqId, encoded.problem)
         const reply = yield* run(operation, orderReqId, "EVALSHA", (client) =>
@@ -311,6 +332,37 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         expected = result.lastSeq
         yield* backoff(attempt)
       }
+    })
+
+    const appendAt = Effect.fn("OrderEventLog.appendAt")(function* (
+      orderReqId: string,
+      expectedLastSeq: number,
+      drafts: ReadonlyArray<EventDraft>,
+      options: CommitOptions & { readonly guards?: ReadonlyArray<StateGuard> } = {},
+    ) {
+      yield* Effect.annotateCurrentSpan({ orderReqId, events: drafts.length })
+      if (orderReqId === "") return yield* invalid("appendAt", orderReqId, "empty order id")
+      if (!Number.isSafeInteger(expectedLastSeq) || expectedLastSeq < 0) {
+        return yield* invalid("appendAt", orderReqId, `expectedLastSeq must be >= 0, got ${expectedLastSeq}`)
+      }
+      const valid = yield* Effect.forEach(drafts, (draft) =>
+        decodeDraft(draft).pipe(Effect.mapError((error) => invalid("appendAt", orderReqId, error.message))),
+      )
+      const traced = withEventCarrier(yield* currentTraceCarrier)
+      const records = valid.map((draft, index) => recordOf(orderReqId, expectedLastSeq + 1 + index, traced(draft)))
+      const result = yield* commit(
+        "appendAt",
+        orderReqId,
+        expectedLastSeq,
+        records,
+        outboxFor(options, records),
+        options,
+        [],
+        options.guards ?? [],
+      )
+      return result.ok
+        ? ({ _tag: "Committed", records } as const)
+        : ({ _tag: "Conflict", lastSeq: result.lastSeq } as const)
     })
 
     const record = Effect.fn("OrderEventLog.record")(function* (event: OrderEventRecord, options: CommitOptions = {}) {
@@ -385,7 +437,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
                 waiter.cursor = last.seq
                 return fresh
               }
-              yield* awaitWake(waiter).pipe(Effect.timeoutOption(pollInterval))
+              yield* awaitWake(waiter)
             }
           })
           return Stream.fromIterableEffectRepeat(next)
@@ -405,7 +457,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       return result.ok
     })
 
-    return OrderEventLog.of({ append, record, lastSeq, read, follow, activeFollows, commitIf })
+    return OrderEventLog.of({ append, appendAt, record, lastSeq, read, follow, activeFollows, commitIf })
   })
 
   /** The log over the service's `Redis` (default options). */

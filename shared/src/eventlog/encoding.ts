@@ -2,7 +2,7 @@
  * Pure helpers of the event log: Redis key names, the commit script's argument layout, and
  * parsing of stream ids and pub/sub notifications. Kept apart so they can be unit-tested.
  */
-import type { CommitCondition, OutboxEntry, StateWrite } from "./types.ts"
+import type { CommitCondition, OutboxEntry, StateGuard, StateWrite } from "./types.ts"
 
 /** The order's event stream (relative to the service's key prefix); entry id `{seq}-0`. */
 export const orderEventsKey = (orderReqId: string): string => `order:${orderReqId}:events`
@@ -98,6 +98,8 @@ export interface CommitInput {
   readonly writes: ReadonlyArray<StateWrite>
   /** Checked before anything is written; a failed one changes nothing (`commitIf`). */
   readonly conditions?: ReadonlyArray<CommitCondition>
+  /** String keys that must still hold what the caller read (`appendAt`); a changed one changes nothing. */
+  readonly guards?: ReadonlyArray<StateGuard>
 }
 
 export type EncodedCommit =
@@ -122,11 +124,18 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
       return { _tag: "Invalid", problem: "condition: key and field must be non-empty strings" }
     }
   }
+  const guards = input.guards ?? []
+  for (const guard of guards) {
+    if (typeof guard.key !== "string" || guard.key === "" || typeof guard.sha1 !== "string") {
+      return { _tag: "Invalid", problem: "guard: key must be a non-empty string and sha1 a string" }
+    }
+  }
   const keys = [
     orderEventsKey(input.orderReqId),
     outboxStreamKey,
     ...input.writes.map((write) => write.key),
     ...conditions.map((condition) => condition.key),
+    ...guards.map((guard) => guard.key),
   ]
   const args: Array<string> = [
     String(input.expectedLastSeq),
@@ -141,9 +150,13 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
     args.push(entry.topic, entry.key, JSON.stringify(entry.headers ?? {}), entry.payload)
   }
   for (const write of input.writes) args.push(...writeArgs(write))
-  if (conditions.length > 0) {
+  if (conditions.length > 0 || guards.length > 0) {
     args.push(String(conditions.length))
     for (const condition of conditions) args.push(condition.field, JSON.stringify(condition.oneOf))
+  }
+  if (guards.length > 0) {
+    args.push(String(guards.length))
+    for (const guard of guards) args.push(guard.sha1)
   }
   return { _tag: "Encoded", keys, args }
 }
@@ -151,16 +164,19 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
 /**
  * The commit, atomic because it is one script: checks that the log still ends at
  * `expectedLastSeq` (else returns `{0, actualLastSeq}` and changes nothing), checks the
- * conditions (hash field values; else returns `{2, lastSeq}` and changes nothing), checks every key's
+ * conditions (hash field values; else returns `{2, lastSeq}` and changes nothing), checks the
+ * guards (the SHA-1 of a string key's value, "" = absent; else returns `{3, lastSeq}` and changes
+ * nothing: a compare-and-set on state the caller read), checks every key's
  * type before the first write (a script is not rolled back on error, so nothing may fail
  * half-way), then appends the events (`{seq}-0`), the outbox entries and the state writes, and
  * publishes `<orderReqId>:<lastSeq>` on the events channel. Returns `{1, newLastSeq}`.
  *
- * KEYS: events stream, outbox stream, one key per write, one key per condition.
+ * KEYS: events stream, outbox stream, one key per write, one key per condition, one per guard.
  * ARGV: expected last seq (-1: no check), channel, order id, #events, #outbox, #writes, the
  * events' JSON, 4 values per outbox entry (topic, key, headers, payload), 3 per write (op, a, b),
- * then (only when there are conditions) #conditions and 2 per condition (field, allowed values as
- * a JSON array, "" = absent).
+ * then (only when there are conditions or guards) #conditions and 2 per condition (field, allowed
+ * values as a JSON array, "" = absent), then (only when there are guards) #guards and 1 per guard
+ * (the expected SHA-1 hex of the value, "" = absent).
  */
 export const commitLua = `
 local expected = tonumber(ARGV[1])
@@ -202,6 +218,18 @@ for c = 0, nConds - 1 do
     if candidate == value then allowed = true end
   end
   if not allowed then return {2, last} end
+end
+
+local guardsAt = condsAt + 1 + 2 * nConds
+local nGuards = tonumber(ARGV[guardsAt] or '0')
+for g = 0, nGuards - 1 do
+  local key = KEYS[3 + nWrites + nConds + g]
+  problem = expectType(key, 'string')
+  if problem then return redis.error_reply(problem) end
+  local value = redis.call('GET', key)
+  local digest = ''
+  if value then digest = redis.sha1hex(value) end
+  if digest ~= ARGV[guardsAt + 1 + g] then return {3, last} end
 end
 
 if nOutbox > 0 then

@@ -42,3 +42,14 @@ export interface CommitCondition {
   readonly field: string
   readonly oneOf: ReadonlyArray<string>
 }
+
+/**
+ * A guard of `OrderEventLog.appendAt`, checked inside the atomic commit: string key `key`
+ * (relative to the service's prefix) must still hold the value whose SHA-1 hex is `sha1`
+ * (`""` = the key is absent). Lets a read-decide-commit step detect any concurrent change of the
+ * state it read, also one that appended no event.
+ */
+export interface StateGuard {
+  readonly key: string
+  readonly sha1: string
+}

@@ -10,6 +10,7 @@
  * | `brokerPublish` | the outbox relay's publish (never dropped)      | 100 ms | 10 s  | ∞       |
  * | `httpCall`      | road distance, Google Chat (`makeGuard`)        | 100 ms | 2 s   | 2       |
  * | `deferredReport`| failure reports held while Redis is down        | 200 ms | 5 s   | ∞       |
+ * | `commitConflict`| an order command re-decided after a concurrent change (processor `Orders.run`) | 2 ms | 50 ms | 30 |
  *
  * (`Schedule.max` of the backoff and `Schedule.recurs`: it recurs only while both do.)
  *
@@ -37,6 +38,8 @@ export const RetryPolicies = {
   httpCall: { base: "100 millis", max: "2 seconds", retries: 2 },
   /** A failure report waiting for Redis (the outbox) to come back: until it does. */
   deferredReport: { base: "200 millis", max: "5 seconds" },
+  /** A read-decide-commit step that met another replica's commit: read and decide again, soon. */
+  commitConflict: { base: "2 millis", max: "50 millis", retries: 30 },
 } as const satisfies Record<string, BackoffPolicy>
 
 /** The un-jittered delay before retry `attempt` (1, 2, …) of `policy`. */

@@ -1,4 +1,5 @@
 /** OrderEventLog against the real Redis of infra/local/stack.sh. */
+import { createHash } from "node:crypto"
 import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { OrderEventLog } from "../../../src/eventlog/OrderEventLog.ts"
@@ -50,6 +51,53 @@ describe("OrderEventLog", () => {
         // other orders are independent
         expect(yield* log.lastSeq("ORD-2")).toBe(0)
         expect((yield* log.append("ORD-2", [draft(9)]))[0]?.seq).toBe(1)
+      }),
+    ))
+
+  it("appendAt commits only while the log and the guarded state are what the caller read", () =>
+    run(
+      Effect.gen(function* () {
+        const log = yield* OrderEventLog
+        const redis = yield* Redis
+        const sha1 = (value: string) => createHash("sha1").update(value).digest("hex")
+        const state = "state:ORD-AT"
+        const set = (value: string) => redis.use("SET", (client) => client.set(state, value))
+        const get = redis.use("GET", (client) => client.get(state))
+
+        // Nothing read yet: the log at 0 and the state absent ("").
+        const first = yield* log.appendAt("ORD-AT", 0, [draft(1)], {
+          writes: [{ op: "set", key: state, value: "v1" }],
+          guards: [{ key: state, sha1: "" }],
+        })
+        expect(first._tag).toBe("Committed")
+        expect(first._tag === "Committed" && first.records.map((r) => r.seq)).toEqual([1])
+
+        // A stale seq: refused, nothing written.
+        const staleSeq = yield* log.appendAt("ORD-AT", 0, [draft(2)], {
+          writes: [{ op: "set", key: state, value: "stale" }],
+          guards: [{ key: state, sha1: sha1("v1") }],
+        })
+        expect(staleSeq).toEqual({ _tag: "Conflict", lastSeq: 1 })
+        expect(yield* get).toBe("v1")
+
+        // The seq is right but the state changed without an event (e.g. a remembered reply).
+        yield* set("v1-changed")
+        const staleState = yield* log.appendAt("ORD-AT", 1, [draft(2)], {
+          writes: [{ op: "set", key: state, value: "stale" }],
+          guards: [{ key: state, sha1: sha1("v1") }],
+        })
+        expect(staleState).toEqual({ _tag: "Conflict", lastSeq: 1 })
+        expect(yield* log.lastSeq("ORD-AT")).toBe(1)
+        expect(yield* get).toBe("v1-changed")
+
+        // Read again, decide again: committed, also with no event (state only).
+        const stateOnly = yield* log.appendAt("ORD-AT", 1, [], {
+          writes: [{ op: "set", key: state, value: "v2" }],
+          guards: [{ key: state, sha1: sha1("v1-changed") }],
+        })
+        expect(stateOnly).toEqual({ _tag: "Committed", records: [] })
+        expect(yield* get).toBe("v2")
+        expect(yield* log.lastSeq("ORD-AT")).toBe(1)
       }),
     ))
 
@@ -283,11 +331,9 @@ describe("OrderEventLog", () => {
 
   it("follow sees events committed through another connection (another process) promptly", async () => {
     const prefix = newPrefix()
-    // The follower's safety-net poll is 60 s: delivery within the test relies on pub/sub.
+    // Follows do not poll: delivery relies on the pub/sub wake-up alone.
     const followerScope = Effect.runSync(Scope.make())
-    const follower = await Effect.runPromise(
-      Layer.buildWithScope(logLayer(prefix, { pollInterval: "60 seconds" }), followerScope),
-    )
+    const follower = await Effect.runPromise(Layer.buildWithScope(logLayer(prefix), followerScope))
     try {
       await run(
         Effect.gen(function* () {
