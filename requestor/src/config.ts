@@ -31,11 +31,16 @@ export const requestorConfig = Config.all({
    */
   processorGrpcUrl: Config.schema(GrpcAddress, "PROCESSOR_GRPC_URL").pipe(Config.withDefault("127.0.0.1:50051")),
   /**
-   * `STREAM_LEASE_TTL_SECONDS` (6): lease of a requestor replica on a live order's processor
-   * stream, renewed every third of it. When the holder dies another replica takes the stream over
-   * within about this long; a graceful stop hands its streams over at once.
+   * `STREAM_LEASE_TTL_SECONDS` (6): lease of a requestor replica on its shards of the live orders'
+   * processor streams, claimed every third of it. When a replica dies the others take its shards
+   * over within about this long (plus one claim period); a graceful stop hands them over at once.
    */
   streamLeaseTtlSeconds: positiveInt("STREAM_LEASE_TTL_SECONDS", 6),
+  /**
+   * `STREAM_SHARDS` (64): how many shards the live orders' streams are spread over among the
+   * requestor replicas. Every replica of a deployment must use the same value.
+   */
+  streamShards: positiveInt("STREAM_SHARDS", 64),
   /** `SSE_HEARTBEAT_SECONDS` (15): comment lines keeping idle SSE connections open through proxies. */
   sseHeartbeatSeconds: positiveInt("SSE_HEARTBEAT_SECONDS", 15),
   /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */

@@ -4,17 +4,17 @@
  * Layers, from the bottom: logging and tracing (`runService`, outermost) → drain → metrics
  * registry → configuration → broker (`BROKER_URL`, with publish metrics) and Redis
  * (`REDIS_URL`) → topic bootstrap (background, retried) → readiness → outbox relay → event log,
- * order store, processor client (`PROCESSOR_GRPC_URL`), stream leases (`Lease`) → held failure
- * reports (`PendingReports`) → stream holders (each live order's processor stream, held by one
- * replica under its lease) → orders → order events → REST server (:8000, `/metrics` too) and
+ * order store, processor client (`PROCESSOR_GRPC_URL`) → held failure reports (`PendingReports`)
+ * → stream holders (each live order's processor stream, held by the replica that owns the
+ * order's shard, `STREAM_SHARDS` leased among the replicas) → orders → order events → REST server (:8000, `/metrics` too) and
  * public gRPC server (`WatchOrder`, :50052) → watch shutdown, demo data, scrape-time metrics.
  *
  * SIGTERM/SIGINT drain first (`runService`, `Drain.ts`): not ready at once, new REST requests
  * 503; open watches (SSE, WatchOrder) told to reconnect elsewhere; running requests and calls
  * finish; held failure reports and the outbox are flushed — all within `DRAIN_TIMEOUT_SECONDS`.
  * Then the layers are released in reverse: the servers close, the stream holders stop and
- * release their leases, announcing each hand-over (a standing-by replica takes those orders over
- * at once, from the last recorded seq), the relay stops, Redis quits, the broker flushes, the
+ * release their shards, announcing the hand-over (the other replicas take those shards over at
+ * once and resume their orders from the last recorded seq), the relay stops, Redis quits, the broker flushes, the
  * last spans are exported; exit 0.
  */
 
@@ -23,7 +23,6 @@ import { BrokerLive } from "@dcent/shared/bootstrap/broker"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
 import { Topics } from "@dcent/shared/broker/topics"
-import { Lease } from "@dcent/shared/coordination/Lease"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
 import { withEventLogMetrics } from "@dcent/shared/metrics/eventLog"
@@ -54,14 +53,11 @@ const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), Top
 /** The event log and what reads or writes it, over Redis. */
 const StorageLive = Layer.mergeAll(withEventLogMetrics(OrderEventLog.layer), OrderStore.layer)
 
-/** Stream leases: which requestor replica holds each live order's processor stream. */
-const LeasesLive = Lease.layer
-
 const OrdersLive = Orders.layer.pipe(
   Layer.provideMerge(StreamHolder.layer),
   // REQ_failures reports of requests refused while Redis is down, committed once it is back.
   Layer.provideMerge(PendingReports.layer),
-  Layer.provideMerge(Layer.mergeAll(StorageLive, ProcessorClient.layer, LeasesLive)),
+  Layer.provideMerge(Layer.mergeAll(StorageLive, ProcessorClient.layer)),
 )
 
 const ServersLive = Layer.mergeAll(HttpLive, GrpcLive)

@@ -4,17 +4,23 @@
  * - both requestors reach both processors (`PROCESSOR_GRPC_URL=<p1>,<p2>`, round-robin);
  * - orders are initiated through both requestors, alternately and concurrently, and the same
  *   initiate is sent to both at once: one `BUYER_ACKNOWLEDGEMENTS` per order, one 202;
- * - each live order's stream is held by exactly one requestor (its stream lease in Redis);
+ * - each live order's stream is held by exactly one requestor (the owner of its stream shard;
+ *   `STREAM_SHARDS=2` here, and the orders are spread over both shards, so each replica holds
+ *   half of them);
  * - proposals submitted to either processor reach the buyer's `WatchOrder` stream exactly once;
- * - `kill -9` of the requestor holding some orders: the other takes them over within the lease
- *   TTL (measured and printed) and new proposals still arrive exactly once, in order;
+ * - `kill -9` of the requestor holding some orders: the other takes its shard over within the
+ *   lease TTL and one claim period (measured and printed) and new proposals still arrive exactly
+ *   once, in order;
  * - `kill -9` of a processor: the streams carry on through the other one;
  * - every order's dispatch job ran once (the processors' `dispatch:stats`).
  *
  * The buyer apps (one independent `WatchOrder` call per order) stay on the surviving requestor the
  * whole time, and see seq 1..N once each, in order, through `OrderFinalised`.
  */
+
+import { shardKeys } from "@dcent/shared/coordination/ShardLeases"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { streamShardOf, streamShardSet } from "../../requestor/src/streams/StreamHolder.ts"
 import {
   awaitTopic,
   describeResponse,
@@ -38,6 +44,8 @@ import { type RunningProcessor, type RunningRequestor, startRequestor } from "..
 const PROCESSOR_DB = 13
 const REQUESTOR_DB = 14
 const LEASE_TTL_SECONDS = 4
+/** Two shards for two replicas: one each, so each holds the orders of its shard. */
+const SHARDS = 2
 const ORDERS = 10
 /** Orders 0..5 are initiated alternately through A and B; 6..9 through both at once. */
 const BOTH_AT_ONCE_FROM = 6
@@ -53,11 +61,23 @@ const sellers = [0.01, 0.02].map((offset, index) => ({
   Active: true,
 }))
 const [s1, s2] = sellers.map((seller) => seller.SellerID) as [string, string]
-const orderIds = Array.from({ length: ORDERS }, (_, index) => `${run}-O${index}`)
-/** Initiated through a third requestor that then stops gracefully. */
-const handedOverIds = Array.from({ length: 4 }, (_, index) => `${run}-H${index}`)
+/** `count` ids `${prefix}<n>` in `shard`. */
+const idsInShard = (prefix: string, shard: number, count: number) => {
+  const ids: Array<string> = []
+  for (let n = 0; ids.length < count; n++) {
+    if (streamShardOf(`${prefix}${n}`, SHARDS) === shard) ids.push(`${prefix}${n}`)
+  }
+  return ids
+}
+/** Half of the orders in each shard, interleaved. */
+const orderIds = idsInShard(`${run}-O`, 0, ORDERS / 2).flatMap((id, index) => [
+  id,
+  idsInShard(`${run}-O`, 1, ORDERS / 2)[index] as string,
+])
+/** Initiated through a third requestor (in the shard it takes) that then stops gracefully. */
+let handedOverIds: Array<string> = []
 const proposal = (orderId: string, n: number) => `${orderId}-P${n}`
-const leaseKey = (orderId: string) => `dcent:requestor:lease:order-stream:${orderId}`
+const shardOwnersKey = `dcent:requestor:${shardKeys(streamShardSet).owners}`
 
 const stackOptions: StackOptions = { processorDb: PROCESSOR_DB, requestorDb: REQUESTOR_DB }
 
@@ -68,9 +88,7 @@ let b: RunningRequestor
 let since: number
 const watches = new Map<string, ReturnType<typeof watchOrder>>()
 /** [status, proposalId] per seq, per order, as the test drives it. */
-const expected = new Map<string, Array<readonly [string, string]>>(
-  [...orderIds, ...handedOverIds].map((id) => [id, []]),
-)
+const expected = new Map<string, Array<readonly [string, string]>>(orderIds.map((id) => [id, []]))
 /** Log lines of a stream that broke and reconnects. */
 const streamBreaks = (requestor: RunningRequestor) =>
   requestor
@@ -89,6 +107,7 @@ const startReplica = async (processors: string, name: string): Promise<RunningRe
       REDIS_URL: redisDbUrl(REQUESTOR_DB),
       PROCESSOR_GRPC_URL: processors,
       STREAM_LEASE_TTL_SECONDS: String(LEASE_TTL_SECONDS),
+      STREAM_SHARDS: String(SHARDS),
       // Info: the stream breaks and reconnects are counted from the log.
       LOG_LEVEL: "info",
     },
@@ -97,9 +116,13 @@ const startReplica = async (processors: string, name: string): Promise<RunningRe
   return requestor
 }
 
-/** Which requestor owns the order's stream lease now (`A`, `B`, or the raw value). */
+/** The owner token of each order's stream shard now (null: none). */
+const shardOwners = (ids: ReadonlyArray<string>) =>
+  withRedis(REQUESTOR_DB, (redis) => redis.hmget(shardOwnersKey, ...ids.map((id) => String(streamShardOf(id, SHARDS)))))
+
+/** Which requestor owns the order's stream shard now (`A`, `B`, or the raw value). */
 const holders = async (ids: ReadonlyArray<string>): Promise<Array<string>> => {
-  const values = await withRedis(REQUESTOR_DB, (redis) => redis.mget(...ids.map(leaseKey)))
+  const values = await shardOwners(ids)
   return values.map((value) =>
     value === null
       ? "none"
@@ -164,8 +187,14 @@ const expectExactlyOnceInOrder = (orderId: string) => {
 
 beforeAll(async () => {
   since = Date.now() - 2_000
-  // Orders left live by an interrupted earlier run would be resumed by the new requestors.
-  await withRedis(REQUESTOR_DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  // Orders left live by an interrupted earlier run would be resumed by the new requestors, and
+  // shard owners left by killed requestors of an earlier run would hold the shards until they expire.
+  await withRedis(REQUESTOR_DB, (redis) =>
+    redis.del(
+      "dcent:requestor:live-orders",
+      ...Object.values(shardKeys(streamShardSet)).map((key) => `dcent:requestor:${key}`),
+    ),
+  )
   ;[p1, p2] = await Promise.all([
     startReadyProcessor(stackOptions, {}, "processor-1"),
     startReadyProcessor(stackOptions, {}, "processor-2"),
@@ -207,12 +236,15 @@ describe(`two processors and two requestors as one system (${run})`, () => {
       (expected.get(orderId) as Array<readonly [string, string]>).push(["SellersSelected", ""])
     await Promise.all(orderIds.map((orderId) => seen(orderId, 1)))
 
-    const owners = await holders(orderIds)
+    // One shard each (the first to start takes both, then gives one back when it sees the other).
+    const owners = await eventually(
+      () => holders(orderIds),
+      (now) => now.includes("A") && now.includes("B"),
+      { what: "each replica owning one shard" },
+    )
     console.info(`replicas: stream holders after initiate: ${owners.join(" ")}`)
     for (const owner of owners) expect(["A", "B"]).toContain(owner)
-    // Both replicas hold some (the initiating replica takes the lease first).
-    expect(owners).toContain("A")
-    expect(owners).toContain("B")
+    expect(owners.filter((owner) => owner === "A")).toHaveLength(ORDERS / 2)
 
     const acks = await awaitTopic(
       "BUYER_ACKNOWLEDGEMENTS",
@@ -238,7 +270,7 @@ describe(`two processors and two requestors as one system (${run})`, () => {
     for (const orderId of orderIds) expectExactlyOnceInOrder(orderId)
   })
 
-  it("kill -9 of a requestor: the other takes its orders over within the lease TTL; nothing lost or repeated", async () => {
+  it("kill -9 of a requestor: the other takes its shard over within the lease TTL; nothing lost or repeated", async () => {
     const before = await holders(orderIds)
     const ofA = orderIds.filter((_, index) => before[index] === "A")
     expect(ofA.length).toBeGreaterThan(0)
@@ -267,11 +299,12 @@ describe(`two processors and two requestors as one system (${run})`, () => {
     const deliveredAfter = delivered.map((event) => Math.round(event.receivedAt - killedAtPerf))
     const times = [...takenOver.values()].sort((x, y) => x - y)
     console.info(
-      `replicas: requestor kill -9 → takeover of ${ofA.length} orders by the other replica in ` +
+      `replicas: requestor kill -9 → takeover of ${ofA.length} orders (one shard) by the other replica in ` +
         `${times[0]}..${times.at(-1)} ms (lease TTL ${LEASE_TTL_SECONDS} s); the proposal made meanwhile ` +
         `reached WatchOrder ${Math.min(...deliveredAfter)}..${Math.max(...deliveredAfter)} ms after the kill`,
     )
-    expect(times.at(-1)).toBeLessThan(LEASE_TTL_SECONDS * 1_000 + 1_500)
+    // The lease runs out, then the survivor's next claim (every TTL/3) takes the shard.
+    expect(times.at(-1)).toBeLessThan((LEASE_TTL_SECONDS * 4_000) / 3 + 1_500)
     expect((await holders(orderIds)).every((owner) => owner === "B")).toBe(true)
 
     // New proposals after the takeover arrive exactly once, too.
@@ -341,17 +374,31 @@ describe(`two processors and two requestors as one system (${run})`, () => {
       )
       expect(new Set(events.map((event) => event.eventId)).size).toBe(events.length)
     }
-    // No stream lease is left behind once the orders are finalised.
+    // Finalised orders leave live-orders and their streams end (the shards stay owned).
+    const live = await withRedis(REQUESTOR_DB, (redis) => redis.smembers("dcent:requestor:live-orders"))
+    expect(live.filter((id) => orderIds.includes(id))).toEqual([])
     await eventually(
-      () => holders(orderIds),
-      (owners) => owners.every((owner) => owner === "none"),
-      { what: "the stream leases released" },
+      async () => {
+        const text = await (await fetch(`${b.httpUrl}/metrics`)).text()
+        return Number(/dcent_streams_open\{[^}]*stream="requestor_order_stream"[^}]*\} (\d+)/.exec(text)?.[1] ?? "-1")
+      },
+      (open) => open === 0,
+      { what: "no stream held once every order is finalised" },
     )
   })
 
   it("a graceful stop hands the streams over at once (no wait for the lease TTL)", async () => {
     const c = await startReplica(`${p1.grpcAddress},${p2.grpcAddress}`, "requestor-C")
     try {
+      // B gives C one of its two shards; the orders initiated through C are put in that one.
+      const owned = await eventually(
+        () => withRedis(REQUESTOR_DB, (redis) => redis.hgetall(shardOwnersKey)),
+        (owners) => Object.values(owners).some((owner) => owner.includes(`:${c.httpPort}/`)),
+        { what: "C owning a shard" },
+      )
+      const shardOfC = Number(Object.entries(owned).find(([, owner]) => owner.includes(`:${c.httpPort}/`))?.[0])
+      handedOverIds = idsInShard(`${run}-H`, shardOfC, 4)
+      for (const id of handedOverIds) expected.set(id, [])
       for (const orderId of handedOverIds) {
         expectStatus(await register(c, orderId), 201)
         watches.set(orderId, watchOrder(b.grpcAddress, orderId))
@@ -359,7 +406,7 @@ describe(`two processors and two requestors as one system (${run})`, () => {
         ;(expected.get(orderId) as Array<readonly [string, string]>).push(["SellersSelected", ""])
       }
       await Promise.all(handedOverIds.map((orderId) => seen(orderId, 1)))
-      const held = await withRedis(REQUESTOR_DB, (redis) => redis.mget(...handedOverIds.map(leaseKey)))
+      const held = await shardOwners(handedOverIds)
       expect(held.every((owner) => owner?.includes(`:${c.httpPort}/`))).toBe(true)
 
       const stoppedAt = Date.now()

@@ -1,53 +1,48 @@
 /**
- * Holds the `ProcessOrderStream` of the live orders whose stream lease this replica owns, and
- * records every received event once in the buyer-facing event log. Several requestor replicas
- * share one Redis: each live order's stream is held by exactly one of them at a time.
+ * Holds the `ProcessOrderStream` of the live orders in the shards this replica owns, and records
+ * every received event once in the buyer-facing event log. Several requestor replicas share one
+ * Redis: each live order's stream is held by exactly one of them at a time.
  *
- * Per live order, every replica runs one fiber (a `FiberMap` keyed by the OrderReqID):
+ * Ownership is by shard, not by order: an order belongs to shard `shardOf(OrderReqID,
+ * STREAM_SHARDS)`, and the shards are leased among the live replicas (`ShardLeases`: one claim
+ * script per replica every TTL/3, fair shares, taken over when a replica dies or stops). So the
+ * background cost of a live order is zero: no per-order lease, no per-order renewal, no re-scan
+ * loop; 100,000 live orders cost the same Redis traffic as ten.
  *
- *        ┌──────────────────────── order not live (unknown, FINALISED) ─▶ done
- *        ▼
- *   read the order ─▶ take the lease `lease:order-stream:{id}` (`Lease`: set with PX if free,
- *        ▲                 │ owner token)
- *        │                 │ Redis unreachable: back off (200 ms doubling to 5 s), try again
- *        │                 │ busy: another replica holds it
- *        │                 ├──▶ wait until it would expire (≤ TTL), or a hand-over message ───┐
- *        │                 │                                                                  │
- *        ├─────────────────┼──────────────────────────────────────────────────────────────────┘
- *        │                 ▼ acquired (renewed every TTL/3 while held)
- *        │   read the order ─▶ from_seq = last recorded seq ─▶ ProcessOrderStream(details, from_seq)
- *        │        ▲                                              │ each event: OrderEventLog.record
- *        │        │                                              │ (+ BUYER_NOTIFY / BUYER_FOLLOWUP,
- *        │        └── backoff (exponential, jittered, ≤ 5 s) ◀── │    status writes, atomically)
- *        │            on any break: error, end of stream,        ▼
- *        │            Redis trouble, a seq gap             OrderFinalised ─▶ release ─▶ done
- *        │                                  (every release is announced on `<prefix>stream-handover`)
- *        │
- *        └── lease lost (a renewal found another owner, or none succeeded in time): the stream
- *            is cut at once, and the replica goes back to waiting
+ *   shard acquired ─▶ read `live-orders` once, start a fiber for each of its orders
+ *   order initiated ─▶ here, when its shard is ours; else announced on `<prefix>stream-orders`,
+ *                      and the owner of its shard starts it
+ *   shard lost (given back to balance, or a claim found another owner / none succeeded in time)
+ *              ─▶ the fibers of its orders are interrupted at once; the new owner resumes them
+ *
+ * Per order, one fiber (a `FiberMap` keyed by the OrderReqID):
+ *
+ *   read the order ─▶ from_seq = last recorded seq ─▶ ProcessOrderStream(details, from_seq)
+ *        ▲                                              │ each event: OrderEventLog.record
+ *        │                                              │ (+ BUYER_NOTIFY / BUYER_FOLLOWUP,
+ *        └── backoff (exponential, jittered, ≤ 5 s) ◀── │    status writes, atomically)
+ *            on any break: error, end of stream,        ▼
+ *            Redis trouble, a seq gap             OrderFinalised ─▶ done
  *
  * A (re)connect always resumes from the last *recorded* seq, and the log is shared in Redis, so
  * a break or a hand-over to another replica loses nothing, and a redelivered event is a
  * "duplicate" (recorded once) — even in the short overlap a paused, expired holder could cause.
- * The backoff starts over after a stream that delivered events.
+ * The backoff starts over after a stream that delivered events. Sessions open at most
+ * `openConcurrency` at a time (their reads and the call), so taking 100,000 orders over is a
+ * steady ramp, not a storm.
  *
- * Hand-over: a replica that dies stops renewing, and a waiting replica takes over when the lease
- * expires (within `STREAM_LEASE_TTL_SECONDS`, default 6). A replica that stops gracefully (the
- * layer is released after the drain) releases its leases and publishes each order on
- * `<prefix>stream-handover` (one subscriber connection per replica, `redis/subscriber.ts`), which
- * wakes the waiting replicas at once (and starts the order's fiber on a replica that had not seen
- * the order yet).
- * Start-up and a periodic re-scan of `live-orders` (every TTL/2) start the fibers of orders
- * initiated elsewhere.
+ * A missed announcement (the subscriber was reconnecting) is caught by the re-read of the owned
+ * shards after every resubscription and by a slow safety re-read (`resyncInterval`, default 60 s).
  */
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
-import { Lease } from "@dcent/shared/coordination/Lease"
+import { shardLeases, shardOf } from "@dcent/shared/coordination/ShardLeases"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { isTerminalStatus, orderEventFromProto } from "@dcent/shared/orders/events"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { subscribeToChannel } from "@dcent/shared/redis/subscriber"
-import { Context, Duration, Effect, FiberMap, Layer, Ref, Schedule, Stream } from "effect"
+import { Context, Duration, Effect, FiberMap, Layer, Random, Ref, Schedule, Semaphore, Stream } from "effect"
 import { RequestorConfig } from "../config.ts"
 import { isLive } from "../orders/domain.ts"
 import { dropLiveWrite, OrderStore } from "../orders/OrderStore.ts"
@@ -57,35 +52,46 @@ import { commitFor, streamRequestFor } from "./recording.ts"
 
 export interface StreamHolderShape {
   /**
-   * Starts the order's fiber unless one runs already (idempotent): it holds the order's stream
-   * when it gets the lease, else waits for the lease to come free.
+   * Makes sure the order's stream is held (idempotent): started here when its shard is ours,
+   * else announced to the replica that owns the shard.
    */
   readonly ensure: (orderReqId: string) => Effect.Effect<void>
-  /** Whether this replica owns the order's stream lease (and so holds its stream). */
+  /** Whether this replica holds the order's stream (its shard is ours and its fiber runs). */
   readonly isHolding: (orderReqId: string) => Effect.Effect<boolean>
   /** How many order streams this replica holds. */
   readonly size: Effect.Effect<number>
-  /** This replica's owner token in the stream leases (`requestor@host:httpPort/random`). */
+  /** The shards this replica owns. */
+  readonly shards: Effect.Effect<ReadonlySet<number>>
+  /** This replica's owner token in the shard leases (`requestor@host:httpPort/random`). */
   readonly owner: string
 }
 
-/** The lease (see `@dcent/shared/coordination/Lease`) of an order's stream. */
-export const streamLeaseName = (orderReqId: string) => `order-stream:${orderReqId}`
+/** The shard set (see `@dcent/shared/coordination/ShardLeases`) of the order streams. */
+export const streamShardSet = "order-streams"
 
-/** Pub/sub channel (not prefixed by ioredis, so the prefix is part of the name) of released leases. */
-export const handoverChannel = (keyPrefix: string) => `${keyPrefix}stream-handover`
+/** The shard an order's stream belongs to. */
+export const streamShardOf = (orderReqId: string, shards: number) => shardOf(orderReqId, shards)
+
+/** Pub/sub channel (ioredis does not prefix channels) announcing orders whose stream must be held. */
+export const streamOrdersChannel = (keyPrefix: string) => `${keyPrefix}stream-orders`
 
 export interface StreamHolderOptions {
   /** First reconnect delay (default 200 ms); doubles per failed attempt, ±20 % jitter. */
   readonly retryBase?: Duration.Input
   /** Longest reconnect delay (default 5 s). */
   readonly retryCap?: Duration.Input
-  /** Re-scan of `live-orders` (default: half the lease TTL). */
-  readonly rescanInterval?: Duration.Input
-  /** Stream lease TTL (default 6 s), renewed every third of it. */
+  /** Safety re-read of `live-orders` for the owned shards (default 60 s). */
+  readonly resyncInterval?: Duration.Input
+  /** Shard lease TTL (default 6 s), claimed every third of it. */
   readonly leaseTtl?: Duration.Input
+  /** Number of shards (default 64); the same on every replica. */
+  readonly shards?: number
+  /** Sessions opening at once (default 64). */
+  readonly openConcurrency?: number
   /** Owner token in the leases (default `requestor@<host>/<random>`); unique per process. */
   readonly owner?: string
+  /** Each shard claim's lateness in ms (a metric). */
+  readonly onClaimLag?: (lagMs: number) => void
 }
 
 /** How one connection ended. */
@@ -113,7 +119,6 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     const eventLog = yield* OrderEventLog
     const store = yield* OrderStore
     const processor = yield* ProcessorClient
-    const lease = yield* Lease
     const redis = yield* Redis
     const holders = yield* FiberMap.make<string>()
     const retryBase = options.retryBase ?? "200 millis"
@@ -122,10 +127,12 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
       3,
       Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "6 seconds"))),
     )
-    const rescanInterval = options.rescanInterval ?? Duration.millis(Math.ceil(leaseTtlMs / 2))
+    const resyncInterval = options.resyncInterval ?? "60 seconds"
+    const shardCount = Math.max(1, Math.floor(options.shards ?? 64))
+    const opening = yield* Semaphore.make(Math.max(1, Math.floor(options.openConcurrency ?? 64)))
     const owner = options.owner ?? `requestor@${hostname()}/${randomUUID().slice(0, 8)}`
-    /** Orders whose lease this replica owns now. */
-    const held = new Set<string>()
+    /** The orders whose fiber runs here, by shard (interrupted together when the shard is lost). */
+    const byShard = new Map<number, Set<string>>()
     /** The span that asked for an order's stream (e.g. `POST /api/v1/initiate`): its next call joins that trace. */
     const origins = new StreamOrigins()
 
@@ -134,10 +141,11 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     /** One connection: open, record until it breaks or the order is finalised. */
     const session = (orderReqId: string): Effect.Effect<SessionEnd> =>
       Effect.gen(function* () {
-        const order = yield* store.get(orderReqId)
+        const [order, fromSeq] = yield* opening.withPermits(1)(
+          Effect.all([store.get(orderReqId), eventLog.lastSeq(orderReqId)], { concurrency: 2 }),
+        )
         if (order === undefined) return { _tag: "NotLive", reason: "the order is unknown" } as const
         if (!isLive(order.status)) return { _tag: "NotLive", reason: `the order is ${order.status}` } as const
-        const fromSeq = yield* eventLog.lastSeq(orderReqId)
         const origin = origins.take(orderReqId)
         const recorded = yield* Ref.make(0)
         const finalised = yield* Ref.make(false)
@@ -217,175 +225,154 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
           yield* Effect.logInfo("order stream broke; resuming from the last recorded seq").pipe(
             Effect.annotateLogs({ reason: end.reason }),
           )
-          yield* Effect.sleep(Duration.times(Duration.fromInputUnsafe(retryBase), 0.8 + Math.random() * 0.4))
+          yield* Effect.sleep(Duration.times(Duration.fromInputUnsafe(retryBase), yield* Random.nextBetween(0.8, 1.2)))
         }
       }).pipe(Effect.withSpan("StreamHolder.hold", { attributes: { orderReqId } }))
 
-    // --- hand-over: a released lease wakes the replicas waiting for it --------------------------
-
-    const wakers = new Map<string, () => void>()
-    /** Starts an order's fiber from outside Effect (set once the fiber map's runtime exists). */
-    let startTending: ((orderReqId: string) => void) | undefined
-    const channel = handoverChannel(redis.keyPrefix)
-    yield* subscribeToChannel(redis, {
-      channel,
-      onMessage: (orderReqId) => {
-        const wake = wakers.get(orderReqId)
-        // An order initiated elsewhere may not have a fiber here yet (the re-scan would start it later).
-        if (wake === undefined) startTending?.(orderReqId)
-        else wake()
-      },
-    })
-
-    /** Sleeps `ms`, or less when the order's lease is handed over. */
-    const waitForLease = (orderReqId: string, ms: number) =>
-      Effect.callback<void>((resume) => {
-        const wake = () => resume(Effect.void)
-        wakers.set(orderReqId, wake)
-        return Effect.sync(() => {
-          if (wakers.get(orderReqId) === wake) wakers.delete(orderReqId)
-        })
-      }).pipe(Effect.timeoutOption(Duration.millis(ms)), Effect.asVoid)
-
-    const announceRelease = (orderReqId: string) =>
-      redis
-        .use("PUBLISH", (client) => client.publish(channel, orderReqId))
-        .pipe(Effect.timeout("1 second"), Effect.ignore)
-
-    // --- one fiber per live order: hold its stream under the lease, or wait for the lease -------
-
-    /** Holds the stream while owning the lease; `held` says so meanwhile. */
-    const holding = (orderReqId: string, takingOver: boolean) =>
-      Effect.acquireUseRelease(
-        Effect.sync(() => held.add(orderReqId)).pipe(
-          Effect.andThen(
-            takingOver ? Effect.logInfo("took the order's stream over from another replica") : Effect.void,
-          ),
-        ),
-        () => stream(orderReqId),
-        () => Effect.sync(() => held.delete(orderReqId)),
-      )
-
-    /** What one round of `tend` ended with. */
-    type Round =
-      | { readonly _tag: "Done" }
-      | { readonly _tag: "Wait"; readonly ms: number; readonly holder?: string }
-      | { readonly _tag: "Trouble"; readonly reason: string }
-
-    const round = (orderReqId: string, standingBy: boolean): Effect.Effect<Round> =>
-      Effect.gen(function* () {
-        const order = yield* store.get(orderReqId)
-        if (order === undefined || !isLive(order.status)) {
-          // Finished (e.g. finalised on another replica) or gone: nothing to hold. Keep `live-orders` honest.
-          yield* eventLog.append(orderReqId, [], { writes: [dropLiveWrite(orderReqId)] }).pipe(Effect.ignore)
-          return { _tag: "Done" } as const
-        }
-        let acquired = false
-        const result = yield* lease
-          .hold(
-            streamLeaseName(orderReqId),
-            owner,
-            Effect.suspend(() => {
-              acquired = true
-              return holding(orderReqId, standingBy)
-            }),
-            { ttlMs: leaseTtlMs },
-          )
-          // Released (finalised, lost, or a graceful stop): whoever waits may take over now.
-          .pipe(Effect.ensuring(Effect.suspend(() => (acquired ? announceRelease(orderReqId) : Effect.void))))
-        if (result._tag === "Held") return { _tag: "Done" } as const
-        // Come back when the holder's lease would expire (a live holder renews it before), or when woken.
-        const ms = Math.min(result.remainingMs, leaseTtlMs) + 10 + Math.floor(Math.random() * 50)
-        return { _tag: "Wait", ms, holder: result.owner } as const
-      }).pipe(
-        Effect.catchTag("LeaseLost", (lost) =>
-          Effect.logWarning("stream lease lost; the stream stopped, another replica takes over").pipe(
-            Effect.annotateLogs({ reason: lost.reason }),
-            Effect.as({ _tag: "Wait", ms: 0 } as const),
-          ),
-        ),
-        Effect.catch((error) => Effect.succeed({ _tag: "Trouble", reason: messageOf(error) } as const)),
-      )
-
-    const tend = (orderReqId: string) =>
-      Effect.gen(function* () {
-        let troubles = 0
-        let standingBy = false
-        while (true) {
-          const outcome = yield* round(orderReqId, standingBy)
-          if (outcome._tag === "Done") return
-          if (outcome._tag === "Trouble") {
-            troubles += 1
-            if (troubles === 1 || troubles % 20 === 0) {
-              yield* Effect.logWarning("cannot reach the order or its stream lease; retrying").pipe(
-                Effect.annotateLogs({ attempt: troubles, reason: outcome.reason }),
-              )
-            }
-            const delayMs = Math.min(
-              Duration.toMillis(Duration.fromInputUnsafe(retryCap)),
-              Duration.toMillis(Duration.fromInputUnsafe(retryBase)) * 2 ** Math.min(troubles, 10),
-            )
-            yield* Effect.sleep(Duration.millis(delayMs * (0.8 + Math.random() * 0.4)))
-            continue
-          }
-          troubles = 0
-          if (!standingBy) {
-            standingBy = true
-            yield* Effect.logDebug("another replica holds the order's stream; standing by").pipe(
-              Effect.annotateLogs({ holder: outcome.holder }),
-            )
-          }
-          yield* waitForLease(orderReqId, outcome.ms)
-        }
-      }).pipe(Effect.annotateLogs({ orderReqId, replica: owner }))
+    // --- one fiber per live order of the owned shards -------------------------------------------
 
     // Holders run with the layer's context (not the caller's: an HTTP request ends, its order's
     // stream must not), and are interrupted when the layer is released.
     const runHolder = yield* FiberMap.runtime(holders)<never>()
+    let leases: { readonly holds: (shard: number) => boolean } | undefined
+    const holdsShardOf = (orderReqId: string) => leases?.holds(streamShardOf(orderReqId, shardCount)) ?? false
+
     const start = (orderReqId: string) => {
-      runHolder(orderReqId, tend(orderReqId), { onlyIfMissing: true })
+      if (FiberMap.hasUnsafe(holders, orderReqId)) return
+      const shard = streamShardOf(orderReqId, shardCount)
+      let members = byShard.get(shard)
+      if (members === undefined) {
+        members = new Set()
+        byShard.set(shard, members)
+      }
+      const shardMembers = members
+      shardMembers.add(orderReqId)
+      runHolder(
+        orderReqId,
+        stream(orderReqId).pipe(
+          Effect.annotateLogs({ orderReqId, replica: owner }),
+          Effect.ensuring(Effect.sync(() => shardMembers.delete(orderReqId))),
+        ),
+        { onlyIfMissing: true },
+      )
     }
-    startTending = start
-    const ensure = (orderReqId: string) =>
-      origins.remember(orderReqId).pipe(Effect.andThen(Effect.sync(() => start(orderReqId))))
 
-    const resumeLive = store.liveOrders.pipe(
-      Effect.flatMap((ids) => Effect.forEach(ids, ensure, { discard: true }).pipe(Effect.as(ids.length))),
-    )
+    /** Starts the fibers of the live orders in `shards` (one read of `live-orders`). */
+    const startShards = (shards: ReadonlySet<number>) =>
+      store.liveOrders.pipe(
+        Effect.tap((ids) =>
+          Effect.sync(() => {
+            for (const id of ids) {
+              if (shards.has(streamShardOf(id, shardCount)) && holdsShardOf(id)) start(id)
+            }
+          }),
+        ),
+        Effect.retry(backoff),
+        Effect.withSpan("StreamHolder.startShards", { attributes: { shards: shards.size } }),
+      )
 
-    // Start-up: resume every live order (retrying while Redis is not there yet), then re-scan.
-    yield* resumeLive.pipe(
-      Effect.tap((count) =>
-        count > 0 ? Effect.logInfo("resumed live orders").pipe(Effect.annotateLogs({ count })) : Effect.void,
-      ),
-      Effect.retry(backoff),
-      Effect.andThen(
-        resumeLive.pipe(Effect.ignore, Effect.repeat(Schedule.spaced(rescanInterval)), Effect.delay(rescanInterval)),
-      ),
+    /** Stops the fibers of the orders in `shards` at once. */
+    const stopShards = (shards: ReadonlyArray<number>) =>
+      Effect.forEach(
+        shards.flatMap((shard) => [...(byShard.get(shard) ?? [])]),
+        (orderReqId) => FiberMap.remove(holders, orderReqId),
+        { discard: true },
+      )
+
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const layerScope = yield* Effect.scope
+
+    // Orders initiated on a replica that does not own their shard reach the owner here.
+    yield* subscribeToChannel(redis, {
+      channel: streamOrdersChannel(redis.keyPrefix),
+      onMessage: (orderReqId) => {
+        if (holdsShardOf(orderReqId)) start(orderReqId)
+      },
+      // Announcements may have been missed while the subscriber reconnected.
+      onSubscribed: () => {
+        if (leases !== undefined) runFork(resync.pipe(Effect.ignore))
+      },
+    })
+
+    const shardLeaseSet = yield* shardLeases(redis, {
+      name: streamShardSet,
+      shards: shardCount,
+      owner,
+      ttlMs: leaseTtlMs,
+      ...(options.onClaimLag === undefined ? {} : { onClaimLag: options.onClaimLag }),
+      onChange: (change) =>
+        Effect.gen(function* () {
+          if (change.lost.length > 0) {
+            yield* stopShards(change.lost)
+            yield* Effect.logWarning("stream shards lost; their streams stopped, another replica takes over").pipe(
+              Effect.annotateLogs({ shards: change.lost.length, reason: change.reason ?? "" }),
+            )
+          }
+          if (change.acquired.length > 0) {
+            yield* Effect.logInfo("stream shards acquired; holding their live orders' streams").pipe(
+              Effect.annotateLogs({ shards: change.acquired.length }),
+            )
+            // Off the claim loop: reading live-orders must not delay the next claim.
+            yield* startShards(new Set(change.acquired)).pipe(Effect.ignore, Effect.forkIn(layerScope))
+          }
+        }),
+    })
+    leases = shardLeaseSet
+
+    const resync = Effect.gen(function* () {
+      const owned = yield* shardLeaseSet.owned
+      if (owned.size > 0) yield* startShards(owned)
+    })
+    yield* resync.pipe(
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(resyncInterval)),
+      Effect.delay(resyncInterval),
       Effect.forkScoped,
     )
 
-    yield* Effect.logInfo("stream holder ready").pipe(Effect.annotateLogs({ replica: owner, leaseTtlMs }))
+    const announce = (orderReqId: string) =>
+      redis
+        .use("PUBLISH", (client) => client.publish(streamOrdersChannel(redis.keyPrefix), orderReqId))
+        .pipe(Effect.timeout("1 second"), Effect.ignore)
+
+    const ensure = (orderReqId: string) =>
+      origins
+        .remember(orderReqId)
+        .pipe(
+          Effect.andThen(
+            Effect.suspend(() =>
+              holdsShardOf(orderReqId) ? Effect.sync(() => start(orderReqId)) : announce(orderReqId),
+            ),
+          ),
+        )
+
+    yield* Effect.logInfo("stream holder ready").pipe(
+      Effect.annotateLogs({ replica: owner, leaseTtlMs, shards: shardCount }),
+    )
 
     return StreamHolder.of({
       ensure,
-      isHolding: (orderReqId) => Effect.sync(() => held.has(orderReqId)),
-      size: Effect.sync(() => held.size),
+      isHolding: (orderReqId) => Effect.sync(() => holdsShardOf(orderReqId) && FiberMap.hasUnsafe(holders, orderReqId)),
+      size: FiberMap.size(holders),
+      shards: shardLeaseSet.owned,
       owner,
     })
   })
 
-  /** `STREAM_LEASE_TTL_SECONDS`; the owner token names the host and REST port (unique per process). */
+  /** `STREAM_LEASE_TTL_SECONDS`, `STREAM_SHARDS`; the owner token names the host and REST port (unique per process). */
   static readonly layer: Layer.Layer<
     StreamHolder,
     never,
-    OrderEventLog | OrderStore | ProcessorClient | Lease | Redis | RequestorConfig
+    OrderEventLog | OrderStore | ProcessorClient | Redis | RequestorConfig
   > = Layer.effect(
     StreamHolder,
     Effect.gen(function* () {
       const config = yield* RequestorConfig
+      const claimLag = (yield* Metrics.orUnscraped).catalogue.shardClaimLag
       return yield* StreamHolder.make({
         leaseTtl: Duration.seconds(config.streamLeaseTtlSeconds),
+        shards: config.streamShards,
+        onClaimLag: (lagMs) => claimLag.observe(lagMs / 1000),
         owner: `requestor@${hostname()}:${config.httpPort}/${randomUUID().slice(0, 8)}`,
       })
     }),

@@ -1,11 +1,13 @@
 /**
  * Two `StreamHolder`s ("replicas": separate Redis connections, one key prefix of their own) in
- * the test process, against the real Redis and the fake processor: one order's stream is held by
- * exactly one of them, renewals keep it there, a graceful stop hands it over (the new holder
- * resumes from the last recorded seq), and a holder whose lease is taken away stops its stream.
+ * the test process, against the real Redis and the fake processor: the stream shards are shared
+ * out fairly, one order's stream is held by exactly one of them (the owner of its shard), claims
+ * keep it there, an order initiated on the other replica reaches the owner, a graceful stop hands
+ * the shards over (the new holder resumes from the last recorded seq), and a holder whose shard
+ * is taken away stops its stream at once.
  */
 import { randomUUID } from "node:crypto"
-import { Lease, leaseKey } from "@dcent/shared/coordination/Lease"
+import { shardKeys } from "@dcent/shared/coordination/ShardLeases"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { Redis } from "@dcent/shared/redis/Redis"
@@ -14,13 +16,15 @@ import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { OrderStore } from "../../src/orders/OrderStore.ts"
 import { ProcessorClient } from "../../src/processor/ProcessorClient.ts"
-import { StreamHolder, streamLeaseName } from "../../src/streams/StreamHolder.ts"
+import { StreamHolder, streamShardOf, streamShardSet } from "../../src/streams/StreamHolder.ts"
 import { eventually, testRedisUrl } from "../support/clients.ts"
 import { type FakeProcessor, startFakeProcessor } from "../support/fakeProcessor.ts"
 
 const prefix = `test:holder:${randomUUID().slice(0, 8)}:`
 const orderReqId = `HOLD-${randomUUID().slice(0, 8)}`
 const ttlMs = 600
+const shards = 4
+const keys = shardKeys(streamShardSet)
 
 let fake: FakeProcessor
 let raw: IORedis
@@ -41,8 +45,14 @@ const replica = async (name: string) => {
   const processor = Layer.effect(ProcessorClient, ProcessorClient.make({ address: fake.address }))
   const holder = Layer.effect(
     StreamHolder,
-    StreamHolder.make({ leaseTtl: `${ttlMs} millis`, owner: name, retryBase: "50 millis", retryCap: "200 millis" }),
-  ).pipe(Layer.provideMerge(Layer.mergeAll(OrderEventLog.layer, OrderStore.layer, Lease.layer, processor)))
+    StreamHolder.make({
+      leaseTtl: `${ttlMs} millis`,
+      shards,
+      owner: name,
+      retryBase: "50 millis",
+      retryCap: "200 millis",
+    }),
+  ).pipe(Layer.provideMerge(Layer.mergeAll(OrderEventLog.layer, OrderStore.layer, processor)))
   const context = await Effect.runPromise(
     Layer.buildWithScope(Layer.provideMerge(holder, Layer.mergeAll(redis, Metrics.layerTest)), scope),
   )
@@ -64,12 +74,12 @@ const holding = async (replicas: ReadonlyArray<Replica>) => {
   return result
 }
 
-const leaseOwner = () => raw.get(`${prefix}${leaseKey(streamLeaseName(orderReqId))}`)
+/** The owner of the order's shard, as Redis has it. */
+const shardOwner = (id = orderReqId) => raw.hget(`${prefix}${keys.owners}`, String(streamShardOf(id, shards)))
 
-beforeAll(async () => {
-  fake = await startFakeProcessor()
-  raw = new IORedis(testRedisUrl, { lazyConnect: true })
-  await raw.connect()
+const ownedShards = (candidate: Replica) => Effect.runPromise(candidate.holder.shards).then((owned) => owned.size)
+
+const storeLiveOrder = async (orderReqId: string) => {
   await raw.hset(`${prefix}order:${orderReqId}`, {
     details: JSON.stringify({
       orderReqId,
@@ -88,6 +98,13 @@ beforeAll(async () => {
     updatedAt: new Date().toISOString(),
   })
   await raw.sadd(`${prefix}live-orders`, orderReqId)
+}
+
+beforeAll(async () => {
+  fake = await startFakeProcessor()
+  raw = new IORedis(testRedisUrl, { lazyConnect: true })
+  await raw.connect()
+  await storeLiveOrder(orderReqId)
 })
 
 afterAll(async () => {
@@ -104,9 +121,14 @@ describe("StreamHolder across replicas", () => {
   let first: Replica
   let second: Replica
 
-  it("exactly one replica holds the order's stream, and keeps it through renewals", async () => {
+  it("shares the shards fairly; exactly one replica holds the order's stream, and keeps it through claims", async () => {
     ;[a, b] = await Promise.all([replica("replica-A"), replica("replica-B")])
-    // Both resume the live order at start-up; the lease lets one of them in.
+    // The first to claim takes every shard, then gives half back when it sees the other member.
+    await eventually(
+      async () => [await ownedShards(a), await ownedShards(b)],
+      (owned) => owned[0] === shards / 2 && owned[1] === shards / 2,
+      { what: "two shards each" },
+    )
     const holders = await eventually(
       () => holding([a, b]),
       (names) => names.length > 0,
@@ -115,17 +137,18 @@ describe("StreamHolder across replicas", () => {
     expect(holders).toHaveLength(1)
     first = holders[0] === "replica-A" ? a : b
     second = first === a ? b : a
-    expect(await leaseOwner()).toBe(first.name)
+    expect(await shardOwner()).toBe(first.name)
     await eventually(
       async () => fake.openStreams(orderReqId),
       (open) => open === 1,
       { what: "one open stream" },
     )
-    // Several TTLs later: still the same single holder and the same single call (renewed, no flapping).
+    // Several TTLs of claims later: the same single holder and the same single call (no flapping).
+    const calls = fake.callsFor(orderReqId).length
     await new Promise((resolve) => setTimeout(resolve, 4 * ttlMs))
     expect(await holding([a, b])).toEqual([first.name])
     expect(fake.openStreams(orderReqId)).toBe(1)
-    expect(fake.callsFor(orderReqId)).toHaveLength(1)
+    expect(fake.callsFor(orderReqId)).toHaveLength(calls)
     expect(await Effect.runPromise(second.holder.size)).toBe(0)
     expect(await Effect.runPromise(first.holder.size)).toBe(1)
 
@@ -138,20 +161,43 @@ describe("StreamHolder across replicas", () => {
     )
   })
 
-  it("a graceful stop releases the lease; the other replica takes over from the last recorded seq", async () => {
+  it("an order ensured on the replica that does not own its shard is held by the owner", async () => {
+    // An order whose shard the *second* replica does not own: announced to the first.
+    const ownedByFirst = await Effect.runPromise(first.holder.shards)
+    let other = ""
+    for (let n = 0; other === ""; n++) {
+      const candidate = `${orderReqId}-X${n}`
+      if (ownedByFirst.has(streamShardOf(candidate, shards))) other = candidate
+    }
+    await storeLiveOrder(other)
+    await Effect.runPromise(second.holder.ensure(other))
+    await eventually(
+      async () => fake.openStreams(other),
+      (open) => open === 1,
+      { what: "the owner's stream of the announced order" },
+    )
+    expect(await Effect.runPromise(first.holder.isHolding(other))).toBe(true)
+    expect(await Effect.runPromise(second.holder.isHolding(other))).toBe(false)
+    fake.emit(other, "OrderFinalised")
+    await eventually(
+      async () => fake.openStreams(other),
+      (open) => open === 0,
+      { what: "the announced order finalised" },
+    )
+  })
+
+  it("a graceful stop releases the shards; the other replica takes over from the last recorded seq", async () => {
     const callsBefore = fake.callsFor(orderReqId).length
     await Effect.runPromise(Scope.close(first.scope, Exit.void))
-    await eventually(
-      () => holding([second]),
-      (names) => names.length === 1,
-      { what: `${second.name} holding`, timeoutMs: 5_000 },
-    )
-    expect(await leaseOwner()).toBe(second.name)
+    // The new holder's call is the event to wait for; its from_seq is read after it was made.
     await eventually(
       async () => fake.callsFor(orderReqId).length,
       (count) => count === callsBefore + 1,
-      { what: "the new holder's call" },
+      { what: "the new holder's call", timeoutMs: 5_000 },
     )
+    expect(await holding([second])).toEqual([second.name])
+    expect(await shardOwner()).toBe(second.name)
+    expect(await ownedShards(second)).toBe(shards)
     expect(fake.callsFor(orderReqId).at(-1)?.fromSeq).toBe(2)
     fake.emit(orderReqId, "NewProposal", { proposalId: "P-2" })
     await eventually(
@@ -166,34 +212,45 @@ describe("StreamHolder across replicas", () => {
     )
   })
 
-  it("a holder whose lease goes to someone else stops its stream at once, and takes it back once free", async () => {
-    // As after an expiry and a takeover by a third replica.
-    await raw.set(`${prefix}${leaseKey(streamLeaseName(orderReqId))}`, "intruder", "PX", 3 * ttlMs)
+  it("a holder whose shard goes to someone else stops its stream at once, and takes it back once free", async () => {
+    const callsBefore = fake.callsFor(orderReqId).length
+    // As after an expiry and a takeover by a third replica that then dies.
+    const [seconds, micros] = await raw.time()
+    const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    const shard = String(streamShardOf(orderReqId, shards))
+    await raw.hset(`${prefix}${keys.owners}`, shard, "intruder")
+    await raw.hset(`${prefix}${keys.expiry}`, shard, String(redisNow + 3 * ttlMs))
     await eventually(
       async () => fake.openStreams(orderReqId),
       (open) => open === 0,
       { what: "the stream cut", timeoutMs: 2 * ttlMs },
     )
     expect(await holding([second])).toEqual([])
-    // The intruder never renews: its lease expires and the replica takes the stream back.
+    // The intruder never claims again: its lease expires and the replica takes the shard back.
     await eventually(
-      () => holding([second]),
-      (names) => names.length === 1,
+      async () => fake.callsFor(orderReqId).length,
+      (count) => count === callsBefore + 1,
       { what: "the stream taken back", timeoutMs: 10 * ttlMs },
     )
-    expect(await leaseOwner()).toBe(second.name)
+    expect(await holding([second])).toEqual([second.name])
+    expect(await shardOwner()).toBe(second.name)
     expect(fake.callsFor(orderReqId).at(-1)?.fromSeq).toBe(3)
   })
 
-  it("finalising releases the lease and ends the order's fiber", async () => {
+  it("finalising ends the order's fiber and takes it out of live-orders", async () => {
     fake.emit(orderReqId, "OrderFinalised")
     await eventually(
       () => Effect.runPromise(second.eventLog.lastSeq(orderReqId)),
       (seq) => seq === 4,
       { what: "OrderFinalised recorded" },
     )
-    await eventually(leaseOwner, (owner) => owner === null, { what: "the lease released" })
-    expect(await holding([second])).toEqual([])
+    await eventually(
+      () => holding([second]),
+      (names) => names.length === 0,
+      { what: "the order's fiber ended" },
+    )
     expect(await raw.sismember(`${prefix}live-orders`, orderReqId)).toBe(0)
+    // The shard stays owned: ownership is not per order.
+    expect(await shardOwner()).toBe(second.name)
   })
 })

@@ -94,6 +94,7 @@ export const MetricNames = {
   brokerConsumerLag: "dcent_broker_consumer_lag_messages",
   redisCommandDuration: "dcent_redis_command_duration_seconds",
   eventDeliveryLatency: "dcent_event_delivery_latency_seconds",
+  shardClaimLag: "dcent_shard_claim_lag_seconds",
 } as const
 
 /** Every metric name of the catalogue (not Node's default process metrics). */
@@ -244,6 +245,12 @@ export const makeCatalogue = (registry: Registry) => {
       help: "Duration of Redis commands (send → reply), by lower-case command name.",
       labelNames: ["command"] as const,
       buckets: [...redisBuckets],
+      registers,
+    }),
+    shardClaimLag: new Histogram({
+      name: MetricNames.shardClaimLag,
+      help: "How late each shard-lease claim completed against its schedule (timer lateness + round trip); the lease TTL is the slack",
+      buckets: [...latencyBuckets],
       registers,
     }),
     eventDeliveryLatency: new Histogram({
