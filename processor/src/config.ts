@@ -1,4 +1,5 @@
 /** The processor's settings, read from the environment and validated at start-up. */
+import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
 import { Config, Context, Layer, Schema } from "effect"
 
@@ -28,6 +29,16 @@ export const processorConfig = Config.all({
   dispatchAgingMs: positiveInt("DISPATCH_AGING_MS", 30_000),
   /** `TIMER_POLL_MS` (250): how often this replica looks for due timers (order expiry, edit-lock TTL). */
   timerPollMs: positiveInt("TIMER_POLL_MS", 250),
+  /**
+   * `HTTP_MAX_IN_FLIGHT` (512), `HTTP_MAX_QUEUE` (1024), `HTTP_QUEUE_TIMEOUT_MS` (1000),
+   * `OVERLOAD_RETRY_AFTER_SECONDS` (1): REST admission control (past them 503 `overloaded`).
+   */
+  httpAdmission: httpAdmissionConfig,
+  /**
+   * `GRPC_MAX_UNARY_IN_FLIGHT` (1024), `GRPC_MAX_STREAMS` (150000: the target is 100,000 live
+   * orders, one `ProcessOrderStream` each): gRPC admission control (past them RESOURCE_EXHAUSTED).
+   */
+  grpcAdmission: grpcAdmissionConfig(150_000),
   /** `DEMO_DATA` (false): register the demo sellers (`SELLER-001` … near the seed's `ORD-001`) at start-up. */
   demoData: flag("DEMO_DATA", false),
 })

@@ -1,5 +1,6 @@
 /** The requestor's settings, read from the environment and validated at start-up. */
 
+import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
 import { Config, Context, Layer, Schema } from "effect"
 import { parseProcessorTarget } from "./processor/target.ts"
@@ -43,6 +44,18 @@ export const requestorConfig = Config.all({
   streamShards: positiveInt("STREAM_SHARDS", 64),
   /** `SSE_HEARTBEAT_SECONDS` (15): comment lines keeping idle SSE connections open through proxies. */
   sseHeartbeatSeconds: positiveInt("SSE_HEARTBEAT_SECONDS", 15),
+  /**
+   * `HTTP_MAX_IN_FLIGHT` (512), `HTTP_MAX_QUEUE` (1024), `HTTP_QUEUE_TIMEOUT_MS` (1000),
+   * `OVERLOAD_RETRY_AFTER_SECONDS` (1): REST admission control (past them 503 `overloaded`).
+   */
+  httpAdmission: httpAdmissionConfig,
+  /**
+   * `GRPC_MAX_UNARY_IN_FLIGHT` (1024), `GRPC_MAX_STREAMS` (100000: twice the 50,000 `WatchOrder`
+   * streams one requestor is built for): admission control of the public gRPC server.
+   */
+  grpcAdmission: grpcAdmissionConfig(100_000),
+  /** `SSE_MAX_STREAMS` (20000: twice the 10,000 one requestor is built for): open SSE responses; past it 503 `overloaded`. */
+  sseMaxStreams: positiveInt("SSE_MAX_STREAMS", 20_000),
   /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */
   demoData: flag("DEMO_DATA", false),
 })

@@ -42,7 +42,13 @@ export const GrpcLive = Layer.unwrap(
         const config = yield* ProcessorConfig
         const descriptorSet = yield* loadDescriptorSet()
         const services = yield* makeOrderServices({ shutdown: shutdown.signal })
-        return { host: config.grpcHost, port: config.grpcPort, descriptorSet, services }
+        return {
+          host: config.grpcHost,
+          port: config.grpcPort,
+          descriptorSet,
+          services,
+          admission: config.grpcAdmission,
+        }
       }),
     )
     const endStreams = Effect.sync(() => shutdown.abort())

@@ -13,6 +13,11 @@ export const ApiHandlers = Layer.mergeAll(HealthHandlers, OrderHandlersLive, Sel
 export const HttpLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ProcessorConfig
-    return serveApi(ProcessorApi, ApiHandlers, { host: config.httpHost, port: config.httpPort }, MetricsHttpLive)
+    return serveApi(
+      ProcessorApi,
+      ApiHandlers,
+      { host: config.httpHost, port: config.httpPort, admission: config.httpAdmission },
+      MetricsHttpLive,
+    )
   }),
 )

@@ -1,5 +1,5 @@
 import { formatConfigError } from "@dcent/shared/config/errors"
-import { ConfigProvider, Effect, Exit, Option } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { processorConfig } from "../../src/config.ts"
 
@@ -30,6 +30,23 @@ describe("processor configuration", () => {
       dispatchAgingMs: 30_000,
       timerPollMs: 250,
       demoData: false,
+      httpAdmission: { maxInFlight: 512, maxQueue: 1024, queueTimeout: Duration.millis(1000), retryAfterSeconds: 1 },
+      grpcAdmission: { maxUnaryInFlight: 1024, maxStreams: 150_000, retryAfterSeconds: 1 },
+    })
+  })
+
+  it("reads the admission-control bounds", () => {
+    const exit = parse({
+      HTTP_MAX_IN_FLIGHT: "64",
+      HTTP_MAX_QUEUE: "0",
+      HTTP_QUEUE_TIMEOUT_MS: "250",
+      GRPC_MAX_UNARY_IN_FLIGHT: "32",
+      GRPC_MAX_STREAMS: "200000",
+      OVERLOAD_RETRY_AFTER_SECONDS: "5",
+    })
+    expect(Exit.isSuccess(exit) && exit.value).toMatchObject({
+      httpAdmission: { maxInFlight: 64, maxQueue: 0, queueTimeout: Duration.millis(250), retryAfterSeconds: 5 },
+      grpcAdmission: { maxUnaryInFlight: 32, maxStreams: 200_000, retryAfterSeconds: 5 },
     })
   })
 
@@ -65,6 +82,12 @@ describe("processor configuration", () => {
     ["DISPATCH_WORKERS", "-2"],
     ["DISPATCH_AGING_MS", "abc"],
     ["DEMO_DATA", "maybe"],
+    ["HTTP_MAX_IN_FLIGHT", "0"],
+    ["HTTP_MAX_QUEUE", "-1"],
+    ["HTTP_QUEUE_TIMEOUT_MS", "soon"],
+    ["GRPC_MAX_UNARY_IN_FLIGHT", "1.5"],
+    ["GRPC_MAX_STREAMS", "0"],
+    ["OVERLOAD_RETRY_AFTER_SECONDS", "0"],
   ])("rejects %s=%s with a message naming the variable", (name, bad) => {
     expect(failureMessage({ [name]: bad })).toMatch(new RegExp(`^${name}="${bad.replace(".", "\\.")}": `))
   })

@@ -12,6 +12,11 @@ export const ApiHandlers = Layer.mergeAll(HealthHandlers, OrdersHandlers)
 export const HttpLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* RequestorConfig
-    return serveApi(RequestorApi, ApiHandlers, { host: config.httpHost, port: config.httpPort }, MetricsHttpLive)
+    return serveApi(
+      RequestorApi,
+      ApiHandlers,
+      { host: config.httpHost, port: config.httpPort, admission: config.httpAdmission },
+      MetricsHttpLive,
+    )
   }),
 )

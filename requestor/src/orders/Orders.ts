@@ -135,9 +135,16 @@ export const fromProcessorError = (error: ProcessorCallError): OrderError => {
         message: text,
         details: [{ path: "body", problem: text }],
       })
+    case Status.RESOURCE_EXHAUSTED:
+      // The processor's admission control refused the call before doing it: retry after its hint.
+      return new Unavailable({
+        code: reason ?? "overloaded",
+        message: `the processor is overloaded; retry later (${text})`,
+        details: [{ path: "processor", problem: text }],
+        retryAfterSeconds: error.retryAfterSeconds ?? 1,
+      })
     case Status.UNAVAILABLE:
     case Status.DEADLINE_EXCEEDED:
-    case Status.RESOURCE_EXHAUSTED:
     case Status.CANCELLED:
       return Unavailable.of("processor", `${error.codeName}${error.details === "" ? "" : `: ${error.details}`}`)
     default:

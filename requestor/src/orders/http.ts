@@ -1,9 +1,11 @@
 /**
  * Handlers of `OrdersApi`: parse the wire body into a domain command (`schemas.ts`), call
  * `Orders`, and for `GET /api/v1/orders/{id}/events` stream server-sent events from
- * `OrderEvents`.
+ * `OrderEvents`. At most `SSE_MAX_STREAMS` SSE responses are open at once; past that a new one
+ * is refused with 503 `overloaded` and `Retry-After` before anything is read.
  */
-import { DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { observedLimiter } from "@dcent/shared/metrics/admission"
+import { AdmissionEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import { Effect, Layer, Result, Stream } from "effect"
@@ -12,6 +14,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { RequestorConfig } from "../config.ts"
 import { RequestorApi } from "../http/Api.ts"
 import { OrderEvents, signalReconnect, trackWatch } from "../streams/OrderEvents.ts"
+import { Unavailable } from "./errors.ts"
 import { OrderFailureReportingLive } from "./failures.ts"
 import { Orders } from "./Orders.ts"
 import {
@@ -62,6 +65,24 @@ const OrdersGroup = HttpApiBuilder.group(
     const orderEvents = yield* OrderEvents
     const config = yield* RequestorConfig
     const tracked = trackWatch((yield* Metrics).catalogue, StreamKinds.Sse, DeliveryStages.Sse)
+    const sseStreams = yield* observedLimiter({
+      entry: AdmissionEntries.Sse,
+      maxInFlight: config.sseMaxStreams,
+      retryAfterSeconds: config.httpAdmission.retryAfterSeconds,
+    })
+    /** A slot among the open SSE streams, given back when the request's scope closes (the response was sent or abandoned). */
+    const sseSlot = Effect.suspend(() => {
+      const refusal = sseStreams.tryAcquire()
+      if (refusal === undefined) return Effect.addFinalizer(() => Effect.sync(sseStreams.release))
+      return Effect.fail(
+        new Unavailable({
+          code: "overloaded",
+          message: "too many event streams are open; retry later",
+          details: [{ path: "sse", problem: refusal.message }],
+          retryAfterSeconds: refusal.retryAfterSeconds,
+        }),
+      )
+    })
 
     return handlers.handleAll({
       register: ({ payload }) => orders.register(toOrderDetails(payload), payload),
@@ -94,6 +115,8 @@ const OrdersGroup = HttpApiBuilder.group(
 
       events: ({ params, query, headers }) =>
         Effect.gen(function* () {
+          // Before any work: past SSE_MAX_STREAMS open streams, 503 overloaded + Retry-After.
+          yield* sseSlot
           // EventSource sends Last-Event-ID on reconnects, with the original URL: the header wins.
           const fromSeq = Number(headers["last-event-id"] ?? query.from_seq ?? "0")
           const watch = yield* orderEvents.watch(params.OrderReqID, fromSeq)

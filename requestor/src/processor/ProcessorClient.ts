@@ -61,6 +61,8 @@ export class ProcessorCallError extends Schema.TaggedError<ProcessorCallError>()
   details: Schema.String,
   /** The processor's machine-readable reason (trailer `dcent-error-code`), e.g. `order_paused`. */
   reason: Schema.optionalKey(Schema.String),
+  /** The processor's retry hint (trailer `retry-after`, seconds), sent with RESOURCE_EXHAUSTED when overloaded. */
+  retryAfterSeconds: Schema.optionalKey(Schema.Int),
 }) {
   get codeName(): string {
     return Status[this.code] ?? `CODE_${this.code}`
@@ -93,16 +95,27 @@ export interface ProcessorClientOptions {
 /** The trailer carrying the processor's machine-readable error code. */
 export const errorCodeTrailer = "dcent-error-code"
 
+/** The trailer carrying the processor's retry hint in seconds (admission control). */
+export const retryAfterTrailer = "retry-after"
+
+/** What the trailers of a failed call said. */
+interface TrailerInfo {
+  readonly reason?: string | undefined
+  readonly retryAfter?: string | undefined
+}
+
 const toCallError =
-  (method: string, reason?: () => string | undefined) =>
+  (method: string, trailers?: () => TrailerInfo) =>
   (cause: unknown): ProcessorCallError => {
     if (cause instanceof ClientError) {
-      const code = reason?.()
+      const { reason, retryAfter } = trailers?.() ?? {}
+      const seconds = retryAfter === undefined ? Number.NaN : Number(retryAfter)
       return new ProcessorCallError({
         method,
         code: cause.code,
         details: cause.details,
-        ...(code === undefined || code === "" ? {} : { reason: code }),
+        ...(reason === undefined || reason === "" ? {} : { reason }),
+        ...(Number.isInteger(seconds) && seconds > 0 ? { retryAfterSeconds: seconds } : {}),
       })
     }
     if (cause instanceof Error && cause.name === "AbortError") {
@@ -164,9 +177,9 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
     ) =>
       Effect.fn(`ProcessorClient.${method}`)(function* (request: Req) {
         const traceParent = yield* currentSpanOption
-        let reason: string | undefined
+        let trailers: TrailerInfo = {}
         const onTrailer = (trailer: Metadata) => {
-          reason = trailer.get(errorCodeTrailer)
+          trailers = { reason: trailer.get(errorCodeTrailer), retryAfter: trailer.get(retryAfterTrailer) }
         }
         // Wait for ready: a call on a channel that is (re)connecting waits instead of failing at once.
         const connected = Effect.tryPromise({
@@ -180,7 +193,7 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
         })
         const answer = Effect.tryPromise({
           try: (signal) => call(request, { signal, onTrailer, traceParent }),
-          catch: toCallError(method, () => reason),
+          catch: toCallError(method, () => trailers),
         })
         return yield* connected.pipe(
           Effect.andThen(answer),

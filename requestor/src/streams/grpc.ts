@@ -82,6 +82,8 @@ export const GrpcLive = GrpcServer.layer(
       host: config.grpcHost,
       port: config.grpcPort,
       descriptorSet,
+      // Past GRPC_MAX_STREAMS open watches a new one fails at once with RESOURCE_EXHAUSTED.
+      admission: config.grpcAdmission,
       services: [grpcService(OrderWatchServiceDefinition, { watchOrder })],
     }
   }),

@@ -11,7 +11,8 @@
  *   `from_seq` again, as a sloppy server might.
  * - Unary calls append events the way the processor would (BuyerFollowUp per proposal,
  *   OrderPaused/Resumed/Finalised) and fail like it: NOT_FOUND, FAILED_PRECONDITION with the
- *   `dcent-error-code` trailer, INVALID_ARGUMENT, or UNAVAILABLE when `unavailable` is set.
+ *   `dcent-error-code` trailer, INVALID_ARGUMENT, or UNAVAILABLE when `unavailable` is set, or
+ *   RESOURCE_EXHAUSTED with the admission-control trailers when `overloaded` is set.
  * - `stop()` / `start()` take the server down (connections dropped) and bring it back on the same
  *   port with the same orders, like a processor restart (its state lives in Redis).
  */
@@ -68,6 +69,8 @@ export interface FakeProcessor {
   readonly lastSeq: (orderReqId: string) => number
   /** Unary calls fail with UNAVAILABLE while set. */
   unavailable: boolean
+  /** Unary calls are refused like the processor's admission control does (RESOURCE_EXHAUSTED, `retry-after: 3`) while set. */
+  overloaded: boolean
   /** Events at or below `from_seq` sent again on each (re)connect. */
   replayOverlap: number
   readonly unaryCalls: Array<{ readonly method: string; readonly request: unknown }>
@@ -165,6 +168,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
     },
     lastSeq: (orderReqId) => orders.get(orderReqId)?.events.length ?? 0,
     unavailable: false,
+    overloaded: false,
     replayOverlap: 0,
     unaryCalls,
     stop: async () => {},
@@ -210,6 +214,10 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
   }
 
   const unavailable = () => new ServerError(Status.UNAVAILABLE, "the processor is down (test)")
+  const overloaded = (context: CallContext) => {
+    context.trailer.set("retry-after", "3")
+    return failWith(context, Status.RESOURCE_EXHAUSTED, "overloaded", "overloaded (grpc_unary): 8 already in flight")
+  }
 
   const known = (orderReqId: string, context: CallContext): FakeOrder => {
     const order = orders.get(orderReqId)
@@ -223,6 +231,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
     async processFollowUp(request: FollowUpRequest, context) {
       unaryCalls.push({ method: "ProcessFollowUp", request })
       if (fake.unavailable) throw unavailable()
+      if (fake.overloaded) throw overloaded(context)
       const order = known(request.orderReqId, context)
       const again = order.transactions.get(request.transactionUuid)
       if (again !== undefined)
@@ -265,6 +274,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
     async finaliseOrder(request, context) {
       unaryCalls.push({ method: "FinaliseOrder", request })
       if (fake.unavailable) throw unavailable()
+      if (fake.overloaded) throw overloaded(context)
       const order = known(request.orderReqId, context)
       if (order.status === "FINALISED") {
         throw failWith(context, Status.FAILED_PRECONDITION, "order_finalised", `order ${order.orderReqId} is finalised`)
@@ -283,6 +293,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
     async pauseOrder(request, context) {
       unaryCalls.push({ method: "PauseOrder", request })
       if (fake.unavailable) throw unavailable()
+      if (fake.overloaded) throw overloaded(context)
       const order = known(request.orderReqId, context)
       if (order.status !== "SUBMITTED") {
         throw failWith(
@@ -300,6 +311,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
     async resumeOrder(request, context) {
       unaryCalls.push({ method: "ResumeOrder", request })
       if (fake.unavailable) throw unavailable()
+      if (fake.overloaded) throw overloaded(context)
       const order = known(request.orderReqId, context)
       if (order.status !== "PAUSED") {
         throw failWith(

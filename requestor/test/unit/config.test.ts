@@ -1,5 +1,5 @@
 import { formatConfigError } from "@dcent/shared/config/errors"
-import { ConfigProvider, Effect, Exit } from "effect"
+import { ConfigProvider, Duration, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import { requestorConfig } from "../../src/config.ts"
 
@@ -24,7 +24,11 @@ describe("requestor configuration", () => {
       grpcHost: "127.0.0.1",
       processorGrpcUrl: "127.0.0.1:50051",
       streamLeaseTtlSeconds: 6,
+      streamShards: 64,
       sseHeartbeatSeconds: 15,
+      httpAdmission: { maxInFlight: 512, maxQueue: 1024, queueTimeout: Duration.millis(1000), retryAfterSeconds: 1 },
+      grpcAdmission: { maxUnaryInFlight: 1024, maxStreams: 100_000, retryAfterSeconds: 1 },
+      sseMaxStreams: 20_000,
       demoData: false,
     })
   })
@@ -37,7 +41,15 @@ describe("requestor configuration", () => {
       GRPC_SERVER_HOST: "0.0.0.0",
       PROCESSOR_GRPC_URL: "processor:50051",
       STREAM_LEASE_TTL_SECONDS: "10",
+      STREAM_SHARDS: "16",
       SSE_HEARTBEAT_SECONDS: "5",
+      HTTP_MAX_IN_FLIGHT: "64",
+      HTTP_MAX_QUEUE: "0",
+      HTTP_QUEUE_TIMEOUT_MS: "250",
+      GRPC_MAX_UNARY_IN_FLIGHT: "32",
+      GRPC_MAX_STREAMS: "70000",
+      SSE_MAX_STREAMS: "5000",
+      OVERLOAD_RETRY_AFTER_SECONDS: "2",
       DEMO_DATA: "yes",
     })
     expect(Exit.isSuccess(exit) && exit.value).toEqual({
@@ -47,7 +59,11 @@ describe("requestor configuration", () => {
       grpcHost: "0.0.0.0",
       processorGrpcUrl: "processor:50051",
       streamLeaseTtlSeconds: 10,
+      streamShards: 16,
       sseHeartbeatSeconds: 5,
+      httpAdmission: { maxInFlight: 64, maxQueue: 0, queueTimeout: Duration.millis(250), retryAfterSeconds: 2 },
+      grpcAdmission: { maxUnaryInFlight: 32, maxStreams: 70_000, retryAfterSeconds: 2 },
+      sseMaxStreams: 5000,
       demoData: true,
     })
   })
@@ -79,6 +95,9 @@ describe("requestor configuration", () => {
     ["STREAM_LEASE_TTL_SECONDS", "0"],
     ["SSE_HEARTBEAT_SECONDS", "0"],
     ["DEMO_DATA", "maybe"],
+    ["SSE_MAX_STREAMS", "0"],
+    ["GRPC_MAX_STREAMS", "many"],
+    ["HTTP_MAX_QUEUE", "-1"],
   ])("rejects %s=%s with a message naming it", (name, value) => {
     expect(problemOf({ [name]: value })).toMatch(
       new RegExp(`^${name}="${value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}": `),

@@ -162,6 +162,22 @@ describe("processor failures as REST answers", () => {
     expect(error._tag === "Unavailable" && error.retryAfterSeconds).toBe(5)
     expect(error.message).toContain("processor is unavailable")
   })
+
+  it("RESOURCE_EXHAUSTED (the processor's admission control) → 503 overloaded with the processor's retry hint", () => {
+    const error = fromProcessorError(
+      new ProcessorCallError({
+        method: "ProcessFollowUp",
+        code: Status.RESOURCE_EXHAUSTED,
+        details: "overloaded (grpc_unary): 1024 already in flight; retry after 2 s",
+        reason: "overloaded",
+        retryAfterSeconds: 2,
+      }),
+    )
+    expect(error).toMatchObject({ _tag: "Unavailable", code: "overloaded", retryAfterSeconds: 2 })
+    expect(error.details).toEqual([{ path: "processor", problem: expect.stringContaining("1024 already in flight") }])
+    // Without the trailers: still 503, retry after 1 s.
+    expect(failure(Status.RESOURCE_EXHAUSTED, "busy")).toMatchObject({ code: "overloaded", retryAfterSeconds: 1 })
+  })
 })
 
 describe("follow-up fingerprints", () => {

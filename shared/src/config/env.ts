@@ -16,7 +16,12 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 export const positiveInt = (name: string, defaultValue: number): Config.Config<number> =>
   Config.schema(PositiveInt, name).pipe(Config.withDefault(defaultValue))
 
-/** A host name or IP address to bind or connect to. */
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+/** An integer ≥ 0 (`HTTP_MAX_QUEUE=-1` or `=2.5` fail). */
+export const nonNegativeInt = (name: string, defaultValue: number): Config.Config<number> =>
+  Config.schema(NonNegativeInt, name).pipe(Config.withDefault(defaultValue))
+
 /** A boolean: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (case-insensitive). */
 export const flag = (name: string, defaultValue: boolean): Config.Config<boolean> =>
   Config.schema(
@@ -31,6 +36,7 @@ export const flag = (name: string, defaultValue: boolean): Config.Config<boolean
     Config.withDefault(defaultValue),
   )
 
+/** A host name or IP address to bind or connect to. */
 export const host = (name: string, defaultValue: string): Config.Config<string> =>
   Config.NonEmptyString(name).pipe(Config.withDefault(defaultValue))
 

@@ -7,15 +7,23 @@
  * set. Releasing the layer marks everything NOT_SERVING, lets running calls finish for
  * `shutdownTimeout`, then cancels what is left. With a `Drain` (SIGTERM), NOT_SERVING comes at
  * the start of the drain and the shutdown (GOAWAY, no new calls) in its `work` phase.
+ *
+ * Admission control (`admission.ts`): past `admission.maxUnaryInFlight` unary calls or
+ * `admission.maxStreams` open streams, a new call fails at once with RESOURCE_EXHAUSTED and a
+ * `retry-after` trailer; health and reflection are exempt.
  */
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection"
+import { defaultGrpcAdmission, type GrpcAdmissionLimits } from "../admission/config.ts"
+import { observedLimiter } from "../metrics/admission.ts"
+import { AdmissionEntries } from "../metrics/catalogue.ts"
 import { rpcServerMetrics } from "../metrics/grpc.ts"
 import { Metrics } from "../metrics/Metrics.ts"
 import { onDrain } from "../runtime/Drain.ts"
 import { rpcServerTracing } from "../telemetry/grpc.ts"
+import { rpcServerAdmission } from "./admission.ts"
 import { GrpcServeError } from "./errors.ts"
 import type { GrpcService } from "./services.ts"
 
@@ -27,6 +35,8 @@ export interface GrpcServerOptions {
   readonly descriptorSet?: Uint8Array
   /** How long running calls may take to finish at shutdown (default 5 s). */
   readonly shutdownTimeout?: Duration.Input
+  /** Bounds on unary calls in flight and open streams (default `defaultGrpcAdmission`). */
+  readonly admission?: GrpcAdmissionLimits
 }
 
 export interface GrpcServerShape {
@@ -52,8 +62,25 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
     // Call metrics when the process has a `Metrics` registry (tests may run without one).
     const metrics = yield* Effect.serviceOption(Metrics)
     const base = Option.isSome(metrics) ? createServer().use(rpcServerMetrics(metrics.value.catalogue)) : createServer()
+    // Inside the metrics (a refused call is counted, RESOURCE_EXHAUSTED), outside the tracing
+    // (a refused call does no work worth a span).
+    const admission = options.admission ?? defaultGrpcAdmission
+    const admitted = base.use(
+      rpcServerAdmission({
+        unary: yield* observedLimiter({
+          entry: AdmissionEntries.GrpcUnary,
+          maxInFlight: admission.maxUnaryInFlight,
+          retryAfterSeconds: admission.retryAfterSeconds,
+        }),
+        streams: yield* observedLimiter({
+          entry: AdmissionEntries.GrpcStream,
+          maxInFlight: admission.maxStreams,
+          retryAfterSeconds: admission.retryAfterSeconds,
+        }),
+      }),
+    )
     // Server spans (trace context from the call metadata); handlers join them with `withCallSpan`.
-    const server = base.use(rpcServerTracing(yield* Effect.context<never>()))
+    const server = admitted.use(rpcServerTracing(yield* Effect.context<never>()))
     for (const service of options.services) service.add(server)
     server.add(HealthDefinition, HealthServiceImpl(health))
     if (options.descriptorSet !== undefined) {

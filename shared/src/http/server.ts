@@ -1,13 +1,18 @@
 /**
  * Serves an HttpApi over Node's HTTP server, with its OpenAPI document at `/openapi.json`,
- * interactive docs (Scalar) at `/docs`, and failures rendered as the common error body.
+ * interactive docs (Scalar) at `/docs`, failures rendered as the common error body, admission
+ * control (`admission.ts`: past its bounds 503 `overloaded` + `Retry-After`) and the access log
+ * at debug level (`accessLog.ts`, instead of Effect's info-level one).
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiScalar } from "effect/http-api"
+import type { HttpAdmissionLimits } from "../admission/config.ts"
 import { HttpSpanNames } from "../telemetry/http.ts"
+import { accessLog } from "./accessLog.ts"
+import { HttpAdmission } from "./admission.ts"
 import { DrainGate } from "./drainGate.ts"
 import { ErrorRendering } from "./middleware.ts"
 
@@ -16,6 +21,8 @@ export interface HttpServerOptions {
   readonly port: number
   /** How long open requests may take to finish at shutdown (default 5 s). */
   readonly shutdownTimeout?: Duration.Input
+  /** Bounds on requests in flight and waiting (default `defaultHttpAdmission`). */
+  readonly admission?: HttpAdmissionLimits
 }
 
 export const openApiPath = "/openapi.json"
@@ -24,12 +31,14 @@ export const docsPath = "/docs"
 /**
  * The HTTP routes of `api` plus `/openapi.json` and `/docs`, without a server. `extra` (routes
  * outside the API, e.g. `/metrics`, and global middleware) is registered first: its middleware
- * runs outermost and sees the responses the error rendering produced.
+ * runs outermost and sees the responses the error rendering produced (the 503s of the drain
+ * gate and of admission control too).
  */
 export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, E2 = never, R2 = never>(
   api: HttpApi.HttpApi<Id, Groups>,
   handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
   extra: Layer.Layer<never, E2, R2> = Layer.empty as Layer.Layer<never, E2, R2>,
+  admission?: HttpAdmissionLimits,
 ) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(api, { openapiPath: openApiPath }).pipe(Layer.provide(handlers)),
@@ -38,6 +47,8 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
     HttpSpanNames,
     // While draining: new requests 503 + Retry-After; running ones counted until answered.
     DrainGate,
+    // Past the bounds on requests in flight and waiting: 503 overloaded + Retry-After, at once.
+    HttpAdmission(admission),
   ).pipe(Layer.provideMerge(extra))
 
 /** Listens on `host:port` and serves `api`; closes the server (bounded) when the layer is released. */
@@ -47,7 +58,11 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
   options: HttpServerOptions,
   extra: Layer.Layer<never, E2, R2> = Layer.empty as Layer.Layer<never, E2, R2>,
 ) =>
-  HttpRouter.serve(apiRoutes(api, handlers, extra)).pipe(
+  // Effect's access log writes every request at info level; ours is at debug (`accessLog.ts`).
+  HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission), {
+    disableLogger: true,
+    middleware: accessLog,
+  }).pipe(
     Layer.provide(
       NodeHttpServer.layer(createServer, {
         host: options.host,

@@ -66,6 +66,28 @@ export const DroppedReportReasons = {
   Lost: "lost",
 } as const
 
+/** Values of `dcent_admission_*{entry}`: the entries admission control guards (`../admission`). */
+export const AdmissionEntries = {
+  /** REST requests (both services; probes and `/metrics` exempt) */
+  Http: "http",
+  /** unary gRPC calls (processor; health and reflection exempt) */
+  GrpcUnary: "grpc_unary",
+  /** open gRPC server streams: `ProcessOrderStream` (processor), `WatchOrder` (requestor) */
+  GrpcStream: "grpc_stream",
+  /** open SSE responses (requestor) */
+  Sse: "sse",
+} as const
+export type AdmissionEntry = (typeof AdmissionEntries)[keyof typeof AdmissionEntries]
+
+/** Values of `dcent_admission_refused_total{reason}`. */
+export const RefusalReasons = {
+  /** the bound on work in flight was reached and the wait queue (if any) was full */
+  Capacity: "capacity",
+  /** the request waited in the queue for its longest allowed wait without getting a slot */
+  QueueTimeout: "queue_timeout",
+} as const
+export type RefusalReason = (typeof RefusalReasons)[keyof typeof RefusalReasons]
+
 /** Route label of requests no route matched. */
 export const unmatchedRoute = "unmatched"
 
@@ -95,6 +117,10 @@ export const MetricNames = {
   redisCommandDuration: "dcent_redis_command_duration_seconds",
   eventDeliveryLatency: "dcent_event_delivery_latency_seconds",
   shardClaimLag: "dcent_shard_claim_lag_seconds",
+  admissionInFlight: "dcent_admission_in_flight",
+  admissionQueued: "dcent_admission_queued",
+  admissionLimit: "dcent_admission_limit",
+  admissionRefused: "dcent_admission_refused_total",
 } as const
 
 /** Every metric name of the catalogue (not Node's default process metrics). */
@@ -258,6 +284,30 @@ export const makeCatalogue = (registry: Registry) => {
       help: "Time from an order event's occurred_at to its delivery, by stage (stream, watch_order, sse, topic).",
       labelNames: ["stage"] as const,
       buckets: [...latencyBuckets],
+      registers,
+    }),
+    admissionInFlight: new Gauge({
+      name: MetricNames.admissionInFlight,
+      help: "Work admitted and holding a slot now, by entry (http, grpc_unary, grpc_stream, sse).",
+      labelNames: ["entry"] as const,
+      registers,
+    }),
+    admissionQueued: new Gauge({
+      name: MetricNames.admissionQueued,
+      help: "Requests waiting for a slot now, by entry (only http has a wait queue).",
+      labelNames: ["entry"] as const,
+      registers,
+    }),
+    admissionLimit: new Gauge({
+      name: MetricNames.admissionLimit,
+      help: "The configured bound on work in flight, by entry.",
+      labelNames: ["entry"] as const,
+      registers,
+    }),
+    admissionRefused: new Counter({
+      name: MetricNames.admissionRefused,
+      help: "Requests refused by admission control before any work was done, by entry and reason (capacity, queue_timeout).",
+      labelNames: ["entry", "reason"] as const,
       registers,
     }),
   }

@@ -1,0 +1,72 @@
+/**
+ * Admission control's settings, read from the environment (both services; README's
+ * configuration table). The defaults are far above what normal use needs and bound what one
+ * process takes on under overload:
+ *
+ * | variable | default | bound |
+ * | --- | --- | --- |
+ * | `HTTP_MAX_IN_FLIGHT` | 512 | REST requests handled at once (probes and `/metrics` exempt) |
+ * | `HTTP_MAX_QUEUE` | 1024 | REST requests waiting for a slot beyond that (0: none) |
+ * | `HTTP_QUEUE_TIMEOUT_MS` | 1000 | longest wait in that queue |
+ * | `GRPC_MAX_UNARY_IN_FLIGHT` | 1024 | unary gRPC calls at once (health, reflection exempt) |
+ * | `GRPC_MAX_STREAMS` | 150000 processor / 100000 requestor | open gRPC server streams |
+ * | `OVERLOAD_RETRY_AFTER_SECONDS` | 1 | the retry hint of a refusal |
+ *
+ * (`SSE_MAX_STREAMS`, the requestor's bound on open SSE responses, is in its own config.)
+ */
+import { Config, Duration } from "effect"
+import { nonNegativeInt, positiveInt } from "../config/env.ts"
+
+export interface HttpAdmissionLimits {
+  readonly maxInFlight: number
+  readonly maxQueue: number
+  readonly queueTimeout: Duration.Duration
+  readonly retryAfterSeconds: number
+}
+
+export interface GrpcAdmissionLimits {
+  readonly maxUnaryInFlight: number
+  readonly maxStreams: number
+  readonly retryAfterSeconds: number
+}
+
+export const defaultRetryAfterSeconds = 1
+
+export const defaultHttpAdmission: HttpAdmissionLimits = {
+  maxInFlight: 512,
+  maxQueue: 1024,
+  queueTimeout: Duration.millis(1000),
+  retryAfterSeconds: defaultRetryAfterSeconds,
+}
+
+export const defaultGrpcAdmission: GrpcAdmissionLimits = {
+  maxUnaryInFlight: 1024,
+  maxStreams: 150_000,
+  retryAfterSeconds: defaultRetryAfterSeconds,
+}
+
+/** `OVERLOAD_RETRY_AFTER_SECONDS` (1): `Retry-After` of a 503, `retry-after` trailer of a RESOURCE_EXHAUSTED. */
+export const retryAfterConfig: Config.Config<number> = positiveInt(
+  "OVERLOAD_RETRY_AFTER_SECONDS",
+  defaultRetryAfterSeconds,
+)
+
+/** `HTTP_MAX_IN_FLIGHT`, `HTTP_MAX_QUEUE`, `HTTP_QUEUE_TIMEOUT_MS`, `OVERLOAD_RETRY_AFTER_SECONDS`. */
+export const httpAdmissionConfig: Config.Config<HttpAdmissionLimits> = Config.all({
+  maxInFlight: positiveInt("HTTP_MAX_IN_FLIGHT", defaultHttpAdmission.maxInFlight),
+  maxQueue: nonNegativeInt("HTTP_MAX_QUEUE", defaultHttpAdmission.maxQueue),
+  queueTimeout: positiveInt("HTTP_QUEUE_TIMEOUT_MS", Duration.toMillis(defaultHttpAdmission.queueTimeout)).pipe(
+    Config.map(Duration.millis),
+  ),
+  retryAfterSeconds: retryAfterConfig,
+})
+
+/** `GRPC_MAX_UNARY_IN_FLIGHT`, `GRPC_MAX_STREAMS` (default per service), `OVERLOAD_RETRY_AFTER_SECONDS`. */
+export const grpcAdmissionConfig = (
+  defaultMaxStreams: number = defaultGrpcAdmission.maxStreams,
+): Config.Config<GrpcAdmissionLimits> =>
+  Config.all({
+    maxUnaryInFlight: positiveInt("GRPC_MAX_UNARY_IN_FLIGHT", defaultGrpcAdmission.maxUnaryInFlight),
+    maxStreams: positiveInt("GRPC_MAX_STREAMS", defaultMaxStreams),
+    retryAfterSeconds: retryAfterConfig,
+  })

@@ -1,0 +1,58 @@
+/**
+ * Server middleware (nice-grpc): admission control for gRPC calls (`../admission`).
+ *
+ * - Unary calls: at most `maxUnaryInFlight` at once;
+ * - streaming calls (`ProcessOrderStream`, `WatchOrder`): at most `maxStreams` open at once, a
+ *   stream holding its slot until it ends.
+ *
+ * Past a bound the call fails at once, before its handler runs, with `RESOURCE_EXHAUSTED` and
+ * these trailers:
+ *
+ *   retry-after              seconds to wait before retrying (as HTTP's Retry-After)
+ *   grpc-retry-pushback-ms   the same in ms: the server pushback of gRPC's retry design (A6),
+ *                            honoured by clients whose retry policy retries RESOURCE_EXHAUSTED
+ *   dcent-error-code         overloaded
+ *
+ * The standard health and reflection services are never refused: probes must answer exactly
+ * when the server is busiest.
+ */
+import { type CallContext, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
+import type { Limiter, Overloaded } from "../admission/Limiter.ts"
+
+export const retryAfterTrailer = "retry-after"
+export const retryPushbackTrailer = "grpc-retry-pushback-ms"
+export const errorCodeTrailer = "dcent-error-code"
+export const overloadedCode = "overloaded"
+
+const exemptPrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
+
+const isExempt = (path: string) => exemptPrefixes.some((prefix) => path.startsWith(prefix))
+
+const refuse = (context: CallContext, refusal: Overloaded): ServerError => {
+  context.trailer.set(retryAfterTrailer, String(refusal.retryAfterSeconds))
+  context.trailer.set(retryPushbackTrailer, String(refusal.retryAfterSeconds * 1000))
+  context.trailer.set(errorCodeTrailer, overloadedCode)
+  return new ServerError(Status.RESOURCE_EXHAUSTED, refusal.message)
+}
+
+export interface RpcAdmissionLimiters {
+  readonly unary: Limiter
+  readonly streams: Limiter
+}
+
+/** Attach with `server.use(...)`, inside the metrics middleware (so refusals are counted as calls). */
+export const rpcServerAdmission = (limiters: RpcAdmissionLimiters) =>
+  async function* rpcServerAdmissionMiddleware<Request, Response>(
+    call: ServerMiddlewareCall<Request, Response>,
+    context: CallContext,
+  ) {
+    if (isExempt(call.method.path)) return yield* call.next(call.request, context)
+    const limiter = call.requestStream || call.responseStream ? limiters.streams : limiters.unary
+    const refusal = limiter.tryAcquire()
+    if (refusal !== undefined) throw refuse(context, refusal)
+    try {
+      return yield* call.next(call.request, context)
+    } finally {
+      limiter.release()
+    }
+  }
