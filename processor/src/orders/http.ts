@@ -3,7 +3,7 @@
  * lifecycle command (`Orders.run`), and the command's typed failures into REST errors through
  * the one mapping `toApiError`.
  */
-import { Effect, Layer, Option } from "effect"
+import { Cache, Duration, Effect, Exit, Layer, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { ProcessorConfig } from "../config.ts"
 import { ProcessorApi } from "../http/Api.ts"
@@ -107,16 +107,24 @@ export const ProposalsHandlers = HttpApiBuilder.group(
     const orders = yield* Orders
     const directory = yield* SellerDirectory
 
-    const lookupSeller = (sellerId: string) =>
-      directory.get(sellerId).pipe(
-        Effect.map(
-          Option.match({
-            onNone: () => ({ found: false }) as const,
-            onSome: (seller) => ({ found: true, active: seller.Active, industries: seller.Industries }) as const,
-          }),
+    // What a submission needs to know of its seller, kept for a second: a burst of proposals reads
+    // the directory once per seller, not once per request (a profiled ~8 % of the processor's CPU).
+    // A seller deactivated in the directory can still submit for up to that second.
+    const sellerFacts = yield* Cache.makeWith(
+      (sellerId: string) =>
+        directory.get(sellerId).pipe(
+          Effect.map(
+            Option.match({
+              onNone: () => ({ found: false }) as const,
+              onSome: (seller) => ({ found: true, active: seller.Active, industries: seller.Industries }) as const,
+            }),
+          ),
+          Effect.mapError((error) => new Unavailable({ dependency: "seller directory", reason: error.message })),
         ),
-        Effect.mapError((error) => new Unavailable({ dependency: "seller directory", reason: error.message })),
-      )
+      // Failures (Redis trouble) are not kept: the next request asks again.
+      { capacity: 10_000, timeToLive: (exit) => (Exit.isSuccess(exit) ? "1 second" : Duration.zero) },
+    )
+    const lookupSeller = (sellerId: string) => Cache.get(sellerFacts, sellerId)
 
     return handlers
       .handle("submit", ({ payload }) =>

@@ -115,17 +115,21 @@ export interface OrderEventLogOptions {
 }
 
 interface Waiter {
+  /** The last seq this follow has emitted. */
   cursor: number
+  /** Events handed over by notifications, contiguous after `cursor`, not emitted yet. */
+  buffer: Array<OrderEventRecord>
+  /** Something was committed that `buffer` does not hold: read the log. */
   dirty: boolean
   wake: (() => void) | undefined
 }
 
-/** Wakes the follows of this process. */
+/** Wakes the follows of this process and hands them the events the notifications carry. */
 class Waiters {
   private readonly byOrder = new Map<string, Set<Waiter>>()
 
   register(orderReqId: string, cursor: number): Waiter {
-    const waiter: Waiter = { cursor, dirty: false, wake: undefined }
+    const waiter: Waiter = { cursor, buffer: [], dirty: false, wake: undefined }
     let set = this.byOrder.get(orderReqId)
     if (set === undefined) {
       set = new Set()
@@ -142,14 +146,39 @@ class Waiters {
     if (set.size === 0) this.byOrder.delete(orderReqId)
   }
 
-  notify(orderReqId: string, lastSeq: number) {
+  has(orderReqId: string) {
+    return this.byOrder.has(orderReqId)
+  }
+
+  /**
+   * The order's log now ends at `lastSeq`; `records` (oldest first, ending at `lastSeq`) are the
+   * events just committed, when known. A follow whose emitted + buffered events reach right up
+   * to them takes them as they are; any other follow behind `lastSeq` reads the log.
+   */
+  notify(orderReqId: string, lastSeq: number, records: ReadonlyArray<OrderEventRecord> = []) {
     const set = this.byOrder.get(orderReqId)
     if (set === undefined) return
-    for (const waiter of set) if (lastSeq > waiter.cursor) Waiters.poke(waiter)
+    const first = records[0]?.seq
+    for (const waiter of set) {
+      const reached = waiter.cursor + waiter.buffer.length
+      if (lastSeq <= reached) continue
+      if (first !== undefined && first <= reached + 1 && !waiter.dirty) {
+        for (const record of records) if (record.seq > reached) waiter.buffer.push(record)
+        Waiters.wake(waiter)
+      } else {
+        waiter.dirty = true
+        Waiters.wake(waiter)
+      }
+    }
   }
 
   notifyAll() {
-    for (const set of this.byOrder.values()) for (const waiter of set) Waiters.poke(waiter)
+    for (const set of this.byOrder.values()) {
+      for (const waiter of set) {
+        waiter.dirty = true
+        Waiters.wake(waiter)
+      }
+    }
   }
 
   get size() {
@@ -158,18 +187,17 @@ class Waiters {
     return size
   }
 
-  private static poke(waiter: Waiter) {
-    waiter.dirty = true
+  private static wake(waiter: Waiter) {
     const wake = waiter.wake
     waiter.wake = undefined
     wake?.()
   }
 }
 
-/** Resumes after a wake-up of `waiter` (or at once when one came since `dirty` was cleared). */
+/** Resumes after a wake-up of `waiter` (or at once when it has something to do already). */
 const awaitWake = (waiter: Waiter): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
-    if (waiter.dirty) {
+    if (waiter.dirty || waiter.buffer.length > 0) {
       resume(Effect.void)
       return
     }
@@ -197,6 +225,16 @@ const withCarrier = (entry: OutboxEntry, carrier: TraceCarrier): OutboxEntry =>
     : { ...entry, headers: { ...entry.headers, ...carrier } }
 
 const decodeRecordJson = Schema.decodeUnknownEffect(OrderEventRecordJson)
+const decodeRecordJsonSync = Schema.decodeUnknownSync(OrderEventRecordJson)
+
+/** The records a notification carries; none when one does not decode (the follows read instead). */
+const recordsOf = (eventsJson: ReadonlyArray<string>): ReadonlyArray<OrderEventRecord> => {
+  try {
+    return eventsJson.map((json) => decodeRecordJsonSync(json))
+  } catch {
+    return []
+  }
+}
 const decodeDraft = Schema.decodeUnknownEffect(EventDraft)
 const decodeRecord = Schema.decodeUnknownEffect(OrderEventRecord)
 
@@ -215,7 +253,8 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       channel,
       onMessage: (message) => {
         const parsed = parseNotification(message)
-        if (parsed !== undefined) waiters.notify(parsed.orderReqId, parsed.seq)
+        if (parsed === undefined || !waiters.has(parsed.orderReqId)) return
+        waiters.notify(parsed.orderReqId, parsed.seq, recordsOf(parsed.eventsJson))
       },
       // Commits may have happened while we were not subscribed.
       onSubscribed: () => waiters.notifyAll(),
@@ -292,7 +331,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         }
         const ok = Number(reply[0]) === 1
         const last = Number(reply[1])
-        if (ok && events.length > 0) waiters.notify(orderReqId, last)
+        if (ok && events.length > 0) waiters.notify(orderReqId, last, events)
         return { ok, lastSeq: last }
       })
 
@@ -426,16 +465,36 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
             Effect.sync(() => waiters.register(orderReqId, Math.max(0, Math.floor(afterSeq)))),
             (waiter) => Effect.sync(() => waiters.unregister(orderReqId, waiter)),
           )
+          /** The first pull reads the log from `afterSeq` (the backlog). */
+          let readOnce = false
           const next: Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError> = Effect.gen(function* () {
             while (true) {
-              waiter.dirty = false
-              const page = yield* readPage(orderReqId, waiter.cursor, pageSize)
-              // Never repeat: keep only what lies beyond the cursor, in order.
-              const fresh = page.filter((record) => record.seq > waiter.cursor)
-              const last = fresh.at(-1)
-              if (last !== undefined) {
-                waiter.cursor = last.seq
-                return fresh
+              // Handed over by a notification: no read needed.
+              if (waiter.buffer.length > 0 && !waiter.dirty) {
+                // A read may have overtaken what was handed over meanwhile: never repeat.
+                const handed = waiter.buffer.filter((record) => record.seq > waiter.cursor)
+                waiter.buffer = []
+                const last = handed.at(-1)
+                if (last !== undefined) {
+                  waiter.cursor = last.seq
+                  return handed
+                }
+                continue
+              }
+              if (waiter.dirty || waiter.buffer.length > 0 || !readOnce) {
+                readOnce = true
+                waiter.dirty = false
+                waiter.buffer = []
+                const page = yield* readPage(orderReqId, waiter.cursor, pageSize)
+                // Never repeat: keep only what lies beyond the cursor, in order.
+                const fresh = page.filter((record) => record.seq > waiter.cursor)
+                const last = fresh.at(-1)
+                if (last !== undefined) {
+                  waiter.cursor = last.seq
+                  // A full page: there may be more; read again before waiting.
+                  if (fresh.length >= pageSize) waiter.dirty = true
+                  return fresh
+                }
               }
               yield* awaitWake(waiter)
             }

@@ -11,8 +11,10 @@ export const orderEventsKey = (orderReqId: string): string => `order:${orderReqI
 export const outboxStreamKey = "outbox"
 
 /**
- * The pub/sub channel announcing commits (`<orderReqId>:<lastSeq>`). Channel names are not
- * prefixed by ioredis, so the service's prefix is part of the name.
+ * The pub/sub channel announcing commits: `<orderReqId>:<lastSeq>`, then one line per committed
+ * event with its JSON (so a follow that is up to date takes the events from the message and
+ * needs no read). Channel names are not prefixed by ioredis, so the service's prefix is part of
+ * the name.
  */
 export const eventsChannel = (keyPrefix: string): string => `${keyPrefix}events`
 
@@ -24,17 +26,23 @@ export const seqOfStreamId = (id: string): number | undefined => {
   return Number.isSafeInteger(seq) ? seq : undefined
 }
 
-export const notificationOf = (orderReqId: string, lastSeq: number): string => `${orderReqId}:${lastSeq}`
+export const notificationOf = (orderReqId: string, lastSeq: number, eventsJson: ReadonlyArray<string> = []): string =>
+  [`${orderReqId}:${lastSeq}`, ...eventsJson].join("\n")
 
-/** Inverse of `notificationOf` (order ids may contain `:`). */
+/**
+ * Inverse of `notificationOf` (order ids may contain `:`; JSON text has no raw line breaks).
+ * `eventsJson` are the committed events' JSON, oldest first (empty for an older message format).
+ */
 export const parseNotification = (
   message: string,
-): { readonly orderReqId: string; readonly seq: number } | undefined => {
-  const at = message.lastIndexOf(":")
+): { readonly orderReqId: string; readonly seq: number; readonly eventsJson: ReadonlyArray<string> } | undefined => {
+  const lines = message.split("\n")
+  const header = lines[0] as string
+  const at = header.lastIndexOf(":")
   if (at <= 0) return undefined
-  const seq = Number(message.slice(at + 1))
+  const seq = Number(header.slice(at + 1))
   if (!Number.isSafeInteger(seq) || seq < 0) return undefined
-  return { orderReqId: message.slice(0, at), seq }
+  return { orderReqId: header.slice(0, at), seq, eventsJson: lines.slice(1) }
 }
 
 /** Why `write` cannot be applied, or `undefined`. */
@@ -169,7 +177,8 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
  * nothing: a compare-and-set on state the caller read), checks every key's
  * type before the first write (a script is not rolled back on error, so nothing may fail
  * half-way), then appends the events (`{seq}-0`), the outbox entries and the state writes, and
- * publishes `<orderReqId>:<lastSeq>` on the events channel. Returns `{1, newLastSeq}`.
+ * publishes `notificationOf(orderReqId, lastSeq, events)` on the events channel. Returns
+ * `{1, newLastSeq}`.
  *
  * KEYS: events stream, outbox stream, one key per write, one key per condition, one per guard.
  * ARGV: expected last seq (-1: no check), channel, order id, #events, #outbox, #writes, the
@@ -275,7 +284,9 @@ for w = 0, nWrites - 1 do
   end
 end
 if nEvents > 0 then
-  redis.call('PUBLISH', ARGV[2], ARGV[3] .. ':' .. (last + nEvents))
+  local lines = { ARGV[3] .. ':' .. (last + nEvents) }
+  for e = 1, nEvents do lines[e + 1] = ARGV[6 + e] end
+  redis.call('PUBLISH', ARGV[2], table.concat(lines, '\\n'))
 end
 return {1, last + nEvents}
 `

@@ -1,6 +1,6 @@
 /**
  * `dcent_order_events_total{status}` as a decorator around `OrderEventLog`: on the processor the
- * events `append` committed, on the requestor the events `record` recorded (duplicates are not
+ * events `append` and `appendAt` committed, on the requestor the events `record` recorded (duplicates are not
  * counted) — each counted once, after its commit.
  */
 import { Effect, Layer } from "effect"
@@ -25,6 +25,14 @@ export const instrumentEventLog = (log: OrderEventLogShape, catalogue: Catalogue
         Effect.tap((records) =>
           Effect.sync(() => {
             for (const record of records) count(record.status)
+          }),
+        ),
+      ),
+    appendAt: (orderReqId, expectedLastSeq, drafts, options) =>
+      log.appendAt(orderReqId, expectedLastSeq, drafts, options).pipe(
+        Effect.tap((result) =>
+          Effect.sync(() => {
+            if (result._tag === "Committed") for (const record of result.records) count(record.status)
           }),
         ),
       ),

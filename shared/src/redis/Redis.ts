@@ -82,6 +82,9 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
             connectTimeout: 2_000,
             // Fail commands of a disconnected client quickly instead of queueing them forever.
             maxRetriesPerRequest: 1,
+            // Commands issued in the same event-loop turn go out in one socket write: under load
+            // the per-command write syscall was ~9 % of the processor's CPU (profiled).
+            enableAutoPipelining: true,
             retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
           }),
       ),
@@ -143,13 +146,14 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
     const use = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
       once(command, f).pipe(
         retryWhile(RetryPolicies.redisRead, (error) => error._tag === "RedisUnavailable"),
-        Effect.withSpan(`Redis.${command}`),
+        // No stack trace per command span: capturing one cost ~3 % of the processor's CPU.
+        Effect.withSpan(`Redis.${command}`, undefined, { captureStackTrace: false }),
       )
 
     const useIdempotent = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
       once(command, f).pipe(
         retryWhile(RetryPolicies.redisRead, isTransientRedisFailure),
-        Effect.withSpan(`Redis.${command}`),
+        Effect.withSpan(`Redis.${command}`, undefined, { captureStackTrace: false }),
       )
 
     return Redis.of({ client, keyPrefix: options.keyPrefix, url: shownUrl, use, useIdempotent, ping })

@@ -40,7 +40,7 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
   Effect.gen(function* () {
     const connection = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const client = redis.client.duplicate({ lazyConnect: true })
+        const client = redis.client.duplicate({ lazyConnect: true, enableAutoPipelining: false })
         // Looked up per command: the metrics hook may be installed on the main client after this.
         client.sendCommand = function (this: IORedis, ...args: Parameters<IORedis["sendCommand"]>) {
           return redis.client.sendCommand.apply(this, args)

@@ -59,11 +59,20 @@ export const exponentialCapped = (policy: BackoffPolicy): Schedule.Schedule<Dura
   )
 }
 
+/** Schedules already built, per policy object: `retryWhile` runs on every Redis command. */
+const built = new WeakMap<BackoffPolicy, Schedule.Schedule<unknown>>()
+
 /** The policy as a schedule: `exponentialCapped`, stopping after `retries` recurrences when set. */
-export const backoff = (policy: BackoffPolicy): Schedule.Schedule<unknown> =>
-  policy.retries === undefined
-    ? exponentialCapped(policy)
-    : Schedule.max([exponentialCapped(policy), Schedule.recurs(policy.retries)])
+export const backoff = (policy: BackoffPolicy): Schedule.Schedule<unknown> => {
+  const known = built.get(policy)
+  if (known !== undefined) return known
+  const schedule =
+    policy.retries === undefined
+      ? exponentialCapped(policy)
+      : Schedule.max([exponentialCapped(policy), Schedule.recurs(policy.retries)])
+  built.set(policy, schedule)
+  return schedule
+}
 
 /**
  * Retries `effect` under `policy` while `isRetryable(error)`; after the last retry (or for an

@@ -27,8 +27,15 @@ describe("event log encoding", () => {
   })
 
   it("round-trips notifications, also for order ids containing ':'", () => {
-    expect(parseNotification(notificationOf("ORD-1", 5))).toEqual({ orderReqId: "ORD-1", seq: 5 })
-    expect(parseNotification(notificationOf("a:b:c", 12))).toEqual({ orderReqId: "a:b:c", seq: 12 })
+    expect(parseNotification(notificationOf("ORD-1", 5))).toEqual({ orderReqId: "ORD-1", seq: 5, eventsJson: [] })
+    expect(parseNotification(notificationOf("a:b:c", 12))).toEqual({ orderReqId: "a:b:c", seq: 12, eventsJson: [] })
+    // The committed events ride along, one JSON text per line (JSON escapes its own line breaks).
+    const events = [JSON.stringify({ seq: 11, message: "two\nlines" }), JSON.stringify({ seq: 12 })]
+    expect(parseNotification(notificationOf("a:b:c", 12, events))).toEqual({
+      orderReqId: "a:b:c",
+      seq: 12,
+      eventsJson: events,
+    })
     expect(parseNotification("nonsense")).toBeUndefined()
     expect(parseNotification(":5")).toBeUndefined()
     expect(parseNotification("ORD:x")).toBeUndefined()
