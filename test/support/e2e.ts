@@ -6,11 +6,13 @@
  */
 import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import { shardKeys } from "@dcent/shared/coordination/ShardLeases"
 import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
 import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_watch_service"
 import { eventStatusFromProto } from "@dcent/shared/orders/events"
 import { Redis as IORedis } from "ioredis"
 import { type Channel, createChannel, createClient } from "nice-grpc"
+import { streamShardSet } from "../../requestor/src/streams/StreamHolder.ts"
 import { freePorts } from "./ports.ts"
 import { waitForHttp } from "./processes.ts"
 import { kafkaUrl, servers } from "./servers.ts"
@@ -79,6 +81,11 @@ export const startReadyProcessor = async (
  * whose public gRPC server (`REQUESTOR_GRPC_PORT`) is on a free port; both ready.
  */
 export const startStack = async (options: StackOptions): Promise<Stack> => {
+  // Stream shards a killed requestor of an earlier run still holds would keep their orders
+  // unheld until the lease expires.
+  await withRedis(options.requestorDb, (redis) =>
+    redis.del(...Object.values(shardKeys(streamShardSet)).map((key) => `dcent:requestor:${key}`)),
+  )
   const processor = await startReadyProcessor(options)
   // `startRequestor` puts its public gRPC server on a free port and waits for it (SERVING).
   const requestor = await startRequestor({

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto"
 import { Broker, type BrokerMessage } from "@dcent/shared/broker/Broker"
 import { BrokerKafka } from "@dcent/shared/broker/kafka"
 import { Topics } from "@dcent/shared/broker/topics"
+import { shardKeys } from "@dcent/shared/coordination/ShardLeases"
 import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
 import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_watch_service"
 import { eventStatusFromProto } from "@dcent/shared/orders/events"
@@ -15,6 +16,7 @@ import { Redis as IORedis } from "ioredis"
 import { createChannel, createClient } from "nice-grpc"
 import { kafkaUrl, servers } from "../../../test/support/servers.ts"
 import { type RunningRequestor, startRequestor } from "../../../test/support/services.ts"
+import { streamShardSet } from "../../src/streams/StreamHolder.ts"
 
 /** The Redis database of the requestor integration tests (keeps their `live-orders` apart). */
 export const testRedisDb = 11
@@ -302,6 +304,9 @@ export const testRedis = async () => {
 export const dropStaleLiveOrders = async () => {
   const client = await testRedis()
   try {
+    // Stream shards a killed requestor of an earlier run still holds would keep their orders
+    // unheld until the lease expires.
+    await client.del(...Object.values(shardKeys(streamShardSet)).map((key) => `dcent:requestor:${key}`))
     const cutoff = new Date(Date.now() - 60 * 60 * 1000).toISOString()
     for (const id of await client.smembers("dcent:requestor:live-orders")) {
       const submittedAt = await client.hget(`dcent:requestor:order:${id}`, "submittedAt")
