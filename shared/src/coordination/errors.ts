@@ -34,4 +34,3 @@ export class PermitLost extends Schema.TaggedError<PermitLost>()("PermitLost", {
     return `semaphore ${this.name}: permit lost while held`
   }
 }
-
