@@ -4,7 +4,10 @@
  * - subject `<TOPIC>.<key>` ↔ Kafka topic `<TOPIC>`, message key `<key>` (UTF-8), headers as
  *   Kafka headers (UTF-8 values);
  * - the producer is idempotent with `acks=all`, lz4 compression and a 5 ms linger; `publish`
- *   succeeds only after the delivery report, i.e. once the broker has the message;
+ *   succeeds only after the delivery report, i.e. once the broker has the message; a publish
+ *   hands its message to the producer synchronously (topic known) or after the one shared
+ *   look-up of its topic, so publishes started one after the other without waiting are produced
+ *   in that order (per partition the idempotent producer keeps it, many in flight);
  * - subscriptions are in `kafka-consumer.ts`.
  *
  * Building the layer checks that the cluster answers within `connectTimeoutMs` and fails with
@@ -31,6 +34,16 @@ import { makeKafkaSubscribe } from "./kafka-consumer.ts"
 import { headersOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./validate.ts"
 
 export type { KafkaBrokerOptions } from "./kafka-client.ts"
+
+/** A topic look-up got no answer in time. */
+class LookupTimeout extends Error {}
+
+/** The look-up before a publish failed (`cause`), as opposed to the produce itself. */
+class LookupFailed extends Error {
+  constructor(cause: unknown) {
+    super("topic look-up failed", { cause })
+  }
+}
 
 /** Builds the Kafka broker service; clients live as long as the surrounding scope. */
 export const makeKafkaBroker = (
@@ -104,20 +117,44 @@ export const makeKafkaBroker = (
     /** Topics created through this instance: wildcard topic tokens expand to these too. */
     const ensured = new Set<string>()
 
+    /**
+     * Metadata look-ups of topics not known yet: one per topic at a time, shared by every caller
+     * waiting for it. Callers waiting on one look-up resume in the order they asked (one
+     * promise), so publishes of a topic not known yet are still produced in call order.
+     */
+    const lookups = new Map<string, Promise<void>>()
+    const lookupMs = options.requestTimeoutMs + 500
+    const lookUp = (topic: string): Promise<void> => {
+      const pending = lookups.get(topic)
+      if (pending !== undefined) return pending
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const lookup = Promise.race([
+        admin.fetchTopicMetadata({ topics: [topic], timeout: options.requestTimeoutMs }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new LookupTimeout()), lookupMs)
+        }),
+      ])
+        .then(() => {
+          existing.add(topic)
+        })
+        .finally(() => {
+          clearTimeout(timer)
+          lookups.delete(topic)
+        })
+      lookups.set(topic, lookup)
+      return lookup
+    }
+    const lookupError = (operation: string, topic: string, cause: unknown): BrokerError | BrokerUnavailable =>
+      cause instanceof LookupTimeout
+        ? unavailable(`${operation}: no answer within ${lookupMs} ms`)
+        : isUnknownTopic(cause)
+          ? new BrokerError({ operation, reason: `topic ${topic} does not exist (create it with ensureTopics)` })
+          : classify(url, operation)(cause)
+
     const requireTopic = (operation: string, topic: string): Effect.Effect<void, BrokerError | BrokerUnavailable> =>
       existing.has(topic)
         ? Effect.void
-        : Effect.tryPromise({
-            try: () => admin.fetchTopicMetadata({ topics: [topic], timeout: options.requestTimeoutMs }),
-            catch: (cause) =>
-              isUnknownTopic(cause)
-                ? new BrokerError({ operation, reason: `topic ${topic} does not exist (create it with ensureTopics)` })
-                : classify(url, operation)(cause),
-          }).pipe(
-            bounded(operation, options.requestTimeoutMs + 500),
-            Effect.tap(() => Effect.sync(() => existing.add(topic))),
-            Effect.asVoid,
-          )
+        : Effect.tryPromise({ try: () => lookUp(topic), catch: (cause) => lookupError(operation, topic, cause) })
 
     /** Known topics (configured + ensured) that exist now. */
     const wildcardTopics: Effect.Effect<ReadonlyArray<string>, BrokerUnavailable> = Effect.gen(function* () {
@@ -131,14 +168,24 @@ export const makeKafkaBroker = (
       Effect.gen(function* () {
         const parsed = yield* subjectOrFail("publish", subject)
         const headers = yield* headersOrFail("publish", publishOptions?.headers)
-        yield* requireTopic("publish", parsed.topic)
+        const send = () =>
+          producer.send({
+            topic: parsed.topic,
+            messages: [{ key: parsed.key, value: asBuffer(toBytes(payload)), headers: toKafkaHeaders(headers) }],
+          })
+        // Produced synchronously when the topic is known, so publishes started one after the other
+        // are produced in that order (the outbox relay starts a batch's publishes without waiting).
         yield* Effect.tryPromise({
           try: () =>
-            producer.send({
-              topic: parsed.topic,
-              messages: [{ key: parsed.key, value: asBuffer(toBytes(payload)), headers: toKafkaHeaders(headers) }],
-            }),
-          catch: classify(url, "publish"),
+            existing.has(parsed.topic)
+              ? send()
+              : lookUp(parsed.topic).then(send, (cause: unknown) => {
+                  throw new LookupFailed(cause)
+                }),
+          catch: (cause) =>
+            cause instanceof LookupFailed
+              ? lookupError("publish", parsed.topic, cause.cause)
+              : classify(url, "publish")(cause),
         }).pipe(bounded("publish", options.messageTimeoutMs + 5_000))
       }).pipe(
         // Internal: the PRODUCER span `send <topic>` is the traced facade's (`telemetry/messaging.ts`).

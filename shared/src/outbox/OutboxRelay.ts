@@ -5,24 +5,39 @@
  * - A consumer group (`XGROUP CREATE outbox <group> 0 MKSTREAM`) shares the entries between the
  *   relays of all replicas; each relay is one consumer (`consumerName`, unique per process and
  *   stable across its restarts).
- * - New entries are read with `XREADGROUP … BLOCK blockMs` on a dedicated connection
- *   (`../redis/blockingConnection.ts`): an entry is picked up as soon as it is committed, and an
- *   idle relay sends about one read per `blockMs` instead of polling. On start a relay first
- *   re-reads its own pending entries (a crash between publish and ack) on the shared connection.
- * - Each entry is published as `${topic}.${key}` with its payload and headers; only after the
- *   broker acknowledged it is it `XACK`ed and `XDEL`eted. A failed publish is retried with
- *   exponential backoff and jitter (each attempt bounded by `publishTimeoutMs`), forever: a
- *   publishable entry is never dropped. An entry that can never be published (invalid subject or
- *   headers, unreadable headers) is moved to the stream `outbox:dead` with the reason and, with
- *   `deadLetterTopic`, reported on the service's failure topic (`deadLetterReport`).
+ * - New entries are read with `XREADGROUP … COUNT batchSize BLOCK blockMs` on a dedicated
+ *   connection (`../redis/blockingConnection.ts`): an entry is picked up as soon as it is
+ *   committed, and an idle relay sends about one read per `blockMs` instead of polling. On start
+ *   a relay first re-reads its own pending entries (a crash between publish and ack) on the
+ *   shared connection.
+ * - Batches: each entry is published as `${topic}.${key}` with its payload and headers. All the
+ *   entries of a batch (up to `batchSize`, default 500) are handed to the broker at once, in
+ *   stream order, without waiting for each other (`publishInOrder.ts`): many produces are in
+ *   flight together and the Kafka producer sends them in a few batched requests. Only once the
+ *   broker acknowledged them are they acknowledged in Redis: one `XACK` and one `XDEL` (one
+ *   `MULTI`) for all the entries of the batch it acknowledged.
+ * - Failures: an entry whose publish failed is retried, with the entries of its key behind it,
+ *   while the rest of the batch is acknowledged; the retries go out the same way (all at once,
+ *   in stream order) under the schedule `RetryPolicies.brokerPublish` (exponential, capped,
+ *   jittered; `retry`), each flight bounded by `publishTimeoutMs`, forever: a publishable entry
+ *   is never dropped. The next batch is read when the batch is done. An entry that can never be
+ *   published (invalid subject or headers, unreadable headers) is moved to the stream
+ *   `outbox:dead` with the reason and, with `deadLetterTopic`, reported on the service's failure
+ *   topic (`deadLetterReport`).
+ * - Per-key order within one relay: the entries of one key are produced in stream order, and the
+ *   broker keeps the order of one key's messages in flight (Kafka: idempotent producer, one
+ *   partition per key, `acks=all`; JetStream: one connection; memory: synchronous). A later entry
+ *   of a key is not published again before an earlier failed one succeeded: a failed entry holds
+ *   back the rest of its key, which are retried after it, and when the failure is known before
+ *   a later entry of the key is sent (refused at once), that entry is not even sent. The one gap:
+ *   a broker acknowledging a later message of a partition after failing an earlier one in flight
+ *   (librdkafka: a message timeout) — the earlier one then reaches the topic after it, by retry.
  * - Drain (SIGTERM): the step `outbox relay flush` waits (bounded) until the relay has published
  *   everything it found and a further read finds nothing new; it wakes a blocked read
  *   (`CLIENT UNBLOCK`) so the drain does not wait for the BLOCK to time out.
- * - Per-key order within one relay: entries of one key are published one after the other in
- *   stream order (different keys of a batch in parallel, up to `concurrency`).
  * - Entries pending longer than `claimIdleMs` with another consumer (a dead relay) are taken
- *   over with `XAUTOCLAIM`. While an entry is being retried, its relay keeps its pending entries
- *   fresh (`XCLAIM … JUSTID`), so a slow broker does not make live relays steal each other's work.
+ *   over with `XAUTOCLAIM`. While entries are being retried, the relay keeps them fresh
+ *   (`XCLAIM … JUSTID`), so a slow broker does not make live relays steal each other's work.
  * - `lag`: age of the oldest entry not yet published (0 when none), for metrics.
  *
  * Delivery is at least once: a relay dying between publish and ack, or a takeover, publishes an
@@ -30,7 +45,7 @@
  * publish the same entry in the normal case. Across relays, per-key order is not guaranteed (two
  * relays may publish entries of one key concurrently); consumers can order by `Seq`.
  */
-import { Context, Duration, Effect, Layer, Ref, Schema } from "effect"
+import { Cause, Clock, Context, Data, Duration, Effect, Layer, Ref, Schema } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { Broker } from "../broker/Broker.ts"
 import { headersProblem, subjectOrFail } from "../broker/validate.ts"
@@ -40,8 +55,9 @@ import { topicMessage } from "../orders/topicMessage.ts"
 import { blockingConnection } from "../redis/blockingConnection.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
 import { Redis } from "../redis/Redis.ts"
-import { RetryPolicies } from "../resilience/schedules.ts"
+import { type BackoffPolicy, exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain, until } from "../runtime/Drain.ts"
+import { publishInOrder } from "./publishInOrder.ts"
 
 export type { OutboxEntry } from "../eventlog/types.ts"
 
@@ -61,7 +77,7 @@ export interface OutboxRelayOptions {
   readonly consumerName: string
   /** Consumer group shared by the relays of one service (default `outbox-relay`). */
   readonly group?: string
-  /** Entries read per round (default 100). */
+  /** Entries read, published together and acknowledged together per round (default 500). */
   readonly batchSize?: number
   /** Longest one read waits for a new entry (`XREADGROUP … BLOCK`; default 1 500 ms). */
   readonly blockMs?: number
@@ -69,12 +85,13 @@ export interface OutboxRelayOptions {
   readonly claimIdleMs?: number
   /** How often to look for such entries (default 5 000 ms). */
   readonly claimEveryMs?: number
-  /** Publish retry backoff: first pause and cap (default 100 ms → 10 000 ms), with jitter. */
+  /**
+   * Retry backoff (publish and Redis steps): first pause and cap, doubling, ±20 % jitter
+   * (default `RetryPolicies.brokerPublish`: 100 ms → 10 000 ms).
+   */
   readonly retry?: { readonly initialMs: number; readonly maxMs: number }
-  /** Bound on one publish attempt (default 15 000 ms). */
+  /** Bound on one publish attempt: the broker's acknowledgements of one flight (default 15 000 ms). */
   readonly publishTimeoutMs?: number
-  /** Keys published in parallel within a batch (default 16). */
-  readonly concurrency?: number
   /**
    * The service's failure topic (`REQ_failures`, `PRP_FAILURES`): an entry moved to
    * `outbox:dead` is also reported there (in the same Redis transaction), with the reason and
@@ -179,15 +196,30 @@ export const deadLetterReport = (
 /** Milliseconds part of a stream id (`1700000000000-3` → 1700000000000). */
 export const streamIdMs = (id: string): number => Number(id.split("-")[0])
 
-/** Pause before retry `attempt` (1, 2, …): exponential, capped, with jitter in [50 %, 100 %]. */
-export const retryDelayMs = (attempt: number, initialMs: number, maxMs: number, random: number = Math.random()) =>
-  Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30)) * (0.5 + random / 2)
+/** The relay's retry policy: `retry` when given, else `RetryPolicies.brokerPublish` (never gives up). */
+export const relayRetryPolicy = (retry?: OutboxRelayOptions["retry"]): BackoffPolicy =>
+  retry === undefined
+    ? RetryPolicies.brokerPublish
+    : { base: Duration.millis(retry.initialMs), max: Duration.millis(retry.maxMs) }
 
 /** Client-side bound on a blocking read beyond its BLOCK: a dead connection fails instead of hanging. */
 const readMarginMs = 1_000
 
 /** Pause after a failed round (Redis down) before the next. */
 const roundRetryMs = 500
+
+/** Some entries of a flight are not published yet (internal: drives the retry schedule). */
+class NotYetPublished extends Data.TaggedError("NotYetPublished")<{ readonly remaining: number }> {}
+
+/** An outbox entry ready to publish. */
+interface Publishable {
+  readonly id: string
+  /** The message key: entries of one key keep their stream order. */
+  readonly key: string
+  readonly subject: string
+  readonly payload: string
+  readonly headers: Record<string, string>
+}
 
 const errorText = (error: unknown) =>
   error !== null && typeof error === "object" && "message" in error ? String(error.message) : String(error)
@@ -198,17 +230,12 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const broker = yield* Broker
     const consumer = options.consumerName
     const group = options.group ?? defaultOutboxGroup
-    const batchSize = options.batchSize ?? 100
+    const batchSize = options.batchSize ?? 500
     const blockMs = options.blockMs ?? 1_500
     const claimIdleMs = options.claimIdleMs ?? 30_000
     const claimEveryMs = options.claimEveryMs ?? 5_000
-    // The shared publish policy (`RetryPolicies.brokerPublish`: 100 ms doubling to 10 s, forever).
-    const retry = options.retry ?? {
-      initialMs: Duration.toMillis(Duration.fromInputUnsafe(RetryPolicies.brokerPublish.base)),
-      maxMs: Duration.toMillis(Duration.fromInputUnsafe(RetryPolicies.brokerPublish.max)),
-    }
-    const publishTimeoutMs = options.publishTimeoutMs ?? 15_000
-    const concurrency = options.concurrency ?? 16
+    const retrySchedule = exponentialCapped(relayRetryPolicy(options.retry))
+    const publishTimeout = Duration.millis(options.publishTimeoutMs ?? 15_000)
     const stream = outboxStreamKey
 
     const stats = yield* Ref.make<OutboxRelayStats>({ published: 0, failedAttempts: 0, deadLettered: 0, claimed: 0 })
@@ -220,6 +247,24 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
 
     const run = <A>(operation: string, redisCommand: string, f: (client: IORedis) => Promise<A>) =>
       redis.use(redisCommand, f).pipe(Effect.mapError(toOutboxError(operation)))
+
+    /** Retries a Redis step under the relay's schedule until it succeeds (the schedule never ends). */
+    const persistently = <A>(operation: string, effect: Effect.Effect<A, OutboxError>): Effect.Effect<A> =>
+      Effect.suspend(() => {
+        let attempt = 0
+        return effect.pipe(
+          Effect.tapError((error) => {
+            attempt += 1
+            // Redis may still be connecting at start-up: a first failure is not news.
+            const log = attempt > 1 ? Effect.logWarning : Effect.logDebug
+            return log(`outbox ${operation} failed; retrying`).pipe(
+              Effect.annotateLogs({ attempt, error: error.message }),
+            )
+          }),
+          Effect.retry({ schedule: retrySchedule }),
+          Effect.orDie,
+        )
+      })
 
     // Acquired before the loop is forked, so it is closed after the loop was interrupted.
     const reader = yield* blockingConnection(redis)
@@ -251,6 +296,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
         )
         .pipe(Effect.mapError(toOutboxError("read")), Effect.map(toEntries))
 
+    /** One `XACK` and one `XDEL` for all of `ids`, in one transaction. */
     const ackAndDelete = (ids: ReadonlyArray<string>) =>
       ids.length === 0
         ? Effect.void
@@ -300,84 +346,95 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
         ),
       )
 
-    /** Retries `effect` with backoff until it succeeds (never gives up). */
-    const untilDone = <A>(operation: string, effect: Effect.Effect<A, unknown>, onRetry: Effect.Effect<void>) =>
-      Effect.gen(function* () {
-        for (let attempt = 1; ; attempt++) {
-          const exit = yield* Effect.exit(effect)
-          if (exit._tag === "Success") return exit.value
-          const delay = retryDelayMs(attempt, retry.initialMs, retry.maxMs)
-          // Redis may still be connecting at start-up: a first failure of a Redis step is not news.
-          const log = operation === "publish" || attempt > 1 ? Effect.logWarning : Effect.logDebug
-          yield* log(`outbox ${operation} failed; retrying`).pipe(
-            Effect.annotateLogs({ attempt, retryInMs: Math.round(delay), cause: String(exit.cause) }),
+    /** The broker's acknowledgement of one entry (bounded per flight by `publishInOrder`). */
+    const publishOne = (entry: Publishable) => broker.publish(entry.subject, entry.payload, { headers: entry.headers })
+
+    /**
+     * Acknowledges what the broker took, even while the relay is being stopped (it runs as the
+     * flight's finalizer). Bounded: if Redis stays down the entries stay pending and are
+     * published again later (at least once).
+     */
+    const acknowledge = (published: ReadonlyArray<Publishable>): Effect.Effect<void> =>
+      published.length === 0
+        ? Effect.void
+        : persistently("ack", ackAndDelete(published.map((entry) => entry.id))).pipe(
+            Effect.timeout("10 seconds"),
+            Effect.andThen(count("published", published.length)),
+            Effect.catch((error) =>
+              Effect.logWarning("outbox entries published but not acknowledged; they will be published again").pipe(
+                Effect.annotateLogs({ count: published.length, error: String(error) }),
+              ),
+            ),
           )
-          if (operation === "publish") yield* count("failedAttempts")
-          yield* onRetry
-          yield* Effect.sleep(Duration.millis(delay))
-        }
+
+    /**
+     * Publishes `entries` (stream order) until the broker took every one: all at once, then
+     * what failed (with the rest of its key) again under the retry schedule.
+     */
+    const deliver = (entries: ReadonlyArray<Publishable>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        let remaining = entries
+        let attempt = 0
+        return Effect.suspend(() =>
+          publishInOrder({ items: remaining, publish: publishOne, timeout: publishTimeout, acknowledge }),
+        ).pipe(
+          Effect.flatMap((outcome) => {
+            remaining = outcome.remaining
+            if (remaining.length === 0) return Effect.void
+            attempt += 1
+            return count("failedAttempts", outcome.failed).pipe(
+              Effect.andThen(
+                Effect.logWarning("outbox publish failed; retrying").pipe(
+                  Effect.annotateLogs({
+                    attempt,
+                    published: outcome.published.length,
+                    failed: outcome.failed,
+                    timedOut: outcome.timedOut,
+                    heldBack: outcome.held,
+                    cause:
+                      outcome.firstFailure === undefined
+                        ? `no broker acknowledgement within ${Duration.format(publishTimeout)}`
+                        : errorText(Cause.squash(outcome.firstFailure)),
+                  }),
+                ),
+              ),
+              // Still ours: no other relay takes them over while we retry.
+              Effect.andThen(touch(remaining.map((entry) => entry.id))),
+              Effect.andThen(Effect.fail(new NotYetPublished({ remaining: remaining.length }))),
+            )
+          }),
+          Effect.retry({ schedule: retrySchedule }),
+          Effect.orDie,
+        )
       })
 
-    /** Publishes the entries of one key in order; `pending` holds the ids not finished yet. */
-    const publishKey = (entries: ReadonlyArray<Entry>, pending: Set<string>) =>
-      Effect.forEach(
-        entries,
-        (entry) =>
-          Effect.gen(function* () {
-            if (entry.fields === null) {
-              // deleted from the stream while pending: nothing left to publish
-              yield* untilDone("ack", ackAndDelete([entry.id]), Effect.void)
-              pending.delete(entry.id)
-              return
-            }
-            const parsed = parseOutboxFields(entry.fields)
-            if (parsed._tag === "Invalid") {
-              yield* untilDone("dead-letter", deadLetter(entry, parsed.reason), Effect.void)
-              pending.delete(entry.id)
-              return
-            }
-            const { topic, key, headers, payload } = parsed.entry
-            const subject = `${topic}.${key}`
-            const invalidSubject = yield* Effect.flip(subjectOrFail("publish", subject)).pipe(Effect.option)
-            if (invalidSubject._tag === "Some") {
-              yield* untilDone("dead-letter", deadLetter(entry, invalidSubject.value.message), Effect.void)
-              pending.delete(entry.id)
-              return
-            }
-            const publish = broker.publish(subject, payload, { headers }).pipe(
-              Effect.timeoutOrElse({
-                duration: Duration.millis(publishTimeoutMs),
-                orElse: () => Effect.fail(new Error(`no broker acknowledgement within ${publishTimeoutMs} ms`)),
-              }),
-            )
-            // Once published, acknowledge even if the relay is being stopped.
-            yield* Effect.uninterruptibleMask((restore) =>
-              restore(untilDone("publish", publish, touch([...pending]))).pipe(
-                Effect.andThen(
-                  untilDone("ack", ackAndDelete([entry.id]), Effect.void).pipe(Effect.timeout("10 seconds")),
-                ),
-                Effect.ignore,
-              ),
-            )
-            pending.delete(entry.id)
-            yield* count("published")
-          }),
-        { discard: true },
-      )
-
-    /** Publishes a batch: per key in stream order, keys in parallel. */
-    const publishBatch = (entries: ReadonlyArray<Entry>) => {
-      const byKey = new Map<string, Array<Entry>>()
+    /** Publishes a batch (stream order) and acknowledges it; dead-letters what can never be published. */
+    const publishBatch = Effect.fn("OutboxRelay.publishBatch")(function* (entries: ReadonlyArray<Entry>) {
+      const gone: Array<string> = []
+      const publishable: Array<Publishable> = []
       for (const entry of entries) {
-        const parsedKey = entry.fields === null ? undefined : parseOutboxFields(entry.fields)
-        const key = parsedKey?._tag === "Entry" ? parsedKey.entry.key : `\u0000${entry.id}`
-        const list = byKey.get(key)
-        if (list === undefined) byKey.set(key, [entry])
-        else list.push(entry)
+        if (entry.fields === null) {
+          // deleted from the stream while pending: nothing left to publish
+          gone.push(entry.id)
+          continue
+        }
+        const parsed = parseOutboxFields(entry.fields)
+        if (parsed._tag === "Invalid") {
+          yield* persistently("dead-letter", deadLetter(entry, parsed.reason))
+          continue
+        }
+        const { topic, key, headers, payload } = parsed.entry
+        const subject = `${topic}.${key}`
+        const invalidSubject = yield* Effect.flip(subjectOrFail("publish", subject)).pipe(Effect.option)
+        if (invalidSubject._tag === "Some") {
+          yield* persistently("dead-letter", deadLetter(entry, invalidSubject.value.message))
+          continue
+        }
+        publishable.push({ id: entry.id, key, subject, payload, headers })
       }
-      const pending = new Set(entries.map((entry) => entry.id))
-      return Effect.forEach(byKey.values(), (list) => publishKey(list, pending), { concurrency, discard: true })
-    }
+      if (gone.length > 0) yield* persistently("ack", ackAndDelete(gone))
+      if (publishable.length > 0) yield* deliver(publishable)
+    })
 
     /** Takes over entries other (dead) consumers left pending; returns them. */
     const claimAbandoned = Effect.gen(function* () {
@@ -407,10 +464,10 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     let emptyRounds = 0
 
     const loop = Effect.gen(function* () {
-      yield* untilDone("create group", ensureGroup, Effect.void)
+      yield* persistently("create group", ensureGroup)
       // Our own entries left pending by a previous run of this consumer.
       while (true) {
-        const own = yield* untilDone("read", readOwn, Effect.void)
+        const own = yield* persistently("read", readOwn)
         if (own.length === 0) break
         yield* publishBatch(own)
         if (own.length < batchSize) break
@@ -418,13 +475,15 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
       let lastClaim = 0
       while (true) {
         const round = Effect.gen(function* () {
-          if (Date.now() - lastClaim >= claimEveryMs) {
-            lastClaim = Date.now()
+          const now = yield* Clock.currentTimeMillis
+          if (now - lastClaim >= claimEveryMs) {
+            lastClaim = now
             const claimed = yield* claimAbandoned
             if (claimed.length > 0) yield* publishBatch(claimed)
           }
           // Not past the next XAUTOCLAIM (BLOCK 0 would wait forever).
-          const waitMs = Math.max(1, Math.min(blockMs, claimEveryMs - (Date.now() - lastClaim)))
+          const sinceClaim = (yield* Clock.currentTimeMillis) - lastClaim
+          const waitMs = Math.max(1, Math.min(blockMs, claimEveryMs - sinceClaim))
           const fresh = yield* readNew(waitMs)
           if (fresh.length > 0) yield* publishBatch(fresh)
           return fresh.length
@@ -446,10 +505,14 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     yield* Effect.forkScoped(loop)
 
     const lag = run("lag", "XRANGE", (client) => client.xrange(stream, "-", "+", "COUNT", 1)).pipe(
-      Effect.map((entries) => {
-        const first = entries[0]
-        return first === undefined ? 0 : Math.max(0, Date.now() - streamIdMs(first[0]))
-      }),
+      Effect.flatMap((entries) =>
+        Clock.currentTimeMillis.pipe(
+          Effect.map((now) => {
+            const first = entries[0]
+            return first === undefined ? 0 : Math.max(0, now - streamIdMs(first[0]))
+          }),
+        ),
+      ),
     )
     const backlog = run("backlog", "XLEN", (client) => client.xlen(stream))
 

@@ -1,10 +1,12 @@
 /**
  * OutboxRelay against the real Redis, with the memory broker and with the real Kafka: entries
  * committed through `OrderEventLog.append(…, {outbox})` reach the broker intact and in order,
- * a failing broker delays but loses nothing, and two relays do not publish an entry twice.
+ * a batch is published all at once and acknowledged with one XACK + XDEL, a failing entry is
+ * retried without holding up the rest of its batch and without anything of its key overtaking
+ * it, a failing broker delays but loses nothing, and two relays do not publish an entry twice.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Deferred, type Duration, Effect, Exit, Layer, Scope } from "effect"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { kafkaUrl, servers } from "../../../../test/support/servers.ts"
 import { Broker, type BrokerMessage, type BrokerShape } from "../../../src/broker/Broker.ts"
@@ -18,6 +20,7 @@ import { eventTopicMessage, MessageKeys } from "../../../src/orders/topicMessage
 import { deadLetterStreamKey, OutboxRelay, type OutboxRelayOptions } from "../../../src/outbox/OutboxRelay.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
 import { deleteKeys, eventually, redisLayer, testPrefix } from "../eventlog/support.ts"
+import { countCommands } from "./support.ts"
 
 const scopes: Array<Scope.Closeable> = []
 const prefixes: Array<string> = []
@@ -73,6 +76,112 @@ const recordingBroker = (inner: BrokerShape, failFirst = 0) => {
   }
   return { broker, published, remainingFailures: () => failures }
 }
+
+type Recorded = { subject: string; payload: string; headers: Record<string, string> }
+
+const decodePayload = (payload: Uint8Array | string) =>
+  typeof payload === "string" ? payload : new TextDecoder().decode(payload)
+
+/**
+ * A broker whose publishes wait at a gate until `open`: tells how many were in flight at once,
+ * and records them in the order the relay issued them (the order a real adapter produces them).
+ */
+const gatedBroker = (inner: BrokerShape) => {
+  const issued: Array<Recorded> = []
+  let inFlight = 0
+  let maxInFlight = 0
+  const gate = Deferred.makeUnsafe<void>()
+  const broker: BrokerShape = {
+    ...inner,
+    publish: (subject, payload, options) =>
+      Effect.suspend(() => {
+        issued.push({ subject, payload: decodePayload(payload), headers: { ...options?.headers } })
+        inFlight += 1
+        maxInFlight = Math.max(maxInFlight, inFlight)
+        return Deferred.await(gate).pipe(
+          Effect.andThen(inner.publish(subject, payload, options)),
+          Effect.ensuring(
+            Effect.sync(() => {
+              inFlight -= 1
+            }),
+          ),
+        )
+      }),
+  }
+  return {
+    broker,
+    issued,
+    inFlight: () => inFlight,
+    maxInFlight: () => maxInFlight,
+    open: Deferred.succeed(gate, undefined),
+  }
+}
+
+/**
+ * A broker failing the publishes `failing(eventId)` picks, either at once (refused as it is
+ * called) or after `delay` (failing in flight, once the later publishes were started too).
+ */
+const failingBroker = (inner: BrokerShape, failing: (eventId: string) => boolean, delay?: Duration.Input) => {
+  const published: Array<Recorded> = []
+  const attempts = new Map<string, number>()
+  const broker: BrokerShape = {
+    ...inner,
+    publish: (subject, payload, options) =>
+      Effect.suspend(() => {
+        const eventId = options?.headers?.["event-id"] ?? ""
+        attempts.set(eventId, (attempts.get(eventId) ?? 0) + 1)
+        if (failing(eventId)) {
+          const failure = Effect.fail(new BrokerUnavailable({ url: "memory://", reason: "injected failure" }))
+          return delay === undefined ? failure : Effect.sleep(delay).pipe(Effect.andThen(failure))
+        }
+        return inner
+          .publish(subject, payload, options)
+          .pipe(
+            Effect.tap(() =>
+              Effect.sync(() =>
+                published.push({ subject, payload: decodePayload(payload), headers: { ...options?.headers } }),
+              ),
+            ),
+          )
+      }),
+  }
+  return { broker, published, attempts: (eventId: string) => attempts.get(eventId) ?? 0 }
+}
+
+/** Commits events through an event log of its own (no relay) under `prefix`; returns their event ids by `order#seq`. */
+const commitBefore = async (prefix: string, orders: ReadonlyArray<string>, perOrder: number, topic: string) => {
+  const writer = await build(OrderEventLog.layer.pipe(Layer.provideMerge(redisLayer(prefix))))
+  await Effect.runPromise(appendEvents(Context.get(writer, OrderEventLog), orders, perOrder, topic))
+  const entries = await Effect.runPromise(
+    Effect.promise(() => Context.get(writer, Redis).client.xrange("outbox", "-", "+")),
+  )
+  // event id of each entry, by order and Seq
+  const eventIds = new Map<string, string>()
+  for (const [, fields] of entries) {
+    const payload = JSON.parse(fields[fields.indexOf("payload") + 1]!) as {
+      OrderReqID: string
+      Seq: number
+      EventID: string
+    }
+    eventIds.set(`${payload.OrderReqID}#${payload.Seq}`, payload.EventID)
+  }
+  return eventIds
+}
+
+const startRelay = (prefix: string, broker: BrokerShape, options: OutboxRelayOptions) =>
+  build(
+    OutboxRelay.layer(options).pipe(Layer.provideMerge(Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker)))),
+  )
+
+/** Polls `condition` (an effect) until true or dies after `ms`. */
+const until = (condition: Effect.Effect<boolean, unknown>, ms: number, describe: string) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + ms
+    while (!(yield* condition)) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out after ${ms} ms waiting for ${describe}`))
+      yield* Effect.sleep("10 millis")
+    }
+  })
 
 /** Waits until the relay counted `n` published entries (the count follows the ack). */
 const publishedCount = (relay: OutboxRelay["Service"], n: number) =>
@@ -193,6 +302,111 @@ describe("OutboxRelay with the memory broker", () => {
     )
   })
 
+  it("hands a whole batch to the broker at once, in stream order, and acknowledges it with one XACK and one XDEL", async () => {
+    const prefix = newPrefix()
+    const inner = await Effect.runPromise(makeMemoryBroker())
+    const gated = gatedBroker(inner)
+    const orders = ["ORD-G1", "ORD-G2", "ORD-G3"]
+    await commitBefore(prefix, orders, 20, Topics.BuyerNotify)
+    const context = await startRelay(prefix, gated.broker, quickRelay("relay-batch"))
+    const relay = Context.get(context, OutboxRelay)
+    const redis = Context.get(context, Redis)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        // all 60 in flight together, none waiting for another
+        yield* eventually(
+          () => gated.inFlight() === 60,
+          5_000,
+          () => `${gated.inFlight()}/60 in flight`,
+        )
+        // nothing acknowledged before the broker answered
+        expect(yield* relay.backlog).toBe(60)
+        expect((yield* relay.stats).published).toBe(0)
+        // issued per key in stream order
+        checkDelivered(gated.issued, orders, 20, Topics.BuyerNotify)
+        const commands = countCommands(redis.client)
+        try {
+          yield* gated.open
+          yield* publishedCount(relay, 60)
+          expect(yield* relay.backlog).toBe(0)
+          expect(commands.count("xack")).toBe(1)
+          expect(commands.count("xdel")).toBe(1)
+        } finally {
+          commands.remove()
+        }
+        expect(gated.maxInFlight()).toBe(60)
+        expect(gated.issued).toHaveLength(60)
+      }),
+    )
+  })
+
+  it("retries an entry refused by the broker while the rest of its batch is acknowledged; nothing of its key overtakes it", async () => {
+    const prefix = newPrefix()
+    const inner = await Effect.runPromise(makeMemoryBroker())
+    const orders = ["ORD-R1", "ORD-R2", "ORD-R3"]
+    const eventIds = await commitBefore(prefix, orders, 5, Topics.BuyerNotify)
+    const stuck = eventIds.get("ORD-R1#2")!
+    let healed = false
+    const failing = failingBroker(inner, (eventId) => eventId === stuck && !healed)
+    const context = await startRelay(prefix, failing.broker, quickRelay("relay-one-fails"))
+    const relay = Context.get(context, OutboxRelay)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        // ORD-R1#2 keeps failing: retried, while the other 11 are published and acknowledged
+        yield* eventually(
+          () => failing.attempts(stuck) >= 3,
+          5_000,
+          () => `${failing.attempts(stuck)} attempts`,
+        )
+        yield* publishedCount(relay, 11)
+        const seqsOf = (order: string) =>
+          failing.published.filter((m) => m.subject.endsWith(`.${order}`)).map((m) => JSON.parse(m.payload).Seq)
+        expect(seqsOf("ORD-R1")).toEqual([1])
+        expect(seqsOf("ORD-R2")).toEqual([1, 2, 3, 4, 5])
+        expect(seqsOf("ORD-R3")).toEqual([1, 2, 3, 4, 5])
+        // the failed entry and the three of its key held behind it
+        expect(yield* relay.backlog).toBe(4)
+        // ORD-R1#3..#5 were never even sent while #2 failed
+        for (const seq of [3, 4, 5]) expect(failing.attempts(eventIds.get(`ORD-R1#${seq}`)!)).toBe(0)
+        healed = true
+        yield* publishedCount(relay, 15)
+        checkDelivered(failing.published, orders, 5, Topics.BuyerNotify)
+        expect(yield* relay.backlog).toBe(0)
+        expect((yield* relay.stats).failedAttempts).toBe(failing.attempts(stuck) - 1)
+      }),
+    )
+  })
+
+  it("retries an entry that fails in flight with the rest of its key behind it, in order", async () => {
+    const prefix = newPrefix()
+    const inner = await Effect.runPromise(makeMemoryBroker())
+    const orders = ["ORD-I1", "ORD-I2"]
+    const eventIds = await commitBefore(prefix, orders, 6, Topics.SellerNotify)
+    // the whole key fails in flight (a broker failing a partition), the other key is fine
+    const failingIds = new Set([1, 2, 3, 4, 5, 6].map((seq) => eventIds.get(`ORD-I1#${seq}`)!))
+    let healed = false
+    const failing = failingBroker(inner, (eventId) => failingIds.has(eventId) && !healed, "20 millis")
+    const context = await startRelay(prefix, failing.broker, quickRelay("relay-in-flight"))
+    const relay = Context.get(context, OutboxRelay)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const first = eventIds.get("ORD-I1#1")!
+        yield* eventually(
+          () => failing.attempts(first) >= 3,
+          5_000,
+          () => `${failing.attempts(first)} attempts`,
+        )
+        yield* publishedCount(relay, 6)
+        expect(failing.published.every((m) => m.subject.endsWith(".ORD-I2"))).toBe(true)
+        expect(yield* relay.backlog).toBe(6)
+        healed = true
+        yield* publishedCount(relay, 12)
+        checkDelivered(failing.published, orders, 6, Topics.SellerNotify)
+        expect(yield* relay.backlog).toBe(0)
+      }),
+    )
+  })
+
   it("reports the lag of the oldest unpublished entry", async () => {
     const prefix = newPrefix()
     const inner = await Effect.runPromise(makeMemoryBroker())
@@ -210,8 +424,7 @@ describe("OutboxRelay with the memory broker", () => {
       Effect.gen(function* () {
         expect(yield* relay.lag).toBe(0)
         yield* appendEvents(log, ["ORD-L"], 2, Topics.BuyerNotify)
-        yield* Effect.sleep("300 millis")
-        expect(yield* relay.lag).toBeGreaterThanOrEqual(250)
+        yield* until(relay.lag.pipe(Effect.map((lag) => lag >= 250)), 5_000, "a lag of 250 ms")
         expect(yield* relay.backlog).toBe(2)
         expect((yield* relay.stats).failedAttempts).toBeGreaterThan(0)
       }),
@@ -240,9 +453,9 @@ describe("OutboxRelay with the memory broker", () => {
         checkDelivered(broker.published, orders, 10, Topics.SellerNotify)
         yield* publishedCount(relay, 20)
         expect((yield* relay.stats).failedAttempts).toBe(12)
-        yield* Effect.sleep("100 millis")
-        expect(broker.published).toHaveLength(20)
+        // acknowledged and deleted: nothing left to publish again
         expect(yield* relay.backlog).toBe(0)
+        expect(broker.published).toHaveLength(20)
       }),
     )
   })
@@ -269,11 +482,20 @@ describe("OutboxRelay with the memory broker", () => {
           15_000,
           () => `${broker.published.length}/200`,
         )
-        yield* Effect.sleep("300 millis")
+        // every entry acknowledged and deleted: nothing left that could be published again
+        const relayA = Context.get(a, OutboxRelay)
+        const relayB = Context.get(b, OutboxRelay)
+        yield* until(
+          Effect.all([relayA.stats, relayB.stats]).pipe(
+            Effect.map(([statsA, statsB]) => statsA.published + statsB.published >= 200),
+          ),
+          5_000,
+          "200 acknowledged",
+        )
+        expect(yield* relayA.backlog).toBe(0)
         const ids = broker.published.map((m) => m.headers["event-id"])
         expect(ids).toHaveLength(200)
         expect(new Set(ids).size).toBe(200)
-        yield* Effect.sleep("200 millis") // acks (and counters) follow the publish
         const statsA = yield* Context.get(a, OutboxRelay).stats
         const statsB = yield* Context.get(b, OutboxRelay).stats
         expect(statsA.published + statsB.published).toBe(200)
@@ -379,7 +601,7 @@ describe("OutboxRelay with Kafka", () => {
     const admin = new KafkaJS.Kafka({ "bootstrap.servers": bootstrap, log_level: 0 }).admin()
     await admin.connect()
     try {
-      await admin.deleteTopics({ topics: [topic], timeout: 10_000 })
+      await admin.deleteTopics({ topics: [topic, `${topic}_backlog`], timeout: 10_000 })
     } catch {
       // already gone
     } finally {
@@ -436,6 +658,62 @@ describe("OutboxRelay with Kafka", () => {
         for (const message of received) expect(orders).toContain(message.key)
         // A consumer may see the last entries before the relay has acknowledged and deleted them.
         yield* publishedCount(Context.get(context, OutboxRelay), 32)
+        expect(yield* Context.get(context, OutboxRelay).backlog).toBe(0)
+      }).pipe(Effect.scoped),
+    )
+  }, 60_000)
+
+  it("publishes a backlog in batches of many messages in flight, in order per key, to a topic its producer has not seen yet", async () => {
+    const prefix = newPrefix()
+    const backlogTopic = `${topic}_backlog`
+    const kafkaLayer = (clientId: string) =>
+      BrokerKafka.layer({
+        clientId,
+        knownTopics: [],
+        sessionTimeoutMs: 6_000,
+        heartbeatIntervalMs: 1_000,
+        retryBackoff: { initialMs: 50, maxMs: 500 },
+        servers: [bootstrap],
+        url: kafkaUrl,
+      })
+    // The topic is created and read through a broker of its own: the relay's producer looks it up
+    // on its first publish, with a whole batch waiting for that look-up.
+    const reader = Context.get(await build(kafkaLayer("outbox-relay-test-reader")), Broker)
+    const orders = Array.from({ length: 20 }, (_, i) => `ORD-KB${i}`)
+    const received: Array<Recorded> = []
+    const decoder = new TextDecoder()
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* reader.ensureTopics([{ name: backlogTopic, partitions: 3, replicationFactor: 1 }])
+        const sub = yield* reader.subscribe({
+          subject: `${backlogTopic}.>`,
+          group: `${backlogTopic}_g`,
+          fromBeginning: true,
+          handler: (message) =>
+            Effect.sync(() =>
+              received.push({
+                subject: message.subject,
+                payload: decoder.decode(message.payload),
+                headers: { ...message.headers },
+              }),
+            ),
+        })
+        yield* sub.ready
+        yield* Effect.promise(() => commitBefore(prefix, orders, 40, backlogTopic))
+        const context = yield* Effect.promise(() =>
+          build(
+            OutboxRelay.layer(quickRelay("relay-kafka-backlog", { batchSize: 500 })).pipe(
+              Layer.provideMerge(Layer.merge(redisLayer(prefix), kafkaLayer("outbox-relay-test-backlog"))),
+            ),
+          ),
+        )
+        yield* eventually(
+          () => received.length >= 800,
+          30_000,
+          () => `${received.length}/800 received from Kafka`,
+        )
+        checkDelivered(received, orders, 40, backlogTopic)
+        yield* publishedCount(Context.get(context, OutboxRelay), 800)
         expect(yield* Context.get(context, OutboxRelay).backlog).toBe(0)
       }).pipe(Effect.scoped),
     )

@@ -6,7 +6,6 @@
  * `sendCommand` (where the metrics hook sits), which the dedicated connection goes through too.
  */
 import { Context, Effect, Exit, Layer, Scope } from "effect"
-import type { Redis as IORedis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
 import { Broker } from "../../../src/broker/Broker.ts"
 import { makeMemoryBroker } from "../../../src/broker/memory.ts"
@@ -18,6 +17,7 @@ import { OutboxRelay, type OutboxRelayOptions } from "../../../src/outbox/Outbox
 import { Redis } from "../../../src/redis/Redis.ts"
 import { Drain } from "../../../src/runtime/Drain.ts"
 import { deleteKeys, eventually, redisLayer, testPrefix } from "../eventlog/support.ts"
+import { countCommands } from "./support.ts"
 
 const scopes: Array<Scope.Closeable> = []
 const prefixes: Array<string> = []
@@ -57,23 +57,6 @@ const start = async (options: OutboxRelayOptions) => {
     ),
   )
   return { context, published, scope }
-}
-
-/** Counts the commands sent through `client.sendCommand` (by lower-case name) until removed. */
-const countCommands = (client: IORedis) => {
-  const counts = new Map<string, number>()
-  const original = client.sendCommand
-  client.sendCommand = function (this: IORedis, ...args: Parameters<IORedis["sendCommand"]>) {
-    const name = args[0].name.toLowerCase()
-    counts.set(name, (counts.get(name) ?? 0) + 1)
-    return original.apply(this, args)
-  }
-  return {
-    count: (name: string) => counts.get(name) ?? 0,
-    remove: () => {
-      delete (client as { sendCommand?: unknown }).sendCommand
-    },
-  }
 }
 
 const appendOne = (log: OrderEventLog["Service"], order: string) =>

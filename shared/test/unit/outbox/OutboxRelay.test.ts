@@ -1,6 +1,8 @@
 /** The relay's pure helpers: parsing outbox entries, retry backoff, stream id times. */
+import { Duration, Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { parseOutboxFields, retryDelayMs, streamIdMs } from "../../../src/outbox/OutboxRelay.ts"
+import { parseOutboxFields, relayRetryPolicy, streamIdMs } from "../../../src/outbox/OutboxRelay.ts"
+import { delaysOf, exponentialCapped, nominalDelay, RetryPolicies } from "../../../src/resilience/schedules.ts"
 
 describe("outbox relay helpers", () => {
   it("parses the fields written by the event log", () => {
@@ -32,17 +34,19 @@ describe("outbox relay helpers", () => {
     })
   })
 
-  it("backs off exponentially with jitter, capped", () => {
-    expect(retryDelayMs(1, 100, 10_000, 1)).toBe(100)
-    expect(retryDelayMs(1, 100, 10_000, 0)).toBe(50)
-    expect(retryDelayMs(2, 100, 10_000, 1)).toBe(200)
-    expect(retryDelayMs(5, 100, 10_000, 1)).toBe(1_600)
-    expect(retryDelayMs(20, 100, 10_000, 1)).toBe(10_000)
-    expect(retryDelayMs(10_000, 100, 10_000, 0.5)).toBe(7_500)
-    for (let attempt = 1; attempt < 50; attempt++) {
-      const delay = retryDelayMs(attempt, 100, 10_000)
-      expect(delay).toBeGreaterThanOrEqual(50)
-      expect(delay).toBeLessThanOrEqual(10_000)
+  it("retries with the shared publish backoff, or the one given: exponential, capped, jittered, forever", async () => {
+    expect(relayRetryPolicy()).toBe(RetryPolicies.brokerPublish)
+    const policy = relayRetryPolicy({ initialMs: 100, maxMs: 10_000 })
+    expect(Duration.toMillis(nominalDelay(policy, 1))).toBe(100)
+    expect(Duration.toMillis(nominalDelay(policy, 5))).toBe(1_600)
+    expect(Duration.toMillis(nominalDelay(policy, 20))).toBe(10_000)
+    const delays = await Effect.runPromise(delaysOf(exponentialCapped(policy), 60))
+    // never gives up: a publishable entry is never dropped
+    expect(delays).toHaveLength(60)
+    for (const [i, delay] of delays.entries()) {
+      const nominal = Duration.toMillis(nominalDelay(policy, i + 1))
+      expect(Duration.toMillis(delay)).toBeGreaterThanOrEqual(nominal * 0.8 - 1e-6)
+      expect(Duration.toMillis(delay)).toBeLessThanOrEqual(nominal * 1.2 + 1e-6)
     }
   })
 
