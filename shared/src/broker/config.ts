@@ -9,6 +9,7 @@
  * | `KAFKA_TOPIC_PARTITIONS`   | `3`                | partitions of the eight topics (`ensureTopics`) |
  * | `KAFKA_REPLICATION_FACTOR` | `1`                | replication factor (Kafka) / replicas (JetStream) |
  * | `KAFKA_LOG_LEVEL`          | `0`                | librdkafka syslog level 0–7; 0 keeps it quiet   |
+ * | `KAFKA_LINGER_MS`          | `20`               | producer `linger.ms`: how long a batch may wait to fill |
  * | `BROKER_CLIENT_ID`         | `dcent`            | Kafka `client.id` / NATS connection name        |
  */
 import { Config, ConfigProvider, Effect } from "effect"
@@ -148,6 +149,19 @@ export const kafkaLogLevelConfig: Config.Config<number> = Config.Int("KAFKA_LOG_
   Config.withDefault(0),
   Config.mapEffect((n) =>
     n >= 0 && n <= 7 ? Effect.succeed(n) : configFailure(`KAFKA_LOG_LEVEL must be 0..7, got ${n}`),
+  ),
+)
+
+/**
+ * `KAFKA_LINGER_MS` (default 20, 0–1000): the producer's `linger.ms`. librdkafka sends one Produce
+ * request per partition per batch, and each request costs the broker far more than a message
+ * (measured with `test/bench/outbox-relay.ts`: at a steady 1,000 entries/s, 3.4 entries per
+ * request at 5 ms, 8.3 at 20 ms). 20 ms keeps topic latency low while cutting broker requests.
+ */
+export const kafkaLingerMsConfig: Config.Config<number> = Config.Int("KAFKA_LINGER_MS").pipe(
+  Config.withDefault(20),
+  Config.mapEffect((n) =>
+    n >= 0 && n <= 1000 ? Effect.succeed(n) : configFailure(`KAFKA_LINGER_MS must be 0..1000, got ${n}`),
   ),
 )
 

@@ -3,7 +3,7 @@
  *
  * - subject `<TOPIC>.<key>` ↔ Kafka topic `<TOPIC>`, message key `<key>` (UTF-8), headers as
  *   Kafka headers (UTF-8 values);
- * - the producer is idempotent with `acks=all`, lz4 compression and a 5 ms linger; `publish`
+ * - the producer is idempotent with `acks=all`, lz4 compression and a `KAFKA_LINGER_MS` (20 ms) linger; `publish`
  *   succeeds only after the delivery report, i.e. once the broker has the message; a publish
  *   hands its message to the producer synchronously (topic known) or after the one shared
  *   look-up of its topic, so publishes started one after the other without waiting are produced
@@ -17,7 +17,7 @@
 import { KafkaJS } from "@confluentinc/kafka-javascript"
 import { type Config, Duration, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
-import { brokerUrlOfKind, clientIdConfig, kafkaLogLevelConfig } from "./config.ts"
+import { brokerUrlOfKind, clientIdConfig, kafkaLingerMsConfig, kafkaLogLevelConfig } from "./config.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import {
   asBuffer,
@@ -242,7 +242,7 @@ export const BrokerKafka = {
   layer: (options: KafkaBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
     Layer.effect(Broker, makeKafkaBroker(options)),
 
-  /** Kafka broker from `BROKER_URL` (must be `kafka://`), `BROKER_CLIENT_ID`, `KAFKA_LOG_LEVEL`. */
+  /** Kafka broker from `BROKER_URL` (must be `kafka://`), `BROKER_CLIENT_ID`, `KAFKA_LOG_LEVEL`, `KAFKA_LINGER_MS`. */
   layerConfig: (
     overrides: Omit<KafkaBrokerOptions, "servers" | "url"> = {},
   ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
@@ -251,7 +251,15 @@ export const BrokerKafka = {
         const broker = yield* brokerUrlOfKind("kafka")
         const clientId = yield* clientIdConfig
         const logLevel = yield* kafkaLogLevelConfig
-        return BrokerKafka.layer({ clientId, logLevel, ...overrides, servers: broker.servers, url: broker.url })
+        const lingerMs = yield* kafkaLingerMsConfig
+        return BrokerKafka.layer({
+          clientId,
+          logLevel,
+          lingerMs,
+          ...overrides,
+          servers: broker.servers,
+          url: broker.url,
+        })
       }),
     ),
 } as const
