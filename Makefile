@@ -66,6 +66,31 @@ demo: ## Load sample sellers/orders into the running stack (make run) and walk o
 compose-config: ## Validate the Docker Compose file (needs only the docker client)
 	@docker compose -f infra/docker-compose.yml config --quiet && echo "compose file is valid"
 
+# Benchmark suite (test/bench/README.md): each scenario starts the services it measures on free ports
+# (a private Redis, the local Kafka), drives them and a bare baseline server with the same generator,
+# prints its table and writes test/bench/.results/<scenario>.json; exit 1 on a lost, duplicated or
+# out-of-order event. BENCH_SHORT=1: the short form (seconds). The generator holds many sockets.
+BENCH := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; node --max-old-space-size=8192 test/bench/run.ts
+
+.PHONY: bench bench-write bench-live-orders bench-fan-out bench-overload bench-replicas
+bench: generate infra-up ## Every benchmark scenario in turn (about 25 min): figure, baseline and ratio per scenario
+	@$(BENCH)
+
+bench-write: generate infra-up ## Write path: proposals + updates, closed and open loop; latency to WatchOrder, SSE, topics
+	@$(BENCH) write
+
+bench-live-orders: generate infra-up ## 10k/50k/100k live orders (BENCH_LIVE_ORDERS): open time, idle RSS/CPU/Redis, a burst
+	@$(BENCH) live-orders
+
+bench-fan-out: generate infra-up ## 50k WatchOrder + 10k SSE streams on one requestor: RSS, burst delivery p99
+	@$(BENCH) fan-out
+
+bench-overload: generate infra-up ## 2x the measured capacity for 60 s, then normal load: goodput, refusals, recovery time
+	@$(BENCH) overload
+
+bench-replicas: generate infra-up ## The write throughput of 2 processors + 2 requestors against 1 + 1
+	@$(BENCH) replicas
+
 .PHONY: bench-latency
 bench-latency: ## Stream latency benchmark: submit → NewProposal on WatchOrder, p50/p95/p99/max (needs make infra-up)
 	@node test/bench/stream-latency.ts

@@ -28,6 +28,7 @@ import {
 } from "../support/e2e.ts"
 import { acceptsTcp } from "../support/ports.ts"
 import { servers } from "../support/servers.ts"
+import { type Summary, summarize } from "./lib/stats.ts"
 
 const intEnv = (name: string, fallback: number, minimum: number) => {
   const raw = process.env[name]
@@ -48,23 +49,8 @@ const requestorDb = intEnv("BENCH_REQUESTOR_DB", 10, 0)
 
 const say = (line: string) => process.stdout.write(`${line}\n`)
 
-/** Nearest-rank percentile of sorted values. */
-const percentile = (sorted: ReadonlyArray<number>, p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number
-
-const summary = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mean = sorted.reduce((sum, value) => sum + value, 0) / sorted.length
-  return {
-    count: sorted.length,
-    min: sorted[0] as number,
-    mean,
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    max: sorted.at(-1) as number,
-  }
-}
+/** The summary of `values` (there is at least one: `BENCH_COUNT` >= 1). */
+const summary = (values: ReadonlyArray<number>) => summarize(values) as Summary
 
 const ms = (value: number) => value.toFixed(2).padStart(8)
 

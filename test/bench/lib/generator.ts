@@ -1,0 +1,248 @@
+/**
+ * The sending half of the load generator: proposal submissions over undici keep-alive pools,
+ * closed loop (a fixed number in flight, each sent when the previous answered) or open loop (a
+ * fixed offered rate: each send is scheduled by the clock and its latency counted from when it
+ * was due, so a slow server cannot hide its latency by slowing the sender down — no coordinated
+ * omission). Every submission goes into the `Ledger`; each phase gets its own HTTP figures.
+ */
+import { Pool } from "undici"
+import { type Ledger, Outcomes } from "./ledger.ts"
+import { nowMs } from "./ops.ts"
+import { progress } from "./report.ts"
+import { Counter, Samples, type Summary } from "./stats.ts"
+import type { Submission } from "./workload.ts"
+
+export interface HttpAnswer {
+  readonly status: number
+  /** `201`, `503+Retry-After`, `timeout`, `error ECONNRESET`, ... */
+  readonly label: string
+}
+
+/** Keep-alive pools, one per base URL; requests go round-robin over them. */
+export class HttpClient {
+  private readonly pools: Array<Pool>
+  private readonly timeoutMs: number
+  private next = 0
+
+  constructor(baseUrls: ReadonlyArray<string>, connections: number, timeoutMs = 30_000) {
+    this.timeoutMs = timeoutMs
+    this.pools = baseUrls.map(
+      (url) =>
+        new Pool(url, {
+          connections: Math.max(1, Math.ceil(connections / baseUrls.length)),
+          pipelining: 1,
+          keepAliveTimeout: 60_000,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        }),
+    )
+  }
+
+  /** One JSON request; never throws (failures become a label). */
+  async send(method: "POST" | "PUT", path: string, body: string): Promise<HttpAnswer> {
+    const pool = this.pools[this.next] as Pool
+    this.next = (this.next + 1) % this.pools.length
+    try {
+      const response = await pool.request({
+        method,
+        path,
+        headers: { "content-type": "application/json" },
+        body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      })
+      await response.body.text()
+      const retryAfter = response.statusCode >= 400 && response.headers["retry-after"] !== undefined
+      return {
+        status: response.statusCode,
+        label: `${response.statusCode}${retryAfter ? "+Retry-After" : ""}`,
+      }
+    } catch (error) {
+      // AbortSignal.timeout rejects with a DOMException named TimeoutError (numeric `code` 23).
+      const name = error instanceof Error ? error.name : ""
+      const code = (error as { code?: unknown }).code
+      const label = typeof code === "string" ? code : name
+      const timeout = /TIMEOUT|TimeoutError|AbortError/i.test(`${label} ${name}`)
+      return { status: 0, label: timeout ? "timeout" : `error ${label}` }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.pools.map((pool) => pool.close()))
+  }
+}
+
+/** The HTTP side of one phase. */
+export class PhaseRecord {
+  readonly statuses = new Counter()
+  readonly latency = new Samples()
+  /** For windows over time: when each submission was due, its latency, and whether it was accepted. */
+  readonly due: Array<number> = []
+  readonly took: Array<number> = []
+  readonly ok: Array<boolean> = []
+  sent = 0
+  answered = 0
+  accepted = 0
+  /** Open loop: sends skipped because `maxInFlight` were outstanding (the generator's own limit). */
+  skipped = 0
+  startedAt = 0
+  /** When the last answer came (closed loop) or the last send was due (open loop). */
+  endedAt = 0
+
+  readonly index: number
+  readonly name: string
+
+  constructor(index: number, name: string) {
+    this.index = index
+    this.name = name
+  }
+
+  /** Accepted submissions per second over the phase. */
+  get throughput(): number {
+    const seconds = (this.endedAt - this.startedAt) / 1000
+    return seconds > 0 ? this.accepted / seconds : 0
+  }
+
+  summary(): Summary | undefined {
+    return this.latency.summary()
+  }
+
+  record(dueAt: number, answer: HttpAnswer, at: number) {
+    this.answered += 1
+    this.statuses.add(answer.label)
+    const ok = answer.status >= 200 && answer.status < 300
+    if (ok) this.accepted += 1
+    this.latency.push(at - dueAt)
+    this.due.push(dueAt)
+    this.took.push(at - dueAt)
+    this.ok.push(ok)
+  }
+}
+
+export interface LoadContext {
+  readonly http: HttpClient
+  readonly ledger: Ledger
+  readonly next: () => Submission
+  /** Prefix of the progress lines. */
+  readonly label: string
+  readonly progressMs: number
+}
+
+/** Sends one submission of `phase`, due at `dueAt`; books it and its answer. */
+const submitOne = async (context: LoadContext, phase: PhaseRecord, submission: Submission, dueAt: number) => {
+  const opId = context.ledger.add(submission.order, phase.index, dueAt)
+  phase.sent += 1
+  const answer = await context.http.send("POST", "/api/v1/proposal-submissions", submission.body(opId))
+  const at = nowMs()
+  submission.release()
+  context.ledger.settle(
+    opId,
+    answer.status >= 200 && answer.status < 300
+      ? Outcomes.accepted
+      : answer.status === 0
+        ? Outcomes.unknown
+        : Outcomes.refused,
+  )
+  phase.record(dueAt, answer, at)
+}
+
+const phaseTicker = (context: LoadContext, phase: PhaseRecord, inFlight: () => number) => {
+  let lastAccepted = 0
+  let lastAt = nowMs()
+  const timer = setInterval(() => {
+    const now = nowMs()
+    const rate = ((phase.accepted - lastAccepted) / (now - lastAt)) * 1000
+    lastAccepted = phase.accepted
+    lastAt = now
+    progress(
+      `${context.label} ${phase.name}: sent ${phase.sent}, accepted ${phase.accepted} (${rate.toFixed(0)}/s), ` +
+        `in flight ${inFlight()}, deliveries owed ${context.ledger.outstanding}`,
+    )
+  }, context.progressMs)
+  return () => clearInterval(timer)
+}
+
+/** `concurrency` submissions in flight for `durationMs`. */
+export const closedLoop = async (
+  context: LoadContext,
+  phase: PhaseRecord,
+  concurrency: number,
+  durationMs: number,
+): Promise<PhaseRecord> => {
+  phase.startedAt = nowMs()
+  const until = phase.startedAt + durationMs
+  let inFlight = 0
+  const stop = phaseTicker(context, phase, () => inFlight)
+  const worker = async () => {
+    while (nowMs() < until) {
+      inFlight += 1
+      await submitOne(context, phase, context.next(), nowMs())
+      inFlight -= 1
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  phase.endedAt = nowMs()
+  stop()
+  return phase
+}
+
+/** `rate` submissions per second, due by the clock, for `durationMs`; then waits for the answers. */
+export const openLoop = async (
+  context: LoadContext,
+  phase: PhaseRecord,
+  rate: number,
+  durationMs: number,
+  maxInFlight: number,
+): Promise<PhaseRecord> => {
+  phase.startedAt = nowMs()
+  const total = Math.max(1, Math.round((rate * durationMs) / 1000))
+  const interval = 1000 / rate
+  const pending = new Set<Promise<void>>()
+  const stop = phaseTicker(context, phase, () => pending.size)
+  let index = 0
+  while (index < total) {
+    const due = Math.min(total, Math.floor((nowMs() - phase.startedAt) / interval) + 1)
+    for (; index < due; index += 1) {
+      const dueAt = phase.startedAt + index * interval
+      if (pending.size >= maxInFlight) {
+        phase.skipped += 1
+        phase.statuses.add("not sent (generator limit)")
+        continue
+      }
+      const sending = submitOne(context, phase, context.next(), dueAt).finally(() => pending.delete(sending))
+      pending.add(sending)
+    }
+    const wait = phase.startedAt + index * interval - nowMs()
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    else await new Promise((resolve) => setImmediate(resolve))
+  }
+  phase.endedAt = phase.startedAt + durationMs
+  await Promise.all(pending)
+  stop()
+  return phase
+}
+
+/** One submission per listed order (a burst), `concurrency` at a time, as fast as answered. */
+export const burst = async (
+  context: LoadContext,
+  phase: PhaseRecord,
+  submissions: ReadonlyArray<() => Submission>,
+  concurrency: number,
+): Promise<PhaseRecord> => {
+  phase.startedAt = nowMs()
+  let inFlight = 0
+  let next = 0
+  const stop = phaseTicker(context, phase, () => inFlight)
+  const worker = async () => {
+    while (next < submissions.length) {
+      const make = submissions[next] as () => Submission
+      next += 1
+      inFlight += 1
+      await submitOne(context, phase, make(), nowMs())
+      inFlight -= 1
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, submissions.length) }, worker))
+  phase.endedAt = nowMs()
+  stop()
+  return phase
+}
