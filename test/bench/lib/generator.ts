@@ -5,12 +5,16 @@
  * was due, so a slow server cannot hide its latency by slowing the sender down — no coordinated
  * omission). Every submission goes into the `Ledger`; each phase gets its own HTTP figures.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Pool } from "undici"
 import { type Ledger, Outcomes } from "./ledger.ts"
 import { nowMs } from "./ops.ts"
 import { progress } from "./report.ts"
 import { Counter, Samples, type Summary } from "./stats.ts"
 import type { Submission } from "./workload.ts"
+
+/** The status label of an open-loop send skipped because `maxInFlight` were outstanding. */
+export const notSentLabel = "not sent (generator limit)"
 
 export interface HttpAnswer {
   readonly status: number
@@ -79,14 +83,24 @@ export class PhaseRecord {
   readonly due: Array<number> = []
   readonly took: Array<number> = []
   readonly ok: Array<boolean> = []
+  /** HTTP status of each answer (0: no answer). */
+  readonly status: Array<number> = []
   sent = 0
   answered = 0
   accepted = 0
-  /** Open loop: sends skipped because `maxInFlight` were outstanding (the generator's own limit). */
+  /** Open loop: sends skipped because `maxInFlight` were outstanding (the generator's own limit), and when they were due. */
   skipped = 0
+  readonly skippedDue: Array<number> = []
   startedAt = 0
   /** When the last answer came (closed loop) or the last send was due (open loop). */
   endedAt = 0
+  /**
+   * The generator's own event-loop delay during the phase (ms): when it is high, the generator
+   * (sharing the machine) was late too, and the latencies include that.
+   */
+  loopDelay = { p99: 0, max: 0 }
+  /** Resolves when every submission of the phase was answered. */
+  settled: Promise<void> = Promise.resolve()
 
   readonly index: number
   readonly name: string
@@ -115,6 +129,7 @@ export class PhaseRecord {
     this.due.push(dueAt)
     this.took.push(at - dueAt)
     this.ok.push(ok)
+    this.status.push(answer.status)
   }
 }
 
@@ -122,6 +137,8 @@ export interface LoadContext {
   readonly http: HttpClient
   readonly ledger: Ledger
   readonly next: () => Submission
+  /** Open-loop submissions outstanding, across phases (bounded by each phase's `maxInFlight`). */
+  readonly inFlight: { count: number }
   /** Prefix of the progress lines. */
   readonly label: string
   readonly progressMs: number
@@ -148,6 +165,8 @@ const submitOne = async (context: LoadContext, phase: PhaseRecord, submission: S
 const phaseTicker = (context: LoadContext, phase: PhaseRecord, inFlight: () => number) => {
   let lastAccepted = 0
   let lastAt = nowMs()
+  const loop = monitorEventLoopDelay({ resolution: 10 })
+  loop.enable()
   const timer = setInterval(() => {
     const now = nowMs()
     const rate = ((phase.accepted - lastAccepted) / (now - lastAt)) * 1000
@@ -158,7 +177,11 @@ const phaseTicker = (context: LoadContext, phase: PhaseRecord, inFlight: () => n
         `in flight ${inFlight()}, deliveries owed ${context.ledger.outstanding}`,
     )
   }, context.progressMs)
-  return () => clearInterval(timer)
+  return () => {
+    clearInterval(timer)
+    loop.disable()
+    phase.loopDelay = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 }
+  }
 }
 
 /** `concurrency` submissions in flight for `durationMs`. */
@@ -185,30 +208,42 @@ export const closedLoop = async (
   return phase
 }
 
-/** `rate` submissions per second, due by the clock, for `durationMs`; then waits for the answers. */
+/**
+ * `rate` submissions per second, due by the clock, for `durationMs`; then waits for the answers,
+ * unless `awaitAnswers` is false: then it returns when the last send was due and `phase.settled`
+ * resolves with the answers (the next phase starts on time, as the clients of a real load would).
+ * At most `maxInFlight` submissions are outstanding across all phases of the context.
+ */
 export const openLoop = async (
   context: LoadContext,
   phase: PhaseRecord,
   rate: number,
   durationMs: number,
   maxInFlight: number,
+  awaitAnswers = true,
 ): Promise<PhaseRecord> => {
   phase.startedAt = nowMs()
   const total = Math.max(1, Math.round((rate * durationMs) / 1000))
   const interval = 1000 / rate
   const pending = new Set<Promise<void>>()
-  const stop = phaseTicker(context, phase, () => pending.size)
+  const { inFlight } = context
+  const stop = phaseTicker(context, phase, () => inFlight.count)
   let index = 0
   while (index < total) {
     const due = Math.min(total, Math.floor((nowMs() - phase.startedAt) / interval) + 1)
     for (; index < due; index += 1) {
       const dueAt = phase.startedAt + index * interval
-      if (pending.size >= maxInFlight) {
+      if (inFlight.count >= maxInFlight) {
         phase.skipped += 1
-        phase.statuses.add("not sent (generator limit)")
+        phase.skippedDue.push(dueAt)
+        phase.statuses.add(notSentLabel)
         continue
       }
-      const sending = submitOne(context, phase, context.next(), dueAt).finally(() => pending.delete(sending))
+      inFlight.count += 1
+      const sending = submitOne(context, phase, context.next(), dueAt).finally(() => {
+        inFlight.count -= 1
+        pending.delete(sending)
+      })
       pending.add(sending)
     }
     const wait = phase.startedAt + index * interval - nowMs()
@@ -216,7 +251,8 @@ export const openLoop = async (
     else await new Promise((resolve) => setImmediate(resolve))
   }
   phase.endedAt = phase.startedAt + durationMs
-  await Promise.all(pending)
+  phase.settled = Promise.all(pending).then(() => {})
+  if (awaitAnswers) await phase.settled
   stop()
   return phase
 }

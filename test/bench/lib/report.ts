@@ -104,6 +104,18 @@ export const latencyFigures = (
 export const streamErrorNote = (target: string, errors: Readonly<Record<string, number>>): Array<string> =>
   Object.keys(errors).length === 0 ? [] : [`${target}: watcher streams failed and resumed: ${JSON.stringify(errors)}`]
 
+/** A note when the generator's event loop lagged in a phase (its latencies then include the lag). */
+export const generatorLagNote = (
+  target: string,
+  phases: ReadonlyArray<{ readonly name: string; readonly loopDelay: { readonly p99: number } }>,
+): Array<string> =>
+  phases
+    .filter((phase) => phase.loopDelay.p99 > 100)
+    .map(
+      (phase) =>
+        `${target} ${phase.name}: the generator's event loop lagged (p99 ${phase.loopDelay.p99.toFixed(0)} ms); latencies include it`,
+    )
+
 // --- progress --------------------------------------------------------------------------------
 
 const started = performance.now()

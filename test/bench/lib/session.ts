@@ -63,6 +63,8 @@ export class Session {
   openSeconds: number | undefined
   watchers = 0
   private watchResult: WatchResult | undefined
+  /** Open-loop submissions outstanding across phases. */
+  private readonly inFlight = { count: 0 }
 
   readonly options: SessionOptions
 
@@ -203,6 +205,7 @@ export class Session {
       http: this.submitHttp,
       ledger: this.ledger,
       next: () => workload.next(),
+      inFlight: this.inFlight,
       label: this.label,
       progressMs: this.options.progressMs,
     }
@@ -219,9 +222,16 @@ export class Session {
     return closedLoop(this.context(), this.phase(name), concurrency, durationMs)
   }
 
-  openLoop(name: string, rate: number, durationMs: number, maxInFlight: number): Promise<PhaseRecord> {
+  /** See `openLoop` in `generator.ts` (`awaitAnswers` false: returns when the last send was due). */
+  openLoop(
+    name: string,
+    rate: number,
+    durationMs: number,
+    maxInFlight: number,
+    awaitAnswers = true,
+  ): Promise<PhaseRecord> {
     progress(`${this.label} ${name}: open loop, ${rate.toFixed(0)}/s offered, ${durationMs / 1000} s`)
-    return openLoop(this.context(), this.phase(name), rate, durationMs, maxInFlight)
+    return openLoop(this.context(), this.phase(name), rate, durationMs, maxInFlight, awaitAnswers)
   }
 
   /** One new proposal for each of `orders` (default: every order). */

@@ -60,6 +60,8 @@ export class WatcherPool {
     this.workers = workers
     this.onDelivery = onDelivery
     for (const worker of workers) {
+      // A send to a process that just exited (EPIPE) is not worth a crash: `close` counts it as lost.
+      worker.on("error", () => {})
       worker.on("message", (message: FromWorker) => {
         this.latest.set(worker, message.stats)
         if (message.t === "batch") {
@@ -127,8 +129,15 @@ export class WatcherPool {
     return [...this.latest.values()].reduce(addStats, noStats)
   }
 
-  /** Closes every watcher and returns what the processes saw; the processes exit. */
-  async close(): Promise<WatchResult> {
+  private closing: Promise<WatchResult> | undefined
+
+  /** Closes every watcher and returns what the processes saw; the processes exit. Once. */
+  close(): Promise<WatchResult> {
+    this.closing ??= this.closeAll()
+    return this.closing
+  }
+
+  private async closeAll(): Promise<WatchResult> {
     const summaries = await Promise.all(
       this.workers.map(
         (worker) =>

@@ -104,6 +104,7 @@ const measureFanOut = async (target: Target, settings: Settings): Promise<FanOut
         watcherStats: held,
         streamMetrics: streams,
         burstStatuses: burst.statuses.toJSON(),
+        generatorLoopDelayMs: burst.loopDelay,
         streamErrors,
         drained,
       },

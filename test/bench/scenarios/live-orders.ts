@@ -141,6 +141,7 @@ const measureLive = async (target: Target, size: number, settings: Settings, idl
         streamMetricsBeforeIdle: streamsBefore,
         streamMetricsAfterIdle: streamsAfter,
         burstStatuses: burst.statuses.toJSON(),
+        generatorLoopDelayMs: burst.loopDelay,
         streamErrors,
         drained,
       },

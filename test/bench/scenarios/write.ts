@@ -14,6 +14,7 @@ import {
   type ChannelCheck,
   checksOk,
   type Figure,
+  generatorLagNote,
   latencyFigures,
   progress,
   type ScenarioResult,
@@ -176,6 +177,7 @@ const phaseDetails = (run: WriteRun) => ({
     accepted: phase.accepted,
     skipped: phase.skipped,
     statuses: phase.statuses.toJSON(),
+    generatorLoopDelayMs: phase.loopDelay,
   })),
   cpuDuringClosedLoop: Object.fromEntries(
     Object.entries(run.closedUsage.cpu).map(([name, value]) => [name, round(value, 1)]),
@@ -214,6 +216,7 @@ export const write: Scenario = {
     ]
     for (const run of [baseline, system]) {
       notes.push(...streamErrorNote(run.session.label, run.streamErrors))
+      notes.push(...generatorLagNote(run.session.label, run.session.phases))
       if (run.open !== undefined && run.open.skipped > 0)
         notes.push(
           `${run.session.label}: ${run.open.skipped} open-loop sends skipped (over ${settings.maxInFlight} in flight)`,
