@@ -265,7 +265,7 @@ describe("one trace across the services and the broker", () => {
     )
     expect(sellerSide.length, describeSpans(spans)).toBeGreaterThan(0)
     // Effect's own spans are part of it.
-    expect(spans.some((span) => span.service === "processor" && span.name === "OrderEventLog.append")).toBe(true)
+    expect(spans.some((span) => span.service === "processor" && span.name === "OrderEventLog.appendAt")).toBe(true)
     // The buyer's WatchOrder delivery of the recorded event too.
     const recorded = spans.find((span) => span.service === "requestor" && span.name === "OrderEventLog.record")
     const delivered = spans.find((span) => span.service === "requestor" && span.name === "deliver OrderEvent")
