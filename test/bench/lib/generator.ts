@@ -257,19 +257,21 @@ export const openLoop = async (
   return phase
 }
 
-/** One submission per listed order (a burst), `concurrency` at a time, as fast as answered. */
+/** One submission per listed order (a burst), `concurrency` at a time, as fast as answered, until `deadlineMs`. */
 export const burst = async (
   context: LoadContext,
   phase: PhaseRecord,
   submissions: ReadonlyArray<() => Submission>,
   concurrency: number,
+  deadlineMs = Number.POSITIVE_INFINITY,
 ): Promise<PhaseRecord> => {
   phase.startedAt = nowMs()
+  const until = phase.startedAt + deadlineMs
   let inFlight = 0
   let next = 0
   const stop = phaseTicker(context, phase, () => inFlight)
   const worker = async () => {
-    while (next < submissions.length) {
+    while (next < submissions.length && nowMs() < until) {
       const make = submissions[next] as () => Submission
       next += 1
       inFlight += 1
@@ -278,6 +280,9 @@ export const burst = async (
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, submissions.length) }, worker))
+  // Past the deadline: the rest are not sent (a slow system must not stretch the run without bound).
+  phase.skipped = submissions.length - next
+  if (phase.skipped > 0) phase.statuses.add(notSentLabel, phase.skipped)
   phase.endedAt = nowMs()
   stop()
   return phase

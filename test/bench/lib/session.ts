@@ -235,13 +235,13 @@ export class Session {
   }
 
   /** One new proposal for each of `orders` (default: every order). */
-  burst(name: string, concurrency: number, orders?: ReadonlyArray<number>): Promise<PhaseRecord> {
+  burst(name: string, concurrency: number, deadlineMs?: number, orders?: ReadonlyArray<number>): Promise<PhaseRecord> {
     const workload = this.workload
     if (workload === undefined) throw new Error("open() the session first")
     const list = orders ?? this.liveOrders()
     progress(`${this.label} ${name}: one proposal to each of ${list.length} orders, ${concurrency} in flight`)
     const submissions = list.map((order) => (): Submission => workload.forOrder(order, "new"))
-    return burst(this.context(), this.phase(name), submissions, concurrency)
+    return burst(this.context(), this.phase(name), submissions, concurrency, deadlineMs)
   }
 
   /** Waits until every accepted submission's event reached every watcher and topic; false on timeout. */
