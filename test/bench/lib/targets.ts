@@ -10,6 +10,21 @@ import { kafkaUrl, servers } from "../../support/servers.ts"
 import { type RunningProcessor, type RunningRequestor, startProcessor, startRequestor } from "../../support/services.ts"
 import { stringEnv } from "./config.ts"
 
+/**
+ * The services' own settings found in the bench's environment (`HTTP_MAX_IN_FLIGHT=64 make
+ * bench-overload`), passed to the services it starts: tuning is measured with the same suite.
+ */
+const serviceSettingsFromEnv = (): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(process.env).filter(
+      (entry): entry is [string, string] =>
+        entry[1] !== undefined &&
+        /^(HTTP_MAX_|HTTP_QUEUE_|GRPC_MAX_|SSE_MAX_|OVERLOAD_|KAFKA_LINGER_MS|STREAM_|MAX_CONCURRENT_TASKS|DISPATCH_|FIND_MAX_SEL|LOG_LEVEL)/.test(
+          entry[0],
+        ),
+    ),
+  )
+
 export interface Target {
   /** `system`, `baseline`, `1+1`, `2+2`: names the rows of the delivery checks. */
   readonly name: string
@@ -123,6 +138,7 @@ const ready = (service: RunningProcessor | RunningRequestor) =>
  */
 export const startSystem = async (options: SystemOptions): Promise<Target> => {
   await flushDatabases(options.redis, [options.processorDb, options.requestorDb])
+  const passed = serviceSettingsFromEnv()
   const processors: Array<RunningProcessor> = []
   const requestors: Array<RunningRequestor> = []
   const stop = async () => {
@@ -137,6 +153,7 @@ export const startSystem = async (options: SystemOptions): Promise<Target> => {
           BROKER_URL: kafkaUrl,
           REDIS_URL: `${options.redis.url}/${options.processorDb}`,
           LOG_LEVEL: "warning",
+          ...passed,
           ...options.processorEnv,
         },
       })
@@ -151,6 +168,7 @@ export const startSystem = async (options: SystemOptions): Promise<Target> => {
           REDIS_URL: `${options.redis.url}/${options.requestorDb}`,
           PROCESSOR_GRPC_URL: processors.map((processor) => processor.grpcAddress).join(","),
           LOG_LEVEL: "warning",
+          ...passed,
           ...options.requestorEnv,
         },
       })
