@@ -25,12 +25,13 @@ import type { RedisError, RedisUnavailable } from "@dcent/shared/redis/errors"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
 import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
-import { Clock, Context, Data, Effect, Layer, Option, Schema } from "effect"
+import { Clock, Context, Data, Effect, Layer, Option, Result, Schema } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { type Command, type Decision, decide, type Replies } from "./decide.ts"
 import { type CommandError, Unavailable } from "./errors.ts"
 import { Keys, type OrderDetails, type OrderState, OrderStateJson } from "./model.ts"
 import { outboxEntries } from "./outbox.ts"
+import { RecentStates } from "./recentStates.ts"
 
 /** The dispatch queue (shared by every replica). */
 export const dispatchQueue = "dispatch"
@@ -103,6 +104,7 @@ export const makeOrders = () =>
     const config = yield* ProcessorConfig
     const orderExpiryMs = config.orderExpiryMinutes * 60_000
     const serialise = serialiseByKey()
+    const recentStates = new RecentStates(2_000)
     const conflictRetries = backoff(RetryPolicies.commitConflict)
 
     const decodeStored = (orderReqId: string, raw: string | null) =>
@@ -142,12 +144,49 @@ export const makeOrders = () =>
         })
         .pipe(Effect.mapError(redisUnavailable))
 
+    /** What this process committed last, when it has it; else the snapshot read from Redis. */
+    const current = (orderReqId: string) =>
+      Effect.suspend(() => {
+        const recent = recentStates.get(orderReqId)
+        if (recent !== undefined) {
+          return Effect.succeed({
+            raw: recent.raw,
+            sha1: recent.sha1,
+            state: recent.state,
+            logSeq: recent.logSeq,
+            remembered: true,
+          })
+        }
+        return snapshot(orderReqId).pipe(
+          Effect.flatMap(({ raw, logSeq }) =>
+            decodeStored(orderReqId, raw).pipe(
+              Effect.map((stored) => {
+                const read = {
+                  raw,
+                  sha1: raw === null ? "" : sha1(raw),
+                  state: Option.getOrUndefined(stored),
+                  logSeq,
+                  remembered: false,
+                }
+                if (read.raw !== null && read.state !== undefined) {
+                  recentStates.set(orderReqId, { raw: read.raw, sha1: read.sha1, state: read.state, logSeq })
+                }
+                return read
+              }),
+            ),
+          ),
+        )
+      })
+
     /** Read, decide, commit once; `CommitConflict` when the order changed in between. */
-    const step = <C extends Command>(orderReqId: string, command: C) =>
+    const step = <C extends Command>(
+      orderReqId: string,
+      command: C,
+    ): Effect.Effect<CommandResult<Replies[C["_tag"]]>, CommandError | CommitConflict> =>
       Effect.gen(function* () {
-        const { raw, logSeq } = yield* snapshot(orderReqId)
-        const stored = yield* decodeStored(orderReqId, raw)
-        let state = Option.getOrUndefined(stored)
+        const read = yield* current(orderReqId)
+        const { raw, logSeq } = read
+        let state = read.state
         if (state !== undefined && state.lastSeq !== logSeq) {
           // Should not happen (state and events are committed together); trust the log.
           yield* Effect.logWarning("order state and event log disagree on the last seq; using the log").pipe(
@@ -156,21 +195,52 @@ export const makeOrders = () =>
           state = { ...state, lastSeq: logSeq }
         }
         const now = new Date(yield* Clock.currentTimeMillis)
-        const decision = yield* Effect.fromResult(
-          decide(state, command, { now, newId: () => crypto.randomUUID(), orderExpiryMs }, orderReqId),
-        )
-        const writes = decisionWrites(orderReqId, decision)
-        if (decision.events.length === 0 && writes.length === 0) return { reply: decision.reply, records: [] }
+        const decided = decide(state, command, { now, newId: () => crypto.randomUUID(), orderExpiryMs }, orderReqId)
+        const writes = Result.isSuccess(decided) ? decisionWrites(orderReqId, decided.success) : []
+        // A refusal or an answer without a commit is not checked by the compare-and-set: decided on a
+        // remembered state, it is decided again on the state read from Redis.
+        if (
+          read.remembered &&
+          (Result.isFailure(decided) || (decided.success.events.length === 0 && writes.length === 0))
+        ) {
+          recentStates.forget(orderReqId)
+          return yield* step(orderReqId, command)
+        }
+        const decision = yield* Effect.fromResult(decided)
+        if (decision.events.length === 0 && writes.length === 0) {
+          return { reply: decision.reply as Replies[C["_tag"]], records: [] }
+        }
         const details = (decision.state ?? state)?.details
         const outcome = yield* eventLog
           .appendAt(orderReqId, logSeq, decision.events, {
             writes,
             outbox: (records) => (details === undefined ? [] : outboxEntries(details, decision.outbox, records)),
-            guards: [{ key: Keys.order(orderReqId), sha1: raw === null ? "" : sha1(raw) }],
+            guards: [{ key: Keys.order(orderReqId), sha1: read.sha1 }],
           })
-          .pipe(Effect.mapError(eventLogUnavailable))
-        if (outcome._tag === "Conflict") return yield* new CommitConflict({ orderReqId })
+          .pipe(
+            Effect.mapError(eventLogUnavailable),
+            // An outcome we do not know (Redis failed mid-way): what we remember may be stale.
+            Effect.tapError(() => Effect.sync(() => recentStates.forget(orderReqId))),
+          )
+        if (outcome._tag === "Conflict") {
+          recentStates.forget(orderReqId)
+          return yield* new CommitConflict({ orderReqId })
+        }
         const records = outcome.records
+        const written = writes.find((write) => write.op === "set" && write.key === Keys.order(orderReqId))
+        const newState = decision.state ?? state
+        if (written?.op === "set" && decision.state !== undefined) {
+          recentStates.set(orderReqId, {
+            raw: written.value,
+            sha1: sha1(written.value),
+            state: decision.state,
+            logSeq: logSeq + records.length,
+          })
+        } else if (raw !== null && newState !== undefined && records.length === 0) {
+          recentStates.set(orderReqId, { raw, sha1: read.sha1, state: newState, logSeq: logSeq + records.length })
+        } else {
+          recentStates.forget(orderReqId)
+        }
         const first = records[0]
         if (first !== undefined && state !== undefined && first.seq !== state.lastSeq + 1) {
           yield* Effect.logError("order events got unexpected seqs").pipe(
