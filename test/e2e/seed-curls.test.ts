@@ -158,6 +158,13 @@ describe("the seed README's curl examples against a stack with the demo data", (
   })
 
   it("curl 2 (proposal PROP-001 from SELLER-001): 2xx, the answer says it was accepted for ORD-001", async () => {
+    // A seller acts once notified: wait until the processor has the order and has selected its
+    // sellers (the initiate's answer comes before the requestor's stream has opened it there).
+    await eventually(
+      () => http("GET", `${stack.processor.httpUrl}/api/v1/orders/ORD-001`),
+      (order) => order.status === 200 && Number(order.body?.LastSeq) >= 1,
+      { what: "ORD-001 open on the processor with its sellers selected" },
+    )
     const result = await runCurl(seedCommands.proposal)
     expect(result.exitCode, describeCurl(result)).toBe(0)
     expect(result.status, describeCurl(result)).toBeGreaterThanOrEqual(200)
