@@ -32,7 +32,7 @@ import type { Redis as IORedis } from "ioredis"
 import { redisScript, runScript } from "../coordination/redisScript.ts"
 import { EventDraft, OrderEventRecord, OrderEventRecordJson, recordOf } from "../orders/events.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
-import { Redis } from "../redis/Redis.ts"
+import { isTransientRedisFailure, Redis } from "../redis/Redis.ts"
 import { subscribeToChannel } from "../redis/subscriber.ts"
 import { currentTraceCarrier, type TraceCarrier, traceparentHeader } from "../telemetry/traceContext.ts"
 import { commitLua, encodeCommit, eventsChannel, orderEventsKey, parseNotification, seqOfStreamId } from "./encoding.ts"
@@ -267,7 +267,8 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
           operation,
           orderReqId,
           reason: error.message,
-          unavailable: error._tag === "RedisUnavailable",
+          // A connection lost with the command in flight is an outage too (503, retry), not a bug.
+          unavailable: isTransientRedisFailure(error),
         })
 
     const invalid = (operation: string, orderReqId: string, reason: string) =>

@@ -465,15 +465,29 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
 
     const loop = Effect.gen(function* () {
       yield* persistently("create group", ensureGroup)
+      /** Publishes our own pending entries (from `0`). */
+      const publishOwn = Effect.gen(function* () {
+        while (true) {
+          const own = yield* persistently("read", readOwn)
+          if (own.length === 0) break
+          yield* publishBatch(own)
+          if (own.length < batchSize) break
+        }
+      })
       // Our own entries left pending by a previous run of this consumer.
-      while (true) {
-        const own = yield* persistently("read", readOwn)
-        if (own.length === 0) break
-        yield* publishBatch(own)
-        if (own.length < batchSize) break
-      }
+      yield* publishOwn
       let lastClaim = 0
+      /**
+       * After a failed round, our own pending entries are read again first: a read whose reply was
+       * lost (Redis killed after it handed us entries) left them pending with us, where no other
+       * relay would take them before `claimIdleMs`.
+       */
+      let ownAgain = false
       while (true) {
+        if (ownAgain) {
+          ownAgain = false
+          yield* publishOwn
+        }
         const round = Effect.gen(function* () {
           const now = yield* Clock.currentTimeMillis
           if (now - lastClaim >= claimEveryMs) {
@@ -492,6 +506,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
           Effect.catch((error: OutboxError) =>
             Effect.gen(function* () {
               yield* Effect.logWarning("outbox relay round failed").pipe(Effect.annotateLogs({ error: error.message }))
+              ownAgain = true
               if (error.reason.includes("NOGROUP")) yield* ensureGroup.pipe(Effect.ignore)
               yield* Effect.sleep(Duration.millis(roundRetryMs))
               return batchSize

@@ -60,7 +60,7 @@ const maskUrl = (value: URL) => {
 /** Failures worth another attempt of an idempotent command: no connection, or it broke mid-way. */
 export const isTransientRedisFailure = (error: RedisUnavailable | RedisError): boolean =>
   error._tag === "RedisUnavailable" ||
-  /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|Connection is closed|Stream isn't writeable|LOADING|TRYAGAIN/i.test(
+  /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|Connection is closed|Stream isn't writeable|max retries per request|LOADING|TRYAGAIN/i.test(
     error.reason,
   )
 
