@@ -465,17 +465,18 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
 
     const loop = Effect.gen(function* () {
       yield* persistently("create group", ensureGroup)
-      /** Publishes our own pending entries (from `0`). */
-      const publishOwn = Effect.gen(function* () {
-        while (true) {
-          const own = yield* persistently("read", readOwn)
-          if (own.length === 0) break
-          yield* publishBatch(own)
-          if (own.length < batchSize) break
-        }
-      })
+      /** Publishes our own pending entries (from `0`); `read` says how to read them. */
+      const publishOwn = <E>(read: Effect.Effect<ReadonlyArray<Entry>, E>) =>
+        Effect.gen(function* () {
+          while (true) {
+            const own = yield* read
+            if (own.length === 0) break
+            yield* publishBatch(own)
+            if (own.length < batchSize) break
+          }
+        })
       // Our own entries left pending by a previous run of this consumer.
-      yield* publishOwn
+      yield* publishOwn(persistently("read", readOwn))
       let lastClaim = 0
       /**
        * After a failed round, our own pending entries are read again first: a read whose reply was
@@ -484,11 +485,13 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
        */
       let ownAgain = false
       while (true) {
-        if (ownAgain) {
-          ownAgain = false
-          yield* publishOwn
-        }
         const round = Effect.gen(function* () {
+          // Inside the round: a failure here (Redis still away, its data and our group gone) goes
+          // through the same handling as any other, which re-creates the group.
+          if (ownAgain) {
+            ownAgain = false
+            yield* publishOwn(readOwn)
+          }
           const now = yield* Clock.currentTimeMillis
           if (now - lastClaim >= claimEveryMs) {
             lastClaim = now
