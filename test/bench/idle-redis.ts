@@ -15,21 +15,11 @@
  *   BENCH_IDLE_SETTLE=5      seconds after /readyz before the window starts
  */
 import { startReadyProcessor } from "../support/e2e.ts"
+import { intEnv } from "./lib/config.ts"
 
-const intEnv = (name: string, fallback: number, minimum: number) => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === "") return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < minimum) {
-    process.stderr.write(`${name}=${raw}: expected an integer >= ${minimum}\n`)
-    process.exit(2)
-  }
-  return value
-}
-
-const db = intEnv("BENCH_IDLE_DB", 12, 0)
-const seconds = intEnv("BENCH_IDLE_SECONDS", 10, 1)
-const settle = intEnv("BENCH_IDLE_SETTLE", 5, 0)
+const db = intEnv("BENCH_IDLE_DB", 12, 12, 0)
+const seconds = intEnv("BENCH_IDLE_SECONDS", 10, 10, 1)
+const settle = intEnv("BENCH_IDLE_SETTLE", 5, 5, 0)
 
 const say = (line: string) => process.stdout.write(`${line}\n`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -42,23 +42,13 @@ import { topicMessage } from "../../shared/src/orders/topicMessage.ts"
 import type * as RelayModule from "../../shared/src/outbox/OutboxRelay.ts"
 import { Redis } from "../../shared/src/redis/Redis.ts"
 import { kafkaUrl, redisUrl, servers } from "../support/servers.ts"
+import { intEnv } from "./lib/config.ts"
 
-const intEnv = (name: string, fallback: number, minimum: number) => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === "") return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < minimum) {
-    process.stderr.write(`${name}=${raw}: expected an integer >= ${minimum}\n`)
-    process.exit(2)
-  }
-  return value
-}
-
-const entries = intEnv("BENCH_OUTBOX_ENTRIES", 20_000, 1)
-const keys = intEnv("BENCH_OUTBOX_KEYS", 1_000, 1)
-const rounds = intEnv("BENCH_OUTBOX_ROUNDS", 1, 1)
-const idleMs = intEnv("BENCH_OUTBOX_IDLE_MS", 2_000, 0)
-const rate = intEnv("BENCH_OUTBOX_RATE", 0, 0)
+const entries = intEnv("BENCH_OUTBOX_ENTRIES", 20_000, 20_000, 1)
+const keys = intEnv("BENCH_OUTBOX_KEYS", 1_000, 1_000, 1)
+const rounds = intEnv("BENCH_OUTBOX_ROUNDS", 1, 1, 1)
+const idleMs = intEnv("BENCH_OUTBOX_IDLE_MS", 2_000, 2_000, 0)
+const rate = intEnv("BENCH_OUTBOX_RATE", 0, 0, 0)
 const baselineRev = process.env.BENCH_OUTBOX_BASELINE ?? "a85e17c"
 const kafkaOverrides = JSON.parse(process.env.BENCH_OUTBOX_KAFKA ?? "{}") as Partial<KafkaBrokerOptions>
 

@@ -28,24 +28,14 @@ import {
 } from "../support/e2e.ts"
 import { acceptsTcp } from "../support/ports.ts"
 import { servers } from "../support/servers.ts"
+import { intEnv } from "./lib/config.ts"
 import { type Summary, summarize } from "./lib/stats.ts"
 
-const intEnv = (name: string, fallback: number, minimum: number) => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === "") return fallback
-  const value = Number(raw)
-  if (!Number.isInteger(value) || value < minimum) {
-    process.stderr.write(`${name}=${raw}: expected an integer >= ${minimum}\n`)
-    process.exit(2)
-  }
-  return value
-}
-
-const count = intEnv("BENCH_COUNT", 100, 1)
-const concurrency = intEnv("BENCH_CONCURRENCY", 1, 1)
-const warmup = intEnv("BENCH_WARMUP", 5, 0)
-const processorDb = intEnv("BENCH_PROCESSOR_DB", 9, 0)
-const requestorDb = intEnv("BENCH_REQUESTOR_DB", 10, 0)
+const count = intEnv("BENCH_COUNT", 100, 100, 1)
+const concurrency = intEnv("BENCH_CONCURRENCY", 1, 1, 1)
+const warmup = intEnv("BENCH_WARMUP", 5, 5, 0)
+const processorDb = intEnv("BENCH_PROCESSOR_DB", 9, 9, 0)
+const requestorDb = intEnv("BENCH_REQUESTOR_DB", 10, 10, 0)
 
 const say = (line: string) => process.stdout.write(`${line}\n`)
 
