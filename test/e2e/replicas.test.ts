@@ -94,7 +94,7 @@ const streamBreaks = (requestor: RunningRequestor) =>
   requestor
     .output()
     .split("\n")
-    .filter((line) => /order stream (broke|unavailable)/.test(line)).length
+    .filter((line) => /order streams (broke|unavailable)/.test(line)).length
 
 const expectStatus = (response: JsonResponse, status: number) =>
   expect(response.status, describeResponse(response)).toBe(status)
@@ -326,10 +326,10 @@ describe(`two processors and two requestors as one system (${run})`, () => {
     )
     const broken = streamBreaks(b) - breaksBefore
     console.info(
-      `replicas: processor kill -9 → ${broken} streams on it broke and reconnected through the other; ` +
+      `replicas: processor kill -9 → ${broken} shard calls on it broke and reconnected through the other; ` +
         `every order's next proposal delivered ${Date.now() - killedAt} ms after the kill`,
     )
-    // Round-robin had put some of the streams on the processor that died.
+    // Round-robin had put some of the shards' calls on the processor that died.
     expect(broken).toBeGreaterThan(0)
     for (const orderId of orderIds) expectExactlyOnceInOrder(orderId)
   })

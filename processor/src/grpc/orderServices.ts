@@ -37,6 +37,7 @@ import { Cause, Effect, Exit, Option, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { type CommandError, OrderNotFound } from "../orders/errors.ts"
 import { Orders } from "../orders/Orders.ts"
+import { makeProcessOrderStreams } from "./orderStreams.ts"
 import {
   parseFinaliseRequest,
   parseFollowUpRequest,
@@ -63,7 +64,8 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
     const eventLog = yield* OrderEventLog
     const context = yield* Effect.context<never>()
     const runExit = Effect.runPromiseExitWith(context)
-    const openStreams = streamTracker((yield* Metrics.orUnscraped).catalogue, StreamKinds.ProcessorOrderStream)
+    const { catalogue } = yield* Metrics.orUnscraped
+    const openStreams = streamTracker(catalogue, StreamKinds.ProcessorOrderStream)
 
     /** Runs a command for a unary call; typed failures become gRPC statuses (code in the trailer). */
     const unary = async <A>(call: CallContext, name: string, effect: Effect.Effect<A, CommandError>): Promise<A> => {
@@ -274,7 +276,17 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
       )
 
     return [
-      grpcService(OrderStreamingServiceDefinition, { processOrderStream }),
+      grpcService(OrderStreamingServiceDefinition, {
+        processOrderStream,
+        processOrderStreams: makeProcessOrderStreams({
+          eventLog,
+          context,
+          openFor,
+          shutdown: options.shutdown,
+          calls: streamTracker(catalogue, StreamKinds.OrderStreamsCall),
+          orders: openStreams,
+        }),
+      }),
       grpcService(OrderNonStreamingServiceDefinition, { processFollowUp, finaliseOrder, pauseOrder, resumeOrder }),
     ] as const
   })

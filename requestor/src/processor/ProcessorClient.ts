@@ -4,7 +4,7 @@
  * the channel (`./target.ts`: round-robin over the ones that are up), so a stream broken by a dead
  * processor reconnects through another.
  *
- * - `openStream` has no deadline: an order stream lives as long as the order (the original
+ * - `orderStreams` has no deadline: the call lives as long as its shard is held (the original
  *   implementation cut it after 600 s). A dead connection is noticed by HTTP/2 keepalive pings;
  *   interrupting the stream cancels the call.
  * - Unary calls are bounded (`callTimeout`, default 10 s) and cancelled when interrupted. They
@@ -16,7 +16,6 @@
  *   flag only from its own Metadata), so the client waits with `waitForChannelReady`.
  */
 
-import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
 import type {
   FollowUpRequest,
   FollowUpResponse,
@@ -32,15 +31,15 @@ import {
 } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
 import {
   OrderStreamingServiceDefinition,
-  type OrderStreamRequest,
+  type OrderStreamsRequest,
+  type OrderStreamsResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
 import { DeliveryStages, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { rpcClientMetrics } from "@dcent/shared/metrics/grpc"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { trackEventStream } from "@dcent/shared/metrics/streams"
-import { eventStatusFromProto, isTerminalStatus } from "@dcent/shared/orders/events"
 import { currentSpanOption, rpcClientTracing, type TraceCallOptions } from "@dcent/shared/telemetry/grpc"
-import { Context, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Schema, Stream } from "effect"
 import {
   type CallOptions,
   type ChannelOptions,
@@ -76,8 +75,13 @@ export class ProcessorCallError extends Schema.TaggedError<ProcessorCallError>()
 export interface ProcessorClientShape {
   /** `PROCESSOR_GRPC_URL`, for logs. */
   readonly address: string
-  /** `ProcessOrderStream`: the order's events after `request.fromSeq`; ends when the processor ends it. */
-  readonly openStream: (request: OrderStreamRequest) => Stream.Stream<OrderEvent, ProcessorCallError>
+  /**
+   * `ProcessOrderStreams`: one call carrying many orders' streams (`open` / `close` commands in,
+   * `opened` / `refused` / events out); ends when the processor ends it.
+   */
+  readonly orderStreams: (
+    commands: AsyncIterable<OrderStreamsRequest>,
+  ) => Stream.Stream<OrderStreamsResponse, ProcessorCallError>
   readonly followUp: (request: FollowUpRequest) => Effect.Effect<FollowUpResponse, ProcessorCallError>
   readonly finalise: (request: FinaliseOrderRequest) => Effect.Effect<FinaliseOrderResponse, ProcessorCallError>
   readonly pause: (request: PauseOrderRequest) => Effect.Effect<PauseOrderResponse, ProcessorCallError>
@@ -158,14 +162,12 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
     const streaming = clients.create(OrderStreamingServiceDefinition, channel)
     const unaryClient = clients.create(OrderNonStreamingServiceDefinition, channel)
     // Open streams and the "received on the processor stream" stage of the end-to-end latency.
-    const tracked = trackEventStream<OrderEvent>(catalogue, {
-      kind: StreamKinds.RequestorOrderStream,
+    const tracked = trackEventStream<OrderStreamsResponse>(catalogue, {
+      kind: StreamKinds.OrderStreamsCall,
       stage: DeliveryStages.Stream,
-      occurredAt: (event) => event.occurredAt,
-      isTerminal: (event) => {
-        const status = eventStatusFromProto(event.streamingResponseStatus)
-        return status !== undefined && isTerminalStatus(status)
-      },
+      occurredAt: (response) => response.event?.occurredAt,
+      // Many orders on one call: no single last event.
+      isTerminal: () => false,
       onInterrupt: DisconnectReasons.Shutdown,
       onEarlyEnd: DisconnectReasons.Completed,
     })
@@ -211,7 +213,10 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
         )
       })
 
-    const openStream = (request: OrderStreamRequest): Stream.Stream<OrderEvent, ProcessorCallError> =>
+    // The multiplexed call is a connection (traced per order `open` by the stream holder).
+    const orderStreams = (
+      commands: AsyncIterable<OrderStreamsRequest>,
+    ): Stream.Stream<OrderStreamsResponse, ProcessorCallError> =>
       Stream.unwrap(
         Effect.gen(function* () {
           // Aborting cancels the call even while a `next()` is pending.
@@ -219,19 +224,14 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
             Effect.sync(() => new AbortController()),
             (controller) => Effect.sync(() => controller.abort()),
           )
-          const traceParent = yield* currentSpanOption
-          const responses = streaming.processOrderStream(request, { signal: controller.signal, traceParent })
-          return Stream.fromAsyncIterable(responses, toCallError("ProcessOrderStream")).pipe(
-            Stream.filterMap((response) =>
-              response.event === undefined ? Result.failVoid : Result.succeed(response.event),
-            ),
-          )
+          const responses = streaming.processOrderStreams(commands, { signal: controller.signal })
+          return Stream.fromAsyncIterable(responses, toCallError("ProcessOrderStreams"))
         }),
       ).pipe(tracked)
 
     return ProcessorClient.of({
       address: options.address,
-      openStream,
+      orderStreams,
       followUp: unary("ProcessFollowUp", (request: FollowUpRequest, options) =>
         unaryClient.processFollowUp(request, options),
       ),

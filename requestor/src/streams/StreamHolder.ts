@@ -1,35 +1,35 @@
 /**
- * Holds the `ProcessOrderStream` of the live orders in the shards this replica owns, and records
- * every received event once in the buyer-facing event log. Several requestor replicas share one
- * Redis: each live order's stream is held by exactly one of them at a time.
+ * Holds the streams of the live orders in the shards this replica owns, and records every
+ * received event once in the buyer-facing event log. Several requestor replicas share one Redis:
+ * each live order's stream is held by exactly one of them at a time.
  *
  * Ownership is by shard, not by order: an order belongs to shard `shardOf(OrderReqID,
  * STREAM_SHARDS)`, and the shards are leased among the live replicas (`ShardLeases`: one claim
- * script per replica every TTL/3, fair shares, taken over when a replica dies or stops). So the
- * background cost of a live order is zero: no per-order lease, no per-order renewal, no re-scan
- * loop; 100,000 live orders cost the same Redis traffic as ten.
+ * script per replica every TTL/3, fair shares, taken over when a replica dies or stops).
  *
- *   shard acquired ─▶ read `live-orders` once, start a fiber for each of its orders
+ * Per owned shard, ONE multiplexed call to the processor (`ProcessOrderStreams`) carries the
+ * streams of all its orders. A live order costs a small record in its shard's map here and a
+ * member of a follow set on the processor: no fiber, Effect stream, span, lease or HTTP/2 stream
+ * of its own, so 100,000 live orders cost about what ten do, at rest.
+ *
+ *   shard acquired ─▶ read `live-orders` once, its orders join the shard; connect the shard's call
+ *   connected      ─▶ each order: read it + its last recorded seq ─▶ `open` (from_seq = that seq)
+ *   opened         ─▶ its events: OrderEventLog.record each (+ BUYER_NOTIFY / BUYER_FOLLOWUP,
+ *                     status writes, atomically), in seq order, until OrderFinalised
+ *   refused / a read failed ─▶ that order alone opens again after a backoff
+ *   a seq gap      ─▶ that order alone opens again from its last recorded seq
+ *   the call broke (processor gone, a Redis failure while recording) ─▶ reconnect after a
+ *                     backoff, every order opens again from its last recorded seq
+ *   shard lost     ─▶ its call is cancelled at once; the new owner opens its orders again
  *   order initiated ─▶ here, when its shard is ours; else announced on `<prefix>stream-orders`,
- *                      and the owner of its shard starts it
- *   shard lost (given back to balance, or a claim found another owner / none succeeded in time)
- *              ─▶ the fibers of its orders are interrupted at once; the new owner resumes them
+ *                     and the owner of its shard takes it
  *
- * Per order, one fiber (a `FiberMap` keyed by the OrderReqID):
- *
- *   read the order ─▶ from_seq = last recorded seq ─▶ ProcessOrderStream(details, from_seq)
- *        ▲                                              │ each event: OrderEventLog.record
- *        │                                              │ (+ BUYER_NOTIFY / BUYER_FOLLOWUP,
- *        └── backoff (exponential, jittered, ≤ 5 s) ◀── │    status writes, atomically)
- *            on any break: error, end of stream,        ▼
- *            Redis trouble, a seq gap             OrderFinalised ─▶ done
- *
- * A (re)connect always resumes from the last *recorded* seq, and the log is shared in Redis, so
- * a break or a hand-over to another replica loses nothing, and a redelivered event is a
+ * An open always resumes from the last *recorded* seq, and the log is shared in Redis, so a
+ * break or a hand-over to another replica loses nothing, and a redelivered event is a
  * "duplicate" (recorded once) — even in the short overlap a paused, expired holder could cause.
- * The backoff starts over after a stream that delivered events. Sessions open at most
- * `openConcurrency` at a time (their reads and the call), so taking 100,000 orders over is a
- * steady ramp, not a storm.
+ * Events of an order that is (re)opening are ignored until its `opened` answer, which the
+ * processor sends before the events of that open. Opens run at most `openConcurrency` at a time
+ * (their reads), so taking 100,000 orders over is a steady ramp, not a storm.
  *
  * A missed announcement (the subscriber was reconnecting) is caught by the re-read of the owned
  * shards after every resubscription and by a slow safety re-read (`resyncInterval`, default 60 s).
@@ -37,26 +37,49 @@
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { shardLeases, shardOf } from "@dcent/shared/coordination/ShardLeases"
-import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { OrderEventLog, type SeqGap } from "@dcent/shared/eventlog/OrderEventLog"
+import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
+import type {
+  OrderStreamOpened,
+  OrderStreamRefused,
+  OrderStreamsRequest,
+  OrderStreamsResponse,
+} from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { type StreamTracker, streamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventFromProto } from "@dcent/shared/orders/events"
+import { openSpanAttributes, openSpanName } from "@dcent/shared/orders/streams"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { subscribeToChannel } from "@dcent/shared/redis/subscriber"
-import { Context, Duration, Effect, FiberMap, Layer, Random, Ref, Schedule, Semaphore, Stream } from "effect"
+import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
+import {
+  Context,
+  Duration,
+  Effect,
+  FiberMap,
+  FiberSet,
+  Layer,
+  Queue,
+  Random,
+  Schedule,
+  Semaphore,
+  Stream,
+} from "effect"
 import { RequestorConfig } from "../config.ts"
 import { isLive } from "../orders/domain.ts"
 import { dropLiveWrite, OrderStore } from "../orders/OrderStore.ts"
 import { ProcessorClient } from "../processor/ProcessorClient.ts"
-import { StreamOrigins, withOrigin, withReceiveSpan } from "./eventSpans.ts"
-import { commitFor, streamRequestFor } from "./recording.ts"
+import { StreamOrigins, withReceiveSpan } from "./eventSpans.ts"
+import { commitFor, sessionOf, streamRequestFor } from "./recording.ts"
 
 export interface StreamHolderShape {
   /**
-   * Makes sure the order's stream is held (idempotent): started here when its shard is ours,
+   * Makes sure the order's stream is held (idempotent): taken here when its shard is ours,
    * else announced to the replica that owns the shard.
    */
   readonly ensure: (orderReqId: string) => Effect.Effect<void>
-  /** Whether this replica holds the order's stream (its shard is ours and its fiber runs). */
+  /** Whether this replica holds the order's stream (its shard is ours and the order is in it). */
   readonly isHolding: (orderReqId: string) => Effect.Effect<boolean>
   /** How many order streams this replica holds. */
   readonly size: Effect.Effect<number>
@@ -86,21 +109,39 @@ export interface StreamHolderOptions {
   readonly leaseTtl?: Duration.Input
   /** Number of shards (default 64); the same on every replica. */
   readonly shards?: number
-  /** Sessions opening at once (default 64). */
+  /** Orders opening at once, over all shards (default 64). */
   readonly openConcurrency?: number
   /** Owner token in the leases (default `requestor@<host>/<random>`); unique per process. */
   readonly owner?: string
   /** Each shard claim's lateness in ms (a metric). */
   readonly onClaimLag?: (lagMs: number) => void
+  /** Counts the order streams held (a metric). */
+  readonly streams?: StreamTracker
 }
 
-/** How one connection ended. */
-type SessionEnd =
-  | { readonly _tag: "Finalised" }
-  | { readonly _tag: "NotLive"; readonly reason: string }
-  | { readonly _tag: "Broken"; readonly progress: boolean; readonly reason: string }
+/**
+ * Where one order of a held shard is: `idle` (no call is connected, or it waits to be opened on
+ * one), `opening` (its `open` is being prepared or was sent: its events are ignored until
+ * `opened`), `open` (its events are recorded), `retrying` (an open failed: again after a backoff).
+ */
+type Phase = "idle" | "opening" | "open" | "retrying"
 
-/** A break without progress: retried with growing delays. */
+/** One live order of a held shard: what recording its events needs, and its phase. */
+interface Member {
+  phase: Phase
+  /** The order's session (`sessionOf`), carried by its topic messages; known once opened. */
+  sessionId: string
+  /** Failed opens in a row (for the backoff and the log). */
+  failures: number
+}
+
+/** A shard this replica owns: its orders and, while connected, its call's command queue. */
+interface HeldShard {
+  readonly members: Map<string, Member>
+  commands: Queue.Queue<OrderStreamsRequest> | undefined
+}
+
+/** A call that broke before any answer: retried with growing delays. */
 class NoProgress {
   readonly _tag = "NoProgress"
   readonly reason: string
@@ -120,7 +161,8 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     const store = yield* OrderStore
     const processor = yield* ProcessorClient
     const redis = yield* Redis
-    const holders = yield* FiberMap.make<string>()
+    const calls = yield* FiberMap.make<number>()
+    const orderTasks = yield* FiberSet.make()
     const retryBase = options.retryBase ?? "200 millis"
     const retryCap = options.retryCap ?? "5 seconds"
     const leaseTtlMs = Math.max(
@@ -131,76 +173,208 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     const shardCount = Math.max(1, Math.floor(options.shards ?? 64))
     const opening = yield* Semaphore.make(Math.max(1, Math.floor(options.openConcurrency ?? 64)))
     const owner = options.owner ?? `requestor@${hostname()}/${randomUUID().slice(0, 8)}`
-    /** The orders whose fiber runs here, by shard (interrupted together when the shard is lost). */
-    const byShard = new Map<number, Set<string>>()
-    /** The span that asked for an order's stream (e.g. `POST /api/v1/initiate`): its next call joins that trace. */
+    /** The shards held here, with their orders. */
+    const held = new Map<number, HeldShard>()
+    /** The span that asked for an order's stream (e.g. `POST /api/v1/initiate`): its next open joins that trace. */
     const origins = new StreamOrigins()
 
     const backoff = Schedule.min([Schedule.exponential(retryBase).pipe(Schedule.jittered), Schedule.spaced(retryCap)])
-
-    /** One connection: open, record until it breaks or the order is finalised. */
-    const session = (orderReqId: string): Effect.Effect<SessionEnd> =>
-      Effect.gen(function* () {
-        const [order, fromSeq] = yield* opening.withPermits(1)(
-          Effect.all([store.get(orderReqId), eventLog.lastSeq(orderReqId)], { concurrency: 2 }),
-        )
-        if (order === undefined) return { _tag: "NotLive", reason: "the order is unknown" } as const
-        if (!isLive(order.status)) return { _tag: "NotLive", reason: `the order is ${order.status}` } as const
-        const origin = origins.take(orderReqId)
-        const recorded = yield* Ref.make(0)
-        const finalised = yield* Ref.make(false)
-        yield* Effect.logDebug("opening order stream").pipe(Effect.annotateLogs({ fromSeq }))
-
-        const outcome = yield* processor.openStream(streamRequestFor(order, fromSeq)).pipe(
-          withOrigin(origin),
-          Stream.mapEffect((event) =>
-            Effect.gen(function* () {
-              const record = yield* orderEventFromProto(event)
-              if (record.orderReqId !== orderReqId) {
-                return yield* Effect.fail(
-                  new Error(`stream of ${orderReqId} delivered an event of ${record.orderReqId}`),
-                )
-              }
-              const result = yield* eventLog.record(record, commitFor(order, record)).pipe(withReceiveSpan(record))
-              if (result === "recorded") yield* Ref.update(recorded, (n) => n + 1)
-              yield* Effect.logDebug("order event").pipe(
-                Effect.annotateLogs({ seq: record.seq, status: record.status, result }),
-              )
-              if (isTerminalStatus(record.status)) yield* Ref.set(finalised, true)
-              return record
-            }),
-          ),
-          Stream.takeUntil((record) => isTerminalStatus(record.status)),
-          Stream.runDrain,
-          Effect.exit,
-        )
-        const progress = (yield* Ref.get(recorded)) > 0
-        if (yield* Ref.get(finalised)) return { _tag: "Finalised" } as const
-        const reason =
-          outcome._tag === "Success"
-            ? "the processor ended the stream before OrderFinalised"
-            : messageOf(outcome.cause.reasons[0]?._tag === "Fail" ? outcome.cause.reasons[0].error : outcome.cause)
-        return { _tag: "Broken", progress, reason } as const
-      }).pipe(
-        // Reading the order or the log failed (Redis trouble): a break without progress.
-        Effect.catch((error) => Effect.succeed({ _tag: "Broken", progress: false, reason: messageOf(error) } as const)),
+    const retryDelay = (failures: number) =>
+      Effect.map(Random.nextBetween(0.8, 1.2), (jitter) =>
+        Duration.min(
+          Duration.times(Duration.fromInputUnsafe(retryBase), 2 ** Math.min(failures - 1, 16) * jitter),
+          Duration.fromInputUnsafe(retryCap),
+        ),
       )
 
-    /** Holds the stream until the order is finalised or no longer live (retrying every break). */
-    const stream = (orderReqId: string) =>
+    // Per-order tasks (opens, retries) and the calls run with the layer's context (not the
+    // caller's: an HTTP request ends, its order's stream must not).
+    const runOrderTask = yield* FiberSet.runtime(orderTasks)<never>()
+    const runCall = yield* FiberMap.runtime(calls)<never>()
+
+    const send = (shard: HeldShard, command: OrderStreamsRequest) => {
+      if (shard.commands !== undefined) Queue.offerUnsafe(shard.commands, command)
+    }
+
+    const streams = options.streams
+    const forget = (shard: HeldShard, orderReqId: string, member: Member) => {
+      if (shard.members.get(orderReqId) !== member) return
+      shard.members.delete(orderReqId)
+      streams?.closed(DisconnectReasons.Completed)
+    }
+
+    /** Reads the order and its last recorded seq, then sends its `open` on the shard's call. */
+    const openOrder = (shard: HeldShard, orderReqId: string, member: Member) => {
+      member.phase = "opening"
+      runOrderTask(
+        Effect.gen(function* () {
+          const [order, fromSeq] = yield* opening.withPermits(1)(
+            Effect.all([store.get(orderReqId), eventLog.lastSeq(orderReqId)], { concurrency: 2 }),
+          )
+          if (shard.members.get(orderReqId) !== member || member.phase !== "opening") return
+          if (order === undefined || !isLive(order.status)) {
+            forget(shard, orderReqId, member)
+            yield* Effect.logInfo("order not live; stream holder stops").pipe(
+              Effect.annotateLogs({
+                reason: order === undefined ? "the order is unknown" : `the order is ${order.status}`,
+              }),
+            )
+            // Keep `live-orders` honest (best effort).
+            yield* eventLog.append(orderReqId, [], { writes: [dropLiveWrite(orderReqId)] }).pipe(Effect.ignore)
+            return
+          }
+          member.sessionId = sessionOf(order)
+          if (shard.commands === undefined) {
+            // The call broke meanwhile: its reconnect opens the order.
+            member.phase = "idle"
+            return
+          }
+          const origin = origins.take(orderReqId)
+          const sendOpen = Effect.map(currentTraceCarrier, (traceContext) =>
+            send(shard, { open: streamRequestFor(order, fromSeq), close: undefined, traceContext }),
+          )
+          yield* origin === undefined
+            ? Effect.sync(() =>
+                send(shard, { open: streamRequestFor(order, fromSeq), close: undefined, traceContext: {} }),
+              )
+            : sendOpen.pipe(
+                Effect.withSpan(openSpanName, {
+                  parent: origin,
+                  kind: "client",
+                  attributes: { ...openSpanAttributes, "dcent.order_req_id": orderReqId },
+                }),
+              )
+          yield* Effect.logDebug("opening order stream").pipe(Effect.annotateLogs({ fromSeq }))
+        }).pipe(
+          Effect.catch((error) => retryLater(shard, orderReqId, member, messageOf(error))),
+          Effect.annotateLogs({ orderReqId, replica: owner }),
+        ),
+      )
+    }
+
+    /** An open failed: the order alone opens again after a backoff. */
+    const retryLater = (shard: HeldShard, orderReqId: string, member: Member, reason: string) =>
+      Effect.gen(function* () {
+        member.phase = "retrying"
+        member.failures += 1
+        const log = member.failures === 1 || member.failures % 20 === 0 ? Effect.logWarning : Effect.logDebug
+        yield* log("order stream unavailable; opening it again").pipe(
+          Effect.annotateLogs({ orderReqId, attempt: member.failures, reason }),
+        )
+        yield* Effect.sleep(yield* retryDelay(member.failures))
+        if (shard.members.get(orderReqId) === member && member.phase === "retrying") {
+          if (shard.commands === undefined) member.phase = "idle"
+          else openOrder(shard, orderReqId, member)
+        }
+      })
+
+    const onOpened = (shard: HeldShard, opened: OrderStreamOpened) =>
+      Effect.suspend(() => {
+        const member = shard.members.get(opened.orderReqId)
+        if (member === undefined || member.phase !== "opening") return Effect.void
+        member.phase = "open"
+        member.failures = 0
+        return Effect.void
+      })
+
+    const onRefused = (shard: HeldShard, refused: OrderStreamRefused) =>
+      Effect.suspend(() => {
+        const member = shard.members.get(refused.orderReqId)
+        if (member === undefined || member.phase !== "opening") return Effect.void
+        member.phase = "retrying"
+        runOrderTask(
+          retryLater(
+            shard,
+            refused.orderReqId,
+            member,
+            `the processor refused the open: ${refused.errorCode} ${refused.message}`,
+          ),
+        )
+        return Effect.void
+      })
+
+    /** Records one event of an open order; a Redis failure fails the call (everything reopens). */
+    const onEvent = (shard: HeldShard, event: OrderEvent) =>
+      Effect.gen(function* () {
+        const member = shard.members.get(event.orderReqId)
+        if (member === undefined || member.phase !== "open") return false
+        const record = yield* orderEventFromProto(event)
+        const result = yield* eventLog.record(record, commitFor(member.sessionId, record)).pipe(
+          withReceiveSpan(record),
+          Effect.catchTag("SeqGap", (gap: SeqGap) =>
+            Effect.as(
+              Effect.sync(() => {
+                // Events went missing on the way: open the order again from its last recorded seq.
+                if (shard.members.get(record.orderReqId) === member) openOrder(shard, record.orderReqId, member)
+              }),
+              `gap: expected seq ${gap.expected}` as const,
+            ),
+          ),
+        )
+        yield* Effect.logDebug("order event").pipe(
+          Effect.annotateLogs({ orderReqId: record.orderReqId, seq: record.seq, status: record.status, result }),
+        )
+        if (isTerminalStatus(record.status) && (result === "recorded" || result === "duplicate")) {
+          forget(shard, record.orderReqId, member)
+          yield* Effect.logInfo("order finalised; stream closed").pipe(
+            Effect.annotateLogs({ orderReqId: record.orderReqId }),
+          )
+        }
+        return true
+      })
+
+    const onResponse = (shard: HeldShard, response: OrderStreamsResponse) => {
+      if (response.event !== undefined) return onEvent(shard, response.event)
+      if (response.opened !== undefined) return Effect.as(onOpened(shard, response.opened), true)
+      if (response.refused !== undefined) return Effect.as(onRefused(shard, response.refused), true)
+      return Effect.succeed(false)
+    }
+
+    /** One call of a shard: connect, open every order, record until it breaks. */
+    const connection = (shardNumber: number, shard: HeldShard) =>
+      Effect.gen(function* () {
+        const commands = yield* Effect.acquireRelease(Queue.unbounded<OrderStreamsRequest>(), (queue) =>
+          Effect.sync(() => {
+            if (shard.commands === queue) shard.commands = undefined
+            for (const member of shard.members.values()) member.phase = "idle"
+          }).pipe(Effect.andThen(Queue.shutdown(queue))),
+        )
+        let answered = false
+        yield* Effect.sync(() => {
+          shard.commands = commands
+          for (const [orderReqId, member] of shard.members) openOrder(shard, orderReqId, member)
+        })
+        yield* Effect.logDebug("order streams connected").pipe(
+          Effect.annotateLogs({ shard: shardNumber, orders: shard.members.size }),
+        )
+        const outcome = yield* processor.orderStreams(Stream.toAsyncIterable(Stream.fromQueue(commands))).pipe(
+          Stream.runForEach((response) =>
+            Effect.tap(onResponse(shard, response), (handled) =>
+              Effect.sync(() => {
+                if (handled) answered = true
+              }),
+            ),
+          ),
+          Effect.exit,
+        )
+        const reason =
+          outcome._tag === "Success"
+            ? "the processor ended the call"
+            : messageOf(outcome.cause.reasons[0]?._tag === "Fail" ? outcome.cause.reasons[0].error : outcome.cause)
+        return { answered, reason }
+      }).pipe(Effect.scoped)
+
+    /** Holds the shard's call while the shard is ours, reconnecting every break. */
+    const holdShard = (shardNumber: number, shard: HeldShard) =>
       Effect.gen(function* () {
         let failures = 0
-        // Failures without progress back off; a break after progress reconnects at the base delay.
-        const attempt = session(orderReqId).pipe(
-          Effect.flatMap((end) => {
-            if (end._tag === "Broken" && !end.progress) return Effect.fail(new NoProgress(end.reason))
-            return Effect.succeed(end)
-          }),
+        const attempt = connection(shardNumber, shard).pipe(
+          Effect.flatMap((end) => (end.answered ? Effect.succeed(end) : Effect.fail(new NoProgress(end.reason)))),
           Effect.tapError((error) =>
             Effect.suspend(() => {
               failures += 1
               const log = failures === 1 || failures % 20 === 0 ? Effect.logWarning : Effect.logDebug
-              return log("order stream unavailable; reconnecting").pipe(
+              return log("order streams unavailable; reconnecting").pipe(
                 Effect.annotateLogs({ attempt: failures, reason: error.reason }),
               )
             }),
@@ -209,73 +383,68 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
         )
         while (true) {
           const end = yield* attempt
-          if (end._tag === "Finalised") {
-            yield* Effect.logInfo("order finalised; stream closed")
-            return
-          }
-          if (end._tag === "NotLive") {
-            yield* Effect.logInfo("order not live; stream holder stops").pipe(
-              Effect.annotateLogs({ reason: end.reason }),
-            )
-            // Keep `live-orders` honest (best effort).
-            yield* eventLog.append(orderReqId, [], { writes: [dropLiveWrite(orderReqId)] }).pipe(Effect.ignore)
-            return
-          }
           failures = 0
-          yield* Effect.logInfo("order stream broke; resuming from the last recorded seq").pipe(
-            Effect.annotateLogs({ reason: end.reason }),
+          yield* Effect.logInfo("order streams broke; reopening every order from its last recorded seq").pipe(
+            Effect.annotateLogs({ reason: end.reason, orders: shard.members.size }),
           )
           yield* Effect.sleep(Duration.times(Duration.fromInputUnsafe(retryBase), yield* Random.nextBetween(0.8, 1.2)))
         }
-      }).pipe(Effect.withSpan("StreamHolder.hold", { attributes: { orderReqId } }))
+      }).pipe(Effect.annotateLogs({ shard: shardNumber, replica: owner }))
 
-    // --- one fiber per live order of the owned shards -------------------------------------------
+    // --- the owned shards and their orders -----------------------------------------------------
 
-    // Holders run with the layer's context (not the caller's: an HTTP request ends, its order's
-    // stream must not), and are interrupted when the layer is released.
-    const runHolder = yield* FiberMap.runtime(holders)<never>()
     let leases: { readonly holds: (shard: number) => boolean } | undefined
-    const holdsShardOf = (orderReqId: string) => leases?.holds(streamShardOf(orderReqId, shardCount)) ?? false
 
-    const start = (orderReqId: string) => {
-      if (FiberMap.hasUnsafe(holders, orderReqId)) return
+    /** The shard's record when this replica holds it. */
+    const heldShardOf = (orderReqId: string): HeldShard | undefined => {
       const shard = streamShardOf(orderReqId, shardCount)
-      let members = byShard.get(shard)
-      if (members === undefined) {
-        members = new Set()
-        byShard.set(shard, members)
-      }
-      const shardMembers = members
-      shardMembers.add(orderReqId)
-      runHolder(
-        orderReqId,
-        stream(orderReqId).pipe(
-          Effect.annotateLogs({ orderReqId, replica: owner }),
-          Effect.ensuring(Effect.sync(() => shardMembers.delete(orderReqId))),
-        ),
-        { onlyIfMissing: true },
-      )
+      return leases?.holds(shard) === true ? held.get(shard) : undefined
     }
 
-    /** Starts the fibers of the live orders in `shards` (one read of `live-orders`). */
-    const startShards = (shards: ReadonlySet<number>) =>
+    /** The order joins its held shard (and opens at once when the shard's call is up). */
+    const take = (orderReqId: string) => {
+      const shard = heldShardOf(orderReqId)
+      if (shard === undefined || shard.members.has(orderReqId)) return
+      const member: Member = { phase: "idle", sessionId: "", failures: 0 }
+      shard.members.set(orderReqId, member)
+      streams?.opened()
+      if (shard.commands !== undefined) openOrder(shard, orderReqId, member)
+    }
+
+    const holdShards = (shards: ReadonlyArray<number>) =>
+      Effect.sync(() => {
+        for (const shardNumber of shards) {
+          if (held.has(shardNumber)) continue
+          const shard: HeldShard = { members: new Map(), commands: undefined }
+          held.set(shardNumber, shard)
+          runCall(shardNumber, holdShard(shardNumber, shard), { onlyIfMissing: true })
+        }
+      })
+
+    /** The live orders of `shards` join them (one read of `live-orders`). */
+    const takeShardOrders = (shards: ReadonlySet<number>) =>
       store.liveOrders.pipe(
         Effect.tap((ids) =>
           Effect.sync(() => {
-            for (const id of ids) {
-              if (shards.has(streamShardOf(id, shardCount)) && holdsShardOf(id)) start(id)
-            }
+            for (const id of ids) if (shards.has(streamShardOf(id, shardCount))) take(id)
           }),
         ),
         Effect.retry(backoff),
-        Effect.withSpan("StreamHolder.startShards", { attributes: { shards: shards.size } }),
+        Effect.withSpan("StreamHolder.takeShardOrders", { attributes: { shards: shards.size } }),
       )
 
-    /** Stops the fibers of the orders in `shards` at once. */
-    const stopShards = (shards: ReadonlyArray<number>) =>
+    /** Cancels the calls of `shards` at once and forgets their orders. */
+    const dropShards = (shards: ReadonlyArray<number>) =>
       Effect.forEach(
-        shards.flatMap((shard) => [...(byShard.get(shard) ?? [])]),
-        (orderReqId) => FiberMap.remove(holders, orderReqId),
+        shards,
+        (shardNumber) =>
+          Effect.suspend(() => {
+            const members = held.get(shardNumber)?.members
+            for (let left = members?.size ?? 0; left > 0; left--) streams?.closed(DisconnectReasons.Shutdown)
+            members?.clear()
+            held.delete(shardNumber)
+            return FiberMap.remove(calls, shardNumber)
+          }),
         { discard: true },
       )
 
@@ -285,9 +454,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     // Orders initiated on a replica that does not own their shard reach the owner here.
     yield* subscribeToChannel(redis, {
       channel: streamOrdersChannel(redis.keyPrefix),
-      onMessage: (orderReqId) => {
-        if (holdsShardOf(orderReqId)) start(orderReqId)
-      },
+      onMessage: (orderReqId) => take(orderReqId),
       // Announcements may have been missed while the subscriber reconnected.
       onSubscribed: () => {
         if (leases !== undefined) runFork(resync.pipe(Effect.ignore))
@@ -303,7 +470,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
       onChange: (change) =>
         Effect.gen(function* () {
           if (change.lost.length > 0) {
-            yield* stopShards(change.lost)
+            yield* dropShards(change.lost)
             yield* Effect.logWarning("stream shards lost; their streams stopped, another replica takes over").pipe(
               Effect.annotateLogs({ shards: change.lost.length, reason: change.reason ?? "" }),
             )
@@ -312,8 +479,9 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
             yield* Effect.logInfo("stream shards acquired; holding their live orders' streams").pipe(
               Effect.annotateLogs({ shards: change.acquired.length }),
             )
+            yield* holdShards(change.acquired)
             // Off the claim loop: reading live-orders must not delay the next claim.
-            yield* startShards(new Set(change.acquired)).pipe(Effect.ignore, Effect.forkIn(layerScope))
+            yield* takeShardOrders(new Set(change.acquired)).pipe(Effect.ignore, Effect.forkIn(layerScope))
           }
         }),
     })
@@ -321,7 +489,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
 
     const resync = Effect.gen(function* () {
       const owned = yield* shardLeaseSet.owned
-      if (owned.size > 0) yield* startShards(owned)
+      if (owned.size > 0) yield* takeShardOrders(owned)
     })
     yield* resync.pipe(
       Effect.ignore,
@@ -341,7 +509,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
         .pipe(
           Effect.andThen(
             Effect.suspend(() =>
-              holdsShardOf(orderReqId) ? Effect.sync(() => start(orderReqId)) : announce(orderReqId),
+              heldShardOf(orderReqId) !== undefined ? Effect.sync(() => take(orderReqId)) : announce(orderReqId),
             ),
           ),
         )
@@ -352,8 +520,12 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
 
     return StreamHolder.of({
       ensure,
-      isHolding: (orderReqId) => Effect.sync(() => holdsShardOf(orderReqId) && FiberMap.hasUnsafe(holders, orderReqId)),
-      size: FiberMap.size(holders),
+      isHolding: (orderReqId) => Effect.sync(() => heldShardOf(orderReqId)?.members.has(orderReqId) ?? false),
+      size: Effect.sync(() => {
+        let size = 0
+        for (const shard of held.values()) size += shard.members.size
+        return size
+      }),
       shards: shardLeaseSet.owned,
       owner,
     })
@@ -368,11 +540,13 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     StreamHolder,
     Effect.gen(function* () {
       const config = yield* RequestorConfig
-      const claimLag = (yield* Metrics.orUnscraped).catalogue.shardClaimLag
+      const { catalogue } = yield* Metrics.orUnscraped
+      const claimLag = catalogue.shardClaimLag
       return yield* StreamHolder.make({
         leaseTtl: Duration.seconds(config.streamLeaseTtlSeconds),
         shards: config.streamShards,
         onClaimLag: (lagMs) => claimLag.observe(lagMs / 1000),
+        streams: streamTracker(catalogue, StreamKinds.RequestorOrderStream),
         owner: `requestor@${hostname()}:${config.httpPort}/${randomUUID().slice(0, 8)}`,
       })
     }),

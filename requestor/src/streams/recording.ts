@@ -34,8 +34,7 @@ export const buyerNotifyStatuses: ReadonlySet<EventStatus> = new Set<EventStatus
 export const sessionOf = (order: StoredOrder): string => order.sessionId ?? order.details.sessionId ?? ""
 
 /** The topic messages of one recorded event. */
-export const messagesFor = (order: StoredOrder, record: OrderEventRecord): ReadonlyArray<OutboxEntry> => {
-  const sessionId = sessionOf(order)
+export const messagesFor = (sessionId: string, record: OrderEventRecord): ReadonlyArray<OutboxEntry> => {
   if (record.status === "SellerFollowUp") {
     return [eventTopicMessage(record, { topic: Topics.BuyerFollowUp, key: MessageKeys.OrderUpdates, sessionId })]
   }
@@ -59,9 +58,10 @@ export const writesFor = (record: OrderEventRecord): ReadonlyArray<StateWrite> =
   }
 }
 
-export const commitFor = (order: StoredOrder, record: OrderEventRecord): CommitOptions => ({
+/** `sessionId`: the order's session (`sessionOf`), carried by its topic messages. */
+export const commitFor = (sessionId: string, record: OrderEventRecord): CommitOptions => ({
   writes: writesFor(record),
-  outbox: (records) => records.flatMap((committed) => messagesFor(order, committed)),
+  outbox: (records) => records.flatMap((committed) => messagesFor(sessionId, committed)),
 })
 
 /** Opens the order on the processor (idempotently) and asks for its events after `fromSeq`. */

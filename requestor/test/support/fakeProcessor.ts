@@ -25,6 +25,8 @@ import {
 import {
   OrderStreamingServiceDefinition,
   type OrderStreamRequest,
+  type OrderStreamsRequest,
+  type OrderStreamsResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
 import { type EventStatus, eventStatusToProto, orderEventToProto } from "@dcent/shared/orders/events"
 import { type CallContext, createServer, type Server, ServerError, type ServiceImplementation, Status } from "nice-grpc"
@@ -177,6 +179,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
   }
 
   const streaming: ServiceImplementation<typeof OrderStreamingServiceDefinition> = {
+    processOrderStreams,
     async *processOrderStream(request, context) {
       const orderReqId = request.orderReqId
       calls.push({ orderReqId, fromSeq: request.fromSeq, request })
@@ -211,6 +214,92 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
         open.set(orderReqId, (open.get(orderReqId) ?? 1) - 1)
       }
     },
+  }
+
+  /**
+   * `ProcessOrderStreams`, as the processor serves it: each `open` is recorded in `calls` like a
+   * `ProcessOrderStream` call, answered `opened`, then the order's events after `from_seq`; a
+   * broken order (`breakStreams`) fails the whole call with UNAVAILABLE, as a failed read of the
+   * processor's log does.
+   */
+  async function* processOrderStreams(
+    requests: AsyncIterable<OrderStreamsRequest>,
+    context: CallContext,
+  ): AsyncGenerator<OrderStreamsResponse> {
+    const answers: Array<OrderStreamsResponse> = []
+    const subscriptions = new Map<string, { order: FakeOrder; cursor: number; breaksAtStart: number }>()
+    let wakeUp: (() => void) | undefined
+    const wakeCall = () => {
+      const resolve = wakeUp
+      wakeUp = undefined
+      resolve?.()
+    }
+    const unsubscribe = (orderReqId: string) => {
+      const subscription = subscriptions.get(orderReqId)
+      if (subscription === undefined) return
+      subscriptions.delete(orderReqId)
+      subscription.order.waiters.delete(wakeCall)
+      open.set(orderReqId, (open.get(orderReqId) ?? 1) - 1)
+    }
+    const onOpen = (request: OrderStreamRequest) => {
+      const orderReqId = request.orderReqId
+      calls.push({ orderReqId, fromSeq: request.fromSeq, request })
+      if (orderReqId === "") {
+        answers.push({
+          refused: {
+            orderReqId,
+            code: Status.INVALID_ARGUMENT,
+            errorCode: "invalid_request",
+            message: "order_req_id is required",
+          },
+        })
+        return
+      }
+      unsubscribe(orderReqId)
+      const order = orderOf(orderReqId)
+      order.request ??= request
+      open.set(orderReqId, (open.get(orderReqId) ?? 0) + 1)
+      answers.push({ opened: { orderReqId, status: order.status, lastSeq: order.events.length } })
+      subscriptions.set(orderReqId, {
+        order,
+        cursor: Math.max(0, request.fromSeq - fake.replayOverlap),
+        breaksAtStart: order.breaks,
+      })
+      order.waiters.add(wakeCall)
+    }
+    const commands = (async () => {
+      for await (const request of requests) {
+        if (request.open !== undefined) onOpen(request.open)
+        else if (request.close !== undefined) unsubscribe(request.close)
+        wakeCall()
+      }
+    })().catch(() => {})
+    context.signal.addEventListener("abort", wakeCall)
+    try {
+      while (!context.signal.aborted) {
+        while (answers.length > 0) yield answers.shift() as OrderStreamsResponse
+        for (const [orderReqId, subscription] of [...subscriptions]) {
+          const { order } = subscription
+          // A broken connection delivers nothing more, even what was emitted just before.
+          if (order.breaks > subscription.breaksAtStart)
+            throw new ServerError(Status.UNAVAILABLE, "stream broken by the test")
+          while (subscription.cursor < order.events.length && subscriptions.get(orderReqId) === subscription) {
+            const event = order.events[subscription.cursor] as OrderEvent
+            subscription.cursor += 1
+            yield { event }
+            if (event.streamingResponseStatus === finalisedStatus) unsubscribe(orderReqId)
+          }
+        }
+        if (answers.length > 0) continue
+        await new Promise<void>((resolve) => {
+          wakeUp = resolve
+        })
+      }
+    } finally {
+      context.signal.removeEventListener("abort", wakeCall)
+      for (const orderReqId of [...subscriptions.keys()]) unsubscribe(orderReqId)
+      void commands
+    }
   }
 
   const unavailable = () => new ServerError(Status.UNAVAILABLE, "the processor is down (test)")

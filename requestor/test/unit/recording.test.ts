@@ -11,7 +11,7 @@ import type { StoredOrder } from "../../src/orders/domain.ts"
 import { sseMessage } from "../../src/orders/http.ts"
 import { followUpFingerprint, fromProcessorError } from "../../src/orders/Orders.ts"
 import { ProcessorCallError } from "../../src/processor/ProcessorClient.ts"
-import { commitFor, messagesFor, streamRequestFor, writesFor } from "../../src/streams/recording.ts"
+import { commitFor, messagesFor, sessionOf, streamRequestFor, writesFor } from "../../src/streams/recording.ts"
 
 const order: StoredOrder = {
   details: {
@@ -45,7 +45,10 @@ const record = (status: OrderEventRecord["status"], extra: Partial<OrderEventRec
 describe("topic messages of a recorded event", () => {
   it("BUYER_NOTIFY (ORD_UPDATES) for every buyer-facing status, BUYER_FOLLOWUP for a seller's answer", () => {
     const topics = Object.fromEntries(
-      eventStatuses.map((status) => [status, messagesFor(order, record(status)).map((entry) => entry.topic)]),
+      eventStatuses.map((status) => [
+        status,
+        messagesFor(sessionOf(order), record(status)).map((entry) => entry.topic),
+      ]),
     )
     expect(topics).toEqual({
       SellersSelected: ["BUYER_NOTIFY"],
@@ -64,7 +67,7 @@ describe("topic messages of a recorded event", () => {
   })
 
   it("carry the spec payload, keyed by OrderReqID, with the event's id, seq and the buyer's session", () => {
-    const [entry] = messagesFor(order, record("NewProposal", { proposalId: "PROP-1" }))
+    const [entry] = messagesFor(sessionOf(order), record("NewProposal", { proposalId: "PROP-1" }))
     expect(entry?.key).toBe("ORD-7")
     expect(entry?.headers).toMatchObject({ "event-type": "ORD_UPDATES", "event-id": "evt-4" })
     expect(JSON.parse(entry?.payload ?? "{}")).toEqual({
@@ -82,7 +85,7 @@ describe("topic messages of a recorded event", () => {
   })
 
   it("come from commitFor with the committed records", () => {
-    const options = commitFor(order, record("OrderFinalised"))
+    const options = commitFor(sessionOf(order), record("OrderFinalised"))
     expect(options.outbox?.([record("OrderFinalised")]).map((entry) => entry.topic)).toEqual(["BUYER_NOTIFY"])
     expect(options.writes).toEqual(writesFor(record("OrderFinalised")))
   })

@@ -93,6 +93,12 @@ export interface OrderEventLogShape {
    * OrderFinalised). Fails when Redis fails (callers resume from their last seq).
    */
   readonly follow: (orderReqId: string, afterSeq: number) => Stream.Stream<OrderEventRecord, EventLogError>
+  /**
+   * Many follows in one: `add` orders to it, `take` their events as they come. An order in a set
+   * costs one small record and no fiber, stream or span (a processor holds 100,000 of them). Close
+   * it when done (its orders stop being followed).
+   */
+  readonly followSet: Effect.Effect<FollowSet>
   /** Follows running now in this process (for metrics). */
   readonly activeFollows: Effect.Effect<number>
   /**
@@ -107,6 +113,30 @@ export interface OrderEventLogShape {
   ) => Effect.Effect<boolean, EventLogError>
 }
 
+/**
+ * Follows of many orders, taken from together (see `OrderEventLogShape.followSet`). Each order's
+ * events come in seq order, never skipped or repeated, from `afterSeq` on; an `OrderFinalised`
+ * event is the last of its order (the order leaves the set).
+ */
+export interface FollowSet {
+  /** Follows the order after `afterSeq`; an order followed already starts over from there. */
+  readonly add: (orderReqId: string, afterSeq: number) => void
+  /** Stops following the order. */
+  readonly remove: (orderReqId: string) => void
+  readonly has: (orderReqId: string) => boolean
+  readonly size: () => number
+  /**
+   * Waits until some order of the set has events and answers them (at most a page per order per
+   * take), or answers none when `wakeUp` was called meanwhile. One taker at a time. Fails when
+   * the log cannot be read (the set stays usable: the failed orders are read again next time).
+   */
+  readonly take: Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError>
+  /** Makes a waiting (or the next) `take` answer at once, with no events if there are none. */
+  readonly wakeUp: () => void
+  /** Stops following every order of the set. */
+  readonly close: () => void
+}
+
 export interface OrderEventLogOptions {
   /** Records per read while `follow` catches up (default 256). */
   readonly pageSize?: number
@@ -115,6 +145,7 @@ export interface OrderEventLogOptions {
 }
 
 interface Waiter {
+  readonly orderReqId: string
   /** The last seq this follow has emitted. */
   cursor: number
   /** Events handed over by notifications, contiguous after `cursor`, not emitted yet. */
@@ -122,14 +153,23 @@ interface Waiter {
   /** Something was committed that `buffer` does not hold: read the log. */
   dirty: boolean
   wake: (() => void) | undefined
+  /** A follow set's member: `wake` stays armed (the set takes what is ready). */
+  readonly sticky: boolean
 }
 
 /** Wakes the follows of this process and hands them the events the notifications carry. */
 class Waiters {
   private readonly byOrder = new Map<string, Set<Waiter>>()
 
-  register(orderReqId: string, cursor: number): Waiter {
-    const waiter: Waiter = { cursor, buffer: [], dirty: false, wake: undefined }
+  register(orderReqId: string, cursor: number, stickyWake?: () => void): Waiter {
+    const waiter: Waiter = {
+      orderReqId,
+      cursor,
+      buffer: [],
+      dirty: false,
+      wake: stickyWake,
+      sticky: stickyWake !== undefined,
+    }
     let set = this.byOrder.get(orderReqId)
     if (set === undefined) {
       set = new Set()
@@ -189,7 +229,7 @@ class Waiters {
 
   private static wake(waiter: Waiter) {
     const wake = waiter.wake
-    waiter.wake = undefined
+    if (!waiter.sticky) waiter.wake = undefined
     wake?.()
   }
 }
@@ -504,6 +544,127 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         }),
       )
 
+    const followSet = Effect.sync((): FollowSet => {
+      const members = new Map<string, Waiter>()
+      /** Members with something to do (a wake-up, or events handed over), each at most once. */
+      const ready = new Set<Waiter>()
+      let signal: (() => void) | undefined
+      let woken = false
+      let closed = false
+      const fire = () => {
+        const resume = signal
+        signal = undefined
+        resume?.()
+      }
+      const drop = (waiter: Waiter) => {
+        ready.delete(waiter)
+        members.delete(waiter.orderReqId)
+        waiters.unregister(waiter.orderReqId, waiter)
+      }
+      const add = (orderReqId: string, afterSeq: number) => {
+        if (closed) return
+        const previous = members.get(orderReqId)
+        if (previous !== undefined) drop(previous)
+        const waiter: Waiter = waiters.register(orderReqId, Math.max(0, Math.floor(afterSeq)), () => {
+          ready.add(waiter)
+          fire()
+        })
+        // The backlog after `afterSeq` is read first.
+        waiter.dirty = true
+        members.set(orderReqId, waiter)
+        ready.add(waiter)
+        fire()
+      }
+      const remove = (orderReqId: string) => {
+        const waiter = members.get(orderReqId)
+        if (waiter !== undefined) drop(waiter)
+      }
+      const awaitReady = Effect.callback<void>((resume) => {
+        if (ready.size > 0 || woken || closed) {
+          resume(Effect.void)
+          return
+        }
+        signal = () => resume(Effect.void)
+        return Effect.sync(() => {
+          signal = undefined
+        })
+      })
+      /** What `waiter` emits of `records` (beyond its cursor, up to its order's final event). */
+      const emit = (waiter: Waiter, records: ReadonlyArray<OrderEventRecord>, out: Array<OrderEventRecord>) => {
+        for (const record of records) {
+          if (record.seq <= waiter.cursor) continue
+          waiter.cursor = record.seq
+          out.push(record)
+          if (record.status === "OrderFinalised") {
+            drop(waiter)
+            return
+          }
+        }
+      }
+      const take: Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError> = Effect.gen(function* () {
+        while (true) {
+          yield* awaitReady
+          const batch = [...ready]
+          ready.clear()
+          const out: Array<OrderEventRecord> = []
+          const toRead: Array<Waiter> = []
+          for (const waiter of batch) {
+            if (members.get(waiter.orderReqId) !== waiter) continue
+            if (waiter.buffer.length > 0 && !waiter.dirty) {
+              const handed = waiter.buffer
+              waiter.buffer = []
+              emit(waiter, handed, out)
+            } else if (waiter.dirty || waiter.buffer.length > 0) {
+              waiter.dirty = false
+              waiter.buffer = []
+              toRead.push(waiter)
+            }
+          }
+          const pages = yield* Effect.forEach(
+            toRead,
+            (waiter) =>
+              readPage(waiter.orderReqId, waiter.cursor, pageSize).pipe(
+                Effect.map((page) => [waiter, page] as const),
+                // Read again on the next take (the caller decides whether to go on).
+                Effect.tapError(() =>
+                  Effect.sync(() => members.get(waiter.orderReqId) === waiter && ready.add(waiter)),
+                ),
+              ),
+            { concurrency: 64 },
+          )
+          for (const [waiter, page] of pages) {
+            if (members.get(waiter.orderReqId) !== waiter) continue
+            emit(waiter, page, out)
+            // A full page: there may be more.
+            if (page.length >= pageSize && members.get(waiter.orderReqId) === waiter) {
+              waiter.dirty = true
+              ready.add(waiter)
+            }
+          }
+          if (out.length > 0 || woken || closed) {
+            woken = false
+            return out
+          }
+        }
+      })
+      return {
+        add,
+        remove,
+        has: (orderReqId) => members.has(orderReqId),
+        size: () => members.size,
+        take,
+        wakeUp: () => {
+          woken = true
+          fire()
+        },
+        close: () => {
+          closed = true
+          for (const waiter of [...members.values()]) drop(waiter)
+          fire()
+        },
+      }
+    })
+
     const activeFollows = Effect.sync(() => waiters.size)
 
     const commitIf = Effect.fn("OrderEventLog.commitIf")(function* (
@@ -517,7 +678,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       return result.ok
     })
 
-    return OrderEventLog.of({ append, appendAt, record, lastSeq, read, follow, activeFollows, commitIf })
+    return OrderEventLog.of({ append, appendAt, record, lastSeq, read, follow, followSet, activeFollows, commitIf })
   })
 
   /** The log over the service's `Redis` (default options). */

@@ -25,10 +25,12 @@ export const queueWaitBuckets: ReadonlyArray<number> = [
 
 /** Values of `dcent_streams_open{stream}` and `dcent_stream_disconnects_total{stream}`. */
 export const StreamKinds = {
-  /** processor: open `ProcessOrderStream` calls */
+  /** processor: orders streamed now (`ProcessOrderStream` calls, and orders open on `ProcessOrderStreams` calls) */
   ProcessorOrderStream: "processor_order_stream",
-  /** requestor: streams it holds to the processor */
+  /** requestor: the live orders whose streams it holds */
   RequestorOrderStream: "requestor_order_stream",
+  /** both: multiplexed `ProcessOrderStreams` calls (the requestor holds one per owned shard) */
+  OrderStreamsCall: "order_streams_call",
   /** requestor: public gRPC `WatchOrder` calls */
   WatchOrder: "watch_order",
   /** requestor: SSE responses */
@@ -161,7 +163,7 @@ export const makeCatalogue = (registry: Registry) => {
     }),
     streamsOpen: new Gauge({
       name: MetricNames.streamsOpen,
-      help: "Event streams open now: processor_order_stream, requestor_order_stream, watch_order, sse.",
+      help: "Event streams open now: processor_order_stream, requestor_order_stream, order_streams_call, watch_order, sse.",
       labelNames: ["stream"] as const,
       registers,
     }),

@@ -100,6 +100,10 @@ export { currentSpanOption } from "./traceContext.ts"
  * Client middleware; attach with `createClientFactory().use(rpcClientTracing(context))`, where
  * `context` (`yield* Effect.context()`) provides the tracer.
  */
+/** Both directions streaming: a long-lived connection, traced per operation by its handlers. */
+const isConnection = (method: { readonly requestStream: boolean; readonly responseStream: boolean }) =>
+  method.requestStream && method.responseStream
+
 export const rpcClientTracing = (context: Context.Context<never>): ClientMiddleware<TraceCallOptions> => {
   const spans = spansWith(context)
   return async function* rpcClientTracingMiddleware<Request, Response>(
@@ -107,6 +111,9 @@ export const rpcClientTracing = (context: Context.Context<never>): ClientMiddlew
     options: CallOptions & Partial<TraceCallOptions>,
   ): MiddlewareResult<Response> {
     const { traceParent, ...rest } = options
+    // A bidirectional call is a connection carrying many operations for as long as it lives
+    // (e.g. many orders' streams): its handlers trace each operation, not the call.
+    if (isConnection(call.method)) return yield* call.next(call.request, rest)
     const span = spans.start(rpcSpanName(call.method.path), {
       kind: "client",
       attributes: rpcAttributes(call.method.path),
@@ -145,7 +152,9 @@ export const rpcServerTracing = (context: Context.Context<never>): ServerMiddlew
     callContext: CallContext,
   ): MiddlewareResult<Response> {
     // Health checks and reflection are not worth a trace.
-    if (call.method.path.startsWith("/grpc.")) return yield* call.next(call.request, callContext)
+    if (call.method.path.startsWith("/grpc.") || isConnection(call.method)) {
+      return yield* call.next(call.request, callContext)
+    }
     const traceparent = callContext.metadata.get(traceparentHeader)
     const span = spans.start(rpcSpanName(call.method.path), {
       kind: "server",

@@ -22,6 +22,7 @@ import { OrderNonStreamingServiceDefinition } from "../../../src/generated/dcent
 import {
   OrderStreamingServiceDefinition,
   type OrderStreamResponse,
+  type OrderStreamsResponse,
 } from "../../../src/generated/dcent/orders/v1/order_streaming_service.ts"
 import { GrpcServer } from "../../../src/grpc/GrpcServer.ts"
 import { grpcService } from "../../../src/grpc/services.ts"
@@ -96,6 +97,10 @@ const services = [
       } finally {
         openStreams -= 1
       }
+    },
+    // biome-ignore lint/correctness/useYield: refuses at once; only the other method is under test
+    processOrderStreams: async function* (): AsyncGenerator<OrderStreamsResponse> {
+      throw new ServerError(Status.UNIMPLEMENTED, "not in this test")
     },
   }),
 ]
