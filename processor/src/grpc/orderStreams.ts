@@ -112,7 +112,7 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
                 answers.push({ opened: { orderReqId, status, lastSeq } })
                 if (!(status === "FINALISED" && fromSeq >= lastSeq)) {
                   if (!set.has(orderReqId)) options.orders.opened()
-                  set.add(orderReqId, fromSeq)
+                  set.add(orderReqId, orderReqId, fromSeq)
                 }
                 set.wakeUp()
                 return
@@ -195,7 +195,7 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
         if (taken._tag === "Failure") throw unavailable(taken.failure, call)
         // Answers queued meanwhile (e.g. an `opened`) come before the events taken after them.
         while (answers.length > 0) yield answers.shift() as OrderStreamsResponse
-        for (const record of taken.success) {
+        for (const { record } of taken.success) {
           if (isTerminalStatus(record.status)) options.orders.closed(DisconnectReasons.Completed)
           yield { event: orderEventToProto(record) }
         }

@@ -8,7 +8,7 @@
  * streams when the service stops; `signalReconnect` adds the "reconnect elsewhere from your last
  * seq" signal each protocol sends then.
  */
-import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { type FollowedEvent, type FollowSet, OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import {
   type Catalogue,
   type DeliveryStages,
@@ -17,13 +17,36 @@ import {
 } from "@dcent/shared/metrics/catalogue"
 import { trackEventStream } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
-import { Context, Deferred, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Stream } from "effect"
 import { NotFound, Unavailable } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
 import { deliverySpan } from "./eventSpans.ts"
 
+/** What a watch's `next` answered. */
+export type WatchNext =
+  | { readonly _tag: "Events"; readonly records: ReadonlyArray<OrderEventRecord> }
+  /** After `OrderFinalised`: nothing more. */
+  | { readonly _tag: "End" }
+  /** Cut short by the service shutting down: the client should watch again elsewhere. */
+  | { readonly _tag: "Shutdown" }
+  /** The log could not be read (Redis): the client should watch again later. */
+  | { readonly _tag: "Failed"; readonly error: Unavailable }
+
+/**
+ * One open watch: a member of the process's shared follow set and a small buffer, no fiber or
+ * stream of its own (50,000 of them are held by one requestor). One reader at a time.
+ */
+export interface Watch {
+  /** Waits for the next events (or the end). */
+  readonly next: () => Promise<WatchNext>
+  /** Stops the watch (idempotent). */
+  readonly close: () => void
+}
+
 export interface WatchResult {
-  /** The events; ends after `OrderFinalised`, or at shutdown. Fails when Redis fails mid-way. */
+  /** The watch; `undefined` when the order is finalised and nothing follows `fromSeq`. */
+  readonly watch: Watch | undefined
+  /** The same as a stream (SSE): ends after `OrderFinalised`, or at shutdown; fails when Redis fails. */
   readonly events: Stream.Stream<OrderEventRecord, Unavailable>
   /** True when the order is finalised and nothing follows `fromSeq` (SSE answers 204 then). */
   readonly complete: boolean
@@ -83,11 +106,161 @@ export const signalReconnect = <E, R, B, E2>(
     )
   })
 
+/** A watch buffers at most this many events its client has not taken; past it, reads pause. */
+const bufferLimit = 512
+
+class WatchState implements Watch {
+  queue: Array<OrderEventRecord> = []
+  lastQueued: number
+  paused = false
+  ended: WatchNext | undefined
+  wake: (() => void) | undefined
+  readonly key: string
+  readonly orderReqId: string
+  private readonly hub: WatchHub
+
+  constructor(hub: WatchHub, key: string, orderReqId: string, fromSeq: number) {
+    this.hub = hub
+    this.key = key
+    this.orderReqId = orderReqId
+    this.lastQueued = fromSeq
+  }
+
+  next = async (): Promise<WatchNext> => {
+    while (true) {
+      if (this.queue.length > 0) {
+        const records = this.queue
+        this.queue = []
+        if (this.paused && this.ended === undefined) this.hub.resume(this)
+        return { _tag: "Events", records }
+      }
+      if (this.ended !== undefined) return this.ended
+      await new Promise<void>((resolve) => {
+        this.wake = resolve
+      })
+    }
+  }
+
+  close = () => this.hub.close(this)
+
+  signal() {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+}
+
+/** Every open watch of the process, over one follow set and one taker fiber. */
+class WatchHub {
+  private readonly watches = new Map<string, WatchState>()
+  private readonly set: FollowSet
+  private counter = 0
+  shuttingDown = false
+
+  constructor(set: FollowSet) {
+    this.set = set
+  }
+
+  open(orderReqId: string, fromSeq: number): WatchState {
+    this.counter += 1
+    const watch = new WatchState(this, `w${this.counter}`, orderReqId, fromSeq)
+    if (this.shuttingDown) {
+      watch.ended = { _tag: "Shutdown" }
+      return watch
+    }
+    this.watches.set(watch.key, watch)
+    this.set.add(watch.key, orderReqId, fromSeq)
+    return watch
+  }
+
+  close(watch: WatchState) {
+    if (this.watches.get(watch.key) !== watch) return
+    this.watches.delete(watch.key)
+    this.set.remove(watch.key)
+    watch.ended ??= { _tag: "End" }
+    watch.signal()
+  }
+
+  /** A paused watch's client caught up: read on from what it was given. */
+  resume(watch: WatchState) {
+    watch.paused = false
+    if (this.watches.get(watch.key) === watch) this.set.add(watch.key, watch.orderReqId, watch.lastQueued)
+  }
+
+  deliver(events: ReadonlyArray<FollowedEvent>) {
+    for (const { key, record } of events) {
+      const watch = this.watches.get(key)
+      if (watch === undefined || record.seq <= watch.lastQueued) continue
+      watch.queue.push(record)
+      watch.lastQueued = record.seq
+      if (isTerminalStatus(record.status)) {
+        // The set dropped the member after its final event.
+        this.watches.delete(key)
+        watch.ended = { _tag: "End" }
+      } else if (watch.queue.length >= bufferLimit && !watch.paused) {
+        watch.paused = true
+        this.set.remove(key)
+      }
+      watch.signal()
+    }
+  }
+
+  /** Ends every watch with `end` (shutdown, or the log failing). */
+  endAll(end: WatchNext) {
+    for (const watch of this.watches.values()) {
+      this.set.remove(watch.key)
+      watch.ended = end
+      // Shutdown cuts short at once; events already buffered are not sent.
+      watch.queue = []
+      watch.signal()
+    }
+    this.watches.clear()
+  }
+
+  get size() {
+    return this.watches.size
+  }
+}
+
+/** A watch as a stream (SSE): its events until the end; closing the stream closes the watch. */
+const streamOf = (watch: Watch): Stream.Stream<OrderEventRecord, Unavailable> =>
+  Stream.fromAsyncIterable(
+    {
+      async *[Symbol.asyncIterator]() {
+        try {
+          while (true) {
+            const next = await watch.next()
+            if (next._tag === "Failed") throw next.error
+            if (next._tag !== "Events") return
+            yield* next.records
+          }
+        } finally {
+          watch.close()
+        }
+      },
+    },
+    (error) => (error instanceof Unavailable ? error : Unavailable.of("redis", String(error))),
+  )
+
 export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>()("dcent/requestor/OrderEvents") {
   static readonly make = Effect.gen(function* () {
     const eventLog = yield* OrderEventLog
     const store = yield* OrderStore
-    const stopping = yield* Deferred.make<void>()
+    const set = yield* Effect.acquireRelease(eventLog.followSet, (set) => Effect.sync(() => set.close()))
+    const hub = new WatchHub(set)
+
+    // The one taker: hands every followed event to its watch.
+    yield* Effect.gen(function* () {
+      while (true) {
+        const taken = yield* set.take.pipe(Effect.result)
+        if (taken._tag === "Failure") {
+          hub.endAll({ _tag: "Failed", error: Unavailable.of("redis", taken.failure.reason) })
+          continue
+        }
+        for (const { record } of taken.success) yield* deliverySpan(record)
+        hub.deliver(taken.success)
+      }
+    }).pipe(Effect.forkScoped)
 
     const toUnavailable = (error: { readonly unavailable: boolean; readonly message: string }) =>
       error.unavailable ? Effect.fail(Unavailable.of("redis", error.message)) : Effect.die(error)
@@ -98,23 +271,18 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       const from = Math.max(0, Math.floor(fromSeq))
       if (order.status === "FINALISED") {
         const lastSeq = yield* eventLog.lastSeq(orderReqId).pipe(Effect.catch(toUnavailable))
-        if (from >= lastSeq) return { events: Stream.empty, complete: true }
+        if (from >= lastSeq) return { watch: undefined, events: Stream.empty, complete: true }
       }
-      const events = eventLog.follow(orderReqId, from).pipe(
-        Stream.takeUntil((record) => isTerminalStatus(record.status)),
-        Stream.tap(deliverySpan),
-        Stream.catch((error) => Stream.fromEffect(toUnavailable(error))),
-        Stream.interruptWhen(Deferred.await(stopping)),
-      )
-      return { events, complete: false }
+      const opened = hub.open(orderReqId, from)
+      return { watch: opened, events: Stream.suspend(() => streamOf(opened)), complete: false }
     })
 
-    let shuttingDown = false
     const shutdown = Effect.sync(() => {
-      shuttingDown = true
-    }).pipe(Effect.andThen(Deferred.succeed(stopping, undefined)), Effect.asVoid)
+      hub.shuttingDown = true
+      hub.endAll({ _tag: "Shutdown" })
+    })
 
-    return OrderEvents.of({ watch, shutdown, isShuttingDown: () => shuttingDown })
+    return OrderEvents.of({ watch, shutdown, isShuttingDown: () => hub.shuttingDown })
   })
 
   static readonly layer: Layer.Layer<OrderEvents, never, OrderEventLog | OrderStore> = Layer.effect(

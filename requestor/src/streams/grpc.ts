@@ -12,32 +12,21 @@ import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/order
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
 import { grpcService } from "@dcent/shared/grpc/services"
-import { DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { DeliveryStages, type DisconnectReason, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { deliveryObserver, streamTracker } from "@dcent/shared/metrics/streams"
 import { orderEventToProto } from "@dcent/shared/orders/events"
 import { onDrain } from "@dcent/shared/runtime/Drain"
-import { Effect, Layer, Stream } from "effect"
+import { Cause, Effect, Exit, Layer } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
 import type { NotFound, Unavailable } from "../orders/errors.ts"
-import { OrderEvents, signalReconnect, trackWatch } from "./OrderEvents.ts"
+import { OrderEvents } from "./OrderEvents.ts"
 
 const toServerError = (error: NotFound | Unavailable | ServerError): ServerError => {
   if (error instanceof ServerError) return error
   return new ServerError(error._tag === "NotFound" ? Status.NOT_FOUND : Status.UNAVAILABLE, error.message)
 }
-
-/** Completes when the client cancels the call (or the server drops it). */
-const cancelled = (signal: AbortSignal) =>
-  Effect.callback<void>((resume) => {
-    if (signal.aborted) {
-      resume(Effect.void)
-      return
-    }
-    const onAbort = () => resume(Effect.void)
-    signal.addEventListener("abort", onAbort, { once: true })
-    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
-  })
 
 const orderIdPattern = /^[A-Za-z0-9_-]+(?:[.:][A-Za-z0-9_-]+)*$/
 
@@ -47,35 +36,67 @@ export const GrpcLive = GrpcServer.layer(
     const events = yield* OrderEvents
     const context = yield* Effect.context<never>()
     const descriptorSet = yield* loadDescriptorSet()
-    const tracked = trackWatch((yield* Metrics).catalogue, StreamKinds.WatchOrder, DeliveryStages.WatchOrder)
+    const { catalogue } = yield* Metrics
 
-    const watchOrder = (request: { orderReqId: string; fromSeq: number }, call: CallContext) => {
-      const stream = Stream.unwrap(
-        Effect.gen(function* () {
-          const orderReqId = request.orderReqId.trim()
-          if (orderReqId === "" || !orderIdPattern.test(orderReqId)) {
-            return yield* Effect.fail(
-              new ServerError(Status.INVALID_ARGUMENT, "order_req_id is required (e.g. ORD-001)"),
+    const runPromiseExit = Effect.runPromiseExitWith(context)
+    const streams = streamTracker(catalogue, StreamKinds.WatchOrder)
+    const observeDelivery = deliveryObserver(catalogue, DeliveryStages.WatchOrder)
+
+    // A plain async generator over the watch: no fiber or Effect stream per open watch.
+    async function* watchOrder(
+      request: { orderReqId: string; fromSeq: number },
+      call: CallContext,
+    ): AsyncGenerator<{ event: ReturnType<typeof orderEventToProto> }> {
+      const orderReqId = request.orderReqId.trim()
+      if (orderReqId === "" || !orderIdPattern.test(orderReqId)) {
+        throw new ServerError(Status.INVALID_ARGUMENT, "order_req_id is required (e.g. ORD-001)")
+      }
+      const opened = await runPromiseExit(events.watch(orderReqId, request.fromSeq))
+      if (Exit.isFailure(opened)) {
+        const failure = opened.cause.reasons.find(Cause.isFailReason)
+        if (failure !== undefined) throw toServerError(failure.error)
+        throw new ServerError(Status.INTERNAL, "internal error")
+      }
+      const watch = opened.value.watch
+      if (watch === undefined) return
+      const openedAt = Date.now()
+      let lastSeq = request.fromSeq
+      let reason: DisconnectReason = DisconnectReasons.ClientClosed
+      const onCancel = () => watch.close()
+      call.signal.addEventListener("abort", onCancel, { once: true })
+      streams.opened()
+      try {
+        while (!call.signal.aborted) {
+          const next = await watch.next()
+          if (next._tag === "Events") {
+            for (const record of next.records) {
+              observeDelivery(record.occurredAt, openedAt)
+              lastSeq = record.seq
+              yield { event: orderEventToProto(record) }
+            }
+            continue
+          }
+          if (call.signal.aborted) return
+          if (next._tag === "End") {
+            reason = DisconnectReasons.Completed
+            return
+          }
+          if (next._tag === "Shutdown") {
+            reason = DisconnectReasons.Shutdown
+            // Drain: a watch cut short ends with UNAVAILABLE, so the client resumes on another replica.
+            throw new ServerError(
+              Status.UNAVAILABLE,
+              `the requestor is shutting down; watch again (another replica) with from_seq = ${lastSeq}`,
             )
           }
-          const result = yield* events.watch(orderReqId, request.fromSeq)
-          // Drain: a watch cut short ends with UNAVAILABLE, so the client resumes on another replica.
-          return signalReconnect(tracked(result.events), request.fromSeq, events.isShuttingDown, (lastSeq) =>
-            Stream.fail(
-              new ServerError(
-                Status.UNAVAILABLE,
-                `the requestor is shutting down; watch again (another replica) with from_seq = ${lastSeq}`,
-              ),
-            ),
-          )
-        }),
-      ).pipe(
-        Stream.map((record) => ({ event: orderEventToProto(record) })),
-        Stream.mapError(toServerError),
-        Stream.interruptWhen(cancelled(call.signal)),
-        Stream.withSpan("OrderWatchService.WatchOrder"),
-      )
-      return Stream.toAsyncIterableWith(stream, context)
+          reason = DisconnectReasons.Error
+          throw new ServerError(Status.UNAVAILABLE, `${next.error.message}; watch again with from_seq = ${lastSeq}`)
+        }
+      } finally {
+        call.signal.removeEventListener("abort", onCancel)
+        watch.close()
+        streams.closed(reason)
+      }
     }
 
     return {

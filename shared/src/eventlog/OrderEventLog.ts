@@ -119,22 +119,31 @@ export interface OrderEventLogShape {
  * event is the last of its order (the order leaves the set).
  */
 export interface FollowSet {
-  /** Follows the order after `afterSeq`; an order followed already starts over from there. */
-  readonly add: (orderReqId: string, afterSeq: number) => void
-  /** Stops following the order. */
-  readonly remove: (orderReqId: string) => void
-  readonly has: (orderReqId: string) => boolean
+  /**
+   * Follows `orderReqId` after `afterSeq` as the member `key` (an order may have several members,
+   * e.g. several watchers); a key already in the set starts over from there.
+   */
+  readonly add: (key: string, orderReqId: string, afterSeq: number) => void
+  /** Stops the member's follow. */
+  readonly remove: (key: string) => void
+  readonly has: (key: string) => boolean
   readonly size: () => number
   /**
-   * Waits until some order of the set has events and answers them (at most a page per order per
-   * take), or answers none when `wakeUp` was called meanwhile. One taker at a time. Fails when
-   * the log cannot be read (the set stays usable: the failed orders are read again next time).
+   * Waits until some member has events and answers them with its key (at most a page per member
+   * per take), or answers none when `wakeUp` was called meanwhile. One taker at a time. Fails
+   * when the log cannot be read (the set stays usable: the failed members are read again next time).
    */
-  readonly take: Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError>
+  readonly take: Effect.Effect<ReadonlyArray<FollowedEvent>, EventLogError>
   /** Makes a waiting (or the next) `take` answer at once, with no events if there are none. */
   readonly wakeUp: () => void
-  /** Stops following every order of the set. */
+  /** Stops every member's follow. */
   readonly close: () => void
+}
+
+/** An event taken from a `FollowSet`, for its member `key`. */
+export interface FollowedEvent {
+  readonly key: string
+  readonly record: OrderEventRecord
 }
 
 export interface OrderEventLogOptions {
@@ -546,6 +555,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
 
     const followSet = Effect.sync((): FollowSet => {
       const members = new Map<string, Waiter>()
+      const keyOf = new WeakMap<Waiter, string>()
       /** Members with something to do (a wake-up, or events handed over), each at most once. */
       const ready = new Set<Waiter>()
       let signal: (() => void) | undefined
@@ -556,28 +566,33 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         signal = undefined
         resume?.()
       }
-      const drop = (waiter: Waiter) => {
+      const drop = (key: string, waiter: Waiter) => {
         ready.delete(waiter)
-        members.delete(waiter.orderReqId)
+        if (members.get(key) === waiter) members.delete(key)
         waiters.unregister(waiter.orderReqId, waiter)
       }
-      const add = (orderReqId: string, afterSeq: number) => {
+      const add = (key: string, orderReqId: string, afterSeq: number) => {
         if (closed) return
-        const previous = members.get(orderReqId)
-        if (previous !== undefined) drop(previous)
+        const previous = members.get(key)
+        if (previous !== undefined) drop(key, previous)
         const waiter: Waiter = waiters.register(orderReqId, Math.max(0, Math.floor(afterSeq)), () => {
           ready.add(waiter)
           fire()
         })
         // The backlog after `afterSeq` is read first.
         waiter.dirty = true
-        members.set(orderReqId, waiter)
+        keyOf.set(waiter, key)
+        members.set(key, waiter)
         ready.add(waiter)
         fire()
       }
-      const remove = (orderReqId: string) => {
-        const waiter = members.get(orderReqId)
-        if (waiter !== undefined) drop(waiter)
+      const remove = (key: string) => {
+        const waiter = members.get(key)
+        if (waiter !== undefined) drop(key, waiter)
+      }
+      const isMember = (waiter: Waiter) => {
+        const key = keyOf.get(waiter)
+        return key !== undefined && members.get(key) === waiter
       }
       const awaitReady = Effect.callback<void>((resume) => {
         if (ready.size > 0 || woken || closed) {
@@ -590,26 +605,27 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         })
       })
       /** What `waiter` emits of `records` (beyond its cursor, up to its order's final event). */
-      const emit = (waiter: Waiter, records: ReadonlyArray<OrderEventRecord>, out: Array<OrderEventRecord>) => {
+      const emit = (waiter: Waiter, records: ReadonlyArray<OrderEventRecord>, out: Array<FollowedEvent>) => {
+        const key = keyOf.get(waiter) as string
         for (const record of records) {
           if (record.seq <= waiter.cursor) continue
           waiter.cursor = record.seq
-          out.push(record)
+          out.push({ key, record })
           if (record.status === "OrderFinalised") {
-            drop(waiter)
+            drop(key, waiter)
             return
           }
         }
       }
-      const take: Effect.Effect<ReadonlyArray<OrderEventRecord>, EventLogError> = Effect.gen(function* () {
+      const take: Effect.Effect<ReadonlyArray<FollowedEvent>, EventLogError> = Effect.gen(function* () {
         while (true) {
           yield* awaitReady
           const batch = [...ready]
           ready.clear()
-          const out: Array<OrderEventRecord> = []
+          const out: Array<FollowedEvent> = []
           const toRead: Array<Waiter> = []
           for (const waiter of batch) {
-            if (members.get(waiter.orderReqId) !== waiter) continue
+            if (!isMember(waiter)) continue
             if (waiter.buffer.length > 0 && !waiter.dirty) {
               const handed = waiter.buffer
               waiter.buffer = []
@@ -633,10 +649,10 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
             { concurrency: 64 },
           )
           for (const [waiter, page] of pages) {
-            if (members.get(waiter.orderReqId) !== waiter) continue
+            if (!isMember(waiter)) continue
             emit(waiter, page, out)
             // A full page: there may be more.
-            if (page.length >= pageSize && members.get(waiter.orderReqId) === waiter) {
+            if (page.length >= pageSize && isMember(waiter)) {
               waiter.dirty = true
               ready.add(waiter)
             }
@@ -650,7 +666,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       return {
         add,
         remove,
-        has: (orderReqId) => members.has(orderReqId),
+        has: (key) => members.has(key),
         size: () => members.size,
         take,
         wakeUp: () => {
@@ -659,7 +675,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         },
         close: () => {
           closed = true
-          for (const waiter of [...members.values()]) drop(waiter)
+          for (const [key, waiter] of [...members]) drop(key, waiter)
           fire()
         },
       }
