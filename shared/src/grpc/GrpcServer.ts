@@ -89,9 +89,7 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
     const authenticator = yield* Effect.serviceOption(Authenticator)
     const context = yield* Effect.context<never>()
     const authenticated = Option.isSome(authenticator)
-      ? admitted.use(
-          rpcServerAuthentication(authenticator.value, (yield* Metrics.orUnscraped).catalogue, context),
-        )
+      ? admitted.use(rpcServerAuthentication(authenticator.value, (yield* Metrics.orUnscraped).catalogue, context))
       : admitted
     // Server spans (trace context from the call metadata); handlers join them with `withCallSpan`.
     const server = authenticated.use(rpcServerTracing(context))
