@@ -7,7 +7,14 @@
  * Unknown order → NOT_FOUND; empty id → INVALID_ARGUMENT; Redis down → UNAVAILABLE. A client
  * that goes away cancels its watch at once. At shutdown (drain) an open watch ends with UNAVAILABLE
  * ("watch again with from_seq = N"), so the client resumes on another replica.
+ *
+ * Authentication (`authorization: Bearer …` or `x-api-key` metadata) is the shared server's
+ * middleware (UNAUTHENTICATED); the watch itself asks the requestor's policy (`../auth/policy.ts`,
+ * action `watch`): a buyer watches only its own orders, an operator any — else PERMISSION_DENIED
+ * (counted and logged), the same rule as the SSE route.
  */
+import { callPrincipal, permissionDenied } from "@dcent/shared/auth/grpc"
+import { isUnrestricted } from "@dcent/shared/auth/Principal"
 import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_watch_service"
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
@@ -18,8 +25,10 @@ import { orderEventToProto } from "@dcent/shared/orders/events"
 import { onDrain } from "@dcent/shared/runtime/Drain"
 import { Effect, Layer, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
+import { authorizeOrder } from "../auth/policy.ts"
 import { RequestorConfig } from "../config.ts"
 import type { NotFound, Unavailable } from "../orders/errors.ts"
+import { OrderStore } from "../orders/OrderStore.ts"
 import { OrderEvents, signalReconnect, trackWatch } from "./OrderEvents.ts"
 
 const toServerError = (error: NotFound | Unavailable | ServerError): ServerError => {
@@ -47,7 +56,9 @@ export const GrpcLive = GrpcServer.layer(
     const events = yield* OrderEvents
     const context = yield* Effect.context<never>()
     const descriptorSet = yield* loadDescriptorSet()
-    const tracked = trackWatch((yield* Metrics).catalogue, StreamKinds.WatchOrder, DeliveryStages.WatchOrder)
+    const { catalogue } = yield* Metrics
+    const store = yield* OrderStore
+    const tracked = trackWatch(catalogue, StreamKinds.WatchOrder, DeliveryStages.WatchOrder)
 
     const watchOrder = (request: { orderReqId: string; fromSeq: number }, call: CallContext) => {
       const stream = Stream.unwrap(
@@ -57,6 +68,25 @@ export const GrpcLive = GrpcServer.layer(
             return yield* Effect.fail(
               new ServerError(Status.INVALID_ARGUMENT, "order_req_id is required (e.g. ORD-001)"),
             )
+          }
+          const principal = yield* Effect.try({
+            try: () => callPrincipal(call),
+            catch: (error) => (error instanceof ServerError ? error : new ServerError(Status.UNAUTHENTICATED, "")),
+          })
+          if (!isUnrestricted(principal)) {
+            const owner = (yield* store.get(orderReqId))?.details.buyerId
+            const denied = authorizeOrder(principal, "watch", { orderReqId, owner })
+            if (denied !== undefined) {
+              return yield* Effect.fail(
+                yield* permissionDenied(
+                  catalogue,
+                  call,
+                  "/dcent.orders.v1.OrderWatchService/WatchOrder",
+                  principal,
+                  denied,
+                ),
+              )
+            }
           }
           const result = yield* events.watch(orderReqId, request.fromSeq)
           // Drain: a watch cut short ends with UNAVAILABLE, so the client resumes on another replica.
