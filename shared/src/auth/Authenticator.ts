@@ -194,6 +194,12 @@ export class Authenticator extends Context.Service<Authenticator, AuthenticatorS
   /** From the environment (`authConfig`). */
   static readonly layer = Layer.effect(Authenticator, Effect.flatMap(authConfig, Authenticator.make))
 
+  /** `AUTH_MODE=disabled` without the start-up warning (tests). */
+  static readonly layerDisabled = Layer.succeed(
+    Authenticator,
+    Authenticator.of({ mode: "disabled", authenticate: () => Effect.succeed(unrestricted) }),
+  )
+
   /**
    * For tests: `tokens` maps a bearer token (or an API key) to its principal; anything else is
    * `invalid_token`, nothing is `missing_credentials`.
