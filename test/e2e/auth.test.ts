@@ -33,15 +33,15 @@ const origin = { Lat: 12.9716, Lng: 77.5946 }
 const orderId = `${run}-ORD`
 const buyerA = `${run}-BUYER-A`
 const buyerB = `${run}-BUYER-B`
-/** Nearest first: with FIND_MAX_SEL=2 the first two are selected, the third is not. */
-const sellers = [0.01, 0.02, 0.5].map((offset, index) => ({
+/** Nearest first: with FIND_MAX_SEL=3 the first three are selected, the fourth is not. */
+const sellers = [0.01, 0.02, 0.03, 0.5].map((offset, index) => ({
   SellerID: `${run}-S${index + 1}`,
   Name: `Auth seller ${index + 1}`,
   Industries: [industry],
   Location: { Lat: origin.Lat + offset, Lng: origin.Lng },
   Active: true,
 }))
-const [s1, s2, s3] = sellers.map((seller) => seller.SellerID) as [string, string, string]
+const [s1, s2, s3, s4] = sellers.map((seller) => seller.SellerID) as [string, string, string, string]
 
 const tokens: Array<string> = []
 const token = async (sub: string, role: Role, ttl = 600): Promise<string> => {
@@ -49,7 +49,7 @@ const token = async (sub: string, role: Role, ttl = 600): Promise<string> => {
   tokens.push(minted)
   return minted
 }
-const auth = {} as Record<"operator" | "buyerA" | "buyerB" | "s1" | "s2" | "s3" | "expired" | "badSig" | "none", string>
+const auth = {} as Record<"operator" | "buyerA" | "buyerB" | "s1" | "s2" | "s4" | "expired" | "badSig" | "none", string>
 
 let stack: Stack
 let requestorUrl: string
@@ -112,7 +112,7 @@ beforeAll(async () => {
   auth.buyerB = await token(buyerB, "buyer")
   auth.s1 = await token(s1, "seller")
   auth.s2 = await token(s2, "seller")
-  auth.s3 = await token(s3, "seller")
+  auth.s4 = await token(s4, "seller")
   auth.expired = await mintToken({
     secret,
     sub: buyerA,
@@ -131,7 +131,7 @@ beforeAll(async () => {
   stack = await startStack({
     processorDb: PROCESSOR_DB,
     requestorDb: REQUESTOR_DB,
-    processorEnv: { ...env, FIND_MAX_SEL: "2" },
+    processorEnv: { ...env, FIND_MAX_SEL: "3" },
     requestorEnv: env,
   })
   requestorUrl = stack.requestor.httpUrl
@@ -279,15 +279,15 @@ describe("authentication and authorization (AUTH_MODE=jwt, both services as proc
   it("sellers act only as themselves, on orders they were selected for, and see only their own proposals", async () => {
     const selected = await eventually(
       () => call("GET", `${processorUrl}/api/v1/orders/${orderId}`, auth.operator),
-      (answer) => answer.status === 200 && answer.body.SelectedSellers.length === 2,
+      (answer) => answer.status === 200 && answer.body.SelectedSellers.length === 3,
       { what: "the order's sellers are selected" },
     )
     expect(selected.body.SelectedSellers.map((seller: { SellerID: string }) => seller.SellerID).sort()).toEqual(
-      [s1, s2].sort(),
+      [s1, s2, s3].sort(),
     )
     expectStatus(await submit(auth.s1, s2, `${run}-P-SPOOF`), 403, "seller_mismatch")
     expectStatus(await submit(auth.buyerA, s1, `${run}-P-BUYER`), 403, "role_not_allowed")
-    expectStatus(await submit(auth.s3, s3, `${run}-P3`), 403, "seller_not_eligible")
+    expectStatus(await submit(auth.s4, s4, `${run}-P4`), 403, "seller_not_eligible")
     expectStatus(await submit(auth.s1, s1, `${run}-P1`), 201)
     expectStatus(await submit(auth.s2, s2, `${run}-P2`), 201)
 
@@ -306,7 +306,7 @@ describe("authentication and authorization (AUTH_MODE=jwt, both services as proc
     expect(await proposalsAs(auth.s2)).toEqual([`${run}-P2`])
     expect((await proposalsAs(auth.operator)).length).toBe(2)
     expect((await proposalsAs(auth.buyerA)).length).toBe(2)
-    expectStatus(await call("GET", `${processorUrl}/api/v1/orders/${orderId}/proposals`, auth.s3), 403, "not_selected")
+    expectStatus(await call("GET", `${processorUrl}/api/v1/orders/${orderId}/proposals`, auth.s4), 403, "not_selected")
     expectStatus(await call("GET", `${processorUrl}/api/v1/orders/${orderId}`, auth.buyerB), 403, "not_order_owner")
   })
 
@@ -324,6 +324,22 @@ describe("authentication and authorization (AUTH_MODE=jwt, both services as proc
     const done = await call("PUT", `${requestorUrl}/api/v1/finalize/${orderId}`, auth.buyerA, finalise)
     expectStatus(done, 200)
     expect(done.body.Status).toBe("FINALISED")
+  })
+
+  it("`make demo` walks its order through its life against the secured stack (AUTH_MODE=jwt + the secret)", async () => {
+    const { repoRoot, runToExit } = await import("../support/processes.ts")
+    const result = await runToExit(
+      `${repoRoot}demo/run.ts`,
+      {
+        REQUESTOR_URL: requestorUrl,
+        PROCESSOR_URL: processorUrl,
+        AUTH_MODE: "jwt",
+        AUTH_JWT_SECRET: secret,
+      },
+      90_000,
+    )
+    const output = `--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`
+    expect(result.code, output).toBe(0)
   })
 
   it("denials are counted in dcent_auth_denials_total", async () => {
