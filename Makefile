@@ -63,6 +63,13 @@ test-integration: generate infra-up observe-install ## Integration tests only
 demo: ## Load sample sellers/orders into the running stack (make run) and walk one order through its life
 	@node demo/run.ts
 
+.PHONY: token api-key
+token: ## Print a local HS256 token signed with AUTH_JWT_SECRET: make token ROLE=buyer SUB=BUYER-001 [TTL=3600]
+	@node scripts/token.ts
+
+api-key: ## Print a new API key and its AUTH_API_KEYS_FILE entry (hashed): make api-key ROLE=service SUB=requestor
+	@node scripts/token.ts --api-key
+
 compose-config: ## Validate the Docker Compose file (needs only the docker client)
 	@docker compose -f infra/docker-compose.yml config --quiet && echo "compose file is valid"
 

@@ -3,8 +3,14 @@
  * (`make run`), then walks one order of its own through its whole life, printing every step and
  * every event the buyer's SSE stream delivers. ORD-001 is registered but left for the seed
  * README's curl examples, which work right after this script.
+ *
+ * Against a stack with `AUTH_MODE=jwt` and `AUTH_JWT_SECRET` (the same values in this
+ * environment), every call carries a token of whoever makes it: the operator loads the sellers,
+ * each order's buyer registers and acts on it, each seller submits and edits its own proposals.
  */
 import { readFile } from "node:fs/promises"
+import type { Role } from "../shared/src/auth/Principal.ts"
+import { mintToken } from "../shared/src/auth/tokens.ts"
 
 const requestorUrl = process.env.REQUESTOR_URL ?? `http://127.0.0.1:${process.env.REQUESTOR_HTTP_PORT ?? 8000}`
 const processorUrl = process.env.PROCESSOR_URL ?? `http://127.0.0.1:${process.env.PROCESSOR_HTTP_PORT ?? 8001}`
@@ -25,10 +31,41 @@ const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` :
 const say = (text: string) => process.stdout.write(`${text}\n`)
 const step = (title: string) => say(`\n${bold(`==> ${title}`)}`)
 
-const call = async (method: string, url: string, body?: unknown): Promise<{ status: number; body: Json }> => {
+/** Who makes a call (with AUTH_MODE=jwt). */
+interface As {
+  readonly sub: string
+  readonly role: Role
+}
+
+const secret = process.env.AUTH_MODE === "jwt" ? process.env.AUTH_JWT_SECRET : undefined
+
+/** `Authorization: Bearer …` for `as` when the stack authenticates; nothing otherwise. */
+const authHeaders = async (as: As | undefined): Promise<Record<string, string>> =>
+  secret === undefined || secret === "" || as === undefined
+    ? {}
+    : {
+        authorization: `Bearer ${await mintToken({
+          secret,
+          sub: as.sub,
+          roles: [as.role],
+          expiresInSeconds: 600,
+          issuer: process.env.AUTH_JWT_ISSUER,
+          audience: process.env.AUTH_JWT_AUDIENCE,
+          nowMillis: Date.now(),
+        })}`,
+      }
+
+const operator: As = { sub: "demo-operator", role: "operator" }
+const buyerOf = (order: Json): As => ({ sub: String(order.BuyerID), role: "buyer" })
+const sellerAs = (sellerId: string): As => ({ sub: sellerId, role: "seller" })
+
+const call = async (method: string, url: string, body?: unknown, as?: As): Promise<{ status: number; body: Json }> => {
   const response = await fetch(url, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers: {
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...(await authHeaders(as)),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   })
   const text = await response.text()
@@ -47,7 +84,7 @@ const expectStatus = (result: { status: number; body: Json }, ...accepted: Reado
 const readJson = async <A>(name: string): Promise<A> => JSON.parse(await readFile(new URL(name, dataDir), "utf8")) as A
 
 /** Follows the buyer's SSE stream, printing each event and remembering it. */
-const watch = (orderReqId: string) => {
+const watch = (orderReqId: string, as: As) => {
   const events: Array<StreamedEvent> = []
   const waiters: Array<{ status: string; after: number; resolve: (event: StreamedEvent) => void }> = []
   const controller = new AbortController()
@@ -66,7 +103,7 @@ const watch = (orderReqId: string) => {
 
   const done = (async () => {
     const response = await fetch(`${requestorUrl}/api/v1/orders/${orderReqId}/events`, {
-      headers: { accept: "text/event-stream" },
+      headers: { accept: "text/event-stream", ...(await authHeaders(as)) },
       signal: controller.signal,
     })
     if (!response.ok || response.body === null) throw new Error(`SSE answered ${response.status}`)
@@ -156,44 +193,55 @@ const main = async () => {
 
   step("Load the sample sellers into the processor's directory")
   const sellers = await readJson<ReadonlyArray<Json>>("sellers.json")
-  expectStatus(await call("POST", `${processorUrl}/api/v1/sellers`, sellers), 200, 201)
+  expectStatus(await call("POST", `${processorUrl}/api/v1/sellers`, sellers, operator), 200, 201)
   say(`    ${sellers.length} sellers: ${sellers.map((seller) => seller.SellerID).join(", ")}`)
 
   step("Register the sample orders with the requestor (ORD-001 is left for the seed README's curl examples)")
   const orders = await readJson<ReadonlyArray<Json>>("orders.json")
   for (const order of orders) {
-    expectStatus(await call("POST", `${requestorUrl}/api/v1/orders`, order), 200, 201, 409)
+    expectStatus(await call("POST", `${requestorUrl}/api/v1/orders`, order, buyerOf(order)), 200, 201, 409)
   }
 
   const template = orders[0] as Json
+  const buyer = buyerOf(template)
   const orderReqId = `DEMO-${timestamp()}`
   step(`Register the demo's own order ${orderReqId}`)
   expectStatus(
-    await call("POST", `${requestorUrl}/api/v1/orders`, {
-      ...template,
-      OrderReqID: orderReqId,
-      SessionID: "SESSION-DEMO",
-    }),
+    await call(
+      "POST",
+      `${requestorUrl}/api/v1/orders`,
+      {
+        ...template,
+        OrderReqID: orderReqId,
+        SessionID: "SESSION-DEMO",
+      },
+      buyer,
+    ),
     200,
     201,
   )
 
   step("Watch the order as a buyer app would (SSE)")
-  const stream = watch(orderReqId)
+  const stream = watch(orderReqId, buyer)
 
   step("Initiate it: the processor selects the nearest sellers of its industry")
   await causing(stream, ["SellersSelected"], async () =>
     expectStatus(
-      await call("POST", `${requestorUrl}/api/v1/initiate`, {
-        OrderReqId: orderReqId,
-        SessionID: "SESSION-DEMO",
-        "Notification type": "Email",
-      }),
+      await call(
+        "POST",
+        `${requestorUrl}/api/v1/initiate`,
+        {
+          OrderReqId: orderReqId,
+          SessionID: "SESSION-DEMO",
+          "Notification type": "Email",
+        },
+        buyer,
+      ),
       200,
       202,
     ),
   )
-  const order = expectStatus(await call("GET", `${requestorUrl}/api/v1/orders/${orderReqId}`), 200)
+  const order = expectStatus(await call("GET", `${requestorUrl}/api/v1/orders/${orderReqId}`, undefined, buyer), 200)
   const selectedSellers = ((order.SelectedSellers as ReadonlyArray<Json> | undefined) ?? []).map((seller) => ({
     id: String(seller.SellerID),
     km: Number(seller.DistanceKm),
@@ -205,11 +253,21 @@ const main = async () => {
   const [p1, p2, p3] = [1, 2, 3].map((n) => `${orderReqId}-P${n}`) as [string, string, string]
 
   const submit = (seller: string, proposalId: string, price: number | string) =>
-    call("POST", `${processorUrl}/api/v1/proposal-submissions`, {
-      OrderReqID: orderReqId,
-      Seller: seller,
-      ProposalDictObj: { ProposalID: proposalId, Price: price, DeliveryDate: "2026-12-15T00:00:00Z", Currency: "INR" },
-    })
+    call(
+      "POST",
+      `${processorUrl}/api/v1/proposal-submissions`,
+      {
+        OrderReqID: orderReqId,
+        Seller: seller,
+        ProposalDictObj: {
+          ProposalID: proposalId,
+          Price: price,
+          DeliveryDate: "2026-12-15T00:00:00Z",
+          Currency: "INR",
+        },
+      },
+      sellerAs(seller),
+    )
   const lock = { OrderReqID: orderReqId, ProposalID: p1 }
 
   step("Three sellers submit proposals")
@@ -222,17 +280,22 @@ const main = async () => {
 
   step(`${first.id} locks its proposal while editing it`)
   await causing(stream, ["EditLock"], async () =>
-    expectStatus(await call("POST", `${processorUrl}/api/v1/edit-lock`, lock), 200),
+    expectStatus(await call("POST", `${processorUrl}/api/v1/edit-lock`, lock, sellerAs(first.id)), 200),
   )
 
   step("The buyer asks both proposals about delivery terms (the locked one answers EditLock)")
   const followUp = await causing(stream, ["BuyerFollowUp"], async () =>
     expectStatus(
-      await call("POST", `${requestorUrl}/api/v1/followup`, {
-        OrderReqID: orderReqId,
-        Audience: [p1, p2],
-        Message: { content: { URLs: [], MessageType: "text", Message: "Can you deliver in two lots?" } },
-      }),
+      await call(
+        "POST",
+        `${requestorUrl}/api/v1/followup`,
+        {
+          OrderReqID: orderReqId,
+          Audience: [p1, p2],
+          Message: { content: { URLs: [], MessageType: "text", Message: "Can you deliver in two lots?" } },
+        },
+        buyer,
+      ),
       200,
       201,
       202,
@@ -244,17 +307,22 @@ const main = async () => {
 
   step(`${first.id} releases the lock; the held follow-up is delivered`)
   await causing(stream, ["EditUnlock", "BuyerFollowUp"], async () =>
-    expectStatus(await call("POST", `${processorUrl}/api/v1/edit-lock/release`, lock), 200),
+    expectStatus(await call("POST", `${processorUrl}/api/v1/edit-lock/release`, lock, sellerAs(first.id)), 200),
   )
 
   step(`${second.id} answers the follow-up`)
   await causing(stream, ["SellerFollowUp"], async () =>
     expectStatus(
-      await call("POST", `${processorUrl}/api/v1/followup`, {
-        OrderReqID: orderReqId,
-        ProposalID: p2,
-        Message: { content: { URLs: [], MessageType: "text", Message: "Yes: 60% on 10 Dec, the rest on 15 Dec." } },
-      }),
+      await call(
+        "POST",
+        `${processorUrl}/api/v1/followup`,
+        {
+          OrderReqID: orderReqId,
+          ProposalID: p2,
+          Message: { content: { URLs: [], MessageType: "text", Message: "Yes: 60% on 10 Dec, the rest on 15 Dec." } },
+        },
+        sellerAs(second.id),
+      ),
       200,
       201,
     ),
@@ -262,20 +330,24 @@ const main = async () => {
 
   step("The buyer pauses the order, then resumes it")
   await causing(stream, ["OrderPaused"], async () =>
-    expectStatus(await call("PUT", `${requestorUrl}/api/v1/pause/${orderReqId}`), 200, 202),
+    expectStatus(await call("PUT", `${requestorUrl}/api/v1/pause/${orderReqId}`, undefined, buyer), 200, 202),
   )
   await causing(stream, ["OrderResumed"], async () =>
-    expectStatus(await call("PUT", `${requestorUrl}/api/v1/resume/${orderReqId}`), 200, 202),
+    expectStatus(await call("PUT", `${requestorUrl}/api/v1/resume/${orderReqId}`, undefined, buyer), 200, 202),
   )
 
   step(`The buyer finalises with ${second.id}'s proposal: it is accepted, the others are closed`)
   await causing(stream, ["ProposalAccepted", "ProposalClosed", "OrderFinalised"], async () =>
-    expectStatus(await call("PUT", `${requestorUrl}/api/v1/finalize/${orderReqId}`, { ProposalID: p2 }), 200, 202),
+    expectStatus(
+      await call("PUT", `${requestorUrl}/api/v1/finalize/${orderReqId}`, { ProposalID: p2 }, buyer),
+      200,
+      202,
+    ),
   )
   stream.stop()
 
   step("Final state")
-  const final = expectStatus(await call("GET", `${requestorUrl}/api/v1/orders/${orderReqId}`), 200)
+  const final = expectStatus(await call("GET", `${requestorUrl}/api/v1/orders/${orderReqId}`, undefined, buyer), 200)
   say(`    status ${String(final.Status)}, ${stream.events.length} events, seq 1..${stream.events.at(-1)?.Seq}`)
   const gaps = stream.events.filter((event, index) => event.Seq !== index + 1)
   if (gaps.length > 0) throw new Error(`the stream skipped or repeated events: ${JSON.stringify(gaps)}`)

@@ -6,6 +6,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
+# Without AUTH_MODE (and its keys) in the environment, the local stack runs without
+# authentication, still bound to 127.0.0.1; `AUTH_MODE=jwt AUTH_JWT_SECRET=… make run` is the
+# secured one (README, "Security").
+if [ -z "${AUTH_MODE:-}" ]; then
+  export AUTH_MODE=disabled
+  echo "[run] AUTH_MODE=disabled: no authentication, anyone reaching 127.0.0.1 may act as anyone (AUTH_MODE=jwt AUTH_JWT_SECRET=... make run to secure it)"
+fi
+
 pids=()
 start() {
   local name=$1 entry=$2

@@ -19,6 +19,9 @@
  * exported; exit 0.
  */
 import { hostname } from "node:os"
+import { Authenticator } from "@dcent/shared/auth/Authenticator"
+import { authConfig } from "@dcent/shared/auth/config"
+import { AuthenticationLive } from "@dcent/shared/auth/http"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
@@ -98,6 +101,9 @@ const MetricsLive = Layer.unwrap(
   ),
 )
 
+/** `AUTH_MODE` and its keys: who is calling, on REST (`Authentication`) and gRPC (`GrpcServer`). */
+const AuthLive = AuthenticationLive.pipe(Layer.provideMerge(Authenticator.layer))
+
 const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(), DemoDataLive, MetricsLive).pipe(
   Layer.provide(ReadinessLive),
   // One flag for both: GrpcLive sets it, /readyz reads it.
@@ -105,10 +111,11 @@ const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(),
   Layer.provideMerge(DomainLive),
   Layer.provideMerge(StorageLive),
   Layer.provideMerge(InfraLive),
+  Layer.provideMerge(AuthLive),
   Layer.provide(ProcessorConfig.layer),
   Layer.provide(Metrics.layer("processor")),
 )
 
 runService("processor", AppLive, {
-  config: Config.all([processorConfig, sellersConfig, brokerUrlConfig, topicSpecsConfig, Redis.url]),
+  config: Config.all([processorConfig, sellersConfig, brokerUrlConfig, topicSpecsConfig, Redis.url, authConfig]),
 })

@@ -19,6 +19,10 @@
  */
 
 import { hostname } from "node:os"
+import { Authenticator } from "@dcent/shared/auth/Authenticator"
+import { authConfig } from "@dcent/shared/auth/config"
+import { AuthenticationLive } from "@dcent/shared/auth/http"
+import { ServiceCredential } from "@dcent/shared/auth/ServiceCredential"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
@@ -60,6 +64,11 @@ const OrdersLive = Orders.layer.pipe(
   Layer.provideMerge(Layer.mergeAll(StorageLive, ProcessorClient.layer)),
 )
 
+/** `AUTH_MODE` and its keys: who is calling (REST, gRPC) and the requestor's own credential for the processor. */
+const AuthLive = Layer.mergeAll(AuthenticationLive, ServiceCredential.layer("requestor")).pipe(
+  Layer.provideMerge(Authenticator.layer),
+)
+
 const ServersLive = Layer.mergeAll(HttpLive, GrpcLive)
 
 /** One relay consumer per process: unique on the host (the REST port), stable across restarts. */
@@ -85,10 +94,11 @@ const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive, MetricsLive).pip
   Layer.provideMerge(OutboxRelayLive),
   Layer.provideMerge(ReadinessLive),
   Layer.provideMerge(InfraLive),
+  Layer.provideMerge(AuthLive),
   Layer.provideMerge(RequestorConfig.layer),
   Layer.provideMerge(Metrics.layer("requestor")),
 )
 
 runService("requestor", AppLive, {
-  config: Config.all([requestorConfig, brokerUrlConfig, topicSpecsConfig, Redis.url]),
+  config: Config.all([requestorConfig, brokerUrlConfig, topicSpecsConfig, Redis.url, authConfig]),
 })

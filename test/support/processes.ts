@@ -57,7 +57,8 @@ process.once("exit", () => {
 
 /**
  * The environment of a child: only the basics of the test's own environment (so a developer's
- * `PROCESSOR_HTTP_PORT` does not leak in), plus `env`. `undefined` removes a variable.
+ * `PROCESSOR_HTTP_PORT` does not leak in), `AUTH_MODE=disabled`, plus `env`. `undefined` removes a
+ * variable.
  */
 export const childEnv = (env: Readonly<Record<string, string | undefined>>): NodeJS.ProcessEnv => {
   const base: NodeJS.ProcessEnv = {}
@@ -65,6 +66,9 @@ export const childEnv = (env: Readonly<Record<string, string | undefined>>): Nod
     const value = process.env[name]
     if (value !== undefined) base[name] = value
   }
+  // The services refuse to start without a way to verify tokens (AUTH_MODE=jwt is their default):
+  // tests run them without authentication unless they set AUTH_MODE (and its keys) themselves.
+  base.AUTH_MODE = "disabled"
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined) delete base[name]
     else base[name] = value

@@ -12,7 +12,14 @@
  *
  * `OrderNonStreamingService`: `ProcessFollowUp`, `FinaliseOrder`, `PauseOrder`, `ResumeOrder`,
  * each idempotent by `transaction_uuid` (a repeat returns the first response).
+ *
+ * Authorization (`../auth/policy.ts`): the caller is authenticated by the server
+ * (UNAUTHENTICATED); every call must come from a `service` principal (the requestor), else
+ * PERMISSION_DENIED; a unary call made on behalf of a buyer (`dcent-on-behalf-of`) must be on
+ * that buyer's order — the processor checks the buyer rules itself.
  */
+import { callCaller, callPrincipal, permissionDenied } from "@dcent/shared/auth/grpc"
+import { isUnrestricted } from "@dcent/shared/auth/Principal"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import {
   type FinaliseOrderResponse,
@@ -35,6 +42,7 @@ import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events
 import { withCallSpan } from "@dcent/shared/telemetry/grpc"
 import { Cause, Effect, Exit, Option, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
+import { authorizeProcessor, type ProcessorAction } from "../auth/policy.ts"
 import { type CommandError, OrderNotFound } from "../orders/errors.ts"
 import { Orders } from "../orders/Orders.ts"
 import { makeProcessOrderStreams } from "./orderStreams.ts"
@@ -67,8 +75,36 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
     const { catalogue } = yield* Metrics.orUnscraped
     const openStreams = streamTracker(catalogue, StreamKinds.ProcessorOrderStream)
 
-    /** Runs a command for a unary call; typed failures become gRPC statuses (code in the trailer). */
-    const unary = async <A>(call: CallContext, name: string, effect: Effect.Effect<A, CommandError>): Promise<A> => {
+    /**
+     * Throws UNAUTHENTICATED (no principal) or PERMISSION_DENIED (the policy) before the call
+     * does anything; for a call on behalf of a buyer, the order's BuyerID is read first.
+     */
+    const guard = async (call: CallContext, method: string, action: ProcessorAction, orderReqId: string) => {
+      const caller = callCaller(call)
+      if (isUnrestricted(caller)) return
+      const principal = callPrincipal(call)
+      const onBehalfOf = principal === caller ? undefined : principal
+      let orderBuyer: string | undefined
+      if (onBehalfOf !== undefined && orderReqId !== "") {
+        const state = await runExit(orders.get(orderReqId))
+        if (Exit.isSuccess(state) && Option.isSome(state.value)) orderBuyer = state.value.value.details.buyerId
+      }
+      const denied = authorizeProcessor(caller, action, { orderReqId, onBehalfOf, orderBuyer })
+      if (denied === undefined) return
+      const refusal = await runExit(
+        permissionDenied(catalogue, call, `/dcent.orders.v1.${method}`, onBehalfOf ?? caller, denied),
+      )
+      throw Exit.isSuccess(refusal) ? refusal.value : new ServerError(Status.PERMISSION_DENIED, denied.detail)
+    }
+
+    /** Runs a command for a unary call (authorized first); typed failures become gRPC statuses (code in the trailer). */
+    const unary = async <A>(
+      call: CallContext,
+      name: string,
+      effect: Effect.Effect<A, CommandError>,
+      orderReqId = "",
+    ): Promise<A> => {
+      await guard(call, `OrderNonStreamingService/${name}`, "orderCommand", orderReqId)
       const exit = await runExit(effect.pipe(Effect.withSpan(`grpc.${name}`), withCallSpan(call)))
       if (Exit.isSuccess(exit)) return exit.value
       throw await failureOf(call, name, exit.cause)
@@ -111,6 +147,7 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
       request: OrderStreamRequest,
       call: CallContext,
     ): AsyncGenerator<OrderStreamResponse> {
+      await guard(call, "OrderStreamingService/ProcessOrderStream", "orderStream", request.orderReqId)
       const opened = await runExit(
         openFor(request).pipe(Effect.withSpan("grpc.ProcessOrderStream.open"), withCallSpan(call)),
       )
@@ -209,6 +246,7 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
           }
           return response
         }),
+        request.orderReqId,
       )
 
     const finaliseOrder = (request: Parameters<typeof parseFinaliseRequest>[0], call: CallContext) =>
@@ -229,6 +267,7 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
           }
           return response
         }),
+        request.orderReqId,
       )
 
     const pauseOrder = (request: Parameters<typeof parsePauseRequest>[0], call: CallContext) =>
@@ -249,6 +288,7 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
           }
           return response
         }),
+        request.orderReqId,
       )
 
     const resumeOrder = (request: Parameters<typeof parseResumeRequest>[0], call: CallContext) =>
@@ -273,6 +313,7 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
           }
           return response
         }),
+        request.orderReqId,
       )
 
     return [
@@ -283,6 +324,8 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
           context,
           openFor,
           shutdown: options.shutdown,
+          // The caller must be the requestor's service principal, as for `ProcessOrderStream`.
+          authorize: (call) => guard(call, "OrderStreamingService/ProcessOrderStreams", "orderStream", ""),
           calls: streamTracker(catalogue, StreamKinds.OrderStreamsCall),
           orders: openStreams,
         }),

@@ -50,6 +50,8 @@ export interface OrderStreamsOptions {
   readonly calls: StreamTracker
   /** Counts the orders open on them, as `ProcessOrderStream` calls are counted. */
   readonly orders: StreamTracker
+  /** Refuses the call (throws UNAUTHENTICATED / PERMISSION_DENIED) before it does anything. */
+  readonly authorize?: (call: CallContext) => Promise<void>
   /** Opens in progress at once per call (default 64). */
   readonly openConcurrency?: number
 }
@@ -70,6 +72,7 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
     requests: AsyncIterable<OrderStreamsRequest>,
     call: CallContext,
   ): AsyncGenerator<OrderStreamsResponse> {
+    await options.authorize?.(call)
     const set: FollowSet = await runPromise(options.eventLog.followSet)
     const answers: Array<OrderStreamsResponse> = []
     /** The latest command per order: an open finishing after a later command is dropped. */

@@ -14,6 +14,7 @@
  * a plain string, as `{URLs, MessageType, Message}`, or nested as `{"content": {...}}`; `Price`
  * as a number or a numeric string.
  */
+import { Authentication } from "@dcent/shared/auth/http"
 import { Schema, SchemaTransformation } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { ApiErrors, BadRequestResponse } from "../http/errors.ts"
@@ -340,6 +341,8 @@ export class ProposalsApi extends HttpApiGroup.make("proposals")
   .annotateMerge(OpenApi.annotations({ title: "Proposals", description: "Sellers' proposals on orders" }))
   // Report every problem of a bad body, not only the first.
   .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  // A credential on every endpoint (401); the failure reporting wraps it, publishing refusals too.
+  .middleware(Authentication)
   .middleware(SellerFailureReporting) {}
 
 export class SellerFollowUpsApi extends HttpApiGroup.make("sellerFollowUps")
@@ -358,6 +361,8 @@ export class SellerFollowUpsApi extends HttpApiGroup.make("sellerFollowUps")
   .annotateMerge(OpenApi.annotations({ title: "Follow-ups", description: "Seller follow-ups" }))
   // Report every problem of a bad body, not only the first.
   .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  // A credential on every endpoint (401); the failure reporting wraps it, publishing refusals too.
+  .middleware(Authentication)
   .middleware(SellerFailureReporting) {}
 
 export class EditLocksApi extends HttpApiGroup.make("editLocks")
@@ -393,6 +398,8 @@ export class EditLocksApi extends HttpApiGroup.make("editLocks")
   .annotateMerge(OpenApi.annotations({ title: "Edit locks", description: "Proposal edit locks with a TTL" }))
   // Report every problem of a bad body, not only the first.
   .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  // A credential on every endpoint (401); the failure reporting wraps it, publishing refusals too.
+  .middleware(Authentication)
   .middleware(SellerFailureReporting) {}
 
 export class OrdersApi extends HttpApiGroup.make("orders")
@@ -406,4 +413,6 @@ export class OrdersApi extends HttpApiGroup.make("orders")
   .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The processor's order state" }))
   // Report every problem of a bad body, not only the first.
   .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+  // A credential on every endpoint (401); the failure reporting wraps it, publishing refusals too.
+  .middleware(Authentication)
   .middleware(SellerFailureReporting) {}

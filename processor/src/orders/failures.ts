@@ -11,6 +11,7 @@
  *   Redis, where the outbox lives, is down, the report waits in `PendingReports`) and a body not
  *   sent as JSON (415). Publishing never changes the response; when it fails it is logged.
  */
+import { Unauthorized } from "@dcent/shared/auth/http"
 import { type RequestFailure, reportingFailures } from "@dcent/shared/http/failedRequests"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Effect, Layer, Option } from "effect"
@@ -47,7 +48,10 @@ const operations: Record<string, string> = {
 const failureOf = (error: unknown): RequestFailure | undefined =>
   isApiError(error)
     ? { status: statusOf(error), code: error.code, message: error.message, details: error.details }
-    : undefined
+    : // Refused by the authentication inside this middleware (401): published too.
+      error instanceof Unauthorized
+      ? { status: 401, code: error.code, message: error.message, details: error.details }
+      : undefined
 
 export const SellerFailureReportingLive = Layer.effect(
   SellerFailureReporting,

@@ -2,12 +2,20 @@
  * Handlers of the seller-facing REST groups declared in `./api.ts`. Each turns its body into one
  * lifecycle command (`Orders.run`), and the command's typed failures into REST errors through
  * the one mapping `toApiError`.
+ *
+ * Each first asks the policy (`../auth/policy.ts` through `../auth/http.ts`) whether the
+ * authenticated principal may do it: a seller acts only as itself (`Seller` = `sub`, filled from
+ * it on a follow-up that leaves it out) and on its own proposals; reads of an order are for the
+ * operator, its buyer, and the sellers selected for it (who see only their own proposals).
  */
+import { hasRole, isUnrestricted } from "@dcent/shared/auth/Principal"
 import { Cache, Duration, Effect, Exit, Layer, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
+import { makeRestAuthorization } from "../auth/http.ts"
+import { type ProcessorAction, visibleProposals } from "../auth/policy.ts"
 import { ProcessorConfig } from "../config.ts"
 import { ProcessorApi } from "../http/Api.ts"
-import { toApiError } from "../http/errors.ts"
+import { type ApiForbidden, toApiError } from "../http/errors.ts"
 import { SellerDirectory } from "../sellers/SellerDirectory.ts"
 import { type FollowUpMessageBody, orderIdOf, type ProposalView } from "./api.ts"
 import { type CommandError, OrderNotFound, Unavailable } from "./errors.ts"
@@ -98,7 +106,32 @@ const requireOrder = (orders: Orders["Service"], orderReqId: string) =>
       ),
     )
 
-const asApiError = <A, R>(effect: Effect.Effect<A, CommandError, R>) => Effect.mapError(effect, toApiError)
+/** Lifecycle failures as REST errors (a policy refusal is one already). */
+const asApiError = <A, R>(effect: Effect.Effect<A, CommandError | ApiForbidden, R>) =>
+  Effect.mapError(effect, (error) => (error._tag === "ApiForbidden" ? error : toApiError(error)))
+
+/** The order for a read by the current principal: authorized, with only the proposals it may see. */
+const readableOrder = (
+  orders: Orders["Service"],
+  authorization: Effect.Success<typeof makeRestAuthorization>,
+  route: string,
+  action: ProcessorAction,
+  orderReqId: string,
+) =>
+  Effect.gen(function* () {
+    const state = yield* requireOrder(orders, orderReqId).pipe(asApiError)
+    const principal = yield* authorization.authorize(route, action, {
+      orderReqId,
+      orderBuyer: state.details.buyerId,
+      selectedSellers: state.selectedSellers.map((seller) => seller.SellerID),
+    })
+    const visible = visibleProposals(principal, state.details.buyerId)
+    if (visible === "all") return state
+    const own = Object.fromEntries(
+      Object.entries(state.proposals).filter(([, proposal]) => proposal.sellerId === visible.seller),
+    )
+    return { ...state, proposals: own }
+  })
 
 export const ProposalsHandlers = HttpApiBuilder.group(
   ProcessorApi,
@@ -106,6 +139,7 @@ export const ProposalsHandlers = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
     const directory = yield* SellerDirectory
+    const authorization = yield* makeRestAuthorization
 
     // What a submission needs to know of its seller, kept for a second: a burst of proposals reads
     // the directory once per seller, not once per request (a profiled ~8 % of the processor's CPU).
@@ -134,6 +168,10 @@ export const ProposalsHandlers = HttpApiBuilder.group(
             proposalId: payload.ProposalDictObj.ProposalID,
           })
           const orderReqId = orderIdOf(payload)
+          yield* authorization.authorize("POST /api/v1/proposal-submissions", "submitProposal", {
+            orderReqId,
+            claimedSeller: payload.Seller,
+          })
           const offer = payload.ProposalDictObj
           const seller = yield* lookupSeller(payload.Seller)
           const { reply } = yield* orders.run(orderReqId, {
@@ -159,12 +197,17 @@ export const ProposalsHandlers = HttpApiBuilder.group(
         }).pipe(asApiError, Effect.withSpan("Proposals.submit")),
       )
       .handle("list", ({ params }) =>
-        requireOrder(orders, params.OrderReqID).pipe(
+        readableOrder(
+          orders,
+          authorization,
+          "GET /api/v1/orders/:OrderReqID/proposals",
+          "listProposals",
+          params.OrderReqID,
+        ).pipe(
           Effect.map((state) => ({
             OrderReqID: params.OrderReqID,
             Proposals: Object.values(state.proposals).map((proposal) => proposalView(params.OrderReqID, proposal)),
           })),
-          asApiError,
           Effect.withSpan("Proposals.list", { attributes: { orderReqId: params.OrderReqID } }),
         ),
       )
@@ -176,14 +219,22 @@ export const SellerFollowUpsHandlers = HttpApiBuilder.group(
   "sellerFollowUps",
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
+    const authorization = yield* makeRestAuthorization
     return handlers.handle("create", ({ payload }) =>
       Effect.gen(function* () {
         const orderReqId = orderIdOf(payload)
+        const principal = yield* authorization.authorize("POST /api/v1/followup", "sellerFollowUp", {
+          orderReqId,
+          claimedSeller: payload.Seller,
+        })
+        // A seller that leaves `Seller` out means itself: the lifecycle then checks it owns the proposal.
+        const sellerId =
+          payload.Seller ?? (!isUnrestricted(principal) && hasRole(principal, "seller") ? principal.sub : undefined)
         const transactionUuid = payload.TransactionUUID ?? crypto.randomUUID()
         const { reply } = yield* orders.run(orderReqId, {
           _tag: "SellerFollowUp",
           proposalId: payload.ProposalID,
-          sellerId: payload.Seller,
+          sellerId,
           transactionUuid,
           content: followUpContentOf(payload.Message),
         })
@@ -206,31 +257,45 @@ export const EditLocksHandlers = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
     const config = yield* ProcessorConfig
+    const authorization = yield* makeRestAuthorization
 
     const release = (orderReqId: string, proposalId: string) =>
-      orders.run(orderReqId, { _tag: "UnlockProposal", proposalId, reason: "released" }).pipe(
-        Effect.map(({ reply }) => ({
-          OrderReqID: orderReqId,
-          ProposalID: proposalId,
-          Outcome: reply.outcome === "unlocked" ? ("unlocked" as const) : ("not_locked" as const),
-          Status: reply.proposal.status,
-          ...(reply.seq === undefined ? {} : { Seq: reply.seq }),
-          DeliveredFollowUps: reply.delivered.map((delivered) => delivered.followUpId),
-        })),
-        asApiError,
-        Effect.withSpan("EditLocks.release", { attributes: { orderReqId, proposalId } }),
-      )
+      authorization
+        .authorizeOnProposal(orders, "POST /api/v1/edit-lock/release", "editLock", orderReqId, proposalId)
+        .pipe(
+          Effect.andThen(
+            orders.run(orderReqId, { _tag: "UnlockProposal", proposalId, reason: "released" }).pipe(asApiError),
+          ),
+          Effect.map(({ reply }) => ({
+            OrderReqID: orderReqId,
+            ProposalID: proposalId,
+            Outcome: reply.outcome === "unlocked" ? ("unlocked" as const) : ("not_locked" as const),
+            Status: reply.proposal.status,
+            ...(reply.seq === undefined ? {} : { Seq: reply.seq }),
+            DeliveredFollowUps: reply.delivered.map((delivered) => delivered.followUpId),
+          })),
+          Effect.withSpan("EditLocks.release", { attributes: { orderReqId, proposalId } }),
+        )
 
     return handlers
       .handle("lock", ({ payload }) =>
         Effect.gen(function* () {
           const orderReqId = orderIdOf(payload)
+          yield* authorization.authorizeOnProposal(
+            orders,
+            "POST /api/v1/edit-lock",
+            "editLock",
+            orderReqId,
+            payload.ProposalID,
+          )
           const ttlSeconds = payload.TtlSeconds ?? config.editLockTtlSeconds
-          const { reply } = yield* orders.run(orderReqId, {
-            _tag: "LockProposal",
-            proposalId: payload.ProposalID,
-            ttlMs: ttlSeconds * 1000,
-          })
+          const { reply } = yield* orders
+            .run(orderReqId, {
+              _tag: "LockProposal",
+              proposalId: payload.ProposalID,
+              ttlMs: ttlSeconds * 1000,
+            })
+            .pipe(asApiError)
           return {
             OrderReqID: orderReqId,
             ProposalID: payload.ProposalID,
@@ -239,7 +304,7 @@ export const EditLocksHandlers = HttpApiBuilder.group(
             LockedUntil: reply.expiresAt,
             ...(reply.seq === undefined ? {} : { Seq: reply.seq }),
           }
-        }).pipe(asApiError, Effect.withSpan("EditLocks.lock")),
+        }).pipe(Effect.withSpan("EditLocks.lock")),
       )
       .handle("release", ({ payload }) => release(orderIdOf(payload), payload.ProposalID))
       .handle("releaseByQuery", ({ query }) => release(query.OrderReqID, query.ProposalID))
@@ -251,10 +316,10 @@ export const OrdersHandlers = HttpApiBuilder.group(
   "orders",
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
+    const authorization = yield* makeRestAuthorization
     return handlers.handle("get", ({ params }) =>
-      requireOrder(orders, params.OrderReqID).pipe(
+      readableOrder(orders, authorization, "GET /api/v1/orders/:OrderReqID", "readOrder", params.OrderReqID).pipe(
         Effect.map(orderView),
-        asApiError,
         Effect.withSpan("Orders.view", { attributes: { orderReqId: params.OrderReqID } }),
       ),
     )

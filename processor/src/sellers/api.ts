@@ -10,9 +10,11 @@
  *
  * Redis down → 503 with the common error body and `Retry-After`.
  */
+import { Authentication } from "@dcent/shared/auth/http"
 import { ErrorBody, ErrorDetail, errorBody } from "@dcent/shared/http/errors"
 import { Schema, SchemaTransformation } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { ForbiddenResponse } from "../http/errors.ts"
 import { Seller, SellerID, StoredSeller } from "./Seller.ts"
 
 /** No seller with this id. */
@@ -130,7 +132,7 @@ export class SellersApi extends HttpApiGroup.make("sellers")
         UpsertSellersResult.check(someCreated).pipe(HttpApiSchema.status(201)),
         UpsertSellersResult.pipe(HttpApiSchema.status(200)),
       ],
-      error: [InvalidSellersResponse, DirectoryUnavailableResponse],
+      error: [InvalidSellersResponse, ForbiddenResponse, DirectoryUnavailableResponse],
     }).annotateMerge(
       OpenApi.annotations({
         summary: "Create or replace sellers",
@@ -149,17 +151,19 @@ export class SellersApi extends HttpApiGroup.make("sellers")
         ),
       },
       success: SellerList,
-      error: DirectoryUnavailableResponse,
+      error: [ForbiddenResponse, DirectoryUnavailableResponse],
     }).annotateMerge(OpenApi.annotations({ summary: "List sellers, ordered by SellerID" })),
     HttpApiEndpoint.get("get", "/api/v1/sellers/:SellerID", {
       params: { SellerID },
       success: StoredSeller,
-      error: [SellerNotInDirectoryResponse, DirectoryUnavailableResponse],
+      error: [SellerNotInDirectoryResponse, ForbiddenResponse, DirectoryUnavailableResponse],
     }).annotateMerge(OpenApi.annotations({ summary: "One seller" })),
   )
   // Report every problem of a bad seller, not only the first.
   .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
-  .annotateMerge(OpenApi.annotations({ title: "Sellers", description: "The seller directory" })) {}
+  .annotateMerge(OpenApi.annotations({ title: "Sellers", description: "The seller directory" }))
+  // Operators write and list the directory; a seller reads its own entry (`../auth/policy.ts`).
+  .middleware(Authentication) {}
 
 /**
  * An API holding only the sellers group, under the processor API's id, so the handlers built

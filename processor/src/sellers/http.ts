@@ -8,6 +8,7 @@
  */
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
+import { makeRestAuthorization } from "../auth/http.ts"
 import { DirectoryUnavailable, SellerNotInDirectory, SellersOnlyApi, type UpsertSellersResult } from "./api.ts"
 import type { Seller } from "./Seller.ts"
 import { type DirectoryError, SellerDirectory } from "./SellerDirectory.ts"
@@ -28,6 +29,7 @@ export const SellersHandlers = HttpApiBuilder.group(
   "sellers",
   Effect.fn(function* (handlers) {
     const directory = yield* SellerDirectory
+    const { authorize } = yield* makeRestAuthorization
     return handlers.handleAll({
       upsert: ({ payload }) =>
         Effect.gen(function* () {
@@ -41,20 +43,26 @@ export const SellersHandlers = HttpApiBuilder.group(
             Effect.annotateLogs({ created, updated: results.length - created }),
           )
           return { Created: created, Updated: results.length - created, Results: results } satisfies UpsertSellersResult
-        }).pipe(orUnavailable),
+        }).pipe(orUnavailable, (upsert) =>
+          authorize("POST /api/v1/sellers", "upsertSellers").pipe(Effect.andThen(upsert)),
+        ),
       list: ({ query }) =>
-        directory
-          .list({
-            ...(query.industry === undefined ? {} : { industry: query.industry }),
-            ...(query.active === undefined ? {} : { active: query.active === "true" }),
-          })
-          .pipe(
-            Effect.map((sellers) => ({ Sellers: sellers })),
-            orUnavailable,
+        authorize("GET /api/v1/sellers", "listSellers").pipe(
+          Effect.andThen(
+            directory
+              .list({
+                ...(query.industry === undefined ? {} : { industry: query.industry }),
+                ...(query.active === undefined ? {} : { active: query.active === "true" }),
+              })
+              .pipe(
+                Effect.map((sellers) => ({ Sellers: sellers })),
+                orUnavailable,
+              ),
           ),
+        ),
       get: ({ params }) =>
-        directory.get(params.SellerID).pipe(
-          orUnavailable,
+        authorize("GET /api/v1/sellers/:SellerID", "readSeller", { sellerId: params.SellerID }).pipe(
+          Effect.andThen(orUnavailable(directory.get(params.SellerID))),
           Effect.flatMap(
             Option.match({
               onNone: () => Effect.fail(new SellerNotInDirectory({ SellerID: params.SellerID })),

@@ -102,6 +102,7 @@ export interface OrdersShape {
 /** The HTTP status an error is answered with (for `REQ_failures`). */
 const statusOf: Record<OrderError["_tag"], number> = {
   InvalidRequest: 400,
+  Forbidden: 403,
   NotFound: 404,
   Conflict: 409,
   Unavailable: 503,

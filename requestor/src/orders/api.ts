@@ -6,10 +6,11 @@
  * operations, by the group's middleware `OrderFailureReporting` (`failures.ts`) for requests
  * refused before them (schema errors, a body not sent as JSON).
  */
+import { Authentication } from "@dcent/shared/auth/http"
 import { ErrorBody, errorBody } from "@dcent/shared/http/errors"
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
-import { Conflict, InvalidRequest, NotFound, Unavailable, UpstreamFailed } from "./errors.ts"
+import { Conflict, Forbidden, InvalidRequest, NotFound, Unavailable, UpstreamFailed } from "./errors.ts"
 import {
   FinaliseBody,
   FollowUpBody,
@@ -44,6 +45,17 @@ export const InvalidRequestResponse = InvalidRequest.pipe(
     { decode: ({ body }) => new InvalidRequest(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
   ),
 )
+
+export const ForbiddenResponse = Forbidden.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    { body: ErrorBody.pipe(HttpApiSchema.status(403)), headers: {} },
+    { decode: ({ body }) => new Forbidden(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
+  ),
+).annotate({
+  description:
+    "Authenticated, but not allowed: another buyer's order (`not_order_owner`), a body naming another buyer " +
+    "(`buyer_mismatch`), or a role that may not do this (`role_not_allowed`)",
+})
 
 export const NotFoundResponse = NotFound.pipe(
   HttpApiSchema.encodeToWithHeaders(
@@ -82,6 +94,7 @@ export const UnavailableResponse = Unavailable.pipe(
 
 const allErrors = [
   InvalidRequestResponse,
+  ForbiddenResponse,
   NotFoundResponse,
   ConflictResponse,
   UnavailableResponse,
@@ -113,7 +126,7 @@ export class OrdersApi extends HttpApiGroup.make("orders")
     HttpApiEndpoint.post("register", "/api/v1/orders", {
       payload: RegisterOrderBody,
       success: [RegisterCreated, RegisterUpdated],
-      error: [InvalidRequestResponse, ConflictResponse, UnavailableResponse],
+      error: [InvalidRequestResponse, ForbiddenResponse, ConflictResponse, UnavailableResponse],
     }).annotateMerge(
       OpenApi.annotations({
         summary: "Register an order's details (before initiate)",
@@ -125,7 +138,7 @@ export class OrdersApi extends HttpApiGroup.make("orders")
     HttpApiEndpoint.get("getOrder", "/api/v1/orders/:OrderReqID", {
       params: OrderPathParams,
       success: OrderView,
-      error: [InvalidRequestResponse, NotFoundResponse, UnavailableResponse],
+      error: [InvalidRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
     }).annotateMerge(
       OpenApi.annotations({
         summary: "The order's current state",
@@ -137,7 +150,7 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       query: { from_seq: Schema.optionalKey(SeqString) },
       headers: { "last-event-id": Schema.optionalKey(SeqString) },
       success: [EventStreamBody, HttpApiSchema.NoContent],
-      error: [InvalidRequestResponse, NotFoundResponse, UnavailableResponse],
+      error: [InvalidRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
     }).annotateMerge(
       OpenApi.annotations({
         summary: "The order's events as server-sent events (resumable)",
@@ -195,4 +208,8 @@ export class OrdersApi extends HttpApiGroup.make("orders")
   // Report every problem of a bad body, not only the first.
   .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
   .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The buyer's order lifecycle" }))
+  // Every order endpoint needs a credential (401 + WWW-Authenticate without one); the handlers
+  // apply the policy (`../auth/policy.ts`, 403). The failure reporting is added after, so it wraps
+  // the authentication and publishes its refusals to REQ_failures too.
+  .middleware(Authentication)
   .middleware(OrderFailureReporting) {}

@@ -20,6 +20,16 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
     new InvalidRequest({ code: "invalid_request", message, details })
 }
 
+/** 403: the authenticated principal may not do this (`auth/policy.ts`; `code` = the reason, e.g. `not_order_owner`). */
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", fields, { httpApiStatus: 403 }) {
+  static readonly of = (denied: { readonly reason: string; readonly detail: string }) =>
+    new Forbidden({
+      code: denied.reason,
+      message: denied.detail,
+      details: [{ path: "authorization", problem: denied.detail }],
+    })
+}
+
 /** 404: no such order (or proposal, as reported by the processor). */
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", fields, { httpApiStatus: 404 }) {
   static readonly order = (orderReqId: string, hint?: string) =>
@@ -53,4 +63,4 @@ export class UpstreamFailed extends Schema.TaggedError<UpstreamFailed>()("Upstre
   httpApiStatus: 502,
 }) {}
 
-export type OrderError = InvalidRequest | NotFound | Conflict | Unavailable | UpstreamFailed
+export type OrderError = InvalidRequest | Forbidden | NotFound | Conflict | Unavailable | UpstreamFailed

@@ -9,7 +9,10 @@
  *   `Orders.report` — the same path the operations publish their own failures on (Key
  *   `ORD_SUBMISSION` for register/initiate, `ORD_UPDATES` for followup/finalize/pause/resume),
  *   with the reason and the request as it came. GETs are not published.
+ * - A request refused by authentication (401, the `Authentication` middleware inside this one)
+ *   is published the same way (never its credential: the request reported is the body).
  */
+import { Unauthorized } from "@dcent/shared/auth/http"
 import { reportingFailures } from "@dcent/shared/http/failedRequests"
 import { Effect, Layer } from "effect"
 import { OrderFailureReporting } from "./api.ts"
@@ -34,7 +37,12 @@ export const OrderFailureReportingLive = Layer.effect(
     return reportingFailures({
       badRequest: (failure) =>
         new InvalidRequest({ code: failure.code, message: failure.message, details: failure.details }),
-      // No `failureOf`: `Orders` publishes the operations' own failures; here they would be published twice.
+      // Only the 401s: `Orders` (and the handlers' policy checks) publish the operations' own
+      // failures; here they would be published twice.
+      failureOf: (error) =>
+        error instanceof Unauthorized
+          ? { status: 401, code: error.code, message: error.message, details: error.details }
+          : undefined,
       orderIdOf: validOrderReqId,
       publish: (endpoint, failure, request) => {
         const operation = operations[endpoint.identifier]

@@ -3,20 +3,31 @@
  * `Orders`, and for `GET /api/v1/orders/{id}/events` stream server-sent events from
  * `OrderEvents`. At most `SSE_MAX_STREAMS` SSE responses are open at once; past that a new one
  * is refused with 503 `overloaded` and `Retry-After` before anything is read.
+ *
+ * Authorization: every handler first asks the policy (`../auth/policy.ts`) whether the
+ * authenticated principal (`CurrentPrincipal`, set by the `Authentication` middleware) may do
+ * this to this order (its stored BuyerID); a refusal is 403 with the common error body, counted
+ * and logged (`recordDenial`) and, for the operations, published to `REQ_failures`. A buyer that
+ * leaves `BuyerID` out of a registration or of inline details gets its own `sub`.
  */
+import { recordDenial } from "@dcent/shared/auth/denials"
+import { CurrentPrincipal } from "@dcent/shared/auth/http"
+import { hasRole, isUnrestricted, type Principal } from "@dcent/shared/auth/Principal"
 import { observedLimiter } from "@dcent/shared/metrics/admission"
-import { AdmissionEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { AdmissionEntries, AuthEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import { Effect, Layer, Result, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
+import { authorizeOrder, type OrderAction } from "../auth/policy.ts"
 import { RequestorConfig } from "../config.ts"
 import { RequestorApi } from "../http/Api.ts"
 import { OrderEvents, signalReconnect, trackWatch } from "../streams/OrderEvents.ts"
-import { Unavailable } from "./errors.ts"
+import { Forbidden, InvalidRequest, Unavailable } from "./errors.ts"
 import { OrderFailureReportingLive } from "./failures.ts"
-import { Orders } from "./Orders.ts"
+import { OrderStore } from "./OrderStore.ts"
+import { failureOf, type Operation, Orders } from "./Orders.ts"
 import {
   toFinaliseCommand,
   toFollowUpCommand,
@@ -57,14 +68,70 @@ export const sseReconnect = (lastSeq: number): string =>
 
 const newUuid = () => crypto.randomUUID()
 
+/** A buyer that leaves `BuyerID` out means itself. */
+const buyerIdOf = (principal: Principal, given: string | undefined): string | undefined =>
+  given ?? (hasRole(principal, "buyer") && !isUnrestricted(principal) ? principal.sub : undefined)
+
+const inlineDetailFields = ["Industry", "Location", "Products", "DeliveryDate"] as const
+
+const routes: Readonly<Record<OrderAction, string>> = {
+  register: "POST /api/v1/orders",
+  initiate: "POST /api/v1/initiate",
+  followup: "POST /api/v1/followup",
+  finalize: "PUT /api/v1/finalize/:OrderReqID",
+  pause: "PUT /api/v1/pause/:OrderReqID",
+  resume: "PUT /api/v1/resume/:OrderReqID",
+  read: "GET /api/v1/orders/:OrderReqID",
+  watch: "GET /api/v1/orders/:OrderReqID/events",
+}
+
 const OrdersGroup = HttpApiBuilder.group(
   RequestorApi,
   "orders",
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
+    const store = yield* OrderStore
     const orderEvents = yield* OrderEvents
     const config = yield* RequestorConfig
-    const tracked = trackWatch((yield* Metrics).catalogue, StreamKinds.Sse, DeliveryStages.Sse)
+    const { catalogue } = yield* Metrics
+    const tracked = trackWatch(catalogue, StreamKinds.Sse, DeliveryStages.Sse)
+
+    /** The policy's answer for `action` on the order (its stored BuyerID): the principal, or 403. */
+    const authorize = Effect.fn("Orders.authorize")(function* (
+      action: OrderAction,
+      orderReqId: string,
+      claimedBuyer?: string,
+    ) {
+      const principal = yield* CurrentPrincipal
+      if (isUnrestricted(principal)) return principal
+      const owner = (yield* store.get(orderReqId))?.details.buyerId
+      const denied = authorizeOrder(principal, action, { orderReqId, owner, claimedBuyer })
+      if (denied === undefined) return principal
+      yield* recordDenial(catalogue, {
+        entry: action === "watch" ? AuthEntries.Sse : AuthEntries.Http,
+        route: routes[action],
+        status: 403,
+        reason: denied.reason,
+        detail: denied.detail,
+        principal,
+      })
+      return yield* Forbidden.of(denied)
+    })
+
+    /** `authorize` for an operation: a refusal is also published to REQ_failures. */
+    const authorizeOperation = (
+      operation: Operation & OrderAction,
+      orderReqId: string,
+      request: unknown,
+      options: { readonly claimedBuyer?: string | undefined; readonly sessionId?: string | undefined } = {},
+    ) =>
+      authorize(operation, orderReqId, options.claimedBuyer).pipe(
+        Effect.catchTag("Forbidden", (error) =>
+          orders
+            .report(operation, failureOf(error), { orderReqId, sessionId: options.sessionId, request })
+            .pipe(Effect.andThen(Effect.fail(error))),
+        ),
+      )
     const sseStreams = yield* observedLimiter({
       entry: AdmissionEntries.Sse,
       maxInFlight: config.sseMaxStreams,
@@ -85,12 +152,41 @@ const OrdersGroup = HttpApiBuilder.group(
     })
 
     return handlers.handleAll({
-      register: ({ payload }) => orders.register(toOrderDetails(payload), payload),
-
-      getOrder: ({ params }) => orders.get(params.OrderReqID),
-
-      initiate: ({ payload }) =>
+      register: ({ payload }) =>
         Effect.gen(function* () {
+          const orderReqId = payload.OrderReqID ?? payload.OrderReqId ?? ""
+          const principal = yield* CurrentPrincipal
+          const buyerId = buyerIdOf(principal, payload.BuyerID)
+          yield* authorizeOperation("register", orderReqId, payload, {
+            claimedBuyer: buyerId,
+            sessionId: payload.SessionID,
+          })
+          if (buyerId === undefined) {
+            const error = InvalidRequest.of("the request body is invalid", [
+              { path: "body.BuyerID", problem: "Missing key (send BuyerID, or authenticate as the buyer)" },
+            ])
+            yield* orders.report("register", failureOf(error), {
+              orderReqId,
+              sessionId: payload.SessionID,
+              request: payload,
+            })
+            return yield* error
+          }
+          return yield* orders.register(toOrderDetails({ ...payload, BuyerID: buyerId }), payload)
+        }),
+
+      getOrder: ({ params }) =>
+        authorize("read", params.OrderReqID).pipe(Effect.andThen(orders.get(params.OrderReqID))),
+
+      initiate: ({ payload: body }) =>
+        Effect.gen(function* () {
+          const orderReqId = body.OrderReqID ?? body.OrderReqId ?? ""
+          const principal = yield* CurrentPrincipal
+          // Inline details without BuyerID: the authenticated buyer's.
+          const inline = inlineDetailFields.some((field) => body[field] !== undefined)
+          const buyerId = inline ? buyerIdOf(principal, body.BuyerID) : body.BuyerID
+          const payload = buyerId === undefined ? body : { ...body, BuyerID: buyerId }
+          yield* authorizeOperation("initiate", orderReqId, body, { claimedBuyer: buyerId, sessionId: body.SessionID })
           const command = toInitiateCommand(payload)
           if (Result.isFailure(command)) {
             return yield* orders.rejected("initiate", command.failure, {
@@ -102,21 +198,33 @@ const OrdersGroup = HttpApiBuilder.group(
           return yield* orders.initiate(command.success, payload)
         }),
 
-      followUp: ({ payload }) => orders.followUp(toFollowUpCommand(payload, newUuid), payload),
+      followUp: ({ payload }) =>
+        Effect.gen(function* () {
+          const command = toFollowUpCommand(payload, newUuid)
+          yield* authorizeOperation("followup", command.orderReqId, payload, { sessionId: payload.SessionID })
+          return yield* orders.followUp(command, payload)
+        }),
 
       finalize: ({ params, payload }) =>
-        orders.finalise(toFinaliseCommand(params.OrderReqID, payload, newUuid), payload ?? null),
+        authorizeOperation("finalize", params.OrderReqID, payload ?? null).pipe(
+          Effect.andThen(orders.finalise(toFinaliseCommand(params.OrderReqID, payload, newUuid), payload ?? null)),
+        ),
 
       pause: ({ params, payload }) =>
-        orders.pause(toPauseCommand(params.OrderReqID, payload, newUuid), payload ?? null),
+        authorizeOperation("pause", params.OrderReqID, payload ?? null).pipe(
+          Effect.andThen(orders.pause(toPauseCommand(params.OrderReqID, payload, newUuid), payload ?? null)),
+        ),
 
       resume: ({ params, payload }) =>
-        orders.resume(toResumeCommand(params.OrderReqID, payload, newUuid), payload ?? null),
+        authorizeOperation("resume", params.OrderReqID, payload ?? null).pipe(
+          Effect.andThen(orders.resume(toResumeCommand(params.OrderReqID, payload, newUuid), payload ?? null)),
+        ),
 
       events: ({ params, query, headers }) =>
         Effect.gen(function* () {
           // Before any work: past SSE_MAX_STREAMS open streams, 503 overloaded + Retry-After.
           yield* sseSlot
+          yield* authorize("watch", params.OrderReqID)
           // EventSource sends Last-Event-ID on reconnects, with the original URL: the header wins.
           const fromSeq = Number(headers["last-event-id"] ?? query.from_seq ?? "0")
           const watch = yield* orderEvents.watch(params.OrderReqID, fromSeq)

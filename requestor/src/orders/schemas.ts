@@ -231,6 +231,10 @@ export const RegisterOrderBody = Schema.Struct({
   OrderReqID: Schema.optionalKey(OrderReqId),
   OrderReqId: Schema.optionalKey(OrderReqId),
   ...detailFields,
+  // Filled from the token's `sub` when a buyer leaves it out (`http.ts`); required otherwise.
+  BuyerID: Schema.optionalKey(
+    detailFields.BuyerID.annotate({ description: "The buyer; defaults to the authenticated buyer (`sub`)" }),
+  ),
   Priority: Schema.optionalKey(PriorityInput),
   NotificationType: Schema.optionalKey(NotificationTypeInput),
   "Notification type": Schema.optionalKey(NotificationTypeInput),
@@ -261,7 +265,8 @@ export const toOrderDetails = (body: RegisterOrderBody): OrderDetails => {
   const notificationType = notificationTypeOf(body)
   return {
     orderReqId: orderReqIdOf(body),
-    buyerId: body.BuyerID,
+    // Always set by the time the details are built (`http.ts` fills it or answers 400).
+    buyerId: body.BuyerID ?? "",
     industry: body.Industry,
     location: toLocation(body.Location),
     products: body.Products.map(toProduct),

@@ -14,8 +14,16 @@
  *   buyer) although the processor is back. nice-grpc 2.1 has no `waitForReady` call option (its
  *   call options are metadata, signal and the header/trailer callbacks, and grpc-js reads the
  *   flag only from its own Metadata), so the client waits with `waitForChannelReady`.
+ * - Every call carries the requestor's credential (`ServiceCredential`: `x-api-key` or its own
+ *   service token; nothing with `AUTH_MODE=disabled`), and a unary call made for a buyer's
+ *   request names that buyer (`dcent-on-behalf-of`, from `CurrentPrincipal`) so the processor
+ *   checks the buyer rules itself.
  */
 
+import { onBehalfMetadata } from "@dcent/shared/auth/grpc"
+import { CurrentPrincipal } from "@dcent/shared/auth/http"
+import { isUnrestricted } from "@dcent/shared/auth/Principal"
+import { ServiceCredential } from "@dcent/shared/auth/ServiceCredential"
 import type {
   FollowUpRequest,
   FollowUpResponse,
@@ -39,14 +47,14 @@ import { rpcClientMetrics } from "@dcent/shared/metrics/grpc"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { trackEventStream } from "@dcent/shared/metrics/streams"
 import { currentSpanOption, rpcClientTracing, type TraceCallOptions } from "@dcent/shared/telemetry/grpc"
-import { Context, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import {
   type CallOptions,
   type ChannelOptions,
   ClientError,
   createChannel,
   createClientFactory,
-  type Metadata,
+  Metadata,
   Status,
   waitForChannelReady,
 } from "nice-grpc"
@@ -172,6 +180,15 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
       onEarlyEnd: DisconnectReasons.Completed,
     })
     const callTimeout = Duration.fromInputUnsafe(options.callTimeout ?? "10 seconds")
+    const credential = yield* Effect.serviceOption(ServiceCredential)
+    /** The requestor's credential, and for a buyer's request that buyer (on behalf of). */
+    const callMetadata = (onBehalf: boolean) =>
+      Effect.gen(function* () {
+        const metadata = Metadata(Option.isSome(credential) ? yield* credential.value.headers : {})
+        const principal = onBehalf ? yield* Effect.serviceOption(CurrentPrincipal) : Option.none()
+        if (Option.isSome(principal) && !isUnrestricted(principal.value)) onBehalfMetadata(principal.value, metadata)
+        return metadata
+      })
 
     const unary = <Req, Res>(
       method: string,
@@ -179,6 +196,7 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
     ) =>
       Effect.fn(`ProcessorClient.${method}`)(function* (request: Req) {
         const traceParent = yield* currentSpanOption
+        const metadata = yield* callMetadata(true)
         let trailers: TrailerInfo = {}
         const onTrailer = (trailer: Metadata) => {
           trailers = { reason: trailer.get(errorCodeTrailer), retryAfter: trailer.get(retryAfterTrailer) }
@@ -194,7 +212,7 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
             }),
         })
         const answer = Effect.tryPromise({
-          try: (signal) => call(request, { signal, onTrailer, traceParent }),
+          try: (signal) => call(request, { signal, onTrailer, traceParent, metadata }),
           catch: toCallError(method, () => trailers),
         })
         return yield* connected.pipe(
@@ -224,7 +242,9 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
             Effect.sync(() => new AbortController()),
             (controller) => Effect.sync(() => controller.abort()),
           )
-          const responses = streaming.processOrderStreams(commands, { signal: controller.signal })
+          // The call is the requestor's own (it outlives the requests that open orders on it): no on-behalf.
+          const metadata = yield* callMetadata(false)
+          const responses = streaming.processOrderStreams(commands, { signal: controller.signal, metadata })
           return Stream.fromAsyncIterable(responses, toCallError("ProcessOrderStreams"))
         }),
       ).pipe(tracked)

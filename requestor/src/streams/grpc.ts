@@ -7,7 +7,14 @@
  * Unknown order → NOT_FOUND; empty id → INVALID_ARGUMENT; Redis down → UNAVAILABLE. A client
  * that goes away cancels its watch at once. At shutdown (drain) an open watch ends with UNAVAILABLE
  * ("watch again with from_seq = N"), so the client resumes on another replica.
+ *
+ * Authentication (`authorization: Bearer …` or `x-api-key` metadata) is the shared server's
+ * middleware (UNAUTHENTICATED); the watch itself asks the requestor's policy (`../auth/policy.ts`,
+ * action `watch`): a buyer watches only its own orders, an operator any — else PERMISSION_DENIED
+ * (counted and logged), the same rule as the SSE route.
  */
+import { callPrincipal, permissionDenied } from "@dcent/shared/auth/grpc"
+import { isUnrestricted } from "@dcent/shared/auth/Principal"
 import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_watch_service"
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
@@ -19,8 +26,10 @@ import { orderEventToProto } from "@dcent/shared/orders/events"
 import { onDrain } from "@dcent/shared/runtime/Drain"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
+import { authorizeOrder } from "../auth/policy.ts"
 import { RequestorConfig } from "../config.ts"
 import type { NotFound, Unavailable } from "../orders/errors.ts"
+import { OrderStore } from "../orders/OrderStore.ts"
 import { OrderEvents } from "./OrderEvents.ts"
 
 const toServerError = (error: NotFound | Unavailable | ServerError): ServerError => {
@@ -37,6 +46,7 @@ export const GrpcLive = GrpcServer.layer(
     const context = yield* Effect.context<never>()
     const descriptorSet = yield* loadDescriptorSet()
     const { catalogue } = yield* Metrics
+    const store = yield* OrderStore
 
     const runPromiseExit = Effect.runPromiseExitWith(context)
     const streams = streamTracker(catalogue, StreamKinds.WatchOrder)
@@ -51,7 +61,23 @@ export const GrpcLive = GrpcServer.layer(
       if (orderReqId === "" || !orderIdPattern.test(orderReqId)) {
         throw new ServerError(Status.INVALID_ARGUMENT, "order_req_id is required (e.g. ORD-001)")
       }
-      const opened = await runPromiseExit(events.watch(orderReqId, request.fromSeq))
+      const opened = await runPromiseExit(
+        Effect.gen(function* () {
+          const principal = yield* Effect.try({
+            try: () => callPrincipal(call),
+            catch: (error) => (error instanceof ServerError ? error : new ServerError(Status.UNAUTHENTICATED, "")),
+          })
+          if (!isUnrestricted(principal)) {
+            const owner = (yield* store.get(orderReqId))?.details.buyerId
+            const denied = authorizeOrder(principal, "watch", { orderReqId, owner })
+            if (denied !== undefined) {
+              const path = "/dcent.orders.v1.OrderWatchService/WatchOrder"
+              return yield* Effect.fail(yield* permissionDenied(catalogue, call, path, principal, denied))
+            }
+          }
+          return yield* events.watch(orderReqId, request.fromSeq)
+        }),
+      )
       if (Exit.isFailure(opened)) {
         const failure = opened.cause.reasons.find(Cause.isFailReason)
         if (failure !== undefined) throw toServerError(failure.error)

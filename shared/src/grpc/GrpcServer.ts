@@ -11,12 +11,18 @@
  * Admission control (`admission.ts`): past `admission.maxUnaryInFlight` unary calls or
  * `admission.maxStreams` open streams, a new call fails at once with RESOURCE_EXHAUSTED and a
  * `retry-after` trailer; health and reflection are exempt.
+ *
+ * Authentication (`../auth/grpc.ts`), when the process has an `Authenticator`: inside admission
+ * control, a call without a valid `authorization` / `x-api-key` fails with UNAUTHENTICATED before
+ * its handler; handlers read the principal with `callPrincipal`. Health and reflection are exempt.
  */
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection"
 import { defaultGrpcAdmission, type GrpcAdmissionLimits } from "../admission/config.ts"
+import { Authenticator } from "../auth/Authenticator.ts"
+import { rpcServerAuthentication } from "../auth/grpc.ts"
 import { observedLimiter } from "../metrics/admission.ts"
 import { AdmissionEntries } from "../metrics/catalogue.ts"
 import { rpcServerMetrics } from "../metrics/grpc.ts"
@@ -79,8 +85,14 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
         }),
       }),
     )
+    // Inside admission control (a refused call costs no verification), outside the tracing.
+    const authenticator = yield* Effect.serviceOption(Authenticator)
+    const context = yield* Effect.context<never>()
+    const authenticated = Option.isSome(authenticator)
+      ? admitted.use(rpcServerAuthentication(authenticator.value, (yield* Metrics.orUnscraped).catalogue, context))
+      : admitted
     // Server spans (trace context from the call metadata); handlers join them with `withCallSpan`.
-    const server = admitted.use(rpcServerTracing(yield* Effect.context<never>()))
+    const server = authenticated.use(rpcServerTracing(context))
     for (const service of options.services) service.add(server)
     server.add(HealthDefinition, HealthServiceImpl(health))
     if (options.descriptorSet !== undefined) {

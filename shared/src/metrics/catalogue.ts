@@ -90,6 +90,14 @@ export const RefusalReasons = {
 } as const
 export type RefusalReason = (typeof RefusalReasons)[keyof typeof RefusalReasons]
 
+/** Values of `dcent_auth_denials_total{entry}`: where a request was refused (`../auth`). */
+export const AuthEntries = {
+  Http: "http",
+  Sse: "sse",
+  Grpc: "grpc",
+} as const
+export type AuthEntry = (typeof AuthEntries)[keyof typeof AuthEntries]
+
 /** Route label of requests no route matched. */
 export const unmatchedRoute = "unmatched"
 
@@ -123,6 +131,7 @@ export const MetricNames = {
   admissionQueued: "dcent_admission_queued",
   admissionLimit: "dcent_admission_limit",
   admissionRefused: "dcent_admission_refused_total",
+  authDenials: "dcent_auth_denials_total",
 } as const
 
 /** Every metric name of the catalogue (not Node's default process metrics). */
@@ -310,6 +319,12 @@ export const makeCatalogue = (registry: Registry) => {
       name: MetricNames.admissionRefused,
       help: "Requests refused by admission control before any work was done, by entry and reason (capacity, queue_timeout).",
       labelNames: ["entry", "reason"] as const,
+      registers,
+    }),
+    authDenials: new Counter({
+      name: MetricNames.authDenials,
+      help: "Requests refused by authentication (401 / UNAUTHENTICATED) or authorization (403 / PERMISSION_DENIED), by entry (http, sse, grpc), status and reason.",
+      labelNames: ["entry", "status", "reason"] as const,
       registers,
     }),
   }

@@ -2,6 +2,8 @@
  * The `sellers` REST group over the in-memory directory, through the same routes, error
  * rendering and OpenAPI document the processor serves (`apiRoutes`), without a socket.
  */
+import { Authenticator } from "@dcent/shared/auth/Authenticator"
+import { AuthenticationLive } from "@dcent/shared/auth/http"
 import { apiRoutes } from "@dcent/shared/http/server"
 import { RedisUnavailable } from "@dcent/shared/redis/errors"
 import { Effect, Layer } from "effect"
@@ -13,9 +15,13 @@ import { SellerDirectory } from "../../../src/sellers/SellerDirectory.ts"
 
 const serve = (directory: Layer.Layer<SellerDirectory>) =>
   HttpRouter.toWebHandler(
-    apiRoutes(SellersOnlyApi, SellersHandlers.pipe(Layer.provide(directory))).pipe(
-      Layer.provide(HttpServer.layerServices),
-    ),
+    apiRoutes(
+      SellersOnlyApi,
+      SellersHandlers.pipe(
+        Layer.provide(directory),
+        Layer.provide(AuthenticationLive.pipe(Layer.provide(Authenticator.layerDisabled))),
+      ),
+    ).pipe(Layer.provide(HttpServer.layerServices)),
     { disableLogger: true },
   )
 

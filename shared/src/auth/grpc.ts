@@ -1,0 +1,125 @@
+/**
+ * Authentication on the gRPC servers (nice-grpc server middleware, installed by `GrpcServer`
+ * when the process has an `Authenticator`; the standard health and reflection services are
+ * exempt).
+ *
+ * Credentials come from the call metadata: `authorization: Bearer <JWT>` or `x-api-key`.
+ * Without a valid one the call fails before its handler runs with `UNAUTHENTICATED` (trailer
+ * `dcent-error-code` = the reason), counted and logged. Handlers read who is calling with
+ * `callPrincipal(context)`, which fails closed (`UNAUTHENTICATED`) when no middleware put one.
+ *
+ * On-behalf-of: a caller with the role `service` (the requestor) may name the buyer it calls for
+ * in `dcent-on-behalf-of` (sub) and `dcent-on-behalf-roles` (comma-separated); the handler's
+ * principal is then that one, so the processor enforces the buyer rules itself. Anyone else's
+ * on-behalf metadata is ignored.
+ */
+import { type Context, Effect, Exit } from "effect"
+import { type CallContext, Metadata, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
+import { AuthEntries, type Catalogue } from "../metrics/catalogue.ts"
+import type { AuthenticatorShape } from "./Authenticator.ts"
+import { recordDenial } from "./denials.ts"
+import type { PermissionDenied } from "./errors.ts"
+import { hasRole, isRole, type Principal } from "./Principal.ts"
+
+export const onBehalfOfHeader = "dcent-on-behalf-of"
+export const onBehalfRolesHeader = "dcent-on-behalf-roles"
+export const errorCodeTrailer = "dcent-error-code"
+
+const exemptPrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
+
+const principals = new WeakMap<AbortSignal, { readonly principal: Principal; readonly caller: Principal }>()
+
+/** Who the call acts for (the on-behalf principal, else the caller); UNAUTHENTICATED when unknown. */
+export const callPrincipal = (context: CallContext): Principal => {
+  const found = principals.get(context.signal)
+  if (found === undefined) throw new ServerError(Status.UNAUTHENTICATED, "no credentials")
+  return found.principal
+}
+
+/** The authenticated caller itself (the requestor's service principal for forwarded calls). */
+export const callCaller = (context: CallContext): Principal => {
+  const found = principals.get(context.signal)
+  if (found === undefined) throw new ServerError(Status.UNAUTHENTICATED, "no credentials")
+  return found.caller
+}
+
+/** A policy refusal as the gRPC status (trailer `dcent-error-code` = its reason), counted and logged. */
+export const permissionDenied = (
+  catalogue: Catalogue,
+  context: CallContext,
+  route: string,
+  principal: Principal,
+  denied: PermissionDenied,
+): Effect.Effect<ServerError> =>
+  recordDenial(catalogue, {
+    entry: AuthEntries.Grpc,
+    route,
+    status: 403,
+    reason: denied.reason,
+    detail: denied.detail,
+    principal,
+  }).pipe(
+    Effect.map(() => {
+      context.trailer.set(errorCodeTrailer, denied.reason)
+      return new ServerError(Status.PERMISSION_DENIED, denied.detail)
+    }),
+  )
+
+/** Metadata carrying the principal a service calls for. */
+export const onBehalfMetadata = (principal: Principal, metadata: Metadata = Metadata()): Metadata => {
+  metadata.set(onBehalfOfHeader, principal.sub)
+  metadata.set(onBehalfRolesHeader, principal.roles.join(","))
+  return metadata
+}
+
+const onBehalfOf = (caller: Principal, metadata: Metadata): Principal => {
+  if (!hasRole(caller, "service")) return caller
+  const sub = metadata.get(onBehalfOfHeader)
+  if (sub === undefined || sub === "") return caller
+  const roles = (metadata.get(onBehalfRolesHeader) ?? "").split(",").filter(isRole)
+  return { sub, roles, via: caller.via }
+}
+
+/** Attach with `server.use(...)` inside admission control (a refused call does no verification). */
+export const rpcServerAuthentication = (
+  authenticator: AuthenticatorShape,
+  catalogue: Catalogue,
+  context: Context.Context<never>,
+) => {
+  const run = Effect.runPromiseExitWith(context)
+  return async function* rpcServerAuthenticationMiddleware<Request, Response>(
+    call: ServerMiddlewareCall<Request, Response>,
+    callContext: CallContext,
+  ) {
+    if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) {
+      return yield* call.next(call.request, callContext)
+    }
+    const exit = await run(
+      authenticator
+        .authenticate({
+          authorization: callContext.metadata.get("authorization"),
+          apiKey: callContext.metadata.get("x-api-key"),
+        })
+        .pipe(
+          Effect.tapError((error) =>
+            recordDenial(catalogue, {
+              entry: AuthEntries.Grpc,
+              route: call.method.path,
+              status: 401,
+              reason: error.reason,
+              detail: error.detail,
+            }),
+          ),
+        ),
+    )
+    if (Exit.isFailure(exit)) {
+      const reason = exit.cause.reasons.find((r) => r._tag === "Fail")
+      const error = reason?._tag === "Fail" ? reason.error : undefined
+      callContext.trailer.set(errorCodeTrailer, error?.reason ?? "unauthenticated")
+      throw new ServerError(Status.UNAUTHENTICATED, error?.detail ?? "authentication failed")
+    }
+    const caller = exit.value
+    principals.set(callContext.signal, { caller, principal: onBehalfOf(caller, callContext.metadata) })
+    return yield* call.next(call.request, callContext)
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * Authentication on the REST APIs of both services, as an HttpApi security middleware
+ * (`Authentication`) on every business group (health probes, `/metrics`, `/docs` and
+ * `/openapi.json` stay open). The OpenAPI documents declare its two schemes: `bearer`
+ * (`Authorization: Bearer <JWT>`) and `apiKey` (`X-API-Key`).
+ *
+ * The middleware authenticates with `Authenticator` (either scheme: it reads both headers) and
+ * provides the handlers with `CurrentPrincipal`; without a valid credential it answers 401 with
+ * the common error body and `WWW-Authenticate: Bearer realm="dcent"…`, counted and logged
+ * (`denials.ts`). Authorization — which principal may do what to which order — is each service's
+ * policy module, run by the handlers (they know the order).
+ */
+import { Context, Effect, Layer, Schema } from "effect"
+import { HttpServerRequest, type HttpServerResponse } from "effect/http"
+import { HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "effect/http-api"
+import { ErrorBody, ErrorDetail, errorBody } from "../http/errors.ts"
+import { AuthEntries } from "../metrics/catalogue.ts"
+import { Metrics } from "../metrics/Metrics.ts"
+import { Authenticator } from "./Authenticator.ts"
+import { recordDenial } from "./denials.ts"
+import type { Unauthenticated } from "./errors.ts"
+import type { Principal } from "./Principal.ts"
+
+/** The principal of the request being handled (provided by `Authentication`). */
+export class CurrentPrincipal extends Context.Service<CurrentPrincipal, Principal>()("dcent/auth/CurrentPrincipal") {}
+
+const fields = { code: Schema.String, message: Schema.String, details: Schema.Array(ErrorDetail) }
+
+/** 401: no valid credential. */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  ...fields,
+  /** The `WWW-Authenticate` challenge (RFC 6750). */
+  challenge: Schema.String,
+}) {
+  static readonly of = (error: Unauthenticated) =>
+    new Unauthorized({
+      code: error.reason === "missing_credentials" ? "unauthenticated" : error.reason,
+      message: `authentication required: ${error.detail}`,
+      details: [{ path: "headers.authorization", problem: error.detail }],
+      challenge:
+        error.reason === "missing_credentials"
+          ? 'Bearer realm="dcent"'
+          : `Bearer realm="dcent", error="invalid_token", error_description="${error.detail.replace(/"/g, "'")}"`,
+    })
+}
+
+/** 401 with the common error body and `WWW-Authenticate`. */
+export const UnauthorizedResponse = Unauthorized.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    { body: ErrorBody.pipe(HttpApiSchema.status(401)), headers: { "www-authenticate": Schema.String } },
+    {
+      decode: ({ body, headers }) => new Unauthorized({ ...body.error, challenge: headers["www-authenticate"] }),
+      encode: (error) => ({
+        body: errorBody(error.code, error.message, error.details),
+        headers: { "www-authenticate": error.challenge },
+      }),
+    },
+  ),
+).annotate({
+  description: "No valid credential: send `Authorization: Bearer <JWT>` (claims `sub`, `roles`, `exp`) or `X-API-Key`",
+})
+
+export const apiKeyHeader = "x-api-key"
+
+export class Authentication extends HttpApiMiddleware.Service<Authentication, { provides: CurrentPrincipal }>()(
+  "dcent/auth/Authentication",
+  {
+    error: UnauthorizedResponse,
+    security: {
+      bearer: HttpApiSecurity.bearer,
+      apiKey: HttpApiSecurity.apiKey({ in: "header", key: "X-API-Key" }),
+    },
+  },
+) {}
+
+/** `Authentication` over the process's `Authenticator` (both schemes read both headers). */
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.gen(function* () {
+    const authenticator = yield* Authenticator
+    const { catalogue } = yield* Metrics.orUnscraped
+    // The security middleware tries the schemes in turn until one succeeds: both read both
+    // headers, so the second only repeats a refusal, which only the first records.
+    const authenticate =
+      (record: boolean) =>
+      <E, R>(
+        httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | CurrentPrincipal>,
+        { endpoint }: { readonly endpoint: { readonly method: string; readonly path: string } },
+      ) =>
+        Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const principal = yield* authenticator
+            .authenticate({ authorization: request.headers.authorization, apiKey: request.headers[apiKeyHeader] })
+            .pipe(
+              Effect.tapError((error) =>
+                !record
+                  ? Effect.void
+                  : recordDenial(catalogue, {
+                      entry: AuthEntries.Http,
+                      route: `${endpoint.method} ${endpoint.path}`,
+                      status: 401,
+                      reason: error.reason,
+                      detail: error.detail,
+                    }),
+              ),
+              Effect.mapError(Unauthorized.of),
+            )
+          return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal)
+        })
+    return Authentication.of({ bearer: authenticate(true), apiKey: authenticate(false) })
+  }),
+)
