@@ -1,7 +1,7 @@
 /** `OrderEventLog.followSet` against the real Redis of infra/local/stack.sh. */
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { type FollowSet, OrderEventLog } from "../../../src/eventlog/OrderEventLog.ts"
+import { type FollowedEvent, type FollowSet, OrderEventLog } from "../../../src/eventlog/OrderEventLog.ts"
 import { makeDraft, type OrderEventRecord } from "../../../src/orders/events.ts"
 import { deleteKeys, redisLayer, testPrefix } from "./support.ts"
 
@@ -77,6 +77,33 @@ describe("OrderEventLog.followSet", () => {
         set.close()
       }
       expect(await Effect.runPromise(follower.activeFollows)).toBe(0)
+    }))
+
+  it("follows one order for several members (keys), each from its own seq", () =>
+    withLogs(async (writer, follower) => {
+      await Effect.runPromise(writer.append("FS-M", [draft(1), draft(2)]))
+      const set = await Effect.runPromise(follower.followSet)
+      try {
+        set.add("watcher-1", "FS-M", 0)
+        set.add("watcher-2", "FS-M", 2)
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        await Effect.runPromise(writer.append("FS-M", [draft(3)]))
+        const taken: Array<FollowedEvent> = []
+        const deadline = Date.now() + 5_000
+        while (taken.length < 4 && Date.now() < deadline) {
+          const timer = setTimeout(() => set.wakeUp(), 100)
+          taken.push(...(await Effect.runPromise(set.take)))
+          clearTimeout(timer)
+        }
+        const seqsFor = (key: string) => taken.filter((event) => event.key === key).map((event) => event.record.seq)
+        expect(seqsFor("watcher-1")).toEqual([1, 2, 3])
+        expect(seqsFor("watcher-2")).toEqual([3])
+        set.remove("watcher-1")
+        expect(set.has("watcher-1")).toBe(false)
+        expect(set.has("watcher-2")).toBe(true)
+      } finally {
+        set.close()
+      }
     }))
 
   it("reads a long backlog page by page, without repeating or skipping", () =>
