@@ -24,10 +24,11 @@ install: ## Install Debian packages, Node 24, npm workspace and Kafka jars (idem
 generate: install ## Generate gRPC/protobuf TypeScript from proto/ (buf + ts-proto)
 	@npm run --silent generate
 
-check: generate ## Format/lint (Biome), buf lint and type check
+check: generate ## Format/lint (Biome), buf lint and type check (services, tests, k6 scripts)
 	@biome check .
 	@(cd proto && buf lint)
 	@tsc -p tsconfig.json
+	@tsc -p k6/tsconfig.json
 
 infra-up: install ## Start Kafka, Redis and NATS on 127.0.0.1 (idempotent)
 	@$(STACK) up

@@ -1,4 +1,9 @@
-/** gRPC helpers for tests: waiting for a server, server reflection through nice-grpc. */
+/** gRPC helpers for tests: waiting for a server, server reflection (v1 through nice-grpc, v1alpha through grpc-js). */
+import { fileURLToPath } from "node:url"
+import { fromBinary } from "@bufbuild/protobuf"
+import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt"
+import * as grpc from "@grpc/grpc-js"
+import * as protoLoader from "@grpc/proto-loader"
 import { type Channel, createChannel, createClient } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { ServerReflectionService } from "nice-grpc-server-reflection"
@@ -81,3 +86,70 @@ export const fileContainingSymbol = async (channel: Channel, symbol: string): Pr
   }
   return files
 }
+
+// --- grpc.reflection.v1alpha, through an independent client -------------------------------------
+
+/** The upstream v1alpha proto (grpc/grpc, Apache-2.0), loaded by proto-loader for a bare grpc-js client. */
+const v1alphaProto = fileURLToPath(new URL("./proto/grpc/reflection/v1alpha/reflection.proto", import.meta.url))
+
+interface V1AlphaResponse {
+  readonly list_services_response?: { readonly service: ReadonlyArray<{ readonly name: string }> }
+  readonly file_descriptor_response?: { readonly file_descriptor_proto: ReadonlyArray<Buffer> }
+  readonly error_response?: { readonly error_code: number; readonly error_message: string }
+}
+
+/**
+ * One `grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo` exchange with `request`, the
+ * way v1alpha-only tools call it (Python `grpcio-reflection`, older grpcurl): a grpc-js generic
+ * client built from the v1alpha proto, nothing shared with the server's implementation.
+ */
+const v1alphaExchange = async (address: string, request: Record<string, unknown>): Promise<V1AlphaResponse> => {
+  const definition = protoLoader.loadSync(v1alphaProto, { keepCase: true, longs: String, enums: String, oneofs: true })
+  const ServerReflection = (
+    grpc.loadPackageDefinition(definition) as unknown as {
+      grpc: { reflection: { v1alpha: { ServerReflection: grpc.ServiceClientConstructor } } }
+    }
+  ).grpc.reflection.v1alpha.ServerReflection
+  const client = new ServerReflection(address, grpc.credentials.createInsecure())
+  try {
+    return await new Promise<V1AlphaResponse>((resolve, reject) => {
+      const call = (
+        client as unknown as { ServerReflectionInfo: () => grpc.ClientDuplexStream<unknown, V1AlphaResponse> }
+      ).ServerReflectionInfo()
+      const responses: Array<V1AlphaResponse> = []
+      call.on("data", (response: V1AlphaResponse) => responses.push(response))
+      call.on("error", reject)
+      call.on("end", () =>
+        responses.length === 1 ? resolve(responses[0]!) : reject(new Error(`${responses.length} responses`)),
+      )
+      call.write(request)
+      call.end()
+    })
+  } finally {
+    client.close()
+  }
+}
+
+const v1alphaOk = (response: V1AlphaResponse): V1AlphaResponse => {
+  const error = response.error_response
+  if (error !== undefined && error !== null) {
+    throw new Error(`reflection error ${error.error_code}: ${error.error_message}`)
+  }
+  return response
+}
+
+/** Like `listServices`, over `grpc.reflection.v1alpha`. */
+export const listServicesV1Alpha = async (address: string): Promise<Array<string>> =>
+  (v1alphaOk(await v1alphaExchange(address, { list_services: "*" })).list_services_response?.service ?? []).map(
+    (service) => service.name,
+  )
+
+/** The decoded file descriptors that define `symbol`, over `grpc.reflection.v1alpha`. */
+export const fileContainingSymbolV1Alpha = async (
+  address: string,
+  symbol: string,
+): Promise<Array<FileDescriptorProto>> =>
+  (
+    v1alphaOk(await v1alphaExchange(address, { file_containing_symbol: symbol })).file_descriptor_response
+      ?.file_descriptor_proto ?? []
+  ).map((bytes) => fromBinary(FileDescriptorProtoSchema, new Uint8Array(bytes)))

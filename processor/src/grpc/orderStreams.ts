@@ -147,7 +147,8 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
       if (request.close !== undefined) {
         const orderReqId = request.close
         return Effect.sync(() => {
-          latest.set(orderReqId, command)
+          // An open of this order still in progress finds itself superseded and answers nothing.
+          latest.delete(orderReqId)
           if (set.has(orderReqId)) options.orders.closed(DisconnectReasons.ClientClosed)
           set.remove(orderReqId)
         })

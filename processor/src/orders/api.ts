@@ -13,8 +13,12 @@
  * Bodies accept the seed's spellings: `OrderReqId` for `OrderReqID`, the follow-up `Message` as
  * a plain string, as `{URLs, MessageType, Message}`, or nested as `{"content": {...}}`; `Price`
  * as a number or a numeric string.
+ *
+ * The OpenAPI document states each rule in its canonical form (`@dcent/shared/http/wireForm`);
+ * what it allows is always accepted here.
  */
 import { Authentication } from "@dcent/shared/auth/http"
+import { aliasForm, dateOrDateTimeForm, documented, positiveDecimalStringPattern } from "@dcent/shared/http/wireForm"
 import { Schema, SchemaTransformation } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { ApiErrors, BadRequestResponse } from "../http/errors.ts"
@@ -48,11 +52,14 @@ export const SellerID = AnySellerID.annotate({
   examples: ["SELLER-001"],
 })
 
-const positive = Schema.makeFilter((value: number) => (value > 0 ? undefined : "Expected a number greater than 0"))
+const positive = Schema.makeFilter((value: number) => (value > 0 ? undefined : "Expected a number greater than 0"), {
+  toJsonSchema: () => ({ exclusiveMinimum: 0 }),
+})
 
 /** A decimal number written as a string, e.g. `"1000.50"`. */
 const NumericString = Schema.String.check(
   Schema.isPattern(/^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$/, { message: "Expected a number or a numeric string" }),
+  documented<string>({ pattern: positiveDecimalStringPattern }),
 ).pipe(
   Schema.decodeTo(
     Schema.Finite,
@@ -64,19 +71,21 @@ export const Price = Schema.Union([Schema.Finite, NumericString])
   .check(positive)
   .annotate({ description: 'Price: a number or a numeric string (`"1000.50"`), greater than 0', examples: [1000] })
 
-const isoDate = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+const isoDate = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/u
 
 /** An ISO 8601 date or date-time; dates in the past are accepted. */
 export const IsoDate = Schema.String.check(
-  Schema.makeFilter((value: string) =>
-    isoDate.test(value) && !Number.isNaN(Date.parse(value))
-      ? undefined
-      : "Expected an ISO 8601 date or date-time, e.g. 2025-11-01 or 2025-11-01T00:00:00Z",
+  Schema.makeFilter(
+    (value: string) =>
+      isoDate.test(value) && !Number.isNaN(Date.parse(value))
+        ? undefined
+        : "Expected an ISO 8601 date or date-time, e.g. 2025-11-01 or 2025-11-01T00:00:00Z",
+    { toJsonSchema: () => ({ ...dateOrDateTimeForm, pattern: isoDate.source }) },
   ),
 ).annotate({ examples: ["2025-11-01T00:00:00Z"] })
 
 export const Currency = Schema.String.check(
-  Schema.isPattern(/^[A-Za-z]{3}$/, { message: "Expected a three-letter ISO 4217 currency code, e.g. EUR" }),
+  Schema.isPattern(/^[A-Za-z]{3}$/u, { message: "Expected a three-letter ISO 4217 currency code, e.g. EUR" }),
 ).annotate({ description: "ISO 4217 code (upper-cased when stored)", examples: ["INR"] })
 
 /** One of `OrderReqID` / `OrderReqId` (the seed's spelling) must be present. */
@@ -85,6 +94,7 @@ const orderIdRequired = Schema.makeFilter(
     value.OrderReqID === undefined && value.OrderReqId === undefined
       ? { path: ["OrderReqID"], issue: "Missing key (OrderReqID, or the seed's OrderReqId)" }
       : undefined,
+  { toJsonSchema: () => aliasForm("OrderReqID", "OrderReqId", true) },
 )
 
 const orderIdFields = {

@@ -4,8 +4,8 @@
  * `_`, `-`, and single `.` or `:` between them, at most 128 characters. Proposal ids follow the
  * same rule; transaction uuids may also contain several `.`/`:` in a row.
  */
-export const idPattern = /^[A-Za-z0-9_-]+(?:[.:][A-Za-z0-9_-]+)*$/
-export const transactionPattern = /^[A-Za-z0-9._:-]+$/
+export const idPattern = /^[A-Za-z0-9_-]+(?:[.:][A-Za-z0-9_-]+)*$/u
+export const transactionPattern = /^[A-Za-z0-9._:-]+$/u
 export const maxIdLength = 128
 
 export const idRuleText = 'letters, digits, "_" or "-" (single "." or ":" allowed between them), at most 128 characters'

@@ -16,15 +16,22 @@
  */
 import { Effect, Schema, SchemaTransformation } from "effect"
 
-const nonBlank = Schema.makeFilter((value: string) => (value.trim() === "" ? "Expected a non-blank string" : undefined))
+const nonBlank = Schema.makeFilter(
+  (value: string) => (value.trim() === "" ? "Expected a non-blank string" : undefined),
+  {
+    toJsonSchema: () => ({ pattern: "\\S" }),
+  },
+)
 
 /** `SellerID`: 1–128 characters, no whitespace or control characters. */
 export const SellerID = Schema.String.check(
   Schema.isMinLength(1),
   Schema.isMaxLength(128),
-  Schema.makeFilter((value: string) =>
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-    /[\s\u0000-\u001f\u007f]/.test(value) ? "Expected an id without whitespace or control characters" : undefined,
+  Schema.makeFilter(
+    (value: string) =>
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+      /[\s\u0000-\u001f\u007f]/.test(value) ? "Expected an id without whitespace or control characters" : undefined,
+    { toJsonSchema: () => ({ pattern: "^[^\\s\\u0000-\\u001f\\u007f]+$" }) },
   ),
 ).annotate({ description: "Unique seller id, e.g. SELLER-001", examples: ["SELLER-001"] })
 
@@ -69,17 +76,23 @@ export const Location = Schema.Union([LatLng, GeoJsonPosition]).annotate({
 /** An absolute http(s) URL. */
 export const HttpUrl = Schema.String.check(
   Schema.isMaxLength(2048),
-  Schema.makeFilter((value: string) => {
-    if (!URL.canParse(value)) return "Expected an absolute URL"
-    const { protocol } = new URL(value)
-    return protocol === "https:" || protocol === "http:" ? undefined : `Expected an http(s) URL, got ${protocol}//`
-  }),
+  Schema.makeFilter(
+    (value: string) => {
+      if (!URL.canParse(value)) return "Expected an absolute URL"
+      const { protocol } = new URL(value)
+      return protocol === "https:" || protocol === "http:" ? undefined : `Expected an http(s) URL, got ${protocol}//`
+    },
+    { toJsonSchema: () => ({ format: "uri", pattern: "^https?://[^\\s]+$" }) },
+  ),
 )
+
+const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/u
 
 export const Email = Schema.String.check(
   Schema.isMaxLength(254),
-  Schema.makeFilter((value: string) =>
-    /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value) ? undefined : "Expected an e-mail address like name@example.com",
+  Schema.makeFilter(
+    (value: string) => (emailPattern.test(value) ? undefined : "Expected an e-mail address like name@example.com"),
+    { toJsonSchema: () => ({ format: "email", pattern: emailPattern.source }) },
   ),
 )
 

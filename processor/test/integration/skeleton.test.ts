@@ -6,7 +6,12 @@ import { type Channel, createChannel, createClient, Status } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { OrderStreamingServiceDefinition } from "../../../shared/src/generated/dcent/orders/v1/order_streaming_service.ts"
-import { fileContainingSymbol, listServices } from "../../../test/support/grpc.ts"
+import {
+  fileContainingSymbol,
+  fileContainingSymbolV1Alpha,
+  listServices,
+  listServicesV1Alpha,
+} from "../../../test/support/grpc.ts"
 import { expectApiDocuments, expectNotReadyWithoutRedis, readyz } from "../../../test/support/http.ts"
 import { freePort } from "../../../test/support/ports.ts"
 import { runToExit } from "../../../test/support/processes.ts"
@@ -69,6 +74,13 @@ describe("processor skeleton", () => {
     const files = await fileContainingSymbol(channel, "dcent.orders.v1.OrderStreamingService")
     expect(files.length).toBeGreaterThan(0)
     expect(Buffer.from(files[0]!).toString("latin1")).toContain("dcent/orders/v1/order_streaming_service.proto")
+  })
+
+  it("answers grpc.reflection.v1alpha clients (grpcio-reflection, older grpcurl) the same", async () => {
+    const address = processor.grpcAddress
+    expect((await listServicesV1Alpha(address)).sort()).toEqual((await listServices(channel)).sort())
+    const files = await fileContainingSymbolV1Alpha(address, "dcent.orders.v1.OrderStreamingService")
+    expect(files.map((file) => file.name)).toContain("dcent/orders/v1/order_streaming_service.proto")
   })
 
   it("answers INVALID_ARGUMENT (naming the field) for an order stream request without an order id", async () => {

@@ -12,15 +12,32 @@
  *   `{URLs, MessageType, Message}`, or just the text.
  *
  * Schema problems become 400 responses whose `details` name the field (`body.Location.Lat`).
+ *
+ * The OpenAPI document states each rule in its canonical form (`@dcent/shared/http/wireForm`):
+ * ids and texts without surrounding spaces, enum values as listed, numbers as numbers or plain
+ * decimal strings; what it allows is always accepted here.
  */
 import type { ErrorDetail } from "@dcent/shared/http/errors"
+import {
+  aliasForm,
+  canonicalTextPattern,
+  dateOrDateTimeForm,
+  decimalStringPattern,
+  documented,
+  latitudeStringPattern,
+  longitudeStringPattern,
+  patternOf,
+  positiveDecimalStringPattern,
+  type WireForm,
+} from "@dcent/shared/http/wireForm"
 import {
   defaultPriority,
   type NotificationType,
   NotificationType as NotificationTypeSchema,
   type Priority,
+  Priority as PrioritySchema,
 } from "@dcent/shared/orders/domain"
-import { Result, Schema, SchemaGetter } from "effect"
+import { Result, Schema, SchemaGetter, SchemaTransformation } from "effect"
 import type {
   FinaliseCommand,
   FollowUpCommand,
@@ -37,14 +54,29 @@ import { InvalidRequest } from "./errors.ts"
 
 // --- building blocks ---------------------------------------------------------------------------
 
-/** A trimmed, non-empty string of at most `max` characters. */
-export const Text = (max: number) =>
-  Schema.Trim.check(
-    Schema.makeFilter((value: string) => (value.length > 0 ? undefined : "Expected a non-empty string")),
-    Schema.isMaxLength(max),
-  )
+/** What the OpenAPI document says of a `Text` beyond its length: its pattern, description, examples. */
+interface TextDoc {
+  readonly pattern?: string
+  readonly description?: string
+  readonly examples?: ReadonlyArray<string>
+}
 
-const orderReqIdPattern = /^[A-Za-z0-9_-]+(?:[.:][A-Za-z0-9_-]+)*$/
+/**
+ * A trimmed, non-empty string of at most `max` characters (`Schema.Trim` with those checks); the
+ * document states it on the wire side: 1 to `max` characters, no surrounding whitespace.
+ */
+export const Text = (max: number, doc: TextDoc = {}) => {
+  const { pattern = canonicalTextPattern, ...annotations } = doc
+  return Schema.String.annotate({ expected: "a string that will be decoded as a trimmed string" })
+    .check(documented<string>({ minLength: 1, maxLength: max, pattern }, annotations))
+    .pipe(Schema.decodeTo(Schema.Trimmed, SchemaTransformation.trim()))
+    .check(
+      Schema.makeFilter((value: string) => (value.length > 0 ? undefined : "Expected a non-empty string")),
+      Schema.isMaxLength(max),
+    )
+}
+
+const orderReqIdPattern = /^[A-Za-z0-9_-]+(?:[.:][A-Za-z0-9_-]+)*$/u
 
 /** `ORD-001`: letters, digits, `_`, `-`, and single `.` or `:` between them; at most 128 characters. */
 /** Id rule (an empty value is reported once, by `Text`). */
@@ -60,37 +92,57 @@ export const validOrderReqId = (value: string): string | undefined => {
   return id.length > 0 && id.length <= 128 && orderReqIdPattern.test(id) ? id : undefined
 }
 
-export const OrderReqId = Text(128)
+const orderIdDoc = (description: string, example: string): TextDoc => ({
+  pattern: patternOf(orderReqIdPattern),
+  description: `${description}: letters, digits, \`_\`, \`-\`, single \`.\` or \`:\` between them`,
+  examples: [example],
+})
+
+export const OrderReqId = Text(128, orderIdDoc("The order request id", "ORD-001"))
   .check(idCheck)
   .annotate({ description: "The order request id, e.g. `ORD-001`", examples: ["ORD-001"] })
 
 /** A ProposalID: the same rules as an order id. */
-export const ProposalId = Text(128)
+export const ProposalId = Text(128, orderIdDoc("A proposal id", "PROP-001"))
   .check(idCheck)
   .annotate({ description: "A proposal id, e.g. `PROP-001`", examples: ["PROP-001"] })
 
+const transactionUuidPattern = /^[A-Za-z0-9._:-]+$/u
+
 /** An idempotency key chosen by the client (a UUID is recommended). */
-export const TransactionUuid = Text(128)
-  .check(Schema.isPattern(/^[A-Za-z0-9._:-]+$/, { message: 'Expected letters, digits, ".", "_", ":" or "-"' }))
+export const TransactionUuid = Text(128, {
+  pattern: patternOf(transactionUuidPattern),
+  description: "Idempotency key (a UUID is recommended); generated when absent",
+})
+  .check(Schema.isPattern(transactionUuidPattern, { message: 'Expected letters, digits, ".", "_", ":" or "-"' }))
   .annotate({ description: "Idempotency key; generated when absent" })
 
 const numericString = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/
 
 const numberMessage = "Expected a number or a numeric string"
 
-/** A finite number, or a string holding one (`"12.5"`, `"1e3"`); never `NaN`/`Infinity`/`"abc"`/`""`. */
-export const NumberLike = Schema.Union([
-  Schema.Finite,
-  Schema.String.check(Schema.isPattern(numericString, { message: numberMessage })).pipe(
-    Schema.decodeTo(Schema.Finite, {
-      decode: SchemaGetter.transform((value: string) => Number(value)),
-      encode: SchemaGetter.transform((value: number) => String(value)),
-    }),
-  ),
-]).annotate({ message: numberMessage })
+/**
+ * A finite number, or a string holding one (`"12.5"`, `"1e3"`); never `NaN`/`Infinity`/`"abc"`/`""`.
+ * The document states the string form as `stringPattern` (a plain decimal within the range).
+ */
+const numberLike = (stringPattern: string) =>
+  Schema.Union([
+    Schema.Finite,
+    Schema.String.check(
+      Schema.isPattern(numericString, { message: numberMessage }),
+      documented<string>({ pattern: stringPattern }),
+    ).pipe(
+      Schema.decodeTo(Schema.Finite, {
+        decode: SchemaGetter.transform((value: string) => Number(value)),
+        encode: SchemaGetter.transform((value: number) => String(value)),
+      }),
+    ),
+  ]).annotate({ message: numberMessage })
 
-const Latitude = NumberLike.check(Schema.isBetween({ minimum: -90, maximum: 90 }))
-const Longitude = NumberLike.check(Schema.isBetween({ minimum: -180, maximum: 180 }))
+export const NumberLike = numberLike(decimalStringPattern)
+
+const Latitude = numberLike(latitudeStringPattern).check(Schema.isBetween({ minimum: -90, maximum: 90 }))
+const Longitude = numberLike(longitudeStringPattern).check(Schema.isBetween({ minimum: -180, maximum: 180 }))
 
 const LatLng = Schema.Struct({ Lat: Latitude, Lng: Longitude }).annotate({
   identifier: "LatLng",
@@ -116,10 +168,16 @@ const toLocation = (input: LocationInput): Location => {
   return { lat: (input as { Lat: number }).Lat, lng: (input as { Lng: number }).Lng }
 }
 
-/** `HIGH`, `MEDIUM`, `LOW` in any letter case. */
+const priorities: ReadonlyArray<Priority> = PrioritySchema.literals
+
+/** `HIGH`, `MEDIUM`, `LOW` in any letter case (the document lists them as written here). */
 export const PriorityInput = Schema.String.check(
-  Schema.makeFilter((value: string) =>
-    ["HIGH", "MEDIUM", "LOW"].includes(value.trim().toUpperCase()) ? undefined : "Expected HIGH, MEDIUM or LOW",
+  Schema.makeFilter(
+    (value: string) =>
+      (priorities as ReadonlyArray<string>).includes(value.trim().toUpperCase())
+        ? undefined
+        : "Expected HIGH, MEDIUM or LOW",
+    { toJsonSchema: () => ({ enum: [...priorities] }) },
   ),
 ).annotate({ description: "HIGH, MEDIUM (default) or LOW", examples: ["MEDIUM"] })
 
@@ -128,12 +186,14 @@ const toPriority = (value: string | undefined): Priority =>
 
 const notificationTypes: ReadonlyArray<NotificationType> = NotificationTypeSchema.literals
 
-/** `GChat`, `Email`, `SMS` in any letter case. */
+/** `GChat`, `Email`, `SMS` in any letter case (the document lists them as written here). */
 export const NotificationTypeInput = Schema.String.check(
-  Schema.makeFilter((value: string) =>
-    notificationTypes.some((type) => type.toLowerCase() === value.trim().toLowerCase())
-      ? undefined
-      : "Expected GChat, Email or SMS",
+  Schema.makeFilter(
+    (value: string) =>
+      notificationTypes.some((type) => type.toLowerCase() === value.trim().toLowerCase())
+        ? undefined
+        : "Expected GChat, Email or SMS",
+    { toJsonSchema: () => ({ enum: [...notificationTypes] }) },
   ),
 ).annotate({ description: "GChat, Email or SMS", examples: ["GChat"] })
 
@@ -157,14 +217,18 @@ const dateProblem = (value: string): string | undefined => {
 }
 
 /** A calendar date as written (`2025-11-01`, or the date part of `2025-11-01T00:00:00Z`); past dates are fine. */
-export const DeliveryDate = Schema.String.check(Schema.makeFilter(dateProblem)).annotate({
+export const DeliveryDate = Schema.String.check(
+  Schema.makeFilter(dateProblem, { toJsonSchema: () => dateOrDateTimeForm }),
+).annotate({
   description: "ISO 8601 date or date-time; the calendar date is kept (past dates are accepted)",
   examples: ["2025-11-01"],
 })
 
 const toDeliveryDate = (value: string): string => value.trim().slice(0, 10)
 
-const Quantity = NumberLike.check(Schema.isGreaterThan(0)).annotate({ description: "Greater than 0 (default 1)" })
+const Quantity = numberLike(positiveDecimalStringPattern)
+  .check(Schema.isGreaterThan(0))
+  .annotate({ description: "Greater than 0 (default 1)" })
 
 const AttributeValue = Schema.Union([Schema.String, Schema.Finite, Schema.Boolean])
 
@@ -200,20 +264,23 @@ const aliasCheck = (
   alias: string,
   options: { readonly required: boolean; readonly same?: (a: string, b: string) => boolean },
 ) =>
-  Schema.makeFilter((input: Record<string, unknown>) => {
-    const a = input[canonical]
-    const b = input[alias]
-    if (a === undefined && b === undefined) {
-      return options.required
-        ? { path: [canonical], issue: `Missing key (send "${canonical}" or "${alias}")` }
-        : undefined
-    }
-    if (a !== undefined && b !== undefined) {
-      const same = options.same ?? ((x, y) => x === y)
-      if (!same(String(a), String(b))) return { path: [alias], issue: `Differs from "${canonical}"` }
-    }
-    return undefined
-  })
+  Schema.makeFilter(
+    (input: Record<string, unknown>) => {
+      const a = input[canonical]
+      const b = input[alias]
+      if (a === undefined && b === undefined) {
+        return options.required
+          ? { path: [canonical], issue: `Missing key (send "${canonical}" or "${alias}")` }
+          : undefined
+      }
+      if (a !== undefined && b !== undefined) {
+        const same = options.same ?? ((x, y) => x === y)
+        if (!same(String(a), String(b))) return { path: [alias], issue: `Differs from "${canonical}"` }
+      }
+      return undefined
+    },
+    { toJsonSchema: () => aliasForm(canonical, alias, options.required) },
+  )
 
 const sameNotificationType = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase()
 
@@ -279,6 +346,18 @@ export const toOrderDetails = (body: RegisterOrderBody): OrderDetails => {
 
 // --- POST /api/v1/initiate --------------------------------------------------------------------
 
+const requiredInlineFields = ["BuyerID", "Industry", "Location", "Products", "DeliveryDate"] as const
+
+/** Inline details are all or nothing (`toInitiateCommand` enforces it), and `Priority` comes with them. */
+const inlineDetailsForm: WireForm = {
+  dependentRequired: {
+    ...Object.fromEntries(
+      requiredInlineFields.map((field) => [field, requiredInlineFields.filter((other) => other !== field)]),
+    ),
+    Priority: [...requiredInlineFields],
+  },
+}
+
 export const InitiateBody = Schema.Struct({
   OrderReqID: Schema.optionalKey(OrderReqId),
   OrderReqId: Schema.optionalKey(OrderReqId),
@@ -295,6 +374,7 @@ export const InitiateBody = Schema.Struct({
   .check(
     aliasCheck("OrderReqID", "OrderReqId", { required: true }),
     aliasCheck("NotificationType", "Notification type", { required: false, same: sameNotificationType }),
+    documented(inlineDetailsForm),
   )
   .annotate({
     identifier: "InitiateBody",
@@ -303,8 +383,6 @@ export const InitiateBody = Schema.Struct({
       "BuyerID, Industry, Location, Products and DeliveryDate are all required.",
   })
 export type InitiateBody = typeof InitiateBody.Type
-
-const requiredInlineFields = ["BuyerID", "Industry", "Location", "Products", "DeliveryDate"] as const
 
 /** Inline details must be complete; a partial set is a 400 naming what is missing. */
 export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCommand, InvalidRequest> => {
@@ -341,21 +419,26 @@ export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCom
 
 // --- POST /api/v1/followup --------------------------------------------------------------------
 
-const Url = Schema.Trim.check(
-  Schema.makeFilter((value: string) => {
-    if (!URL.canParse(value)) return "Expected an absolute http(s) URL"
-    const protocol = new URL(value).protocol
-    return protocol === "http:" || protocol === "https:" ? undefined : "Expected an absolute http(s) URL"
-  }),
-  Schema.isMaxLength(2048),
-)
+const Url = Schema.String.annotate({ expected: "a string that will be decoded as a trimmed string" })
+  .check(documented<string>({ format: "uri", pattern: "^https?://[^\\s]+$", maxLength: 2048 }))
+  .pipe(Schema.decodeTo(Schema.Trimmed, SchemaTransformation.trim()))
+  .check(
+    Schema.makeFilter((value: string) => {
+      if (!URL.canParse(value)) return "Expected an absolute http(s) URL"
+      const protocol = new URL(value).protocol
+      return protocol === "http:" || protocol === "https:" ? undefined : "Expected an absolute http(s) URL"
+    }),
+    Schema.isMaxLength(2048),
+  )
 
 /** `text`, `html`, `markdown` in any letter case (default `text`). */
 const MessageTypeInput = Schema.String.check(
-  Schema.makeFilter((value: string) =>
-    (followUpMessageTypes as ReadonlyArray<string>).includes(value.trim().toLowerCase())
-      ? undefined
-      : "Expected text, html or markdown",
+  Schema.makeFilter(
+    (value: string) =>
+      (followUpMessageTypes as ReadonlyArray<string>).includes(value.trim().toLowerCase())
+        ? undefined
+        : "Expected text, html or markdown",
+    { toJsonSchema: () => ({ enum: [...followUpMessageTypes] }) },
   ),
 )
 
@@ -376,10 +459,12 @@ const MessageObject = Schema.Struct({
   MessageType: FlatMessage.fields.MessageType,
   Message: Schema.optionalKey(Text(10_000)),
 }).check(
-  Schema.makeFilter((input: { readonly content?: unknown; readonly Message?: unknown }) =>
-    input.content === undefined && input.Message === undefined
-      ? { path: ["Message"], issue: 'Missing key (send "Message", or the seed\'s "content": {"Message": ...})' }
-      : undefined,
+  Schema.makeFilter(
+    (input: { readonly content?: unknown; readonly Message?: unknown }) =>
+      input.content === undefined && input.Message === undefined
+        ? { path: ["Message"], issue: 'Missing key (send "Message", or the seed\'s "content": {"Message": ...})' }
+        : undefined,
+    { toJsonSchema: () => ({ anyOf: [{ required: ["content"] }, { required: ["Message"] }] }) },
   ),
 )
 
@@ -443,7 +528,7 @@ export const FinaliseBody = Schema.Struct({
 }).annotate({ identifier: "FinaliseBody" })
 
 export const PauseBody = Schema.Struct({
-  Reason: Schema.optionalKey(Text(500).annotate({ description: "Shown to the sellers" })),
+  Reason: Schema.optionalKey(Text(500, { description: "Shown to the sellers" })),
   TransactionUUID: Schema.optionalKey(TransactionUuid),
 }).annotate({ identifier: "PauseBody" })
 
@@ -485,7 +570,7 @@ export const toResumeCommand = (
 /** `{OrderReqID}` in paths. */
 export const OrderPathParams = { OrderReqID: OrderReqId }
 
-const nonNegativeInt = /^\d{1,15}$/
+const nonNegativeInt = /^\d{1,15}$/u
 
 /** `from_seq` / `Last-Event-ID`: the last seq the client has seen (0 = from the start). */
 export const SeqString = Schema.String.check(

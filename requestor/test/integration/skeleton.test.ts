@@ -6,7 +6,12 @@
 import { type Channel, createChannel, createClient } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { fileContainingSymbol, listServices } from "../../../test/support/grpc.ts"
+import {
+  fileContainingSymbol,
+  fileContainingSymbolV1Alpha,
+  listServices,
+  listServicesV1Alpha,
+} from "../../../test/support/grpc.ts"
 import { type HealthServer, startHealthServer } from "../../../test/support/healthServer.ts"
 import { type ErrorBody, expectApiDocuments, expectNotReadyWithoutRedis, readyz } from "../../../test/support/http.ts"
 import { freePort } from "../../../test/support/ports.ts"
@@ -106,6 +111,15 @@ describe("requestor skeleton", () => {
     )
     const files = await fileContainingSymbol(channel, "dcent.orders.v1.OrderWatchService")
     expect(Buffer.from(files[0]!).toString("latin1")).toContain("dcent/orders/v1/order_watch_service.proto")
+  })
+
+  it("resolves WatchOrder over grpc.reflection.v1alpha too", async () => {
+    const address = requestor.grpcAddress
+    expect(await listServicesV1Alpha(address)).toEqual(expect.arrayContaining(["dcent.orders.v1.OrderWatchService"]))
+    const files = await fileContainingSymbolV1Alpha(address, "dcent.orders.v1.OrderWatchService.WatchOrder")
+    const file = files.find((candidate) => candidate.name === "dcent/orders/v1/order_watch_service.proto")
+    const method = file?.service[0]?.method.find((candidate) => candidate.name === "WatchOrder")
+    expect(method).toMatchObject({ inputType: ".dcent.orders.v1.WatchOrderRequest", serverStreaming: true })
   })
 
   it("answers unknown routes with the common error body", async () => {

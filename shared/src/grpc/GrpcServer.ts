@@ -3,8 +3,8 @@
  *
  * Besides the application services it hosts the standard health service
  * (`grpc.health.v1.Health`: SERVING once listening, NOT_SERVING from the moment shutdown starts)
- * and server reflection (`grpc.reflection.v1.ServerReflection`) over the generated descriptor
- * set. Releasing the layer marks everything NOT_SERVING, lets running calls finish for
+ * and server reflection (`grpc.reflection.v1` and `v1alpha`, `reflection.ts`) over the generated
+ * descriptor set. Releasing the layer marks everything NOT_SERVING, lets running calls finish for
  * `shutdownTimeout`, then cancels what is left. With a `Drain` (SIGTERM), NOT_SERVING comes at
  * the start of the drain and the shutdown (GOAWAY, no new calls) in its `work` phase.
  *
@@ -19,7 +19,6 @@
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
-import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection"
 import { defaultGrpcAdmission, type GrpcAdmissionLimits } from "../admission/config.ts"
 import { Authenticator } from "../auth/Authenticator.ts"
 import { rpcServerAuthentication } from "../auth/grpc.ts"
@@ -31,6 +30,7 @@ import { onDrain } from "../runtime/Drain.ts"
 import { rpcServerTracing } from "../telemetry/grpc.ts"
 import { rpcServerAdmission } from "./admission.ts"
 import { GrpcServeError } from "./errors.ts"
+import { addServerReflection } from "./reflection.ts"
 import type { GrpcService } from "./services.ts"
 
 export interface GrpcServerOptions {
@@ -96,10 +96,7 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
     for (const service of options.services) service.add(server)
     server.add(HealthDefinition, HealthServiceImpl(health))
     if (options.descriptorSet !== undefined) {
-      server.add(
-        ServerReflectionService,
-        ServerReflection(options.descriptorSet, [...serviceNames, HealthDefinition.fullName]),
-      )
+      addServerReflection(server, options.descriptorSet, [...serviceNames, HealthDefinition.fullName])
     }
 
     // The drain and the release both shut down; the second waits for the first.

@@ -3,7 +3,7 @@ import { Effect, Exit, Scope } from "effect"
 import { type Channel, createChannel, createClient, Status } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { listServices } from "../../../test/support/grpc.ts"
+import { fileContainingSymbolV1Alpha, listServices, listServicesV1Alpha } from "../../../test/support/grpc.ts"
 import { OrderStreamingServiceDefinition } from "../../src/generated/dcent/orders/v1/order_streaming_service.ts"
 import { loadDescriptorSet } from "../../src/grpc/descriptor.ts"
 import { GrpcServer } from "../../src/grpc/GrpcServer.ts"
@@ -55,6 +55,18 @@ describe("GrpcServer", () => {
     expect(services).toEqual(
       expect.arrayContaining([OrderStreamingServiceDefinition.fullName, "grpc.health.v1.Health"]),
     )
+  })
+
+  it("answers grpc.reflection.v1alpha clients too: lists the services, resolves a method's file", async () => {
+    const address = `127.0.0.1:${port}`
+    expect(await listServicesV1Alpha(address)).toEqual(await listServices(channel))
+    const files = await fileContainingSymbolV1Alpha(
+      address,
+      `${OrderStreamingServiceDefinition.fullName}.ProcessOrderStream`,
+    )
+    const file = files.find((candidate) => candidate.name === "dcent/orders/v1/order_streaming_service.proto")
+    expect(file?.service.map((service) => service.name)).toEqual(["OrderStreamingService"])
+    expect(file?.service[0]?.method.map((method) => method.name)).toContain("ProcessOrderStream")
   })
 
   it("answers UNIMPLEMENTED for a stub service", async () => {

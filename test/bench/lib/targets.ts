@@ -14,8 +14,8 @@ import { stringEnv } from "./config.ts"
  * The services' own settings found in the bench's environment (`HTTP_MAX_IN_FLIGHT=64 make
  * bench-overload`), passed to the services it starts: tuning is measured with the same suite.
  */
-const serviceSettingsFromEnv = (): Record<string, string> =>
-  Object.fromEntries(
+const serviceSettingsFromEnv = (): Record<string, string> => ({
+  ...Object.fromEntries(
     Object.entries(process.env).filter(
       (entry): entry is [string, string] =>
         entry[1] !== undefined &&
@@ -23,7 +23,13 @@ const serviceSettingsFromEnv = (): Record<string, string> =>
           entry[0],
         ),
     ),
-  )
+  ),
+  // The services' V8 options (`BENCH_SERVICE_NODE_OPTIONS="--max-semi-space-size=16"`), apart
+  // from the bench's own NODE_OPTIONS.
+  ...(process.env.BENCH_SERVICE_NODE_OPTIONS === undefined
+    ? {}
+    : { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS }),
+})
 
 export interface Target {
   /** `system`, `baseline`, `1+1`, `2+2`: names the rows of the delivery checks. */
