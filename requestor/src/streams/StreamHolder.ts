@@ -55,6 +55,7 @@ import { subscribeToChannel } from "@dcent/shared/redis/subscriber"
 import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
 import {
   Context,
+  Deferred,
   Duration,
   Effect,
   FiberMap,
@@ -120,25 +121,36 @@ export interface StreamHolderOptions {
 }
 
 /**
- * Where one order of a held shard is: `idle` (no call is connected, or it waits to be opened on
- * one), `opening` (its `open` is being prepared or was sent: its events are ignored until
- * `opened`), `open` (its events are recorded), `retrying` (an open failed: again after a backoff).
+ * Where one order of a held shard is: `idle` (no call is connected: the next one opens it),
+ * `opening` (its open is being prepared or was sent, or is retried after a refusal: its events are
+ * ignored until `opened`), `open` (its events are recorded).
  */
-type Phase = "idle" | "opening" | "open" | "retrying"
+type Phase = "idle" | "opening" | "open"
 
 /** One live order of a held shard: what recording its events needs, and its phase. */
 interface Member {
   phase: Phase
   /** The order's session (`sessionOf`), carried by its topic messages; known once opened. */
   sessionId: string
-  /** Failed opens in a row (for the backoff and the log). */
-  failures: number
+  /** While an `open` is on its way: completed by its `opened`, failed by its `refused`. */
+  answer: Deferred.Deferred<void, OpenRefused> | undefined
 }
 
-/** A shard this replica owns: its orders and, while connected, its call's command queue. */
+/** A shard this replica owns: its orders and, while a call is connected, its commands and tasks. */
 interface HeldShard {
   readonly members: Map<string, Member>
   commands: Queue.Queue<OrderStreamsRequest> | undefined
+  /** Runs an order's open on the connected call (interrupted when the call ends). */
+  run: (<A, E>(effect: Effect.Effect<A, E>) => unknown) | undefined
+}
+
+/** The processor refused an order's `open` (that order alone is opened again after a backoff). */
+class OpenRefused {
+  readonly _tag = "OpenRefused"
+  readonly reason: string
+  constructor(reason: string) {
+    this.reason = reason
+  }
 }
 
 /** A call that broke before any answer: retried with growing delays. */
@@ -162,7 +174,6 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     const processor = yield* ProcessorClient
     const redis = yield* Redis
     const calls = yield* FiberMap.make<number>()
-    const orderTasks = yield* FiberSet.make()
     const retryBase = options.retryBase ?? "200 millis"
     const retryCap = options.retryCap ?? "5 seconds"
     const leaseTtlMs = Math.max(
@@ -179,17 +190,8 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     const origins = new StreamOrigins()
 
     const backoff = Schedule.min([Schedule.exponential(retryBase).pipe(Schedule.jittered), Schedule.spaced(retryCap)])
-    const retryDelay = (failures: number) =>
-      Effect.map(Random.nextBetween(0.8, 1.2), (jitter) =>
-        Duration.min(
-          Duration.times(Duration.fromInputUnsafe(retryBase), 2 ** Math.min(failures - 1, 16) * jitter),
-          Duration.fromInputUnsafe(retryCap),
-        ),
-      )
-
-    // Per-order tasks (opens, retries) and the calls run with the layer's context (not the
-    // caller's: an HTTP request ends, its order's stream must not).
-    const runOrderTask = yield* FiberSet.runtime(orderTasks)<never>()
+    // The calls run with the layer's context (not the caller's: an HTTP request ends, its order's
+    // stream must not).
     const runCall = yield* FiberMap.runtime(calls)<never>()
 
     const send = (shard: HeldShard, command: OrderStreamsRequest) => {
@@ -203,94 +205,97 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
       streams?.closed(DisconnectReasons.Completed)
     }
 
-    /** Reads the order and its last recorded seq, then sends its `open` on the shard's call. */
-    const openOrder = (shard: HeldShard, orderReqId: string, member: Member) => {
-      member.phase = "opening"
-      runOrderTask(
-        Effect.gen(function* () {
-          const [order, fromSeq] = yield* opening.withPermits(1)(
-            Effect.all([store.get(orderReqId), eventLog.lastSeq(orderReqId)], { concurrency: 2 }),
+    /**
+     * One open of the order: read it and its last recorded seq, send `open` on the shard's call,
+     * wait for the processor's answer. Fails when a read fails or the processor refuses.
+     */
+    const openOnce = (shard: HeldShard, orderReqId: string, member: Member) =>
+      Effect.gen(function* () {
+        const [order, fromSeq] = yield* opening.withPermits(1)(
+          Effect.all([store.get(orderReqId), eventLog.lastSeq(orderReqId)], { concurrency: 2 }),
+        )
+        if (shard.members.get(orderReqId) !== member) return
+        if (order === undefined || !isLive(order.status)) {
+          forget(shard, orderReqId, member)
+          yield* Effect.logInfo("order not live; stream holder stops").pipe(
+            Effect.annotateLogs({
+              reason: order === undefined ? "the order is unknown" : `the order is ${order.status}`,
+            }),
           )
-          if (shard.members.get(orderReqId) !== member || member.phase !== "opening") return
-          if (order === undefined || !isLive(order.status)) {
-            forget(shard, orderReqId, member)
-            yield* Effect.logInfo("order not live; stream holder stops").pipe(
-              Effect.annotateLogs({
-                reason: order === undefined ? "the order is unknown" : `the order is ${order.status}`,
+          // Keep `live-orders` honest (best effort).
+          yield* eventLog.append(orderReqId, [], { writes: [dropLiveWrite(orderReqId)] }).pipe(Effect.ignore)
+          return
+        }
+        member.sessionId = sessionOf(order)
+        const answer = yield* Deferred.make<void, OpenRefused>()
+        member.answer = answer
+        member.phase = "opening"
+        const origin = origins.take(orderReqId)
+        const sendOpen = Effect.map(currentTraceCarrier, (traceContext) =>
+          send(shard, { open: streamRequestFor(order, fromSeq), close: undefined, traceContext }),
+        )
+        yield* origin === undefined
+          ? Effect.sync(() =>
+              send(shard, { open: streamRequestFor(order, fromSeq), close: undefined, traceContext: {} }),
+            )
+          : sendOpen.pipe(
+              Effect.withSpan(openSpanName, {
+                parent: origin,
+                kind: "client",
+                attributes: { ...openSpanAttributes, "dcent.order_req_id": orderReqId },
               }),
             )
-            // Keep `live-orders` honest (best effort).
-            yield* eventLog.append(orderReqId, [], { writes: [dropLiveWrite(orderReqId)] }).pipe(Effect.ignore)
-            return
-          }
-          member.sessionId = sessionOf(order)
-          if (shard.commands === undefined) {
-            // The call broke meanwhile: its reconnect opens the order.
-            member.phase = "idle"
-            return
-          }
-          const origin = origins.take(orderReqId)
-          const sendOpen = Effect.map(currentTraceCarrier, (traceContext) =>
-            send(shard, { open: streamRequestFor(order, fromSeq), close: undefined, traceContext }),
-          )
-          yield* origin === undefined
-            ? Effect.sync(() =>
-                send(shard, { open: streamRequestFor(order, fromSeq), close: undefined, traceContext: {} }),
+        yield* Effect.logDebug("opening order stream").pipe(Effect.annotateLogs({ fromSeq }))
+        yield* Deferred.await(answer)
+      })
+
+    /**
+     * Opens the order on the shard's connected call, again after each failure (backoff) for as
+     * long as it is in the shard; ends with the call (whose successor opens it anew).
+     */
+    const openOrder = (shard: HeldShard, orderReqId: string, member: Member) => {
+      if (shard.run === undefined) {
+        member.phase = "idle"
+        return
+      }
+      member.phase = "opening"
+      let failures = 0
+      shard.run(
+        openOnce(shard, orderReqId, member).pipe(
+          Effect.tapError((error) =>
+            Effect.suspend(() => {
+              failures += 1
+              const log = failures === 1 || failures % 20 === 0 ? Effect.logWarning : Effect.logDebug
+              const reason = error instanceof OpenRefused ? error.reason : messageOf(error)
+              return log("order stream unavailable; opening it again").pipe(
+                Effect.annotateLogs({ attempt: failures, reason }),
               )
-            : sendOpen.pipe(
-                Effect.withSpan(openSpanName, {
-                  parent: origin,
-                  kind: "client",
-                  attributes: { ...openSpanAttributes, "dcent.order_req_id": orderReqId },
-                }),
-              )
-          yield* Effect.logDebug("opening order stream").pipe(Effect.annotateLogs({ fromSeq }))
-        }).pipe(
-          Effect.catch((error) => retryLater(shard, orderReqId, member, messageOf(error))),
+            }),
+          ),
+          Effect.retry({ schedule: backoff, while: () => shard.members.get(orderReqId) === member }),
+          Effect.ignore,
           Effect.annotateLogs({ orderReqId, replica: owner }),
         ),
       )
     }
 
-    /** An open failed: the order alone opens again after a backoff. */
-    const retryLater = (shard: HeldShard, orderReqId: string, member: Member, reason: string) =>
-      Effect.gen(function* () {
-        member.phase = "retrying"
-        member.failures += 1
-        const log = member.failures === 1 || member.failures % 20 === 0 ? Effect.logWarning : Effect.logDebug
-        yield* log("order stream unavailable; opening it again").pipe(
-          Effect.annotateLogs({ orderReqId, attempt: member.failures, reason }),
-        )
-        yield* Effect.sleep(yield* retryDelay(member.failures))
-        if (shard.members.get(orderReqId) === member && member.phase === "retrying") {
-          if (shard.commands === undefined) member.phase = "idle"
-          else openOrder(shard, orderReqId, member)
-        }
-      })
-
     const onOpened = (shard: HeldShard, opened: OrderStreamOpened) =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         const member = shard.members.get(opened.orderReqId)
-        if (member === undefined || member.phase !== "opening") return Effect.void
+        if (member === undefined || member.phase !== "opening" || member.answer === undefined) return
         member.phase = "open"
-        member.failures = 0
-        return Effect.void
+        Deferred.doneUnsafe(member.answer, Effect.void)
+        member.answer = undefined
       })
 
     const onRefused = (shard: HeldShard, refused: OrderStreamRefused) =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         const member = shard.members.get(refused.orderReqId)
-        if (member === undefined || member.phase !== "opening") return Effect.void
-        member.phase = "retrying"
-        runOrderTask(
-          retryLater(
-            shard,
-            refused.orderReqId,
-            member,
-            `the processor refused the open: ${refused.errorCode} ${refused.message}`,
-          ),
-        )
-        return Effect.void
+        if (member === undefined || member.phase !== "opening" || member.answer === undefined) return
+        // Still `opening`: its events stay ignored until the retried open is answered.
+        const reason = `the processor refused the open: ${refused.errorCode} ${refused.message}`
+        Deferred.doneUnsafe(member.answer, Effect.fail(new OpenRefused(reason)))
+        member.answer = undefined
       })
 
     /** Records one event of an open order; a Redis failure fails the call (everything reopens). */
@@ -335,13 +340,23 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
       Effect.gen(function* () {
         const commands = yield* Effect.acquireRelease(Queue.unbounded<OrderStreamsRequest>(), (queue) =>
           Effect.sync(() => {
-            if (shard.commands === queue) shard.commands = undefined
-            for (const member of shard.members.values()) member.phase = "idle"
+            if (shard.commands === queue) {
+              shard.commands = undefined
+              shard.run = undefined
+            }
+            for (const member of shard.members.values()) {
+              member.phase = "idle"
+              member.answer = undefined
+            }
           }).pipe(Effect.andThen(Queue.shutdown(queue))),
         )
+        // The opens of this call (released first: interrupted when the call ends).
+        const opens = yield* FiberSet.make()
+        const run = yield* FiberSet.runtime(opens)<never>()
         let answered = false
         yield* Effect.sync(() => {
           shard.commands = commands
+          shard.run = run
           for (const [orderReqId, member] of shard.members) openOrder(shard, orderReqId, member)
         })
         yield* Effect.logDebug("order streams connected").pipe(
@@ -405,17 +420,17 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     const take = (orderReqId: string) => {
       const shard = heldShardOf(orderReqId)
       if (shard === undefined || shard.members.has(orderReqId)) return
-      const member: Member = { phase: "idle", sessionId: "", failures: 0 }
+      const member: Member = { phase: "idle", sessionId: "", answer: undefined }
       shard.members.set(orderReqId, member)
       streams?.opened()
-      if (shard.commands !== undefined) openOrder(shard, orderReqId, member)
+      openOrder(shard, orderReqId, member)
     }
 
     const holdShards = (shards: ReadonlyArray<number>) =>
       Effect.sync(() => {
         for (const shardNumber of shards) {
           if (held.has(shardNumber)) continue
-          const shard: HeldShard = { members: new Map(), commands: undefined }
+          const shard: HeldShard = { members: new Map(), commands: undefined, run: undefined }
           held.set(shardNumber, shard)
           runCall(shardNumber, holdShard(shardNumber, shard), { onlyIfMissing: true })
         }

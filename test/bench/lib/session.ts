@@ -118,6 +118,11 @@ export class Session {
     this.openStartedAt = nowMs()
     this.workload = new Workload(this.orderIds, sellers, options.updateShare)
     this.startTails(nowMs() - 2_000)
+    // The load starts only once every tail reads its topic live (else its first messages may be missed).
+    const live = await Promise.all(this.tails.map((tail) => tail.live(15_000)))
+    live.forEach((ok, index) => {
+      if (!ok) progress(`${this.label}: the tail of ${this.tails[index]?.topic} is not reading live after 15 s`)
+    })
     this.opened = await initiateOrders(this.requestorHttp, this.runId, this.orderIds, {
       concurrency: options.openConcurrency,
       label: `${this.label} opening orders`,

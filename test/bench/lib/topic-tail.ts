@@ -21,12 +21,35 @@ export interface TopicIntegrity {
   regressions: number
 }
 
+/** The topic's partition count, from kcat's metadata listing (1 when it cannot be read). */
+const partitionCount = (topic: string): Promise<number> =>
+  new Promise((resolve) => {
+    const broker = `${servers.kafka.host}:${servers.kafka.port}`
+    const child = spawn("kcat", ["-b", broker, "-L", "-t", topic, "-J"], { stdio: ["ignore", "pipe", "ignore"] })
+    let out = ""
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk
+    })
+    child.once("error", () => resolve(1))
+    child.once("exit", () => {
+      try {
+        const metadata = JSON.parse(out) as { topics?: Array<{ partitions?: Array<unknown> }> }
+        resolve(Math.max(1, metadata.topics?.[0]?.partitions?.length ?? 1))
+      } catch {
+        resolve(1)
+      }
+    })
+  })
+
 export class TopicTail {
   readonly integrity: TopicIntegrity = { messages: 0, duplicates: 0, regressions: 0 }
   private readonly lastSeq = new Map<string, number>()
   private readonly eventIds = new Set<string>()
   private stderr = ""
+  private stderrLine = ""
   private buffer = ""
+  /** Partitions kcat has reached the end of at least once: it reads them live from there on. */
+  private readonly atEnd = new Set<number>()
 
   readonly topic: string
   private readonly child: ChildProcess
@@ -49,6 +72,14 @@ export class TopicTail {
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => this.read(chunk))
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-4_000)
+      this.stderrLine += chunk
+      let end = this.stderrLine.indexOf("\n")
+      while (end >= 0) {
+        const partition = /Reached end of topic \S+ \[(\d+)\]/.exec(this.stderrLine.slice(0, end))?.[1]
+        if (partition !== undefined) this.atEnd.add(Number(partition))
+        this.stderrLine = this.stderrLine.slice(end + 1)
+        end = this.stderrLine.indexOf("\n")
+      }
     })
   }
 
@@ -61,7 +92,8 @@ export class TopicTail {
     onOther: (key: string, status: string, at: number) => void = () => {},
   ): TopicTail {
     const broker = `${servers.kafka.host}:${servers.kafka.port}`
-    const child = spawn("kcat", ["-b", broker, "-C", "-t", topic, "-o", `s@${Math.floor(sinceMs)}`, "-J", "-u", "-q"], {
+    // Not quiet: its "Reached end of topic … [p]" lines on stderr tell when it reads live (`live`).
+    const child = spawn("kcat", ["-b", broker, "-C", "-t", topic, "-o", `s@${Math.floor(sinceMs)}`, "-J", "-u"], {
       stdio: ["ignore", "pipe", "pipe"],
     })
     child.once("error", (error) => process.stderr.write(`kcat ${topic}: ${error.message}\n`))
@@ -109,6 +141,22 @@ export class TopicTail {
     if (this.eventIds.has(eventId)) this.integrity.duplicates += 1
     else this.eventIds.add(eventId)
     this.onOther(parsed.key, String(payload.Status ?? ""), at)
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until kcat has reached the end of every partition of the topic
+   * once: from then on nothing produced is missed. Before that, an empty partition's start
+   * offset ("the end") may be resolved only after the first messages were produced — the load
+   * must not start earlier. False when it did not happen in time.
+   */
+  async live(timeoutMs: number): Promise<boolean> {
+    const partitions = await partitionCount(this.topic)
+    const deadline = Date.now() + timeoutMs
+    while (this.atEnd.size < partitions) {
+      if (Date.now() > deadline || !this.alive) return false
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    return true
   }
 
   /** Whether kcat is still running (it exits on a bad broker or topic). */
