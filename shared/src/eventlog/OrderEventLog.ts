@@ -169,6 +169,12 @@ interface Waiter {
 /** Wakes the follows of this process and hands them the events the notifications carry. */
 class Waiters {
   private readonly byOrder = new Map<string, Set<Waiter>>()
+  /** Events handed over and not taken yet, per follow, beyond which it reads the log instead. */
+  private readonly maxBuffered: number
+
+  constructor(maxBuffered: number) {
+    this.maxBuffered = maxBuffered
+  }
 
   register(orderReqId: string, cursor: number, stickyWake?: () => void): Waiter {
     const waiter: Waiter = {
@@ -213,6 +219,11 @@ class Waiters {
       if (lastSeq <= reached) continue
       if (first !== undefined && first <= reached + 1 && !waiter.dirty) {
         for (const record of records) if (record.seq > reached) waiter.buffer.push(record)
+        // A follow whose taker lags (a slow client) holds no unbounded backlog: it reads the log.
+        if (waiter.buffer.length > this.maxBuffered) {
+          waiter.buffer = []
+          waiter.dirty = true
+        }
         Waiters.wake(waiter)
       } else {
         waiter.dirty = true
@@ -295,7 +306,7 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
     const pageSize = options.pageSize ?? 256
     const maxCommitAttempts = options.maxCommitAttempts ?? 200
     const channel = eventsChannel(redis.keyPrefix)
-    const waiters = new Waiters()
+    const waiters = new Waiters(pageSize)
 
     // One subscriber connection for every follow of this layer.
     yield* subscribeToChannel(redis, {

@@ -127,6 +127,28 @@ describe("OrderEventLog.followSet", () => {
       { pageSize: 4 },
     ))
 
+  it("a member not taken from while many events are committed holds at most a page of them, and reads the rest", () =>
+    withLogs(
+      async (writer, follower) => {
+        const set = await Effect.runPromise(follower.followSet)
+        try {
+          set.add("FS-S", "FS-S", 0)
+          // The (empty) backlog is read: from now on the notifications hand events over.
+          setTimeout(() => set.wakeUp(), 100)
+          expect(await Effect.runPromise(set.take)).toEqual([])
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          // 30 commits handed over by notifications while nobody takes (page size 8).
+          for (let n = 1; n <= 30; n++) await Effect.runPromise(writer.append("FS-S", [draft(n)]))
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          const taken = await takeUntil(set, (records) => records.length >= 30)
+          expect(seqsOf(taken, "FS-S")).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
+        } finally {
+          set.close()
+        }
+      },
+      { pageSize: 8 },
+    ))
+
   it("ends an order with its OrderFinalised; a removed order gets nothing more; adding again starts over", () =>
     withLogs(async (writer, follower) => {
       const set = await Effect.runPromise(follower.followSet)
