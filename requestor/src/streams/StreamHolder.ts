@@ -52,6 +52,7 @@ import { isTerminalStatus, orderEventFromProto } from "@dcent/shared/orders/even
 import { openSpanAttributes, openSpanName } from "@dcent/shared/orders/streams"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { subscribeToChannel } from "@dcent/shared/redis/subscriber"
+import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
 import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
 import {
   Context,
@@ -100,7 +101,7 @@ export const streamShardOf = (orderReqId: string, shards: number) => shardOf(ord
 export const streamOrdersChannel = (keyPrefix: string) => `${keyPrefix}stream-orders`
 
 export interface StreamHolderOptions {
-  /** First reconnect delay (default 200 ms); doubles per failed attempt, ±20 % jitter. */
+  /** First reconnect delay (default `RetryPolicies.streamReconnect`, 200 ms); doubles per failed attempt, ±20 % jitter. */
   readonly retryBase?: Duration.Input
   /** Longest reconnect delay (default 5 s). */
   readonly retryCap?: Duration.Input
@@ -174,8 +175,12 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     const processor = yield* ProcessorClient
     const redis = yield* Redis
     const calls = yield* FiberMap.make<number>()
-    const retryBase = options.retryBase ?? "200 millis"
-    const retryCap = options.retryCap ?? "5 seconds"
+    const retryPolicy = {
+      ...RetryPolicies.streamReconnect,
+      ...(options.retryBase === undefined ? {} : { base: options.retryBase }),
+      ...(options.retryCap === undefined ? {} : { max: options.retryCap }),
+    }
+    const retrySchedule = backoff(retryPolicy)
     const leaseTtlMs = Math.max(
       3,
       Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "6 seconds"))),
@@ -189,7 +194,6 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     /** The span that asked for an order's stream (e.g. `POST /api/v1/initiate`): its next open joins that trace. */
     const origins = new StreamOrigins()
 
-    const backoff = Schedule.min([Schedule.exponential(retryBase).pipe(Schedule.jittered), Schedule.spaced(retryCap)])
     // The calls run with the layer's context (not the caller's: an HTTP request ends, its order's
     // stream must not).
     const runCall = yield* FiberMap.runtime(calls)<never>()
@@ -272,7 +276,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
               )
             }),
           ),
-          Effect.retry({ schedule: backoff, while: () => shard.members.get(orderReqId) === member }),
+          Effect.retry({ schedule: retrySchedule, while: () => shard.members.get(orderReqId) === member }),
           Effect.ignore,
           Effect.annotateLogs({ orderReqId, replica: owner }),
         ),
@@ -394,7 +398,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
               )
             }),
           ),
-          Effect.retry(backoff),
+          Effect.retry(retrySchedule),
         )
         while (true) {
           const end = yield* attempt
@@ -402,7 +406,10 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
           yield* Effect.logInfo("order streams broke; reopening every order from its last recorded seq").pipe(
             Effect.annotateLogs({ reason: end.reason, orders: shard.members.size }),
           )
-          yield* Effect.sleep(Duration.times(Duration.fromInputUnsafe(retryBase), yield* Random.nextBetween(0.8, 1.2)))
+          // After progress: reconnect at the first delay again (jittered).
+          yield* Effect.sleep(
+            Duration.times(Duration.fromInputUnsafe(retryPolicy.base), yield* Random.nextBetween(0.8, 1.2)),
+          )
         }
       }).pipe(Effect.annotateLogs({ shard: shardNumber, replica: owner }))
 
@@ -444,7 +451,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
             for (const id of ids) if (shards.has(streamShardOf(id, shardCount))) take(id)
           }),
         ),
-        Effect.retry(backoff),
+        Effect.retry(retrySchedule),
         Effect.withSpan("StreamHolder.takeShardOrders", { attributes: { shards: shards.size } }),
       )
 

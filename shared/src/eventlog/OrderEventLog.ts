@@ -27,13 +27,14 @@
  *
  * All keys of one commit must live on one Redis node (no Redis Cluster slot spreading).
  */
-import { Context, Duration, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { redisScript, runScript } from "../coordination/redisScript.ts"
 import { EventDraft, OrderEventRecord, OrderEventRecordJson, recordOf } from "../orders/events.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
 import { isTransientRedisFailure, Redis } from "../redis/Redis.ts"
 import { subscribeToChannel } from "../redis/subscriber.ts"
+import { backoff, RetryPolicies } from "../resilience/schedules.ts"
 import { currentTraceCarrier, type TraceCarrier, traceparentHeader } from "../telemetry/traceContext.ts"
 import { commitLua, encodeCommit, eventsChannel, orderEventsKey, parseNotification, seqOfStreamId } from "./encoding.ts"
 import { EventLogError, SeqGap } from "./errors.ts"
@@ -269,6 +270,9 @@ const awaitWake = (waiter: Waiter): Effect.Effect<void> =>
 
 const commitScript = redisScript("eventlog-commit", commitLua)
 
+/** An append met a concurrent append (retried under `RetryPolicies.appendConflict`). */
+const appendConflict = { _tag: "AppendConflict" } as const
+
 const traceContextField = (carrier: TraceCarrier): { traceContext?: TraceCarrier } =>
   Object.keys(carrier).length === 0 ? {} : { traceContext: carrier }
 
@@ -401,7 +405,8 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       ...(options.extraOutbox ?? []),
     ]
 
-    const backoff = (attempt: number) => Effect.sleep(Duration.millis(Math.random() * Math.min(2 ** attempt, 25)))
+    /** A conflicting append is committed again at once at the seq Redis reported, after a backoff. */
+    const appendRetry = backoff({ ...RetryPolicies.appendConflict, retries: Math.max(0, maxCommitAttempts - 1) })
 
     const append = Effect.fn("OrderEventLog.append")(function* (
       orderReqId: string,
@@ -422,16 +427,24 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
       }
       let expected = yield* lastSeqOf("append", orderReqId)
       const traced = withEventCarrier(yield* currentTraceCarrier)
-      for (let attempt = 1; ; attempt++) {
+      let attempts = 0
+      const attempt = Effect.suspend(() => {
+        attempts += 1
         const records = valid.map((draft, index) => recordOf(orderReqId, expected + 1 + index, traced(draft)))
-        const result = yield* commit("append", orderReqId, expected, records, outboxFor(options, records), options)
-        if (result.ok) return records
-        if (attempt >= maxCommitAttempts) {
-          return yield* invalid("append", orderReqId, `gave up after ${attempt} conflicting concurrent appends`)
-        }
-        expected = result.lastSeq
-        yield* backoff(attempt)
-      }
+        return commit("append", orderReqId, expected, records, outboxFor(options, records), options).pipe(
+          Effect.flatMap((result) => {
+            if (result.ok) return Effect.succeed(records)
+            expected = result.lastSeq
+            return Effect.fail(appendConflict)
+          }),
+        )
+      })
+      return yield* attempt.pipe(
+        Effect.retry({ schedule: appendRetry, while: (error) => error === appendConflict }),
+        Effect.catchTag("AppendConflict", () =>
+          Effect.fail(invalid("append", orderReqId, `gave up after ${attempts} conflicting concurrent appends`)),
+        ),
+      )
     })
 
     const appendAt = Effect.fn("OrderEventLog.appendAt")(function* (

@@ -11,6 +11,8 @@
  * | `httpCall`      | road distance, Google Chat (`makeGuard`)        | 100 ms | 2 s   | 2       |
  * | `deferredReport`| failure reports held while Redis is down        | 200 ms | 5 s   | ∞       |
  * | `commitConflict`| an order command re-decided after a concurrent change (processor `Orders.run`) | 2 ms | 50 ms | 30 |
+ * | `appendConflict`| an append that met a concurrent append (`OrderEventLog.append`) | 1 ms | 25 ms | 199 |
+ * | `streamReconnect`| an order's open, a shard's call (requestor `StreamHolder`) | 200 ms | 5 s | ∞ |
  *
  * (`Schedule.max` of the backoff and `Schedule.recurs`: it recurs only while both do.)
  *
@@ -40,6 +42,10 @@ export const RetryPolicies = {
   deferredReport: { base: "200 millis", max: "5 seconds" },
   /** A read-decide-commit step that met another replica's commit: read and decide again, soon. */
   commitConflict: { base: "2 millis", max: "50 millis", retries: 30 },
+  /** An append (next seqs) that met a concurrent append: commit again at the seq Redis reported. */
+  appendConflict: { base: "1 millis", max: "25 millis", retries: 199 },
+  /** An order stream (or a shard's multiplexed call) that could not be opened: open it again. */
+  streamReconnect: { base: "200 millis", max: "5 seconds" },
 } as const satisfies Record<string, BackoffPolicy>
 
 /** The un-jittered delay before retry `attempt` (1, 2, …) of `policy`. */
