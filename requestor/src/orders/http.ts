@@ -10,20 +10,24 @@
  * and logged (`recordDenial`) and, for the operations, published to `REQ_failures`. A buyer that
  * leaves `BuyerID` out of a registration or of inline details gets its own `sub`.
  */
+
+import { Readable } from "node:stream"
 import { recordDenial } from "@dcent/shared/auth/denials"
 import { CurrentPrincipal } from "@dcent/shared/auth/http"
 import { hasRole, isUnrestricted, type Principal } from "@dcent/shared/auth/Principal"
 import { observedLimiter } from "@dcent/shared/metrics/admission"
 import { AdmissionEntries, AuthEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { deliveryObserver, streamTracker } from "@dcent/shared/metrics/streams"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
-import { Effect, Layer, Result, Stream } from "effect"
+import { Effect, Layer, Result } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { authorizeOrder, type OrderAction } from "../auth/policy.ts"
 import { RequestorConfig } from "../config.ts"
 import { RequestorApi } from "../http/Api.ts"
-import { OrderEvents, signalReconnect, trackWatch } from "../streams/OrderEvents.ts"
+import { OrderEvents } from "../streams/OrderEvents.ts"
+import { sseBody } from "../streams/sse.ts"
 import { Forbidden, InvalidRequest, Unavailable } from "./errors.ts"
 import { OrderFailureReportingLive } from "./failures.ts"
 import { OrderStore } from "./OrderStore.ts"
@@ -94,7 +98,8 @@ const OrdersGroup = HttpApiBuilder.group(
     const orderEvents = yield* OrderEvents
     const config = yield* RequestorConfig
     const { catalogue } = yield* Metrics
-    const tracked = trackWatch(catalogue, StreamKinds.Sse, DeliveryStages.Sse)
+    const sseStreamsOpen = streamTracker(catalogue, StreamKinds.Sse)
+    const observeSseDelivery = deliveryObserver(catalogue, DeliveryStages.Sse)
 
     /** The policy's answer for `action` on the order (its stored BuyerID): the principal, or 403. */
     const authorize = Effect.fn("Orders.authorize")(function* (
@@ -229,32 +234,25 @@ const OrdersGroup = HttpApiBuilder.group(
           const fromSeq = Number(headers["last-event-id"] ?? query.from_seq ?? "0")
           const watch = yield* orderEvents.watch(params.OrderReqID, fromSeq)
           // Finalised and fully seen: 204 tells EventSource to stop reconnecting.
-          if (watch.complete) return HttpServerResponse.empty({ status: 204 })
-          const heartbeats = Stream.tick(`${config.sseHeartbeatSeconds} seconds`).pipe(
-            Stream.drop(1),
-            Stream.map(() => ": keep-alive\n\n"),
-          )
-          const body = Stream.make(`retry: 2000\n: ${params.OrderReqID} after seq ${fromSeq}\n\n`).pipe(
-            Stream.concat(
-              signalReconnect(tracked(watch.events), fromSeq, orderEvents.isShuttingDown, (lastSeq) =>
-                Stream.make(sseReconnect(lastSeq)),
-              ).pipe(
-                Stream.map((item) => (typeof item === "string" ? item : sseMessage(item))),
-                // A failure mid-way (Redis) ends the response; the client resumes with Last-Event-ID.
-                Stream.catchCause((cause) =>
-                  Stream.fromEffect(
-                    Effect.logWarning("SSE stream failed").pipe(
-                      Effect.annotateLogs({ cause }),
-                      Effect.as(": error\n\n"),
-                    ),
-                  ),
+          if (watch.complete || watch.watch === undefined) return HttpServerResponse.empty({ status: 204 })
+          const runFork = Effect.runForkWith(yield* Effect.context<never>())
+          const openedAt = Date.now()
+          const body = sseBody(watch.watch, {
+            orderReqId: params.OrderReqID,
+            fromSeq,
+            heartbeatMs: config.sseHeartbeatSeconds * 1000,
+            message: sseMessage,
+            reconnect: sseReconnect,
+            streams: sseStreamsOpen,
+            delivered: (record) => observeSseDelivery(record.occurredAt, openedAt),
+            onFailure: (message) =>
+              runFork(
+                Effect.logWarning("SSE stream failed").pipe(
+                  Effect.annotateLogs({ orderReqId: params.OrderReqID, error: message }),
                 ),
-                Stream.merge(heartbeats, { haltStrategy: "left" }),
               ),
-            ),
-            Stream.encodeText,
-          )
-          return HttpServerResponse.stream(body, {
+          })
+          return HttpServerResponse.raw(Readable.from(body), {
             contentType: "text/event-stream",
             headers: { "cache-control": "no-cache", "x-accel-buffering": "no" },
           })

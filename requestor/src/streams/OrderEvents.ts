@@ -1,23 +1,16 @@
 /**
  * The public read side: an order's recorded events after a seq, then the live ones, ending after
- * `OrderFinalised`. `WatchOrder` (gRPC) and SSE (`GET /api/v1/orders/{id}/events`) both read it;
- * both sit on `OrderEventLog.follow`, so they never skip or repeat an event and agree with each
- * other and with `GET /api/v1/orders/{id}`.
+ * `OrderFinalised`. `WatchOrder` (gRPC, `./grpc.ts`) and SSE (`./sse.ts`) both read it; every
+ * watch is a member of one `OrderEventLog.followSet` per process, so they never skip or repeat an
+ * event and agree with each other and with `GET /api/v1/orders/{id}`.
  *
- * `shutdown` ends every open watch (drain, SIGTERM), so the servers do not wait for long-lived
- * streams when the service stops; `signalReconnect` adds the "reconnect elsewhere from your last
- * seq" signal each protocol sends then.
+ * `shutdown` ends every open watch (drain, SIGTERM) with `Shutdown`, so the servers do not wait
+ * for long-lived streams when the service stops; each protocol then sends its "reconnect
+ * elsewhere from your last seq" signal.
  */
 import { type FollowedEvent, type FollowSet, OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
-import {
-  type Catalogue,
-  type DeliveryStages,
-  DisconnectReasons,
-  type StreamKinds,
-} from "@dcent/shared/metrics/catalogue"
-import { trackEventStream } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { NotFound, Unavailable } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
 import { deliverySpan } from "./eventSpans.ts"
@@ -46,8 +39,6 @@ export interface Watch {
 export interface WatchResult {
   /** The watch; `undefined` when the order is finalised and nothing follows `fromSeq`. */
   readonly watch: Watch | undefined
-  /** The same as a stream (SSE): ends after `OrderFinalised`, or at shutdown; fails when Redis fails. */
-  readonly events: Stream.Stream<OrderEventRecord, Unavailable>
   /** True when the order is finalised and nothing follows `fromSeq` (SSE answers 204 then). */
   readonly complete: boolean
 }
@@ -60,51 +51,6 @@ export interface OrderEventsShape {
   /** True once `shutdown` ran: a watch that ended before `OrderFinalised` was cut short by it. */
   readonly isShuttingDown: () => boolean
 }
-
-/**
- * Stream metrics of a public watch (`dcent_streams_open`, `dcent_stream_disconnects_total`, the
- * delivery latency of live events): a watch interrupted before `OrderFinalised` lost its client;
- * one that ends early was ended by shutdown.
- */
-export const trackWatch = (
-  catalogue: Catalogue,
-  kind: typeof StreamKinds.Sse | typeof StreamKinds.WatchOrder,
-  stage: typeof DeliveryStages.Sse | typeof DeliveryStages.WatchOrder,
-) =>
-  trackEventStream<OrderEventRecord>(catalogue, {
-    kind,
-    stage,
-    occurredAt: (record) => record.occurredAt,
-    isTerminal: (record) => isTerminalStatus(record.status),
-    onInterrupt: DisconnectReasons.ClientClosed,
-    onEarlyEnd: DisconnectReasons.Shutdown,
-    liveOnly: true,
-  })
-
-/**
- * Appends `onCutShort(lastSeq)` to `events` when they ended without `OrderFinalised` because the
- * service is shutting down — the "reconnect elsewhere" signal of WatchOrder (UNAVAILABLE) and SSE
- * (`event: reconnect`). `lastSeq` is the seq of the last event sent (or `fromSeq`).
- */
-export const signalReconnect = <E, R, B, E2>(
-  events: Stream.Stream<OrderEventRecord, E, R>,
-  fromSeq: number,
-  isShuttingDown: () => boolean,
-  onCutShort: (lastSeq: number) => Stream.Stream<B, E2>,
-): Stream.Stream<OrderEventRecord | B, E | E2, R> =>
-  Stream.suspend(() => {
-    let lastSeq = fromSeq
-    let finalised = false
-    return events.pipe(
-      Stream.tap((record) =>
-        Effect.sync(() => {
-          lastSeq = record.seq
-          finalised = isTerminalStatus(record.status)
-        }),
-      ),
-      Stream.concat(Stream.suspend(() => (!finalised && isShuttingDown() ? onCutShort(lastSeq) : Stream.empty))),
-    )
-  })
 
 /** A watch buffers at most this many events its client has not taken; past it, reads pause. */
 const bufferLimit = 512
@@ -222,26 +168,6 @@ class WatchHub {
   }
 }
 
-/** A watch as a stream (SSE): its events until the end; closing the stream closes the watch. */
-const streamOf = (watch: Watch): Stream.Stream<OrderEventRecord, Unavailable> =>
-  Stream.fromAsyncIterable(
-    {
-      async *[Symbol.asyncIterator]() {
-        try {
-          while (true) {
-            const next = await watch.next()
-            if (next._tag === "Failed") throw next.error
-            if (next._tag !== "Events") return
-            yield* next.records
-          }
-        } finally {
-          watch.close()
-        }
-      },
-    },
-    (error) => (error instanceof Unavailable ? error : Unavailable.of("redis", String(error))),
-  )
-
 export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>()("dcent/requestor/OrderEvents") {
   static readonly make = Effect.gen(function* () {
     const eventLog = yield* OrderEventLog
@@ -271,10 +197,10 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       const from = Math.max(0, Math.floor(fromSeq))
       if (order.status === "FINALISED") {
         const lastSeq = yield* eventLog.lastSeq(orderReqId).pipe(Effect.catch(toUnavailable))
-        if (from >= lastSeq) return { watch: undefined, events: Stream.empty, complete: true }
+        if (from >= lastSeq) return { watch: undefined, complete: true }
       }
       const opened = hub.open(orderReqId, from)
-      return { watch: opened, events: Stream.suspend(() => streamOf(opened)), complete: false }
+      return { watch: opened, complete: false }
     })
 
     const shutdown = Effect.sync(() => {
