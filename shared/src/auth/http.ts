@@ -9,13 +9,18 @@
  * the common error body and `WWW-Authenticate: Bearer realm="dcent"…`, counted and logged
  * (`denials.ts`). Authorization — which principal may do what to which order — is each service's
  * policy module, run by the handlers (they know the order).
+ *
+ * When the process has `RateLimits`, the authenticated request then spends its principal's budget
+ * (`../ratelimit/http.ts`: `RateLimit-*` headers, 429 past it) before its handler runs.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { HttpServerRequest, type HttpServerResponse } from "effect/http"
-import { HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "effect/http-api"
+import { type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "effect/http-api"
 import { ErrorBody, ErrorDetail, errorBody } from "../http/errors.ts"
 import { AuthEntries } from "../metrics/catalogue.ts"
 import { Metrics } from "../metrics/Metrics.ts"
+import { rateLimitedHttp } from "../ratelimit/http.ts"
+import { RateLimits } from "../ratelimit/RateLimits.ts"
 import { Authenticator } from "./Authenticator.ts"
 import { recordDenial } from "./denials.ts"
 import type { Unauthenticated } from "./errors.ts"
@@ -79,13 +84,14 @@ export const AuthenticationLive = Layer.effect(
   Effect.gen(function* () {
     const authenticator = yield* Authenticator
     const { catalogue } = yield* Metrics.orUnscraped
+    const limits = yield* RateLimits.option
     // The security middleware tries the schemes in turn until one succeeds: both read both
     // headers, so the second only repeats a refusal, which only the first records.
     const authenticate =
       (record: boolean) =>
       <E, R>(
         httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | CurrentPrincipal>,
-        { endpoint }: { readonly endpoint: { readonly method: string; readonly path: string } },
+        { endpoint }: { readonly endpoint: HttpApiEndpoint.Top },
       ) =>
         Effect.gen(function* () {
           const request = yield* HttpServerRequest.HttpServerRequest
@@ -105,7 +111,13 @@ export const AuthenticationLive = Layer.effect(
               ),
               Effect.mapError(Unauthorized.of),
             )
-          return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal)
+          const handled = Effect.provideService(httpEffect, CurrentPrincipal, principal)
+          if (limits === undefined) return yield* handled
+          return yield* rateLimitedHttp(limits, handled, {
+            principal,
+            address: Option.getOrUndefined(request.remoteAddress),
+            endpoint,
+          })
         })
     return Authentication.of({ bearer: authenticate(true), apiKey: authenticate(false) })
   }),
