@@ -15,7 +15,7 @@
  * `too_many_streams`), counted in `dcent_rate_limit_refused_total`.
  */
 import { Context, Effect, Option, type Scope } from "effect"
-import { HttpServerResponse } from "effect/http"
+import { HttpEffect, type HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { HttpApiEndpoint } from "effect/http-api"
 import type { Principal } from "../auth/Principal.ts"
 import { errorResponse } from "../http/errors.ts"
@@ -44,7 +44,7 @@ export const rateLimitedHttp = <E, R>(
     readonly address: string | undefined
     readonly endpoint: HttpApiEndpoint.Top
   },
-): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | Scope.Scope> =>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | Scope.Scope | HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function* () {
     const subject = subjectOf(options.principal, options.address)
     if (subject === undefined) return yield* httpEffect
@@ -68,6 +68,12 @@ export const rateLimitedHttp = <E, R>(
       // Held until the request's scope closes: the streamed response ended or was abandoned.
       yield* Effect.addFinalizer(() => Effect.sync(slot.release))
     }
-    const response = yield* httpEffect
-    return decision === undefined ? response : HttpServerResponse.setHeaders(response, rateLimitHeaders(decision))
+    if (decision !== undefined) {
+      // On whatever goes out, an error the handler failed with (404, 409, …) included.
+      const headers = rateLimitHeaders(decision)
+      yield* HttpEffect.appendPreResponseHandler((_request, response) =>
+        Effect.succeed(HttpServerResponse.setHeaders(response, headers)),
+      )
+    }
+    return yield* httpEffect
   })

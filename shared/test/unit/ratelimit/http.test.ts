@@ -6,7 +6,7 @@
  */
 import { Effect, Layer, Schema, Stream } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
-import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, HttpApiSchema } from "effect/http-api"
+import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiError, HttpApiGroup, HttpApiSchema } from "effect/http-api"
 import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Authenticator } from "../../../src/auth/Authenticator.ts"
@@ -22,6 +22,12 @@ class Items extends HttpApiGroup.make("items")
   .add(HttpApiEndpoint.get("read", "/items", { success: Schema.Struct({ ok: Schema.Boolean }) }))
   .add(HttpApiEndpoint.post("write", "/items", { success: Schema.Struct({ ok: Schema.Boolean }) }))
   .add(
+    HttpApiEndpoint.get("missing", "/missing", {
+      success: Schema.Struct({ ok: Schema.Boolean }),
+      error: HttpApiError.NotFound,
+    }),
+  )
+  .add(
     HttpApiEndpoint.get("watch", "/watch", {
       success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/event-stream" })),
     }).annotate(RateLimitClass, "stream"),
@@ -33,6 +39,7 @@ const handlers = HttpApiBuilder.group(TestApi, "items", (h) =>
   h
     .handle("read", () => Effect.succeed({ ok: true }))
     .handle("write", () => Effect.succeed({ ok: true }))
+    .handle("missing", () => Effect.fail(new HttpApiError.NotFound()))
     .handle("watch", () =>
       Effect.succeed(
         HttpServerResponse.stream(Stream.concat(Stream.make("data: hi\n\n"), Stream.never).pipe(Stream.encodeText), {
@@ -127,6 +134,10 @@ describe("rate limits (REST)", () => {
 
   it("keeps one budget per principal and per class; the service principal is not limited", async () => {
     expect((await call("GET", "/items", "bob")).status).toBe(200)
+    // An allowed request the handler refuses carries the headers too.
+    const missing = await call("GET", "/missing", "bob")
+    expect(missing.status).toBe(404)
+    expect(missing.headers.get("ratelimit-remaining")).toBe("1")
     expect((await call("POST", "/items", "alice")).status).toBe(200)
     expect((await call("POST", "/items", "alice")).status).toBe(200)
     expect((await call("POST", "/items", "alice")).status).toBe(429)
