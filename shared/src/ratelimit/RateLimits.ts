@@ -169,10 +169,24 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
     // Present from the start, so dashboards see the series before the first refusal.
     for (const routeClass of limiters.keys()) catalogue.rateLimitFallbacks.labels(routeClass).inc(0)
 
-    const answerOf = (routeClass: RouteClass, bucket: Bucket, answer: unknown): RateDecision | undefined =>
-      answer instanceof RateLimiterRes
-        ? decide(routeClass, bucket, answer.consumedPoints, answer.msBeforeNext)
-        : undefined
+    /**
+     * The library resolves with the counter when allowed and rejects with it when refused (a
+     * refusal from its in-memory block carries no count: it is over the budget all the same).
+     */
+    const answerOf = (
+      routeClass: RouteClass,
+      bucket: Bucket,
+      answer: { ok: unknown } | { failed: unknown },
+    ): RateDecision | undefined => {
+      if ("ok" in answer && answer.ok instanceof RateLimiterRes) {
+        return decide(routeClass, bucket, answer.ok.consumedPoints, answer.ok.msBeforeNext)
+      }
+      if ("failed" in answer && answer.failed instanceof RateLimiterRes) {
+        const consumed = Math.max(answer.failed.consumedPoints, bucket.points + 1)
+        return decide(routeClass, bucket, consumed, answer.failed.msBeforeNext)
+      }
+      return undefined
+    }
 
     const consume = (subject: string, routeClass: RouteClass): Effect.Effect<RateDecision | undefined> => {
       const limiter = limiters.get(routeClass)
@@ -180,14 +194,12 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
       const { bucket, store, local } = limiter
       return Effect.promise(async () => {
         const stored = await withinTimeout(() => store.consume(subject))
-        // Allowed: the counter; refused: the counter too (the library rejects with it).
-        const answer = "ok" in stored ? stored.ok : stored.failed
-        const decision = answerOf(routeClass, bucket, answer)
+        const decision = answerOf(routeClass, bucket, stored)
         if (decision !== undefined) return decision
-        fellBack(routeClass, reasonOf(answer))
+        fellBack(routeClass, reasonOf("failed" in stored ? stored.failed : stored.ok))
         const fallback = await local.consume(subject).then(
-          (ok) => ok,
-          (refused: unknown) => refused,
+          (ok) => ({ ok }),
+          (failed: unknown) => ({ failed }),
         )
         return answerOf(routeClass, bucket, fallback) ?? decide(routeClass, bucket, 0, bucket.windowSeconds * 1000)
       })
