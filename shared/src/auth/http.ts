@@ -19,7 +19,7 @@ import { type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity
 import { ErrorBody, ErrorDetail, errorBody } from "../http/errors.ts"
 import { AuthEntries } from "../metrics/catalogue.ts"
 import { Metrics } from "../metrics/Metrics.ts"
-import { rateLimitedHttp } from "../ratelimit/http.ts"
+import { RateLimited, RateLimitedResponse, rateLimitedHttp } from "../ratelimit/http.ts"
 import { RateLimits } from "../ratelimit/RateLimits.ts"
 import { Authenticator } from "./Authenticator.ts"
 import { recordDenial } from "./denials.ts"
@@ -70,7 +70,8 @@ export const apiKeyHeader = "x-api-key"
 export class Authentication extends HttpApiMiddleware.Service<Authentication, { provides: CurrentPrincipal }>()(
   "dcent/auth/Authentication",
   {
-    error: UnauthorizedResponse,
+    // 429 when the process has rate limits (`../ratelimit/http.ts`).
+    error: [UnauthorizedResponse, RateLimitedResponse],
     security: {
       bearer: HttpApiSecurity.bearer,
       apiKey: HttpApiSecurity.apiKey({ in: "header", key: "X-API-Key" }),
@@ -85,6 +86,7 @@ export const AuthenticationLive = Layer.effect(
     const authenticator = yield* Authenticator
     const { catalogue } = yield* Metrics.orUnscraped
     const limits = yield* RateLimits.option
+    const refused = new WeakMap<HttpServerRequest.HttpServerRequest, RateLimited>()
     // The security middleware tries the schemes in turn until one succeeds: both read both
     // headers, so the second only repeats a refusal, which only the first records.
     const authenticate =
@@ -113,11 +115,18 @@ export const AuthenticationLive = Layer.effect(
             )
           const handled = Effect.provideService(httpEffect, CurrentPrincipal, principal)
           if (limits === undefined) return yield* handled
+          // The second scheme repeats the first's refusal without spending or counting again.
+          const refusedBefore = refused.get(request)
+          if (refusedBefore !== undefined) return yield* refusedBefore
           return yield* rateLimitedHttp(limits, handled, {
             principal,
             address: Option.getOrUndefined(request.remoteAddress),
             endpoint,
-          })
+          }).pipe(
+            Effect.tapError((error) =>
+              error instanceof RateLimited ? Effect.sync(() => refused.set(request, error)) : Effect.void,
+            ),
+          )
         })
     return Authentication.of({ bearer: authenticate(true), apiKey: authenticate(false) })
   }),

@@ -11,18 +11,66 @@
  * Allowed responses carry `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; a refusal
  * is answered at once, before the handler (no body read, no Redis or broker work, nothing
  * published on the failure topics — a flood must not become a flood of failure messages), with
- * 429, the same headers plus `Retry-After`, and the common error body (`rate_limited`, or
- * `too_many_streams`), counted in `dcent_rate_limit_refused_total`.
+ * 429 (`RateLimited`, declared by `Authentication` so the OpenAPI documents list it), the same
+ * headers plus `Retry-After`, and the common error body (`rate_limited`, or `too_many_streams`),
+ * counted in `dcent_rate_limit_refused_total`.
  */
-import { Context, Effect, Option, type Scope } from "effect"
+import { Context, Effect, Option, Schema, type Scope } from "effect"
 import { HttpEffect, type HttpServerRequest, HttpServerResponse } from "effect/http"
-import type { HttpApiEndpoint } from "effect/http-api"
+import { type HttpApiEndpoint, HttpApiSchema } from "effect/http-api"
 import type { Principal } from "../auth/Principal.ts"
-import { errorResponse } from "../http/errors.ts"
+import { ErrorBody, ErrorDetail, errorBody } from "../http/errors.ts"
 import { concurrentStreamsClass, RateLimitEntries } from "../metrics/catalogue.ts"
 import { type RouteClass, RouteClasses } from "./config.ts"
 import { rateLimitedBody, rateLimitHeaders, subjectOf, tooManyStreamsBody } from "./decision.ts"
 import { isStreamRefusal, type RateLimitsShape } from "./RateLimits.ts"
+
+/** 429: past the budget (`rate_limited`) or the cap on open streams (`too_many_streams`). */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  code: Schema.String,
+  message: Schema.String,
+  details: Schema.Array(ErrorDetail),
+  /** `Retry-After` and the `RateLimit-*` headers. */
+  headers: Schema.Record(Schema.String, Schema.String),
+}) {}
+
+const optionalHeader = Schema.optionalKey(Schema.String)
+
+/** 429 with the common error body, `Retry-After` and `RateLimit-*` (declared on every authenticated endpoint). */
+export const RateLimitedResponse = RateLimited.pipe(
+  HttpApiSchema.encodeToWithHeaders(
+    {
+      body: ErrorBody.pipe(HttpApiSchema.status(429)),
+      headers: {
+        "retry-after": Schema.String,
+        "ratelimit-limit": optionalHeader,
+        "ratelimit-remaining": optionalHeader,
+        "ratelimit-reset": optionalHeader,
+      },
+    },
+    {
+      decode: ({ body, headers }) => new RateLimited({ ...body.error, headers: { ...headers } }),
+      encode: (error) => ({
+        body: errorBody(error.code, error.message, error.details),
+        headers: {
+          "retry-after": error.headers["retry-after"] ?? "1",
+          ...Object.fromEntries(
+            ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"].flatMap((name) => {
+              const value = error.headers[name]
+              return value === undefined ? [] : [[name, value]]
+            }),
+          ),
+        },
+      }),
+    },
+  ),
+).annotate({
+  description:
+    "Too many requests of this class by this principal (all replicas together; `rate_limited`) or too many " +
+    "streams open (`too_many_streams`): retry after `Retry-After` seconds",
+})
+
+const rateLimited = (body: ErrorBody, headers: Record<string, string>) => new RateLimited({ ...body.error, headers })
 
 /** Endpoint annotation: the endpoint's rate-limit class (else `read` for GET, `write` for the rest). */
 export class RateLimitClass extends Context.Service<RateLimitClass, RouteClass>()("dcent/ratelimit/RateLimitClass") {}
@@ -44,7 +92,11 @@ export const rateLimitedHttp = <E, R>(
     readonly address: string | undefined
     readonly endpoint: HttpApiEndpoint.Top
   },
-): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | Scope.Scope | HttpServerRequest.HttpServerRequest> =>
+): Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  E | RateLimited,
+  R | Scope.Scope | HttpServerRequest.HttpServerRequest
+> =>
   Effect.gen(function* () {
     const subject = subjectOf(options.principal, options.address)
     if (subject === undefined) return yield* httpEffect
@@ -53,7 +105,7 @@ export const rateLimitedHttp = <E, R>(
     const decision = yield* limits.consume(subject, routeClass)
     if (decision !== undefined && !decision.allowed) {
       limits.refused(entry, routeClass)
-      return errorResponse(429, rateLimitedBody(decision), rateLimitHeaders(decision))
+      return yield* rateLimited(rateLimitedBody(decision), rateLimitHeaders(decision))
     }
     if (routeClass === RouteClasses.Stream) {
       const slot = yield* limits.openStream(subject)
@@ -63,7 +115,7 @@ export const rateLimitedHttp = <E, R>(
           ...(decision === undefined ? {} : rateLimitHeaders(decision)),
           "retry-after": String(slot.retryAfterSeconds),
         }
-        return errorResponse(429, tooManyStreamsBody(slot), headers)
+        return yield* rateLimited(tooManyStreamsBody(slot), headers)
       }
       // Held until the request's scope closes: the streamed response ended or was abandoned.
       yield* Effect.addFinalizer(() => Effect.sync(slot.release))

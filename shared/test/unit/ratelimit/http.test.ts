@@ -148,6 +148,17 @@ describe("rate limits (REST)", () => {
     }
   })
 
+  it("declares the 429 with Retry-After and RateLimit-* in the OpenAPI document", async () => {
+    const document = (await (await app.handler(new Request("http://test.local/openapi.json"))).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { headers?: Record<string, unknown> }> }>>
+    }
+    const tooMany = document.paths["/items"]?.post?.responses["429"]
+    expect(tooMany).toBeDefined()
+    expect(Object.keys(tooMany?.headers ?? {})).toEqual(
+      expect.arrayContaining(["retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]),
+    )
+  })
+
   it("caps the streams a principal holds open, until one ends", async () => {
     const open = new AbortController()
     const first = await call("GET", "/watch", "bob", open.signal)
