@@ -248,25 +248,40 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
       })
     }
 
-    const renew = Effect.promise(async () => {
-      const subjects = [...held.entries()]
-      if (subjects.length === 0) {
-        await runScript(redis.client, renewScript, [replicasKey], [replica, replicaTtlMs, streamKeyTtlMs])
-        return
+    /** Rewrites this replica's counts; resolves with the failure, never rejects. */
+    const renewOnce = async (): Promise<unknown> => {
+      // Not while the connection is down: ioredis would queue the command and fail it later.
+      if (redis.client.status !== "ready") return `connection ${redis.client.status}`
+      try {
+        const subjects = [...held.entries()]
+        if (subjects.length === 0) {
+          await runScript(redis.client, renewScript, [replicasKey], [replica, replicaTtlMs, streamKeyTtlMs])
+          return undefined
+        }
+        for (let i = 0; i < subjects.length; i += renewChunk) {
+          const chunk = subjects.slice(i, i + renewChunk)
+          await runScript(
+            redis.client,
+            renewScript,
+            [replicasKey, ...chunk.map(([subject]) => streamsKey(subject))],
+            [replica, replicaTtlMs, streamKeyTtlMs, ...chunk.map(([, count]) => count)],
+          )
+          for (const [subject, count] of chunk) if (count === 0 && held.get(subject) === 0) held.delete(subject)
+        }
+        return undefined
+      } catch (error) {
+        return error
       }
-      for (let i = 0; i < subjects.length; i += renewChunk) {
-        const chunk = subjects.slice(i, i + renewChunk)
-        await runScript(
-          redis.client,
-          renewScript,
-          [replicasKey, ...chunk.map(([subject]) => streamsKey(subject))],
-          [replica, replicaTtlMs, streamKeyTtlMs, ...chunk.map(([, count]) => count)],
-        )
-        for (const [subject, count] of chunk) if (count === 0 && held.get(subject) === 0) held.delete(subject)
-      }
-    }).pipe(
-      // `Effect.promise` dies on a rejection: a failed renewal is retried at the next tick.
-      Effect.catchDefect((defect) => Effect.logDebug("rate limits: stream counts not renewed", defect)),
+    }
+    // A failed renewal is retried at the next tick (the counts stay valid for `replicaTtlMs`).
+    const renew = Effect.promise(renewOnce).pipe(
+      Effect.flatMap((failure) =>
+        failure === undefined
+          ? Effect.void
+          : Effect.logDebug("rate limits: stream counts not renewed").pipe(
+              Effect.annotateLogs({ reason: reasonOf(failure) }),
+            ),
+      ),
     )
     if (cap > 0) {
       yield* renew.pipe(
@@ -277,7 +292,7 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
       // This replica's streams stop counting at once when it stops (best effort).
       yield* Effect.addFinalizer(() =>
         Effect.promise(() =>
-          redis.client.status === "ready" ? redis.client.hdel(replicasKey, replica) : Promise.resolve(0),
+          redis.client.status === "ready" ? redis.client.hdel(replicasKey, replica).catch(() => 0) : Promise.resolve(0),
         ).pipe(Effect.timeout("1 second"), Effect.ignore),
       )
     }
