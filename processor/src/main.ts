@@ -39,6 +39,8 @@ import { RedisMetricsLive } from "@dcent/shared/metrics/redis"
 import { MessageKeys } from "@dcent/shared/orders/topicMessage"
 import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
+import { rateLimitConfig } from "@dcent/shared/ratelimit/config"
+import { RateLimits } from "@dcent/shared/ratelimit/RateLimits"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { runService } from "@dcent/shared/runtime/runService"
 import { Config, Effect, Layer } from "effect"
@@ -101,8 +103,11 @@ const MetricsLive = Layer.unwrap(
   ),
 )
 
-/** `AUTH_MODE` and its keys: who is calling, on REST (`Authentication`) and gRPC (`GrpcServer`). */
-const AuthLive = AuthenticationLive.pipe(Layer.provideMerge(Authenticator.layer))
+/**
+ * `AUTH_MODE` and its keys: who is calling, on REST (`Authentication`) and gRPC (`GrpcServer`);
+ * `RATE_LIMIT_*`: how much each may ask for, over Redis (both servers).
+ */
+const AuthLive = AuthenticationLive.pipe(Layer.provideMerge(Authenticator.layer), Layer.provideMerge(RateLimits.layer))
 
 const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(), DemoDataLive, MetricsLive).pipe(
   Layer.provide(ReadinessLive),
@@ -110,12 +115,21 @@ const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(),
   Layer.provide(GrpcListening.layer),
   Layer.provideMerge(DomainLive),
   Layer.provideMerge(StorageLive),
-  Layer.provideMerge(InfraLive),
+  // Above Redis: the rate limits keep their counters there.
   Layer.provideMerge(AuthLive),
+  Layer.provideMerge(InfraLive),
   Layer.provide(ProcessorConfig.layer),
   Layer.provide(Metrics.layer("processor")),
 )
 
 runService("processor", AppLive, {
-  config: Config.all([processorConfig, sellersConfig, brokerUrlConfig, topicSpecsConfig, Redis.url, authConfig]),
+  config: Config.all([
+    processorConfig,
+    sellersConfig,
+    brokerUrlConfig,
+    topicSpecsConfig,
+    Redis.url,
+    authConfig,
+    rateLimitConfig,
+  ]),
 })

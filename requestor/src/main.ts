@@ -36,6 +36,8 @@ import { RedisMetricsLive } from "@dcent/shared/metrics/redis"
 import { MessageKeys } from "@dcent/shared/orders/topicMessage"
 import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
+import { rateLimitConfig } from "@dcent/shared/ratelimit/config"
+import { RateLimits } from "@dcent/shared/ratelimit/RateLimits"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { runService } from "@dcent/shared/runtime/runService"
 import { Config, Effect, Layer } from "effect"
@@ -64,9 +66,13 @@ const OrdersLive = Orders.layer.pipe(
   Layer.provideMerge(Layer.mergeAll(StorageLive, ProcessorClient.layer)),
 )
 
-/** `AUTH_MODE` and its keys: who is calling (REST, gRPC) and the requestor's own credential for the processor. */
+/**
+ * `AUTH_MODE` and its keys: who is calling (REST, gRPC) and the requestor's own credential for the
+ * processor; `RATE_LIMIT_*`: how much each may ask for, over Redis (REST, SSE, WatchOrder).
+ */
 const AuthLive = Layer.mergeAll(AuthenticationLive, ServiceCredential.layer("requestor")).pipe(
   Layer.provideMerge(Authenticator.layer),
+  Layer.provideMerge(RateLimits.layer),
 )
 
 const ServersLive = Layer.mergeAll(HttpLive, GrpcLive)
@@ -93,12 +99,13 @@ const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive, MetricsLive).pip
   Layer.provideMerge(OrdersLive),
   Layer.provideMerge(OutboxRelayLive),
   Layer.provideMerge(ReadinessLive),
-  Layer.provideMerge(InfraLive),
+  // Above Redis: the rate limits keep their counters there.
   Layer.provideMerge(AuthLive),
+  Layer.provideMerge(InfraLive),
   Layer.provideMerge(RequestorConfig.layer),
   Layer.provideMerge(Metrics.layer("requestor")),
 )
 
 runService("requestor", AppLive, {
-  config: Config.all([requestorConfig, brokerUrlConfig, topicSpecsConfig, Redis.url, authConfig]),
+  config: Config.all([requestorConfig, brokerUrlConfig, topicSpecsConfig, Redis.url, authConfig, rateLimitConfig]),
 })

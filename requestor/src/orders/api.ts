@@ -8,6 +8,8 @@
  */
 import { Authentication } from "@dcent/shared/auth/http"
 import { ErrorBody, errorBody } from "@dcent/shared/http/errors"
+import { RouteClasses } from "@dcent/shared/ratelimit/config"
+import { RateLimitClass } from "@dcent/shared/ratelimit/http"
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { Conflict, Forbidden, InvalidRequest, NotFound, Unavailable, UpstreamFailed } from "./errors.ts"
@@ -151,14 +153,17 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       headers: { "last-event-id": Schema.optionalKey(SeqString) },
       success: [EventStreamBody, HttpApiSchema.NoContent],
       error: [InvalidRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
-    }).annotateMerge(
-      OpenApi.annotations({
-        summary: "The order's events as server-sent events (resumable)",
-        description:
-          "Resume after a seq with the `Last-Event-ID` header (set by EventSource on reconnects) or `?from_seq=`; " +
-          "the header wins. 204 when the order is finalised and nothing follows that seq.",
-      }),
-    ),
+    })
+      // A stream open: RATE_LIMIT_STREAM_* and a slot among the principal's open streams.
+      .annotate(RateLimitClass, RouteClasses.Stream)
+      .annotateMerge(
+        OpenApi.annotations({
+          summary: "The order's events as server-sent events (resumable)",
+          description:
+            "Resume after a seq with the `Last-Event-ID` header (set by EventSource on reconnects) or `?from_seq=`; " +
+            "the header wins. 204 when the order is finalised and nothing follows that seq.",
+        }),
+      ),
     HttpApiEndpoint.post("initiate", "/api/v1/initiate", {
       payload: InitiateBody,
       success: [InitiateAccepted, InitiateAlreadyLive],

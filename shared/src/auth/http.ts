@@ -9,13 +9,18 @@
  * the common error body and `WWW-Authenticate: Bearer realm="dcent"…`, counted and logged
  * (`denials.ts`). Authorization — which principal may do what to which order — is each service's
  * policy module, run by the handlers (they know the order).
+ *
+ * When the process has `RateLimits`, the authenticated request then spends its principal's budget
+ * (`../ratelimit/http.ts`: `RateLimit-*` headers, 429 past it) before its handler runs.
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import { HttpServerRequest, type HttpServerResponse } from "effect/http"
-import { HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "effect/http-api"
+import { type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "effect/http-api"
 import { ErrorBody, ErrorDetail, errorBody } from "../http/errors.ts"
 import { AuthEntries } from "../metrics/catalogue.ts"
 import { Metrics } from "../metrics/Metrics.ts"
+import { RateLimited, RateLimitedResponse, rateLimitedHttp } from "../ratelimit/http.ts"
+import { RateLimits } from "../ratelimit/RateLimits.ts"
 import { Authenticator } from "./Authenticator.ts"
 import { recordDenial } from "./denials.ts"
 import type { Unauthenticated } from "./errors.ts"
@@ -65,7 +70,8 @@ export const apiKeyHeader = "x-api-key"
 export class Authentication extends HttpApiMiddleware.Service<Authentication, { provides: CurrentPrincipal }>()(
   "dcent/auth/Authentication",
   {
-    error: UnauthorizedResponse,
+    // 429 when the process has rate limits (`../ratelimit/http.ts`).
+    error: [UnauthorizedResponse, RateLimitedResponse],
     security: {
       bearer: HttpApiSecurity.bearer,
       apiKey: HttpApiSecurity.apiKey({ in: "header", key: "X-API-Key" }),
@@ -79,13 +85,15 @@ export const AuthenticationLive = Layer.effect(
   Effect.gen(function* () {
     const authenticator = yield* Authenticator
     const { catalogue } = yield* Metrics.orUnscraped
+    const limits = yield* RateLimits.option
+    const refused = new WeakMap<HttpServerRequest.HttpServerRequest, RateLimited>()
     // The security middleware tries the schemes in turn until one succeeds: both read both
     // headers, so the second only repeats a refusal, which only the first records.
     const authenticate =
       (record: boolean) =>
       <E, R>(
         httpEffect: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | CurrentPrincipal>,
-        { endpoint }: { readonly endpoint: { readonly method: string; readonly path: string } },
+        { endpoint }: { readonly endpoint: HttpApiEndpoint.Top },
       ) =>
         Effect.gen(function* () {
           const request = yield* HttpServerRequest.HttpServerRequest
@@ -105,7 +113,20 @@ export const AuthenticationLive = Layer.effect(
               ),
               Effect.mapError(Unauthorized.of),
             )
-          return yield* Effect.provideService(httpEffect, CurrentPrincipal, principal)
+          const handled = Effect.provideService(httpEffect, CurrentPrincipal, principal)
+          if (limits === undefined) return yield* handled
+          // The second scheme repeats the first's refusal without spending or counting again.
+          const refusedBefore = refused.get(request)
+          if (refusedBefore !== undefined) return yield* refusedBefore
+          return yield* rateLimitedHttp(limits, handled, {
+            principal,
+            address: Option.getOrUndefined(request.remoteAddress),
+            endpoint,
+          }).pipe(
+            Effect.tapError((error) =>
+              error instanceof RateLimited ? Effect.sync(() => refused.set(request, error)) : Effect.void,
+            ),
+          )
         })
     return Authentication.of({ bearer: authenticate(true), apiKey: authenticate(false) })
   }),

@@ -15,6 +15,10 @@
  * Authentication (`../auth/grpc.ts`), when the process has an `Authenticator`: inside admission
  * control, a call without a valid `authorization` / `x-api-key` fails with UNAUTHENTICATED before
  * its handler; handlers read the principal with `callPrincipal`. Health and reflection are exempt.
+ *
+ * Rate limits (`../ratelimit/grpc.ts`), when the process has `RateLimits`: inside authentication,
+ * a call past its principal's budget (or a stream past its cap on open streams) fails with
+ * RESOURCE_EXHAUSTED and a `retry-after` trailer, like admission control.
  */
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { createServer } from "nice-grpc"
@@ -26,6 +30,8 @@ import { observedLimiter } from "../metrics/admission.ts"
 import { AdmissionEntries } from "../metrics/catalogue.ts"
 import { rpcServerMetrics } from "../metrics/grpc.ts"
 import { Metrics } from "../metrics/Metrics.ts"
+import { type RpcRateLimitOptions, rpcServerRateLimit } from "../ratelimit/grpc.ts"
+import { RateLimits } from "../ratelimit/RateLimits.ts"
 import { onDrain } from "../runtime/Drain.ts"
 import { rpcServerTracing } from "../telemetry/grpc.ts"
 import { rpcServerAdmission } from "./admission.ts"
@@ -43,6 +49,8 @@ export interface GrpcServerOptions {
   readonly shutdownTimeout?: Duration.Input
   /** Bounds on unary calls in flight and open streams (default `defaultGrpcAdmission`). */
   readonly admission?: GrpcAdmissionLimits
+  /** How the process's `RateLimits` (if any) apply to this server's calls. */
+  readonly rateLimit?: RpcRateLimitOptions
 }
 
 export interface GrpcServerShape {
@@ -91,8 +99,12 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
     const authenticated = Option.isSome(authenticator)
       ? admitted.use(rpcServerAuthentication(authenticator.value, (yield* Metrics.orUnscraped).catalogue, context))
       : admitted
+    // Inside authentication (the principal is known), outside the tracing.
+    const limits = yield* RateLimits.option
+    const limited =
+      limits === undefined ? authenticated : authenticated.use(rpcServerRateLimit(limits, options.rateLimit))
     // Server spans (trace context from the call metadata); handlers join them with `withCallSpan`.
-    const server = authenticated.use(rpcServerTracing(context))
+    const server = limited.use(rpcServerTracing(context))
     for (const service of options.services) service.add(server)
     server.add(HealthDefinition, HealthServiceImpl(health))
     if (options.descriptorSet !== undefined) {

@@ -28,12 +28,21 @@ const exemptPrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
 
 const isExempt = (path: string) => exemptPrefixes.some((prefix) => path.startsWith(prefix))
 
-const refuse = (context: CallContext, refusal: Overloaded): ServerError => {
-  context.trailer.set(retryAfterTrailer, String(refusal.retryAfterSeconds))
-  context.trailer.set(retryPushbackTrailer, String(refusal.retryAfterSeconds * 1000))
-  context.trailer.set(errorCodeTrailer, overloadedCode)
-  return new ServerError(Status.RESOURCE_EXHAUSTED, refusal.message)
+/** RESOURCE_EXHAUSTED with the `retry-after`, `grpc-retry-pushback-ms` and `dcent-error-code` trailers. */
+export const resourceExhausted = (
+  context: CallContext,
+  retryAfterSeconds: number,
+  code: string,
+  message: string,
+): ServerError => {
+  context.trailer.set(retryAfterTrailer, String(retryAfterSeconds))
+  context.trailer.set(retryPushbackTrailer, String(retryAfterSeconds * 1000))
+  context.trailer.set(errorCodeTrailer, code)
+  return new ServerError(Status.RESOURCE_EXHAUSTED, message)
 }
+
+const refuse = (context: CallContext, refusal: Overloaded): ServerError =>
+  resourceExhausted(context, refusal.retryAfterSeconds, overloadedCode, refusal.message)
 
 export interface RpcAdmissionLimiters {
   readonly unary: Limiter

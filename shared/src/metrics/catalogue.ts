@@ -98,6 +98,17 @@ export const AuthEntries = {
 } as const
 export type AuthEntry = (typeof AuthEntries)[keyof typeof AuthEntries]
 
+/** Values of `dcent_rate_limit_refused_total{entry}`: where a request was refused (`../ratelimit`). */
+export const RateLimitEntries = {
+  Http: "http",
+  Sse: "sse",
+  Grpc: "grpc",
+} as const
+export type RateLimitEntry = (typeof RateLimitEntries)[keyof typeof RateLimitEntries]
+
+/** `dcent_rate_limit_refused_total{class}` of a stream refused by the cap on open streams per principal. */
+export const concurrentStreamsClass = "concurrent_streams"
+
 /** Route label of requests no route matched. */
 export const unmatchedRoute = "unmatched"
 
@@ -132,6 +143,8 @@ export const MetricNames = {
   admissionLimit: "dcent_admission_limit",
   admissionRefused: "dcent_admission_refused_total",
   authDenials: "dcent_auth_denials_total",
+  rateLimitRefused: "dcent_rate_limit_refused_total",
+  rateLimitFallbacks: "dcent_rate_limit_store_fallbacks_total",
 } as const
 
 /** Every metric name of the catalogue (not Node's default process metrics). */
@@ -325,6 +338,18 @@ export const makeCatalogue = (registry: Registry) => {
       name: MetricNames.authDenials,
       help: "Requests refused by authentication (401 / UNAUTHENTICATED) or authorization (403 / PERMISSION_DENIED), by entry (http, sse, grpc), status and reason.",
       labelNames: ["entry", "status", "reason"] as const,
+      registers,
+    }),
+    rateLimitRefused: new Counter({
+      name: MetricNames.rateLimitRefused,
+      help: "Requests refused by rate limiting (429 / RESOURCE_EXHAUSTED), by entry (http, sse, grpc) and class (write, read, stream, unary, concurrent_streams).",
+      labelNames: ["entry", "class"] as const,
+      registers,
+    }),
+    rateLimitFallbacks: new Counter({
+      name: MetricNames.rateLimitFallbacks,
+      help: "Rate-limit decisions taken by the per-replica fallback because Redis did not answer in time, by class.",
+      labelNames: ["class"] as const,
       registers,
     }),
   }
