@@ -154,7 +154,7 @@ export interface OrderEventLogOptions {
   readonly maxCommitAttempts?: number
 }
 
-interface Waiter {
+export interface Waiter {
   readonly orderReqId: string
   /** The last seq this follow has emitted. */
   cursor: number
@@ -167,8 +167,8 @@ interface Waiter {
   readonly sticky: boolean
 }
 
-/** Wakes the follows of this process and hands them the events the notifications carry. */
-class Waiters {
+/** Wakes the follows of this process and hands them the events the notifications carry (exported for its unit test). */
+export class Waiters {
   private readonly byOrder = new Map<string, Set<Waiter>>()
   /** Events handed over and not taken yet, per follow, beyond which it reads the log instead. */
   private readonly maxBuffered: number
@@ -216,7 +216,7 @@ class Waiters {
     if (set === undefined) return
     const first = records[0]?.seq
     for (const waiter of set) {
-      const reached = waiter.cursor + waiter.buffer.length
+      const reached = Waiters.reached(waiter)
       if (lastSeq <= reached) continue
       if (first !== undefined && first <= reached + 1 && !waiter.dirty) {
         for (const record of records) if (record.seq > reached) waiter.buffer.push(record)
@@ -246,6 +246,15 @@ class Waiters {
     let size = 0
     for (const set of this.byOrder.values()) size += set.size
     return size
+  }
+
+  /**
+   * The last seq the follow has emitted or holds. Not `cursor + buffer.length`: a read that
+   * overtook a hand-over leaves events at or below the cursor in the buffer (dropped when taken),
+   * and counting them would skip as many events of the next hand-over.
+   */
+  static reached(waiter: Waiter): number {
+    return Math.max(waiter.cursor, waiter.buffer.at(-1)?.seq ?? 0)
   }
 
   private static wake(waiter: Waiter) {
