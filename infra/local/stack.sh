@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Local infrastructure without Docker: Kafka (KRaft, jars from Maven Central),
-# Redis and NATS JetStream (Debian packages), all on 127.0.0.1.
+# Redis, NATS JetStream and PostgreSQL (Debian packages), all on 127.0.0.1.
 #
 #   stack.sh install                 apt packages + Kafka jars (idempotent)
-#   stack.sh up     [kafka|redis|nats ...]   start and wait until ready
-#   stack.sh down   [kafka|redis|nats ...]   SIGTERM, wait, SIGKILL
+#   stack.sh up     [kafka|redis|nats|postgres ...]   start and wait until ready
+#   stack.sh down   [kafka|redis|nats|postgres ...]   SIGTERM, wait, SIGKILL
 #   stack.sh status                  one line per service
 #   stack.sh logs   <svc> [-f]       tail a service's log
 #   stack.sh clean                   down + delete data and logs
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ALL_SERVICES=(kafka redis nats)
+ALL_SERVICES=(kafka redis nats postgres)
 
 # --- configuration (env-overridable) -----------------------------------------
 KAFKA_PORT="${KAFKA_PORT:-9092}"
@@ -21,10 +21,12 @@ KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
+POSTGRES_PORT="${POSTGRES_PORT:-5432}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 REDIS_START_TIMEOUT="${REDIS_START_TIMEOUT:-20}"
 NATS_START_TIMEOUT="${NATS_START_TIMEOUT:-20}"
+POSTGRES_START_TIMEOUT="${POSTGRES_START_TIMEOUT:-30}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
 
 RUN_DIR="${DCENT_LOCAL_DIR:-$SCRIPT_DIR/.run}"
@@ -55,6 +57,7 @@ main_port() {
     kafka) echo "$KAFKA_PORT" ;;
     redis) echo "$REDIS_PORT" ;;
     nats) echo "$NATS_PORT" ;;
+    postgres) echo "$POSTGRES_PORT" ;;
   esac
 }
 
@@ -64,6 +67,7 @@ service_ports() {
     kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
     redis) echo "$REDIS_PORT" ;;
     nats) echo "$NATS_PORT $NATS_MONITOR_PORT" ;;
+    postgres) echo "$POSTGRES_PORT" ;;
   esac
 }
 
@@ -74,6 +78,7 @@ cmdline_signature() {
     kafka) echo "kafka.Kafka" ;;
     redis) echo "redis-server" ;;
     nats) echo "nats-server" ;;
+    postgres) echo "postgres" ;;
   esac
 }
 
@@ -141,7 +146,7 @@ stop_packaged_services() {
   local pkg
   for pkg in "$@"; do
     case "$pkg" in
-      redis-server | nats-server)
+      redis-server | nats-server | postgresql)
         if systemctl is-active --quiet "$pkg"; then
           log "disabling the system $pkg service (this stack runs its own)"
           systemctl disable --now --quiet "$pkg" || true
@@ -167,6 +172,7 @@ service_packages() {
     kafka) echo "java:openjdk-17-jre-headless kcat:kcat ss:iproute2" ;;
     redis) echo "redis-server:redis-server redis-cli:redis-tools ss:iproute2" ;;
     nats) echo "nats-server:nats-server curl:curl ss:iproute2" ;;
+    postgres) postgres_packages ;;
   esac
 }
 
@@ -201,6 +207,7 @@ install_for() {
   done
   install_apt_packages "${pairs[@]}"
   if [[ " $* " == *" kafka "* ]]; then install_kafka_jars; fi
+  if [[ " $* " == *" postgres "* ]]; then install_postgres; fi
 }
 
 cmd_install() {
@@ -231,6 +238,7 @@ check_ports_free() {
         "$KAFKA_CONTROLLER_PORT") env_name=KAFKA_CONTROLLER_PORT ;;
         "$REDIS_PORT") env_name=REDIS_PORT ;;
         "$NATS_PORT") env_name=NATS_PORT ;;
+        "$POSTGRES_PORT") env_name=POSTGRES_PORT ;;
         *) env_name=NATS_MONITOR_PORT ;;
       esac
       die "$svc: port $port is already in use by $(port_owner "$port"); stop it or set $env_name"
@@ -320,12 +328,71 @@ nats_ready() {
   curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-only=true" >/dev/null 2>&1
 }
 
+# --- postgres ------------------------------------------------------------------
+# Debian's server (package `postgresql`), run from its binaries with a cluster of
+# our own under DATA_DIR (not the system cluster): `initdb` once, loopback only,
+# trust authentication for the local user `dcent` (like the local Redis: no
+# password on 127.0.0.1), database `dcent`:
+#   DATABASE_URL=postgres://dcent@127.0.0.1:$POSTGRES_PORT/dcent
+# PostgreSQL refuses to run as root: as root it runs as the `postgres` system user.
+POSTGRES_VERSION="${POSTGRES_VERSION:-15}"
+POSTGRES_BIN="/usr/lib/postgresql/$POSTGRES_VERSION/bin"
+POSTGRES_DATA="$DATA_DIR/postgres"
+POSTGRES_SOCKET_DIR="$RUN_DIR/postgres-socket"
+
+# Its server binary is not on PATH: `install_for` checks it by path (`install_postgres`).
+postgres_packages() { echo "ss:iproute2"; }
+
+install_postgres() {
+  [[ -x "$POSTGRES_BIN/postgres" ]] || apt_install postgresql
+  [[ -x "$POSTGRES_BIN/postgres" ]] || die "postgres: $POSTGRES_BIN/postgres is missing after installing postgresql (set POSTGRES_VERSION)"
+}
+
+# Runs a command as the user that owns the cluster (from /, which that user can read).
+as_postgres() {
+  if ((EUID == 0)); then
+    (cd / && setpriv --reuid=postgres --regid=postgres --init-groups -- "$@")
+  else
+    "$@"
+  fi
+}
+
+init_postgres() {
+  mkdir -p "$POSTGRES_DATA" "$POSTGRES_SOCKET_DIR"
+  if ((EUID == 0)); then chown postgres:postgres "$POSTGRES_DATA" "$POSTGRES_SOCKET_DIR"; fi
+  chmod 700 "$POSTGRES_DATA"
+  [[ -f "$POSTGRES_DATA/PG_VERSION" ]] && return 0
+  log "postgres: initdb $POSTGRES_DATA"
+  as_postgres "$POSTGRES_BIN/initdb" -D "$POSTGRES_DATA" -U dcent --auth-local=trust --auth-host=trust \
+    -E UTF8 --locale=C.UTF-8 >>"$(log_file postgres)" 2>&1 || die "postgres: initdb failed; see $(log_file postgres)"
+}
+
+start_postgres() {
+  init_postgres
+  local as_owner=()
+  # setpriv execs the server, so the pidfile holds the server's pid.
+  if ((EUID == 0)); then as_owner=(setpriv --reuid=postgres --regid=postgres --init-groups --); fi
+  spawn postgres "${as_owner[@]}" "$POSTGRES_BIN/postgres" -D "$POSTGRES_DATA" \
+    -c listen_addresses=127.0.0.1 -c port="$POSTGRES_PORT" \
+    -c unix_socket_directories="$POSTGRES_SOCKET_DIR" -c logging_collector=off
+}
+
+postgres_ready() {
+  as_postgres "$POSTGRES_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U dcent -d postgres || return 1
+  # The services' database, created once.
+  if [[ "$(as_postgres "$POSTGRES_BIN/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" -U dcent -d postgres -tAc \
+    "SELECT 1 FROM pg_database WHERE datname = 'dcent'" 2>/dev/null)" != 1 ]]; then
+    as_postgres "$POSTGRES_BIN/createdb" -h 127.0.0.1 -p "$POSTGRES_PORT" -U dcent dcent >>"$(log_file postgres)" 2>&1 || return 1
+  fi
+}
+
 # --- up / down -------------------------------------------------------------------
 start_timeout() {
   case "$1" in
     kafka) echo "$KAFKA_START_TIMEOUT" ;;
     redis) echo "$REDIS_START_TIMEOUT" ;;
     nats) echo "$NATS_START_TIMEOUT" ;;
+    postgres) echo "$POSTGRES_START_TIMEOUT" ;;
   esac
 }
 
@@ -390,7 +457,8 @@ down_one() {
     return 0
   fi
   log "$svc: stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+  # PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast shutdown.
+  if [[ "$svc" == postgres ]]; then kill -INT "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
   deadline=$((SECONDS + STOP_TIMEOUT))
   while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.3; done
   if kill -0 "$pid" 2>/dev/null; then
@@ -407,11 +475,11 @@ status_one() {
   pid="$(running_pid "$svc")"
   port="$(main_port "$svc")"
   if [[ -n "$pid" ]]; then
-    printf '%-6s running  pid %-8s port %s\n' "$svc" "$pid" "$port"
+    printf '%-8s running  pid %-8s port %s\n' "$svc" "$pid" "$port"
   elif port_in_use "$port"; then
-    printf '%-6s stopped  port %s is held by another process: %s\n' "$svc" "$port" "$(port_owner "$port")"
+    printf '%-8s stopped  port %s is held by another process: %s\n' "$svc" "$port" "$(port_owner "$port")"
   else
-    printf '%-6s stopped  port %s\n' "$svc" "$port"
+    printf '%-8s stopped  port %s\n' "$svc" "$port"
   fi
 }
 
@@ -445,7 +513,7 @@ cmd_status() {
 }
 
 cmd_logs() {
-  (($# >= 1)) || die "usage: stack.sh logs <kafka|redis|nats> [-f]"
+  (($# >= 1)) || die "usage: stack.sh logs <kafka|redis|nats|postgres> [-f]"
   is_service "$1" || die "unknown service '$1'"
   local file
   file="$(log_file "$1")"
