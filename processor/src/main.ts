@@ -19,6 +19,9 @@
  * exported; exit 0.
  */
 import { hostname } from "node:os"
+import { archiverLayer } from "@dcent/shared/archive/Archiver"
+import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
+import { archiveConfig } from "@dcent/shared/archive/config"
 import { Authenticator } from "@dcent/shared/auth/Authenticator"
 import { authConfig } from "@dcent/shared/auth/config"
 import { AuthenticationLive } from "@dcent/shared/auth/http"
@@ -30,6 +33,7 @@ import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSema
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
 import { WakeUps } from "@dcent/shared/coordination/WakeUps"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { ArchiveMetricsLive } from "@dcent/shared/metrics/archive"
 import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
 import { queueDepthMetrics, semaphoreMetrics, withQueueMetrics } from "@dcent/shared/metrics/coordination"
 import { withEventLogMetrics } from "@dcent/shared/metrics/eventLog"
@@ -52,6 +56,7 @@ import { ReadinessLive } from "./health/readiness.ts"
 import { HttpLive } from "./http/server.ts"
 import { SellerNotifier } from "./notifications/SellerNotifier.ts"
 import { dispatchQueue, Orders } from "./orders/Orders.ts"
+import { processorRetention } from "./orders/retention.ts"
 import { sellersConfig } from "./sellers/config.ts"
 import { RoadDistance } from "./sellers/RoadDistance.ts"
 import { SellerDirectory } from "./sellers/SellerDirectory.ts"
@@ -97,6 +102,7 @@ const MetricsLive = Layer.unwrap(
     Layer.mergeAll(
       RedisMetricsLive,
       OutboxMetricsLive,
+      ArchiveMetricsLive,
       queueDepthMetrics(dispatchQueue),
       semaphoreMetrics(dispatchSemaphore, config.maxConcurrentTasks),
     ),
@@ -109,12 +115,25 @@ const MetricsLive = Layer.unwrap(
  */
 const AuthLive = AuthenticationLive.pipe(Layer.provideMerge(Authenticator.layer), Layer.provideMerge(RateLimits.layer))
 
-const AppLive = Layer.mergeAll(HttpLive, GrpcLive, DispatchLive(), TimersLive(), DemoDataLive, MetricsLive).pipe(
+/** Retention: finished orders move to the archive (`DATABASE_URL`) after `ORDER_RETENTION_SECONDS`. */
+const RetentionLive = Layer.unwrap(Effect.map(processorRetention, archiverLayer))
+
+const AppLive = Layer.mergeAll(
+  HttpLive,
+  GrpcLive,
+  DispatchLive(),
+  TimersLive(),
+  DemoDataLive,
+  MetricsLive,
+  RetentionLive,
+).pipe(
   Layer.provide(ReadinessLive),
   // One flag for both: GrpcLive sets it, /readyz reads it.
   Layer.provide(GrpcListening.layer),
   Layer.provideMerge(DomainLive),
   Layer.provideMerge(StorageLive),
+  // The archive (PostgreSQL): reads of archived orders, and where retention writes them.
+  Layer.provideMerge(ArchiveStore.layer),
   // Above Redis: the rate limits keep their counters there.
   Layer.provideMerge(AuthLive),
   Layer.provideMerge(InfraLive),
@@ -131,5 +150,6 @@ runService("processor", AppLive, {
     Redis.url,
     authConfig,
     rateLimitConfig,
+    archiveConfig,
   ]),
 })

@@ -19,6 +19,9 @@
  */
 
 import { hostname } from "node:os"
+import { archiverLayer } from "@dcent/shared/archive/Archiver"
+import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
+import { archiveConfig } from "@dcent/shared/archive/config"
 import { Authenticator } from "@dcent/shared/auth/Authenticator"
 import { authConfig } from "@dcent/shared/auth/config"
 import { AuthenticationLive } from "@dcent/shared/auth/http"
@@ -28,6 +31,7 @@ import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
 import { Topics } from "@dcent/shared/broker/topics"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { ArchiveMetricsLive } from "@dcent/shared/metrics/archive"
 import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
 import { withEventLogMetrics } from "@dcent/shared/metrics/eventLog"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
@@ -47,6 +51,7 @@ import { HttpLive } from "./http/server.ts"
 import { DemoDataLive } from "./orders/demo.ts"
 import { OrderStore } from "./orders/OrderStore.ts"
 import { Orders } from "./orders/Orders.ts"
+import { requestorRetention } from "./orders/retention.ts"
 import { ProcessorClient } from "./processor/ProcessorClient.ts"
 import { GrpcLive, WatchShutdownLive } from "./streams/grpc.ts"
 import { OrderEvents } from "./streams/OrderEvents.ts"
@@ -90,9 +95,12 @@ const OutboxRelayLive = Layer.unwrap(
 )
 
 /** Metrics read on scrape and the Redis command timing (`/metrics` is served by the REST server). */
-const MetricsLive = Layer.mergeAll(RedisMetricsLive, OutboxMetricsLive)
+const MetricsLive = Layer.mergeAll(RedisMetricsLive, OutboxMetricsLive, ArchiveMetricsLive)
 
-const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive, MetricsLive).pipe(
+/** Retention: finished orders move to the archive (`DATABASE_URL`) after `ORDER_RETENTION_SECONDS`. */
+const RetentionLive = Layer.unwrap(Effect.map(requestorRetention, archiverLayer))
+
+const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive, MetricsLive, RetentionLive).pipe(
   // Built after the servers, so released before them: open watches end before the servers drain.
   Layer.provide(ServersLive),
   Layer.provideMerge(OrderEvents.layer),
@@ -102,10 +110,20 @@ const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive, MetricsLive).pip
   // Above Redis: the rate limits keep their counters there.
   Layer.provideMerge(AuthLive),
   Layer.provideMerge(InfraLive),
+  // The archive (PostgreSQL): reads of archived orders, and where retention writes them.
+  Layer.provideMerge(ArchiveStore.layer),
   Layer.provideMerge(RequestorConfig.layer),
   Layer.provideMerge(Metrics.layer("requestor")),
 )
 
 runService("requestor", AppLive, {
-  config: Config.all([requestorConfig, brokerUrlConfig, topicSpecsConfig, Redis.url, authConfig, rateLimitConfig]),
+  config: Config.all([
+    requestorConfig,
+    brokerUrlConfig,
+    topicSpecsConfig,
+    Redis.url,
+    authConfig,
+    rateLimitConfig,
+    archiveConfig,
+  ]),
 })

@@ -15,6 +15,8 @@
  * is new or was never dispatched; `resume` does the same for an order paused before its dispatch.
  */
 import { createHash } from "node:crypto"
+import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
+import type { ArchiveUnavailable } from "@dcent/shared/archive/errors"
 import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
 import { seqOfStreamId } from "@dcent/shared/eventlog/encoding"
@@ -28,10 +30,11 @@ import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
 import { Clock, Context, Data, Effect, Layer, Option, Result, Schema } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { type Command, type Decision, decide, type Replies } from "./decide.ts"
-import { type CommandError, Unavailable } from "./errors.ts"
+import { type CommandError, Unavailable, WrongState } from "./errors.ts"
 import { Keys, type OrderDetails, type OrderState, OrderStateJson } from "./model.ts"
 import { outboxEntries } from "./outbox.ts"
 import { RecentStates } from "./recentStates.ts"
+import { retentionWrites } from "./retention.ts"
 
 /** The dispatch queue (shared by every replica). */
 export const dispatchQueue = "dispatch"
@@ -48,8 +51,10 @@ export interface CommandResult<R> {
 }
 
 export interface OrdersShape {
-  /** The order's state, `None` when unknown. */
+  /** The order's state in Redis, `None` when unknown there. */
   readonly get: (orderReqId: string) => Effect.Effect<Option.Option<OrderState>, Unavailable>
+  /** `get`, else the archived state of an order that left Redis (for reads: the same document). */
+  readonly find: (orderReqId: string) => Effect.Effect<Option.Option<OrderState>, Unavailable>
   /** Runs one command: read, decide, commit atomically (compare-and-set, re-decided on a conflict). */
   readonly run: <C extends Command>(
     orderReqId: string,
@@ -82,11 +87,21 @@ interface Snapshot {
   readonly logSeq: number
 }
 
-/** The writes that carry a decision's state and timer changes. */
-export const decisionWrites = (orderReqId: string, decision: Decision<unknown>): ReadonlyArray<StateWrite> => [
+/**
+ * The writes that carry a decision's state and timer changes, and its `retention` / `live-orders`
+ * membership when its status changed from `previous` (see `./retention.ts`).
+ */
+export const decisionWrites = (
+  orderReqId: string,
+  decision: Decision<unknown>,
+  previous?: OrderState,
+): ReadonlyArray<StateWrite> => [
   ...(decision.state === undefined
     ? []
-    : [{ op: "set" as const, key: Keys.order(orderReqId), value: encodeState(decision.state) }]),
+    : [
+        { op: "set" as const, key: Keys.order(orderReqId), value: encodeState(decision.state) },
+        ...retentionWrites(orderReqId, previous, decision.state),
+      ]),
   ...decision.timers.set.map((timer) => ({
     op: "zadd" as const,
     key: Keys.timers,
@@ -99,6 +114,7 @@ export const decisionWrites = (orderReqId: string, decision: Decision<unknown>):
 export const makeOrders = () =>
   Effect.gen(function* () {
     const redis = yield* Redis
+    const archive = yield* ArchiveStore
     const eventLog = yield* OrderEventLog
     const queue = yield* PriorityQueue
     const config = yield* ProcessorConfig
@@ -123,6 +139,24 @@ export const makeOrders = () =>
         .use("GET", (client) => client.get(Keys.order(orderReqId)))
         .pipe(Effect.mapError(redisUnavailable))
       return yield* decodeStored(orderReqId, raw)
+    })
+
+    const archiveUnavailable = (error: ArchiveUnavailable) =>
+      new Unavailable({ dependency: "archive", reason: error.message })
+
+    const isArchived = (orderReqId: string) =>
+      archive.enabled
+        ? archive.load("processor", orderReqId).pipe(
+            Effect.map((archived) => archived !== undefined),
+            Effect.mapError(archiveUnavailable),
+          )
+        : Effect.succeed(false)
+
+    const find = Effect.fn("Orders.find")(function* (orderReqId: string) {
+      const live = yield* get(orderReqId)
+      if (Option.isSome(live) || !archive.enabled) return live
+      const archived = yield* archive.load("processor", orderReqId).pipe(Effect.mapError(archiveUnavailable))
+      return yield* decodeStored(orderReqId, archived?.record ?? null)
     })
 
     /** The state and the log's last seq in one round trip (a pipeline: two reads, no lock). */
@@ -186,6 +220,14 @@ export const makeOrders = () =>
       Effect.gen(function* () {
         const read = yield* current(orderReqId)
         const { raw, logSeq } = read
+        // Not in Redis: new, or ended and archived (then it can no longer change, nor open again).
+        if (raw === null && (yield* isArchived(orderReqId))) {
+          return yield* new WrongState({
+            orderReqId,
+            reason: "order_archived",
+            description: `order ${orderReqId} has ended and was archived; it can no longer change`,
+          })
+        }
         let state = read.state
         if (state !== undefined && state.lastSeq !== logSeq) {
           // Should not happen (state and events are committed together); trust the log.
@@ -196,7 +238,7 @@ export const makeOrders = () =>
         }
         const now = new Date(yield* Clock.currentTimeMillis)
         const decided = decide(state, command, { now, newId: () => crypto.randomUUID(), orderExpiryMs }, orderReqId)
-        const writes = Result.isSuccess(decided) ? decisionWrites(orderReqId, decided.success) : []
+        const writes = Result.isSuccess(decided) ? decisionWrites(orderReqId, decided.success, state) : []
         // A refusal or an answer without a commit is not checked by the compare-and-set: decided on a
         // remembered state, it is decided again on the state read from Redis.
         if (
@@ -303,7 +345,7 @@ export const makeOrders = () =>
         .pipe(Effect.mapError(eventLogUnavailable))
     })
 
-    return { get, run, open, enqueueDispatch, publish } satisfies OrdersShape
+    return { get, find, run, open, enqueueDispatch, publish } satisfies OrdersShape
   })
 
 export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/processor/Orders") {

@@ -97,9 +97,10 @@ export const followUpContentOf = (message: FollowUpMessageBody): FollowUpContent
   return { urls: content.URLs ?? [], messageType: content.MessageType ?? "text", text: content.Message }
 }
 
+/** The order for a read: from Redis, else from the archive (the same document). */
 const requireOrder = (orders: Orders["Service"], orderReqId: string) =>
   orders
-    .get(orderReqId)
+    .find(orderReqId)
     .pipe(
       Effect.flatMap((state) =>
         Option.isSome(state) ? Effect.succeed(state.value) : Effect.fail(new OrderNotFound({ orderReqId })),

@@ -6,10 +6,20 @@
  * - `live-orders`        set of the orders a stream holder follows (SUBMITTED or PAUSED)
  * - `followup:{txn}`     the answer to a buyer follow-up, by TransactionUUID (7 days)
  * - `order:{id}:events`  the buyer-facing event log (owned by `OrderEventLog`)
+ * - `retention`          sorted set of the orders that ended (finalised, or paused by expiry), by
+ *                        when (ms): archived and removed after `ORDER_RETENTION_SECONDS`
+ *                        (`./retention.ts`)
+ *
+ * `get` answers from Redis, else from the archive (an order that ended and left Redis: the same
+ * record, marked `archived`); `getLive` from Redis only.
  *
  * Reads go straight to Redis; every write is a `StateWrite` committed through
  * `OrderEventLog.append/record`, atomically with the outbox entries of the same change.
  */
+
+import { retentionKey } from "@dcent/shared/archive/Archiver"
+import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
+import type { ArchiveUnavailable } from "@dcent/shared/archive/errors"
 import type { StateWrite } from "@dcent/shared/eventlog/OrderEventLog"
 import { Location, NotificationType, OrderStatus, Priority } from "@dcent/shared/orders/domain"
 import { Redis } from "@dcent/shared/redis/Redis"
@@ -72,8 +82,15 @@ export type StoredFollowUp = typeof StoredFollowUp.Type
 const decodeFollowUp = Schema.decodeUnknownEffect(Schema.fromJsonString(StoredFollowUp))
 
 export interface OrderStoreShape {
-  /** The stored order, or `undefined`. A record that cannot be read is a defect (never client input). */
+  /**
+   * The stored order (from Redis, else from the archive), or `undefined`. A record that cannot be
+   * read is a defect (never client input).
+   */
   readonly get: (orderReqId: string) => Effect.Effect<StoredOrder | undefined, Unavailable>
+  /** The order in Redis only (the stream holder: an archived order is not followed). */
+  readonly getLive: (orderReqId: string) => Effect.Effect<StoredOrder | undefined, Unavailable>
+  /** The buyer-facing events after `afterSeq` of an archived order (JSON texts, oldest first). */
+  readonly archivedEvents: (orderReqId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<string>, Unavailable>
   /** The ids in `live-orders`. */
   readonly liveOrders: Effect.Effect<ReadonlyArray<string>, Unavailable>
   readonly getFollowUp: (transactionUuid: string) => Effect.Effect<StoredFollowUp | undefined, Unavailable>
@@ -85,11 +102,9 @@ const unavailable = (error: { readonly _tag: string; readonly message: string })
 export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("dcent/requestor/OrderStore") {
   static readonly make = Effect.gen(function* () {
     const redis = yield* Redis
+    const archive = yield* ArchiveStore
 
-    const get = Effect.fn("OrderStore.get")(function* (orderReqId: string) {
-      const hash = yield* redis
-        .use("HGETALL", (client) => client.hgetall(Keys.order(orderReqId)))
-        .pipe(Effect.catch(unavailable))
+    const fromHash = Effect.fn("OrderStore.fromHash")(function* (hash: Record<string, string>) {
       if (hash.details === undefined || hash.status === undefined) return undefined
       const details = yield* decodeDetails(hash.details).pipe(Effect.orDie)
       const status = yield* decodeStatus(hash.status).pipe(Effect.orDie)
@@ -109,6 +124,27 @@ export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("
       return stored
     })
 
+    const getLive = Effect.fn("OrderStore.getLive")(function* (orderReqId: string) {
+      const hash = yield* redis
+        .use("HGETALL", (client) => client.hgetall(Keys.order(orderReqId)))
+        .pipe(Effect.catch(unavailable))
+      return yield* fromHash(hash)
+    })
+
+    const archiveUnavailable = (error: ArchiveUnavailable) => Unavailable.of("archive", error.reason)
+
+    const get = Effect.fn("OrderStore.get")(function* (orderReqId: string) {
+      const live = yield* getLive(orderReqId)
+      if (live !== undefined || !archive.enabled) return live
+      const archived = yield* archive.load("requestor", orderReqId).pipe(Effect.mapError(archiveUnavailable))
+      if (archived === undefined) return undefined
+      const order = yield* fromHash(JSON.parse(archived.record) as Record<string, string>)
+      return order === undefined ? undefined : { ...order, archived: true as const }
+    })
+
+    const archivedEvents = (orderReqId: string, afterSeq: number) =>
+      archive.events("requestor", orderReqId, afterSeq).pipe(Effect.mapError(archiveUnavailable))
+
     const liveOrders = redis
       .use("SMEMBERS", (client) => client.smembers(Keys.liveOrders))
       .pipe(
@@ -124,10 +160,13 @@ export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("
       return yield* decodeFollowUp(raw).pipe(Effect.orDie)
     })
 
-    return OrderStore.of({ get, liveOrders, getFollowUp })
+    return OrderStore.of({ get, getLive, archivedEvents, liveOrders, getFollowUp })
   })
 
-  static readonly layer: Layer.Layer<OrderStore, never, Redis> = Layer.effect(OrderStore, OrderStore.make)
+  static readonly layer: Layer.Layer<OrderStore, never, Redis | ArchiveStore> = Layer.effect(
+    OrderStore,
+    OrderStore.make,
+  )
 }
 
 // --- writes (committed through the event log) ---------------------------------------------------
@@ -179,6 +218,15 @@ export const statusWrites = (
   hset(orderReqId, "updatedAt", at),
   ...(status === "FINALISED" ? [{ op: "srem", key: Keys.liveOrders, member: orderReqId } as const] : []),
 ]
+
+/**
+ * The order's `retention` membership: added when it ends (finalised, or paused by expiry) with
+ * when it ended, removed when it is resumed.
+ */
+export const retentionWrite = (orderReqId: string, endedAt: string | undefined): StateWrite =>
+  endedAt === undefined
+    ? { op: "zrem", key: retentionKey, member: orderReqId }
+    : { op: "zadd", key: retentionKey, score: Date.parse(endedAt), member: orderReqId }
 
 export const touchWrite = (orderReqId: string, at: string): StateWrite => hset(orderReqId, "updatedAt", at)
 

@@ -28,9 +28,10 @@ import {
 } from "@dcent/shared/eventlog/OrderEventLog"
 import { FollowUpOutcome } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
 import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedRequests"
+import { OrderEventRecordJson } from "@dcent/shared/orders/events"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
-import { Context, Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { Status } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
 import { type ProcessorCallError, ProcessorClient } from "../processor/ProcessorClient.ts"
@@ -153,6 +154,12 @@ export const fromProcessorError = (error: ProcessorCallError): OrderError => {
   }
 }
 
+/** Archived events (JSON texts as the log held them) as records. */
+export const decodeArchivedEvents = (events: ReadonlyArray<string>) =>
+  Effect.forEach(events, (json) => decodeRecordJson(json).pipe(Effect.orDie))
+
+const decodeRecordJson = Schema.decodeUnknownEffect(OrderEventRecordJson)
+
 const eventLogFailure = (error: EventLogError) =>
   error.unavailable ? Effect.fail(Unavailable.of("redis", error.reason)) : Effect.die(error)
 
@@ -199,11 +206,20 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       extraOutbox: ReadonlyArray<OutboxEntry> = [],
     ) => eventLog.append(orderReqId, [], { writes, extraOutbox }).pipe(Effect.catch(eventLogFailure), Effect.asVoid)
 
+    /** The order's events: from Redis, or from the archive once it left Redis. */
+    const eventsOf = (order: StoredOrder) =>
+      Effect.gen(function* () {
+        const id = order.details.orderReqId
+        if (order.archived !== true) {
+          const events = yield* eventLog.read(id, 0).pipe(Effect.catch(eventLogFailure))
+          // An ended order always has events: none means it was archived since its record was read.
+          if (events.length > 0 || (order.status !== "FINALISED" && order.status !== "PAUSED")) return events
+        }
+        return yield* store.archivedEvents(id, 0).pipe(Effect.flatMap(decodeArchivedEvents))
+      })
+
     const viewOf = (order: StoredOrder) =>
-      eventLog.read(order.details.orderReqId, 0).pipe(
-        Effect.catch(eventLogFailure),
-        Effect.map((events) => orderView(deriveOrderState(order, events))),
-      )
+      eventsOf(order).pipe(Effect.map((events) => orderView(deriveOrderState(order, events))))
 
     /** Publishes `REQ_failures` for a failed operation (best effort: Redis may be the failure). */
     const report = (operation: Operation, failure: RequestFailure, failed: FailedRequest) => {
@@ -340,6 +356,13 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
         return yield* new Conflict({
           code: "order_finalised",
           message: `order ${id} is finalised; it cannot be initiated again (use a new OrderReqID)`,
+          details: [],
+        })
+      }
+      if (existing.archived === true) {
+        return yield* new Conflict({
+          code: "order_archived",
+          message: `order ${id} expired and was archived; it cannot be initiated again (use a new OrderReqID)`,
           details: [],
         })
       }

@@ -44,6 +44,8 @@ export interface StoredOrder {
   readonly registeredAt: string
   readonly submittedAt?: string | undefined
   readonly updatedAt: string
+  /** Read from the archive: the order ended and left Redis (it can no longer change). */
+  readonly archived?: true
 }
 
 /** `initiate`: the order id, the session, and optionally the details inline. */

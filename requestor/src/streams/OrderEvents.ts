@@ -13,6 +13,7 @@ import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/ev
 import { Context, Effect, Layer } from "effect"
 import { NotFound, Unavailable } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
+import { decodeArchivedEvents } from "../orders/Orders.ts"
 import { deliverySpan } from "./eventSpans.ts"
 
 /** What a watch's `next` answered. */
@@ -50,6 +51,21 @@ export interface OrderEventsShape {
   readonly shutdown: Effect.Effect<void>
   /** True once `shutdown` ran: a watch that ended before `OrderFinalised` was cut short by it. */
   readonly isShuttingDown: () => boolean
+}
+
+/** A watch of events known in full (a finished order): them, then `End`. */
+const fixedWatch = (records: ReadonlyArray<OrderEventRecord>): Watch => {
+  let pending: WatchNext | undefined = { _tag: "Events", records }
+  return {
+    next: async () => {
+      const next = pending ?? { _tag: "End" }
+      pending = undefined
+      return next
+    },
+    close: () => {
+      pending = undefined
+    },
+  }
 }
 
 /** A watch buffers at most this many events its client has not taken; past it, reads pause. */
@@ -191,12 +207,29 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
     const toUnavailable = (error: { readonly unavailable: boolean; readonly message: string }) =>
       error.unavailable ? Effect.fail(Unavailable.of("redis", error.message)) : Effect.die(error)
 
+    /** The events after `from` of an order that left Redis. */
+    const archived = (orderReqId: string, from: number) =>
+      store.archivedEvents(orderReqId, from).pipe(
+        Effect.flatMap(decodeArchivedEvents),
+        Effect.map((records) =>
+          records.length === 0 ? { watch: undefined, complete: true } : { watch: fixedWatch(records), complete: false },
+        ),
+      )
+
     const watch = Effect.fn("OrderEvents.watch")(function* (orderReqId: string, fromSeq: number) {
       const order = yield* store.get(orderReqId)
       if (order === undefined) return yield* NotFound.order(orderReqId)
       const from = Math.max(0, Math.floor(fromSeq))
+      // An archived order can no longer change: its events, then the end.
+      if (order.archived === true) return yield* archived(orderReqId, from)
       if (order.status === "FINALISED") {
+        // Nothing follows: the events after `from`, read once, then the end.
+        const records = yield* eventLog.read(orderReqId, from).pipe(Effect.catch(toUnavailable))
+        const last = records.at(-1)
+        if (last !== undefined && isTerminalStatus(last.status)) return { watch: fixedWatch(records), complete: false }
         const lastSeq = yield* eventLog.lastSeq(orderReqId).pipe(Effect.catch(toUnavailable))
+        // The log is gone: archived since the order was read.
+        if (lastSeq === 0) return yield* archived(orderReqId, from)
         if (from >= lastSeq) return { watch: undefined, complete: true }
       }
       const opened = hub.open(orderReqId, from)

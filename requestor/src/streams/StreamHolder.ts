@@ -216,7 +216,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
     const openOnce = (shard: HeldShard, orderReqId: string, member: Member) =>
       Effect.gen(function* () {
         const [order, fromSeq] = yield* opening.withPermits(1)(
-          Effect.all([store.get(orderReqId), eventLog.lastSeq(orderReqId)], { concurrency: 2 }),
+          Effect.all([store.getLive(orderReqId), eventLog.lastSeq(orderReqId)], { concurrency: 2 }),
         )
         if (shard.members.get(orderReqId) !== member) return
         if (order === undefined || !isLive(order.status)) {

@@ -4,7 +4,8 @@
  * - topic messages: `BUYER_NOTIFY` (key `ORD_UPDATES`) for every event the buyer should hear,
  *   `BUYER_FOLLOWUP` (key `ORD_UPDATES`) when a seller answered a follow-up;
  * - state writes: the order's status on `OrderPaused` / `OrderResumed` / `OrderFinalised` (the
- *   last one also takes the order out of `live-orders`), and `updatedAt`.
+ *   last one also takes the order out of `live-orders`), and `updatedAt`; its `retention`
+ *   membership (added on `OrderFinalised` and an expiry's `OrderPaused`, removed on `OrderResumed`).
  *
  * And the `OrderStreamRequest` that opens (or re-opens) the order's stream.
  */
@@ -15,7 +16,7 @@ import { priorityToProto } from "@dcent/shared/orders/domain"
 import type { EventStatus, OrderEventRecord } from "@dcent/shared/orders/events"
 import { eventTopicMessage, MessageKeys } from "@dcent/shared/orders/topicMessage"
 import type { StoredOrder } from "../orders/domain.ts"
-import { statusWrites, touchWrite } from "../orders/OrderStore.ts"
+import { retentionWrite, statusWrites, touchWrite } from "../orders/OrderStore.ts"
 
 /** The events published on `BUYER_NOTIFY` (the buyer's own follow-ups are not news to the buyer). */
 export const buyerNotifyStatuses: ReadonlySet<EventStatus> = new Set<EventStatus>([
@@ -48,11 +49,21 @@ export const messagesFor = (sessionId: string, record: OrderEventRecord): Readon
 export const writesFor = (record: OrderEventRecord): ReadonlyArray<StateWrite> => {
   switch (record.status) {
     case "OrderPaused":
-      return statusWrites(record.orderReqId, "PAUSED", record.occurredAt)
+      return [
+        ...statusWrites(record.orderReqId, "PAUSED", record.occurredAt),
+        // Paused by expiry: the order ended (unless resumed) and retention starts.
+        ...(record.details.Reason === "expired" ? [retentionWrite(record.orderReqId, record.occurredAt)] : []),
+      ]
     case "OrderResumed":
-      return statusWrites(record.orderReqId, "SUBMITTED", record.occurredAt)
+      return [
+        ...statusWrites(record.orderReqId, "SUBMITTED", record.occurredAt),
+        retentionWrite(record.orderReqId, undefined),
+      ]
     case "OrderFinalised":
-      return statusWrites(record.orderReqId, "FINALISED", record.occurredAt)
+      return [
+        ...statusWrites(record.orderReqId, "FINALISED", record.occurredAt),
+        retentionWrite(record.orderReqId, record.occurredAt),
+      ]
     default:
       return [touchWrite(record.orderReqId, record.occurredAt)]
   }

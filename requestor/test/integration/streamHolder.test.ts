@@ -6,7 +6,9 @@
  * the shards over (the new holder resumes from the last recorded seq), and a holder whose shard
  * is taken away stops its stream at once.
  */
+
 import { randomUUID } from "node:crypto"
+import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
 import { shardKeys } from "@dcent/shared/coordination/ShardLeases"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
@@ -52,7 +54,10 @@ const replica = async (name: string) => {
       retryBase: "50 millis",
       retryCap: "200 millis",
     }),
-  ).pipe(Layer.provideMerge(Layer.mergeAll(OrderEventLog.layer, OrderStore.layer, processor)))
+  ).pipe(
+    Layer.provideMerge(Layer.mergeAll(OrderEventLog.layer, OrderStore.layer, processor)),
+    Layer.provide(ArchiveStore.disabled),
+  )
   const context = await Effect.runPromise(
     Layer.buildWithScope(Layer.provideMerge(holder, Layer.mergeAll(redis, Metrics.layerTest)), scope),
   )

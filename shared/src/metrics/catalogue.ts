@@ -145,7 +145,15 @@ export const MetricNames = {
   authDenials: "dcent_auth_denials_total",
   rateLimitRefused: "dcent_rate_limit_refused_total",
   rateLimitFallbacks: "dcent_rate_limit_store_fallbacks_total",
+  ordersLive: "dcent_orders_live",
+  ordersRetained: "dcent_orders_retained",
+  ordersArchived: "dcent_orders_archived_total",
+  archiveLag: "dcent_archive_lag_seconds",
+  archiveErrors: "dcent_archive_errors_total",
 } as const
+
+/** Values of `dcent_archive_errors_total{step}`: the archiving step that failed (`../archive`). */
+export const ArchiveErrorSteps = ["scan", "claim", "read", "write", "verify", "delete"] as const
 
 /** Every metric name of the catalogue (not Node's default process metrics). */
 export const metricNames: ReadonlyArray<string> = Object.values(MetricNames)
@@ -352,6 +360,36 @@ export const makeCatalogue = (registry: Registry) => {
       labelNames: ["class"] as const,
       registers,
     }),
+    ordersLive: new Gauge({
+      name: MetricNames.ordersLive,
+      help: "Orders in Redis that are not finalised (submitted or paused), shared by the service's replicas.",
+      registers,
+    }),
+    ordersRetained: new Gauge({
+      name: MetricNames.ordersRetained,
+      help: "Orders that ended (finalised, or paused by expiry) and are still in Redis, waiting for ORDER_RETENTION_SECONDS and the archive.",
+      registers,
+    }),
+    ordersArchived: new Counter({
+      name: MetricNames.ordersArchived,
+      help: "Orders this process wrote to the archive (PostgreSQL), confirmed and removed from Redis.",
+      registers,
+    }),
+    archiveLag: new Gauge({
+      name: MetricNames.archiveLag,
+      help: "How long the oldest order due for archiving has been due (ended + ORDER_RETENTION_SECONDS ago); 0 when none is due or the archive is off.",
+      registers,
+    }),
+    archiveErrors: (() => {
+      const counter = new Counter({
+        name: MetricNames.archiveErrors,
+        help: "Failed archiving attempts, by step (scan, claim, read, write, verify, delete); the order stays in Redis and is tried again.",
+        labelNames: ["step"] as const,
+        registers,
+      })
+      for (const step of ArchiveErrorSteps) counter.inc({ step }, 0)
+      return counter
+    })(),
   }
 }
 

@@ -46,6 +46,8 @@ export const RetryPolicies = {
   appendConflict: { base: "1 millis", max: "25 millis", retries: 199 },
   /** An order stream (or a shard's multiplexed call) that could not be opened: open it again. */
   streamReconnect: { base: "200 millis", max: "5 seconds" },
+  /** The archive (PostgreSQL) unreachable at start-up: apply the schema once it answers. */
+  archiveConnect: { base: "200 millis", max: "10 seconds" },
 } as const satisfies Record<string, BackoffPolicy>
 
 /** The un-jittered delay before retry `attempt` (1, 2, …) of `policy`. */

@@ -1,0 +1,43 @@
+/**
+ * `dcent_orders_live`, `dcent_orders_retained` and `dcent_archive_lag_seconds`, read from the
+ * service's Redis on every scrape (one pipeline: `SCARD live-orders`, `ZCARD retention`, the
+ * oldest `retention` member). Shared by the replicas: every replica reports the same values.
+ */
+import { Clock, Effect, Layer } from "effect"
+import { liveOrdersKey, retentionKey } from "../archive/Archiver.ts"
+import { ArchiveStore } from "../archive/ArchiveStore.ts"
+import { archiveConfig } from "../archive/config.ts"
+import { Redis } from "../redis/Redis.ts"
+import { Metrics } from "./Metrics.ts"
+
+export const ArchiveMetricsLive: Layer.Layer<never, never, Redis | ArchiveStore | Metrics> = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const redis = yield* Redis
+    const store = yield* ArchiveStore
+    const { catalogue, onScrape } = yield* Metrics
+    const retentionMs = (yield* archiveConfig.pipe(Effect.orDie)).retentionSeconds * 1000
+    yield* onScrape(
+      "archive",
+      Effect.gen(function* () {
+        const [live, retained, oldest] = yield* redis.use("SCARD+ZCARD+ZRANGE", async (client) => {
+          const replies = (await client
+            .pipeline()
+            .scard(liveOrdersKey)
+            .zcard(retentionKey)
+            .zrange(retentionKey, "0", "0", "WITHSCORES")
+            .exec()) as Array<[Error | null, unknown]>
+          const failure = replies.find(([error]) => error !== null)
+          if (failure !== undefined) throw failure[0]
+          return replies.map(([, value]) => value) as [number, number, Array<string>]
+        })
+        const now = yield* Clock.currentTimeMillis
+        const endedAt = oldest[1] === undefined ? undefined : Number(oldest[1])
+        catalogue.ordersLive.set(live)
+        catalogue.ordersRetained.set(retained)
+        catalogue.archiveLag.set(
+          !store.enabled || endedAt === undefined ? 0 : Math.max(0, now - endedAt - retentionMs) / 1000,
+        )
+      }),
+    )
+  }),
+)
