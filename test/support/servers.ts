@@ -8,3 +8,7 @@ export const servers = {
 export const kafkaUrl = `kafka://${servers.kafka.host}:${servers.kafka.port}`
 export const natsUrl = `nats://${servers.nats.host}:${servers.nats.port}`
 export const redisUrl = `redis://${servers.redis.host}:${servers.redis.port}`
+
+/** The archive (PostgreSQL of `infra/local/stack.sh`, database `dcent`); `DATABASE_URL` overrides it. */
+export const databaseUrl =
+  process.env.DATABASE_URL ?? `postgres://dcent@127.0.0.1:${Number(process.env.POSTGRES_PORT ?? 5432)}/dcent`
