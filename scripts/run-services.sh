@@ -14,6 +14,10 @@ if [ -z "${AUTH_MODE:-}" ]; then
   echo "[run] AUTH_MODE=disabled: no authentication, anyone reaching 127.0.0.1 may act as anyone (AUTH_MODE=jwt AUTH_JWT_SECRET=... make run to secure it)"
 fi
 
+# The archive of the local stack (PostgreSQL, started by `make infra-up`): finished orders move
+# there after ORDER_RETENTION_SECONDS. DATABASE_URL= (empty) runs without it.
+export DATABASE_URL="${DATABASE_URL-postgres://dcent@127.0.0.1:${POSTGRES_PORT:-5432}/dcent}"
+
 pids=()
 start() {
   local name=$1 entry=$2

@@ -2,7 +2,7 @@ import { acceptsTcp } from "./ports.ts"
 import { servers } from "./servers.ts"
 
 /**
- * Integration tests need real Kafka, Redis and NATS. A missing server fails the whole run
+ * Integration tests need real Kafka, Redis, NATS and PostgreSQL (the archive). A missing server fails the whole run
  * with a message saying how to start it, rather than letting tests skip silently.
  */
 

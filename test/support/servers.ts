@@ -3,6 +3,7 @@ export const servers = {
   kafka: { host: "127.0.0.1", port: Number(process.env.KAFKA_PORT ?? 9092) },
   redis: { host: "127.0.0.1", port: Number(process.env.REDIS_PORT ?? 6379) },
   nats: { host: "127.0.0.1", port: Number(process.env.NATS_PORT ?? 4222) },
+  postgres: { host: "127.0.0.1", port: Number(process.env.POSTGRES_PORT ?? 5432) },
 } as const
 
 export const kafkaUrl = `kafka://${servers.kafka.host}:${servers.kafka.port}`

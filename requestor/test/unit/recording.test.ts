@@ -108,10 +108,24 @@ describe("state writes of a recorded event", () => {
       { op: "hset", key: "order:ORD-7", field: "status", value: "FINALISED" },
       { op: "hset", key: "order:ORD-7", field: "updatedAt", value: at },
       { op: "srem", key: "live-orders", member: "ORD-7" },
+      { op: "zadd", key: "retention", score: Date.parse(at), member: "ORD-7" },
     ])
     expect(writesFor(record("NewProposal"))).toEqual([
       { op: "hset", key: "order:ORD-7", field: "updatedAt", value: at },
     ])
+  })
+
+  it("start retention when the order ends (finalised, or paused by expiry) and stop it on a resume", () => {
+    const at = "2025-01-01T00:10:00.000Z"
+    const paused = (reason: string) => record("OrderPaused", { details: { Reason: reason } })
+    expect(writesFor(paused("expired"))).toContainEqual({
+      op: "zadd",
+      key: "retention",
+      score: Date.parse(at),
+      member: "ORD-7",
+    })
+    expect(writesFor(paused("buyer")).some((write) => write.key === "retention")).toBe(false)
+    expect(writesFor(record("OrderResumed"))).toContainEqual({ op: "zrem", key: "retention", member: "ORD-7" })
   })
 })
 
