@@ -80,7 +80,7 @@ compose-config: ## Validate the Docker Compose file (needs only the docker clien
 # out-of-order event. BENCH_SHORT=1: the short form (seconds). The generator holds many sockets.
 BENCH := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; node --max-old-space-size=8192 test/bench/run.ts
 
-.PHONY: bench bench-write bench-live-orders bench-fan-out bench-overload bench-replicas
+.PHONY: bench bench-write bench-live-orders bench-fan-out bench-overload bench-replicas bench-retention
 bench: generate infra-up ## Every benchmark scenario in turn (about 25 min): figure, baseline and ratio per scenario
 	@$(BENCH)
 
@@ -98,6 +98,9 @@ bench-overload: generate infra-up ## 2x the measured capacity for 60 s, then nor
 
 bench-replicas: generate infra-up ## The write throughput of 2 processors + 2 requestors against 1 + 1
 	@$(BENCH) replicas
+
+bench-retention: generate infra-up ## Orders through their life at a steady rate, short retention: Redis used_memory flat, all archived
+	@$(BENCH) retention
 
 .PHONY: bench-latency
 bench-latency: ## Stream latency benchmark: submit → NewProposal on WatchOrder, p50/p95/p99/max (needs make infra-up)

@@ -17,9 +17,10 @@ import { fanOut } from "./scenarios/fan-out.ts"
 import { liveOrders } from "./scenarios/live-orders.ts"
 import { overload } from "./scenarios/overload.ts"
 import { replicas } from "./scenarios/replicas.ts"
+import { retention } from "./scenarios/retention.ts"
 import { write } from "./scenarios/write.ts"
 
-const scenarios: ReadonlyArray<Scenario> = [write, liveOrders, fanOut, overload, replicas]
+const scenarios: ReadonlyArray<Scenario> = [write, liveOrders, fanOut, overload, replicas, retention]
 
 const usage = () =>
   [

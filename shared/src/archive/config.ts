@@ -14,6 +14,8 @@ import { positiveInt } from "../config/env.ts"
 
 const DatabaseUrl = Schema.String.check(
   Schema.makeFilter((value: string) => {
+    // Empty means unset (`DATABASE_URL=`: run without the archive).
+    if (value.trim() === "") return undefined
     if (!URL.canParse(value)) return "Expected a URL like postgres://dcent@127.0.0.1:5432/dcent"
     const scheme = new URL(value).protocol
     return scheme === "postgres:" || scheme === "postgresql:"
@@ -24,7 +26,6 @@ const DatabaseUrl = Schema.String.check(
 
 export const archiveConfig = Config.all({
   databaseUrl: Config.option(Config.schema(DatabaseUrl, "DATABASE_URL")).pipe(
-    // An empty value means unset (compose files pass `DATABASE_URL=` through).
     Config.map((value) => Option.filter(value, (url) => url.trim() !== "")),
   ),
   retentionSeconds: positiveInt("ORDER_RETENTION_SECONDS", 86_400),
