@@ -1,6 +1,6 @@
 # dCent Communicator — the two commands a newcomer needs are `make run` and `make test`.
 # Each installs what is missing (Debian packages, Node 24, npm workspace, Kafka jars),
-# starts the local infrastructure (Kafka KRaft, Redis, NATS JetStream on 127.0.0.1) and goes.
+# starts the local infrastructure (Kafka KRaft, Redis, NATS JetStream, PostgreSQL on 127.0.0.1) and goes.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -30,16 +30,16 @@ check: generate ## Format/lint (Biome), buf lint and type check (services, tests
 	@tsc -p tsconfig.json
 	@tsc -p k6/tsconfig.json
 
-infra-up: install ## Start Kafka, Redis and NATS on 127.0.0.1 (idempotent)
+infra-up: install ## Start Kafka, Redis, NATS and PostgreSQL on 127.0.0.1 (idempotent)
 	@$(STACK) up
 
-infra-down: ## Stop Kafka, Redis and NATS
+infra-down: ## Stop Kafka, Redis, NATS and PostgreSQL
 	@$(STACK) down
 
 infra-status: ## Show what runs
 	@$(STACK) status
 
-infra-logs: ## Tail the infrastructure logs (SVC=kafka|redis|nats)
+infra-logs: ## Tail the infrastructure logs (SVC=kafka|redis|nats|postgres)
 	@$(STACK) logs $${SVC:-kafka}
 
 infra-clean: ## Stop the infrastructure and delete its data
@@ -48,7 +48,7 @@ infra-clean: ## Stop the infrastructure and delete its data
 topics: infra-up ## Create the eight topics on the local Kafka
 	@node shared/src/broker/cli/ensure-topics.ts
 
-run: generate infra-up ## Run Kafka, Redis and both services in the foreground (Ctrl-C stops the services)
+run: generate infra-up ## Run Kafka, Redis, PostgreSQL and both services in the foreground (Ctrl-C stops the services)
 	@bash scripts/run-services.sh
 
 test: generate infra-up observe-install ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
