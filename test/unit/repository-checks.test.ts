@@ -49,6 +49,7 @@ describe("Docker Compose path", () => {
       "grafana",
       "jaeger",
       "otel-collector",
+      "postgres",
       "processor",
       "prometheus",
       "redis",

@@ -77,6 +77,23 @@ const readBodies = async (target: Target, id: string) =>
     call("GET", `${target.processorUrls[0]}/api/v1/orders/${id}/proposals`),
   ]).then((answers) => answers.map((answer) => `${answer.status} ${answer.text}`))
 
+/**
+ * The bodies of a finished order once both services have recorded its end: the requestor records
+ * the buyer-facing events as they stream in, so right after `finalize` answers its view may still
+ * be a step behind. Read until the requestor shows FINALISED and two reads agree (bounded).
+ */
+const settledBodies = async (target: Target, id: string) => {
+  let last = await readBodies(target, id)
+  const deadline = Date.now() + 15_000
+  while (Date.now() < deadline) {
+    await sleep(200)
+    const next = await readBodies(target, id)
+    if (next[0]?.includes('"FINALISED"') === true && JSON.stringify(next) === JSON.stringify(last)) return next
+    last = next
+  }
+  return last
+}
+
 /** One order's whole life; true when finalised. */
 const lifeOf = async (target: Target, runId: string, id: string, seller: string): Promise<boolean> => {
   const requestor = target.requestorUrls[0] as string
@@ -196,7 +213,7 @@ const measure = async (
             finalised.push(id)
             // A sample of the bodies read while the order is still in Redis (well within retention).
             if (before.size < settings.readBack && n % Math.max(1, Math.floor(total / settings.readBack)) === 0) {
-              before.set(id, await readBodies(target, id))
+              before.set(id, await settledBodies(target, id))
             }
           },
           () => {
@@ -289,8 +306,14 @@ export const retention: Scenario = {
       try {
         for (const [id, bodies] of system.before) {
           const after = await readBodies(system.target, id)
-          if (JSON.stringify(after) === JSON.stringify(bodies)) identical += 1
-          else mismatches.push(id)
+          if (JSON.stringify(after) === JSON.stringify(bodies)) {
+            identical += 1
+            continue
+          }
+          const index = after.findIndex((body, at) => body !== bodies[at])
+          mismatches.push(
+            `${id} (${["requestor GET order", "processor GET order", "processor GET proposals"][index]}: before ${bodies[index]?.slice(0, 400)} after ${after[index]?.slice(0, 400)})`,
+          )
         }
       } finally {
         await system.target.stop()
