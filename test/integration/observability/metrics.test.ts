@@ -242,9 +242,10 @@ describe("dashboards and alert rules name only exported metrics", () => {
 
   const dashboardFiles = readdirSync(dashboardsDir).filter((file) => file.endsWith(".json"))
 
-  it("has the five dashboards", () => {
+  it("has the six dashboards", () => {
     expect(dashboardFiles.sort()).toEqual([
       "api.json",
+      "archive.json",
       "broker.json",
       "end-to-end-latency.json",
       "queue-semaphore.json",
