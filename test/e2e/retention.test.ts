@@ -367,3 +367,34 @@ describe(`retention and archive (${orderId})`, () => {
     expect(resume.text).toContain("order_archived")
   })
 })
+
+describe("the archive unreachable", () => {
+  it("the services start and are ready; an id not in Redis answers 503 + Retry-After (it may be archived)", async () => {
+    const unreachable = { DATABASE_URL: "postgres://dcent@127.0.0.1:1/dcent" }
+    const down = await startPair(undefined, unreachable)
+    try {
+      const id = `${run}-UNKNOWN`
+      const get = await http("GET", `${down.requestor.httpUrl}/api/v1/orders/${id}`)
+      expectStatus(get, 503)
+      expect(get.headers.get("retry-after"), describeResponse(get)).toMatch(/^\d+$/)
+      expect(get.text).toContain("archive")
+      const initiate = await http("POST", `${down.requestor.httpUrl}/api/v1/initiate`, {
+        OrderReqId: id,
+        SessionID: `${run}-SESSION-3`,
+        "Notification type": "SMS",
+        BuyerID: `${run}-BUYER`,
+        Industry: industry,
+        Location: [origin.Lng, origin.Lat],
+        Products: ["Steel beams, 6 m"],
+        DeliveryDate: "2026-12-01",
+      })
+      expectStatus(initiate, 503)
+      expect(initiate.headers.get("retry-after"), describeResponse(initiate)).toMatch(/^\d+$/)
+      const processorGet = await http("GET", `${down.processor.httpUrl}/api/v1/orders/${id}`)
+      expectStatus(processorGet, 503)
+      expect(processorGet.headers.get("retry-after"), describeResponse(processorGet)).toMatch(/^\d+$/)
+    } finally {
+      await stopStack(down)
+    }
+  })
+})

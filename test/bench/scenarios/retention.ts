@@ -311,8 +311,13 @@ export const retention: Scenario = {
             continue
           }
           const index = after.findIndex((body, at) => body !== bodies[at])
+          const was = bodies[index] ?? ""
+          const is = after[index] ?? ""
+          let from = 0
+          while (from < was.length && was[from] === is[from]) from += 1
+          const around = (text: string) => text.slice(Math.max(0, from - 60), from + 200)
           mismatches.push(
-            `${id} (${["requestor GET order", "processor GET order", "processor GET proposals"][index]}: before ${bodies[index]?.slice(0, 400)} after ${after[index]?.slice(0, 400)})`,
+            `${id} (${["requestor GET order", "processor GET order", "processor GET proposals"][index]} differs at ${from}: before …${around(was)}… after …${around(is)}…)`,
           )
         }
       } finally {
