@@ -78,9 +78,11 @@ const readBodies = async (target: Target, id: string) =>
   ]).then((answers) => answers.map((answer) => `${answer.status} ${answer.text}`))
 
 /**
- * The bodies of a finished order once both services have recorded its end: the requestor records
- * the buyer-facing events as they stream in, so right after `finalize` answers its view may still
- * be a step behind. Read until the requestor shows FINALISED and two reads agree (bounded).
+ * The bodies of a finished order once nothing changes it any more: the requestor records the
+ * buyer-facing events as they stream in, so right after `finalize` answers its view may still be
+ * a step behind; and a proposal may be accepted (and the order finalised) before the order's
+ * dispatch job ran, which then still records its (empty) seller selection. Read until the
+ * requestor shows FINALISED, the processor shows `DispatchedAt`, and two reads agree (bounded).
  */
 const settledBodies = async (target: Target, id: string) => {
   let last = await readBodies(target, id)
@@ -88,7 +90,8 @@ const settledBodies = async (target: Target, id: string) => {
   while (Date.now() < deadline) {
     await sleep(200)
     const next = await readBodies(target, id)
-    if (next[0]?.includes('"FINALISED"') === true && JSON.stringify(next) === JSON.stringify(last)) return next
+    const settled = next[0]?.includes('"FINALISED"') === true && next[1]?.includes('"DispatchedAt"') === true
+    if (settled && JSON.stringify(next) === JSON.stringify(last)) return next
     last = next
   }
   return last
