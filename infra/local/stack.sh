@@ -338,7 +338,7 @@ nats_ready() {
 POSTGRES_VERSION="${POSTGRES_VERSION:-15}"
 POSTGRES_BIN="/usr/lib/postgresql/$POSTGRES_VERSION/bin"
 POSTGRES_DATA="$DATA_DIR/postgres"
-POSTGRES_SOCKET_DIR="$RUN_DIR/postgres-socket"
+POSTGRES_SOCKET_DIR="$DATA_DIR/postgres-socket"
 
 # Its server binary is not on PATH: `install_for` checks it by path (`install_postgres`).
 postgres_packages() { echo "ss:iproute2"; }
