@@ -50,7 +50,7 @@ const withRedis = async <A>(db: number, f: (client: IORedis) => Promise<A>): Pro
 }
 
 const scanKeys = (db: number, pattern: string) => withRedis(db, async (client) => (await client.keys(pattern)).sort())
-const RETENTION_SECONDS = 8
+const RETENTION_SECONDS = 10
 
 const run = uniqueId("E2E")
 const orderId = `${run}-ARCHIVE`
