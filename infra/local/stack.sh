@@ -19,6 +19,8 @@ ALL_SERVICES=(kafka redis nats)
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+# Redis refuses writes (never evicts) beyond this: see infra/redis/redis.conf.
+REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-4gb}"
 NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
@@ -302,9 +304,10 @@ start_redis() {
   mkdir -p "$DATA_DIR/redis"
   # Foreground (no --daemonize) so it is managed like the others; output goes
   # to redis.log through spawn's redirection.
-  spawn redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
-    --protected-mode yes --dir "$DATA_DIR/redis" \
-    --appendonly yes --save 60 1000 --daemonize no --logfile ""
+  # Durability and memory settings come from the one file every deployment uses.
+  spawn redis redis-server "$SCRIPT_DIR/../redis/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --protected-mode yes --dir "$DATA_DIR/redis" --maxmemory "$REDIS_MAXMEMORY" \
+    --daemonize no --logfile ""
 }
 
 redis_ready() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }

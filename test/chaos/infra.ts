@@ -6,10 +6,11 @@
  * Restarts stop the server through its pidfile in that run directory (never `stack.sh down`, which
  * with a missing variable would stop the shared stack) and start it again with `stack.sh up`.
  *
- * Redis runs with AOF (`--appendonly yes`, set by stack.sh) and this suite switches it to
- * `appendfsync always` at every start, then restarts it with SIGKILL: an acknowledged write is on
- * disk before Redis answers, so a crash loses nothing acknowledged — the harsher of the two ways
- * (a graceful SIGTERM restart would fsync the AOF anyway and prove less).
+ * Redis runs with the settings every deployment uses (`infra/redis/redis.conf`, loaded by
+ * stack.sh: AOF with `appendfsync always`, `noeviction`), untouched by this suite, and is
+ * restarted with SIGKILL: an acknowledged write is on disk before Redis answers, so a crash loses
+ * nothing acknowledged — the harsher of the two ways (a graceful SIGTERM restart would fsync the
+ * AOF anyway and prove less).
  */
 import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
@@ -46,10 +47,6 @@ const run = (file: string, args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv)
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-/** `redis-cli` on the chaos Redis. */
-export const chaosRedisCli = (...args: ReadonlyArray<string>) =>
-  run("redis-cli", ["-h", "127.0.0.1", "-p", String(chaosServers.redisPort), ...args])
-
 const pidOf = (server: Server): number | undefined => {
   try {
     const pid = Number(readFileSync(`${chaosServers.runDir}/pids/${server}.pid`, "utf8").trim())
@@ -69,10 +66,9 @@ const alive = (pid: number) => {
   }
 }
 
-/** Starts (idempotently) the chaos Kafka and/or Redis and waits until ready; Redis fsyncs every write. */
+/** Starts (idempotently) the chaos Kafka and/or Redis and waits until ready. */
 export const chaosUp = async (servers: ReadonlyArray<Server> = ["kafka", "redis"]) => {
   await run("bash", ["infra/local/stack.sh", "up", ...servers], stackEnv())
-  if (servers.includes("redis")) await chaosRedisCli("CONFIG", "SET", "appendfsync", "always")
 }
 
 /** Stops one chaos server by its pidfile (`signal`), waiting (bounded) until it has exited. */

@@ -13,7 +13,7 @@ import { type Config, Context, Duration, Effect, Layer } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { url } from "../config/env.ts"
 import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
-import { RedisError, RedisUnavailable } from "./errors.ts"
+import { commandFailure, outOfMemoryReason, type RedisError, RedisUnavailable } from "./errors.ts"
 
 export const defaultRedisUrl = "redis://127.0.0.1:6379"
 
@@ -42,6 +42,23 @@ export interface RedisShape {
   ) => Effect.Effect<A, RedisUnavailable | RedisError>
   /** Succeeds when Redis answers `PING` within the health-check timeout. */
   readonly ping: Effect.Effect<void, RedisUnavailable>
+  /** Redis's memory now (`INFO memory`); `maxBytes` is 0 when no `maxmemory` is set. */
+  readonly memory: Effect.Effect<RedisMemory, RedisUnavailable | RedisError>
+  /** Fails while Redis is at `maxmemory` (it refuses writes): for readiness. */
+  readonly acceptsWrites: Effect.Effect<void, RedisUnavailable | RedisError>
+  /** Commands Redis refused for memory since the client was made (for a counter). */
+  readonly outOfMemoryRefusals: () => number
+}
+
+export interface RedisMemory {
+  readonly usedBytes: number
+  readonly maxBytes: number
+}
+
+/** Reads `used_memory` and `maxmemory` from an `INFO memory` reply. */
+export const parseMemoryInfo = (info: string): RedisMemory => {
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? 0)
+  return { usedBytes: field("used_memory"), maxBytes: field("maxmemory") }
 }
 
 export interface RedisOptions {
@@ -132,14 +149,18 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
       )
     })
 
+    let outOfMemoryRefusals = 0
+    const failure = (command: string) => (cause: unknown) => {
+      const error = commandFailure(shownUrl, command, cause)
+      if (error._tag === "RedisUnavailable") outOfMemoryRefusals++
+      return error
+    }
+
     const once = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
       Effect.suspend(
         (): Effect.Effect<A, RedisUnavailable | RedisError> =>
           client.status === "ready"
-            ? Effect.tryPromise({
-                try: () => f(client),
-                catch: (cause) => new RedisError({ command, reason: reasonOf(cause) }),
-              })
+            ? Effect.tryPromise({ try: () => f(client), catch: failure(command) })
             : Effect.fail(unavailable(lastError === "" ? `connection ${client.status}` : lastError)),
       )
 
@@ -156,7 +177,33 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
         Effect.withSpan(`Redis.${command}`, undefined, { captureStackTrace: false }),
       )
 
-    return Redis.of({ client, keyPrefix: options.keyPrefix, url: shownUrl, use, useIdempotent, ping })
+    const memory = useIdempotent("INFO", (client) => client.info("memory")).pipe(Effect.map(parseMemoryInfo))
+
+    const acceptsWrites = memory.pipe(
+      Effect.flatMap(({ usedBytes, maxBytes }) =>
+        maxBytes > 0 && usedBytes >= maxBytes
+          ? Effect.fail(
+              new RedisUnavailable({
+                url: shownUrl,
+                reason: `${outOfMemoryReason}: ${usedBytes} of ${maxBytes} bytes used`,
+                kind: "out-of-memory",
+              }),
+            )
+          : Effect.void,
+      ),
+    )
+
+    return Redis.of({
+      client,
+      keyPrefix: options.keyPrefix,
+      url: shownUrl,
+      use,
+      useIdempotent,
+      ping,
+      memory,
+      acceptsWrites,
+      outOfMemoryRefusals: () => outOfMemoryRefusals,
+    })
   })
 
   /** Reads `REDIS_URL`; fails only on an invalid value, never because Redis is down. */
