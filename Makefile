@@ -80,12 +80,15 @@ compose-config: ## Validate the Docker Compose file (needs only the docker clien
 # out-of-order event. BENCH_SHORT=1: the short form (seconds). The generator holds many sockets.
 BENCH := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; node --max-old-space-size=8192 test/bench/run.ts
 
-.PHONY: bench bench-write bench-live-orders bench-fan-out bench-overload bench-replicas
+.PHONY: bench bench-write bench-durability bench-live-orders bench-fan-out bench-overload bench-replicas
 bench: generate infra-up ## Every benchmark scenario in turn (about 25 min): figure, baseline and ratio per scenario
 	@$(BENCH)
 
 bench-write: generate infra-up ## Write path: proposals + updates, closed and open loop; latency to WatchOrder, SSE, topics
 	@$(BENCH) write
+
+bench-durability: generate infra-up ## The write closed loop with Redis fsyncing every write (the default) against appendfsync everysec
+	@$(BENCH) durability
 
 bench-live-orders: generate infra-up ## 10k/50k/100k live orders (BENCH_LIVE_ORDERS): open time, idle RSS/CPU/Redis, a burst
 	@$(BENCH) live-orders
