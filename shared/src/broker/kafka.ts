@@ -15,7 +15,7 @@
  * and disconnected, and the admin client disconnected, when the layer's scope closes.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { type Config, Duration, Effect, Layer, type Scope } from "effect"
+import { Clock, type Config, Duration, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
 import { brokerUrlOfKind, clientIdConfig, kafkaLingerMsConfig, kafkaLogLevelConfig } from "./config.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
@@ -97,14 +97,14 @@ export const makeKafkaBroker = (
       Effect.sync(() => kafka.producer(producerConfig(options))),
       (client) =>
         Effect.gen(function* () {
-          const started = Date.now()
+          const started = yield* Clock.currentTimeMillis
           yield* Effect.promise(async () => {
             await client.flush({ timeout: 5_000 }).catch(() => undefined)
             await client.disconnect().catch(() => undefined)
           }).pipe(Effect.timeout("6 seconds"), Effect.ignore)
           // A step of the graceful drain (see runtime/Drain.ts): logged with its duration.
           yield* Effect.logInfo("kafka producer flushed and disconnected").pipe(
-            Effect.annotateLogs({ durationMs: Date.now() - started }),
+            Effect.annotateLogs({ durationMs: (yield* Clock.currentTimeMillis) - started }),
           )
         }),
     )

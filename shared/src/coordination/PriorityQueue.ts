@@ -27,7 +27,7 @@
  *   wake-up, one fiber per process and queue checks the depth every `wakeUpFallbackMs` (±25 %)
  *   while consumers wait, and wakes as many as there are jobs ready.
  */
-import { Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
+import { Context, Duration, Effect, Layer, Option, Random, Schema, type Scope } from "effect"
 import { type Priority, Priority as PrioritySchema } from "../orders/domain.ts"
 import { Redis } from "../redis/Redis.ts"
 import { CoordinationError } from "./errors.ts"
@@ -397,7 +397,8 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
         )
         if (ready > 0) wakeUps.wakeLocal(topic, Math.min(ready, idle))
       })
-      return Effect.sleep(Duration.millis(fallbackMs * (0.75 + Math.random() / 2))).pipe(
+      return Random.next.pipe(
+        Effect.flatMap((random) => Effect.sleep(Duration.millis(fallbackMs * (0.75 + random / 2)))),
         Effect.andThen(check),
         Effect.forever,
       )
