@@ -29,7 +29,7 @@ import { Clock, Context, Data, Effect, Layer, Option, Result, Schema } from "eff
 import { ProcessorConfig } from "../config.ts"
 import { type Command, type Decision, decide, type Replies } from "./decide.ts"
 import { type CommandError, Unavailable } from "./errors.ts"
-import { Keys, type OrderDetails, type OrderState, OrderStateJson } from "./model.ts"
+import { encodeOrderState, Keys, type OrderDetails, type OrderState, OrderStateJson } from "./model.ts"
 import { outboxEntries } from "./outbox.ts"
 import { RecentStates } from "./recentStates.ts"
 
@@ -67,7 +67,6 @@ export interface OrdersShape {
 class CommitConflict extends Data.TaggedError("CommitConflict")<{ readonly orderReqId: string }> {}
 
 const decodeState = Schema.decodeUnknownEffect(OrderStateJson)
-const encodeState = Schema.encodeSync(OrderStateJson)
 
 const redisUnavailable = (error: RedisUnavailable | RedisError) =>
   new Unavailable({ dependency: "redis", reason: error.message })
@@ -86,7 +85,7 @@ interface Snapshot {
 export const decisionWrites = (orderReqId: string, decision: Decision<unknown>): ReadonlyArray<StateWrite> => [
   ...(decision.state === undefined
     ? []
-    : [{ op: "set" as const, key: Keys.order(orderReqId), value: encodeState(decision.state) }]),
+    : [{ op: "set" as const, key: Keys.order(orderReqId), value: encodeOrderState(decision.state) }]),
   ...decision.timers.set.map((timer) => ({
     op: "zadd" as const,
     key: Keys.timers,
