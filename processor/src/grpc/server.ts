@@ -48,6 +48,7 @@ export const GrpcLive = Layer.unwrap(
           descriptorSet,
           services,
           admission: config.grpcAdmission,
+          maxReceiveMessageBytes: config.grpcMaxReceiveMessageBytes,
           // Only the requestor calls this port (its service principal is never limited); with
           // AUTH_MODE=disabled its calls carry every buyer's from one address: not limited either.
           rateLimit: { limitAnonymous: false },

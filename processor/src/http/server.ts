@@ -16,7 +16,7 @@ export const HttpLive = Layer.unwrap(
     return serveApi(
       ProcessorApi,
       ApiHandlers,
-      { host: config.httpHost, port: config.httpPort, admission: config.httpAdmission },
+      { host: config.httpHost, port: config.httpPort, admission: config.httpAdmission, limits: config.httpLimits },
       MetricsHttpLive,
     )
   }),

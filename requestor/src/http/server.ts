@@ -15,7 +15,7 @@ export const HttpLive = Layer.unwrap(
     return serveApi(
       RequestorApi,
       ApiHandlers,
-      { host: config.httpHost, port: config.httpPort, admission: config.httpAdmission },
+      { host: config.httpHost, port: config.httpPort, admission: config.httpAdmission, limits: config.httpLimits },
       MetricsHttpLive,
     )
   }),

@@ -131,6 +131,7 @@ export const GrpcLive = GrpcServer.layer(
       descriptorSet,
       // Past GRPC_MAX_STREAMS open watches a new one fails at once with RESOURCE_EXHAUSTED.
       admission: config.grpcAdmission,
+      maxReceiveMessageBytes: config.grpcMaxReceiveMessageBytes,
       services: [grpcService(OrderWatchServiceDefinition, { watchOrder })],
     }
   }),

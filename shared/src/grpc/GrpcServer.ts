@@ -36,6 +36,7 @@ import { onDrain } from "../runtime/Drain.ts"
 import { rpcServerTracing } from "../telemetry/grpc.ts"
 import { rpcServerAdmission } from "./admission.ts"
 import { GrpcServeError } from "./errors.ts"
+import { defaultGrpcMaxReceiveMessageBytes, maxReceiveMessageOption } from "./limits.ts"
 import { addServerReflection } from "./reflection.ts"
 import type { GrpcService } from "./services.ts"
 
@@ -51,6 +52,8 @@ export interface GrpcServerOptions {
   readonly admission?: GrpcAdmissionLimits
   /** How the process's `RateLimits` (if any) apply to this server's calls. */
   readonly rateLimit?: RpcRateLimitOptions
+  /** The largest message accepted (default `GRPC_MAX_RECEIVE_MESSAGE_BYTES`' 1 MiB, `limits.ts`). */
+  readonly maxReceiveMessageBytes?: number
 }
 
 export interface GrpcServerShape {
@@ -75,7 +78,10 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
 
     // Call metrics when the process has a `Metrics` registry (tests may run without one).
     const metrics = yield* Effect.serviceOption(Metrics)
-    const base = Option.isSome(metrics) ? createServer().use(rpcServerMetrics(metrics.value.catalogue)) : createServer()
+    const channelOptions = maxReceiveMessageOption(options.maxReceiveMessageBytes ?? defaultGrpcMaxReceiveMessageBytes)
+    const base = Option.isSome(metrics)
+      ? createServer(channelOptions).use(rpcServerMetrics(metrics.value.catalogue))
+      : createServer(channelOptions)
     // Inside the metrics (a refused call is counted, RESOURCE_EXHAUSTED), outside the tracing
     // (a refused call does no work worth a span).
     const admission = options.admission ?? defaultGrpcAdmission

@@ -2,7 +2,8 @@
  * Serves an HttpApi over Node's HTTP server, with its OpenAPI document at `/openapi.json`,
  * interactive docs (Scalar) at `/docs`, failures rendered as the common error body, admission
  * control (`admission.ts`: past its bounds 503 `overloaded` + `Retry-After`) and the access log
- * at debug level (`accessLog.ts`, instead of Effect's info-level one).
+ * at debug level (`accessLog.ts`, instead of Effect's info-level one). Hostile input is bounded by
+ * `limits.ts` (413 / 414 / 431, slow clients cut off).
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -14,6 +15,7 @@ import { HttpSpanNames } from "../telemetry/http.ts"
 import { accessLog } from "./accessLog.ts"
 import { HttpAdmission } from "./admission.ts"
 import { DrainGate } from "./drainGate.ts"
+import { defaultHttpLimits, type HttpLimits, HttpLimitsMiddleware, nodeServerOptions } from "./limits.ts"
 import { ErrorRendering } from "./middleware.ts"
 
 export interface HttpServerOptions {
@@ -23,6 +25,8 @@ export interface HttpServerOptions {
   readonly shutdownTimeout?: Duration.Input
   /** Bounds on requests in flight and waiting (default `defaultHttpAdmission`). */
   readonly admission?: HttpAdmissionLimits
+  /** Bounds on body, URL, headers and slow clients (default `defaultHttpLimits`, `limits.ts`). */
+  readonly limits?: HttpLimits
 }
 
 export const openApiPath = "/openapi.json"
@@ -39,6 +43,7 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
   handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
   extra: Layer.Layer<never, E2, R2> = Layer.empty as Layer.Layer<never, E2, R2>,
   admission?: HttpAdmissionLimits,
+  limits?: HttpLimits,
 ) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(api, { openapiPath: openApiPath }).pipe(Layer.provide(handlers)),
@@ -49,6 +54,8 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
     DrainGate,
     // Past the bounds on requests in flight and waiting: 503 overloaded + Retry-After, at once.
     HttpAdmission(admission),
+    // Innermost of the global middleware: an admitted request is checked before its body is read.
+    HttpLimitsMiddleware(limits),
   ).pipe(Layer.provideMerge(extra))
 
 /** Listens on `host:port` and serves `api`; closes the server (bounded) when the layer is released. */
@@ -59,12 +66,12 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
   extra: Layer.Layer<never, E2, R2> = Layer.empty as Layer.Layer<never, E2, R2>,
 ) =>
   // Effect's access log writes every request at info level; ours is at debug (`accessLog.ts`).
-  HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission), {
+  HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission, options.limits), {
     disableLogger: true,
     middleware: accessLog,
   }).pipe(
     Layer.provide(
-      NodeHttpServer.layer(createServer, {
+      NodeHttpServer.layer(() => createServer(nodeServerOptions(options.limits ?? defaultHttpLimits)), {
         host: options.host,
         port: options.port,
         gracefulShutdownTimeout: Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds"),
