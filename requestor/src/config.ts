@@ -2,6 +2,7 @@
 
 import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
+import { tlsConfig } from "@dcent/shared/config/tls"
 import { grpcMaxReceiveMessageBytesConfig } from "@dcent/shared/grpc/limits"
 import { httpLimitsConfig } from "@dcent/shared/http/limits"
 import { Config, Context, Layer, Schema } from "effect"
@@ -62,6 +63,8 @@ export const requestorConfig = Config.all({
   httpLimits: httpLimitsConfig,
   /** `GRPC_MAX_RECEIVE_MESSAGE_BYTES` (1 MiB): the largest gRPC message accepted. */
   grpcMaxReceiveMessageBytes: grpcMaxReceiveMessageBytesConfig,
+  /** `TLS_CA_FILE`, `TLS_CERT_FILE`, `TLS_KEY_FILE`: https / gRPC over TLS, mutual TLS to the processor (`config/tls.ts`). */
+  tls: tlsConfig,
   /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */
   demoData: flag("DEMO_DATA", false),
 })

@@ -20,6 +20,7 @@
  * a call past its principal's budget (or a stream past its cap on open streams) fails with
  * RESOURCE_EXHAUSTED and a `retry-after` trailer, like admission control.
  */
+import type { ServerCredentials } from "@grpc/grpc-js"
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
@@ -54,6 +55,8 @@ export interface GrpcServerOptions {
   readonly rateLimit?: RpcRateLimitOptions
   /** The largest message accepted (default `GRPC_MAX_RECEIVE_MESSAGE_BYTES`' 1 MiB, `limits.ts`). */
   readonly maxReceiveMessageBytes?: number
+  /** TLS (or mutual TLS) credentials (`../config/tls.ts`); plain TCP without. */
+  readonly credentials?: ServerCredentials | undefined
 }
 
 export interface GrpcServerShape {
@@ -126,7 +129,7 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
 
     const port = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => server.listen(address),
+        try: () => server.listen(address, options.credentials),
         catch: (cause) =>
           new GrpcServeError({ address, reason: cause instanceof Error ? cause.message : String(cause) }),
       }),
@@ -165,6 +168,7 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
         address: hostPort(options.host, port),
         services: serviceNames.join(","),
         reflection: options.descriptorSet !== undefined,
+        tls: options.credentials !== undefined,
       }),
     )
     return GrpcServer.of({ port, setServing })

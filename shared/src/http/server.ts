@@ -5,7 +5,8 @@
  * at debug level (`accessLog.ts`, instead of Effect's info-level one). Hostile input is bounded by
  * `limits.ts` (413 / 414 / 431, slow clients cut off).
  */
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Layer } from "effect"
 import { HttpRouter } from "effect/http"
@@ -27,6 +28,8 @@ export interface HttpServerOptions {
   readonly admission?: HttpAdmissionLimits
   /** Bounds on body, URL, headers and slow clients (default `defaultHttpLimits`, `limits.ts`). */
   readonly limits?: HttpLimits
+  /** Serve https with this certificate and key (`TLS_CERT_FILE` / `TLS_KEY_FILE`); plain http without. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
 }
 
 export const openApiPath = "/openapi.json"
@@ -58,6 +61,15 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
     HttpLimitsMiddleware(limits),
   ).pipe(Layer.provideMerge(extra))
 
+/** Node's server for `options`: https when a certificate is given, with the limits of `limits.ts` either way. */
+const nodeServer = (options: HttpServerOptions) => {
+  const limits = nodeServerOptions(options.limits ?? defaultHttpLimits)
+  return options.tls === undefined
+    ? createServer(limits)
+    : // An https.Server emits the same events as an http.Server; NodeHttpServer only listens to them.
+      (createHttpsServer({ ...limits, cert: options.tls.cert, key: options.tls.key }) as unknown as Server)
+}
+
 /** Listens on `host:port` and serves `api`; closes the server (bounded) when the layer is released. */
 export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, E2 = never, R2 = never>(
   api: HttpApi.HttpApi<Id, Groups>,
@@ -71,7 +83,7 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
     middleware: accessLog,
   }).pipe(
     Layer.provide(
-      NodeHttpServer.layer(() => createServer(nodeServerOptions(options.limits ?? defaultHttpLimits)), {
+      NodeHttpServer.layer(() => nodeServer(options), {
         host: options.host,
         port: options.port,
         gracefulShutdownTimeout: Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds"),
