@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make certs`: a local CA and one certificate per service, for TLS and mutual TLS between the
 # services (README "Security"). Written to CERTS_DIR (default certs/, git-ignored); existing files
-# are kept unless FORCE=1. Each certificate is valid for localhost, 127.0.0.1, ::1 and the
+# are kept unless FORCE=1. processor, requestor, client, kafka and redis certificates; each is valid for localhost, 127.0.0.1, ::1 and the
 # service names of the compose/k8s paths, for server and client use (the requestor presents its
 # certificate to the processor).
 #
@@ -24,7 +24,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "$day
   -subj "/CN=dCent local CA" -keyout "$dir/ca.key" -out "$dir/ca.crt" \
   -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 
-for name in processor requestor client; do
+for name in processor requestor client kafka redis; do
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=dcent-$name" \
     -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null
   openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
@@ -39,4 +39,4 @@ for name in processor requestor client; do
 done
 rm -f "$dir/ca.srl"
 chmod 644 "$dir"/*.crt
-echo "[certs] CA, processor, requestor and client certificates in $dir/ (keys readable by you only)"
+echo "[certs] CA, processor, requestor, client, kafka and redis certificates in $dir/ (keys readable by you only)"

@@ -27,19 +27,23 @@ process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL")
 })
 
-/** Resolves when `PING` on `port` answers `+PONG`, false if it does not within `timeoutMs`. */
-const pong = (port: number, timeoutMs: number) =>
+/** Resolves when `PING` on `port` answers `+PONG` (after `AUTH` with `password`), false if it does not within `timeoutMs`. */
+const pong = (port: number, timeoutMs: number, password?: string) =>
   new Promise<boolean>((resolve) => {
     const socket = connect({ host: "127.0.0.1", port })
     const timer = setTimeout(() => {
       socket.destroy()
       resolve(false)
     }, timeoutMs)
-    socket.once("connect", () => socket.write("PING\r\n"))
-    socket.once("data", (data) => {
+    socket.once("connect", () => socket.write(password === undefined ? "PING\r\n" : `AUTH ${password}\r\nPING\r\n`))
+    let answer = ""
+    socket.on("data", (data) => {
+      answer += data.toString()
+      // One reply line per command sent (AUTH, then PING).
+      if (answer.split("\r\n").length - 1 < (password === undefined ? 1 : 2)) return
       clearTimeout(timer)
       socket.destroy()
-      resolve(data.toString().startsWith("+PONG"))
+      resolve(answer.endsWith("+PONG\r\n"))
     })
     socket.once("error", () => {
       clearTimeout(timer)
@@ -47,8 +51,16 @@ const pong = (port: number, timeoutMs: number) =>
     })
   })
 
+export interface PrivateRedisOptions {
+  /** More `redis-server` arguments, e.g. `["--requirepass", pw]` or `["--user", "app on >pw ~* &* +@all"]`. */
+  readonly args?: ReadonlyArray<string>
+  /** The default user's password (`--requirepass`), for the PING that tells it is up. */
+  readonly password?: string
+}
+
 export const startPrivateRedis = async (
   binary = process.env.REDIS_SERVER_BIN ?? "redis-server",
+  options: PrivateRedisOptions = {},
 ): Promise<PrivateRedis> => {
   const port = await freePort()
   let child: ChildProcess | undefined
@@ -59,7 +71,19 @@ export const startPrivateRedis = async (
     output = ""
     const started = spawn(
       binary,
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        ...(options.args ?? []),
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     )
     child = started
@@ -77,7 +101,7 @@ export const startPrivateRedis = async (
     const deadline = Date.now() + 10_000
     while (Date.now() < deadline) {
       if (child === undefined) throw new Error(`redis-server on port ${port} exited at start:\n${output}`)
-      if (await pong(port, 500)) return
+      if (await pong(port, 500, options.password)) return
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     throw new Error(`redis-server on port ${port} did not answer PING within 10 s:\n${output}`)
