@@ -29,7 +29,12 @@ let stack: Stack
 const run = uniqueId("HOSTILE")
 
 beforeAll(async () => {
-  stack = await startStack({ processorDb: 14, requestorDb: 15, processorEnv: limits, requestorEnv: limits })
+  stack = await startStack({
+    processorDb: 14,
+    requestorDb: 15,
+    processorEnv: limits,
+    requestorEnv: { ...limits, SSE_HEARTBEAT_SECONDS: "1" },
+  })
 })
 
 afterAll(async () => {
@@ -127,6 +132,41 @@ describe("slow clients", () => {
     const exchange = await slowClient(ports().requestor, head, " ")
     expect(exchange.closedByServer).toBe(true)
     expect(statusOf(exchange.received)).toBe(408)
+  })
+})
+
+describe("what the timeouts do not cut", () => {
+  it("an SSE response stays open past HTTP_REQUEST_TIMEOUT_MS (the timeouts bound the request, not the response)", async () => {
+    const orderId = `${run}-SSE`
+    const registered = await http("POST", `${stack.requestor.httpUrl}/api/v1/orders`, {
+      OrderReqID: orderId,
+      BuyerID: `${run}-BUYER`,
+      Industry: "Hostile",
+      Location: { Lat: 1, Lng: 1 },
+      DeliveryDate: "2030-01-01",
+      Products: ["bolts"],
+    })
+    expect(registered.status, describeResponse(registered)).toBe(201)
+    const abort = new AbortController()
+    const bound = setTimeout(() => abort.abort(), 20_000)
+    try {
+      const response = await fetch(`${stack.requestor.httpUrl}/api/v1/orders/${orderId}/events`, {
+        headers: { accept: "text/event-stream" },
+        signal: abort.signal,
+      })
+      expect(response.status).toBe(200)
+      // One heartbeat a second (SSE_HEARTBEAT_SECONDS=1): the fifth comes after the 2 s request timeout.
+      let heartbeats = 0
+      const decoder = new TextDecoder()
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        heartbeats += decoder.decode(chunk).split(": keep-alive").length - 1
+        if (heartbeats >= 5) break
+      }
+      expect(heartbeats).toBeGreaterThanOrEqual(5)
+    } finally {
+      clearTimeout(bound)
+      abort.abort()
+    }
   })
 })
 
