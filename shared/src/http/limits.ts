@@ -13,7 +13,7 @@
  * The timeouts bound what the client sends, never the response: an SSE stream stays open.
  */
 import type { ServerOptions } from "node:http"
-import { Config, ConfigProvider, Context, Effect } from "effect"
+import { ByteSize, Config, ConfigProvider, Context, Effect } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest } from "effect/http"
 import { positiveInt } from "../config/env.ts"
 import { errorBody, errorResponse } from "./errors.ts"
@@ -97,6 +97,7 @@ export const HttpLimitsMiddleware = (limits: HttpLimits = defaultHttpLimits) => 
     ]),
     { connection: "close" },
   )
+  const maxBodySize = ByteSize.bytes(limits.maxBodyBytes)
   return HttpRouter.middleware(
     (effect) =>
       Effect.withFiber((fiber) => {
@@ -104,7 +105,10 @@ export const HttpLimitsMiddleware = (limits: HttpLimits = defaultHttpLimits) => 
         if (request.url.length > limits.maxUrlLength) return Effect.succeed(uriTooLong)
         const length = contentLength(request.headers)
         if (length !== undefined && length > limits.maxBodyBytes) return Effect.succeed(tooLarge)
-        return Effect.provideService(effect, HttpIncomingMessage.MaxBodySize, BigInt(limits.maxBodyBytes) as never)
+        // Set on the request's fiber for good, as the router sets its RouteContext (scoping it with
+        // `provideService` would also drop what the router adds inside, e.g. the route for metrics).
+        fiber.setContext(Context.add(fiber.context, HttpIncomingMessage.MaxBodySize, maxBodySize))
+        return effect
       }),
     { global: true },
   )
