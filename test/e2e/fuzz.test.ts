@@ -3,7 +3,7 @@
  * against both services as real processes with `AUTH_MODE=jwt` and a valid operator token: every
  * operation of each `/openapi.json` (but the SSE stream, which never ends), one run with data
  * valid for the document (`--mode positive`: examples and fuzzing) and one with invalid data
- * (`--mode negative`: coverage and fuzzing), fixed seed.
+ * (`--mode negative`: the coverage phase, which breaks each constraint in turn), fixed seed.
  *
  * - no response is a 5xx;
  * - invalid data is refused (4xx);
@@ -62,9 +62,9 @@ const fuzz = (name: string, baseUrl: string, mode: "positive" | "negative") =>
         "--mode",
         mode,
         "--phases",
-        mode === "positive" ? "examples,fuzzing" : "coverage,fuzzing",
+        mode === "positive" ? "examples,fuzzing" : "coverage",
         "--max-examples",
-        "15",
+        "12",
         "--seed",
         "20261206",
         "--workers",
