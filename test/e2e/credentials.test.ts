@@ -4,9 +4,10 @@
  * - a Redis with `requirepass`, an ACL user and a TLS port (certificates from `scripts/certs.sh`):
  *   the processor connects over `rediss://` with `REDIS_PASSWORD` and `REDIS_TLS_CA_FILE`, the
  *   requestor as the ACL user named in `REDIS_URL`;
- * - a single-node KRaft Kafka whose client listener is SASL_SSL with SCRAM-SHA-512: both services
- *   with `KAFKA_SECURITY_PROTOCOL=SASL_SSL` and the `KAFKA_SASL_*` / `KAFKA_SSL_CA_FILE` settings;
- * - the order lifecycle runs through both (its events on the SASL_SSL Kafka, read back with kcat);
+ * - a single-node KRaft Kafka of the local stack (`stack.sh`, own ports and data dir) with its
+ *   opt-in SASL_SSL listener (SCRAM-SHA-512): both services with `KAFKA_SECURITY_PROTOCOL=SASL_SSL`
+ *   and the `KAFKA_SASL_*` / `KAFKA_SSL_CA_FILE` settings;
+ * - the order lifecycle runs through both (its messages counted on the SASL_SSL listener);
  * - wrong passwords make a service not ready, naming Redis and the broker;
  * - no password appears in any service's output (debug logging).
  */
@@ -21,8 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { kafkaSecurityConfig, kafkaSecurityProperties } from "../../shared/src/broker/config.ts"
 import { eventually, http, type Stack, startStack, stopStack, uniqueId } from "../support/e2e.ts"
 import { freePort } from "../support/ports.ts"
+import { type PrivateKafka, startPrivateKafka } from "../support/privateKafka.ts"
 import { type PrivateRedis, startPrivateRedis } from "../support/privateRedis.ts"
-import { type SaslKafka, startSaslKafka } from "../support/privateSaslKafka.ts"
 import { repoRoot } from "../support/processes.ts"
 import { type RunningRequestor, startRequestor } from "../support/services.ts"
 
@@ -38,12 +39,13 @@ const ca = join(certsDir, "ca.crt")
 
 let redis: PrivateRedis
 let redisTlsPort: number
-let kafka: SaslKafka
+let kafka: PrivateKafka
+let saslBootstrap: string
 let stack: Stack | undefined
 let wrong: RunningRequestor | undefined
 
 const kafkaEnv = (password: string) => ({
-  BROKER_URL: `kafka://${kafka.bootstrap}`,
+  BROKER_URL: `kafka://${saslBootstrap}`,
   KAFKA_SECURITY_PROTOCOL: "SASL_SSL",
   KAFKA_SASL_MECHANISM: "SCRAM-SHA-512",
   KAFKA_SASL_USERNAME: "dcent",
@@ -67,7 +69,7 @@ const messagesOn = async (topic: string): Promise<number> => {
     ),
   )
   const admin = new KafkaJS.Kafka({
-    "bootstrap.servers": kafka.bootstrap,
+    "bootstrap.servers": saslBootstrap,
     log_level: 0,
     ...kafkaSecurityProperties(security),
   }).admin()
@@ -107,7 +109,9 @@ beforeAll(async () => {
       "no",
     ],
   })
-  kafka = await startSaslKafka({ certsDir, username: "dcent", password: kafkaPassword })
+  // The local stack's Kafka with its opt-in SASL_SSL listener (infra/local/stack.sh, KAFKA_SASL_SSL_PORT).
+  kafka = await startPrivateKafka({ saslSsl: { certsDir, username: "dcent", password: kafkaPassword } })
+  saslBootstrap = kafka.saslBootstrap as string
 }, 180_000)
 
 afterAll(async () => {
