@@ -85,7 +85,13 @@ const fuzz = (name: string, baseUrl: string, mode: "positive" | "negative") =>
         "--output-sanitize",
         "true",
       ],
-      { timeout: 240_000, maxBuffer: 32 * 1024 * 1024, env: { ...process.env, SCHEMATHESIS_HOOKS: "" } },
+      // In the report folder: schemathesis keeps a cache (`.schemathesis/`) in its working directory.
+      {
+        cwd: reportDir,
+        timeout: 240_000,
+        maxBuffer: 32 * 1024 * 1024,
+        env: { ...process.env, SCHEMATHESIS_HOOKS: "" },
+      },
       (error, stdout, stderr) => {
         let parsed: Har
         try {
