@@ -71,6 +71,10 @@ token: ## Print a local HS256 token signed with AUTH_JWT_SECRET: make token ROLE
 api-key: ## Print a new API key and its AUTH_API_KEYS_FILE entry (hashed): make api-key ROLE=service SUB=requestor
 	@node scripts/token.ts --api-key
 
+.PHONY: certs
+certs: ## A local CA + processor/requestor/client certificates (openssl) in certs/ (git-ignored) for TLS_CA_FILE / TLS_CERT_FILE / TLS_KEY_FILE
+	@bash scripts/certs.sh
+
 compose-config: ## Validate the Docker Compose file (needs only the docker client)
 	@docker compose -f infra/docker-compose.yml config --quiet && echo "compose file is valid"
 

@@ -10,6 +10,12 @@
 #   stack.sh clean                   down + delete data and logs
 #
 # Services run detached (setsid + pidfile) so they outlive this script.
+#
+# Credentials (opt-in, README "Security"): REDIS_REQUIREPASS starts Redis with that password;
+# KAFKA_SASL_SSL_PORT adds a SASL_SSL listener (SCRAM-SHA-512 user KAFKA_SASL_USERNAME /
+# KAFKA_SASL_PASSWORD, created when the storage is formatted: start from a clean data dir; the
+# certificate kafka.crt/kafka.key of `make certs` in KAFKA_SSL_CERT_DIR, default certs/) beside
+# the plaintext one.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -63,7 +69,7 @@ main_port() {
 # Every port a service binds; all are checked before it starts.
 service_ports() {
   case "$1" in
-    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT ${KAFKA_SASL_SSL_PORT:-}" ;;
     redis) echo "$REDIS_PORT" ;;
     nats) echo "$NATS_PORT $NATS_MONITOR_PORT" ;;
   esac
@@ -255,6 +261,25 @@ render_kafka_config() {
     -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
     -e "s|@KAFKA_LOG_DIRS@|$KAFKA_LOG_DIRS|g" \
     "$SCRIPT_DIR/kafka/server.properties" >"$CONF_DIR/server.properties"
+  if [[ -n "${KAFKA_SASL_SSL_PORT:-}" ]]; then add_kafka_sasl_ssl_listener; fi
+}
+
+# KAFKA_SASL_SSL_PORT: one more listener, SASL_SSL with SCRAM-SHA-512, its certificate as a PEM
+# key store (key + certificate of `make certs`).
+add_kafka_sasl_ssl_listener() {
+  local certs="${KAFKA_SSL_CERT_DIR:-$SCRIPT_DIR/../../certs}" conf="$CONF_DIR/server.properties"
+  [[ -n "${KAFKA_SASL_USERNAME:-}" && -n "${KAFKA_SASL_PASSWORD:-}" ]] ||
+    die "kafka: KAFKA_SASL_SSL_PORT needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+  [[ -f "$certs/kafka.crt" && -f "$certs/kafka.key" ]] ||
+    die "kafka: KAFKA_SASL_SSL_PORT needs $certs/kafka.crt and kafka.key (make certs)"
+  (umask 077 && cat "$certs/kafka.key" "$certs/kafka.crt" >"$CONF_DIR/kafka-keystore.pem")
+  sed -i -e "s|^listeners=.*|&,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT|" \
+    -e "s|^advertised.listeners=.*|&,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT|" \
+    -e "s|^listener.security.protocol.map=.*|&,SASL_SSL:SASL_SSL|" "$conf"
+  printf '%s\n' "sasl.enabled.mechanisms=SCRAM-SHA-512" \
+    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;" \
+    "listener.name.sasl_ssl.ssl.keystore.type=PEM" \
+    "listener.name.sasl_ssl.ssl.keystore.location=$CONF_DIR/kafka-keystore.pem" >>"$conf"
 }
 
 # KRaft storage must be formatted exactly once; meta.properties marks it done.
@@ -264,8 +289,12 @@ format_kafka_storage() {
   cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$(log_file kafka)")"
   [[ "$cluster_id" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka: unexpected cluster id '$cluster_id'"
   log "kafka: formatting storage (cluster id $cluster_id)"
+  local scram=()
+  if [[ -n "${KAFKA_SASL_SSL_PORT:-}" ]]; then
+    scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USERNAME,password=$KAFKA_SASL_PASSWORD]")
+  fi
   kafka_java kafka.tools.StorageTool format -t "$cluster_id" \
-    -c "$CONF_DIR/server.properties" >>"$(log_file kafka)" 2>&1 ||
+    -c "$CONF_DIR/server.properties" "${scram[@]}" >>"$(log_file kafka)" 2>&1 ||
     die "kafka: storage format failed; see $(log_file kafka)"
 }
 
@@ -307,10 +336,15 @@ start_redis() {
   # Durability and memory settings come from the one file every deployment uses.
   spawn redis redis-server "$SCRIPT_DIR/../redis/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" \
     --protected-mode yes --dir "$DATA_DIR/redis" --maxmemory "$REDIS_MAXMEMORY" \
-    --daemonize no --logfile ""
+    --daemonize no --logfile "" \
+    ${REDIS_REQUIREPASS:+--requirepass "$REDIS_REQUIREPASS"}
 }
 
-redis_ready() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
+# With REDIS_REQUIREPASS, redis-cli authenticates through REDISCLI_AUTH (not its command line).
+redis_ready() {
+  if [[ -n "${REDIS_REQUIREPASS:-}" ]]; then export REDISCLI_AUTH="$REDIS_REQUIREPASS"; fi
+  [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
+}
 
 # --- nats ----------------------------------------------------------------------
 start_nats() {

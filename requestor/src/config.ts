@@ -2,6 +2,9 @@
 
 import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
+import { tlsConfig } from "@dcent/shared/config/tls"
+import { grpcMaxReceiveMessageBytesConfig } from "@dcent/shared/grpc/limits"
+import { httpLimitsConfig } from "@dcent/shared/http/limits"
 import { Config, Context, Layer, Schema } from "effect"
 import { parseProcessorTarget } from "./processor/target.ts"
 
@@ -56,6 +59,12 @@ export const requestorConfig = Config.all({
   grpcAdmission: grpcAdmissionConfig(100_000),
   /** `SSE_MAX_STREAMS` (20000: twice the 10,000 one requestor is built for): open SSE responses; past it 503 `overloaded`. */
   sseMaxStreams: positiveInt("SSE_MAX_STREAMS", 20_000),
+  /** `HTTP_MAX_BODY_BYTES`, `HTTP_MAX_URL_LENGTH`, `HTTP_MAX_HEADER_BYTES`, `HTTP_*_TIMEOUT_MS`: hostile input (`http/limits.ts`). */
+  httpLimits: httpLimitsConfig,
+  /** `GRPC_MAX_RECEIVE_MESSAGE_BYTES` (1 MiB): the largest gRPC message accepted. */
+  grpcMaxReceiveMessageBytes: grpcMaxReceiveMessageBytesConfig,
+  /** `TLS_CA_FILE`, `TLS_CERT_FILE`, `TLS_KEY_FILE`: https / gRPC over TLS, mutual TLS to the processor (`config/tls.ts`). */
+  tls: tlsConfig,
   /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */
   demoData: flag("DEMO_DATA", false),
 })

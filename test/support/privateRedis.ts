@@ -33,19 +33,23 @@ process.once("exit", () => {
   for (const child of running) child.kill("SIGKILL")
 })
 
-/** Resolves when `PING` on `port` answers `+PONG`, false if it does not within `timeoutMs`. */
-const pong = (port: number, timeoutMs: number) =>
+/** Resolves when `PING` on `port` answers `+PONG` (after `AUTH` with `password`), false if it does not within `timeoutMs`. */
+const pong = (port: number, timeoutMs: number, password?: string) =>
   new Promise<boolean>((resolve) => {
     const socket = connect({ host: "127.0.0.1", port })
     const timer = setTimeout(() => {
       socket.destroy()
       resolve(false)
     }, timeoutMs)
-    socket.once("connect", () => socket.write("PING\r\n"))
-    socket.once("data", (data) => {
+    socket.once("connect", () => socket.write(password === undefined ? "PING\r\n" : `AUTH ${password}\r\nPING\r\n`))
+    let answer = ""
+    socket.on("data", (data) => {
+      answer += data.toString()
+      // One reply line per command sent (AUTH, then PING).
+      if (answer.split("\r\n").length - 1 < (password === undefined ? 1 : 2)) return
       clearTimeout(timer)
       socket.destroy()
-      resolve(data.toString().startsWith("+PONG"))
+      resolve(answer.endsWith("+PONG\r\n"))
     })
     socket.once("error", () => {
       clearTimeout(timer)
@@ -58,6 +62,10 @@ export interface PrivateRedisOptions {
   /** Run with `infra/redis/redis.conf` (durable, noeviction) and this `maxmemory` (default 4gb). */
   readonly deployed?: boolean
   readonly maxmemory?: string
+  /** More `redis-server` arguments, e.g. `["--requirepass", pw]` or `["--user", "app on >pw ~* &* +@all"]`. */
+  readonly args?: ReadonlyArray<string>
+  /** The default user's password (`--requirepass`), for the PING that tells it is up. */
+  readonly password?: string
 }
 
 export const startPrivateRedis = async (options: PrivateRedisOptions = {}): Promise<PrivateRedis> => {
@@ -78,7 +86,17 @@ export const startPrivateRedis = async (options: PrivateRedisOptions = {}): Prom
     output = ""
     const started = spawn(
       binary,
-      [...configFile, "--port", String(port), "--bind", "127.0.0.1", ...storage, "--protected-mode", "no"],
+      [
+        ...configFile,
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        ...storage,
+        "--protected-mode",
+        "no",
+        ...(options.args ?? []),
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     )
     child = started
@@ -96,7 +114,7 @@ export const startPrivateRedis = async (options: PrivateRedisOptions = {}): Prom
     const deadline = Date.now() + 10_000
     while (Date.now() < deadline) {
       if (child === undefined) throw new Error(`redis-server on port ${port} exited at start:\n${output}`)
-      if (await pong(port, 500)) return
+      if (await pong(port, 500, options.password)) return
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     throw new Error(`redis-server on port ${port} did not answer PING within 10 s:\n${output}`)

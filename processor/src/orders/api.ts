@@ -19,6 +19,7 @@
  */
 import { Authentication } from "@dcent/shared/auth/http"
 import { aliasForm, dateOrDateTimeForm, documented, positiveDecimalStringPattern } from "@dcent/shared/http/wireForm"
+import { orderLimits } from "@dcent/shared/orders/limits"
 import { Schema, SchemaTransformation } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { ApiErrors, BadRequestResponse } from "../http/errors.ts"
@@ -183,14 +184,18 @@ export const ProposalList = Schema.Struct({
 // --- follow-ups -------------------------------------------------------------------------------
 
 const FollowUpContentBody = Schema.Struct({
-  URLs: Schema.optionalKey(Schema.Array(Schema.String.check(Schema.isMaxLength(2048)))),
+  URLs: Schema.optionalKey(
+    Schema.Array(Schema.String.check(Schema.isMaxLength(orderLimits.urlLength))).check(
+      Schema.isMaxLength(orderLimits.urls),
+    ),
+  ),
   MessageType: Schema.optionalKey(Schema.Literals(["text", "html", "markdown"])),
-  Message: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(10_000)),
+  Message: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.messageText)),
 }).annotate({ identifier: "FollowUpContent" })
 export type FollowUpContentBody = typeof FollowUpContentBody.Type
 
 export const FollowUpMessageBody = Schema.Union([
-  Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(10_000)),
+  Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.messageText)),
   FollowUpContentBody,
   Schema.Struct({ content: FollowUpContentBody }),
 ]).annotate({

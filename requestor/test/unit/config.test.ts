@@ -30,6 +30,16 @@ describe("requestor configuration", () => {
       grpcAdmission: { maxUnaryInFlight: 1024, maxStreams: 100_000, retryAfterSeconds: 1 },
       sseMaxStreams: 20_000,
       demoData: false,
+      httpLimits: {
+        maxBodyBytes: 1_048_576,
+        maxUrlLength: 8192,
+        maxHeaderBytes: 16_384,
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5_000,
+      },
+      grpcMaxReceiveMessageBytes: 1_048_576,
+      tls: undefined,
     })
   })
 
@@ -51,6 +61,13 @@ describe("requestor configuration", () => {
       SSE_MAX_STREAMS: "5000",
       OVERLOAD_RETRY_AFTER_SECONDS: "2",
       DEMO_DATA: "yes",
+      HTTP_MAX_BODY_BYTES: "2048",
+      HTTP_MAX_URL_LENGTH: "512",
+      HTTP_MAX_HEADER_BYTES: "4096",
+      HTTP_HEADERS_TIMEOUT_MS: "2000",
+      HTTP_REQUEST_TIMEOUT_MS: "4000",
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: "1000",
+      GRPC_MAX_RECEIVE_MESSAGE_BYTES: "65536",
     })
     expect(Exit.isSuccess(exit) && exit.value).toEqual({
       httpPort: 9000,
@@ -65,6 +82,16 @@ describe("requestor configuration", () => {
       grpcAdmission: { maxUnaryInFlight: 32, maxStreams: 70_000, retryAfterSeconds: 2 },
       sseMaxStreams: 5000,
       demoData: true,
+      httpLimits: {
+        maxBodyBytes: 2048,
+        maxUrlLength: 512,
+        maxHeaderBytes: 4096,
+        headersTimeoutMs: 2000,
+        requestTimeoutMs: 4000,
+        keepAliveTimeoutMs: 1000,
+      },
+      grpcMaxReceiveMessageBytes: 65_536,
+      tls: undefined,
     })
   })
 
@@ -98,6 +125,9 @@ describe("requestor configuration", () => {
     ["SSE_MAX_STREAMS", "0"],
     ["GRPC_MAX_STREAMS", "many"],
     ["HTTP_MAX_QUEUE", "-1"],
+    ["HTTP_MAX_BODY_BYTES", "0"],
+    ["HTTP_HEADERS_TIMEOUT_MS", "soon"],
+    ["GRPC_MAX_RECEIVE_MESSAGE_BYTES", "-5"],
   ])("rejects %s=%s with a message naming it", (name, value) => {
     expect(problemOf({ [name]: value })).toMatch(
       new RegExp(`^${name}="${value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}": `),

@@ -17,7 +17,13 @@
 import { KafkaJS } from "@confluentinc/kafka-javascript"
 import { Clock, type Config, Duration, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
-import { brokerUrlOfKind, clientIdConfig, kafkaLingerMsConfig, kafkaLogLevelConfig } from "./config.ts"
+import {
+  brokerUrlOfKind,
+  clientIdConfig,
+  kafkaLingerMsConfig,
+  kafkaLogLevelConfig,
+  kafkaSecurityConfig,
+} from "./config.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import {
   asBuffer,
@@ -252,10 +258,12 @@ export const BrokerKafka = {
         const clientId = yield* clientIdConfig
         const logLevel = yield* kafkaLogLevelConfig
         const lingerMs = yield* kafkaLingerMsConfig
+        const security = yield* kafkaSecurityConfig
         return BrokerKafka.layer({
           clientId,
           logLevel,
           lingerMs,
+          security,
           ...overrides,
           servers: broker.servers,
           url: broker.url,
