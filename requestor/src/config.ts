@@ -1,5 +1,6 @@
 /** The requestor's settings, read from the environment and validated at start-up. */
 
+import { fileURLToPath } from "node:url"
 import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
 import { Config, Context, Layer, Schema } from "effect"
@@ -16,6 +17,9 @@ const GrpcAddress = Schema.String.check(
     return "problem" in parsed ? parsed.problem : undefined
   }),
 )
+
+/** Where `vite build` writes the web console (`console/dist`). */
+const defaultConsoleDir = fileURLToPath(new URL("../../console/dist", import.meta.url))
 
 export const requestorConfig = Config.all({
   /** `REQUESTOR_HTTP_PORT` (8000): REST, `/docs`, `/healthz`, `/readyz`. */
@@ -56,6 +60,10 @@ export const requestorConfig = Config.all({
   grpcAdmission: grpcAdmissionConfig(100_000),
   /** `SSE_MAX_STREAMS` (20000: twice the 10,000 one requestor is built for): open SSE responses; past it 503 `overloaded`. */
   sseMaxStreams: positiveInt("SSE_MAX_STREAMS", 20_000),
+  /** `PROCESSOR_HTTP_URL` (http://127.0.0.1:8001): the processor's REST API, for the console's proxy (`console/http.ts`). */
+  processorHttpUrl: Config.String("PROCESSOR_HTTP_URL").pipe(Config.withDefault("http://127.0.0.1:8001")),
+  /** `CONSOLE_DIR` (console/dist): the built web console served under `/console`. */
+  consoleDir: Config.String("CONSOLE_DIR").pipe(Config.withDefault(defaultConsoleDir)),
   /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */
   demoData: flag("DEMO_DATA", false),
 })

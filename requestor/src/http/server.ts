@@ -2,6 +2,7 @@ import { serveApi } from "@dcent/shared/http/server"
 import { MetricsHttpLive } from "@dcent/shared/metrics/http"
 import { Effect, Layer } from "effect"
 import { RequestorConfig } from "../config.ts"
+import { ConsoleHttpLive } from "../console/http.ts"
 import { HealthHandlers } from "../health/http.ts"
 import { OrdersHandlers } from "../orders/http.ts"
 import { RequestorApi } from "./Api.ts"
@@ -16,7 +17,7 @@ export const HttpLive = Layer.unwrap(
       RequestorApi,
       ApiHandlers,
       { host: config.httpHost, port: config.httpPort, admission: config.httpAdmission },
-      MetricsHttpLive,
+      Layer.mergeAll(MetricsHttpLive, ConsoleHttpLive),
     )
   }),
 )

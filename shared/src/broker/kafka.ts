@@ -31,6 +31,7 @@ import {
   toKafkaHeaders,
 } from "./kafka-client.ts"
 import { makeKafkaSubscribe } from "./kafka-consumer.ts"
+import { makeKafkaKeyReader } from "./kafka-keyReader.ts"
 import { headersOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./validate.ts"
 
 export type { KafkaBrokerOptions } from "./kafka-client.ts"
@@ -234,6 +235,7 @@ export const makeKafkaBroker = (
       subscribe,
       ensureTopics,
       healthCheck,
+      readKey: makeKafkaKeyReader(admin, options),
     } satisfies BrokerShape
   })
 
