@@ -80,14 +80,11 @@ const ProcessorProxy = HttpRouter.use((router) =>
   }),
 )
 
-/** `GET /console` → `/console/`; the built files under `/console/*`. */
+/** The built files under `/console` (`/console` itself is its index.html). */
 const ConsoleFiles = Layer.unwrap(
   Effect.gen(function* () {
     const { consoleDir } = yield* RequestorConfig
-    return Layer.mergeAll(
-      HttpRouter.add("GET", consolePath, HttpServerResponse.redirect(`${consolePath}/`, { status: 302 })),
-      HttpStaticServer.layer({ root: consoleDir, prefix: consolePath, cacheControl: "no-cache" }),
-    )
+    return HttpStaticServer.layer({ root: consoleDir, prefix: consolePath, cacheControl: "no-cache" })
   }),
 )
 

@@ -163,7 +163,7 @@ const OrdersGroup = HttpApiBuilder.group(
     /** The order's messages on the eight topics, read back from the broker (operators). */
     const topicMessages = (orderReqId: string) =>
       Effect.gen(function* () {
-        if (broker.readKey === undefined) {
+        if (broker.readKey === undefined || broker.kind !== "kafka") {
           return yield* Unavailable.of("broker", `the ${broker.kind} broker cannot be read back by key`, 60)
         }
         const messages = yield* broker
