@@ -61,7 +61,10 @@ export const requestorConfig = Config.all({
   /** `SSE_MAX_STREAMS` (20000: twice the 10,000 one requestor is built for): open SSE responses; past it 503 `overloaded`. */
   sseMaxStreams: positiveInt("SSE_MAX_STREAMS", 20_000),
   /** `PROCESSOR_HTTP_URL` (http://127.0.0.1:8001): the processor's REST API, for the console's proxy (`console/http.ts`). */
-  processorHttpUrl: Config.String("PROCESSOR_HTTP_URL").pipe(Config.withDefault("http://127.0.0.1:8001")),
+  processorHttpUrl: Config.schema(
+    Schema.String.check(Schema.isPattern(/^https?:\/\/[^/\s]+$/, { message: "Expected http(s)://host:port" })),
+    "PROCESSOR_HTTP_URL",
+  ).pipe(Config.withDefault("http://127.0.0.1:8001")),
   /** `CONSOLE_DIR` (console/dist): the built web console served under `/console`. */
   consoleDir: Config.String("CONSOLE_DIR").pipe(Config.withDefault(defaultConsoleDir)),
   /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */
