@@ -2,9 +2,10 @@
  * The web console in a real browser: Debian's Chromium driven by playwright-core (no browser is
  * downloaded), against both services as real processes with `AUTH_MODE=jwt`, the requestor
  * serving the built console under /console and proxying the seller's calls to the processor.
+ * Everything a page shows came through the same authorization as any API client's calls.
  *
  *   a buyer initiates an order (a bad latitude first: the error sits next to the field) → a
- *   seller, in a second browser context, submits a proposal → the buyer's page shows it within a
+ *   seller, in a second browser context, opens it from the orders it was selected for and submits a proposal → the buyer's page shows it within a
  *   second, without reload → the buyer's network is cut ("reconnecting…"), the seller updates the
  *   proposal, the network comes back → the timeline holds every seq once, in order → another
  *   buyer cannot open the order → the operator view shows the order's topic messages and the
@@ -94,6 +95,8 @@ beforeAll(async () => {
   const options = { processorDb: PROCESSOR_DB, requestorDb: REQUESTOR_DB }
   const env = { AUTH_MODE: "jwt", AUTH_JWT_SECRET: secret }
   const processor = await startReadyProcessor({ ...options, processorEnv: { ...env, FIND_MAX_SEL: "2" } })
+  // Stopped by afterAll even when the requestor does not start.
+  stack = { processor, options } as unknown as Stack
   const requestor = await startRequestor({
     env: {
       ...env,
@@ -163,7 +166,8 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
 
     // The seller, in its own context, submits through the requestor's proxy to the processor.
     const seller = await signedIn(tokens.seller!)
-    await seller.page.goto(`${requestorUrl}/console/#/seller/${orderId}`)
+    // The order is listed among those it was selected for.
+    await seller.page.locator(`#seller-orders a[data-order-id="${orderId}"]`).click({ timeout: 10_000 })
     await seller.page.getByLabel("Proposal id").fill(proposalId)
     await seller.page.getByLabel("Price").fill("1250.50")
     await seller.page.getByLabel("Delivery date").fill("2030-01-15")

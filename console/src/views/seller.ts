@@ -1,26 +1,12 @@
 /**
- * Seller view: the orders this seller opened here (the processor has no "orders of a seller"
- * list yet; an order id from the seller's notification opens one), the order as the processor
- * shows it to this seller, submit/update a proposal, lock it while editing (remaining time shown),
- * answer the buyer's follow-ups. Calls go to the processor through `/console/processor`.
+ * Seller view: the live orders the seller was selected for (`GET /api/v1/sellers/:SellerID/orders`),
+ * the order as the processor shows it to this seller, submit/update a proposal, lock it while
+ * editing (remaining time shown), answer the buyer's follow-ups. Calls go to the processor
+ * through `/console/processor`.
  */
 import { ApiError, call, describeError, type Json, processorBase } from "../api.ts"
 import { field, formatTime, h, replace, showFieldErrors } from "../dom.ts"
 import type { Session } from "../session.ts"
-
-const recentKey = (session: Session) => `dcent.console.seller-orders.${session.sub}`
-const recent = (session: Session): Array<string> => {
-  try {
-    return JSON.parse(localStorage.getItem(recentKey(session)) ?? "[]")
-  } catch {
-    return []
-  }
-}
-const remember = (session: Session, orderId: string) =>
-  localStorage.setItem(
-    recentKey(session),
-    JSON.stringify([orderId, ...recent(session).filter((id) => id !== orderId)].slice(0, 20)),
-  )
 
 export const sellerView = (root: HTMLElement, session: Session, orderId: string | undefined): (() => void) => {
   const openId = h("input", { name: "order", autocomplete: "off", placeholder: "ORD-001", value: orderId ?? "" })
@@ -35,10 +21,27 @@ export const sellerView = (root: HTMLElement, session: Session, orderId: string 
     event.preventDefault()
     if (openId.value.trim() !== "") location.hash = `#/seller/${encodeURIComponent(openId.value.trim())}`
   })
-  const list = h(
-    "ul",
-    { class: "links", id: "seller-orders" },
-    ...recent(session).map((id) => h("li", {}, h("a", { href: `#/seller/${encodeURIComponent(id)}` }, id))),
+  const list = h("ul", { class: "links", id: "seller-orders" }, h("li", {}, "loading…"))
+  call(session, "GET", `${processorBase}/api/v1/sellers/${encodeURIComponent(session.sub)}/orders`).then(
+    (answer) =>
+      replace(
+        list,
+        ...(answer.Orders.length === 0 ? [h("li", {}, "none live")] : []),
+        ...answer.Orders.map((order: Json) =>
+          h(
+            "li",
+            {},
+            h(
+              "a",
+              { href: `#/seller/${encodeURIComponent(order.OrderReqID)}`, "data-order-id": order.OrderReqID },
+              order.OrderReqID,
+            ),
+            " ",
+            h("time", { datetime: order.SelectedAt }, formatTime(order.SelectedAt)),
+          ),
+        ),
+      ),
+    (error) => replace(list, h("li", {}, describeError(error))),
   )
   const panel = h("div", { id: "seller-panel" })
   replace(
@@ -46,7 +49,17 @@ export const sellerView = (root: HTMLElement, session: Session, orderId: string 
     h(
       "div",
       { class: "grid" },
-      h("div", {}, open, h("nav", { class: "card", "aria-label": "Recent orders" }, h("h3", {}, "Recent"), list)),
+      h(
+        "div",
+        {},
+        open,
+        h(
+          "nav",
+          { class: "card", "aria-label": "Orders I was selected for" },
+          h("h3", {}, "Selected for (live)"),
+          list,
+        ),
+      ),
       panel,
     ),
   )
@@ -250,7 +263,6 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
   const refresh = async () => {
     try {
       order = await call(session, "GET", `${base}/orders/${encodeURIComponent(orderId)}`)
-      remember(session, orderId)
       render()
     } catch (error) {
       replace(message, describeError(error))

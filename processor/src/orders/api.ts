@@ -330,6 +330,12 @@ export const EventLogView = Schema.Struct({
   ),
 }).annotate({ identifier: "ProcessorEventLog" })
 
+/** `GET /api/v1/sellers/:SellerID/orders`. */
+export const SellerOrdersView = Schema.Struct({
+  SellerID: Schema.String,
+  Orders: Schema.Array(Schema.Struct({ OrderReqID: Schema.String, SelectedAt: Schema.String })),
+}).annotate({ identifier: "SellerOrders" })
+
 // --- groups -----------------------------------------------------------------------------------
 
 /**
@@ -437,6 +443,16 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       success: OrderView,
       error: ApiErrors,
     }).annotateMerge(OpenApi.annotations({ summary: "The processor's view of an order" })),
+    HttpApiEndpoint.get("sellerOrders", "/api/v1/sellers/:SellerID/orders", {
+      params: { SellerID: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128)) },
+      success: SellerOrdersView,
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The live orders a seller was selected for (the seller itself or operators)",
+        description: "Newest selection first, at most 100; an order leaves the list when it is finalised.",
+      }),
+    ),
     HttpApiEndpoint.get("events", "/api/v1/orders/:OrderReqID/events", {
       params: orderParams,
       success: EventLogView,

@@ -10,6 +10,7 @@
  */
 import { hasRole, isUnrestricted } from "@dcent/shared/auth/Principal"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { Redis } from "@dcent/shared/redis/Redis"
 import { Cache, Duration, Effect, Exit, Layer, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { makeRestAuthorization } from "../auth/http.ts"
@@ -21,7 +22,7 @@ import { SellerDirectory } from "../sellers/SellerDirectory.ts"
 import { type FollowUpMessageBody, orderIdOf, type ProposalView } from "./api.ts"
 import { type CommandError, OrderNotFound, Unavailable } from "./errors.ts"
 import { SellerFailureReportingLive } from "./failures.ts"
-import type { FollowUpContent, OrderState, Proposal } from "./model.ts"
+import { type FollowUpContent, Keys, type OrderState, type Proposal } from "./model.ts"
 import { Orders } from "./Orders.ts"
 
 export const proposalView = (orderReqId: string, proposal: Proposal): ProposalView => ({
@@ -319,7 +320,25 @@ export const OrdersHandlers = HttpApiBuilder.group(
     const orders = yield* Orders
     const authorization = yield* makeRestAuthorization
     const eventLog = yield* OrderEventLog
+    const redis = yield* Redis
     return handlers
+      .handle("sellerOrders", ({ params }) =>
+        Effect.gen(function* () {
+          const sellerId = params.SellerID
+          yield* authorization.authorize("GET /api/v1/sellers/:SellerID/orders", "readSeller", { sellerId })
+          const entries = yield* redis
+            .useIdempotent("ZREVRANGE", (client) => client.zrevrange(Keys.sellerOrders(sellerId), 0, 99, "WITHSCORES"))
+            .pipe(
+              Effect.mapError((error) => new Unavailable({ dependency: "redis", reason: error.message })),
+              asApiError,
+            )
+          const orders: Array<{ OrderReqID: string; SelectedAt: string }> = []
+          for (let i = 0; i + 1 < entries.length; i += 2) {
+            orders.push({ OrderReqID: entries[i]!, SelectedAt: new Date(Number(entries[i + 1])).toISOString() })
+          }
+          return { SellerID: sellerId, Orders: orders }
+        }).pipe(Effect.withSpan("Orders.sellerOrders")),
+      )
       .handle("get", ({ params }) =>
         readableOrder(orders, authorization, "GET /api/v1/orders/:OrderReqID", "readOrder", params.OrderReqID).pipe(
           Effect.map(orderView),
