@@ -13,6 +13,7 @@
  *   and must not be blank.
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs"
+import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
@@ -72,7 +73,8 @@ const signedIn = async (
   bearer: string,
   viewport = { width: 1100, height: 900 },
 ): Promise<{ context: BrowserContext; page: Page }> => {
-  const context = await browser!.newContext({ viewport })
+  // bypassCSP: the accessibility check injects axe-core into the page.
+  const context = await browser!.newContext({ viewport, bypassCSP: true })
   const page = await context.newPage()
   await page.goto(`${stack!.requestor.httpUrl}/console`)
   await page.getByLabel("Bearer token (JWT)").fill(bearer)
@@ -86,6 +88,19 @@ const screenshot = async (page: Page, name: string, blankBytes: number) => {
   const path = join(screenshots, `${name}.png`)
   await page.screenshot({ path, fullPage: true })
   expect(statSync(path).size, `${name}.png against a blank page's ${blankBytes} bytes`).toBeGreaterThan(blankBytes * 4)
+}
+
+const axeScript = createRequire(import.meta.url).resolve("axe-core/axe.min.js")
+
+/** axe-core's WCAG 2 A/AA rules on the page as it is: no serious or critical violation (labels, contrast, roles). */
+const accessible = async (page: Page, view: string) => {
+  await page.addScriptTag({ path: axeScript })
+  const violations = (await page.evaluate(
+    `axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }).then((r) => r.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", ")))`,
+  )) as ReadonlyArray<string>
+  expect(violations, `${view}: axe violations`).toEqual([])
 }
 
 const timelineSeqs = (page: Page) =>
@@ -157,6 +172,7 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
     const latitudeError = await buyer.page.locator(`#${await latitude.getAttribute("id")}-error`).textContent()
     expect(latitudeError).not.toBe("")
     await screenshot(buyer.page, "buyer-form", blankBytes)
+    await accessible(buyer.page, "buyer form with an error")
     await latitude.fill("12.9716")
     await buyer.page.getByRole("button", { name: "Initiate order" }).click()
     await buyer.page.waitForURL(new RegExp(`#/buyer/${orderId}$`), { timeout: 10_000 })
@@ -190,6 +206,7 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
     await seller.page.getByRole("button", { name: "Submit proposal" }).click()
     await seller.page.getByRole("button", { name: "Release" }).click()
     await screenshot(seller.page, "seller", blankBytes)
+    await accessible(seller.page, "seller")
     await buyer.context.setOffline(false)
     await buyer.page.locator('#timeline li[data-status="ProposalUpdate"]').waitFor({ timeout: 15_000 })
     await buyer.page.locator('#stream-state[data-state="live"]').waitFor({ timeout: 10_000 })
@@ -208,6 +225,7 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
       .filter({ hasText: "1,199" })
       .waitFor({ timeout: 5_000 })
     await screenshot(buyer.page, "buyer", blankBytes)
+    await accessible(buyer.page, "buyer order")
 
     // Another buyer: refused (403 not_order_owner), nothing of the order shown.
     const other = await signedIn(tokens.otherBuyer!)
@@ -232,8 +250,9 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
     }
     await operator.page.locator(`#processor-log li[data-seq="${lastSeq}"]`).waitFor({ timeout: 10_000 })
     await operator.page.locator(`#buyer-log li[data-seq="${lastSeq}"]`).waitFor({ timeout: 10_000 })
-    await operator.page.locator("#metrics pre").first().waitFor({ timeout: 10_000 })
+    await operator.page.locator("#metrics .metric-table tr").nth(1).waitFor({ timeout: 10_000 })
     await screenshot(operator.page, "operator", blankBytes)
+    await accessible(operator.page, "operator")
 
     // A phone's width: the buyer's order page is still usable (no horizontal page scroll).
     const phone = await signedIn(tokens.buyer!, { width: 390, height: 844 })
@@ -241,5 +260,6 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
     await phone.page.locator(`#proposals tr[data-proposal-id="${proposalId}"]`).waitFor({ timeout: 10_000 })
     expect(await phone.page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390)
     await screenshot(phone.page, "buyer-phone", blankBytes)
+    await accessible(phone.page, "buyer order on a phone")
   })
 })

@@ -25,10 +25,25 @@ const shownMetrics = [
   "dcent_admission_in_flight",
 ]
 
-const metricLines = (text: string) =>
-  text
-    .split("\n")
-    .filter((line) => shownMetrics.some((name) => line.startsWith(`${name}{`) || line.startsWith(`${name} `)))
+/** `name{labels} value` lines of the shown metrics, as table rows. */
+const metricRows = (text: string) =>
+  text.split("\n").flatMap((line) => {
+    const match = /^([a-z_]+)(\{[^}]*\})?\s+(\S+)$/u.exec(line)
+    if (match === null || !shownMetrics.includes(match[1] ?? "")) return []
+    const labels = (match[2] ?? "")
+      .replace(/^\{|\}$/gu, "")
+      .replaceAll('"', "")
+      .replace(/(^|,)service=[^,]*/u, "")
+    return [
+      h(
+        "tr",
+        {},
+        h("td", {}, match[1]?.replace(/^dcent_/u, "")),
+        h("td", {}, labels.replace(/^,/u, "")),
+        h("td", { class: "num" }, match[3]),
+      ),
+    ]
+  })
 
 export const operatorView = (root: HTMLElement, session: Session, orderId: string | undefined): (() => void) => {
   const openId = h("input", { name: "order", autocomplete: "off", placeholder: "ORD-001", value: orderId ?? "" })
@@ -64,12 +79,23 @@ export const operatorView = (root: HTMLElement, session: Session, orderId: strin
       ].map(async ([name, path]) => {
         try {
           const response = await fetch(path as string)
-          const lines = metricLines(await response.text())
+          const rows = metricRows(await response.text())
           return h(
             "div",
             {},
             h("h3", {}, name),
-            h("pre", { class: "metric-lines" }, lines.length === 0 ? "(none reported)" : lines.join("\n")),
+            rows.length === 0
+              ? h("p", {}, "(none reported)")
+              : h(
+                  "table",
+                  { class: "metric-table" },
+                  h(
+                    "thead",
+                    {},
+                    h("tr", {}, ...["metric", "labels", "value"].map((c) => h("th", { scope: "col" }, c))),
+                  ),
+                  h("tbody", {}, ...rows),
+                ),
           )
         } catch (error) {
           return h("div", {}, h("h3", {}, name), h("p", {}, describeError(error)))
@@ -147,19 +173,21 @@ export const operatorView = (root: HTMLElement, session: Session, orderId: strin
     if (topics !== undefined)
       replace(
         messages,
-        ...(topics.Messages ?? []).map((m: Json) =>
-          h(
-            "li",
-            { "data-topic": m.Topic },
-            h("strong", {}, m.Topic),
-            ` ${m.Payload?.Key ?? m.Headers?.["event-type"] ?? ""}`,
-            typeof m.Payload?.Seq === "number" ? ` · seq ${m.Payload.Seq}` : "",
-            ` · ${m.Partition}:${m.Offset} `,
-            h("time", {}, formatTime(m.Timestamp)),
-            " ",
-            traceLink(traceIdOf(m.Headers?.traceparent)),
+        ...[...(topics.Messages ?? [])]
+          .sort((a: Json, b: Json) => String(a.Timestamp).localeCompare(String(b.Timestamp)))
+          .map((m: Json) =>
+            h(
+              "li",
+              { "data-topic": m.Topic },
+              h("strong", {}, m.Topic),
+              ` ${m.Payload?.Key ?? m.Headers?.["event-type"] ?? ""}`,
+              typeof m.Payload?.Seq === "number" ? ` · seq ${m.Payload.Seq}` : "",
+              ` · ${m.Partition}:${m.Offset} `,
+              h("time", {}, formatTime(m.Timestamp)),
+              " ",
+              traceLink(traceIdOf(m.Headers?.traceparent)),
+            ),
           ),
-        ),
       )
     replace(note, problems.length === 0 ? `loaded ${formatTime(new Date().toISOString())}` : problems.join(" · "))
   }
