@@ -87,6 +87,11 @@ const signedIn = async (
 const screenshot = async (page: Page, name: string, blankBytes: number) => {
   const path = join(screenshots, `${name}.png`)
   await page.screenshot({ path, fullPage: true })
+  // The README's images: `CONSOLE_README_SHOTS=docs/console npx vitest run test/e2e/console.test.ts`.
+  const readme = process.env.CONSOLE_README_SHOTS
+  if (readme !== undefined && ["buyer", "seller", "operator"].includes(name)) {
+    await page.screenshot({ path: join(readme, `${name}.jpg`), type: "jpeg", quality: 40, fullPage: true })
+  }
   expect(statSync(path).size, `${name}.png against a blank page's ${blankBytes} bytes`).toBeGreaterThan(blankBytes * 4)
 }
 
@@ -235,6 +240,28 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
     expect(await other.page.locator("#proposals tr").count()).toBe(0)
     expect(await other.page.locator("#timeline li").count()).toBe(0)
 
+    // A follow-up to the checked proposal, answered by the seller; pause, resume, finalise with the winner.
+    await buyer.page.getByLabel(`Follow up on ${proposalId}`).check()
+    await buyer.page.getByLabel("Follow-up to the checked proposals").fill("Can you deliver a week earlier?")
+    await buyer.page.getByRole("button", { name: "Send follow-up" }).click()
+    await buyer.page.locator('#timeline li[data-status="BuyerFollowUp"]').waitFor({ timeout: 10_000 })
+    await seller.page.locator("#buyer-notes li").filter({ hasText: "a week earlier" }).waitFor({ timeout: 10_000 })
+    await seller.page.getByLabel("Answer").fill("Yes, by 2030-01-08.")
+    await seller.page.getByRole("button", { name: "Send answer" }).click()
+    await buyer.page.locator('#timeline li[data-status="SellerFollowUp"]').waitFor({ timeout: 10_000 })
+    await buyer.page.getByRole("button", { name: "Pause" }).click()
+    await buyer.page.locator('#timeline li[data-status="OrderPaused"]').waitFor({ timeout: 10_000 })
+    await buyer.page.getByRole("button", { name: "Resume" }).click()
+    await buyer.page.locator('#timeline li[data-status="OrderResumed"]').waitFor({ timeout: 10_000 })
+    await buyer.page.getByLabel("Winner").selectOption(proposalId)
+    await buyer.page.getByRole("button", { name: "Finalise" }).click()
+    await buyer.page.locator('#timeline li[data-status="ProposalAccepted"]').waitFor({ timeout: 10_000 })
+    await buyer.page.locator('#timeline li[data-status="OrderFinalised"]').waitFor({ timeout: 10_000 })
+    await buyer.page.locator('#stream-state[data-state="ended"]').waitFor({ timeout: 10_000 })
+    const finalSeq = (await api("GET", `${requestorUrl}/api/v1/orders/${orderId}`, tokens.buyer!)).body
+      .LastSeq as number
+    expect(await timelineSeqs(buyer.page)).toEqual(Array.from({ length: finalSeq }, (_, i) => i + 1))
+
     // The operator: the processor's log, the buyer-facing log and the order's topic messages.
     const operator = await signedIn(tokens.operator!)
     await operator.page.goto(`${requestorUrl}/console/#/operator/${orderId}`)
@@ -245,11 +272,20 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
         { timeout: 20_000 },
       )
       .toMatch(/^loaded .* [1-9]/)
-    for (const topic of ["BUYER_ACKNOWLEDGEMENTS", "SELLER_NOTIFY", "SELLER_ACKNOWLEDGEMENTS", "BUYER_NOTIFY"]) {
+    for (const topic of [
+      "BUYER_ACKNOWLEDGEMENTS",
+      "SELLER_NOTIFY",
+      "SELLER_ACKNOWLEDGEMENTS",
+      "BUYER_NOTIFY",
+      "BUYER_FOLLOWUP",
+      "SELLER_FOLLOWUP",
+      "REQ_failures",
+    ]) {
       await operator.page.locator(`#topic-messages li[data-topic="${topic}"]`).first().waitFor({ timeout: 20_000 })
     }
-    await operator.page.locator(`#processor-log li[data-seq="${lastSeq}"]`).waitFor({ timeout: 10_000 })
-    await operator.page.locator(`#buyer-log li[data-seq="${lastSeq}"]`).waitFor({ timeout: 10_000 })
+    await operator.page.locator(`#processor-log li[data-seq="${finalSeq}"]`).waitFor({ timeout: 10_000 })
+    await operator.page.locator(`#buyer-log li[data-seq="${finalSeq}"]`).waitFor({ timeout: 10_000 })
+    expect(await operator.page.locator("#processor-log li").count()).toBe(finalSeq)
     await operator.page.locator("#metrics .metric-table tr").nth(1).waitFor({ timeout: 10_000 })
     await screenshot(operator.page, "operator", blankBytes)
     await accessible(operator.page, "operator")

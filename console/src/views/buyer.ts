@@ -131,7 +131,14 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
   const message = h("div", { class: "form-errors", role: "alert", id: "order-errors" })
   const sellers = h("ol", { id: "sellers", class: "sellers" })
   const proposals = h("tbody", { id: "proposals" })
-  const timeline = h("ol", { id: "timeline", class: "timeline", "aria-live": "off", "data-duplicates": "0" })
+  const timeline = h("ol", {
+    id: "timeline",
+    class: "timeline",
+    "aria-live": "off",
+    "aria-labelledby": "timeline-title",
+    tabindex: 0,
+    "data-duplicates": "0",
+  })
   const followText = h("textarea", { name: "Message", rows: 2 })
   const followErrors = h("div", { class: "form-errors", role: "alert" })
   const followForm = h(

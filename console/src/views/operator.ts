@@ -108,9 +108,9 @@ export const operatorView = (root: HTMLElement, session: Session, orderId: strin
   const metricsTimer = setInterval(loadMetrics, 5_000)
   if (orderId === undefined) return () => clearInterval(metricsTimer)
 
-  const processorLog = h("ol", { id: "processor-log", class: "log" })
-  const buyerLog = h("ol", { id: "buyer-log", class: "log" })
-  const messages = h("ol", { id: "topic-messages", class: "log" })
+  const processorLog = h("ol", { id: "processor-log", class: "log", tabindex: 0, "aria-labelledby": "pl" })
+  const buyerLog = h("ol", { id: "buyer-log", class: "log", tabindex: 0, "aria-labelledby": "bl" })
+  const messages = h("ol", { id: "topic-messages", class: "log", tabindex: 0, "aria-labelledby": "tm" })
   const note = h("p", { role: "status", id: "story-status" })
   const refresh = h("button", { type: "button", onclick: () => load() }, "Refresh")
   replace(

@@ -48,7 +48,7 @@ export const sellerView = (root: HTMLElement, session: Session, orderId: string 
     root,
     h(
       "div",
-      { class: "grid" },
+      { class: "split" },
       h(
         "div",
         {},
@@ -81,6 +81,7 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
   const price = h("input", { name: "Price", inputmode: "decimal" })
   const delivery = h("input", { name: "DeliveryDate", type: "date" })
   const proposalErrors = h("div", { class: "form-errors", role: "alert" })
+  const proposalDone = h("p", { class: "done", role: "status" })
   const form = h(
     "form",
     { class: "card", id: "proposal-form", novalidate: true, "aria-labelledby": "proposal-title" },
@@ -93,6 +94,7 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
       field("Delivery date", delivery, "body.ProposalDictObj.DeliveryDate"),
     ),
     proposalErrors,
+    proposalDone,
     h("button", { type: "submit", class: "primary" }, "Submit proposal"),
   )
   form.addEventListener("submit", async (event) => {
@@ -108,10 +110,9 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
         },
       }
       const answer = await call(session, "POST", `${base}/proposal-submissions`, body)
-      showFieldErrors(
-        form,
-        proposalErrors,
-        [],
+      showFieldErrors(form, proposalErrors, [])
+      replace(
+        proposalDone,
         `Proposal ${answer?.ProposalID ?? proposalId.value}: ${answer?.Outcome ?? answer?.Status ?? "accepted"}`,
       )
       refresh()
@@ -123,6 +124,7 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
   const answerTo = h("select", { name: "ProposalID", id: "answer-to" })
   const answerText = h("textarea", { name: "Message", rows: 2 })
   const answerErrors = h("div", { class: "form-errors", role: "alert" })
+  const answerDone = h("p", { class: "done", role: "status" })
   const answer = h(
     "form",
     { class: "card", id: "answer-form", "aria-labelledby": "answer-title" },
@@ -131,6 +133,7 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
     field("On proposal", answerTo, "body.ProposalID"),
     field("Answer", answerText, "body.Message"),
     answerErrors,
+    answerDone,
     h("button", { type: "submit" }, "Send answer"),
   )
   answer.addEventListener("submit", async (event) => {
@@ -143,7 +146,8 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
         Message: answerText.value,
       })
       answerText.value = ""
-      showFieldErrors(answer, answerErrors, [], "Sent.")
+      showFieldErrors(answer, answerErrors, [])
+      replace(answerDone, "Sent.")
       refresh()
     } catch (error) {
       showFieldErrors(answer, answerErrors, error instanceof ApiError ? error.details : [], describeError(error))
