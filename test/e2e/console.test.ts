@@ -298,4 +298,36 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
     await screenshot(phone.page, "buyer-phone", blankBytes)
     await accessible(phone.page, "buyer order on a phone")
   })
+
+  it("serves the console, proxies only the processor's API with the caller's credential, and the new reads are authorized", async () => {
+    const requestorUrl = stack!.requestor.httpUrl
+    const page = await fetch(`${requestorUrl}/console`)
+    expect(page.status).toBe(200)
+    expect(page.headers.get("content-type")).toContain("text/html")
+    expect(await page.text()).toContain("dCent console")
+    const proxied = `${requestorUrl}/console/processor`
+    expect((await fetch(`${proxied}/healthz`)).status).toBe(404)
+    const anonymous = await fetch(`${proxied}/api/v1/orders/${orderId}`)
+    expect(anonymous.status).toBe(401)
+    expect(anonymous.headers.get("www-authenticate")).toMatch(/^Bearer/)
+    const huge = await fetch(`${proxied}/api/v1/proposal-submissions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokens.seller}`, "content-type": "application/json" },
+      body: "x".repeat(2 * 1024 * 1024),
+    })
+    expect(huge.status).toBe(413)
+    // Operators only: the order's topic messages and the processor's event log.
+    expect((await api("GET", `${requestorUrl}/api/v1/orders/${orderId}/messages`, tokens.buyer!)).status).toBe(403)
+    expect((await api("GET", `${proxied}/api/v1/orders/${orderId}/events`, tokens.seller!)).status).toBe(403)
+    expect((await api("GET", `${proxied}/api/v1/orders/${orderId}/events`, tokens.buyer!)).status).toBe(403)
+    const messages = await api("GET", `${requestorUrl}/api/v1/orders/${orderId}/messages`, tokens.operator!)
+    expect(messages.status).toBe(200)
+    expect(new Set(messages.body.Messages.map((m: AnyBody) => m.Topic)).has("SELLER_NOTIFY")).toBe(true)
+    expect(messages.body.Messages.every((m: AnyBody) => m.Key === orderId)).toBe(true)
+    // A seller's list of orders: itself or operators; the finalised order has left it.
+    expect((await api("GET", `${proxied}/api/v1/sellers/${run}-S2/orders`, tokens.seller!)).status).toBe(403)
+    const own = await api("GET", `${proxied}/api/v1/sellers/${sellerId}/orders`, tokens.seller!)
+    expect(own.status).toBe(200)
+    expect(own.body.Orders).toEqual([])
+  })
 })

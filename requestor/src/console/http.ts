@@ -26,6 +26,9 @@ const forwardedResponseHeaders = [
   "ratelimit-reset",
 ]
 
+/** The console's own bodies are a few kilobytes; anything beyond this is refused before it is read. */
+const maxProxiedBodyBytes = 1024 * 1024
+
 const proxyError = (status: number, code: string, message: string) =>
   HttpServerResponse.jsonUnsafe({ error: { code, message, details: [] } }, { status })
 
@@ -44,7 +47,16 @@ const ProcessorProxy = HttpRouter.use((router) =>
         const value = request.headers[name]
         if (value !== undefined) headers.set(name, value)
       }
-      const body = request.method === "GET" || request.method === "HEAD" ? undefined : yield* request.arrayBuffer
+      const hasBody = request.method !== "GET" && request.method !== "HEAD"
+      const length = Number(request.headers["content-length"] ?? (hasBody ? Number.NaN : 0))
+      if (!(length <= maxProxiedBodyBytes)) {
+        return proxyError(
+          413,
+          "payload_too_large",
+          `a proxied body needs a Content-Length of at most ${maxProxiedBodyBytes} bytes`,
+        )
+      }
+      const body = hasBody ? yield* request.arrayBuffer : undefined
       const response = yield* Effect.tryPromise({
         try: (signal) =>
           fetch(`${processorHttpUrl}${target}`, {
