@@ -45,11 +45,33 @@ const signIn = () => {
     }
     start({ token: value, ...claims })
   })
+  const pickError = h("p", { class: "field-error", role: "alert" })
+  /** A token from `POST /console/demo-token` when the requestor offers them (404: AUTH_MODE=disabled, no token needed). */
+  const pick = async (principal: Session) => {
+    try {
+      const response = await fetch("/console/demo-token", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ sub: principal.sub }),
+      })
+      if (response.status === 404) return start(principal)
+      const answer = await response.json()
+      if (!response.ok) throw new Error(answer?.error?.message ?? `${response.status}`)
+      start({ token: answer.token, sub: answer.sub, roles: answer.roles })
+    } catch (error) {
+      pickError.textContent = error instanceof Error ? error.message : String(error)
+    }
+  }
   const picker = h(
     "section",
     { class: "card", "aria-labelledby": "local-title" },
     h("h2", { id: "local-title" }, "Local profile"),
-    h("p", {}, "With AUTH_MODE=disabled (make run without AUTH_MODE) act as a demo principal:"),
+    h(
+      "p",
+      { id: "local-hint" },
+      "Act as a demo principal: with AUTH_MODE=disabled (make run without AUTH_MODE), or with a local secret and CONSOLE_DEMO_TOKENS=true (the requestor then signs a token for it).",
+    ),
+    pickError,
     h(
       "ul",
       { class: "principals" },
@@ -59,7 +81,7 @@ const signIn = () => {
           {},
           h(
             "button",
-            { type: "button", "data-principal": principal.sub, onclick: () => start(principal) },
+            { type: "button", "data-principal": principal.sub, onclick: () => pick(principal) },
             `${principal.sub} (${principal.roles.join(", ")})`,
           ),
         ),

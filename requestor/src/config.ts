@@ -67,6 +67,11 @@ export const requestorConfig = Config.all({
   ).pipe(Config.withDefault("http://127.0.0.1:8001")),
   /** `CONSOLE_DIR` (console/dist): the built web console served under `/console`. */
   consoleDir: Config.String("CONSOLE_DIR").pipe(Config.withDefault(defaultConsoleDir)),
+  /**
+   * `CONSOLE_DEMO_TOKENS` (false): `POST /console/demo-token` mints tokens for the demo principals
+   * (the console's local picker) — only with AUTH_MODE=jwt, AUTH_JWT_SECRET and a loopback HTTP_HOST.
+   */
+  consoleDemoTokens: flag("CONSOLE_DEMO_TOKENS", false),
   /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */
   demoData: flag("DEMO_DATA", false),
 })

@@ -83,6 +83,20 @@ const signedIn = async (
   return { context, page }
 }
 
+/** A browser context signed in by picking a demo principal. */
+const pickedPrincipal = async (sub: string) => {
+  const context = await browser!.newContext({ viewport: { width: 1100, height: 900 }, bypassCSP: true })
+  const page = await context.newPage()
+  await page.goto(`${stack!.requestor.httpUrl}/console`)
+  await page.locator(`button[data-principal="${sub}"]`).click()
+  await page
+    .locator("#principal")
+    .filter({ hasNotText: "(local)" })
+    .filter({ hasText: sub })
+    .waitFor({ timeout: 10_000 })
+  return { context, page }
+}
+
 /** Writes the screenshot and checks it is not blank: well above a blank page's PNG of the same size. */
 const screenshot = async (page: Page, name: string, blankBytes: number) => {
   const path = join(screenshots, `${name}.png`)
@@ -124,6 +138,7 @@ beforeAll(async () => {
       REDIS_URL: redisDbUrl(REQUESTOR_DB),
       PROCESSOR_GRPC_URL: processor.grpcAddress,
       PROCESSOR_HTTP_URL: processor.httpUrl,
+      CONSOLE_DEMO_TOKENS: "true",
       LOG_LEVEL: "warning",
     },
   })
@@ -263,7 +278,8 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
     expect(await timelineSeqs(buyer.page)).toEqual(Array.from({ length: finalSeq }, (_, i) => i + 1))
 
     // The operator: the processor's log, the buyer-facing log and the order's topic messages.
-    const operator = await signedIn(tokens.operator!)
+    // Signed in through the local picker: the requestor signs the demo operator's token (CONSOLE_DEMO_TOKENS).
+    const operator = await pickedPrincipal("OPERATOR")
     await operator.page.goto(`${requestorUrl}/console/#/operator/${orderId}`)
     await expect
       .poll(
@@ -316,6 +332,17 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
       body: "x".repeat(2 * 1024 * 1024),
     })
     expect(huge.status).toBe(413)
+    // Demo tokens: only for the demo principals.
+    const demo = (sub: string) =>
+      fetch(`${requestorUrl}/console/demo-token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ sub }),
+      })
+    expect((await demo(buyerId)).status).toBe(400)
+    const seller1 = (await (await demo("SELLER-001")).json()) as AnyBody
+    expect(seller1.roles).toEqual(["seller"])
+    expect((await api("GET", `${proxied}/api/v1/sellers/SELLER-002/orders`, seller1.token)).status).toBe(403)
     // Operators only: the order's topic messages and the processor's event log.
     expect((await api("GET", `${requestorUrl}/api/v1/orders/${orderId}/messages`, tokens.buyer!)).status).toBe(403)
     expect((await api("GET", `${proxied}/api/v1/orders/${orderId}/events`, tokens.seller!)).status).toBe(403)

@@ -9,7 +9,10 @@
  * of its own: it forwards the caller's `Authorization` / `X-API-Key` unchanged and the processor
  * applies its own policy (401/403 as for any client); only `/api/v1/*` and `/metrics` pass.
  */
-import { Effect, Layer } from "effect"
+import { authConfig } from "@dcent/shared/auth/config"
+import type { Role } from "@dcent/shared/auth/Principal"
+import { mintToken } from "@dcent/shared/auth/tokens"
+import { Clock, Effect, Layer, Option, Redacted } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse, HttpStaticServer } from "effect/http"
 import { RequestorConfig } from "../config.ts"
 
@@ -92,6 +95,65 @@ const ProcessorProxy = HttpRouter.use((router) =>
   }),
 )
 
+/** The demo principals of `demo/data` (the console's local picker), each with its one role. */
+export const demoPrincipals: Readonly<Record<string, Role>> = {
+  "BUYER-001": "buyer",
+  "BUYER-002": "buyer",
+  "SELLER-001": "seller",
+  "SELLER-002": "seller",
+  "SELLER-003": "seller",
+  OPERATOR: "operator",
+}
+
+const loopback = new Set(["127.0.0.1", "::1", "localhost"])
+
+/**
+ * `POST /console/demo-token {"sub": "BUYER-001"}`: a one-hour HS256 token for one of the demo
+ * principals, for the console's picker against a local stack secured with a local secret. Only
+ * with `CONSOLE_DEMO_TOKENS=true`, `AUTH_MODE=jwt`, `AUTH_JWT_SECRET` and a loopback `HTTP_HOST`
+ * (whoever reaches it may act as these principals, as with `AUTH_MODE=disabled`); otherwise 404.
+ */
+const DemoTokens = HttpRouter.use((router) =>
+  Effect.gen(function* () {
+    const { consoleDemoTokens, httpHost } = yield* RequestorConfig
+    const auth = yield* authConfig
+    if (!consoleDemoTokens) return
+    if (auth.mode !== "jwt" || Option.isNone(auth.jwtSecret) || !loopback.has(httpHost)) {
+      yield* Effect.logWarning(
+        "CONSOLE_DEMO_TOKENS ignored: it needs AUTH_MODE=jwt, AUTH_JWT_SECRET and a loopback HTTP_HOST",
+      )
+      return
+    }
+    const secret = Redacted.value(auth.jwtSecret.value)
+    yield* router.add(
+      "POST",
+      `${consolePath}/demo-token`,
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const body = yield* request.json.pipe(Effect.orElseSucceed(() => undefined))
+        const sub = typeof body === "object" && body !== null && "sub" in body ? String(body.sub) : ""
+        const role = demoPrincipals[sub]
+        if (role === undefined) {
+          return proxyError(400, "invalid_request", `sub must be one of ${Object.keys(demoPrincipals).join(", ")}`)
+        }
+        const nowMillis = yield* Clock.currentTimeMillis
+        const token = yield* Effect.promise(() =>
+          mintToken({
+            secret,
+            sub,
+            roles: [role],
+            expiresInSeconds: 3600,
+            issuer: Option.getOrUndefined(auth.issuer),
+            audience: Option.getOrUndefined(auth.audience),
+            nowMillis,
+          }),
+        )
+        return HttpServerResponse.jsonUnsafe({ token, sub, roles: [role] })
+      }),
+    )
+  }),
+)
+
 /** The built files under `/console` (`/console` itself is its index.html). */
 const ConsoleFiles = Layer.unwrap(
   Effect.gen(function* () {
@@ -100,4 +162,4 @@ const ConsoleFiles = Layer.unwrap(
   }),
 )
 
-export const ConsoleHttpLive = Layer.mergeAll(ConsoleFiles, ProcessorProxy)
+export const ConsoleHttpLive = Layer.mergeAll(ConsoleFiles, ProcessorProxy, DemoTokens)

@@ -32,6 +32,7 @@ describe("requestor configuration", () => {
       sseMaxStreams: 20_000,
       processorHttpUrl: "http://127.0.0.1:8001",
       consoleDir: fileURLToPath(new URL("../../../console/dist", import.meta.url)),
+      consoleDemoTokens: false,
       demoData: false,
     })
   })
@@ -55,6 +56,7 @@ describe("requestor configuration", () => {
       OVERLOAD_RETRY_AFTER_SECONDS: "2",
       PROCESSOR_HTTP_URL: "https://processor:8001",
       CONSOLE_DIR: "/srv/console",
+      CONSOLE_DEMO_TOKENS: "true",
       DEMO_DATA: "yes",
     })
     expect(Exit.isSuccess(exit) && exit.value).toEqual({
@@ -71,6 +73,7 @@ describe("requestor configuration", () => {
       sseMaxStreams: 5000,
       processorHttpUrl: "https://processor:8001",
       consoleDir: "/srv/console",
+      consoleDemoTokens: true,
       demoData: true,
     })
   })
