@@ -224,6 +224,7 @@ describe("the web console in Chromium (AUTH_MODE=jwt, both services as processes
       .waitFor({ timeout: 10_000 })
     await seller.page.getByLabel("Price").fill("1199")
     await seller.page.getByRole("button", { name: "Submit proposal" }).click()
+    await seller.page.locator("#proposal-form .done").filter({ hasText: "updated" }).waitFor({ timeout: 10_000 })
     await seller.page.getByRole("button", { name: "Release" }).click()
     await screenshot(seller.page, "seller", blankBytes)
     await accessible(seller.page, "seller")
