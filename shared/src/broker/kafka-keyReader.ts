@@ -9,7 +9,7 @@ import { KafkaJS, RdKafka } from "@confluentinc/kafka-javascript"
 import { Effect } from "effect"
 import type { BrokerMessage, KeyReadOptions } from "./Broker.ts"
 import { BrokerError, type BrokerUnavailable } from "./errors.ts"
-import { classify, fromKafkaHeaders, type ResolvedKafkaOptions } from "./kafka-client.ts"
+import { classify, commonConfig, fromKafkaHeaders, type ResolvedKafkaOptions } from "./kafka-client.ts"
 
 /** Kafka's `Utils.murmur2` (what librdkafka's `murmur2_random` partitioner uses for non-null keys). */
 export const murmur2 = (data: Uint8Array): number => {
@@ -81,7 +81,8 @@ export const makeKafkaKeyReader =
       return yield* Effect.callback<ReadonlyArray<BrokerMessage>, BrokerError>((resume) => {
         const consumer = new RdKafka.KafkaConsumer(
           {
-            "bootstrap.servers": options.servers.join(","),
+            // The connection settings every client of this broker uses (servers, timeouts, security).
+            ...(commonConfig(options) as RdKafka.ConsumerGlobalConfig),
             "client.id": `${options.clientId}-key-reader`,
             "group.id": `dcent-key-reader-${randomUUID()}`,
             "enable.auto.commit": false,
