@@ -29,6 +29,7 @@ check: generate ## Format/lint (Biome), buf lint and type check (services, tests
 	@(cd proto && buf lint)
 	@tsc -p tsconfig.json
 	@tsc -p k6/tsconfig.json
+	@tsc -p console/tsconfig.json
 
 infra-up: install ## Start Kafka, Redis and NATS on 127.0.0.1 (idempotent)
 	@$(STACK) up

@@ -48,7 +48,7 @@ export const processorConfig = Config.all({
   grpcMaxReceiveMessageBytes: grpcMaxReceiveMessageBytesConfig,
   /** `TLS_CA_FILE`, `TLS_CERT_FILE`, `TLS_KEY_FILE`: https / gRPC over TLS, mutual TLS to the processor (`config/tls.ts`). */
   tls: tlsConfig,
-  /** `DEMO_DATA` (false): register the demo sellers (`SELLER-001` … near the seed's `ORD-001`) at start-up. */
+  /** `DEMO_DATA` (false): register the demo sellers (`SELLER-001` … near the original dCent README's `ORD-001`) at start-up. */
   demoData: flag("DEMO_DATA", false),
 })
 

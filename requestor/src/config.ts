@@ -1,5 +1,6 @@
 /** The requestor's settings, read from the environment and validated at start-up. */
 
+import { fileURLToPath } from "node:url"
 import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
 import { tlsConfig } from "@dcent/shared/config/tls"
@@ -19,6 +20,9 @@ const GrpcAddress = Schema.String.check(
     return "problem" in parsed ? parsed.problem : undefined
   }),
 )
+
+/** Where `vite build` writes the web console (`console/dist`). */
+const defaultConsoleDir = fileURLToPath(new URL("../../console/dist", import.meta.url))
 
 export const requestorConfig = Config.all({
   /** `REQUESTOR_HTTP_PORT` (8000): REST, `/docs`, `/healthz`, `/readyz`. */
@@ -65,7 +69,19 @@ export const requestorConfig = Config.all({
   grpcMaxReceiveMessageBytes: grpcMaxReceiveMessageBytesConfig,
   /** `TLS_CA_FILE`, `TLS_CERT_FILE`, `TLS_KEY_FILE`: https / gRPC over TLS, mutual TLS to the processor (`config/tls.ts`). */
   tls: tlsConfig,
-  /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */
+  /** `PROCESSOR_HTTP_URL` (http://127.0.0.1:8001): the processor's REST API, for the console's proxy (`console/http.ts`). */
+  processorHttpUrl: Config.schema(
+    Schema.String.check(Schema.isPattern(/^https?:\/\/[^/\s]+$/, { message: "Expected http(s)://host:port" })),
+    "PROCESSOR_HTTP_URL",
+  ).pipe(Config.withDefault("http://127.0.0.1:8001")),
+  /** `CONSOLE_DIR` (console/dist): the built web console served under `/console`. */
+  consoleDir: Config.String("CONSOLE_DIR").pipe(Config.withDefault(defaultConsoleDir)),
+  /**
+   * `CONSOLE_DEMO_TOKENS` (false): `POST /console/demo-token` mints tokens for the demo principals
+   * (the console's local picker) — only with AUTH_MODE=jwt, AUTH_JWT_SECRET and a loopback HTTP_HOST.
+   */
+  consoleDemoTokens: flag("CONSOLE_DEMO_TOKENS", false),
+  /** `DEMO_DATA` (false): register the original dCent README's demo order `ORD-001` at start-up (if absent). */
   demoData: flag("DEMO_DATA", false),
 })
 

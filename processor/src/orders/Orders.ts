@@ -93,7 +93,33 @@ export const decisionWrites = (orderReqId: string, decision: Decision<unknown>):
     member: timer.member,
   })),
   ...decision.timers.clear.map((member) => ({ op: "zrem" as const, key: Keys.timers, member })),
+  ...sellerIndexWrites(orderReqId, decision),
 ]
+
+/**
+ * The sellers' index of their live orders (`GET /api/v1/sellers/:SellerID/orders`): an order
+ * enters it with its SellersSelected event and leaves it when it is finalised.
+ */
+const sellerIndexWrites = (orderReqId: string, decision: Decision<unknown>): ReadonlyArray<StateWrite> => {
+  const sellers = decision.state?.selectedSellers ?? []
+  return decision.events.flatMap(
+    (event): ReadonlyArray<StateWrite> =>
+      event.status === "SellersSelected"
+        ? sellers.map((seller) => ({
+            op: "zadd" as const,
+            key: Keys.sellerOrders(seller.SellerID),
+            score: Date.parse(event.occurredAt) || 0,
+            member: orderReqId,
+          }))
+        : event.status === "OrderFinalised"
+          ? sellers.map((seller) => ({
+              op: "zrem" as const,
+              key: Keys.sellerOrders(seller.SellerID),
+              member: orderReqId,
+            }))
+          : [],
+  )
+}
 
 export const makeOrders = () =>
   Effect.gen(function* () {

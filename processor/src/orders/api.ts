@@ -317,6 +317,30 @@ export const OrderView = Schema.Struct({
   LastSeq: Schema.Int,
 }).annotate({ identifier: "ProcessorOrder" })
 
+/** The processor's event log of one order (`GET /api/v1/orders/:OrderReqID/events`). */
+export const EventLogView = Schema.Struct({
+  OrderReqID: Schema.String,
+  Events: Schema.Array(
+    Schema.Struct({
+      Seq: Schema.Int,
+      EventID: Schema.String,
+      Status: Schema.String,
+      ProposalID: Schema.optionalKey(Schema.String),
+      FollowUpID: Schema.optionalKey(Schema.String),
+      OccurredAt: Schema.String,
+      Message: Schema.String,
+      Details: Schema.Record(Schema.String, Schema.String),
+      TraceID: Schema.optionalKey(Schema.String),
+    }),
+  ),
+}).annotate({ identifier: "ProcessorEventLog" })
+
+/** `GET /api/v1/sellers/:SellerID/orders`. */
+export const SellerOrdersView = Schema.Struct({
+  SellerID: Schema.String,
+  Orders: Schema.Array(Schema.Struct({ OrderReqID: Schema.String, SelectedAt: Schema.String })),
+}).annotate({ identifier: "SellerOrders" })
+
 // --- groups -----------------------------------------------------------------------------------
 
 /**
@@ -424,6 +448,26 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       success: OrderView,
       error: ApiErrors,
     }).annotateMerge(OpenApi.annotations({ summary: "The processor's view of an order" })),
+    HttpApiEndpoint.get("sellerOrders", "/api/v1/sellers/:SellerID/orders", {
+      params: { SellerID: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128)) },
+      success: SellerOrdersView,
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The live orders a seller was selected for (the seller itself or operators)",
+        description: "Newest selection first, at most 100; an order leaves the list when it is finalised.",
+      }),
+    ),
+    HttpApiEndpoint.get("events", "/api/v1/orders/:OrderReqID/events", {
+      params: orderParams,
+      success: EventLogView,
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The order's event log (operators; the web console's operator view)",
+        description: "Every event the processor committed for the order, oldest first, with its trace id.",
+      }),
+    ),
   )
   .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The processor's order state" }))
   // Report every problem of a bad body, not only the first.

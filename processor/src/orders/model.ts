@@ -167,6 +167,8 @@ export const Keys = {
   timers: "timers",
   /** Google Chat post results of an order's dispatch (hash: sellerId → outcome). */
   chatResults: (orderReqId: string) => `order:${orderReqId}:gchat`,
+  /** The live orders a seller was selected for (sorted set: score = selection time in ms, member = OrderReqID). */
+  sellerOrders: (sellerId: string) => `seller:${sellerId}:orders`,
 } as const
 
 /** Timer members of the `timers` sorted set. */

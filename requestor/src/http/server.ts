@@ -3,6 +3,7 @@ import { serveApi } from "@dcent/shared/http/server"
 import { MetricsHttpLive } from "@dcent/shared/metrics/http"
 import { Effect, Layer } from "effect"
 import { RequestorConfig } from "../config.ts"
+import { ConsoleHttpLive } from "../console/http.ts"
 import { HealthHandlers } from "../health/http.ts"
 import { OrdersHandlers } from "../orders/http.ts"
 import { RequestorApi } from "./Api.ts"
@@ -23,7 +24,7 @@ export const HttpLive = Layer.unwrap(
         limits: config.httpLimits,
         ...(servesTls(config.tls) ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
       },
-      MetricsHttpLive,
+      Layer.mergeAll(MetricsHttpLive, ConsoleHttpLive),
     )
   }),
 )

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { formatConfigError } from "@dcent/shared/config/errors"
 import { ConfigProvider, Duration, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
@@ -29,6 +30,9 @@ describe("requestor configuration", () => {
       httpAdmission: { maxInFlight: 512, maxQueue: 1024, queueTimeout: Duration.millis(1000), retryAfterSeconds: 1 },
       grpcAdmission: { maxUnaryInFlight: 1024, maxStreams: 100_000, retryAfterSeconds: 1 },
       sseMaxStreams: 20_000,
+      processorHttpUrl: "http://127.0.0.1:8001",
+      consoleDir: fileURLToPath(new URL("../../../console/dist", import.meta.url)),
+      consoleDemoTokens: false,
       demoData: false,
       httpLimits: {
         maxBodyBytes: 1_048_576,
@@ -60,6 +64,9 @@ describe("requestor configuration", () => {
       GRPC_MAX_STREAMS: "70000",
       SSE_MAX_STREAMS: "5000",
       OVERLOAD_RETRY_AFTER_SECONDS: "2",
+      PROCESSOR_HTTP_URL: "https://processor:8001",
+      CONSOLE_DIR: "/srv/console",
+      CONSOLE_DEMO_TOKENS: "true",
       DEMO_DATA: "yes",
       HTTP_MAX_BODY_BYTES: "2048",
       HTTP_MAX_URL_LENGTH: "512",
@@ -81,6 +88,9 @@ describe("requestor configuration", () => {
       httpAdmission: { maxInFlight: 64, maxQueue: 0, queueTimeout: Duration.millis(250), retryAfterSeconds: 2 },
       grpcAdmission: { maxUnaryInFlight: 32, maxStreams: 70_000, retryAfterSeconds: 2 },
       sseMaxStreams: 5000,
+      processorHttpUrl: "https://processor:8001",
+      consoleDir: "/srv/console",
+      consoleDemoTokens: true,
       demoData: true,
       httpLimits: {
         maxBodyBytes: 2048,

@@ -37,6 +37,7 @@ import {
   toKafkaHeaders,
 } from "./kafka-client.ts"
 import { makeKafkaSubscribe } from "./kafka-consumer.ts"
+import { makeKafkaKeyReader } from "./kafka-keyReader.ts"
 import { headersOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./validate.ts"
 
 export type { KafkaBrokerOptions } from "./kafka-client.ts"
@@ -240,6 +241,7 @@ export const makeKafkaBroker = (
       subscribe,
       ensureTopics,
       healthCheck,
+      readKey: makeKafkaKeyReader(admin, options),
     } satisfies BrokerShape
   })
 
