@@ -8,7 +8,7 @@
  * | `KAFKA_BOOTSTRAP_SERVERS`  | `127.0.0.1:9092`   | used when `BROKER_URL` is `kafka://` with no host |
  * | `KAFKA_TOPIC_PARTITIONS`   | `3`                | partitions of the eight topics (`ensureTopics`) |
  * | `KAFKA_REPLICATION_FACTOR` | `1`                | replication factor (Kafka) / replicas (JetStream) |
- * | `KAFKA_MIN_INSYNC_REPLICAS` | 2 if the replication factor is 3 or more, else 1 | the topics' `min.insync.replicas` (Kafka): an `acks=all` write succeeds once this many replicas have it |
+ * | `KAFKA_MIN_INSYNC_REPLICAS` | 2 from replication factor 3 on, else 1 (none set with 1 replica) | the topics' `min.insync.replicas` (Kafka): an `acks=all` write succeeds once this many replicas have it |
  * | `KAFKA_LOG_LEVEL`          | `0`                | librdkafka syslog level 0–7; 0 keeps it quiet   |
  * | `KAFKA_LINGER_MS`          | `20`               | producer `linger.ms`: how long a batch may wait to fill |
  * | `BROKER_CLIENT_ID`         | `dcent`            | Kafka `client.id` / NATS connection name        |
@@ -126,7 +126,8 @@ const positiveInt = (name: string, fallback: number): Config.Config<number> =>
 export interface TopicSettings {
   readonly partitions: number
   readonly replicationFactor: number
-  readonly minInsyncReplicas: number
+  /** Absent with a single replica and no `KAFKA_MIN_INSYNC_REPLICAS`: the topic is created without it. */
+  readonly minInsyncReplicas?: number
 }
 
 /**
@@ -138,7 +139,9 @@ export const defaultMinInsyncReplicas = (replicationFactor: number) => (replicat
 
 /**
  * `KAFKA_TOPIC_PARTITIONS` (default 3), `KAFKA_REPLICATION_FACTOR` (default 1) and
- * `KAFKA_MIN_INSYNC_REPLICAS` (default {@link defaultMinInsyncReplicas}; at most the replication factor).
+ * `KAFKA_MIN_INSYNC_REPLICAS` (default {@link defaultMinInsyncReplicas}; at most the replication
+ * factor). With one replica and no `KAFKA_MIN_INSYNC_REPLICAS`, topics are created without a
+ * `min.insync.replicas` of their own, as before (a single-node broker needs none).
  */
 export const topicSettingsConfig: Config.Config<TopicSettings> = Config.all({
   partitions: positiveInt("KAFKA_TOPIC_PARTITIONS", 3),
@@ -146,6 +149,9 @@ export const topicSettingsConfig: Config.Config<TopicSettings> = Config.all({
   minInsyncReplicas: Config.option(Config.Int("KAFKA_MIN_INSYNC_REPLICAS")),
 }).pipe(
   Config.mapEffect(({ partitions, replicationFactor, minInsyncReplicas }) => {
+    if (Option.isNone(minInsyncReplicas) && replicationFactor === 1) {
+      return Effect.succeed({ partitions, replicationFactor })
+    }
     const minInsync = Option.getOrElse(minInsyncReplicas, () => defaultMinInsyncReplicas(replicationFactor))
     if (minInsync < 1) return configFailure(`KAFKA_MIN_INSYNC_REPLICAS must be >= 1, got ${minInsync}`)
     return minInsync > replicationFactor

@@ -76,7 +76,9 @@ describe("broker configuration from the environment", () => {
     const defaults = await load(topicSpecsConfig, {})
     expect(defaults.map((spec) => spec.name)).toEqual([...allTopicNames])
     expect(
-      defaults.every((spec) => spec.partitions === 3 && spec.replicationFactor === 1 && spec.minInsyncReplicas === 1),
+      defaults.every(
+        (spec) => spec.partitions === 3 && spec.replicationFactor === 1 && spec.minInsyncReplicas === undefined,
+      ),
     ).toBe(true)
     const custom = await load(topicSpecsConfig, { KAFKA_TOPIC_PARTITIONS: "12", KAFKA_REPLICATION_FACTOR: "3" })
     expect(custom).toHaveLength(8)
@@ -90,6 +92,7 @@ describe("broker configuration from the environment", () => {
 
   it("sets min.insync.replicas from KAFKA_MIN_INSYNC_REPLICAS, never above the replication factor", async () => {
     const settings = async (env: Record<string, string>) => (await load(topicSettingsConfig, env)).minInsyncReplicas
+    expect(await settings({ KAFKA_MIN_INSYNC_REPLICAS: "1" })).toBe(1)
     expect(await settings({ KAFKA_REPLICATION_FACTOR: "2" })).toBe(1)
     expect(await settings({ KAFKA_REPLICATION_FACTOR: "5" })).toBe(2)
     expect(await settings({ KAFKA_REPLICATION_FACTOR: "3", KAFKA_MIN_INSYNC_REPLICAS: "3" })).toBe(3)
