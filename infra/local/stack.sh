@@ -555,6 +555,9 @@ cmd_up() {
   ensure_dirs
   for svc in "${SERVICES[@]}"; do launch_one "$svc"; done
   for svc in "${SERVICES[@]}"; do await_one "$svc"; done
+  if ((KAFKA_BROKERS > 1)) && [[ " ${SERVICES[*]} " == *" kafka"* ]]; then
+    log "kafka: $KAFKA_BROKERS brokers; run the services with BROKER_URL=kafka://$(kafka_bootstrap) KAFKA_REPLICATION_FACTOR=$((KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3))"
+  fi
 }
 
 cmd_down() {

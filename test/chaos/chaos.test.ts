@@ -13,7 +13,7 @@ import { type ChaosOptions, optionsFromEnv, runChaos } from "./suite.ts"
 import { allTopics } from "./truth.ts"
 
 const rounds = Number(process.env.CHAOS_TEST_ROUNDS ?? 2)
-/** Broker kills on the 3-broker Kafka (`CHAOS_TEST_KAFKA3_ROUNDS`, 1: each costs about 30 s on 2 cores). */
+/** Broker kills on the 3-broker Kafka (`CHAOS_TEST_KAFKA3_ROUNDS`, 1: each costs about 30 s on 2 cores; 0 leaves that run out). */
 const kafka3Rounds = Number(process.env.CHAOS_TEST_KAFKA3_ROUNDS ?? 1)
 
 const runShort = async (options: Partial<ChaosOptions> & { readonly rounds: number }) => {
@@ -55,21 +55,24 @@ describe("fault injection (short form)", () => {
     })
   })
 
-  it(`3-broker Kafka: ${kafka3Rounds} broker(s) killed (kill -9) under load, nothing lost or missing from topics`, async () => {
-    const result = await runShort({
-      rounds: kafka3Rounds,
-      kafka: "replicated",
-      kinds: replicatedKafkaKinds,
-      resultsFile: `${repoRoot}test/chaos/.results/short-kafka3.json`,
-    })
-    // The services created every topic with 3 replicas and min.insync.replicas=2 ...
-    expect(result.topicReplication?.map((topic) => topic.topic).sort()).toEqual([...allTopics].sort())
-    for (const topic of result.topicReplication ?? []) {
-      expect(topic, topic.topic).toMatchObject({ replicationFactor: 3, minInsyncReplicas: 2 })
-    }
-    // ... and after each kill every partition had a leader and 2 in-sync replicas on the other brokers.
-    for (const injection of result.injections) {
-      expect(injection.failover, injection.target).toMatchObject({ replicas: 3, minInsync: 2 })
-    }
-  })
+  it.skipIf(kafka3Rounds === 0)(
+    `3-broker Kafka: ${kafka3Rounds} broker(s) killed (kill -9) under load, nothing lost or missing from topics`,
+    async () => {
+      const result = await runShort({
+        rounds: kafka3Rounds,
+        kafka: "replicated",
+        kinds: replicatedKafkaKinds,
+        resultsFile: `${repoRoot}test/chaos/.results/short-kafka3.json`,
+      })
+      // The services created every topic with 3 replicas and min.insync.replicas=2 ...
+      expect(result.topicReplication?.map((topic) => topic.topic).sort()).toEqual([...allTopics].sort())
+      for (const topic of result.topicReplication ?? []) {
+        expect(topic, topic.topic).toMatchObject({ replicationFactor: 3, minInsyncReplicas: 2 })
+      }
+      // ... and after each kill every partition had a leader and 2 in-sync replicas on the other brokers.
+      for (const injection of result.injections) {
+        expect(injection.failover, injection.target).toMatchObject({ replicas: 3, minInsync: 2 })
+      }
+    },
+  )
 })
