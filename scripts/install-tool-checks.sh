@@ -26,8 +26,8 @@ readonly K8S_API_VERSION
 readonly SCHEMAS_DIR="$CACHE_DIR/k8s-schemas/$K8S_API_VERSION"
 readonly VENV_DIR="$CACHE_DIR/venv-grpcio-reflection"
 
-# The machine's own Go (go.mod files here name no newer one).
-export GOTOOLCHAIN=local
+# Go: the machine's own, if it is new enough for what it builds (k8s.io/api needs 1.26); an older
+# one fetches the Go toolchain that go.mod names from the module proxy (GOTOOLCHAIN=auto, Go's default).
 
 log() { printf '[tool-checks] %s\n' "$*"; }
 die() { printf '[tool-checks] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -38,7 +38,7 @@ exec 9>"$BIN_DIR/.tool-checks.lock"
 flock -w 1200 9 || die "another install is still running ($BIN_DIR/.tool-checks.lock)"
 
 require_go() {
-  command -v go >/dev/null 2>&1 || die "these tools are built with Go (>= 1.24), which is not installed: install Go, then re-run"
+  command -v go >/dev/null 2>&1 || die "these tools are built with Go, which is not installed: install Go (Debian: golang-go), then re-run"
 }
 
 # go_tool NAME PACKAGE VERSION: `go install PACKAGE@VERSION` into $BIN_DIR unless that version is there.
@@ -64,7 +64,7 @@ k8s_schemas() {
   local work
   work="$(mktemp -d)"
   # shellcheck disable=SC2064 # expand $work now
-  trap "rm -rf '$work'" RETURN
+  trap "rm -rf '$work'" EXIT
   cp "$SCHEMAS_MODULE"/go.mod "$SCHEMAS_MODULE"/go.sum "$SCHEMAS_MODULE"/*.go "$work/"
   (
     cd "$work"
@@ -78,7 +78,7 @@ k8s_schemas() {
     rm -rf "$SCHEMAS_DIR.tmp"
     go run . "$SCHEMAS_DIR.tmp"
   ) || die "could not generate the Kubernetes schemas (see above)"
-  rm -rf "$SCHEMAS_DIR"
+  rm -rf "$SCHEMAS_DIR" "$work"
   mv "$SCHEMAS_DIR.tmp" "$SCHEMAS_DIR"
   echo "$digest" >"$stamp"
 }
