@@ -48,9 +48,10 @@ KAFKA_LOG_DIRS="$DATA_DIR/kafka"
 # KAFKA_PORT + 2(n-1) and KAFKA_CONTROLLER_PORT + 2(n-1) (by default 9092/9093, 9094/9095,
 # 9096/9097). Topics get 3 replicas and min.insync.replicas=2 (kafka/cluster.properties).
 # `kafka` on the command line means every node; `kafka-2` only that one (to restart it).
-# The data directory remembers the number of brokers it was formatted for: to change it,
-# `stack.sh clean` first.
-KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+# The data directory remembers the number of brokers it was formatted for (data/kafka-brokers):
+# without KAFKA_BROKERS, every command uses that number (`down` after `KAFKA_BROKERS=3 up` stops
+# all three); to change it, `stack.sh clean` first.
+KAFKA_BROKERS="${KAFKA_BROKERS:-$(cat "$DATA_DIR/kafka-brokers" 2>/dev/null || echo 1)}"
 [[ "$KAFKA_BROKERS" =~ ^[1-9]$ ]] || {
   printf '[stack] ERROR: KAFKA_BROKERS must be a number from 1 to 9, got %s\n' "$KAFKA_BROKERS" >&2
   exit 1
