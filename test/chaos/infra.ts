@@ -31,6 +31,8 @@ type Server = "kafka" | "redis"
 
 const stackEnv = (): NodeJS.ProcessEnv => ({
   ...process.env,
+  // One broker, whatever KAFKA_BROKERS the shell exports (the 3-broker Kafka is below).
+  KAFKA_BROKERS: "1",
   KAFKA_PORT: String(chaosServers.kafkaPort),
   KAFKA_CONTROLLER_PORT: String(chaosServers.kafkaControllerPort),
   REDIS_PORT: String(chaosServers.redisPort),
