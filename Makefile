@@ -52,14 +52,14 @@ topics: infra-up ## Create the eight topics on the local Kafka
 run: generate infra-up ## Run Kafka, Redis and both services in the foreground (Ctrl-C stops the services)
 	@bash scripts/run-services.sh
 
-test: generate infra-up observe-install ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
+test: generate infra-up observe-install tools-install ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
 	@echo "[make] node $$(node --version)"
 	@vitest run
 
 test-unit: generate ## Unit tests only (no servers)
 	@vitest run --project unit
 
-test-integration: generate infra-up observe-install ## Integration tests only
+test-integration: generate infra-up observe-install tools-install ## Integration tests only
 	@vitest run --project integration
 
 demo: ## Load sample sellers/orders into the running stack (make run) and walk one order through its life
@@ -118,6 +118,10 @@ bench-idle: ## Idle Redis load: commands/s of one idle processor, by command, fr
 .PHONY: chaos
 chaos: generate ## Fault-injection suite: 2 processors + 2 requestors under faults, CHAOS_ROUNDS=20 of each kind; table + test/chaos/.results/last.json
 	@node test/chaos/run.ts
+
+.PHONY: tools-install
+tools-install: ## Build kustomize, kubeconform, actionlint, grpcurl, the Kubernetes schemas and the grpcio-reflection venv into ~/.cache/dcent (idempotent)
+	@bash scripts/install-tool-checks.sh
 
 .PHONY: observe observe-down observe-install
 observe-install: ## Install Prometheus (Debian package) and build Jaeger v2 into ~/.cache/dcent/bin (idempotent)

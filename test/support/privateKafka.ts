@@ -56,6 +56,8 @@ export const startPrivateKafka = async (options: PrivateKafkaOptions = {}): Prom
   const runDir = mkdtempSync(join(tmpdir(), "dcent-private-kafka-"))
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    // One broker on these two ports, whatever KAFKA_BROKERS the shell exports.
+    KAFKA_BROKERS: "1",
     KAFKA_PORT: String(port),
     KAFKA_CONTROLLER_PORT: String(controllerPort),
     DCENT_LOCAL_DIR: runDir,

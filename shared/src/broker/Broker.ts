@@ -80,6 +80,8 @@ export interface TopicSpec {
   readonly name: string
   readonly partitions: number
   readonly replicationFactor: number
+  /** Kafka's `min.insync.replicas` of the topic (absent: the broker's default). */
+  readonly minInsyncReplicas?: number
 }
 
 export interface KeyReadOptions {

@@ -8,6 +8,7 @@
  * | `KAFKA_BOOTSTRAP_SERVERS`  | `127.0.0.1:9092`   | used when `BROKER_URL` is `kafka://` with no host |
  * | `KAFKA_TOPIC_PARTITIONS`   | `3`                | partitions of the eight topics (`ensureTopics`) |
  * | `KAFKA_REPLICATION_FACTOR` | `1`                | replication factor (Kafka) / replicas (JetStream) |
+ * | `KAFKA_MIN_INSYNC_REPLICAS` | 2 from replication factor 3 on, else 1 (none set with 1 replica) | the topics' `min.insync.replicas` (Kafka): an `acks=all` write succeeds once this many replicas have it |
  * | `KAFKA_LOG_LEVEL`          | `0`                | librdkafka syslog level 0–7; 0 keeps it quiet   |
  * | `KAFKA_LINGER_MS`          | `20`               | producer `linger.ms`: how long a batch may wait to fill |
  * | `BROKER_CLIENT_ID`         | `dcent`            | Kafka `client.id` / NATS connection name        |
@@ -136,13 +137,41 @@ const positiveInt = (name: string, fallback: number): Config.Config<number> =>
 export interface TopicSettings {
   readonly partitions: number
   readonly replicationFactor: number
+  /** Absent with a single replica and no `KAFKA_MIN_INSYNC_REPLICAS`: the topic is created without it. */
+  readonly minInsyncReplicas?: number
 }
 
-/** `KAFKA_TOPIC_PARTITIONS` (default 3) and `KAFKA_REPLICATION_FACTOR` (default 1). */
+/**
+ * The `min.insync.replicas` that goes with a replication factor unless `KAFKA_MIN_INSYNC_REPLICAS`
+ * says otherwise: 2 from 3 replicas on (a write is on two brokers before it is acknowledged, and
+ * one broker may be down without refusing writes), else 1.
+ */
+export const defaultMinInsyncReplicas = (replicationFactor: number) => (replicationFactor >= 3 ? 2 : 1)
+
+/**
+ * `KAFKA_TOPIC_PARTITIONS` (default 3), `KAFKA_REPLICATION_FACTOR` (default 1) and
+ * `KAFKA_MIN_INSYNC_REPLICAS` (default {@link defaultMinInsyncReplicas}; at most the replication
+ * factor). With one replica and no `KAFKA_MIN_INSYNC_REPLICAS`, topics are created without a
+ * `min.insync.replicas` of their own, as before (a single-node broker needs none).
+ */
 export const topicSettingsConfig: Config.Config<TopicSettings> = Config.all({
   partitions: positiveInt("KAFKA_TOPIC_PARTITIONS", 3),
   replicationFactor: positiveInt("KAFKA_REPLICATION_FACTOR", 1),
-})
+  minInsyncReplicas: Config.option(Config.Int("KAFKA_MIN_INSYNC_REPLICAS")),
+}).pipe(
+  Config.mapEffect(({ partitions, replicationFactor, minInsyncReplicas }) => {
+    if (Option.isNone(minInsyncReplicas) && replicationFactor === 1) {
+      return Effect.succeed({ partitions, replicationFactor })
+    }
+    const minInsync = Option.getOrElse(minInsyncReplicas, () => defaultMinInsyncReplicas(replicationFactor))
+    if (minInsync < 1) return configFailure(`KAFKA_MIN_INSYNC_REPLICAS must be >= 1, got ${minInsync}`)
+    return minInsync > replicationFactor
+      ? configFailure(
+          `KAFKA_MIN_INSYNC_REPLICAS (${minInsync}) must not exceed KAFKA_REPLICATION_FACTOR (${replicationFactor})`,
+        )
+      : Effect.succeed({ partitions, replicationFactor, minInsyncReplicas: minInsync })
+  }),
+)
 
 /** The eight topics with the given settings. */
 export const topicSpecs = (

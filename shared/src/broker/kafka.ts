@@ -216,6 +216,9 @@ export const makeKafkaBroker = (
                   topic: spec.name,
                   numPartitions: spec.partitions,
                   replicationFactor: spec.replicationFactor,
+                  ...(spec.minInsyncReplicas === undefined
+                    ? {}
+                    : { configEntries: [{ name: "min.insync.replicas", value: String(spec.minInsyncReplicas) }] }),
                 })),
               }),
             catch: classify(url, "ensureTopics"),
