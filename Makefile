@@ -29,6 +29,7 @@ check: generate ## Format/lint (Biome), buf lint and type check (services, tests
 	@(cd proto && buf lint)
 	@tsc -p tsconfig.json
 	@tsc -p k6/tsconfig.json
+	@tsc -p console/tsconfig.json
 
 infra-up: install ## Start Kafka, Redis, NATS and PostgreSQL on 127.0.0.1 (idempotent)
 	@$(STACK) up
@@ -51,14 +52,14 @@ topics: infra-up ## Create the eight topics on the local Kafka
 run: generate infra-up ## Run Kafka, Redis, PostgreSQL and both services in the foreground (Ctrl-C stops the services)
 	@bash scripts/run-services.sh
 
-test: generate infra-up observe-install ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
+test: generate infra-up observe-install tools-install ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
 	@echo "[make] node $$(node --version)"
 	@vitest run
 
 test-unit: generate ## Unit tests only (no servers)
 	@vitest run --project unit
 
-test-integration: generate infra-up observe-install ## Integration tests only
+test-integration: generate infra-up observe-install tools-install ## Integration tests only
 	@vitest run --project integration
 
 demo: ## Load sample sellers/orders into the running stack (make run) and walk one order through its life
@@ -71,6 +72,10 @@ token: ## Print a local HS256 token signed with AUTH_JWT_SECRET: make token ROLE
 api-key: ## Print a new API key and its AUTH_API_KEYS_FILE entry (hashed): make api-key ROLE=service SUB=requestor
 	@node scripts/token.ts --api-key
 
+.PHONY: certs
+certs: ## A local CA + processor/requestor/client certificates (openssl) in certs/ (git-ignored) for TLS_CA_FILE / TLS_CERT_FILE / TLS_KEY_FILE
+	@bash scripts/certs.sh
+
 compose-config: ## Validate the Docker Compose file (needs only the docker client)
 	@docker compose -f infra/docker-compose.yml config --quiet && echo "compose file is valid"
 
@@ -80,12 +85,15 @@ compose-config: ## Validate the Docker Compose file (needs only the docker clien
 # out-of-order event. BENCH_SHORT=1: the short form (seconds). The generator holds many sockets.
 BENCH := ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; node --max-old-space-size=8192 test/bench/run.ts
 
-.PHONY: bench bench-write bench-live-orders bench-fan-out bench-overload bench-replicas bench-retention
+.PHONY: bench bench-write bench-durability bench-live-orders bench-fan-out bench-overload bench-replicas bench-retention
 bench: generate infra-up ## Every benchmark scenario in turn (about 25 min): figure, baseline and ratio per scenario
 	@$(BENCH)
 
 bench-write: generate infra-up ## Write path: proposals + updates, closed and open loop; latency to WatchOrder, SSE, topics
 	@$(BENCH) write
+
+bench-durability: generate infra-up ## The write closed loop with Redis fsyncing every write (the default) against appendfsync everysec
+	@$(BENCH) durability
 
 bench-live-orders: generate infra-up ## 10k/50k/100k live orders (BENCH_LIVE_ORDERS): open time, idle RSS/CPU/Redis, a burst
 	@$(BENCH) live-orders
@@ -113,6 +121,10 @@ bench-idle: ## Idle Redis load: commands/s of one idle processor, by command, fr
 .PHONY: chaos
 chaos: generate ## Fault-injection suite: 2 processors + 2 requestors under faults, CHAOS_ROUNDS=20 of each kind; table + test/chaos/.results/last.json
 	@node test/chaos/run.ts
+
+.PHONY: tools-install
+tools-install: ## Build kustomize, kubeconform, actionlint, grpcurl, the Kubernetes schemas and the grpcio-reflection venv into ~/.cache/dcent (idempotent)
+	@bash scripts/install-tool-checks.sh
 
 .PHONY: observe observe-down observe-install
 observe-install: ## Install Prometheus (Debian package) and build Jaeger v2 into ~/.cache/dcent/bin (idempotent)

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-readonly APT_PACKAGES=(libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev g++ make python3)
+# chromium: the web console's browser tests (test/e2e/console), driven by playwright-core.
+readonly APT_PACKAGES=(libssl-dev zlib1g-dev libzstd-dev liblz4-dev libsasl2-dev libcurl4-openssl-dev g++ make python3 python3-venv openssl chromium)
 readonly STAMP=node_modules/.dcent-install-stamp
 
 log() { printf '[install] %s\n' "$*"; }

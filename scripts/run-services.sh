@@ -17,6 +17,19 @@ fi
 # The archive of the local stack (PostgreSQL, started by `make infra-up`): finished orders move
 # there after ORDER_RETENTION_SECONDS. DATABASE_URL= (empty) runs without it.
 export DATABASE_URL="${DATABASE_URL-postgres://dcent@127.0.0.1:${POSTGRES_PORT:-5432}/dcent}"
+# KAFKA_BROKERS=3 (the local 3-broker Kafka of infra/local/stack.sh, which remembers the number
+# in its data directory): unless set otherwise, the services get every broker in BROKER_URL and
+# create the topics with 3 replicas (and min.insync.replicas=2), see docs/replicated-kafka.md.
+KAFKA_BROKERS="${KAFKA_BROKERS:-$(cat "${DCENT_LOCAL_DIR:-infra/local/.run}/data/kafka-brokers" 2>/dev/null || echo 1)}"
+if [ "$KAFKA_BROKERS" -gt 1 ] && [ -z "${BROKER_URL:-}" ]; then
+  brokers=""
+  for ((node = 1; node <= KAFKA_BROKERS; node++)); do
+    brokers="${brokers:+$brokers,}127.0.0.1:$((${KAFKA_PORT:-9092} + 2 * (node - 1)))"
+  done
+  export BROKER_URL="kafka://$brokers"
+  export KAFKA_REPLICATION_FACTOR="${KAFKA_REPLICATION_FACTOR:-$((KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3))}"
+  echo "[run] KAFKA_BROKERS=$KAFKA_BROKERS: BROKER_URL=$BROKER_URL KAFKA_REPLICATION_FACTOR=$KAFKA_REPLICATION_FACTOR"
+fi
 
 pids=()
 start() {

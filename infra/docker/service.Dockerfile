@@ -20,6 +20,9 @@ RUN bash scripts/generate-proto.sh
 COPY requestor requestor
 COPY processor processor
 COPY demo demo
+# The web console (served by the requestor under /console).
+COPY console console
+RUN npm run -w @dcent/console build
 
 FROM node:24-bookworm-slim
 ARG SERVICE

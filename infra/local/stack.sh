@@ -5,11 +5,18 @@
 #   stack.sh install                 apt packages + Kafka jars (idempotent)
 #   stack.sh up     [kafka|redis|nats|postgres ...]   start and wait until ready
 #   stack.sh down   [kafka|redis|nats|postgres ...]   SIGTERM, wait, SIGKILL
+#   KAFKA_BROKERS=3 stack.sh up      a 3-broker KRaft cluster (kafka, kafka-2, kafka-3)
 #   stack.sh status                  one line per service
 #   stack.sh logs   <svc> [-f]       tail a service's log
 #   stack.sh clean                   down + delete data and logs
 #
 # Services run detached (setsid + pidfile) so they outlive this script.
+#
+# Credentials (opt-in, README "Security"): REDIS_REQUIREPASS starts Redis with that password;
+# KAFKA_SASL_SSL_PORT adds a SASL_SSL listener (SCRAM-SHA-512 user KAFKA_SASL_USERNAME /
+# KAFKA_SASL_PASSWORD, created when the storage is formatted: start from a clean data dir; the
+# certificate kafka.crt/kafka.key of `make certs` in KAFKA_SSL_CERT_DIR, default certs/) beside
+# the plaintext one.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,6 +26,8 @@ ALL_SERVICES=(kafka redis nats postgres)
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+# Redis refuses writes (never evicts) beyond this: see infra/redis/redis.conf.
+REDIS_MAXMEMORY="${REDIS_MAXMEMORY:-4gb}"
 NATS_PORT="${NATS_PORT:-4222}"
 NATS_MONITOR_PORT="${NATS_MONITOR_PORT:-8222}"
 POSTGRES_PORT="${POSTGRES_PORT:-5432}"
@@ -43,6 +52,84 @@ KAFKA_LIBS="$KAFKA_HOME/libs"
 KAFKA_MARKER="$KAFKA_LIBS/.complete"
 KAFKA_LOG_DIRS="$DATA_DIR/kafka"
 
+# --- replicated Kafka (KAFKA_BROKERS) ------------------------------------------
+# KAFKA_BROKERS=3 runs a KRaft cluster of 3 nodes, each broker and controller: node 1 is the
+# service `kafka` (KAFKA_PORT, KAFKA_CONTROLLER_PORT), node n the service `kafka-n` on
+# KAFKA_PORT + 2(n-1) and KAFKA_CONTROLLER_PORT + 2(n-1) (by default 9092/9093, 9094/9095,
+# 9096/9097). Topics get 3 replicas and min.insync.replicas=2 (kafka/cluster.properties).
+# `kafka` on the command line means every node; `kafka-2` only that one (to restart it).
+# The data directory remembers the number of brokers it was formatted for (data/kafka-brokers):
+# without KAFKA_BROKERS, every command uses that number (`down` after `KAFKA_BROKERS=3 up` stops
+# all three); to change it, `stack.sh clean` first.
+KAFKA_BROKERS="${KAFKA_BROKERS:-$(cat "$DATA_DIR/kafka-brokers" 2>/dev/null || echo 1)}"
+[[ "$KAFKA_BROKERS" =~ ^[1-9]$ ]] || {
+  printf '[stack] ERROR: KAFKA_BROKERS must be a number from 1 to 9, got %s\n' "$KAFKA_BROKERS" >&2
+  exit 1
+}
+KAFKA_NODES=(kafka)
+for ((node = 2; node <= KAFKA_BROKERS; node++)); do KAFKA_NODES+=("kafka-$node"); done
+KAFKA_BROKERS_FILE="$DATA_DIR/kafka-brokers"
+KAFKA_CLUSTER_ID_FILE="$DATA_DIR/kafka-cluster-id"
+
+# The services given, with `kafka` replaced by every Kafka node, one a line.
+expand_kafka() {
+  local svc
+  for svc in "$@"; do
+    if [[ "$svc" == kafka ]]; then printf '%s\n' "${KAFKA_NODES[@]}"; else printf '%s\n' "$svc"; fi
+  done
+}
+mapfile -t ALL_SERVICES < <(expand_kafka "${ALL_SERVICES[@]}")
+
+# `kafka` for every Kafka node (their functions are start_kafka, kafka_ready), else the name.
+service_kind() { case "$1" in kafka-[0-9]*) echo kafka ;; *) echo "$1" ;; esac; }
+kafka_node() { if [[ "$1" == kafka ]]; then echo 1; else echo "${1#kafka-}"; fi; }
+kafka_node_port() { echo $((KAFKA_PORT + 2 * ($1 - 1))); }
+kafka_node_controller_port() { echo $((KAFKA_CONTROLLER_PORT + 2 * ($1 - 1))); }
+kafka_node_dir() { if (($1 == 1)); then echo "$KAFKA_LOG_DIRS"; else echo "$DATA_DIR/kafka-$1"; fi; }
+kafka_node_conf() { if (($1 == 1)); then echo "$CONF_DIR/server.properties"; else echo "$CONF_DIR/server-$1.properties"; fi; }
+kafka_node_service() { if (($1 == 1)); then echo kafka; else echo "kafka-$1"; fi; }
+
+# 1@127.0.0.1:9093,2@127.0.0.1:9095,3@127.0.0.1:9097
+kafka_voters() {
+  local node voters=()
+  for ((node = 1; node <= KAFKA_BROKERS; node++)); do voters+=("$node@127.0.0.1:$(kafka_node_controller_port "$node")"); done
+  (
+    IFS=,
+    echo "${voters[*]}"
+  )
+}
+
+# The bootstrap list of every node: 127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096
+kafka_bootstrap() {
+  local node servers=()
+  for ((node = 1; node <= KAFKA_BROKERS; node++)); do servers+=("127.0.0.1:$(kafka_node_port "$node")"); done
+  (
+    IFS=,
+    echo "${servers[*]}"
+  )
+}
+
+# A data directory formatted for another number of brokers cannot be reused.
+check_kafka_layout() {
+  [[ -f "$KAFKA_LOG_DIRS/meta.properties" ]] || return 0
+  local formatted
+  formatted="$(cat "$KAFKA_BROKERS_FILE" 2>/dev/null || echo 1)"
+  [[ "$formatted" == "$KAFKA_BROKERS" ]] ||
+    die "kafka: $DATA_DIR holds a cluster of $formatted broker(s), not KAFKA_BROKERS=$KAFKA_BROKERS; set KAFKA_BROKERS=$formatted or run 'stack.sh clean' first"
+}
+
+# The lines appended to node n's server.properties when more than one broker runs.
+render_kafka_cluster_config() {
+  local node="$1" replication=$((KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3))
+  ((KAFKA_BROKERS > 1)) || return 0
+  printf '\n'
+  sed -e "s|@NODE_ID@|$node|g" \
+    -e "s|@VOTERS@|$(kafka_voters)|g" \
+    -e "s|@REPLICATION@|$replication|g" \
+    -e "s|@MIN_ISR@|$((replication >= 3 ? 2 : 1))|g" \
+    "$SCRIPT_DIR/kafka/cluster.properties"
+}
+
 # --- small helpers -----------------------------------------------------------
 log() { printf '[stack] %s\n' "$*"; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -54,7 +141,7 @@ log_file() { echo "$LOG_DIR/$1.log"; }
 
 main_port() {
   case "$1" in
-    kafka) echo "$KAFKA_PORT" ;;
+    kafka | kafka-[0-9]*) kafka_node_port "$(kafka_node "$1")" ;;
     redis) echo "$REDIS_PORT" ;;
     nats) echo "$NATS_PORT" ;;
     postgres) echo "$POSTGRES_PORT" ;;
@@ -64,7 +151,12 @@ main_port() {
 # Every port a service binds; all are checked before it starts.
 service_ports() {
   case "$1" in
-    kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
+    kafka | kafka-[0-9]*)
+      local node
+      node="$(kafka_node "$1")"
+      # The opt-in SASL_SSL listener (KAFKA_SASL_SSL_PORT) is on node 1 only.
+      echo "$(kafka_node_port "$node") $(kafka_node_controller_port "$node") $([[ "$node" == 1 ]] && echo "${KAFKA_SASL_SSL_PORT:-}")"
+      ;;
     redis) echo "$REDIS_PORT" ;;
     nats) echo "$NATS_PORT $NATS_MONITOR_PORT" ;;
     postgres) echo "$POSTGRES_PORT" ;;
@@ -75,7 +167,7 @@ service_ports() {
 # stale pidfile whose pid was reused by an unrelated process.
 cmdline_signature() {
   case "$1" in
-    kafka) echo "kafka.Kafka" ;;
+    kafka | kafka-[0-9]*) echo "kafka.Kafka" ;;
     redis) echo "redis-server" ;;
     nats) echo "nats-server" ;;
     postgres) echo "postgres" ;;
@@ -169,7 +261,7 @@ install_apt_packages() {
 # command:package pairs each service needs at run time.
 service_packages() {
   case "$1" in
-    kafka) echo "java:openjdk-17-jre-headless kcat:kcat ss:iproute2" ;;
+    kafka | kafka-[0-9]*) echo "java:openjdk-17-jre-headless kcat:kcat ss:iproute2" ;;
     redis) echo "redis-server:redis-server redis-cli:redis-tools ss:iproute2" ;;
     nats) echo "nats-server:nats-server curl:curl ss:iproute2" ;;
     postgres) postgres_packages ;;
@@ -206,7 +298,12 @@ install_for() {
     pairs+=($(service_packages "$svc"))
   done
   install_apt_packages "${pairs[@]}"
-  if [[ " $* " == *" kafka "* ]]; then install_kafka_jars; fi
+  for svc in "$@"; do
+    if [[ "$(service_kind "$svc")" == kafka ]]; then
+      install_kafka_jars
+      break
+    fi
+  done
   if [[ " $* " == *" postgres "* ]]; then install_postgres; fi
 }
 
@@ -241,6 +338,7 @@ check_ports_free() {
         "$POSTGRES_PORT") env_name=POSTGRES_PORT ;;
         *) env_name=NATS_MONITOR_PORT ;;
       esac
+      [[ "$svc" != kafka-[0-9]* ]] || env_name="KAFKA_PORT / KAFKA_CONTROLLER_PORT ($svc listens on them + $((2 * ($(kafka_node "$svc") - 1))))"
       die "$svc: port $port is already in use by $(port_owner "$port"); stop it or set $env_name"
     fi
   done
@@ -256,33 +354,71 @@ kafka_java() {
     -cp "$(kafka_classpath)" "$@"
 }
 
+# Node n's server.properties (node 1: the single broker's, unchanged when KAFKA_BROKERS=1).
 render_kafka_config() {
-  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
-    -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-    -e "s|@KAFKA_LOG_DIRS@|$KAFKA_LOG_DIRS|g" \
-    "$SCRIPT_DIR/kafka/server.properties" >"$CONF_DIR/server.properties"
+  local node="${1:-1}"
+  {
+    sed -e "s|@KAFKA_PORT@|$(kafka_node_port "$node")|g" \
+      -e "s|@KAFKA_CONTROLLER_PORT@|$(kafka_node_controller_port "$node")|g" \
+      -e "s|@KAFKA_LOG_DIRS@|$(kafka_node_dir "$node")|g" \
+      "$SCRIPT_DIR/kafka/server.properties"
+    render_kafka_cluster_config "$node"
+  } >"$(kafka_node_conf "$node")"
+  if [[ "$node" == 1 && -n "${KAFKA_SASL_SSL_PORT:-}" ]]; then add_kafka_sasl_ssl_listener "$(kafka_node_conf 1)"; fi
 }
 
-# KRaft storage must be formatted exactly once; meta.properties marks it done.
+# KAFKA_SASL_SSL_PORT: one more listener on node 1, SASL_SSL with SCRAM-SHA-512, its certificate
+# as a PEM key store (key + certificate of `make certs`).
+add_kafka_sasl_ssl_listener() {
+  local certs="${KAFKA_SSL_CERT_DIR:-$SCRIPT_DIR/../../certs}" conf="$1"
+  [[ -n "${KAFKA_SASL_USERNAME:-}" && -n "${KAFKA_SASL_PASSWORD:-}" ]] ||
+    die "kafka: KAFKA_SASL_SSL_PORT needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+  [[ -f "$certs/kafka.crt" && -f "$certs/kafka.key" ]] ||
+    die "kafka: KAFKA_SASL_SSL_PORT needs $certs/kafka.crt and kafka.key (make certs)"
+  (umask 077 && cat "$certs/kafka.key" "$certs/kafka.crt" >"$CONF_DIR/kafka-keystore.pem")
+  sed -i -e "s|^listeners=.*|&,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT|" \
+    -e "s|^advertised.listeners=.*|&,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT|" \
+    -e "s|^listener.security.protocol.map=.*|&,SASL_SSL:SASL_SSL|" "$conf"
+  printf '%s\n' "sasl.enabled.mechanisms=SCRAM-SHA-512" \
+    "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;" \
+    "listener.name.sasl_ssl.ssl.keystore.type=PEM" \
+    "listener.name.sasl_ssl.ssl.keystore.location=$CONF_DIR/kafka-keystore.pem" >>"$conf"
+}
+
+# KRaft storage must be formatted exactly once; meta.properties marks it done. Every node of a
+# cluster is formatted with the same cluster id (kept in $KAFKA_CLUSTER_ID_FILE).
 format_kafka_storage() {
-  [[ -f "$KAFKA_LOG_DIRS/meta.properties" ]] && return 0
-  local cluster_id
-  cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$(log_file kafka)")"
-  [[ "$cluster_id" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka: unexpected cluster id '$cluster_id'"
-  log "kafka: formatting storage (cluster id $cluster_id)"
+  local node="${1:-1}" svc cluster_id
+  svc="$(kafka_node_service "$node")"
+  [[ -f "$(kafka_node_dir "$node")/meta.properties" ]] && return 0
+  cluster_id="$(cat "$KAFKA_CLUSTER_ID_FILE" 2>/dev/null || true)"
+  if [[ -z "$cluster_id" ]]; then
+    cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$(log_file "$svc")")"
+    [[ "$cluster_id" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "kafka: unexpected cluster id '$cluster_id'"
+    echo "$cluster_id" >"$KAFKA_CLUSTER_ID_FILE"
+  fi
+  log "$svc: formatting storage (cluster id $cluster_id)"
+  local scram=()
+  if [[ -n "${KAFKA_SASL_SSL_PORT:-}" ]]; then
+    scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USERNAME,password=$KAFKA_SASL_PASSWORD]")
+  fi
   kafka_java kafka.tools.StorageTool format -t "$cluster_id" \
-    -c "$CONF_DIR/server.properties" >>"$(log_file kafka)" 2>&1 ||
-    die "kafka: storage format failed; see $(log_file kafka)"
+    -c "$(kafka_node_conf "$node")" "${scram[@]}" >>"$(log_file "$svc")" 2>&1 ||
+    die "$svc: storage format failed; see $(log_file "$svc")"
+  echo "$KAFKA_BROKERS" >"$KAFKA_BROKERS_FILE"
 }
 
 start_kafka() {
-  render_kafka_config
-  format_kafka_storage
+  local svc="${1:-kafka}" node
+  node="$(kafka_node "$svc")"
+  check_kafka_layout
+  render_kafka_config "$node"
+  format_kafka_storage "$node"
   # shellcheck disable=SC2086 # heap opts are intentionally word-split
-  spawn kafka java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  spawn "$svc" java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$SCRIPT_DIR/kafka/log4j2.properties" \
-    -cp "$(kafka_classpath)" kafka.Kafka "$CONF_DIR/server.properties"
+    -cp "$(kafka_classpath)" kafka.Kafka "$(kafka_node_conf "$node")"
 }
 
 # True if the file, from byte offset $2 on, contains $3. (Not `| grep -q`:
@@ -296,12 +432,14 @@ log_mentions_since() {
 # Ready = port accepts connections, this run logged "Kafka Server started",
 # and (when kcat is there) a metadata request answers with our broker.
 kafka_ready() {
-  local since="$1" metadata
-  tcp_open "$KAFKA_PORT" || return 1
-  log_mentions_since "$(log_file kafka)" "$since" 'Kafka Server started' || return 1
+  local since="$1" svc="${2:-kafka}" node port metadata
+  node="$(kafka_node "$svc")"
+  port="$(kafka_node_port "$node")"
+  tcp_open "$port" || return 1
+  log_mentions_since "$(log_file "$svc")" "$since" 'Kafka Server started' || return 1
   if command -v kcat >/dev/null 2>&1; then
-    metadata="$(kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 2>/dev/null)" || return 1
-    [[ "$metadata" == *"broker 1 at"* ]] || return 1
+    metadata="$(kcat -b "127.0.0.1:$port" -L -m 5 2>/dev/null)" || return 1
+    [[ "$metadata" == *"broker $node at 127.0.0.1:$port"* ]] || return 1
   fi
 }
 
@@ -310,12 +448,18 @@ start_redis() {
   mkdir -p "$DATA_DIR/redis"
   # Foreground (no --daemonize) so it is managed like the others; output goes
   # to redis.log through spawn's redirection.
-  spawn redis redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
-    --protected-mode yes --dir "$DATA_DIR/redis" \
-    --appendonly yes --save 60 1000 --daemonize no --logfile ""
+  # Durability and memory settings come from the one file every deployment uses.
+  spawn redis redis-server "$SCRIPT_DIR/../redis/redis.conf" --bind 127.0.0.1 --port "$REDIS_PORT" \
+    --protected-mode yes --dir "$DATA_DIR/redis" --maxmemory "$REDIS_MAXMEMORY" \
+    --daemonize no --logfile "" \
+    ${REDIS_REQUIREPASS:+--requirepass "$REDIS_REQUIREPASS"}
 }
 
-redis_ready() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
+# With REDIS_REQUIREPASS, redis-cli authenticates through REDISCLI_AUTH (not its command line).
+redis_ready() {
+  if [[ -n "${REDIS_REQUIREPASS:-}" ]]; then export REDISCLI_AUTH="$REDIS_REQUIREPASS"; fi
+  [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
+}
 
 # --- nats ----------------------------------------------------------------------
 start_nats() {
@@ -389,7 +533,7 @@ postgres_ready() {
 # --- up / down -------------------------------------------------------------------
 start_timeout() {
   case "$1" in
-    kafka) echo "$KAFKA_START_TIMEOUT" ;;
+    kafka | kafka-[0-9]*) echo "$KAFKA_START_TIMEOUT" ;;
     redis) echo "$REDIS_START_TIMEOUT" ;;
     nats) echo "$NATS_START_TIMEOUT" ;;
     postgres) echo "$POSTGRES_START_TIMEOUT" ;;
@@ -419,7 +563,7 @@ wait_pidfile() {
 wait_ready() {
   local svc="$1" since="$2" deadline pid
   deadline=$((SECONDS + $(start_timeout "$svc")))
-  until "${svc}_ready" "$since"; do
+  until "$(service_kind "$svc")_ready" "$since" "$svc"; do
     pid="$(running_pid "$svc")"
     [[ -n "$pid" ]] || fail_start "$svc" "process exited during start-up"
     ((SECONDS < deadline)) ||
@@ -428,13 +572,16 @@ wait_ready() {
   done
 }
 
-up_one() {
-  local svc="$1" pid since started=$SECONDS
+# `up` starts every service first and then waits for each: the nodes of a KRaft cluster become
+# ready only once a majority of them runs.
+declare -A UP_SINCE=() UP_STARTED=()
+
+launch_one() {
+  local svc="$1" pid since
   pid="$(running_pid "$svc")"
   if [[ -n "$pid" ]]; then
-    # Still wait: it may have been started a moment ago by another caller.
-    wait_ready "$svc" 0
-    log "$svc: already running (pid $pid, port $(main_port "$svc"))"
+    UP_SINCE[$svc]=0
+    UP_STARTED[$svc]=already
     return 0
   fi
   rm -f "$(pid_file "$svc")"
@@ -442,15 +589,31 @@ up_one() {
   check_ports_free "$svc"
   since="$(log_size "$(log_file "$svc")")"
   log "$svc: starting on 127.0.0.1:$(main_port "$svc")"
-  "start_$svc"
+  UP_STARTED[$svc]=$SECONDS
+  "start_$(service_kind "$svc")" "$svc"
   wait_pidfile "$svc"
-  wait_ready "$svc" "$since"
-  log "$svc: ready (pid $(running_pid "$svc"), port $(main_port "$svc"), $((SECONDS - started))s)"
+  UP_SINCE[$svc]=$since
 }
 
-down_one() {
-  local svc="$1" pid deadline
+await_one() {
+  local svc="$1"
+  # An already running one is still waited for: it may have been started a moment ago by another caller.
+  wait_ready "$svc" "${UP_SINCE[$svc]}"
+  if [[ "${UP_STARTED[$svc]}" == already ]]; then
+    log "$svc: already running (pid $(running_pid "$svc"), port $(main_port "$svc"))"
+  else
+    log "$svc: ready (pid $(running_pid "$svc"), port $(main_port "$svc"), $((SECONDS - UP_STARTED[$svc]))s)"
+  fi
+}
+
+# `down` signals every service first and then waits for each: the last node of a KRaft cluster
+# stopped alone would wait for a quorum that is gone.
+declare -A DOWN_PID=()
+
+signal_one() {
+  local svc="$1" pid
   pid="$(running_pid "$svc")"
+  DOWN_PID[$svc]="$pid"
   if [[ -z "$pid" ]]; then
     rm -f "$(pid_file "$svc")"
     log "$svc: not running"
@@ -459,7 +622,11 @@ down_one() {
   log "$svc: stopping (pid $pid)"
   # PostgreSQL's SIGTERM waits for every client to leave; SIGINT is its fast shutdown.
   if [[ "$svc" == postgres ]]; then kill -INT "$pid" 2>/dev/null || true; else kill -TERM "$pid" 2>/dev/null || true; fi
-  deadline=$((SECONDS + STOP_TIMEOUT))
+}
+
+reap_one() {
+  local svc="$1" deadline="$2" pid="${DOWN_PID[$1]}"
+  [[ -n "$pid" ]] || return 0
   while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.3; done
   if kill -0 "$pid" 2>/dev/null; then
     log "$svc: still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
@@ -489,7 +656,7 @@ select_services() {
   local svc
   (($# > 0)) || set -- "${ALL_SERVICES[@]}"
   for svc in "$@"; do is_service "$svc" || die "unknown service '$svc' (expected: ${ALL_SERVICES[*]})"; done
-  SERVICES=("$@")
+  mapfile -t SERVICES < <(expand_kafka "$@")
 }
 
 cmd_up() {
@@ -497,14 +664,20 @@ cmd_up() {
   select_services "$@"
   take_lock
   ensure_dirs
-  for svc in "${SERVICES[@]}"; do up_one "$svc"; done
+  for svc in "${SERVICES[@]}"; do launch_one "$svc"; done
+  for svc in "${SERVICES[@]}"; do await_one "$svc"; done
+  if ((KAFKA_BROKERS > 1)) && [[ " ${SERVICES[*]} " == *" kafka"* ]]; then
+    log "kafka: $KAFKA_BROKERS brokers; run the services with BROKER_URL=kafka://$(kafka_bootstrap) KAFKA_REPLICATION_FACTOR=$((KAFKA_BROKERS < 3 ? KAFKA_BROKERS : 3))"
+  fi
 }
 
 cmd_down() {
   local svc
   select_services "$@"
   take_lock
-  for svc in "${SERVICES[@]}"; do down_one "$svc"; done
+  for svc in "${SERVICES[@]}"; do signal_one "$svc"; done
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  for svc in "${SERVICES[@]}"; do reap_one "$svc" "$deadline"; done
 }
 
 cmd_status() {
@@ -527,7 +700,7 @@ cmd_clean() {
   rm -rf "$DATA_DIR" "$LOG_DIR" "$CONF_DIR"
 }
 
-usage() { sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 main() {
   local cmd="${1:-}"

@@ -1,6 +1,9 @@
 /** The processor's settings, read from the environment and validated at start-up. */
 import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
+import { tlsConfig } from "@dcent/shared/config/tls"
+import { grpcMaxReceiveMessageBytesConfig } from "@dcent/shared/grpc/limits"
+import { httpLimitsConfig } from "@dcent/shared/http/limits"
 import { Config, Context, Layer, Schema } from "effect"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
@@ -39,7 +42,13 @@ export const processorConfig = Config.all({
    * orders, one `ProcessOrderStream` each): gRPC admission control (past them RESOURCE_EXHAUSTED).
    */
   grpcAdmission: grpcAdmissionConfig(150_000),
-  /** `DEMO_DATA` (false): register the demo sellers (`SELLER-001` … near the seed's `ORD-001`) at start-up. */
+  /** `HTTP_MAX_BODY_BYTES`, `HTTP_MAX_URL_LENGTH`, `HTTP_MAX_HEADER_BYTES`, `HTTP_*_TIMEOUT_MS`: hostile input (`http/limits.ts`). */
+  httpLimits: httpLimitsConfig,
+  /** `GRPC_MAX_RECEIVE_MESSAGE_BYTES` (1 MiB): the largest gRPC message accepted. */
+  grpcMaxReceiveMessageBytes: grpcMaxReceiveMessageBytesConfig,
+  /** `TLS_CA_FILE`, `TLS_CERT_FILE`, `TLS_KEY_FILE`: https / gRPC over TLS, mutual TLS to the processor (`config/tls.ts`). */
+  tls: tlsConfig,
+  /** `DEMO_DATA` (false): register the demo sellers (`SELLER-001` … near the original dCent README's `ORD-001`) at start-up. */
   demoData: flag("DEMO_DATA", false),
 })
 

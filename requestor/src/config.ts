@@ -1,7 +1,11 @@
 /** The requestor's settings, read from the environment and validated at start-up. */
 
+import { fileURLToPath } from "node:url"
 import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
 import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
+import { tlsConfig } from "@dcent/shared/config/tls"
+import { grpcMaxReceiveMessageBytesConfig } from "@dcent/shared/grpc/limits"
+import { httpLimitsConfig } from "@dcent/shared/http/limits"
 import { Config, Context, Layer, Schema } from "effect"
 import { parseProcessorTarget } from "./processor/target.ts"
 
@@ -16,6 +20,9 @@ const GrpcAddress = Schema.String.check(
     return "problem" in parsed ? parsed.problem : undefined
   }),
 )
+
+/** Where `vite build` writes the web console (`console/dist`). */
+const defaultConsoleDir = fileURLToPath(new URL("../../console/dist", import.meta.url))
 
 export const requestorConfig = Config.all({
   /** `REQUESTOR_HTTP_PORT` (8000): REST, `/docs`, `/healthz`, `/readyz`. */
@@ -56,7 +63,25 @@ export const requestorConfig = Config.all({
   grpcAdmission: grpcAdmissionConfig(100_000),
   /** `SSE_MAX_STREAMS` (20000: twice the 10,000 one requestor is built for): open SSE responses; past it 503 `overloaded`. */
   sseMaxStreams: positiveInt("SSE_MAX_STREAMS", 20_000),
-  /** `DEMO_DATA` (false): register the seed README's demo order `ORD-001` at start-up (if absent). */
+  /** `HTTP_MAX_BODY_BYTES`, `HTTP_MAX_URL_LENGTH`, `HTTP_MAX_HEADER_BYTES`, `HTTP_*_TIMEOUT_MS`: hostile input (`http/limits.ts`). */
+  httpLimits: httpLimitsConfig,
+  /** `GRPC_MAX_RECEIVE_MESSAGE_BYTES` (1 MiB): the largest gRPC message accepted. */
+  grpcMaxReceiveMessageBytes: grpcMaxReceiveMessageBytesConfig,
+  /** `TLS_CA_FILE`, `TLS_CERT_FILE`, `TLS_KEY_FILE`: https / gRPC over TLS, mutual TLS to the processor (`config/tls.ts`). */
+  tls: tlsConfig,
+  /** `PROCESSOR_HTTP_URL` (http://127.0.0.1:8001): the processor's REST API, for the console's proxy (`console/http.ts`). */
+  processorHttpUrl: Config.schema(
+    Schema.String.check(Schema.isPattern(/^https?:\/\/[^/\s]+$/, { message: "Expected http(s)://host:port" })),
+    "PROCESSOR_HTTP_URL",
+  ).pipe(Config.withDefault("http://127.0.0.1:8001")),
+  /** `CONSOLE_DIR` (console/dist): the built web console served under `/console`. */
+  consoleDir: Config.String("CONSOLE_DIR").pipe(Config.withDefault(defaultConsoleDir)),
+  /**
+   * `CONSOLE_DEMO_TOKENS` (false): `POST /console/demo-token` mints tokens for the demo principals
+   * (the console's local picker) — only with AUTH_MODE=jwt, AUTH_JWT_SECRET and a loopback HTTP_HOST.
+   */
+  consoleDemoTokens: flag("CONSOLE_DEMO_TOKENS", false),
+  /** `DEMO_DATA` (false): register the original dCent README's demo order `ORD-001` at start-up (if absent). */
   demoData: flag("DEMO_DATA", false),
 })
 

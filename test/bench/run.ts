@@ -13,6 +13,7 @@ import { ConfigError, isShort } from "./lib/config.ts"
 import { progress, renderTable, writeResult } from "./lib/report.ts"
 import type { Scenario } from "./lib/scenario.ts"
 import { benchRedis, externalSystem } from "./lib/targets.ts"
+import { durability } from "./scenarios/durability.ts"
 import { fanOut } from "./scenarios/fan-out.ts"
 import { liveOrders } from "./scenarios/live-orders.ts"
 import { overload } from "./scenarios/overload.ts"
@@ -20,7 +21,7 @@ import { replicas } from "./scenarios/replicas.ts"
 import { retention } from "./scenarios/retention.ts"
 import { write } from "./scenarios/write.ts"
 
-const scenarios: ReadonlyArray<Scenario> = [write, liveOrders, fanOut, overload, replicas, retention]
+const scenarios: ReadonlyArray<Scenario> = [write, durability, liveOrders, fanOut, overload, replicas, retention]
 
 const usage = () =>
   [

@@ -2,44 +2,77 @@
  * The short form of `make chaos`, run by `make test`: two processors and two requestors on the
  * chaos Kafka/Redis, a steady workload, and 2 injections of every fault kind (`CHAOS_TEST_ROUNDS`)
  * — then every count that must be zero is zero. The table is printed and written to
- * `test/chaos/.results/short.json`.
+ * `test/chaos/.results/short.json`. The kinds that need the replicated Kafka (a broker killed
+ * with `kill -9`) run apart, on the 3-broker cluster (`short-kafka3.json`), `CHAOS_TEST_KAFKA3_ROUNDS`
+ * (1) times.
  */
 import { describe, expect, it } from "vitest"
 import { repoRoot } from "../support/processes.ts"
-import { faultKinds } from "./faults.ts"
-import { optionsFromEnv, runChaos } from "./suite.ts"
+import { faultKinds, needsReplicatedKafka, replicatedKafkaKinds } from "./faults.ts"
+import { type ChaosOptions, optionsFromEnv, runChaos } from "./suite.ts"
+import { allTopics } from "./truth.ts"
 
 const rounds = Number(process.env.CHAOS_TEST_ROUNDS ?? 2)
+/** Broker kills on the 3-broker Kafka (`CHAOS_TEST_KAFKA3_ROUNDS`, 1: each costs about 30 s on 2 cores; 0 leaves that run out). */
+const kafka3Rounds = Number(process.env.CHAOS_TEST_KAFKA3_ROUNDS ?? 1)
+
+const runShort = async (options: Partial<ChaosOptions> & { readonly rounds: number }) => {
+  const result = await runChaos({
+    ...optionsFromEnv({
+      lanes: 3,
+      warmupMs: 3_000,
+      settleMs: 1_500,
+      maxMinutes: 8,
+      log: (line) => console.log(`[chaos] ${line}`),
+    }),
+    ...options,
+  })
+  console.log(`\n${result.table}\n`)
+  const findings = result.analysis.findings.map((finding) => `[${finding.kind}] ${finding.orderReqId}: ${finding.what}`)
+  for (const kind of options.kinds ?? []) {
+    expect(result.injections.filter((injection) => injection.kind === kind).length, kind).toBe(options.rounds)
+  }
+  expect(result.analysis.total.events, "the workload produced events").toBeGreaterThan(0)
+  expect(result.analysis.total.acknowledged).toBeGreaterThan(0)
+  expect(
+    {
+      lost: result.analysis.total.lost,
+      duplicatedOrOutOfOrder: result.analysis.total.duplicatedOrOutOfOrder,
+      missingFromTopics: result.analysis.total.missingFromTopics,
+    },
+    findings.slice(0, 30).join("\n"),
+  ).toEqual({ lost: 0, duplicatedOrOutOfOrder: 0, missingFromTopics: 0 })
+  return result
+}
 
 describe("fault injection (short form)", () => {
   it(`${rounds} injections of each fault kind: nothing lost, duplicated, out of order or missing from topics`, async () => {
-    const result = await runChaos(
-      optionsFromEnv({
-        rounds,
-        lanes: 3,
-        warmupMs: 3_000,
-        settleMs: 1_500,
-        maxMinutes: 8,
-        resultsFile: `${repoRoot}test/chaos/.results/short.json`,
-        log: (line) => console.log(`[chaos] ${line}`),
-      }),
-    )
-    console.log(`\n${result.table}\n`)
-    const findings = result.analysis.findings.map(
-      (finding) => `[${finding.kind}] ${finding.orderReqId}: ${finding.what}`,
-    )
-    for (const kind of faultKinds) {
-      expect(result.injections.filter((injection) => injection.kind === kind).length, kind).toBe(rounds)
-    }
-    expect(result.analysis.total.events, "the workload produced events").toBeGreaterThan(0)
-    expect(result.analysis.total.acknowledged).toBeGreaterThan(0)
-    expect(
-      {
-        lost: result.analysis.total.lost,
-        duplicatedOrOutOfOrder: result.analysis.total.duplicatedOrOutOfOrder,
-        missingFromTopics: result.analysis.total.missingFromTopics,
-      },
-      findings.slice(0, 30).join("\n"),
-    ).toEqual({ lost: 0, duplicatedOrOutOfOrder: 0, missingFromTopics: 0 })
+    await runShort({
+      rounds,
+      kafka: "single",
+      kinds: faultKinds.filter((kind) => !needsReplicatedKafka(kind)),
+      resultsFile: `${repoRoot}test/chaos/.results/short.json`,
+    })
   })
+
+  it.skipIf(kafka3Rounds === 0)(
+    `3-broker Kafka: ${kafka3Rounds} broker(s) killed (kill -9) under load, nothing lost or missing from topics`,
+    async () => {
+      const result = await runShort({
+        rounds: kafka3Rounds,
+        kafka: "replicated",
+        kinds: replicatedKafkaKinds,
+        resultsFile: `${repoRoot}test/chaos/.results/short-kafka3.json`,
+      })
+      // The services created every topic with 3 replicas and min.insync.replicas=2 ...
+      expect(result.topicReplication?.map((topic) => topic.topic).sort()).toEqual([...allTopics].sort())
+      for (const topic of result.topicReplication ?? []) {
+        expect(topic, topic.topic).toMatchObject({ replicationFactor: 3, minInsyncReplicas: 2 })
+      }
+      // ... and after each kill every partition had a leader and 2 in-sync replicas on the other brokers.
+      for (const injection of result.injections) {
+        expect(injection.failover, injection.target).toMatchObject({ replicas: 3, minInsync: 2 })
+      }
+    },
+  )
 })

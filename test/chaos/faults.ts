@@ -4,7 +4,17 @@
  */
 import { sleep } from "../support/e2e.ts"
 import type { Cluster } from "./cluster.ts"
-import { chaosRestart } from "./infra.ts"
+import {
+  chaosRestart,
+  partitionStates,
+  replicatedKafka,
+  replicatedKafkaKill,
+  replicatedKafkaNodes,
+  replicatedKafkaUp,
+  waitFailover,
+  waitInSync,
+} from "./infra.ts"
+import { allTopics } from "./truth.ts"
 
 export const faultKinds = [
   "processor-kill",
@@ -15,8 +25,17 @@ export const faultKinds = [
   "link-cut",
   "link-reset",
   "slow-consumer",
+  "kafka-broker-kill",
 ] as const
 export type FaultKind = (typeof faultKinds)[number]
+
+/**
+ * Kinds that need the replicated Kafka (3 brokers, `./infra.ts`): a run of them has the services
+ * on that cluster (replication factor 3, `min.insync.replicas=2`), apart from the other kinds,
+ * which run on the single chaos broker.
+ */
+export const replicatedKafkaKinds: ReadonlyArray<FaultKind> = ["kafka-broker-kill"]
+export const needsReplicatedKafka = (kind: FaultKind) => replicatedKafkaKinds.includes(kind)
 
 export const faultDescriptions: Record<FaultKind, string> = {
   "processor-kill": "kill -9 of a processor mid-stream, then started again on its ports",
@@ -28,6 +47,8 @@ export const faultDescriptions: Record<FaultKind, string> = {
   "link-reset": "requestor↔processor link: every open connection reset (RST)",
   "slow-consumer":
     "the WatchOrder observers of every other order pause CHAOS_SLOW_PAUSE_MS after each event for CHAOS_FAULT_MS",
+  "kafka-broker-kill":
+    "3-broker Kafka: kill -9 of one broker (in turn), down for CHAOS_FAULT_MS, started again; over once every partition is back in sync",
 }
 
 export interface Injection {
@@ -37,6 +58,12 @@ export interface Injection {
   target: string
   readonly injectedAt: number
   healedAt: number
+  /**
+   * `kafka-broker-kill`: how long after the kill every partition had a leader on another broker
+   * and `min.insync.replicas` in-sync replicas without the dead one (writes go on), with the
+   * replicas per partition seen then; absent when that did not happen.
+   */
+  failover?: { readonly afterMs: number; readonly replicas: number; readonly minInsync: number }
 }
 
 export interface FaultSettings {
@@ -99,6 +126,31 @@ export const inject = async (context: FaultContext, kind: FaultKind, round: numb
     case "link-reset": {
       current = injection("both proxies")
       for (const proxy of cluster.proxies) proxy.reset()
+      break
+    }
+    case "kafka-broker-kill": {
+      const node = replicatedKafkaNodes[round % replicatedKafkaNodes.length] as number
+      current = injection(`broker ${node}`)
+      await replicatedKafkaKill(node)
+      const killedAt = Date.now()
+      let failover = "no fail-over"
+      try {
+        const afterMs = await waitFailover(allTopics, node, replicatedKafka.minInsync)
+        const states = await partitionStates(allTopics)
+        current.failover = {
+          afterMs,
+          replicas: Math.min(...states.map((state) => state.replicas.length)),
+          minInsync: replicatedKafka.minInsync,
+        }
+        failover = `leaders moved in ${afterMs} ms`
+        // The cluster runs on two brokers for a while.
+        await sleep(settings.faultMs)
+      } finally {
+        await replicatedKafkaUp([node])
+      }
+      const startedAt = Date.now()
+      const syncMs = await waitInSync(allTopics)
+      current.target = `broker ${node} (${failover}, down ${startedAt - killedAt} ms until ready again, in sync ${syncMs} ms later)`
       break
     }
     case "slow-consumer": {

@@ -6,13 +6,15 @@
  * Restarts stop the server through its pidfile in that run directory (never `stack.sh down`, which
  * with a missing variable would stop the shared stack) and start it again with `stack.sh up`.
  *
- * Redis runs with AOF (`--appendonly yes`, set by stack.sh) and this suite switches it to
- * `appendfsync always` at every start, then restarts it with SIGKILL: an acknowledged write is on
- * disk before Redis answers, so a crash loses nothing acknowledged — the harsher of the two ways
- * (a graceful SIGTERM restart would fsync the AOF anyway and prove less).
+ * Redis runs with the settings every deployment uses (`infra/redis/redis.conf`, loaded by
+ * stack.sh: AOF with `appendfsync always`, `noeviction`), untouched by this suite, and is
+ * restarted with SIGKILL: an acknowledged write is on disk before Redis answers, so a crash loses
+ * nothing acknowledged — the harsher of the two ways (a graceful SIGTERM restart would fsync the
+ * AOF anyway and prove less).
  */
 import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
+import { homedir } from "node:os"
 import { repoRoot } from "../support/processes.ts"
 
 export const chaosServers = {
@@ -30,6 +32,8 @@ type Server = "kafka" | "redis"
 
 const stackEnv = (): NodeJS.ProcessEnv => ({
   ...process.env,
+  // One broker, whatever KAFKA_BROKERS the shell exports (the 3-broker Kafka is below).
+  KAFKA_BROKERS: "1",
   KAFKA_PORT: String(chaosServers.kafkaPort),
   KAFKA_CONTROLLER_PORT: String(chaosServers.kafkaControllerPort),
   REDIS_PORT: String(chaosServers.redisPort),
@@ -45,10 +49,6 @@ const run = (file: string, args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv)
   })
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** `redis-cli` on the chaos Redis. */
-export const chaosRedisCli = (...args: ReadonlyArray<string>) =>
-  run("redis-cli", ["-h", "127.0.0.1", "-p", String(chaosServers.redisPort), ...args])
 
 const pidOf = (server: Server): number | undefined => {
   try {
@@ -69,10 +69,9 @@ const alive = (pid: number) => {
   }
 }
 
-/** Starts (idempotently) the chaos Kafka and/or Redis and waits until ready; Redis fsyncs every write. */
+/** Starts (idempotently) the chaos Kafka and/or Redis and waits until ready. */
 export const chaosUp = async (servers: ReadonlyArray<Server> = ["kafka", "redis"]) => {
   await run("bash", ["infra/local/stack.sh", "up", ...servers], stackEnv())
-  if (servers.includes("redis")) await chaosRedisCli("CONFIG", "SET", "appendfsync", "always")
 }
 
 /** Stops one chaos server by its pidfile (`signal`), waiting (bounded) until it has exited. */
@@ -98,7 +97,213 @@ export const chaosRestart = async (server: Server, signal: NodeJS.Signals) => {
   return { stopMs: stopped - started, startMs: Date.now() - stopped }
 }
 
-/** Stops both chaos servers (SIGTERM); their data stays in the run directory. */
+/** Stops both chaos servers (SIGTERM), and the replicated Kafka if it runs; their data stays in the run directory. */
 export const chaosDown = async () => {
-  await Promise.all([chaosStop("kafka"), chaosStop("redis")])
+  await Promise.all([chaosStop("kafka"), chaosStop("redis"), replicatedKafkaDown()])
+}
+
+// --- the replicated Kafka (kind `kafka-broker-kill`) -----------------------------------------------
+
+/**
+ * A 3-broker KRaft cluster of the chaos suite's own: `KAFKA_BROKERS=3 stack.sh up kafka` with
+ * brokers on `CHAOS_KAFKA3_PORT` (19492), +2 and +4 (controllers on the next ports), its own run
+ * directory, and a small heap each (`CHAOS_KAFKA3_HEAP_OPTS`, -Xmx256m: three JVMs share 2 cores).
+ * Topics get 3 replicas and `min.insync.replicas=2`.
+ */
+export const replicatedKafka = {
+  brokers: 3,
+  port: Number(process.env.CHAOS_KAFKA3_PORT ?? 19492),
+  controllerPort: Number(process.env.CHAOS_KAFKA3_CONTROLLER_PORT ?? 19493),
+  runDir: process.env.CHAOS_KAFKA3_RUN_DIR ?? `${chaosServers.runDir}/kafka3`,
+  heapOpts: process.env.CHAOS_KAFKA3_HEAP_OPTS ?? "-Xms128m -Xmx256m",
+  /** `min.insync.replicas` of its topics (the services' default for replication factor 3). */
+  minInsync: 2,
+} as const
+
+/** Broker n (1-based) of the replicated Kafka: its stack.sh service name and its port. */
+const replicatedNode = (node: number) => ({
+  service: node === 1 ? "kafka" : `kafka-${node}`,
+  port: replicatedKafka.port + 2 * (node - 1),
+})
+export const replicatedKafkaNodes = Array.from({ length: replicatedKafka.brokers }, (_, index) => index + 1)
+
+/** `127.0.0.1:19492,127.0.0.1:19494,127.0.0.1:19496` (kcat `-b`). */
+export const replicatedBootstrap = replicatedKafkaNodes
+  .map((node) => `127.0.0.1:${replicatedNode(node).port}`)
+  .join(",")
+export const replicatedBrokerUrl = `kafka://${replicatedBootstrap}`
+
+const replicatedEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  KAFKA_BROKERS: String(replicatedKafka.brokers),
+  KAFKA_PORT: String(replicatedKafka.port),
+  KAFKA_CONTROLLER_PORT: String(replicatedKafka.controllerPort),
+  KAFKA_HEAP_OPTS: replicatedKafka.heapOpts,
+  DCENT_LOCAL_DIR: replicatedKafka.runDir,
+})
+
+const replicatedPid = (node: number): number | undefined => {
+  try {
+    const pid = Number(
+      readFileSync(`${replicatedKafka.runDir}/pids/${replicatedNode(node).service}.pid`, "utf8").trim(),
+    )
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Starts (idempotently) the brokers given (default: all) and waits until each is ready. */
+export const replicatedKafkaUp = async (nodes: ReadonlyArray<number> = replicatedKafkaNodes) => {
+  await run(
+    "bash",
+    ["infra/local/stack.sh", "up", ...nodes.map((node) => replicatedNode(node).service)],
+    replicatedEnv(),
+  )
+}
+
+/** Sends `signal` to broker `node` and waits (bounded, then SIGKILL) until it has exited. */
+const stopReplicatedNode = async (node: number, signal: NodeJS.Signals, timeoutMs = 60_000) => {
+  const pid = replicatedPid(node)
+  if (pid === undefined) return
+  process.kill(pid, signal)
+  const deadline = Date.now() + timeoutMs
+  while (alive(pid)) {
+    if (Date.now() > deadline) process.kill(pid, "SIGKILL")
+    await sleep(100)
+  }
+}
+
+/** `kill -9` of broker `node` (1-based); resolves once the process is gone. */
+export const replicatedKafkaKill = (node: number) => stopReplicatedNode(node, "SIGKILL")
+
+/** Stops every broker of the replicated Kafka at once (SIGTERM: the last alone would wait for a quorum). */
+export const replicatedKafkaDown = async () => {
+  await Promise.all(replicatedKafkaNodes.map((node) => stopReplicatedNode(node, "SIGTERM")))
+}
+
+export interface PartitionState {
+  readonly topic: string
+  readonly partition: number
+  /** -1 while it has none. */
+  readonly leader: number
+  readonly replicas: ReadonlyArray<number>
+  readonly isrs: ReadonlyArray<number>
+}
+
+const brokerList = (list: string) => (list === "" ? [] : list.split(",").map(Number))
+
+/** Leader, replicas and in-sync replicas of every partition of `topics` (`kcat -L`). */
+export const partitionStates = async (topics: ReadonlyArray<string>): Promise<Array<PartitionState>> => {
+  const metadata = await run("kcat", [
+    "-b",
+    replicatedBootstrap,
+    "-L",
+    "-m",
+    "5",
+    ...topics.flatMap((topic) => ["-t", topic]),
+  ])
+  const states: Array<PartitionState> = []
+  let topic = ""
+  for (const line of metadata.split("\n")) {
+    const header = /^\s*topic "([^"]+)"/.exec(line)
+    if (header !== null) topic = header[1] as string
+    const partition = /partition (\d+), leader (-?\d+), replicas: ([\d,]*), isrs: ([\d,]*)/.exec(line)
+    if (partition === null) continue
+    states.push({
+      topic,
+      partition: Number(partition[1]),
+      leader: Number(partition[2]),
+      replicas: brokerList(partition[3] as string),
+      isrs: brokerList(partition[4] as string),
+    })
+  }
+  return states
+}
+
+const stateText = (state: PartitionState) =>
+  `${state.topic}/${state.partition} leader ${state.leader} isr ${state.isrs.join(",")} of ${state.replicas.join(",")}`
+
+/** Waits (bounded) until `check` holds for every partition of `topics`; resolves with how long that took. */
+const waitForPartitions = async (
+  topics: ReadonlyArray<string>,
+  check: (state: PartitionState) => boolean,
+  what: string,
+  timeoutMs: number,
+) => {
+  const started = Date.now()
+  let failing: Array<string> = []
+  while (Date.now() - started < timeoutMs) {
+    try {
+      const states = await partitionStates(topics)
+      failing = states.filter((state) => !check(state)).map(stateText)
+      if (states.length > 0 && failing.length === 0) return Date.now() - started
+    } catch (error) {
+      failing = [String(error)]
+    }
+    await sleep(250)
+  }
+  throw new Error(`${what} not reached after ${timeoutMs} ms: ${failing.slice(0, 5).join("; ")}`)
+}
+
+/**
+ * Waits (bounded) until no partition of `topics` depends on broker `node` any more: each has a
+ * leader on another broker and at least `minInsync` in-sync replicas without it, so an
+ * `acks=all` write succeeds while `node` is down. Resolves with how long the fail-over took.
+ */
+export const waitFailover = (topics: ReadonlyArray<string>, node: number, minInsync: number, timeoutMs = 60_000) =>
+  waitForPartitions(
+    topics,
+    (state) =>
+      state.leader !== -1 && state.leader !== node && !state.isrs.includes(node) && state.isrs.length >= minInsync,
+    `fail-over away from broker ${node}`,
+    timeoutMs,
+  )
+
+/** Waits (bounded) until every partition of `topics` has all its replicas in sync again. */
+export const waitInSync = (topics: ReadonlyArray<string>, timeoutMs = 120_000) =>
+  waitForPartitions(
+    topics,
+    (state) => state.leader !== -1 && state.isrs.length === state.replicas.length,
+    "all replicas in sync",
+    timeoutMs,
+  )
+
+export interface TopicReplication {
+  readonly topic: string
+  readonly replicationFactor: number
+  /** The topic's own `min.insync.replicas` (absent: the broker's default). */
+  readonly minInsyncReplicas?: number
+}
+
+/**
+ * Replication factor and `min.insync.replicas` of `topics` on the replicated Kafka, as Kafka's
+ * own `TopicCommand --describe` (from the jars stack.sh installed) reports them.
+ */
+export const topicReplication = async (topics: ReadonlyArray<string>): Promise<Array<TopicReplication>> => {
+  const version = /<kafka\.version>([^<]+)</.exec(readFileSync(`${repoRoot}infra/local/kafka/pom.xml`, "utf8"))?.[1]
+  const libs = `${process.env.DCENT_CACHE_DIR ?? `${homedir()}/.cache/dcent`}/kafka-${version}/libs/*`
+  const output = await run("java", [
+    `-Dlog4j2.configurationFile=${repoRoot}infra/local/kafka/log4j2-tools.properties`,
+    "-cp",
+    libs,
+    "org.apache.kafka.tools.TopicCommand",
+    "--bootstrap-server",
+    replicatedBootstrap,
+    "--describe",
+    "--topic",
+    topics.join("|"),
+  ])
+  return output
+    .split("\n")
+    .map((line) => /^Topic: (\S+)\s.*ReplicationFactor: (\d+)\s+Configs: (.*)$/.exec(line.trim()))
+    .filter((match) => match !== null)
+    .map((match) => {
+      const minInsync = /(?:^|,)min\.insync\.replicas=(\d+)/.exec(match[3] as string)?.[1]
+      return {
+        topic: match[1] as string,
+        replicationFactor: Number(match[2]),
+        ...(minInsync === undefined ? {} : { minInsyncReplicas: Number(minInsync) }),
+      }
+    })
 }

@@ -9,14 +9,39 @@ import { dirname } from "node:path"
 import { http, sleep, uniqueId } from "../support/e2e.ts"
 import { type Analysis, analyse, formatTable, type OrderTruth, percentile } from "./analysis.ts"
 import { startCluster } from "./cluster.ts"
-import { type FaultKind, faultDescriptions, faultKinds, type Injection, inject } from "./faults.ts"
-import { chaosKafka, chaosUp } from "./infra.ts"
-import { processorLastSeq, readAllTopics, readOrderLog } from "./truth.ts"
+import {
+  type FaultKind,
+  faultDescriptions,
+  faultKinds,
+  type Injection,
+  inject,
+  needsReplicatedKafka,
+} from "./faults.ts"
+import {
+  chaosBrokerUrl,
+  chaosKafka,
+  chaosRedisUrl,
+  chaosUp,
+  replicatedBootstrap,
+  replicatedBrokerUrl,
+  replicatedKafka,
+  replicatedKafkaDown,
+  replicatedKafkaUp,
+  type TopicReplication,
+  topicReplication,
+} from "./infra.ts"
+import { allTopics, processorLastSeq, readAllTopics, readOrderLog } from "./truth.ts"
 import { startWorkload } from "./workload.ts"
 
 export interface ChaosOptions {
   readonly rounds: number
   readonly kinds: ReadonlyArray<FaultKind>
+  /**
+   * `single` (default): the chaos broker; `replicated`: the services on the 3-broker Kafka
+   * (replication factor 3, `min.insync.replicas=2`), which the run starts and stops. The kinds of
+   * `replicatedKafkaKinds` need `replicated`; the others run on `single`.
+   */
+  readonly kafka?: "single" | "replicated"
   readonly lanes: number
   /** Quiet time after each fault before the next. */
   readonly settleMs: number
@@ -37,6 +62,8 @@ export interface ChaosResult {
   readonly json: Record<string, unknown>
   /** lost + dup/ooo + missing from topics (the run passes when 0). */
   readonly violations: number
+  /** The replicated Kafka's topics as the services created them (`kafka: "replicated"` only). */
+  readonly topicReplication?: ReadonlyArray<TopicReplication>
 }
 
 const envNumber = (name: string, fallback: number) => {
@@ -60,6 +87,7 @@ export const optionsFromEnv = (defaults: Partial<ChaosOptions> = {}): ChaosOptio
     delayMs: envNumber("CHAOS_DELAY_MS", defaults.delayMs ?? 300),
     slowPauseMs: envNumber("CHAOS_SLOW_PAUSE_MS", defaults.slowPauseMs ?? 1_000),
     maxMinutes: envNumber("CHAOS_MAX_MINUTES", defaults.maxMinutes ?? 45),
+    ...(defaults.kafka === undefined ? {} : { kafka: defaults.kafka }),
     ...(defaults.resultsFile === undefined ? {} : { resultsFile: defaults.resultsFile }),
     ...(defaults.log === undefined ? {} : { log: defaults.log }),
   }
@@ -75,11 +103,65 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosResult> => {
   const startedAt = Date.now()
   const runId = uniqueId("CH")
   const industry = `Chaos Supplies ${runId}`
+  const replicated = options.kafka === "replicated"
+  const misplaced = options.kinds.filter((kind) => needsReplicatedKafka(kind) !== replicated)
+  if (misplaced.length > 0) {
+    throw new Error(
+      `fault kinds ${misplaced.join(", ")} do not run on the ${replicated ? "replicated" : "single"} Kafka`,
+    )
+  }
   const infraStarted = Date.now()
-  await chaosUp()
-  log(`chaos Kafka ${chaosKafka} and Redis ready (${Date.now() - infraStarted} ms)`)
-  const cluster = await startCluster()
+  const bootstrap = replicated ? replicatedBootstrap : chaosKafka
+  if (replicated) {
+    await Promise.all([chaosUp(["redis"]), replicatedKafkaUp()])
+  } else {
+    await chaosUp()
+  }
+  log(`chaos Kafka ${bootstrap} and Redis ready (${Date.now() - infraStarted} ms)`)
+  try {
+    return await runOnInfrastructure(options, log, { startedAt, runId, industry, bootstrap, replicated })
+  } finally {
+    if (replicated && process.env.CHAOS_KEEP_INFRA !== "1") await replicatedKafkaDown()
+  }
+}
+
+const runOnInfrastructure = async (
+  options: ChaosOptions,
+  log: (line: string) => void,
+  run: {
+    readonly startedAt: number
+    readonly runId: string
+    readonly industry: string
+    readonly bootstrap: string
+    readonly replicated: boolean
+  },
+): Promise<ChaosResult> => {
+  const { startedAt, runId, industry, bootstrap, replicated } = run
+  // On the replicated Kafka, the services create replicated topics and use Redis databases of
+  // their own (not those of a single-broker run before).
+  const cluster = await startCluster(
+    replicated
+      ? {
+          processorEnv: {
+            BROKER_URL: replicatedBrokerUrl,
+            KAFKA_REPLICATION_FACTOR: String(replicatedKafka.brokers),
+            REDIS_URL: chaosRedisUrl(3),
+          },
+          requestorEnv: {
+            BROKER_URL: replicatedBrokerUrl,
+            KAFKA_REPLICATION_FACTOR: String(replicatedKafka.brokers),
+            REDIS_URL: chaosRedisUrl(4),
+          },
+        }
+      : { processorEnv: { BROKER_URL: chaosBrokerUrl }, requestorEnv: { BROKER_URL: chaosBrokerUrl } },
+  )
   log(`2 processors + 2 requestors ready (${cluster.processorAddressing} processor addressing)`)
+  const replication = replicated ? await topicReplication(allTopics) : undefined
+  if (replication !== undefined) {
+    log(
+      `topics: ${replication.map((topic) => `${topic.topic} replicas ${topic.replicationFactor} min.insync.replicas ${topic.minInsyncReplicas ?? "-"}`).join(", ")}`,
+    )
+  }
   let slowPause = 0
   const injections: Array<Injection> = []
   try {
@@ -156,7 +238,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosResult> => {
     // Let the outbox relays publish what they still hold, then read every topic.
     await sleep(3_000)
     const keys = new Set(workload.orders.map((run) => run.orderReqId))
-    const messages = await readAllTopics(chaosKafka, keys, workloadStartedAt - 5_000)
+    const messages = await readAllTopics(bootstrap, keys, workloadStartedAt - 5_000)
     const analysis = analyse(injections, truths, workload.acknowledged, messages)
     const table = formatTable(analysis)
     const violations = analysis.total.lost + analysis.total.duplicatedOrOutOfOrder + analysis.total.missingFromTopics
@@ -167,6 +249,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosResult> => {
       durationMs: Date.now() - startedAt,
       workloadMs: workloadEndedAt - workloadStartedAt,
       options: { ...options, log: undefined },
+      kafka: replicated ? `${replicatedKafka.brokers} brokers (${bootstrap})` : `1 broker (${bootstrap})`,
+      topicReplication: replication,
       processorAddressing: cluster.processorAddressing,
       faults: faultDescriptions,
       orders: workload.orders.length,
@@ -197,7 +281,14 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosResult> => {
     log(
       `${workload.orders.length} orders (${stuck.length} stuck), ${workload.acknowledged.length} acknowledged events, ${messages.length} topic messages, ${workload.retries} request retries`,
     )
-    return { analysis, table, injections, json, violations }
+    return {
+      analysis,
+      table,
+      injections,
+      json,
+      violations,
+      ...(replication === undefined ? {} : { topicReplication: replication }),
+    }
   } finally {
     await cluster.stop()
   }

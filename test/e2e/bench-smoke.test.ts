@@ -74,7 +74,7 @@ const runScenario = (scenario: string) =>
 const isNumber = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value)
 
 describe("benchmark suite, short form", () => {
-  for (const scenario of ["write", "live-orders", "fan-out", "overload", "replicas"]) {
+  for (const scenario of ["write", "durability", "live-orders", "fan-out", "overload", "replicas"]) {
     it(`${scenario}: 0 lost, duplicated or out-of-order; every figure and baseline produced`, async () => {
       const { code, output } = await runScenario(scenario)
       const file = join(resultsDir, `${scenario}.json`)

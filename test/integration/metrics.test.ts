@@ -245,7 +245,8 @@ describe("/metrics on both services", () => {
     for (const priority of ["HIGH", "MEDIUM", "LOW"]) {
       const depth = find(processor, MetricNames.queueDepth, { priority })
       expect(depth.length, priority).toBe(1)
-      expect(depth[0]?.value).toBeGreaterThanOrEqual(0)
+      // Jobs of other runs may still wait on this shared database: a count, not a figure.
+      expect(Number.isSafeInteger(depth[0]?.value) && (depth[0]?.value ?? -1) >= 0, String(depth[0]?.value)).toBe(true)
     }
     expect(total(processor, `${MetricNames.queueWait}_count`, { priority: "HIGH" })).toBeGreaterThanOrEqual(1)
     expect(total(processor, MetricNames.semaphorePermits, { semaphore: "dispatch" })).toBe(MAX_CONCURRENT_TASKS)

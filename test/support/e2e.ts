@@ -16,7 +16,13 @@ import { streamShardSet } from "../../requestor/src/streams/StreamHolder.ts"
 import { freePorts } from "./ports.ts"
 import { waitForHttp } from "./processes.ts"
 import { kafkaUrl, servers } from "./servers.ts"
-import { type RunningProcessor, type RunningRequestor, startProcessor, startRequestor } from "./services.ts"
+import {
+  type ClientTls,
+  type RunningProcessor,
+  type RunningRequestor,
+  startProcessor,
+  startRequestor,
+} from "./services.ts"
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
@@ -38,6 +44,8 @@ export interface StackOptions {
   readonly requestorDb: number
   readonly processorEnv?: Readonly<Record<string, string>>
   readonly requestorEnv?: Readonly<Record<string, string>>
+  /** Both services serve TLS (their env sets `TLS_*`): how the test reaches them. */
+  readonly tls?: ClientTls
 }
 
 export interface Stack {
@@ -66,13 +74,19 @@ export const startReadyProcessor = async (
   // `startProcessor` waits for `/healthz` and for gRPC SERVING (they start side by side).
   const processor = await startProcessor({
     name,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
     env: {
       ...processorEnv(options),
       PROCESSOR_HTTP_PORT: String(ports.httpPort ?? freeHttp),
       GRPC_SERVER_PORT: String(ports.grpcPort ?? freeGrpc),
     },
   })
-  await waitForHttp(`${processor.httpUrl}/readyz`, { process: processor, status: 200, timeoutMs: 45_000 })
+  await waitForHttp(`${processor.httpUrl}/readyz`, {
+    process: processor,
+    status: 200,
+    timeoutMs: 45_000,
+    ...(options.tls === undefined ? {} : { ca: options.tls.ca }),
+  })
   return processor
 }
 
@@ -89,6 +103,7 @@ export const startStack = async (options: StackOptions): Promise<Stack> => {
   const processor = await startReadyProcessor(options)
   // `startRequestor` puts its public gRPC server on a free port and waits for it (SERVING).
   const requestor = await startRequestor({
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
     env: {
       BROKER_URL: kafkaUrl,
       REDIS_URL: redisDbUrl(options.requestorDb),
@@ -97,7 +112,12 @@ export const startStack = async (options: StackOptions): Promise<Stack> => {
       ...options.requestorEnv,
     },
   })
-  await waitForHttp(`${requestor.httpUrl}/readyz`, { process: requestor, status: 200, timeoutMs: 45_000 })
+  await waitForHttp(`${requestor.httpUrl}/readyz`, {
+    process: requestor,
+    status: 200,
+    timeoutMs: 45_000,
+    ...(options.tls === undefined ? {} : { ca: options.tls.ca }),
+  })
   return { processor, requestor, options }
 }
 

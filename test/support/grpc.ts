@@ -17,8 +17,8 @@ const SERVING = 1
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** One `grpc.health.v1.Health/Check` on a fresh channel (no reconnect backoff carried over): SERVING? */
-const serving = async (address: string) => {
-  const channel = createChannel(address)
+const serving = async (address: string, credentials?: grpc.ChannelCredentials) => {
+  const channel = createChannel(address, credentials)
   try {
     const health = createClient(HealthDefinition, channel)
     return (await health.check({ service: "" }, { signal: AbortSignal.timeout(2_000) })).status === SERVING
@@ -35,12 +35,18 @@ const serving = async (address: string) => {
  */
 export const waitForGrpc = async (
   port: number,
-  options: { readonly host?: string; readonly process?: ServiceProcess; readonly timeoutMs?: number } = {},
+  options: {
+    readonly host?: string
+    readonly process?: ServiceProcess
+    readonly timeoutMs?: number
+    /** TLS (with a client certificate for a server asking for one). */
+    readonly credentials?: grpc.ChannelCredentials
+  } = {},
 ): Promise<void> => {
   const host = options.host ?? "127.0.0.1"
   const timeoutMs = options.timeoutMs ?? 30_000
   const deadline = Date.now() + timeoutMs
-  while (!((await acceptsTcp(host, port)) && (await serving(`${host}:${port}`)))) {
+  while (!((await acceptsTcp(host, port)) && (await serving(`${host}:${port}`, options.credentials)))) {
     if (options.process?.hasExited()) {
       const exit = await options.process.exited
       throw new Error(

@@ -8,6 +8,10 @@
  *   const kafka = await startPrivateKafka()
  *   kafka.brokerUrl   // kafka://127.0.0.1:<port>  → BROKER_URL
  *   await kafka.stop(); await kafka.start()
+ *
+ * With `saslSsl`, the stack's opt-in SASL_SSL listener too (`KAFKA_SASL_SSL_PORT`: SCRAM-SHA-512,
+ * the user created at format time, `kafka.crt`/`kafka.key` of `scripts/certs.sh` in `certsDir`):
+ * `kafka.saslBootstrap` is its `127.0.0.1:<port>`.
  */
 import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -22,6 +26,8 @@ export interface PrivateKafka {
   readonly bootstrap: string
   /** `kafka://127.0.0.1:<port>` (`BROKER_URL`). */
   readonly brokerUrl: string
+  /** `127.0.0.1:<port>` of the SASL_SSL listener (with `saslSsl`). */
+  readonly saslBootstrap?: string
   readonly stop: () => Promise<void>
   readonly start: () => Promise<void>
   readonly close: () => Promise<void>
@@ -41,15 +47,29 @@ process.once("exit", () => {
   for (const kill of started) kill()
 })
 
-export const startPrivateKafka = async (): Promise<PrivateKafka> => {
-  const [port, controllerPort] = (await freePorts(2)) as [number, number]
+export interface PrivateKafkaOptions {
+  readonly saslSsl?: { readonly username: string; readonly password: string; readonly certsDir: string }
+}
+
+export const startPrivateKafka = async (options: PrivateKafkaOptions = {}): Promise<PrivateKafka> => {
+  const [port, controllerPort, saslPort] = (await freePorts(3)) as [number, number, number]
   const runDir = mkdtempSync(join(tmpdir(), "dcent-private-kafka-"))
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    // One broker on these two ports, whatever KAFKA_BROKERS the shell exports.
+    KAFKA_BROKERS: "1",
     KAFKA_PORT: String(port),
     KAFKA_CONTROLLER_PORT: String(controllerPort),
     DCENT_LOCAL_DIR: runDir,
     KAFKA_HEAP_OPTS: "-Xms128m -Xmx384m",
+    ...(options.saslSsl === undefined
+      ? {}
+      : {
+          KAFKA_SASL_SSL_PORT: String(saslPort),
+          KAFKA_SASL_USERNAME: options.saslSsl.username,
+          KAFKA_SASL_PASSWORD: options.saslSsl.password,
+          KAFKA_SSL_CERT_DIR: options.saslSsl.certsDir,
+        }),
   }
   const pid = () => {
     try {
@@ -94,6 +114,7 @@ export const startPrivateKafka = async (): Promise<PrivateKafka> => {
     port,
     bootstrap: `127.0.0.1:${port}`,
     brokerUrl: `kafka://127.0.0.1:${port}`,
+    ...(options.saslSsl === undefined ? {} : { saslBootstrap: `127.0.0.1:${saslPort}` }),
     stop,
     start,
     close: async () => {

@@ -12,6 +12,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
+import { Agent, fetch as undiciFetch } from "undici"
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
 
@@ -169,6 +170,15 @@ export interface WaitOptions {
   readonly process?: ServiceProcess
   /** Accept only this status (default: any response). */
   readonly status?: number
+  /** Trust this CA (PEM) for an `https://` URL (a service with `TLS_CERT_FILE`). */
+  readonly ca?: Buffer
+}
+
+/** `fetch` that trusts `ca` (PEM) for https URLs (undici's, since the global one takes no CA). */
+export const fetchTrusting = (ca: Buffer) => {
+  const dispatcher = new Agent({ connect: { ca } })
+  return (url: string, init: Parameters<typeof undiciFetch>[1] = {}) =>
+    undiciFetch(url, { ...init, dispatcher }) as unknown as Promise<Response>
 }
 
 /** Polls `url` until it answers (with `status`, if given); returns the last response. */
@@ -183,7 +193,8 @@ export const waitForHttp = async (url: string, options: WaitOptions = {}): Promi
       )
     }
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+      const get = options.ca === undefined ? fetch : fetchTrusting(options.ca)
+      const response = await get(url, { signal: AbortSignal.timeout(2_000) })
       if (options.status === undefined || response.status === options.status) return response
       last = `status ${response.status}: ${await response.text()}`
     } catch (error) {

@@ -4,6 +4,7 @@
  * answers `/healthz` AND their gRPC server is SERVING: the REST and gRPC servers start side by
  * side, so `/healthz` alone does not mean gRPC is listening yet.
  */
+import { ChannelCredentials } from "@grpc/grpc-js"
 import { waitForGrpc } from "./grpc.ts"
 import { freePorts } from "./ports.ts"
 import { type ServiceProcess, startProcess, waitForHttp } from "./processes.ts"
@@ -32,14 +33,25 @@ export interface StartOptions {
   /** Wait until `/healthz` answers 200 and gRPC answers SERVING (default true). */
   readonly waitForHealthz?: boolean
   readonly name?: string
+  /** The service serves TLS (its env sets `TLS_*`): https, and this client identity for probing gRPC. */
+  readonly tls?: ClientTls
 }
+
+/** What a test client needs to reach services with `TLS_*` set: the CA, and a certificate for mutual TLS. */
+export interface ClientTls {
+  readonly ca: Buffer
+  readonly cert: Buffer
+  readonly key: Buffer
+}
+
+export const clientCredentials = (tls: ClientTls) => ChannelCredentials.createSsl(tls.ca, tls.key, tls.cert)
 
 const baseEnv = { BROKER_URL: kafkaUrl, REDIS_URL: redisUrl, HTTP_HOST: "127.0.0.1", LOG_LEVEL: "info" }
 
 /** Waits for `/healthz` (200), then for the gRPC server (SERVING). */
-const waitUntilServing = async (child: ServiceProcess, httpUrl: string, grpcPort: number) => {
-  await waitForHttp(`${httpUrl}/healthz`, { process: child, status: 200 })
-  await waitForGrpc(grpcPort, { process: child })
+const waitUntilServing = async (child: ServiceProcess, httpUrl: string, grpcPort: number, tls?: ClientTls) => {
+  await waitForHttp(`${httpUrl}/healthz`, { process: child, status: 200, ...(tls === undefined ? {} : { ca: tls.ca }) })
+  await waitForGrpc(grpcPort, { process: child, ...(tls === undefined ? {} : { credentials: clientCredentials(tls) }) })
 }
 
 /** The port `env[name]` pins, or `fallback`. */
@@ -63,8 +75,8 @@ export const startProcessor = async (options: StartOptions = {}): Promise<Runnin
     },
     { name: options.name ?? "processor" },
   )
-  const httpUrl = `http://127.0.0.1:${httpPort}`
-  if (options.waitForHealthz ?? true) await waitUntilServing(child, httpUrl, grpcPort)
+  const httpUrl = `${options.tls === undefined ? "http" : "https"}://127.0.0.1:${httpPort}`
+  if (options.waitForHealthz ?? true) await waitUntilServing(child, httpUrl, grpcPort, options.tls)
   return Object.assign(child, { httpUrl, httpPort, grpcAddress: `127.0.0.1:${grpcPort}`, grpcPort })
 }
 
@@ -83,7 +95,7 @@ export const startRequestor = async (options: StartOptions = {}): Promise<Runnin
     },
     { name: options.name ?? "requestor" },
   )
-  const httpUrl = `http://127.0.0.1:${httpPort}`
-  if (options.waitForHealthz ?? true) await waitUntilServing(child, httpUrl, grpcPort)
+  const httpUrl = `${options.tls === undefined ? "http" : "https"}://127.0.0.1:${httpPort}`
+  if (options.waitForHealthz ?? true) await waitUntilServing(child, httpUrl, grpcPort, options.tls)
   return Object.assign(child, { httpUrl, httpPort, grpcAddress: `127.0.0.1:${grpcPort}`, grpcPort })
 }

@@ -1,6 +1,7 @@
 /**
  * The code host's CI workflow runs exactly the README's test command (like `.ci/run`), and
- * caches its downloads outside git. (Its schema is GitHub's; actionlint is not installed here.)
+ * caches its downloads outside git. (`actionlint` checks its syntax and expressions:
+ * test/integration/tools/workflow-actionlint.test.ts.)
  */
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"

@@ -28,6 +28,11 @@ describe("repository checks", () => {
     const { status, output } = run(bin("tsc"), ["-p", "tsconfig.json"])
     expect(status, output).toBe(0)
   }, 120_000)
+
+  it("type-checks the web console (tsc, DOM)", () => {
+    const { status, output } = run(bin("tsc"), ["-p", "console/tsconfig.json"])
+    expect(status, output).toBe(0)
+  }, 120_000)
 })
 
 const dockerCompose = (() => {

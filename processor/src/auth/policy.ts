@@ -7,7 +7,7 @@
  * | `submitProposal` | as itself (`Seller` = `sub`); only orders it was selected for (the lifecycle's own `seller_not_eligible` check) | – | – | – |
  * | `sellerFollowUp`, `editLock` | as itself, on its own proposals | – | – | – |
  * | `readOrder`, `listProposals` | orders it was selected for: its own proposals only | its own orders | every order | – |
- * | `upsertSellers`, `listSellers` | – | – | yes | – |
+ * | `upsertSellers`, `listSellers`, `readEventLog` (an order's event log) | – | – | yes | – |
  * | `readSeller` | itself | – | any | – |
  * | `orderStream` (gRPC `ProcessOrderStream`) | – | – | – | yes |
  * | `orderCommand` (gRPC follow-up, finalise, pause, resume) | – | – | – | yes; for a buyer named on-behalf-of, only that buyer's orders |
@@ -27,6 +27,7 @@ export const ProcessorActions = [
   "listProposals",
   "upsertSellers",
   "listSellers",
+  "readEventLog",
   "readSeller",
   "orderStream",
   "orderCommand",
@@ -92,6 +93,7 @@ export const authorizeProcessor = (
     }
     case "upsertSellers":
     case "listSellers":
+    case "readEventLog":
       return hasRole(principal, "operator") ? undefined : roleNotAllowed(action, "operator")
     case "readSeller":
       if (hasRole(principal, "operator")) return undefined

@@ -1,6 +1,6 @@
 /**
  * Demo data (`DEMO_DATA=true`): registers the sellers of `demo/data/sellers.json` at start-up
- * (idempotent upserts), so the seed README's curl examples work as written on a fresh stack. The
+ * (idempotent upserts), so the original dCent README's curl examples work as written on a fresh stack. The
  * requestor registers the matching orders (`demo/data/orders.json`, `ORD-001` has `SELLER-001`
  * among its nearest sellers). `make demo` loads the same files through the REST APIs.
  */

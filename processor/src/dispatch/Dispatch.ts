@@ -38,7 +38,7 @@ import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Drain, makeInFlight, onDrain } from "@dcent/shared/runtime/Drain"
 import { withRemoteParent } from "@dcent/shared/telemetry/traceContext"
-import { Cause, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { SellerNotifier } from "../notifications/SellerNotifier.ts"
 import { Keys, type SelectedSeller } from "../orders/model.ts"
@@ -258,7 +258,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
 
     const runJob = (job: TakenJob, worker: number) =>
       Effect.gen(function* () {
-        const startedAt = Date.now()
+        const startedAt = yield* Clock.currentTimeMillis
         const orderReqId = payloadOf(job)
         const result = yield* dispatchOrder(orderReqId).pipe(
           withRemoteParent(traceOf(job)),
@@ -292,6 +292,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
               ),
             )
         }
+        const endedAt = yield* Clock.currentTimeMillis
         yield* record({
           orderReqId,
           priority: job.priority,
@@ -299,7 +300,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
           worker,
           waitedMs: job.waitedMs,
           startedAt,
-          endedAt: Date.now(),
+          endedAt,
           outcome: result.outcome,
           ...("sellers" in result && result.sellers !== undefined ? { sellers: result.sellers } : {}),
         })

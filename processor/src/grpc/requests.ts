@@ -12,6 +12,7 @@ import type {
 } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
 import type { OrderStreamRequest } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
 import { NotificationType, type Priority, priorityFromProto } from "@dcent/shared/orders/domain"
+import { orderLimits } from "@dcent/shared/orders/limits"
 import { Result } from "effect"
 import { InvalidRequest } from "../orders/errors.ts"
 import { idProblem, transactionProblem } from "../orders/ids.ts"
@@ -88,6 +89,9 @@ export const parseOrderDetails = (request: OrderStreamRequest): Result.Result<Or
   ) {
     problems.push({ path: "delivery_date", problem: "an ISO 8601 date, e.g. 2030-01-31" })
   }
+  if (request.products.length > orderLimits.products) {
+    problems.push({ path: "products", problem: `at most ${orderLimits.products} products` })
+  }
   request.products.forEach((product, index) => {
     if (!Number.isFinite(product.quantity) || product.quantity < 0) {
       problems.push({ path: `products[${index}].quantity`, problem: "a number ≥ 0" })
@@ -132,6 +136,9 @@ export const parseFollowUpRequest = (
   if (request.audienceProposalIds.length === 0) {
     problems.push({ path: "audience_proposal_ids", problem: "name at least one proposal" })
   }
+  if (request.audienceProposalIds.length > orderLimits.audience) {
+    problems.push({ path: "audience_proposal_ids", problem: `at most ${orderLimits.audience} proposals` })
+  }
   request.audienceProposalIds.forEach((id, index) => {
     checkId(problems, `audience_proposal_ids[${index}]`, id)
   })
@@ -139,7 +146,17 @@ export const parseFollowUpRequest = (
   const messageType = message?.messageType === "" || message === undefined ? "text" : message.messageType.toLowerCase()
   if (message === undefined || message.text.trim() === "") {
     problems.push({ path: "message.text", problem: "required" })
+  } else if (message.text.length > orderLimits.messageText) {
+    problems.push({ path: "message.text", problem: `at most ${orderLimits.messageText} characters` })
   }
+  const urls = message?.urls ?? []
+  if (urls.length > orderLimits.urls)
+    problems.push({ path: "message.urls", problem: `at most ${orderLimits.urls} URLs` })
+  urls.forEach((url, index) => {
+    if (url.length > orderLimits.urlLength) {
+      problems.push({ path: `message.urls[${index}]`, problem: `at most ${orderLimits.urlLength} characters` })
+    }
+  })
   if (!messageTypes.includes(messageType as MessageType)) {
     problems.push({ path: "message.message_type", problem: `one of ${messageTypes.join(", ")}` })
   }

@@ -10,6 +10,7 @@
  * shutdown starts): the REST and gRPC servers start side by side, and `/readyz` checks it
  * (`grpcCheck`) so that "ready" includes the gRPC port.
  */
+import { grpcServerCredentials } from "@dcent/shared/config/tls"
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
 import type { ReadinessCheck } from "@dcent/shared/health/Readiness"
@@ -48,6 +49,9 @@ export const GrpcLive = Layer.unwrap(
           descriptorSet,
           services,
           admission: config.grpcAdmission,
+          maxReceiveMessageBytes: config.grpcMaxReceiveMessageBytes,
+          // Mutual TLS when TLS_CA_FILE is set: only callers with a certificate from that CA.
+          credentials: grpcServerCredentials(config.tls, { requireClientCertificate: true }),
           // Only the requestor calls this port (its service principal is never limited); with
           // AUTH_MODE=disabled its calls carry every buyer's from one address: not limited either.
           rateLimit: { limitAnonymous: false },

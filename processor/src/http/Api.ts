@@ -3,6 +3,7 @@
  * Groups: health, proposals, seller follow-ups, edit locks, orders (`../orders/api.ts`), sellers (`../sellers/api.ts`).
  */
 import { HealthApi } from "@dcent/shared/health/api"
+import { documentInputLimits } from "@dcent/shared/http/openApiSecurity"
 import { HttpApi, OpenApi } from "effect/http-api"
 import { EditLocksApi, OrdersApi, ProposalsApi, SellerFollowUpsApi } from "../orders/api.ts"
 import { SellersApi } from "../sellers/api.ts"
@@ -18,6 +19,8 @@ export class ProcessorApi extends HttpApi.make("processor")
     OpenApi.annotations({
       title: "dCent Communicator — Processor",
       version: "0.1.0",
+      // 413 / 414 / 431 and the JWT bearer format (`http/openApiSecurity.ts`).
+      transform: documentInputLimits,
       description:
         "Seller side: proposals, follow-ups and edit locks; the order gRPC services run on GRPC_SERVER_PORT.",
     }),

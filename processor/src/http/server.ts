@@ -1,3 +1,4 @@
+import { servesTls } from "@dcent/shared/config/tls"
 import { serveApi } from "@dcent/shared/http/server"
 import { MetricsHttpLive } from "@dcent/shared/metrics/http"
 import { Effect, Layer } from "effect"
@@ -16,7 +17,13 @@ export const HttpLive = Layer.unwrap(
     return serveApi(
       ProcessorApi,
       ApiHandlers,
-      { host: config.httpHost, port: config.httpPort, admission: config.httpAdmission },
+      {
+        host: config.httpHost,
+        port: config.httpPort,
+        admission: config.httpAdmission,
+        limits: config.httpLimits,
+        ...(servesTls(config.tls) ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
+      },
       MetricsHttpLive,
     )
   }),

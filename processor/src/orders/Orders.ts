@@ -31,7 +31,7 @@ import { Clock, Context, Data, Effect, Layer, Option, Result, Schema } from "eff
 import { ProcessorConfig } from "../config.ts"
 import { type Command, type Decision, decide, type Replies } from "./decide.ts"
 import { type CommandError, Unavailable, WrongState } from "./errors.ts"
-import { Keys, type OrderDetails, type OrderState, OrderStateJson } from "./model.ts"
+import { encodeOrderState, Keys, type OrderDetails, type OrderState, OrderStateJson } from "./model.ts"
 import { outboxEntries } from "./outbox.ts"
 import { RecentStates } from "./recentStates.ts"
 import { retentionWrites } from "./retention.ts"
@@ -72,7 +72,6 @@ export interface OrdersShape {
 class CommitConflict extends Data.TaggedError("CommitConflict")<{ readonly orderReqId: string }> {}
 
 const decodeState = Schema.decodeUnknownEffect(OrderStateJson)
-const encodeState = Schema.encodeSync(OrderStateJson)
 
 const redisUnavailable = (error: RedisUnavailable | RedisError) =>
   new Unavailable({ dependency: "redis", reason: error.message })
@@ -99,7 +98,7 @@ export const decisionWrites = (
   ...(decision.state === undefined
     ? []
     : [
-        { op: "set" as const, key: Keys.order(orderReqId), value: encodeState(decision.state) },
+        { op: "set" as const, key: Keys.order(orderReqId), value: encodeOrderState(decision.state) },
         ...retentionWrites(orderReqId, previous, decision.state),
       ]),
   ...decision.timers.set.map((timer) => ({
@@ -109,7 +108,33 @@ export const decisionWrites = (
     member: timer.member,
   })),
   ...decision.timers.clear.map((member) => ({ op: "zrem" as const, key: Keys.timers, member })),
+  ...sellerIndexWrites(orderReqId, decision),
 ]
+
+/**
+ * The sellers' index of their live orders (`GET /api/v1/sellers/:SellerID/orders`): an order
+ * enters it with its SellersSelected event and leaves it when it is finalised.
+ */
+const sellerIndexWrites = (orderReqId: string, decision: Decision<unknown>): ReadonlyArray<StateWrite> => {
+  const sellers = decision.state?.selectedSellers ?? []
+  return decision.events.flatMap(
+    (event): ReadonlyArray<StateWrite> =>
+      event.status === "SellersSelected"
+        ? sellers.map((seller) => ({
+            op: "zadd" as const,
+            key: Keys.sellerOrders(seller.SellerID),
+            score: Date.parse(event.occurredAt) || 0,
+            member: orderReqId,
+          }))
+        : event.status === "OrderFinalised"
+          ? sellers.map((seller) => ({
+              op: "zrem" as const,
+              key: Keys.sellerOrders(seller.SellerID),
+              member: orderReqId,
+            }))
+          : [],
+  )
+}
 
 export const makeOrders = () =>
   Effect.gen(function* () {

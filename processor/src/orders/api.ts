@@ -19,6 +19,7 @@
  */
 import { Authentication } from "@dcent/shared/auth/http"
 import { aliasForm, dateOrDateTimeForm, documented, positiveDecimalStringPattern } from "@dcent/shared/http/wireForm"
+import { orderLimits } from "@dcent/shared/orders/limits"
 import { Schema, SchemaTransformation } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { ApiErrors, BadRequestResponse } from "../http/errors.ts"
@@ -183,14 +184,18 @@ export const ProposalList = Schema.Struct({
 // --- follow-ups -------------------------------------------------------------------------------
 
 const FollowUpContentBody = Schema.Struct({
-  URLs: Schema.optionalKey(Schema.Array(Schema.String.check(Schema.isMaxLength(2048)))),
+  URLs: Schema.optionalKey(
+    Schema.Array(Schema.String.check(Schema.isMaxLength(orderLimits.urlLength))).check(
+      Schema.isMaxLength(orderLimits.urls),
+    ),
+  ),
   MessageType: Schema.optionalKey(Schema.Literals(["text", "html", "markdown"])),
-  Message: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(10_000)),
+  Message: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.messageText)),
 }).annotate({ identifier: "FollowUpContent" })
 export type FollowUpContentBody = typeof FollowUpContentBody.Type
 
 export const FollowUpMessageBody = Schema.Union([
-  Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(10_000)),
+  Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.messageText)),
   FollowUpContentBody,
   Schema.Struct({ content: FollowUpContentBody }),
 ]).annotate({
@@ -312,6 +317,30 @@ export const OrderView = Schema.Struct({
   LastSeq: Schema.Int,
 }).annotate({ identifier: "ProcessorOrder" })
 
+/** The processor's event log of one order (`GET /api/v1/orders/:OrderReqID/events`). */
+export const EventLogView = Schema.Struct({
+  OrderReqID: Schema.String,
+  Events: Schema.Array(
+    Schema.Struct({
+      Seq: Schema.Int,
+      EventID: Schema.String,
+      Status: Schema.String,
+      ProposalID: Schema.optionalKey(Schema.String),
+      FollowUpID: Schema.optionalKey(Schema.String),
+      OccurredAt: Schema.String,
+      Message: Schema.String,
+      Details: Schema.Record(Schema.String, Schema.String),
+      TraceID: Schema.optionalKey(Schema.String),
+    }),
+  ),
+}).annotate({ identifier: "ProcessorEventLog" })
+
+/** `GET /api/v1/sellers/:SellerID/orders`. */
+export const SellerOrdersView = Schema.Struct({
+  SellerID: Schema.String,
+  Orders: Schema.Array(Schema.Struct({ OrderReqID: Schema.String, SelectedAt: Schema.String })),
+}).annotate({ identifier: "SellerOrders" })
+
 // --- groups -----------------------------------------------------------------------------------
 
 /**
@@ -419,6 +448,26 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       success: OrderView,
       error: ApiErrors,
     }).annotateMerge(OpenApi.annotations({ summary: "The processor's view of an order" })),
+    HttpApiEndpoint.get("sellerOrders", "/api/v1/sellers/:SellerID/orders", {
+      params: { SellerID: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(128)) },
+      success: SellerOrdersView,
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The live orders a seller was selected for (the seller itself or operators)",
+        description: "Newest selection first, at most 100; an order leaves the list when it is finalised.",
+      }),
+    ),
+    HttpApiEndpoint.get("events", "/api/v1/orders/:OrderReqID/events", {
+      params: orderParams,
+      success: EventLogView,
+      error: ApiErrors,
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The order's event log (operators; the web console's operator view)",
+        description: "Every event the processor committed for the order, oldest first, with its trace id.",
+      }),
+    ),
   )
   .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The processor's order state" }))
   // Report every problem of a bad body, not only the first.

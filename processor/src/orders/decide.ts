@@ -90,7 +90,7 @@ export type OutboxIntent =
       /** Index into `Decision.events`. */
       readonly eventIndex: number
       readonly topic: string
-      /** The seed's key column (`PRP_REQUEST`, ...). */
+      /** The key column of the original dCent README (`PRP_REQUEST`, ...). */
       readonly key: string
       /** A seller the message is addressed to (its `SellerID`; also makes the message's EventID unique). */
       readonly sellerId?: string | undefined
@@ -385,7 +385,7 @@ const industryMatches = (industries: ReadonlyArray<string>, industry: string) =>
 /**
  * Who may submit a new proposal: once dispatch has selected the sellers, one of them; before
  * that (dispatch still running), any active seller of the directory serving the order's
- * industry — the seed's curl submits right after initiate.
+ * industry — the original dCent README's curl submits right after initiate.
  */
 const eligibility = (state: OrderState, command: CommandOf<"SubmitProposal">): DecisionError | undefined => {
   const orderReqId = state.details.orderReqId

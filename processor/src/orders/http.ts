@@ -9,6 +9,8 @@
  * operator, its buyer, and the sellers selected for it (who see only their own proposals).
  */
 import { hasRole, isUnrestricted } from "@dcent/shared/auth/Principal"
+import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { Redis } from "@dcent/shared/redis/Redis"
 import { Cache, Duration, Effect, Exit, Layer, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { makeRestAuthorization } from "../auth/http.ts"
@@ -20,7 +22,7 @@ import { SellerDirectory } from "../sellers/SellerDirectory.ts"
 import { type FollowUpMessageBody, orderIdOf, type ProposalView } from "./api.ts"
 import { type CommandError, OrderNotFound, Unavailable } from "./errors.ts"
 import { SellerFailureReportingLive } from "./failures.ts"
-import type { FollowUpContent, OrderState, Proposal } from "./model.ts"
+import { type FollowUpContent, Keys, type OrderState, type Proposal } from "./model.ts"
 import { Orders } from "./Orders.ts"
 
 export const proposalView = (orderReqId: string, proposal: Proposal): ProposalView => ({
@@ -318,14 +320,62 @@ export const OrdersHandlers = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
     const authorization = yield* makeRestAuthorization
-    return handlers.handle("get", ({ params }) =>
-      readableOrder(orders, authorization, "GET /api/v1/orders/:OrderReqID", "readOrder", params.OrderReqID).pipe(
-        Effect.map(orderView),
-        Effect.withSpan("Orders.view", { attributes: { orderReqId: params.OrderReqID } }),
-      ),
-    )
+    const eventLog = yield* OrderEventLog
+    const redis = yield* Redis
+    return handlers
+      .handle("sellerOrders", ({ params }) =>
+        Effect.gen(function* () {
+          const sellerId = params.SellerID
+          yield* authorization.authorize("GET /api/v1/sellers/:SellerID/orders", "readSeller", { sellerId })
+          const entries = yield* redis
+            .useIdempotent("ZREVRANGE", (client) => client.zrevrange(Keys.sellerOrders(sellerId), 0, 99, "WITHSCORES"))
+            .pipe(
+              Effect.mapError((error) => new Unavailable({ dependency: "redis", reason: error.message })),
+              asApiError,
+            )
+          const orders: Array<{ OrderReqID: string; SelectedAt: string }> = []
+          for (let i = 0; i + 1 < entries.length; i += 2) {
+            orders.push({ OrderReqID: entries[i]!, SelectedAt: new Date(Number(entries[i + 1])).toISOString() })
+          }
+          return { SellerID: sellerId, Orders: orders }
+        }).pipe(Effect.withSpan("Orders.sellerOrders")),
+      )
+      .handle("get", ({ params }) =>
+        readableOrder(orders, authorization, "GET /api/v1/orders/:OrderReqID", "readOrder", params.OrderReqID).pipe(
+          Effect.map(orderView),
+          Effect.withSpan("Orders.view", { attributes: { orderReqId: params.OrderReqID } }),
+        ),
+      )
+      .handle("events", ({ params }) =>
+        Effect.gen(function* () {
+          const orderReqId = params.OrderReqID
+          yield* requireOrder(orders, orderReqId).pipe(asApiError)
+          yield* authorization.authorize("GET /api/v1/orders/:OrderReqID/events", "readEventLog", { orderReqId })
+          const records = yield* eventLog.read(orderReqId, 0, 10_000).pipe(
+            Effect.mapError((error) => new Unavailable({ dependency: "redis", reason: error.message })),
+            asApiError,
+          )
+          return {
+            OrderReqID: orderReqId,
+            Events: records.map((record) => ({
+              Seq: record.seq,
+              EventID: record.eventId,
+              Status: record.status,
+              ...(record.proposalId === undefined ? {} : { ProposalID: record.proposalId }),
+              ...(record.followUpId === undefined ? {} : { FollowUpID: record.followUpId }),
+              OccurredAt: record.occurredAt,
+              Message: record.message,
+              Details: record.details,
+              ...(traceIdOf(record.traceContext) === undefined ? {} : { TraceID: traceIdOf(record.traceContext) }),
+            })),
+          }
+        }).pipe(Effect.withSpan("Orders.eventLog", { attributes: { orderReqId: params.OrderReqID } })),
+      )
   }),
 )
+
+/** The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`). */
+const traceIdOf = (context: Readonly<Record<string, string>> | undefined) => context?.traceparent?.split("-")[1]
 
 /** The order groups' handlers with their middleware. */
 export const OrderHandlersLive = Layer.mergeAll(

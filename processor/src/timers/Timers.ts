@@ -11,7 +11,7 @@
  * is put back a second later.
  */
 import { Redis } from "@dcent/shared/redis/Redis"
-import { Duration, Effect, Layer } from "effect"
+import { Clock, Duration, Effect, Layer } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import type { CommandError } from "../orders/errors.ts"
 import { Keys, parseTimerMember } from "../orders/model.ts"
@@ -58,8 +58,9 @@ export const makeTimers = (options: TimersOptions = {}) =>
           Unavailable: (error) =>
             Effect.logWarning("timer failed; retrying shortly").pipe(
               Effect.annotateLogs({ member, error: error.message }),
-              Effect.andThen(
-                redis.use("ZADD", (client) => client.zadd(Keys.timers, Date.now() + retryDelayMs, member)),
+              Effect.andThen(Clock.currentTimeMillis),
+              Effect.flatMap((now) =>
+                redis.use("ZADD", (client) => client.zadd(Keys.timers, now + retryDelayMs, member)),
               ),
               Effect.ignore,
             ),
@@ -73,7 +74,7 @@ export const makeTimers = (options: TimersOptions = {}) =>
 
     /** One poll: claims and handles the due timers; answers how many it handled. */
     const poll = Effect.gen(function* () {
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       const due = yield* redis.use("ZRANGEBYSCORE", (client) =>
         client.zrangebyscore(Keys.timers, "-inf", now, "LIMIT", 0, batchSize),
       )

@@ -54,7 +54,7 @@ export const registerSellers = async (processor: RunningProcessor, sellers: Read
   expect(result.status, JSON.stringify(result.body)).toBeOneOf([200, 201])
 }
 
-/** Bengaluru, the seed's demo location. */
+/** Bengaluru, the original dCent README's demo location. */
 export const bengaluru = { lat: 12.9716, lng: 77.5946 }
 
 export const streamRequest = (

@@ -32,6 +32,16 @@ describe("processor configuration", () => {
       demoData: false,
       httpAdmission: { maxInFlight: 512, maxQueue: 1024, queueTimeout: Duration.millis(1000), retryAfterSeconds: 1 },
       grpcAdmission: { maxUnaryInFlight: 1024, maxStreams: 150_000, retryAfterSeconds: 1 },
+      httpLimits: {
+        maxBodyBytes: 1_048_576,
+        maxUrlLength: 8192,
+        maxHeaderBytes: 16_384,
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5_000,
+      },
+      grpcMaxReceiveMessageBytes: 1_048_576,
+      tls: undefined,
     })
   })
 

@@ -65,6 +65,7 @@ const expected = (principal: Principal, action: ProcessorAction, ownership: Owne
       return "role_not_allowed"
     case "upsertSellers":
     case "listSellers":
+    case "readEventLog":
       return principal === operator ? "allow" : "role_not_allowed"
     case "readSeller":
       return principal === operator || (principal === seller && mine) ? "allow" : "role_not_allowed"

@@ -7,6 +7,7 @@
  * | `register`, `initiate` | as itself only: the body's `BuyerID` = `sub` (filled from it when absent), and an existing order must be its own | – | – | – |
  * | `followup`, `finalize`, `pause`, `resume` | its own orders | – | – | – |
  * | `read` (`GET` order), `watch` (SSE, `WatchOrder`) | its own orders | – | every order | – |
+ * | `readMessages` (the order's topic messages) | – | – | every order | – |
  *
  * "–" is 403 `role_not_allowed`; another buyer's order is 403 `not_order_owner`; a body naming
  * another buyer is 403 `buyer_mismatch`. An order's existence is not hidden: the same choice on
@@ -25,10 +26,13 @@ export const OrderActions = [
   "resume",
   "read",
   "watch",
+  "readMessages",
 ] as const
 export type OrderAction = (typeof OrderActions)[number]
 
-const reads: ReadonlySet<OrderAction> = new Set(["read", "watch"])
+const reads: ReadonlySet<OrderAction> = new Set(["read", "watch", "readMessages"])
+/** Reads for operators only. */
+const operatorReads: ReadonlySet<OrderAction> = new Set(["readMessages"])
 
 export interface OrderResource {
   readonly orderReqId: string
@@ -46,6 +50,12 @@ export const authorizeOrder = (
 ): PermissionDenied | undefined => {
   if (isUnrestricted(principal)) return undefined
   if (reads.has(action) && hasRole(principal, "operator")) return undefined
+  if (operatorReads.has(action)) {
+    return new PermissionDenied({
+      reason: "role_not_allowed",
+      detail: `${action} of order ${resource.orderReqId} needs the role operator`,
+    })
+  }
   if (!hasRole(principal, "buyer")) {
     return new PermissionDenied({
       reason: "role_not_allowed",

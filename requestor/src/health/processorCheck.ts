@@ -5,6 +5,7 @@
  * A processor that is down or draining (NOT_SERVING) makes the requestor not ready: its buyer
  * calls would answer 503 anyway.
  */
+import { grpcChannelCredentials } from "@dcent/shared/config/tls"
 import type { ReadinessCheck } from "@dcent/shared/health/Readiness"
 import { Effect } from "effect"
 import { createChannel, createClient } from "nice-grpc"
@@ -23,7 +24,7 @@ export const processorCheck = Effect.gen(function* () {
   if ("problem" in target) return yield* Effect.die(new Error(`PROCESSOR_GRPC_URL: ${target.problem}`))
   const channel = yield* Effect.acquireRelease(
     Effect.sync(() =>
-      createChannel(target.target, undefined, {
+      createChannel(target.target, grpcChannelCredentials(config.tls), {
         ...target.channelOptions,
         "grpc.initial_reconnect_backoff_ms": 200,
         "grpc.max_reconnect_backoff_ms": 2_000,

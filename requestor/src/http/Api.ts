@@ -3,6 +3,7 @@
  * and the order lifecycle (`orders/api.ts`).
  */
 import { HealthApi } from "@dcent/shared/health/api"
+import { documentInputLimits } from "@dcent/shared/http/openApiSecurity"
 import { HttpApi, OpenApi } from "effect/http-api"
 import { OrdersApi } from "../orders/api.ts"
 
@@ -13,6 +14,8 @@ export class RequestorApi extends HttpApi.make("requestor")
     OpenApi.annotations({
       title: "dCent Communicator — Requestor",
       version: "0.1.0",
+      // 413 / 414 / 431 and the JWT bearer format (`http/openApiSecurity.ts`).
+      transform: documentInputLimits,
       description:
         "Buyer side: registers and initiates order requests, forwards follow-ups, finalise, pause and resume to " +
         "the processor, and streams each order's events to buyer apps (SSE here, gRPC `WatchOrder` on " +

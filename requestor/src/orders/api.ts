@@ -31,6 +31,7 @@ import {
   OrderView,
   RegisterCreated,
   RegisterUpdated,
+  TopicMessagesView,
 } from "./views.ts"
 
 // --- errors on the wire -------------------------------------------------------------------------
@@ -145,6 +146,18 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       OpenApi.annotations({
         summary: "The order's current state",
         description: "Status, expiry, selected sellers, proposals, follow-ups and the last seq, built from its events.",
+      }),
+    ),
+    HttpApiEndpoint.get("messages", "/api/v1/orders/:OrderReqID/messages", {
+      params: OrderPathParams,
+      success: TopicMessagesView,
+      error: [InvalidRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
+    }).annotateMerge(
+      OpenApi.annotations({
+        summary: "The messages on the eight topics keyed by the order (operators)",
+        description:
+          "Read back from the broker (each topic's latest 50,000 messages of the order's partition); the web " +
+          "console's operator view. 503 when the broker cannot be read now.",
       }),
     ),
     HttpApiEndpoint.get("events", "/api/v1/orders/:OrderReqID/events", {

@@ -1,6 +1,6 @@
 /**
- * Demo data (`DEMO_DATA=true`): registers the orders of `demo/data/orders.json` (the seed
- * README's `ORD-001`, and `ORD-002`) at start-up unless they exist, so the seed's first curl
+ * Demo data (`DEMO_DATA=true`): registers the orders of `demo/data/orders.json` (the original
+ * dCent README's `ORD-001`, and `ORD-002`) at start-up unless they exist, so that README's first curl
  * (`initiate` with only `OrderReqId`, `SessionID`, `Notification type`) works as written. The
  * file is read with the same schema as `POST /api/v1/orders`; the processor's demo sellers
  * (`demo/data/sellers.json`) serve these orders' industries and locations.

@@ -15,6 +15,8 @@ import { Readable } from "node:stream"
 import { recordDenial } from "@dcent/shared/auth/denials"
 import { CurrentPrincipal } from "@dcent/shared/auth/http"
 import { hasRole, isUnrestricted, type Principal } from "@dcent/shared/auth/Principal"
+import { Broker } from "@dcent/shared/broker/Broker"
+import { allTopicNames } from "@dcent/shared/broker/topics"
 import { observedLimiter } from "@dcent/shared/metrics/admission"
 import { AdmissionEntries, AuthEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
@@ -87,6 +89,7 @@ const routes: Readonly<Record<OrderAction, string>> = {
   resume: "PUT /api/v1/resume/:OrderReqID",
   read: "GET /api/v1/orders/:OrderReqID",
   watch: "GET /api/v1/orders/:OrderReqID/events",
+  readMessages: "GET /api/v1/orders/:OrderReqID/messages",
 }
 
 const OrdersGroup = HttpApiBuilder.group(
@@ -94,6 +97,7 @@ const OrdersGroup = HttpApiBuilder.group(
   "orders",
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
+    const broker = yield* Broker
     const store = yield* OrderStore
     const orderEvents = yield* OrderEvents
     const config = yield* RequestorConfig
@@ -156,6 +160,38 @@ const OrdersGroup = HttpApiBuilder.group(
       )
     })
 
+    /** The order's messages on the eight topics, read back from the broker (operators). */
+    const topicMessages = (orderReqId: string) =>
+      Effect.gen(function* () {
+        if (broker.readKey === undefined || broker.kind !== "kafka") {
+          return yield* Unavailable.of("broker", `the ${broker.kind} broker cannot be read back by key`, 60)
+        }
+        const messages = yield* broker
+          .readKey(allTopicNames, orderReqId)
+          .pipe(Effect.mapError((error) => Unavailable.of("broker", error.message, 1)))
+        const decoder = new TextDecoder()
+        return {
+          OrderReqID: orderReqId,
+          Messages: messages.map((message) => {
+            const [partition = "0", offset = "0", timestamp = ""] = message.position.split(":")
+            const text = decoder.decode(message.payload)
+            let payload: unknown = text
+            try {
+              payload = JSON.parse(text)
+            } catch {}
+            return {
+              Topic: message.topic,
+              Key: message.key,
+              Partition: Number(partition),
+              Offset: Number(offset),
+              Timestamp: timestamp === "" ? "" : new Date(Number(timestamp)).toISOString(),
+              Headers: { ...message.headers },
+              Payload: payload,
+            }
+          }),
+        }
+      })
+
     return handlers.handleAll({
       register: ({ payload }) =>
         Effect.gen(function* () {
@@ -182,6 +218,12 @@ const OrdersGroup = HttpApiBuilder.group(
 
       getOrder: ({ params }) =>
         authorize("read", params.OrderReqID).pipe(Effect.andThen(orders.get(params.OrderReqID))),
+
+      messages: ({ params }) =>
+        authorize("readMessages", params.OrderReqID).pipe(
+          Effect.andThen(orders.get(params.OrderReqID)),
+          Effect.andThen(topicMessages(params.OrderReqID)),
+        ),
 
       initiate: ({ payload: body }) =>
         Effect.gen(function* () {

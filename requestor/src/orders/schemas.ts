@@ -37,6 +37,7 @@ import {
   type Priority,
   Priority as PrioritySchema,
 } from "@dcent/shared/orders/domain"
+import { orderLimits } from "@dcent/shared/orders/limits"
 import { Result, Schema, SchemaGetter, SchemaTransformation } from "effect"
 import type {
   FinaliseCommand,
@@ -245,7 +246,10 @@ export const ProductInput = Schema.Union([ProductObject, Text(200)]).annotate({
   message: 'Expected a product {"Name": ..., "Quantity": ...} or a product name',
 })
 
-export const Products = Schema.Array(ProductInput).check(Schema.isMinLength(1), Schema.isMaxLength(200))
+export const Products = Schema.Array(ProductInput).check(
+  Schema.isMinLength(1),
+  Schema.isMaxLength(orderLimits.products),
+)
 
 const toProduct = (input: typeof ProductInput.Type): Product => {
   if (typeof input === "string") return { name: input, quantity: 1, attributes: {} }
@@ -420,7 +424,7 @@ export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCom
 // --- POST /api/v1/followup --------------------------------------------------------------------
 
 const Url = Schema.String.annotate({ expected: "a string that will be decoded as a trimmed string" })
-  .check(documented<string>({ format: "uri", pattern: "^https?://[^\\s]+$", maxLength: 2048 }))
+  .check(documented<string>({ format: "uri", pattern: "^https?://[^\\s]+$", maxLength: orderLimits.urlLength }))
   .pipe(Schema.decodeTo(Schema.Trimmed, SchemaTransformation.trim()))
   .check(
     Schema.makeFilter((value: string) => {
@@ -428,7 +432,7 @@ const Url = Schema.String.annotate({ expected: "a string that will be decoded as
       const protocol = new URL(value).protocol
       return protocol === "http:" || protocol === "https:" ? undefined : "Expected an absolute http(s) URL"
     }),
-    Schema.isMaxLength(2048),
+    Schema.isMaxLength(orderLimits.urlLength),
   )
 
 /** `text`, `html`, `markdown` in any letter case (default `text`). */
@@ -443,9 +447,9 @@ const MessageTypeInput = Schema.String.check(
 )
 
 const FlatMessage = Schema.Struct({
-  URLs: Schema.optionalKey(Schema.Array(Url).check(Schema.isMaxLength(20))),
+  URLs: Schema.optionalKey(Schema.Array(Url).check(Schema.isMaxLength(orderLimits.urls))),
   MessageType: Schema.optionalKey(MessageTypeInput),
-  Message: Text(10_000),
+  Message: Text(orderLimits.messageText),
 }).annotate({ identifier: "FollowUpMessage" })
 
 /**
@@ -457,7 +461,7 @@ const MessageObject = Schema.Struct({
   content: Schema.optionalKey(FlatMessage),
   URLs: FlatMessage.fields.URLs,
   MessageType: FlatMessage.fields.MessageType,
-  Message: Schema.optionalKey(Text(10_000)),
+  Message: Schema.optionalKey(Text(orderLimits.messageText)),
 }).check(
   Schema.makeFilter(
     (input: { readonly content?: unknown; readonly Message?: unknown }) =>
@@ -468,7 +472,7 @@ const MessageObject = Schema.Struct({
   ),
 )
 
-export const MessageInput = Schema.Union([MessageObject, Text(10_000)]).annotate({
+export const MessageInput = Schema.Union([MessageObject, Text(orderLimits.messageText)]).annotate({
   description:
     'The seed\'s `{"content": {URLs, MessageType, Message}}`, the flat `{URLs, MessageType, Message}`, or text',
   message: "Expected a message object or text",
@@ -479,7 +483,7 @@ export const FollowUpBody = Schema.Struct({
   OrderReqId: Schema.optionalKey(OrderReqId),
   TransactionUUID: Schema.optionalKey(TransactionUuid),
   Audience: Schema.Union([
-    Schema.Array(Text(128)).check(Schema.isMinLength(1), Schema.isMaxLength(100)),
+    Schema.Array(Text(128)).check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.audience)),
     Text(128),
   ]).annotate({
     description: "The ProposalIDs whose sellers receive the follow-up",

@@ -221,3 +221,19 @@ const noteView = (note: OrderState["proposals"][number]["notes"][number]) => ({
   URLs: [...note.urls],
   ...optionalField("TransactionUUID", note.transactionUuid),
 })
+
+/** `GET /api/v1/orders/:OrderReqID/messages`: the order's messages on the topics. */
+export const TopicMessagesView = Schema.Struct({
+  OrderReqID: Schema.String,
+  Messages: Schema.Array(
+    Schema.Struct({
+      Topic: Schema.String,
+      Key: Schema.String,
+      Partition: Schema.Number,
+      Offset: Schema.Number,
+      Timestamp: Schema.String,
+      Headers: Schema.Record(Schema.String, Schema.String),
+      Payload: Schema.Unknown,
+    }),
+  ),
+}).annotate({ identifier: "TopicMessages" })

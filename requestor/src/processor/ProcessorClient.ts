@@ -24,6 +24,7 @@ import { onBehalfMetadata } from "@dcent/shared/auth/grpc"
 import { CurrentPrincipal } from "@dcent/shared/auth/http"
 import { isUnrestricted } from "@dcent/shared/auth/Principal"
 import { ServiceCredential } from "@dcent/shared/auth/ServiceCredential"
+import { grpcChannelCredentials } from "@dcent/shared/config/tls"
 import type {
   FollowUpRequest,
   FollowUpResponse,
@@ -42,6 +43,7 @@ import {
   type OrderStreamsRequest,
   type OrderStreamsResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { maxReceiveMessageOption } from "@dcent/shared/grpc/limits"
 import { DeliveryStages, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { rpcClientMetrics } from "@dcent/shared/metrics/grpc"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
@@ -50,6 +52,7 @@ import { currentSpanOption, rpcClientTracing, type TraceCallOptions } from "@dce
 import { Context, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
 import {
   type CallOptions,
+  type ChannelCredentials,
   type ChannelOptions,
   ClientError,
   createChannel,
@@ -102,6 +105,10 @@ export interface ProcessorClientOptions {
   readonly callTimeout?: Duration.Input
   /** Extra channel options (merged over the keepalive defaults). */
   readonly channelOptions?: ChannelOptions
+  /** TLS / mutual TLS to the processor (`TLS_*`, `grpcChannelCredentials`); plain TCP without. */
+  readonly credentials?: ChannelCredentials | undefined
+  /** The largest message accepted from the processor (`GRPC_MAX_RECEIVE_MESSAGE_BYTES`). */
+  readonly maxReceiveMessageBytes?: number
 }
 
 /** The trailer carrying the processor's machine-readable error code. */
@@ -158,7 +165,14 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
     if ("problem" in target) return yield* Effect.die(new Error(`PROCESSOR_GRPC_URL: ${target.problem}`))
     const channel = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        createChannel(target.target, undefined, { ...keepalive, ...target.channelOptions, ...options.channelOptions }),
+        createChannel(target.target, options.credentials, {
+          ...keepalive,
+          ...(options.maxReceiveMessageBytes === undefined
+            ? {}
+            : maxReceiveMessageOption(options.maxReceiveMessageBytes)),
+          ...target.channelOptions,
+          ...options.channelOptions,
+        }),
       ),
       (channel) => Effect.sync(() => channel.close()),
     )
@@ -268,7 +282,11 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
     ProcessorClient,
     Effect.gen(function* () {
       const config = yield* RequestorConfig
-      return yield* ProcessorClient.make({ address: config.processorGrpcUrl })
+      return yield* ProcessorClient.make({
+        address: config.processorGrpcUrl,
+        credentials: grpcChannelCredentials(config.tls),
+        maxReceiveMessageBytes: config.grpcMaxReceiveMessageBytes,
+      })
     }),
   )
 }

@@ -13,8 +13,10 @@
  * action `watch`): a buyer watches only its own orders, an operator any — else PERMISSION_DENIED
  * (counted and logged), the same rule as the SSE route.
  */
+
 import { callPrincipal, permissionDenied } from "@dcent/shared/auth/grpc"
 import { isUnrestricted } from "@dcent/shared/auth/Principal"
+import { grpcServerCredentials } from "@dcent/shared/config/tls"
 import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_watch_service"
 import { loadDescriptorSet } from "@dcent/shared/grpc/descriptor"
 import { GrpcServer } from "@dcent/shared/grpc/GrpcServer"
@@ -131,6 +133,9 @@ export const GrpcLive = GrpcServer.layer(
       descriptorSet,
       // Past GRPC_MAX_STREAMS open watches a new one fails at once with RESOURCE_EXHAUSTED.
       admission: config.grpcAdmission,
+      maxReceiveMessageBytes: config.grpcMaxReceiveMessageBytes,
+      // Buyer apps connect here: TLS when a certificate is configured, no client certificate asked for.
+      credentials: grpcServerCredentials(config.tls, { requireClientCertificate: false }),
       services: [grpcService(OrderWatchServiceDefinition, { watchOrder })],
     }
   }),

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url"
 import { formatConfigError } from "@dcent/shared/config/errors"
 import { ConfigProvider, Duration, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
@@ -29,7 +30,20 @@ describe("requestor configuration", () => {
       httpAdmission: { maxInFlight: 512, maxQueue: 1024, queueTimeout: Duration.millis(1000), retryAfterSeconds: 1 },
       grpcAdmission: { maxUnaryInFlight: 1024, maxStreams: 100_000, retryAfterSeconds: 1 },
       sseMaxStreams: 20_000,
+      processorHttpUrl: "http://127.0.0.1:8001",
+      consoleDir: fileURLToPath(new URL("../../../console/dist", import.meta.url)),
+      consoleDemoTokens: false,
       demoData: false,
+      httpLimits: {
+        maxBodyBytes: 1_048_576,
+        maxUrlLength: 8192,
+        maxHeaderBytes: 16_384,
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5_000,
+      },
+      grpcMaxReceiveMessageBytes: 1_048_576,
+      tls: undefined,
     })
   })
 
@@ -50,7 +64,17 @@ describe("requestor configuration", () => {
       GRPC_MAX_STREAMS: "70000",
       SSE_MAX_STREAMS: "5000",
       OVERLOAD_RETRY_AFTER_SECONDS: "2",
+      PROCESSOR_HTTP_URL: "https://processor:8001",
+      CONSOLE_DIR: "/srv/console",
+      CONSOLE_DEMO_TOKENS: "true",
       DEMO_DATA: "yes",
+      HTTP_MAX_BODY_BYTES: "2048",
+      HTTP_MAX_URL_LENGTH: "512",
+      HTTP_MAX_HEADER_BYTES: "4096",
+      HTTP_HEADERS_TIMEOUT_MS: "2000",
+      HTTP_REQUEST_TIMEOUT_MS: "4000",
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: "1000",
+      GRPC_MAX_RECEIVE_MESSAGE_BYTES: "65536",
     })
     expect(Exit.isSuccess(exit) && exit.value).toEqual({
       httpPort: 9000,
@@ -64,7 +88,20 @@ describe("requestor configuration", () => {
       httpAdmission: { maxInFlight: 64, maxQueue: 0, queueTimeout: Duration.millis(250), retryAfterSeconds: 2 },
       grpcAdmission: { maxUnaryInFlight: 32, maxStreams: 70_000, retryAfterSeconds: 2 },
       sseMaxStreams: 5000,
+      processorHttpUrl: "https://processor:8001",
+      consoleDir: "/srv/console",
+      consoleDemoTokens: true,
       demoData: true,
+      httpLimits: {
+        maxBodyBytes: 2048,
+        maxUrlLength: 512,
+        maxHeaderBytes: 4096,
+        headersTimeoutMs: 2000,
+        requestTimeoutMs: 4000,
+        keepAliveTimeoutMs: 1000,
+      },
+      grpcMaxReceiveMessageBytes: 65_536,
+      tls: undefined,
     })
   })
 
@@ -98,6 +135,9 @@ describe("requestor configuration", () => {
     ["SSE_MAX_STREAMS", "0"],
     ["GRPC_MAX_STREAMS", "many"],
     ["HTTP_MAX_QUEUE", "-1"],
+    ["HTTP_MAX_BODY_BYTES", "0"],
+    ["HTTP_HEADERS_TIMEOUT_MS", "soon"],
+    ["GRPC_MAX_RECEIVE_MESSAGE_BYTES", "-5"],
   ])("rejects %s=%s with a message naming it", (name, value) => {
     expect(problemOf({ [name]: value })).toMatch(
       new RegExp(`^${name}="${value.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}": `),

@@ -23,12 +23,12 @@ const resourceFor = (ownership: Ownership) => ({
   claimedBuyer: ownership === "claims-other" ? "BUYER-002" : undefined,
 })
 
-const reads = new Set<OrderAction>(["read", "watch"])
+const reads = new Set<OrderAction>(["read", "watch", "readMessages"])
 
 /** The expected answer: "allow" or the 403 reason. */
 const expected = (principal: Principal, action: OrderAction, ownership: Ownership): string => {
   if (principal === operator) return reads.has(action) ? "allow" : "role_not_allowed"
-  if (principal !== buyer) return "role_not_allowed"
+  if (principal !== buyer || action === "readMessages") return "role_not_allowed"
   if (ownership === "claims-other") return "buyer_mismatch"
   if (ownership === "other") return "not_order_owner"
   return "allow"

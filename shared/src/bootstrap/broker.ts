@@ -12,7 +12,7 @@
 import { type Config, Context, Effect, Exit, Layer, Schedule, Scope } from "effect"
 import { Broker, type BrokerShape } from "../broker/Broker.ts"
 import { brokerUrlConfig } from "../broker/config.ts"
-import { type BrokerError, BrokerUnavailable } from "../broker/errors.ts"
+import { BrokerError, BrokerUnavailable } from "../broker/errors.ts"
 import { layerFromConfig } from "../broker/layer.ts"
 import { tracedBrokerLayer } from "../telemetry/messaging.ts"
 
@@ -90,6 +90,14 @@ export const tolerantBroker = (adapter: Layer.Layer<Broker, AdapterError>): Laye
         subscribe: (options) => via((broker) => broker.subscribe(options)),
         ensureTopics: (topics) => via((broker) => broker.ensureTopics(topics)),
         healthCheck: via((broker) => broker.healthCheck),
+        readKey: (topics, key, options) =>
+          via((broker) =>
+            broker.readKey === undefined
+              ? Effect.fail(
+                  new BrokerError({ operation: "readKey", reason: `the ${kind} broker cannot read back by key` }),
+                )
+              : broker.readKey(topics, key, options),
+          ),
       })
     }),
   )

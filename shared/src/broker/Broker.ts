@@ -80,6 +80,14 @@ export interface TopicSpec {
   readonly name: string
   readonly partitions: number
   readonly replicationFactor: number
+  /** Kafka's `min.insync.replicas` of the topic (absent: the broker's default). */
+  readonly minInsyncReplicas?: number
+}
+
+export interface KeyReadOptions {
+  /** How many of the latest messages of a partition are looked at (default 50,000). */
+  readonly maxPerPartition?: number
+  readonly timeoutMs?: number
 }
 
 export interface BrokerShape {
@@ -95,6 +103,16 @@ export interface BrokerShape {
   ) => Effect.Effect<Subscription, BrokerError | BrokerUnavailable, R | Scope.Scope>
   /** Creates the topics (Kafka topics / JetStream streams) that do not exist yet. */
   readonly ensureTopics: (topics: ReadonlyArray<TopicSpec>) => Effect.Effect<void, BrokerError | BrokerUnavailable>
+  /**
+   * The retained messages with key `key` on `topics` (each topic's latest `maxPerPartition` of
+   * the key's partition), oldest first per topic; what the operator's order story shows. Absent
+   * when the adapter cannot read back by key.
+   */
+  readonly readKey?: (
+    topics: ReadonlyArray<string>,
+    key: string,
+    options?: KeyReadOptions,
+  ) => Effect.Effect<ReadonlyArray<BrokerMessage>, BrokerError | BrokerUnavailable>
   /** Succeeds when the broker answers now; used by `/readyz`. */
   readonly healthCheck: Effect.Effect<void, BrokerUnavailable>
 }

@@ -8,11 +8,23 @@
  * | `KAFKA_BOOTSTRAP_SERVERS`  | `127.0.0.1:9092`   | used when `BROKER_URL` is `kafka://` with no host |
  * | `KAFKA_TOPIC_PARTITIONS`   | `3`                | partitions of the eight topics (`ensureTopics`) |
  * | `KAFKA_REPLICATION_FACTOR` | `1`                | replication factor (Kafka) / replicas (JetStream) |
+ * | `KAFKA_MIN_INSYNC_REPLICAS` | 2 from replication factor 3 on, else 1 (none set with 1 replica) | the topics' `min.insync.replicas` (Kafka): an `acks=all` write succeeds once this many replicas have it |
  * | `KAFKA_LOG_LEVEL`          | `0`                | librdkafka syslog level 0–7; 0 keeps it quiet   |
  * | `KAFKA_LINGER_MS`          | `20`               | producer `linger.ms`: how long a batch may wait to fill |
  * | `BROKER_CLIENT_ID`         | `dcent`            | Kafka `client.id` / NATS connection name        |
+ *
+ * Kafka credentials (`kafkaSecurityConfig`; what AWS MSK, Confluent and Redpanda Cloud need):
+ *
+ * | variable                   | default            | meaning                                        |
+ * |----------------------------|--------------------|------------------------------------------------|
+ * | `KAFKA_SECURITY_PROTOCOL`  | `PLAINTEXT`        | `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL` |
+ * | `KAFKA_SASL_MECHANISM`     | `SCRAM-SHA-512`    | with SASL: `SCRAM-SHA-512`, `SCRAM-SHA-256`, `PLAIN` |
+ * | `KAFKA_SASL_USERNAME`      |                    | required with SASL                             |
+ * | `KAFKA_SASL_PASSWORD`      |                    | required with SASL; never logged               |
+ * | `KAFKA_SSL_CA_FILE`        | system roots       | PEM CA of the brokers' certificates (SSL, SASL_SSL) |
  */
-import { Config, ConfigProvider, Effect } from "effect"
+import { accessSync, constants } from "node:fs"
+import { Config, ConfigProvider, Effect, Option, Redacted } from "effect"
 import type { TopicSpec } from "./Broker.ts"
 import { BrokerError } from "./errors.ts"
 import { allTopicNames } from "./topics.ts"
@@ -125,13 +137,41 @@ const positiveInt = (name: string, fallback: number): Config.Config<number> =>
 export interface TopicSettings {
   readonly partitions: number
   readonly replicationFactor: number
+  /** Absent with a single replica and no `KAFKA_MIN_INSYNC_REPLICAS`: the topic is created without it. */
+  readonly minInsyncReplicas?: number
 }
 
-/** `KAFKA_TOPIC_PARTITIONS` (default 3) and `KAFKA_REPLICATION_FACTOR` (default 1). */
+/**
+ * The `min.insync.replicas` that goes with a replication factor unless `KAFKA_MIN_INSYNC_REPLICAS`
+ * says otherwise: 2 from 3 replicas on (a write is on two brokers before it is acknowledged, and
+ * one broker may be down without refusing writes), else 1.
+ */
+export const defaultMinInsyncReplicas = (replicationFactor: number) => (replicationFactor >= 3 ? 2 : 1)
+
+/**
+ * `KAFKA_TOPIC_PARTITIONS` (default 3), `KAFKA_REPLICATION_FACTOR` (default 1) and
+ * `KAFKA_MIN_INSYNC_REPLICAS` (default {@link defaultMinInsyncReplicas}; at most the replication
+ * factor). With one replica and no `KAFKA_MIN_INSYNC_REPLICAS`, topics are created without a
+ * `min.insync.replicas` of their own, as before (a single-node broker needs none).
+ */
 export const topicSettingsConfig: Config.Config<TopicSettings> = Config.all({
   partitions: positiveInt("KAFKA_TOPIC_PARTITIONS", 3),
   replicationFactor: positiveInt("KAFKA_REPLICATION_FACTOR", 1),
-})
+  minInsyncReplicas: Config.option(Config.Int("KAFKA_MIN_INSYNC_REPLICAS")),
+}).pipe(
+  Config.mapEffect(({ partitions, replicationFactor, minInsyncReplicas }) => {
+    if (Option.isNone(minInsyncReplicas) && replicationFactor === 1) {
+      return Effect.succeed({ partitions, replicationFactor })
+    }
+    const minInsync = Option.getOrElse(minInsyncReplicas, () => defaultMinInsyncReplicas(replicationFactor))
+    if (minInsync < 1) return configFailure(`KAFKA_MIN_INSYNC_REPLICAS must be >= 1, got ${minInsync}`)
+    return minInsync > replicationFactor
+      ? configFailure(
+          `KAFKA_MIN_INSYNC_REPLICAS (${minInsync}) must not exceed KAFKA_REPLICATION_FACTOR (${replicationFactor})`,
+        )
+      : Effect.succeed({ partitions, replicationFactor, minInsyncReplicas: minInsync })
+  }),
+)
 
 /** The eight topics with the given settings. */
 export const topicSpecs = (
@@ -177,3 +217,89 @@ export const brokerUrlOfKind = (kind: BrokerKind): Effect.Effect<BrokerUrl, Brok
 
 /** `BROKER_CLIENT_ID`: Kafka `client.id` / NATS connection name. */
 export const clientIdConfig: Config.Config<string> = Config.String("BROKER_CLIENT_ID").pipe(Config.withDefault("dcent"))
+
+// --- Kafka credentials ---------------------------------------------------------------------------
+
+const securityProtocols = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] as const
+export type KafkaSecurityProtocol = (typeof securityProtocols)[number]
+const saslMechanisms = ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] as const
+export type KafkaSaslMechanism = (typeof saslMechanisms)[number]
+
+/** How the Kafka clients authenticate and encrypt (`KAFKA_SECURITY_PROTOCOL` and friends). */
+export interface KafkaSecurity {
+  readonly protocol: KafkaSecurityProtocol
+  readonly sasl?: {
+    readonly mechanism: KafkaSaslMechanism
+    readonly username: string
+    readonly password: Redacted.Redacted<string>
+  }
+  /** Path of the PEM CA file (librdkafka reads it). */
+  readonly caFile?: string
+}
+
+export const plaintextKafka: KafkaSecurity = { protocol: "PLAINTEXT" }
+
+const oneOf = <A extends string>(name: string, values: ReadonlyArray<A>, fallback: A): Config.Config<A> =>
+  Config.String(name).pipe(
+    Config.withDefault(fallback),
+    Config.mapEffect((value) => {
+      const upper = value.trim().toUpperCase() as A
+      return values.includes(upper)
+        ? Effect.succeed(upper)
+        : configFailure(`${name} must be one of ${values.join(", ")}, got ${JSON.stringify(value)}`)
+    }),
+  )
+
+/**
+ * `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_MECHANISM`, `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`,
+ * `KAFKA_SSL_CA_FILE` (table above). SASL without a username or password, or a CA file that
+ * cannot be read, fails start-up naming the variable; the password stays `Redacted`.
+ */
+export const kafkaSecurityConfig: Config.Config<KafkaSecurity> = Config.all({
+  protocol: oneOf("KAFKA_SECURITY_PROTOCOL", securityProtocols, "PLAINTEXT"),
+  mechanism: oneOf("KAFKA_SASL_MECHANISM", saslMechanisms, "SCRAM-SHA-512"),
+  username: Config.option(Config.NonEmptyString("KAFKA_SASL_USERNAME")),
+  password: Config.option(Config.Redacted("KAFKA_SASL_PASSWORD")),
+  caFile: Config.option(Config.NonEmptyString("KAFKA_SSL_CA_FILE")),
+}).pipe(
+  Config.mapEffect(({ protocol, mechanism, username, password, caFile }) =>
+    Effect.gen(function* () {
+      const usesSasl = protocol.startsWith("SASL_")
+      const usesTls = protocol.endsWith("SSL")
+      if (usesSasl && Option.isNone(username)) {
+        return yield* configFailure(`KAFKA_SASL_USERNAME is required with KAFKA_SECURITY_PROTOCOL=${protocol}`)
+      }
+      if (usesSasl && Option.isNone(password)) {
+        return yield* configFailure(`KAFKA_SASL_PASSWORD is required with KAFKA_SECURITY_PROTOCOL=${protocol}`)
+      }
+      if (Option.isSome(caFile)) {
+        if (!usesTls) return yield* configFailure(`KAFKA_SSL_CA_FILE needs KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL`)
+        const problem = yield* Effect.try({
+          try: () => accessSync(caFile.value, constants.R_OK),
+          catch: (cause) => (cause instanceof Error && "code" in cause ? String(cause.code) : "unreadable"),
+        }).pipe(Effect.flip, Effect.option)
+        if (Option.isSome(problem)) return yield* configFailure(`KAFKA_SSL_CA_FILE (${caFile.value}): ${problem.value}`)
+      }
+      return {
+        protocol,
+        ...(usesSasl && Option.isSome(username) && Option.isSome(password)
+          ? { sasl: { mechanism, username: username.value, password: password.value } }
+          : {}),
+        ...(Option.isSome(caFile) ? { caFile: caFile.value } : {}),
+      } satisfies KafkaSecurity
+    }),
+  ),
+)
+
+/** The librdkafka properties of `security` (the password in clear: hand them to the client only, never log them). */
+export const kafkaSecurityProperties = (security: KafkaSecurity): Record<string, string> => ({
+  "security.protocol": security.protocol.toLowerCase(),
+  ...(security.sasl === undefined
+    ? {}
+    : {
+        "sasl.mechanisms": security.sasl.mechanism,
+        "sasl.username": security.sasl.username,
+        "sasl.password": Redacted.value(security.sasl.password),
+      }),
+  ...(security.caFile === undefined ? {} : { "ssl.ca.location": security.caFile }),
+})

@@ -5,6 +5,7 @@
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
 import type { Headers } from "./Broker.ts"
+import { type KafkaSecurity, kafkaSecurityProperties, plaintextKafka } from "./config.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import { allTopicNames } from "./topics.ts"
 
@@ -41,6 +42,8 @@ export interface KafkaBrokerOptions {
   readonly retryBackoff?: { readonly initialMs: number; readonly maxMs: number }
   /** librdkafka syslog level 0–7; default 0 (quiet). */
   readonly logLevel?: number
+  /** TLS / SASL (`KAFKA_SECURITY_PROTOCOL` …, `config.ts`); default plain text. */
+  readonly security?: KafkaSecurity
   /** Extra librdkafka properties, applied last. */
   readonly producerConfig?: Readonly<Record<string, RdKafkaValue>>
   readonly consumerConfig?: Readonly<Record<string, RdKafkaValue>>
@@ -60,6 +63,7 @@ export interface ResolvedKafkaOptions {
   readonly heartbeatIntervalMs: number
   readonly retryBackoff: { readonly initialMs: number; readonly maxMs: number }
   readonly logLevel: number
+  readonly security: KafkaSecurity
   readonly producerConfig: Readonly<Record<string, RdKafkaValue>>
   readonly consumerConfig: Readonly<Record<string, RdKafkaValue>>
 }
@@ -78,6 +82,7 @@ export const resolveKafkaOptions = (options: KafkaBrokerOptions): ResolvedKafkaO
   heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3_000,
   retryBackoff: options.retryBackoff ?? { initialMs: 100, maxMs: 5_000 },
   logLevel: options.logLevel ?? 0,
+  security: options.security ?? plaintextKafka,
   producerConfig: options.producerConfig ?? {},
   consumerConfig: options.consumerConfig ?? {},
 })
@@ -91,6 +96,7 @@ export const commonConfig = (o: ResolvedKafkaOptions): KafkaJS.CommonConstructor
   "socket.connection.setup.timeout.ms": Math.max(1_000, o.connectTimeoutMs),
   "reconnect.backoff.ms": 100,
   "reconnect.backoff.max.ms": 2_000,
+  ...kafkaSecurityProperties(o.security),
 })
 
 export const producerConfig = (o: ResolvedKafkaOptions): KafkaJS.ProducerConstructorConfig => ({

@@ -15,9 +15,15 @@
  * and disconnected, and the admin client disconnected, when the layer's scope closes.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { type Config, Duration, Effect, Layer, type Scope } from "effect"
+import { Clock, type Config, Duration, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
-import { brokerUrlOfKind, clientIdConfig, kafkaLingerMsConfig, kafkaLogLevelConfig } from "./config.ts"
+import {
+  brokerUrlOfKind,
+  clientIdConfig,
+  kafkaLingerMsConfig,
+  kafkaLogLevelConfig,
+  kafkaSecurityConfig,
+} from "./config.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import {
   asBuffer,
@@ -31,6 +37,7 @@ import {
   toKafkaHeaders,
 } from "./kafka-client.ts"
 import { makeKafkaSubscribe } from "./kafka-consumer.ts"
+import { makeKafkaKeyReader } from "./kafka-keyReader.ts"
 import { headersOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./validate.ts"
 
 export type { KafkaBrokerOptions } from "./kafka-client.ts"
@@ -97,14 +104,14 @@ export const makeKafkaBroker = (
       Effect.sync(() => kafka.producer(producerConfig(options))),
       (client) =>
         Effect.gen(function* () {
-          const started = Date.now()
+          const started = yield* Clock.currentTimeMillis
           yield* Effect.promise(async () => {
             await client.flush({ timeout: 5_000 }).catch(() => undefined)
             await client.disconnect().catch(() => undefined)
           }).pipe(Effect.timeout("6 seconds"), Effect.ignore)
           // A step of the graceful drain (see runtime/Drain.ts): logged with its duration.
           yield* Effect.logInfo("kafka producer flushed and disconnected").pipe(
-            Effect.annotateLogs({ durationMs: Date.now() - started }),
+            Effect.annotateLogs({ durationMs: (yield* Clock.currentTimeMillis) - started }),
           )
         }),
     )
@@ -209,6 +216,9 @@ export const makeKafkaBroker = (
                   topic: spec.name,
                   numPartitions: spec.partitions,
                   replicationFactor: spec.replicationFactor,
+                  ...(spec.minInsyncReplicas === undefined
+                    ? {}
+                    : { configEntries: [{ name: "min.insync.replicas", value: String(spec.minInsyncReplicas) }] }),
                 })),
               }),
             catch: classify(url, "ensureTopics"),
@@ -234,6 +244,7 @@ export const makeKafkaBroker = (
       subscribe,
       ensureTopics,
       healthCheck,
+      readKey: makeKafkaKeyReader(admin, options),
     } satisfies BrokerShape
   })
 
@@ -252,10 +263,12 @@ export const BrokerKafka = {
         const clientId = yield* clientIdConfig
         const logLevel = yield* kafkaLogLevelConfig
         const lingerMs = yield* kafkaLingerMsConfig
+        const security = yield* kafkaSecurityConfig
         return BrokerKafka.layer({
           clientId,
           logLevel,
           lingerMs,
+          security,
           ...overrides,
           servers: broker.servers,
           url: broker.url,

@@ -6,7 +6,14 @@
  */
 import { type Config, Effect, Layer } from "effect"
 import type { Broker } from "./Broker.ts"
-import { type BrokerUrl, brokerUrlConfig, clientIdConfig, kafkaLogLevelConfig } from "./config.ts"
+import {
+  type BrokerUrl,
+  brokerUrlConfig,
+  clientIdConfig,
+  kafkaLogLevelConfig,
+  kafkaSecurityConfig,
+  plaintextKafka,
+} from "./config.ts"
 import type { BrokerError, BrokerUnavailable } from "./errors.ts"
 import { BrokerKafka, type KafkaBrokerOptions } from "./kafka.ts"
 import { BrokerMemory } from "./memory.ts"
@@ -49,9 +56,10 @@ export const layerFromConfig = (
       const broker = yield* brokerUrlConfig
       const clientId = yield* clientIdConfig
       const logLevel = yield* kafkaLogLevelConfig
+      const security = broker.kind === "kafka" ? yield* kafkaSecurityConfig : plaintextKafka
       yield* Effect.logDebug("broker adapter selected").pipe(Effect.annotateLogs({ broker: broker.url }))
       return layerFromUrl(broker, {
-        kafka: { clientId, logLevel, ...overrides.kafka },
+        kafka: { clientId, logLevel, security, ...overrides.kafka },
         nats: { name: clientId, ...overrides.nats },
       })
     }),

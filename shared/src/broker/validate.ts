@@ -71,6 +71,18 @@ export const topicSpecsOrFail = (
         }),
       )
     }
+    const minInsync = spec.minInsyncReplicas
+    if (
+      minInsync !== undefined &&
+      (!Number.isInteger(minInsync) || minInsync < 1 || minInsync > spec.replicationFactor)
+    ) {
+      return Effect.fail(
+        new BrokerError({
+          operation: "ensureTopics",
+          reason: `${spec.name}: minInsyncReplicas must be an integer from 1 to the replication factor`,
+        }),
+      )
+    }
   }
   return Effect.succeed(topics)
 }

@@ -27,8 +27,7 @@
  *   wake-up, one fiber per process and queue checks the depth every `wakeUpFallbackMs` (±25 %)
  *   while consumers wait, and wakes as many as there are jobs ready.
  */
-import { Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
-import { type Priority, Priority as PrioritySchema } from "../orders/domain.ts"
+import { Context, Duration, Effect, Layer, Option, Random, Schema, type Scope } from "effect"
 import { Redis } from "../redis/Redis.ts"
 import { CoordinationError } from "./errors.ts"
 import { command, script } from "./internal.ts"
@@ -39,7 +38,11 @@ export { CoordinationError } from "./errors.ts"
 
 export const defaultAgingWindowMs = 30_000
 
-export const priorities: ReadonlyArray<Priority> = ["HIGH", "MEDIUM", "LOW"]
+/** The queue's own levels (generic: an order's `Priority` happens to use the same names). */
+export const Priority = Schema.Literals(["HIGH", "MEDIUM", "LOW"])
+export type Priority = typeof Priority.Type
+
+export const priorities: ReadonlyArray<Priority> = Priority.literals
 
 /** How far ahead of a LOW job enqueued at the same moment a job of `priority` is placed. */
 export const priorityBoostMs = (priority: Priority, agingWindowMs: number = defaultAgingWindowMs): number => {
@@ -152,7 +155,7 @@ const allKeys = (name: string) => {
 /** The stored job (`queue:<q>:jobs` values), written by Lua's cjson. */
 const StoredJob = Schema.Struct({
   id: Schema.String,
-  priority: PrioritySchema,
+  priority: Priority,
   payload: Schema.String,
   enqueuedAt: Schema.String,
   score: Schema.String,
@@ -303,7 +306,7 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
 
     const enqueue = Effect.fn("PriorityQueue.enqueue")(function* (queue: string, job: EnqueueJob) {
       if (job.id === "") return yield* refused("queue enqueue", queue, "empty job id")
-      if (!Schema.is(PrioritySchema)(job.priority)) {
+      if (!Schema.is(Priority)(job.priority)) {
         return yield* refused("queue enqueue", queue, `unknown priority ${String(job.priority)}`)
       }
       if (job.enqueuedAt !== undefined && !Number.isFinite(job.enqueuedAt)) {
@@ -397,7 +400,8 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
         )
         if (ready > 0) wakeUps.wakeLocal(topic, Math.min(ready, idle))
       })
-      return Effect.sleep(Duration.millis(fallbackMs * (0.75 + Math.random() / 2))).pipe(
+      return Random.next.pipe(
+        Effect.flatMap((random) => Effect.sleep(Duration.millis(fallbackMs * (0.75 + random / 2)))),
         Effect.andThen(check),
         Effect.forever,
       )

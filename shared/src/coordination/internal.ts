@@ -1,5 +1,5 @@
 /** Helpers shared by the coordination primitives. */
-import { Duration, Effect } from "effect"
+import { Clock, Duration, Effect, Random } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import type { RedisShape } from "../redis/Redis.ts"
 import { CoordinationError } from "./errors.ts"
@@ -56,13 +56,13 @@ export const pollUntil = <E, E2>(
   Effect.gen(function* () {
     const maxPauseMs = options.maxPauseMs ?? 100
     const pauseFor = options.pause ?? ((ms: number) => Effect.sleep(Duration.millis(ms)))
-    const started = Date.now()
+    const started = yield* Clock.currentTimeMillis
     let pause = 5
     while (true) {
       if (yield* attempt) return
-      const waited = Date.now() - started
+      const waited = (yield* Clock.currentTimeMillis) - started
       if (waited >= waitMs) return yield* Effect.fail(onTimeout(waited))
-      const jittered = pause * (0.5 + Math.random())
+      const jittered = pause * (0.5 + (yield* Random.next))
       yield* pauseFor(Math.max(1, Math.min(jittered, waitMs - waited)))
       pause = Math.min(pause * 2, maxPauseMs)
     }
@@ -80,7 +80,7 @@ export const keepRenewed = <E>(
   lost: () => E,
 ): Effect.Effect<never, E> =>
   Effect.gen(function* () {
-    let renewedAt = Date.now()
+    let renewedAt = yield* Clock.currentTimeMillis
     while (true) {
       yield* Effect.sleep(Duration.millis(everyMs))
       const result = yield* renew.pipe(
@@ -90,8 +90,9 @@ export const keepRenewed = <E>(
         Effect.orElseSucceed(() => "unknown" as const),
       )
       if (result === "lost") return yield* Effect.fail(lost())
-      if (result === "held") renewedAt = Date.now()
-      else if (Date.now() - renewedAt >= leaseMs) return yield* Effect.fail(lost())
+      const now = yield* Clock.currentTimeMillis
+      if (result === "held") renewedAt = now
+      else if (now - renewedAt >= leaseMs) return yield* Effect.fail(lost())
     }
   })
 

@@ -20,6 +20,7 @@
  * a call past its principal's budget (or a stream past its cap on open streams) fails with
  * RESOURCE_EXHAUSTED and a `retry-after` trailer, like admission control.
  */
+import type { ServerCredentials } from "@grpc/grpc-js"
 import { Context, type Duration, Effect, Layer, Option } from "effect"
 import { createServer } from "nice-grpc"
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health"
@@ -36,6 +37,7 @@ import { onDrain } from "../runtime/Drain.ts"
 import { rpcServerTracing } from "../telemetry/grpc.ts"
 import { rpcServerAdmission } from "./admission.ts"
 import { GrpcServeError } from "./errors.ts"
+import { defaultGrpcMaxReceiveMessageBytes, maxReceiveMessageOption } from "./limits.ts"
 import { addServerReflection } from "./reflection.ts"
 import type { GrpcService } from "./services.ts"
 
@@ -51,6 +53,10 @@ export interface GrpcServerOptions {
   readonly admission?: GrpcAdmissionLimits
   /** How the process's `RateLimits` (if any) apply to this server's calls. */
   readonly rateLimit?: RpcRateLimitOptions
+  /** The largest message accepted (default `GRPC_MAX_RECEIVE_MESSAGE_BYTES`' 1 MiB, `limits.ts`). */
+  readonly maxReceiveMessageBytes?: number
+  /** TLS (or mutual TLS) credentials (`../config/tls.ts`); plain TCP without. */
+  readonly credentials?: ServerCredentials | undefined
 }
 
 export interface GrpcServerShape {
@@ -75,7 +81,10 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
 
     // Call metrics when the process has a `Metrics` registry (tests may run without one).
     const metrics = yield* Effect.serviceOption(Metrics)
-    const base = Option.isSome(metrics) ? createServer().use(rpcServerMetrics(metrics.value.catalogue)) : createServer()
+    const channelOptions = maxReceiveMessageOption(options.maxReceiveMessageBytes ?? defaultGrpcMaxReceiveMessageBytes)
+    const base = Option.isSome(metrics)
+      ? createServer(channelOptions).use(rpcServerMetrics(metrics.value.catalogue))
+      : createServer(channelOptions)
     // Inside the metrics (a refused call is counted, RESOURCE_EXHAUSTED), outside the tracing
     // (a refused call does no work worth a span).
     const admission = options.admission ?? defaultGrpcAdmission
@@ -120,7 +129,7 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
 
     const port = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => server.listen(address),
+        try: () => server.listen(address, options.credentials),
         catch: (cause) =>
           new GrpcServeError({ address, reason: cause instanceof Error ? cause.message : String(cause) }),
       }),
@@ -159,6 +168,7 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
         address: hostPort(options.host, port),
         services: serviceNames.join(","),
         reflection: options.descriptorSet !== undefined,
+        tls: options.credentials !== undefined,
       }),
     )
     return GrpcServer.of({ port, setServing })

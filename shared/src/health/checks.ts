@@ -12,7 +12,8 @@ export const brokerCheck: Effect.Effect<ReadinessCheck, never, Broker> = Effect.
 
 export const redisCheck: Effect.Effect<ReadinessCheck, never, Redis> = Effect.gen(function* () {
   const redis = yield* Redis
-  return { name: "redis", check: redis.ping }
+  // Reachable is not enough: at `maxmemory` Redis answers PING but refuses every write.
+  return { name: "redis", check: Effect.andThen(redis.ping, redis.acceptsWrites) }
 })
 
 /** `draining`: fails from the moment the service starts draining (SIGTERM), so `/readyz` says 503 at once. */

@@ -2,9 +2,11 @@
  * Serves an HttpApi over Node's HTTP server, with its OpenAPI document at `/openapi.json`,
  * interactive docs (Scalar) at `/docs`, failures rendered as the common error body, admission
  * control (`admission.ts`: past its bounds 503 `overloaded` + `Retry-After`) and the access log
- * at debug level (`accessLog.ts`, instead of Effect's info-level one).
+ * at debug level (`accessLog.ts`, instead of Effect's info-level one). Hostile input is bounded by
+ * `limits.ts` (413 / 414 / 431, slow clients cut off).
  */
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Layer } from "effect"
 import { HttpRouter } from "effect/http"
@@ -14,6 +16,7 @@ import { HttpSpanNames } from "../telemetry/http.ts"
 import { accessLog } from "./accessLog.ts"
 import { HttpAdmission } from "./admission.ts"
 import { DrainGate } from "./drainGate.ts"
+import { defaultHttpLimits, type HttpLimits, HttpLimitsMiddleware, nodeServerOptions } from "./limits.ts"
 import { ErrorRendering } from "./middleware.ts"
 
 export interface HttpServerOptions {
@@ -23,6 +26,10 @@ export interface HttpServerOptions {
   readonly shutdownTimeout?: Duration.Input
   /** Bounds on requests in flight and waiting (default `defaultHttpAdmission`). */
   readonly admission?: HttpAdmissionLimits
+  /** Bounds on body, URL, headers and slow clients (default `defaultHttpLimits`, `limits.ts`). */
+  readonly limits?: HttpLimits
+  /** Serve https with this certificate and key (`TLS_CERT_FILE` / `TLS_KEY_FILE`); plain http without. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
 }
 
 export const openApiPath = "/openapi.json"
@@ -39,6 +46,7 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
   handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
   extra: Layer.Layer<never, E2, R2> = Layer.empty as Layer.Layer<never, E2, R2>,
   admission?: HttpAdmissionLimits,
+  limits?: HttpLimits,
 ) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(api, { openapiPath: openApiPath }).pipe(Layer.provide(handlers)),
@@ -49,7 +57,18 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
     DrainGate,
     // Past the bounds on requests in flight and waiting: 503 overloaded + Retry-After, at once.
     HttpAdmission(admission),
+    // Innermost of the global middleware: an admitted request is checked before its body is read.
+    HttpLimitsMiddleware(limits),
   ).pipe(Layer.provideMerge(extra))
+
+/** Node's server for `options`: https when a certificate is given, with the limits of `limits.ts` either way. */
+const nodeServer = (options: HttpServerOptions) => {
+  const limits = nodeServerOptions(options.limits ?? defaultHttpLimits)
+  return options.tls === undefined
+    ? createServer(limits)
+    : // An https.Server emits the same events as an http.Server; NodeHttpServer only listens to them.
+      (createHttpsServer({ ...limits, cert: options.tls.cert, key: options.tls.key }) as unknown as Server)
+}
 
 /** Listens on `host:port` and serves `api`; closes the server (bounded) when the layer is released. */
 export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constraint, E, R, E2 = never, R2 = never>(
@@ -59,12 +78,12 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
   extra: Layer.Layer<never, E2, R2> = Layer.empty as Layer.Layer<never, E2, R2>,
 ) =>
   // Effect's access log writes every request at info level; ours is at debug (`accessLog.ts`).
-  HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission), {
+  HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission, options.limits), {
     disableLogger: true,
     middleware: accessLog,
   }).pipe(
     Layer.provide(
-      NodeHttpServer.layer(createServer, {
+      NodeHttpServer.layer(() => nodeServer(options), {
         host: options.host,
         port: options.port,
         gracefulShutdownTimeout: Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds"),

@@ -36,7 +36,7 @@ export const patternOf = (regExp: RegExp): string => {
 }
 
 /**
- * Alias rule of a struct: `canonical` or its `alias` (the seed's spelling). Required: exactly one
+ * Alias rule of a struct: `canonical` or its `alias` (the original dCent README's spelling). Required: exactly one
  * of them (the servers also accept both when they agree); optional: not both.
  */
 export const aliasForm = (canonical: string, alias: string, required: boolean): WireForm =>

@@ -136,6 +136,9 @@ export const MetricNames = {
   brokerConsumeErrors: "dcent_broker_consume_errors_total",
   brokerConsumerLag: "dcent_broker_consumer_lag_messages",
   redisCommandDuration: "dcent_redis_command_duration_seconds",
+  redisMemoryUsed: "dcent_redis_memory_used_bytes",
+  redisMemoryMax: "dcent_redis_memory_max_bytes",
+  redisOutOfMemoryRefusals: "dcent_redis_oom_refusals_total",
   eventDeliveryLatency: "dcent_event_delivery_latency_seconds",
   shardClaimLag: "dcent_shard_claim_lag_seconds",
   admissionInFlight: "dcent_admission_in_flight",
@@ -303,6 +306,21 @@ export const makeCatalogue = (registry: Registry) => {
       help: "Duration of Redis commands (send → reply), by lower-case command name.",
       labelNames: ["command"] as const,
       buckets: [...redisBuckets],
+      registers,
+    }),
+    redisMemoryUsed: new Gauge({
+      name: MetricNames.redisMemoryUsed,
+      help: "Memory Redis uses (INFO memory used_memory), read on every scrape.",
+      registers,
+    }),
+    redisMemoryMax: new Gauge({
+      name: MetricNames.redisMemoryMax,
+      help: "Redis's maxmemory (0: no limit); at the limit it refuses writes (noeviction).",
+      registers,
+    }),
+    redisOutOfMemoryRefusals: new Counter({
+      name: MetricNames.redisOutOfMemoryRefusals,
+      help: "Commands of this process that Redis refused because it reached maxmemory.",
       registers,
     }),
     shardClaimLag: new Histogram({

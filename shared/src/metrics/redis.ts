@@ -3,6 +3,10 @@
  * sends (pipelines and MULTI included), from the moment it is handed to the client to its reply,
  * by lower-case command name (`evalsha` for the Lua scripts).
  *
+ * `dcent_redis_memory_used_bytes` / `dcent_redis_memory_max_bytes` (read from `INFO memory` on
+ * every scrape) and `dcent_redis_oom_refusals_total` (commands Redis refused at `maxmemory`):
+ * Redis runs with `noeviction`, so a full Redis refuses writes instead of losing keys.
+ *
  * The hook replaces the client's `sendCommand` on the instance: one map lookup and one
  * `performance.now()` per command. A command ioredis passes through `sendCommand` again (offline
  * queue, resend after reconnect) is timed once, from its first send.
@@ -47,14 +51,32 @@ export const instrumentRedisClient = (client: IORedis, histogram: Catalogue["red
   }
 }
 
-/** Times the commands of the service's `Redis` client while the layer lives. */
+/** Times the commands of the service's `Redis` client and reports its memory while the layer lives. */
 export const RedisMetricsLive: Layer.Layer<never, never, Redis | Metrics> = Layer.effectDiscard(
   Effect.gen(function* () {
     const redis = yield* Redis
-    const { catalogue } = yield* Metrics
+    const { catalogue, onScrape } = yield* Metrics
     yield* Effect.acquireRelease(
       Effect.sync(() => instrumentRedisClient(redis.client, catalogue.redisCommandDuration)),
       (remove) => Effect.sync(remove),
+    )
+    catalogue.redisOutOfMemoryRefusals.inc(0)
+    let refusalsReported = 0
+    yield* onScrape(
+      "redis memory",
+      Effect.sync(() => {
+        const refusals = redis.outOfMemoryRefusals()
+        catalogue.redisOutOfMemoryRefusals.inc(refusals - refusalsReported)
+        refusalsReported = refusals
+      }).pipe(
+        Effect.andThen(redis.memory),
+        Effect.tap(({ usedBytes, maxBytes }) =>
+          Effect.sync(() => {
+            catalogue.redisMemoryUsed.set(usedBytes)
+            catalogue.redisMemoryMax.set(maxBytes)
+          }),
+        ),
+      ),
     )
   }),
 )

@@ -14,7 +14,7 @@ import type { TopicName } from "../broker/topics.ts"
 import type { OutboxEntry } from "../eventlog/types.ts"
 import type { OrderEventRecord } from "./events.ts"
 
-/** The seed's "Key" column: travels as header `event-type` and payload field `Key`. */
+/** The "Key" column of the original dCent README's topic table: travels as header `event-type` and payload field `Key`. */
 export const MessageKeys = {
   OrderSubmission: "ORD_SUBMISSION",
   OrderUpdates: "ORD_UPDATES",
@@ -27,7 +27,7 @@ export type MessageKey = (typeof MessageKeys)[keyof typeof MessageKeys]
 
 export interface TopicMessageInput {
   readonly topic: TopicName | (string & {})
-  /** The seed's key column, e.g. `ORD_UPDATES`. */
+  /** The key column of the original dCent README, e.g. `ORD_UPDATES`. */
   readonly key: MessageKey | (string & {})
   readonly orderReqId: string
   readonly sessionId: string

@@ -8,12 +8,17 @@
  * - Every key goes through the service's prefix (`dcent:<service>:`), so the requestor and the
  *   processor can share one Redis.
  * - Releasing the layer sends `QUIT` (bounded), then drops the socket.
+ * - Credentials (`RedisCredentials`): a password or ACL user in the URL
+ *   (`redis://user:password@host:6379`) or, kept out of the URL, `REDIS_USERNAME` /
+ *   `REDIS_PASSWORD` (these win); `rediss://` is TLS, verified against `REDIS_TLS_CA_FILE` when set
+ *   (the system's roots otherwise). The password is never logged: URLs are shown masked.
  */
-import { type Config, Context, Duration, Effect, Layer } from "effect"
+import { readFileSync } from "node:fs"
+import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { url } from "../config/env.ts"
 import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
-import { RedisError, RedisUnavailable } from "./errors.ts"
+import { commandFailure, outOfMemoryReason, type RedisError, RedisUnavailable } from "./errors.ts"
 
 export const defaultRedisUrl = "redis://127.0.0.1:6379"
 
@@ -42,14 +47,43 @@ export interface RedisShape {
   ) => Effect.Effect<A, RedisUnavailable | RedisError>
   /** Succeeds when Redis answers `PING` within the health-check timeout. */
   readonly ping: Effect.Effect<void, RedisUnavailable>
+  /** Redis's memory now (`INFO memory`); `maxBytes` is 0 when no `maxmemory` is set. */
+  readonly memory: Effect.Effect<RedisMemory, RedisUnavailable | RedisError>
+  /** Fails while Redis is at `maxmemory` (it refuses writes): for readiness. */
+  readonly acceptsWrites: Effect.Effect<void, RedisUnavailable | RedisError>
+  /** Commands Redis refused for memory since the client was made (for a counter). */
+  readonly outOfMemoryRefusals: () => number
+}
+
+export interface RedisMemory {
+  readonly usedBytes: number
+  readonly maxBytes: number
+}
+
+/** Reads `used_memory` and `maxmemory` from an `INFO memory` reply. */
+export const parseMemoryInfo = (info: string): RedisMemory => {
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? 0)
+  return { usedBytes: field("used_memory"), maxBytes: field("maxmemory") }
+}
+
+/** `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_TLS_CA_FILE` (all optional). */
+export interface RedisCredentials {
+  readonly username?: string
+  readonly password?: Redacted.Redacted<string>
+  /** PEM of the CA that signed the server's certificate (`rediss://` only). */
+  readonly tlsCa?: Buffer
 }
 
 export interface RedisOptions {
   /** e.g. `dcent:processor:` */
   readonly keyPrefix: string
+  readonly credentials?: RedisCredentials
   /** Bound on `PING` for readiness (default 1 s). */
   readonly pingTimeout?: Duration.Input
 }
+
+const configFailure = (message: string) =>
+  Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
 
 const maskUrl = (value: URL) => {
   const masked = new URL(value)
@@ -70,8 +104,40 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
   /** `REDIS_URL` as a validated `URL`. */
   static readonly url = url("REDIS_URL", ["redis", "rediss"], defaultRedisUrl)
 
+  /** `REDIS_URL` and the credentials beside it, checked together (a CA file needs `rediss://`). */
+  static readonly connection: Config.Config<{ readonly url: URL; readonly credentials: RedisCredentials }> = Config.all(
+    {
+      url: Redis.url,
+      username: Config.option(Config.NonEmptyString("REDIS_USERNAME")),
+      password: Config.option(Config.Redacted("REDIS_PASSWORD")),
+      caFile: Config.option(Config.NonEmptyString("REDIS_TLS_CA_FILE")),
+    },
+  ).pipe(
+    Config.mapEffect(({ url, username, password, caFile }) =>
+      Effect.gen(function* () {
+        if (Option.isSome(caFile) && url.protocol !== "rediss:") {
+          return yield* configFailure("REDIS_TLS_CA_FILE needs a rediss:// REDIS_URL (TLS)")
+        }
+        const tlsCa = Option.isSome(caFile)
+          ? yield* Effect.try({
+              try: () => readFileSync(caFile.value),
+              catch: (cause) =>
+                `REDIS_TLS_CA_FILE (${caFile.value}): ${cause instanceof Error && "code" in cause ? String(cause.code) : "unreadable"}`,
+            }).pipe(Effect.catch(configFailure))
+          : undefined
+        const credentials: RedisCredentials = {
+          ...(Option.isSome(username) ? { username: username.value } : {}),
+          ...(Option.isSome(password) ? { password: password.value } : {}),
+          ...(tlsCa === undefined ? {} : { tlsCa }),
+        }
+        return { url, credentials }
+      }),
+    ),
+  )
+
   static readonly make = Effect.fn("Redis.make")(function* (redisUrl: URL, options: RedisOptions) {
     const shownUrl = maskUrl(redisUrl)
+    const credentials = options.credentials ?? {}
     const pingTimeout = options.pingTimeout ?? "1 second"
     const client = yield* Effect.acquireRelease(
       Effect.sync(
@@ -86,6 +152,12 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
             // the per-command write syscall was ~9 % of the processor's CPU (profiled).
             enableAutoPipelining: true,
             retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+            ...(credentials.username === undefined ? {} : { username: credentials.username }),
+            ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
+            // rediss://: TLS (ioredis' default), verified against REDIS_TLS_CA_FILE when given.
+            ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
+              ? { tls: { ca: credentials.tlsCa } }
+              : {}),
           }),
       ),
       (client) =>
@@ -132,14 +204,18 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
       )
     })
 
+    let outOfMemoryRefusals = 0
+    const failure = (command: string) => (cause: unknown) => {
+      const error = commandFailure(shownUrl, command, cause)
+      if (error._tag === "RedisUnavailable") outOfMemoryRefusals++
+      return error
+    }
+
     const once = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
       Effect.suspend(
         (): Effect.Effect<A, RedisUnavailable | RedisError> =>
           client.status === "ready"
-            ? Effect.tryPromise({
-                try: () => f(client),
-                catch: (cause) => new RedisError({ command, reason: reasonOf(cause) }),
-              })
+            ? Effect.tryPromise({ try: () => f(client), catch: failure(command) })
             : Effect.fail(unavailable(lastError === "" ? `connection ${client.status}` : lastError)),
       )
 
@@ -156,7 +232,33 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
         Effect.withSpan(`Redis.${command}`, undefined, { captureStackTrace: false }),
       )
 
-    return Redis.of({ client, keyPrefix: options.keyPrefix, url: shownUrl, use, useIdempotent, ping })
+    const memory = useIdempotent("INFO", (client) => client.info("memory")).pipe(Effect.map(parseMemoryInfo))
+
+    const acceptsWrites = memory.pipe(
+      Effect.flatMap(({ usedBytes, maxBytes }) =>
+        maxBytes > 0 && usedBytes >= maxBytes
+          ? Effect.fail(
+              new RedisUnavailable({
+                url: shownUrl,
+                reason: `${outOfMemoryReason}: ${usedBytes} of ${maxBytes} bytes used`,
+                kind: "out-of-memory",
+              }),
+            )
+          : Effect.void,
+      ),
+    )
+
+    return Redis.of({
+      client,
+      keyPrefix: options.keyPrefix,
+      url: shownUrl,
+      use,
+      useIdempotent,
+      ping,
+      memory,
+      acceptsWrites,
+      outOfMemoryRefusals: () => outOfMemoryRefusals,
+    })
   })
 
   /** Reads `REDIS_URL`; fails only on an invalid value, never because Redis is down. */
@@ -164,8 +266,8 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
     Layer.effect(
       Redis,
       Effect.gen(function* () {
-        const redisUrl = yield* Redis.url
-        return yield* Redis.make(redisUrl, options)
+        const { url, credentials } = yield* Redis.connection
+        return yield* Redis.make(url, { credentials, ...options })
       }),
     )
 }

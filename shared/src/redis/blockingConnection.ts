@@ -16,7 +16,7 @@
 import { Duration, Effect, type Scope } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
-import { RedisError, RedisUnavailable } from "./errors.ts"
+import { commandFailure, type RedisError, RedisUnavailable } from "./errors.ts"
 import type { RedisShape } from "./Redis.ts"
 
 export interface BlockingConnection {
@@ -33,8 +33,6 @@ export interface BlockingConnection {
   /** Ends the command blocked on the connection now (it returns as on its BLOCK timeout). */
   readonly wake: Effect.Effect<void>
 }
-
-const reasonOf = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
 export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingConnection, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -71,7 +69,7 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
           connection.status === "ready"
             ? Effect.tryPromise({
                 try: () => f(connection),
-                catch: (cause) => new RedisError({ command, reason: reasonOf(cause) }),
+                catch: (cause) => commandFailure(redis.url, command, cause),
               }).pipe(
                 Effect.timeoutOrElse({
                   duration: Duration.millis(timeoutMs),

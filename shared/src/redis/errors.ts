@@ -1,12 +1,19 @@
 import { Schema } from "effect"
 
-/** Redis cannot be reached right now (not connected, timed out, connection refused). */
+/**
+ * Redis cannot take the command right now: it cannot be reached (not connected, timed out,
+ * connection refused), or it is full (`maxmemory` reached under `noeviction`: it refuses writes
+ * and evicts nothing). Either way nothing was written: retry later (503 + `Retry-After`).
+ */
 export class RedisUnavailable extends Schema.TaggedError<RedisUnavailable>()("RedisUnavailable", {
   url: Schema.String,
   reason: Schema.String,
+  kind: Schema.optionalKey(Schema.Literals(["unreachable", "out-of-memory"])),
 }) {
   override get message() {
-    return `redis ${this.url} is unreachable: ${this.reason}`
+    return this.kind === "out-of-memory"
+      ? `redis ${this.url} refuses writes: ${this.reason}`
+      : `redis ${this.url} is unreachable: ${this.reason}`
   }
 }
 
@@ -18,4 +25,17 @@ export class RedisError extends Schema.TaggedError<RedisError>()("RedisError", {
   override get message() {
     return `redis ${this.command} failed: ${this.reason}`
   }
+}
+
+/** Redis's reply to a write (or a script that writes) while `used_memory` is over `maxmemory`. */
+const outOfMemoryReply = /\bOOM command not allowed\b/
+
+export const outOfMemoryReason = "it is out of memory (maxmemory reached; nothing is evicted)"
+
+/** A rejected command: a refusal for memory is an outage (retry later), anything else a failure. */
+export const commandFailure = (url: string, command: string, cause: unknown): RedisUnavailable | RedisError => {
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return outOfMemoryReply.test(reason)
+    ? new RedisUnavailable({ url, reason: outOfMemoryReason, kind: "out-of-memory" })
+    : new RedisError({ command, reason })
 }

@@ -23,7 +23,7 @@
  * always exits 0 when the drain and the release finish in their budgets.
  */
 
-import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, type Scope } from "effect"
 import { positiveInt } from "../config/env.ts"
 
 export type DrainPhase = "accept" | "streams" | "work" | "flush"
@@ -81,7 +81,7 @@ export class Drain extends Context.Service<Drain, DrainShape>()("dcent/runtime/D
 
     const runStep = (step: DrainStep, deadline: number) =>
       Effect.gen(function* () {
-        const started = Date.now()
+        const started = yield* Clock.currentTimeMillis
         const exit = yield* step.run(deadline).pipe(
           Effect.timeoutOrElse({
             duration: Duration.millis(Math.max(0, deadline - started)),
@@ -94,7 +94,7 @@ export class Drain extends Context.Service<Drain, DrainShape>()("dcent/runtime/D
         const report: DrainStepReport = {
           name: step.name,
           phase: step.phase,
-          durationMs: Date.now() - started,
+          durationMs: (yield* Clock.currentTimeMillis) - started,
           outcome,
         }
         yield* (outcome === "done" ? Effect.logInfo : Effect.logWarning)(`drain step ${step.name}`).pipe(
@@ -104,7 +104,7 @@ export class Drain extends Context.Service<Drain, DrainShape>()("dcent/runtime/D
       })
 
     const drain = Effect.gen(function* () {
-      const started = Date.now()
+      const started = yield* Clock.currentTimeMillis
       controller.abort()
       const deadline = started + Duration.toMillis(drainTimeout)
       yield* Effect.logInfo("drain started").pipe(
@@ -117,9 +117,10 @@ export class Drain extends Context.Service<Drain, DrainShape>()("dcent/runtime/D
           ...(yield* Effect.forEach(inPhase, (step) => runStep(step, deadline), { concurrency: "unbounded" })),
         )
       }
+      const finished = yield* Clock.currentTimeMillis
       yield* Effect.logInfo("drain finished").pipe(
         Effect.annotateLogs({
-          durationMs: Date.now() - started,
+          durationMs: finished - started,
           timedOut: reports
             .filter((report) => report.outcome !== "done")
             .map((report) => report.name)

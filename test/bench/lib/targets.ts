@@ -64,12 +64,14 @@ export interface BenchRedis {
 
 /**
  * A private `redis-server` on a free port (so `INFO` counters and memory are the services' alone
- * and no test's database is touched), unless `BENCH_REDIS_URL` names one to use instead.
+ * and no test's database is touched), unless `BENCH_REDIS_URL` names one to use instead. It runs
+ * with the deployments' settings (`infra/redis/redis.conf`: every write fsynced), so the figures
+ * are those of the durability users get.
  */
 export const benchRedis = async (): Promise<BenchRedis> => {
   const given = stringEnv("BENCH_REDIS_URL")
   if (given !== undefined) return { url: given.replace(/\/\d+$/, ""), private: false, close: async () => {} }
-  const redis = await startPrivateRedis()
+  const redis = await startPrivateRedis({ deployed: true, maxmemory: "8gb" })
   return { url: redis.url, private: true, close: redis.close }
 }
 

@@ -30,4 +30,10 @@ describe("observability/prometheus", () => {
     // Queue backlog, outbox lag, consumer lag, error rate, disconnect storms, target down, ...
     expect(Number(/SUCCESS: (\d+) rules found/.exec(output)?.[1])).toBeGreaterThanOrEqual(6)
   })
+
+  it("promtool test rules alerts.test.yml (the alerts fire on the series that should fire them)", () => {
+    const { status, output } = promtool("test", "rules", "alerts.test.yml")
+    expect(status, output).toBe(0)
+    expect(output).toContain("SUCCESS")
+  })
 })

@@ -4,13 +4,9 @@
  * `OrderFinalised`, a bad `open` is refused alone, `close` stops one order, and a re-open resumes
  * after its `from_seq`.
  */
-import { type Channel, createChannel, createClient, Status } from "nice-grpc"
+import { type Channel, createChannel, Status } from "nice-grpc"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import {
-  OrderStreamingServiceDefinition,
-  type OrderStreamsRequest,
-  type OrderStreamsResponse,
-} from "../../../../shared/src/generated/dcent/orders/v1/order_streaming_service.ts"
+import { openOrderStreamsCall as openCall } from "../../../../test/support/orderStreamsCall.ts"
 import type { RunningProcessor } from "../../../../test/support/services.ts"
 import { startProcessor } from "../../../../test/support/services.ts"
 import { http, registerSellers, runId, statusOf, streamRequest, unaryClient } from "../../support/orders.ts"
@@ -19,79 +15,6 @@ const run = runId()
 const industry = `Mux-${run}`
 const orderId = (name: string) => `MUX-${run}-${name}`
 const seller = `MUX-${run}-S1`
-
-/** One multiplexed call: send commands, collect every answer. */
-const openCall = (channel: Channel) => {
-  const client = createClient(OrderStreamingServiceDefinition, channel)
-  const abort = new AbortController()
-  const pending: Array<OrderStreamsRequest> = []
-  let wake: (() => void) | undefined
-  let closed = false
-  const commands: AsyncIterable<OrderStreamsRequest> = {
-    async *[Symbol.asyncIterator]() {
-      while (!closed) {
-        const next = pending.shift()
-        if (next !== undefined) {
-          yield next
-          continue
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve
-        })
-      }
-    },
-  }
-  const responses: Array<OrderStreamsResponse> = []
-  const listeners = new Set<() => void>()
-  const done = (async () => {
-    for await (const response of client.processOrderStreams(commands, { signal: abort.signal })) {
-      responses.push(response)
-      for (const listener of listeners) listener()
-    }
-  })()
-  done.catch(() => {})
-  const send = (command: Partial<OrderStreamsRequest>) => {
-    pending.push({ open: undefined, close: undefined, traceContext: {}, ...command })
-    wake?.()
-  }
-  const waitFor = (check: () => boolean, what: string, timeoutMs = 15_000) =>
-    new Promise<void>((resolve, reject) => {
-      const test = () => {
-        if (!check()) return
-        clearTimeout(timer)
-        listeners.delete(test)
-        resolve()
-      }
-      const timer = setTimeout(() => {
-        listeners.delete(test)
-        reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(summary())}`))
-      }, timeoutMs)
-      listeners.add(test)
-      test()
-    })
-  /** Each answer as `opened:<id>`, `refused:<id>:<code>` or `<id>:<seq>:<status>`. */
-  const summary = () =>
-    responses.map((response) => {
-      if (response.opened !== undefined) return `opened:${response.opened.orderReqId}`
-      if (response.refused !== undefined) return `refused:${response.refused.orderReqId}:${response.refused.errorCode}`
-      const event = response.event!
-      return `${event.orderReqId}:${event.seq}:${statusOf(event)}`
-    })
-  const eventsOf = (id: string) =>
-    responses.flatMap((response) => (response.event?.orderReqId === id ? [response.event] : []))
-  return {
-    responses,
-    send,
-    waitFor,
-    summary,
-    eventsOf,
-    cancel: () => {
-      closed = true
-      wake?.()
-      abort.abort()
-    },
-  }
-}
 
 describe("ProcessOrderStreams", () => {
   let processor: RunningProcessor

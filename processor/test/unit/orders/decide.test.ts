@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest"
 import { type Command, type DecideContext, type Decision, decide, type Replies } from "../../../src/orders/decide.ts"
 import type { DecisionError } from "../../../src/orders/errors.ts"
 import type { OrderDetails, OrderState, SelectedSeller } from "../../../src/orders/model.ts"
+import { decisionWrites } from "../../../src/orders/Orders.ts"
 
 const t0 = Date.parse("2030-01-01T00:00:00.000Z")
 const minute = 60_000
@@ -539,5 +540,30 @@ describe("seq bookkeeping", () => {
     expect(state.lastSeq).toBe(3)
     state = ok(state, { _tag: "UnlockProposal", proposalId: "P-1", reason: "released" }).state
     expect(state.lastSeq).toBe(5)
+  })
+})
+
+describe("the sellers' index of their live orders (decisionWrites)", () => {
+  it("adds the order for each selected seller with SellersSelected and removes it when finalised", () => {
+    const selected = ok(opened(), { _tag: "RecordSellersSelected", sellers }).decision
+    const adds = decisionWrites("ORD-1", selected).filter((write) => write.key.startsWith("seller:"))
+    expect(adds).toEqual([
+      { op: "zadd", key: "seller:S-1:orders", score: t0, member: "ORD-1" },
+      { op: "zadd", key: "seller:S-2:orders", score: t0, member: "ORD-1" },
+    ])
+    const finalised = ok(withProposal(), { _tag: "Finalise", transactionUuid: "tx-fin" }).decision
+    expect(decisionWrites("ORD-1", finalised).filter((write) => write.key.startsWith("seller:"))).toEqual([
+      { op: "zrem", key: "seller:S-1:orders", member: "ORD-1" },
+      { op: "zrem", key: "seller:S-2:orders", member: "ORD-1" },
+    ])
+    const proposal = ok(dispatched(), {
+      _tag: "SubmitProposal",
+      proposalId: "P-9",
+      sellerId: "S-1",
+      price: 1,
+      deliveryDate: "2030-02-01",
+      seller: knownSeller,
+    }).decision
+    expect(decisionWrites("ORD-1", proposal).filter((write) => write.key.startsWith("seller:"))).toEqual([])
   })
 })

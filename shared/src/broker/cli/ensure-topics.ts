@@ -21,7 +21,9 @@ const program = Effect.gen(function* () {
   yield* broker.ensureTopics(specs)
   process.stdout.write(`topics on ${url.url}:\n`)
   for (const spec of specs) {
-    process.stdout.write(`  ${spec.name}  partitions=${spec.partitions} replication=${spec.replicationFactor}\n`)
+    process.stdout.write(
+      `  ${spec.name}  partitions=${spec.partitions} replication=${spec.replicationFactor} min.insync.replicas=${spec.minInsyncReplicas ?? "(broker default)"}\n`,
+    )
   }
 }).pipe(Effect.provide(layerFromConfig()))
 

@@ -5,6 +5,7 @@ import {
   InvalidBrokerUrl,
   kafkaLogLevelConfig,
   parseBrokerUrl,
+  topicSettingsConfig,
   topicSpecsConfig,
 } from "../../../src/broker/config.ts"
 import { allTopicNames } from "../../../src/broker/topics.ts"
@@ -74,9 +75,35 @@ describe("broker configuration from the environment", () => {
   it("builds the eight topic specs from KAFKA_TOPIC_PARTITIONS and KAFKA_REPLICATION_FACTOR", async () => {
     const defaults = await load(topicSpecsConfig, {})
     expect(defaults.map((spec) => spec.name)).toEqual([...allTopicNames])
-    expect(defaults.every((spec) => spec.partitions === 3 && spec.replicationFactor === 1)).toBe(true)
+    expect(
+      defaults.every(
+        (spec) => spec.partitions === 3 && spec.replicationFactor === 1 && spec.minInsyncReplicas === undefined,
+      ),
+    ).toBe(true)
     const custom = await load(topicSpecsConfig, { KAFKA_TOPIC_PARTITIONS: "12", KAFKA_REPLICATION_FACTOR: "3" })
     expect(custom).toHaveLength(8)
-    expect(custom[0]).toEqual({ name: "BUYER_ACKNOWLEDGEMENTS", partitions: 12, replicationFactor: 3 })
+    expect(custom[0]).toEqual({
+      name: "BUYER_ACKNOWLEDGEMENTS",
+      partitions: 12,
+      replicationFactor: 3,
+      minInsyncReplicas: 2,
+    })
+  })
+
+  it("sets min.insync.replicas from KAFKA_MIN_INSYNC_REPLICAS, never above the replication factor", async () => {
+    const settings = async (env: Record<string, string>) => (await load(topicSettingsConfig, env)).minInsyncReplicas
+    expect(await settings({ KAFKA_MIN_INSYNC_REPLICAS: "1" })).toBe(1)
+    expect(await settings({ KAFKA_REPLICATION_FACTOR: "2" })).toBe(1)
+    expect(await settings({ KAFKA_REPLICATION_FACTOR: "5" })).toBe(2)
+    expect(await settings({ KAFKA_REPLICATION_FACTOR: "3", KAFKA_MIN_INSYNC_REPLICAS: "3" })).toBe(3)
+    expect(await loadError(topicSettingsConfig, { KAFKA_MIN_INSYNC_REPLICAS: "2" })).toContain(
+      "KAFKA_MIN_INSYNC_REPLICAS (2) must not exceed KAFKA_REPLICATION_FACTOR (1)",
+    )
+    expect(await loadError(topicSettingsConfig, { KAFKA_MIN_INSYNC_REPLICAS: "0" })).toContain(
+      "KAFKA_MIN_INSYNC_REPLICAS must be >= 1",
+    )
+    expect(await loadError(topicSettingsConfig, { KAFKA_MIN_INSYNC_REPLICAS: "two" })).toContain(
+      "KAFKA_MIN_INSYNC_REPLICAS",
+    )
   })
 })

@@ -11,7 +11,7 @@ describe("the metric catalogue", () => {
   it("registers every catalogue metric, with HELP and TYPE, in each registry", async () => {
     const metrics = make()
     const exposition = await Effect.runPromise(metrics.exposition)
-    expect(metricNames.length).toBe(37)
+    expect(metricNames.length).toBe(40)
     expect(new Set(metricNames).size).toBe(metricNames.length)
     for (const name of metricNames) {
       expect(metrics.registry.getSingleMetric(name), name).toBeDefined()

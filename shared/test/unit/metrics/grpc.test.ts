@@ -9,11 +9,11 @@ import { HealthDefinition } from "nice-grpc-server-health"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { OrderNonStreamingServiceDefinition } from "../../../src/generated/dcent/orders/v1/order_non_streaming_service.ts"
 import { GrpcServer } from "../../../src/grpc/GrpcServer.ts"
-import { unimplementedService } from "../../../src/grpc/services.ts"
 import { MetricNames } from "../../../src/metrics/catalogue.ts"
 import { rpcClientMetrics, splitMethodPath, statusOfError } from "../../../src/metrics/grpc.ts"
 import { Metrics, type MetricsShape } from "../../../src/metrics/Metrics.ts"
 import { parseExposition, sumSamples } from "../../support/exposition.ts"
+import { unimplementedService } from "../../support/unimplementedService.ts"
 
 let scope: Scope.Closeable
 let metrics: MetricsShape

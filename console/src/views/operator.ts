@@ -1,0 +1,214 @@
+/**
+ * Operator view: one order's story side by side — the processor's event log, the requestor's
+ * buyer-facing log (the SSE stream from seq 1) and the messages on the eight topics keyed by
+ * the order — with trace ids linking to Jaeger (`make observe`), and the services' queue depth,
+ * semaphore use and stream counts from their `/metrics`.
+ */
+import { call, describeError, type Json, processorBase } from "../api.ts"
+import { field, formatTime, h, replace } from "../dom.ts"
+import type { Session } from "../session.ts"
+import { type OrderStream, watchOrderEvents } from "../sse.ts"
+
+const jaeger = "http://127.0.0.1:16686/trace/"
+const traceIdOf = (traceparent: string | undefined) => traceparent?.split("-")[1]
+const traceLink = (traceId: string | undefined) =>
+  traceId === undefined || traceId === ""
+    ? null
+    : h("a", { href: `${jaeger}${traceId}`, target: "_blank", rel: "noopener" }, `trace ${traceId.slice(0, 8)}…`)
+
+const shownMetrics = [
+  "dcent_queue_depth",
+  "dcent_semaphore_permits_in_use",
+  "dcent_semaphore_permits",
+  "dcent_semaphore_waiters",
+  "dcent_streams_open",
+  "dcent_admission_in_flight",
+]
+
+/** `name{labels} value` lines of the shown metrics, as table rows. */
+const metricRows = (text: string) =>
+  text.split("\n").flatMap((line) => {
+    const match = /^([a-z_]+)(\{[^}]*\})?\s+(\S+)$/u.exec(line)
+    if (match === null || !shownMetrics.includes(match[1] ?? "")) return []
+    const labels = (match[2] ?? "")
+      .replace(/^\{|\}$/gu, "")
+      .replaceAll('"', "")
+      .replace(/(^|,)service=[^,]*/u, "")
+    return [
+      h(
+        "tr",
+        {},
+        h("td", {}, match[1]?.replace(/^dcent_/u, "")),
+        h("td", {}, labels.replace(/^,/u, "")),
+        h("td", { class: "num" }, match[3]),
+      ),
+    ]
+  })
+
+export const operatorView = (root: HTMLElement, session: Session, orderId: string | undefined): (() => void) => {
+  const openId = h("input", { name: "order", autocomplete: "off", placeholder: "ORD-001", value: orderId ?? "" })
+  const open = h(
+    "form",
+    { class: "card inline", "aria-labelledby": "op-open" },
+    h("h2", { id: "op-open" }, "Follow an order"),
+    field("Order id", openId),
+    h("button", { type: "submit" }, "Show"),
+  )
+  open.addEventListener("submit", (event) => {
+    event.preventDefault()
+    if (openId.value.trim() !== "") location.hash = `#/operator/${encodeURIComponent(openId.value.trim())}`
+  })
+  const metrics = h("div", { id: "metrics", class: "metrics" })
+  const story = h("div", { id: "story" })
+  replace(
+    root,
+    open,
+    story,
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "metrics-title" },
+      h("h2", { id: "metrics-title" }, "Services"),
+      metrics,
+    ),
+  )
+  const loadMetrics = async () => {
+    const sections = await Promise.all(
+      [
+        ["Requestor", "/metrics"],
+        ["Processor", `${processorBase}/metrics`],
+      ].map(async ([name, path]) => {
+        try {
+          const response = await fetch(path as string)
+          const rows = metricRows(await response.text())
+          return h(
+            "div",
+            {},
+            h("h3", {}, name),
+            rows.length === 0
+              ? h("p", {}, "(none reported)")
+              : h(
+                  "table",
+                  { class: "metric-table" },
+                  h(
+                    "thead",
+                    {},
+                    h("tr", {}, ...["metric", "labels", "value"].map((c) => h("th", { scope: "col" }, c))),
+                  ),
+                  h("tbody", {}, ...rows),
+                ),
+          )
+        } catch (error) {
+          return h("div", {}, h("h3", {}, name), h("p", {}, describeError(error)))
+        }
+      }),
+    )
+    replace(metrics, ...sections)
+  }
+  void loadMetrics()
+  const metricsTimer = setInterval(loadMetrics, 5_000)
+  if (orderId === undefined) return () => clearInterval(metricsTimer)
+
+  const processorLog = h("ol", { id: "processor-log", class: "log", tabindex: 0, "aria-labelledby": "pl" })
+  const buyerLog = h("ol", { id: "buyer-log", class: "log", tabindex: 0, "aria-labelledby": "bl" })
+  const messages = h("ol", { id: "topic-messages", class: "log", tabindex: 0, "aria-labelledby": "tm" })
+  const note = h("p", { role: "status", id: "story-status" })
+  const refresh = h("button", { type: "button", onclick: () => load() }, "Refresh")
+  replace(
+    story,
+    h("h2", {}, "Order ", h("span", { id: "order-id" }, orderId), " ", refresh),
+    note,
+    h(
+      "div",
+      { class: "columns" },
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "pl" },
+        h("h3", { id: "pl" }, "Processor event log"),
+        processorLog,
+      ),
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "bl" },
+        h("h3", { id: "bl" }, "Requestor buyer-facing log"),
+        buyerLog,
+      ),
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "tm" },
+        h("h3", { id: "tm" }, "Topic messages (key = order)"),
+        messages,
+      ),
+    ),
+  )
+  const load = async () => {
+    replace(note, "loading…")
+    const problems: Array<string> = []
+    const [events, topics] = await Promise.all([
+      call(session, "GET", `${processorBase}/api/v1/orders/${encodeURIComponent(orderId)}/events`).catch((error) => {
+        problems.push(`processor log: ${describeError(error)}`)
+        return undefined
+      }),
+      call(session, "GET", `/api/v1/orders/${encodeURIComponent(orderId)}/messages`).catch((error) => {
+        problems.push(`topics: ${describeError(error)}`)
+        return undefined
+      }),
+    ])
+    if (events !== undefined)
+      replace(
+        processorLog,
+        ...(events.Events ?? []).map((e: Json) =>
+          h(
+            "li",
+            { "data-seq": e.Seq },
+            h("span", { class: "seq" }, `#${e.Seq}`),
+            ` ${e.Status}`,
+            e.ProposalID ? ` · ${e.ProposalID}` : "",
+            ` `,
+            h("time", {}, formatTime(e.OccurredAt)),
+            " ",
+            traceLink(e.TraceID),
+          ),
+        ),
+      )
+    if (topics !== undefined)
+      replace(
+        messages,
+        ...[...(topics.Messages ?? [])]
+          .sort((a: Json, b: Json) => String(a.Timestamp).localeCompare(String(b.Timestamp)))
+          .map((m: Json) =>
+            h(
+              "li",
+              { "data-topic": m.Topic },
+              h("strong", {}, m.Topic),
+              ` ${m.Payload?.Key ?? m.Headers?.["event-type"] ?? ""}`,
+              typeof m.Payload?.Seq === "number" ? ` · seq ${m.Payload.Seq}` : "",
+              ` · ${m.Partition}:${m.Offset} `,
+              h("time", {}, formatTime(m.Timestamp)),
+              " ",
+              traceLink(traceIdOf(m.Headers?.traceparent)),
+            ),
+          ),
+      )
+    replace(note, problems.length === 0 ? `loaded ${formatTime(new Date().toISOString())}` : problems.join(" · "))
+  }
+  void load()
+  const stream: OrderStream = watchOrderEvents(session, orderId, {
+    onState: () => {},
+    onEvent: (e) =>
+      buyerLog.append(
+        h(
+          "li",
+          { "data-seq": e.Seq },
+          h("span", { class: "seq" }, `#${e.Seq}`),
+          ` ${e.Status}`,
+          e.ProposalID ? ` · ${e.ProposalID}` : "",
+          " ",
+          h("time", {}, formatTime(e.OccurredAt)),
+        ),
+      ),
+  })
+  return () => {
+    clearInterval(metricsTimer)
+    stream.close()
+  }
+}
