@@ -42,15 +42,18 @@ export class HttpClient {
     )
   }
 
-  /** One JSON request; never throws (failures become a label). */
-  async send(method: "POST" | "PUT", path: string, body: string): Promise<HttpAnswer> {
+  /** One JSON request, with `authorization` when given; never throws (failures become a label). */
+  async send(method: "POST" | "PUT", path: string, body: string, authorization?: string): Promise<HttpAnswer> {
     const pool = this.pools[this.next] as Pool
     this.next = (this.next + 1) % this.pools.length
     try {
       const response = await pool.request({
         method,
         path,
-        headers: { "content-type": "application/json" },
+        headers:
+          authorization === undefined
+            ? { "content-type": "application/json" }
+            : { "content-type": "application/json", authorization },
         body,
         signal: AbortSignal.timeout(this.timeoutMs),
       })
@@ -135,6 +138,8 @@ export class PhaseRecord {
 
 export interface LoadContext {
   readonly http: HttpClient
+  /** The bearer token of a seller (its own proposals), when the services authenticate. */
+  readonly sellerAuthorization: (sellerId: string) => string | undefined
   readonly ledger: Ledger
   readonly next: () => Submission
   /** Open-loop submissions outstanding, across phases (bounded by each phase's `maxInFlight`). */
@@ -148,7 +153,12 @@ export interface LoadContext {
 const submitOne = async (context: LoadContext, phase: PhaseRecord, submission: Submission, dueAt: number) => {
   const opId = context.ledger.add(submission.order, phase.index, dueAt)
   phase.sent += 1
-  const answer = await context.http.send("POST", "/api/v1/proposal-submissions", submission.body(opId))
+  const answer = await context.http.send(
+    "POST",
+    "/api/v1/proposal-submissions",
+    submission.body(opId),
+    context.sellerAuthorization(submission.seller),
+  )
   const at = nowMs()
   submission.release()
   context.ledger.settle(

@@ -16,7 +16,15 @@ export const sellerIds = (runId: string, count: number) =>
   Array.from({ length: count }, (_, index) => `${runId}-S${index + 1}`)
 
 /** Registers the sellers (one request; replicas share the directory). */
-export const registerSellers = async (http: HttpClient, runId: string, count: number): Promise<Array<string>> => {
+/** The buyer of every order of run `runId`. */
+export const buyerOf = (runId: string) => `${runId}-BUYER`
+
+export const registerSellers = async (
+  http: HttpClient,
+  runId: string,
+  count: number,
+  authorization?: string,
+): Promise<Array<string>> => {
   const ids = sellerIds(runId, count)
   const body = ids.map((SellerID, index) => ({
     SellerID,
@@ -25,7 +33,7 @@ export const registerSellers = async (http: HttpClient, runId: string, count: nu
     Location: { Lat: origin.Lat + 0.01 * (index + 1), Lng: origin.Lng },
     Active: true,
   }))
-  const answer = await http.send("POST", "/api/v1/sellers", JSON.stringify(body))
+  const answer = await http.send("POST", "/api/v1/sellers", JSON.stringify(body), authorization)
   if (answer.status !== 201 && answer.status !== 200)
     throw new Error(`registering the sellers answered ${answer.label}`)
   return ids
@@ -52,6 +60,8 @@ export const initiateOrders = async (
     readonly label: string
     readonly progressMs: number
     readonly deadlineMs: number
+    /** The buyer's bearer token, when the services authenticate. */
+    readonly authorization?: string | undefined
   },
 ): Promise<OpenedOrders> => {
   const { concurrency, label, progressMs } = options
@@ -68,14 +78,14 @@ export const initiateOrders = async (
       OrderReqId: orderId,
       SessionID: `${orderId}-SESSION`,
       "Notification type": "Email",
-      BuyerID: `${runId}-BUYER`,
+      BuyerID: buyerOf(runId),
       Industry: industryOf(runId),
       Location: origin,
       Products: ["Bench widget"],
       DeliveryDate: deliveryDate,
     })
     for (let attempt = 1; ; attempt += 1) {
-      const answer = await http.send("POST", "/api/v1/initiate", body)
+      const answer = await http.send("POST", "/api/v1/initiate", body, options.authorization)
       answers.set(answer.label, (answers.get(answer.label) ?? 0) + 1)
       if (answer.status === 202 || answer.status === 200) return true
       const retryable = answer.status === 429 || answer.status === 503 || answer.status === 0

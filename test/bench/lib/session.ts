@@ -5,10 +5,11 @@
  * submission's event has reached every watcher and topic (bounded), and the checks.
  */
 import { randomUUID } from "node:crypto"
+import { type BenchCredentials, benchCredentials, noCredentials } from "./credentials.ts"
 import { burst, closedLoop, HttpClient, type LoadContext, openLoop, PhaseRecord } from "./generator.ts"
 import { Ledger } from "./ledger.ts"
 import { Channels, nowMs, type WatchChannel } from "./ops.ts"
-import { initiateOrders, type OpenedOrders, registerSellers } from "./orders.ts"
+import { buyerOf, initiateOrders, type OpenedOrders, registerSellers, sellerIds } from "./orders.ts"
 import { type ChannelCheck, progress } from "./report.ts"
 import type { Summary } from "./stats.ts"
 import type { Target } from "./targets.ts"
@@ -53,6 +54,7 @@ export class Session {
   private readonly tails: Array<TopicTail> = []
   private pool: WatcherPool | undefined
   private workload: Workload | undefined
+  private credentials: BenchCredentials = noCredentials
   /** Orders whose SellersSelected reached the first topic (BUYER_NOTIFY), and when the last did. */
   readonly liveOnTopic = new Set<string>()
   lastLiveOnTopicAt = 0
@@ -113,7 +115,8 @@ export class Session {
   /** Sellers, topic tails, orders, watchers; waits (bounded) until every watcher saw its first event. */
   async open(): Promise<void> {
     const { options } = this
-    const sellers = await registerSellers(this.submitHttp, this.runId, options.sellers)
+    this.credentials = await benchCredentials(buyerOf(this.runId), sellerIds(this.runId, options.sellers))
+    const sellers = await registerSellers(this.submitHttp, this.runId, options.sellers, this.credentials.operator)
     const started = performance.now()
     this.openStartedAt = nowMs()
     this.workload = new Workload(this.orderIds, sellers, options.updateShare)
@@ -128,6 +131,7 @@ export class Session {
       label: `${this.label} opening orders`,
       progressMs: options.progressMs,
       deadlineMs: options.watchTimeoutMs,
+      authorization: this.credentials.buyer,
     })
     progress(
       `${this.label}: ${this.opened.initiated}/${this.orderIds.length} orders initiated in ${this.opened.seconds.toFixed(1)} s`,
@@ -139,6 +143,7 @@ export class Session {
     this.pool.open(this.orderIds, specs, options.target, {
       streamsPerChannel: options.streamsPerChannel,
       openRate: options.watchOpenRate,
+      authorization: this.credentials.buyer,
     })
     const pool = this.pool
     const reached = await this.waitUntil(
@@ -208,6 +213,7 @@ export class Session {
     if (workload === undefined) throw new Error("open() the session first")
     return {
       http: this.submitHttp,
+      sellerAuthorization: this.credentials.seller,
       ledger: this.ledger,
       next: () => workload.next(),
       inFlight: this.inFlight,

@@ -15,6 +15,8 @@ export interface OpenMessage {
   readonly streamsPerChannel: number
   /** Watchers started per second (a herd of opens all at once measures the herd, not the holding). */
   readonly openRate: number
+  /** The buyer's `Bearer …` for `WatchOrder` and SSE, when the services authenticate. */
+  readonly authorization?: string | undefined
 }
 
 export interface CloseMessage {

@@ -9,7 +9,7 @@
  */
 import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_watch_service"
 import { eventStatusFromProto } from "@dcent/shared/orders/events"
-import { type Channel, ClientError, createChannel, createClient, Status } from "nice-grpc"
+import { type Channel, ClientError, createChannel, createClient, Metadata, Status } from "nice-grpc"
 import { Agent, request } from "undici"
 import { nowMs, opIdOf } from "./ops.ts"
 import type { ChannelIntegrity, FromWorker, OpenMessage, ToWorker, WorkerStats } from "./watch-protocol.ts"
@@ -81,12 +81,16 @@ const channelFor = (address: string, group: number) => {
   return channel
 }
 
-const watchGrpc = async (w: number, orderReqId: string, channel: Channel) => {
+const watchGrpc = async (w: number, orderReqId: string, channel: Channel, authorization: string | undefined) => {
   const client = createClient(OrderWatchServiceDefinition, channel)
+  const metadata = authorization === undefined ? undefined : Metadata({ authorization })
   while (!closing) {
     let connected = false
     try {
-      const stream = client.watchOrder({ orderReqId, fromSeq: lastSeq[w] as number }, { signal: controller.signal })
+      const stream = client.watchOrder(
+        { orderReqId, fromSeq: lastSeq[w] as number },
+        { signal: controller.signal, ...(metadata === undefined ? {} : { metadata }) },
+      )
       for await (const response of stream) {
         if (!connected) {
           connected = true
@@ -133,7 +137,7 @@ const parseFrames = (w: number, buffer: string): string => {
   return rest
 }
 
-const watchSse = async (w: number, orderReqId: string, requestorUrl: string) => {
+const watchSse = async (w: number, orderReqId: string, requestorUrl: string, authorization: string | undefined) => {
   const url = `${requestorUrl}/api/v1/orders/${encodeURIComponent(orderReqId)}/events`
   while (!closing) {
     let connected = false
@@ -141,7 +145,11 @@ const watchSse = async (w: number, orderReqId: string, requestorUrl: string) => 
       const last = lastSeq[w] as number
       const { statusCode, body } = await request(url, {
         dispatcher: agent,
-        headers: { accept: "text/event-stream", ...(last > 0 ? { "last-event-id": String(last) } : {}) },
+        headers: {
+          accept: "text/event-stream",
+          ...(last > 0 ? { "last-event-id": String(last) } : {}),
+          ...(authorization === undefined ? {} : { authorization }),
+        },
         signal: controller.signal,
       })
       if (statusCode !== 200) {
@@ -188,8 +196,8 @@ const open = async (message: OpenMessage) => {
       const address = message.watchAddresses[target] as string
       const channel = channelFor(address, Math.floor(grpcIndex / message.streamsPerChannel))
       grpcIndex += 1
-      running.push(watchGrpc(w, orderId, channel))
-    } else running.push(watchSse(w, orderId, message.requestorUrls[target] as string))
+      running.push(watchGrpc(w, orderId, channel, message.authorization))
+    } else running.push(watchSse(w, orderId, message.requestorUrls[target] as string, message.authorization))
     stats.started += 1
     if ((index + 1) % perTick === 0) await sleep(20)
   }

@@ -105,7 +105,11 @@ export class WatcherPool {
     orderIds: ReadonlyArray<string>,
     specs: ReadonlyArray<WatchSpec>,
     target: WatchTarget,
-    options: { readonly streamsPerChannel: number; readonly openRate: number },
+    options: {
+      readonly streamsPerChannel: number
+      readonly openRate: number
+      readonly authorization?: string | undefined
+    },
   ): void {
     this.total += specs.length
     this.workers.forEach((worker, index) => {
@@ -120,6 +124,7 @@ export class WatcherPool {
         requestorUrls: target.requestorUrls,
         streamsPerChannel: options.streamsPerChannel,
         openRate: Math.max(1, options.openRate / this.workers.length),
+        authorization: options.authorization,
       }
       worker.send(message)
     })

@@ -14,6 +14,8 @@ interface ProposalSlot {
 
 export interface Submission {
   readonly order: number
+  /** Who submits it (its token, when the services authenticate). */
+  readonly seller: string
   readonly kind: "new" | "update"
   /** The JSON body, once the opId (and so the price) is known. */
   readonly body: (opId: number) => string
@@ -67,6 +69,7 @@ export class Workload {
     chosen.busy = true
     return {
       order,
+      seller: chosen.seller,
       kind,
       body: (opId) =>
         JSON.stringify({
