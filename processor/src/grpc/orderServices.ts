@@ -34,6 +34,7 @@ import {
   type OrderStreamRequest,
   type OrderStreamResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { grpcError } from "@dcent/shared/grpc/errorDetails"
 import { grpcService } from "@dcent/shared/grpc/services"
 import { type DisconnectReason, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
@@ -54,7 +55,7 @@ import {
   parseResumeRequest,
   parseStreamRequest,
 } from "./requests.ts"
-import { errorCodeTrailer, grpcFailureOf, toServerError } from "./status.ts"
+import { grpcFailureOf, toServerError } from "./status.ts"
 
 export const orderStatusHeader = "dcent-order-status"
 export const lastSeqHeader = "dcent-last-seq"
@@ -113,14 +114,11 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
     const failureOf = async (call: CallContext, name: string, cause: Cause.Cause<CommandError>) => {
       const reason = cause.reasons.find(Cause.isFailReason)
       if (reason !== undefined) {
-        const failure = grpcFailureOf(reason.error)
-        call.trailer.set(errorCodeTrailer, failure.code)
-        return toServerError(failure)
+        return toServerError(call, grpcFailureOf(reason.error))
       }
       if (Cause.hasInterruptsOnly(cause)) return new ServerError(Status.CANCELLED, `${name} was cancelled`)
       await runExit(Effect.logError(`${name} failed unexpectedly`, cause))
-      call.trailer.set(errorCodeTrailer, "internal")
-      return new ServerError(Status.INTERNAL, "internal error")
+      return grpcError(call, { status: Status.INTERNAL, code: "internal", message: "internal error" })
     }
 
     /** Opens the order (validating its details only when it is new); answers its state and last seq. */
@@ -157,11 +155,11 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
       call.header.set(lastSeqHeader, String(lastSeq))
       call.sendHeader()
       if (fromSeq > lastSeq) {
-        call.trailer.set(errorCodeTrailer, "from_seq_out_of_range")
-        throw new ServerError(
-          Status.OUT_OF_RANGE,
-          `from_seq ${fromSeq} is beyond the last event of order ${orderReqId} (seq ${lastSeq})`,
-        )
+        throw grpcError(call, {
+          status: Status.OUT_OF_RANGE,
+          code: "from_seq_out_of_range",
+          message: `from_seq ${fromSeq} is beyond the last event of order ${orderReqId} (seq ${lastSeq})`,
+        })
       }
       // A finalised order whose stream the caller has seen to the end: nothing more will come.
       if (status === "FINALISED" && fromSeq >= lastSeq) return
@@ -189,11 +187,11 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
           if (next === "cancelled") return
           if (next === "shutdown") {
             ended = DisconnectReasons.Shutdown
-            call.trailer.set(errorCodeTrailer, "shutting_down")
-            throw new ServerError(
-              Status.UNAVAILABLE,
-              "the processor is shutting down; reconnect (to another replica) with from_seq = your last seq",
-            )
+            throw grpcError(call, {
+              status: Status.UNAVAILABLE,
+              code: "shutting_down",
+              message: "the processor is shutting down; reconnect (to another replica) with from_seq = your last seq",
+            })
           }
           if (next.done) {
             ended = DisconnectReasons.Completed
@@ -208,8 +206,11 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
         await runExit(
           Effect.logWarning("order stream failed").pipe(Effect.annotateLogs({ orderReqId, error: message })),
         )
-        call.trailer.set(errorCodeTrailer, "unavailable")
-        throw new ServerError(Status.UNAVAILABLE, `the order's event log is unavailable: ${message}`)
+        throw grpcError(call, {
+          status: Status.UNAVAILABLE,
+          code: "unavailable",
+          message: `the order's event log is unavailable: ${message}`,
+        })
       } finally {
         openStreams.closed(ended)
         call.signal.removeEventListener("abort", onCancel)
