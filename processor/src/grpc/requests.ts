@@ -134,9 +134,6 @@ const decodeWith =
         }),
     )
 
-const orTransaction = (transactionUuid: string, newId: () => string) =>
-  transactionUuid === "" ? newId() : transactionUuid
-
 // --- parsers -----------------------------------------------------------------------------------
 
 export interface StreamRequest {
@@ -152,6 +149,15 @@ export const parseStreamRequest: (request: OrderStreamRequest) => Result.Result<
 export const parseOrderDetails: (request: OrderStreamRequest) => Result.Result<OrderDetails, InvalidRequest> =
   decodeWith(OrderDetailsRequest)
 
+/** An order action's request: an empty `transaction_uuid` gets a new one. */
+const parseAction =
+  <S extends Schema.Decoder<{ readonly orderReqId: string; readonly transactionUuid: string }>>(schema: S) =>
+  (request: unknown, newId: () => string): Result.Result<S["Type"], InvalidRequest> =>
+    Result.map(decodeWith(schema)(request), (input) => ({
+      ...input,
+      transactionUuid: input.transactionUuid === "" ? newId() : input.transactionUuid,
+    }))
+
 export interface BuyerFollowUpInput {
   readonly orderReqId: string
   readonly transactionUuid: string
@@ -163,11 +169,10 @@ export const parseFollowUpRequest = (
   request: FollowUpRequest,
   newId: () => string,
 ): Result.Result<BuyerFollowUpInput, InvalidRequest> =>
-  Result.map(decodeWith(FollowUpRequestSchema)(request), (input) => ({
-    orderReqId: input.orderReqId,
-    transactionUuid: orTransaction(input.transactionUuid, newId),
-    audience: input.audienceProposalIds,
-    content: input.message,
+  Result.map(parseAction(FollowUpRequestSchema)(request, newId), ({ audienceProposalIds, message, ...input }) => ({
+    ...input,
+    audience: audienceProposalIds,
+    content: message,
   }))
 
 export interface OrderActionInput {
@@ -176,24 +181,18 @@ export interface OrderActionInput {
 }
 
 export const parseFinaliseRequest = (request: FinaliseOrderRequest, newId: () => string) =>
-  Result.map(decodeWith(FinaliseRequestSchema)(request), (input) => ({
-    orderReqId: input.orderReqId,
-    transactionUuid: orTransaction(input.transactionUuid, newId),
-    proposalId: input.proposalId === "" ? undefined : input.proposalId,
+  Result.map(parseAction(FinaliseRequestSchema)(request, newId), ({ proposalId, ...input }) => ({
+    ...input,
+    proposalId: proposalId === "" ? undefined : proposalId,
   }))
 
 export const parsePauseRequest = (request: PauseOrderRequest, newId: () => string) =>
-  Result.map(decodeWith(PauseRequestSchema)(request), (input) => ({
-    orderReqId: input.orderReqId,
-    transactionUuid: orTransaction(input.transactionUuid, newId),
-    note: input.reason === "" ? undefined : input.reason,
+  Result.map(parseAction(PauseRequestSchema)(request, newId), ({ reason, ...input }) => ({
+    ...input,
+    note: reason === "" ? undefined : reason,
   }))
 
-export const parseResumeRequest = (
+export const parseResumeRequest: (
   request: ResumeOrderRequest,
   newId: () => string,
-): Result.Result<OrderActionInput, InvalidRequest> =>
-  Result.map(decodeWith(ResumeRequestSchema)(request), (input) => ({
-    orderReqId: input.orderReqId,
-    transactionUuid: orTransaction(input.transactionUuid, newId),
-  }))
+) => Result.Result<OrderActionInput, InvalidRequest> = parseAction(ResumeRequestSchema)

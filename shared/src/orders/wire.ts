@@ -139,76 +139,49 @@ export const IsoDate = Schema.String.check(
 
 // --- enumerations ------------------------------------------------------------------------------
 
-const notificationTypes: ReadonlyArray<NotificationType> = NotificationType.literals
-
-/** `GChat` / `gchat` → `GChat`; `undefined` when unknown. */
-export const canonicalNotificationType = (value: string): NotificationType | undefined =>
-  notificationTypes.find((candidate) => candidate.toLowerCase() === value.trim().toLowerCase())
-
-/** `GChat`, `Email`, `SMS` in any letter case, decoded to the canonical spelling. */
-export const NotificationTypeInput = Schema.String.check(
-  Schema.makeFilter(
-    (value: string) => (canonicalNotificationType(value) === undefined ? "Expected GChat, Email or SMS" : undefined),
-    { toJsonSchema: () => ({ enum: [...notificationTypes] }) },
-  ),
-)
-  .annotate({ description: "GChat, Email or SMS", examples: ["GChat"] })
-  .pipe(
-    Schema.decodeTo(
-      NotificationType,
-      SchemaTransformation.transform<NotificationType, string>({
-        decode: (value) => canonicalNotificationType(value) ?? "Email",
-        encode: (value: NotificationType) => value,
-      }),
-    ),
+/**
+ * One of `values` in any letter case, surrounding spaces ignored, decoded to its listed spelling
+ * (the document lists the values as written there).
+ */
+const anyCase = <const L extends readonly [string, ...Array<string>]>(
+  values: Schema.Literals<L>,
+  doc: { readonly description?: string; readonly examples?: ReadonlyArray<L[number]> } = {},
+) => {
+  const canonical = (value: string): L[number] | undefined =>
+    values.literals.find((candidate) => candidate.toLowerCase() === value.trim().toLowerCase())
+  const expected = `Expected ${values.literals.slice(0, -1).join(", ")} or ${values.literals.at(-1)}`
+  return Schema.String.check(
+    Schema.makeFilter((value: string) => (canonical(value) === undefined ? expected : undefined), {
+      toJsonSchema: () => ({ enum: [...values.literals] }),
+    }),
   )
+    .annotate(doc)
+    .pipe(
+      Schema.decodeTo(
+        values,
+        SchemaTransformation.transform<L[number], string>({
+          // The filter above has refused anything else.
+          decode: (value) => canonical(value) ?? values.literals[0],
+          encode: (value) => value,
+        }),
+      ),
+    )
+}
 
-const priorities: ReadonlyArray<Priority> = Priority.literals
+/** `GChat`, `Email`, `SMS` in any letter case. */
+export const NotificationTypeInput = anyCase(NotificationType, {
+  description: "GChat, Email or SMS",
+  examples: ["GChat"],
+})
 
-const canonicalPriority = (value: string): Priority | undefined =>
-  priorities.find((candidate) => candidate === value.trim().toUpperCase())
-
-/** `HIGH`, `MEDIUM`, `LOW` in any letter case, decoded to the upper-case value. */
-export const PriorityInput = Schema.String.check(
-  Schema.makeFilter(
-    (value: string) => (canonicalPriority(value) === undefined ? "Expected HIGH, MEDIUM or LOW" : undefined),
-    { toJsonSchema: () => ({ enum: [...priorities] }) },
-  ),
-)
-  .annotate({ description: "HIGH, MEDIUM (default) or LOW", examples: ["MEDIUM"] })
-  .pipe(
-    Schema.decodeTo(
-      Priority,
-      SchemaTransformation.transform<Priority, string>({
-        decode: (value) => canonicalPriority(value) ?? "MEDIUM",
-        encode: (value: Priority) => value,
-      }),
-    ),
-  )
+/** `HIGH`, `MEDIUM`, `LOW` in any letter case. */
+export const PriorityInput = anyCase(Priority, { description: "HIGH, MEDIUM (default) or LOW", examples: ["MEDIUM"] })
 
 export const MessageType = Schema.Literals(["text", "html", "markdown"])
 export type MessageType = typeof MessageType.Type
 
-const messageTypes: ReadonlyArray<MessageType> = MessageType.literals
-
-const canonicalMessageType = (value: string): MessageType | undefined =>
-  messageTypes.find((candidate) => candidate === value.trim().toLowerCase())
-
-/** `text`, `html`, `markdown` in any letter case, decoded to the lower-case value. */
-export const MessageTypeInput = Schema.String.check(
-  Schema.makeFilter(
-    (value: string) => (canonicalMessageType(value) === undefined ? "Expected text, html or markdown" : undefined),
-    { toJsonSchema: () => ({ enum: [...messageTypes] }) },
-  ),
-).pipe(
-  Schema.decodeTo(
-    MessageType,
-    SchemaTransformation.transform<MessageType, string>({
-      decode: (value) => canonicalMessageType(value) ?? "text",
-      encode: (value: MessageType) => value,
-    }),
-  ),
-)
+/** `text`, `html`, `markdown` in any letter case. */
+export const MessageTypeInput = anyCase(MessageType)
 
 // --- follow-up content -------------------------------------------------------------------------
 
