@@ -219,8 +219,9 @@ export const RegisterOrderBody = Schema.Struct({
   })
 export type RegisterOrderBody = typeof RegisterOrderBody.Type
 
+/** The order id of a body that accepts both spellings (one is required by its `aliasCheck`). */
 const orderReqIdOf = (body: { readonly OrderReqID?: string; readonly OrderReqId?: string }): string =>
-  (body.OrderReqID ?? body.OrderReqId) as string
+  body.OrderReqID ?? body.OrderReqId ?? ""
 
 const notificationTypeOf = (body: {
   readonly NotificationType?: NotificationType
@@ -294,8 +295,15 @@ export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCom
     ...(notificationType === undefined ? {} : { notificationType }),
   }
   if (given.length === 0 && body.Priority === undefined) return Result.succeed(command)
-  const missing = requiredInlineFields.filter((field) => body[field] === undefined)
-  if (missing.length > 0) {
+  const { BuyerID, Industry, Location, Products, DeliveryDate } = body
+  if (
+    BuyerID === undefined ||
+    Industry === undefined ||
+    Location === undefined ||
+    Products === undefined ||
+    DeliveryDate === undefined
+  ) {
+    const missing = requiredInlineFields.filter((field) => body[field] === undefined)
     const details: Array<ErrorDetail> = missing.map((field) => ({
       path: `body.${field}`,
       problem: `Missing key (inline order details need ${requiredInlineFields.join(", ")})`,
@@ -304,11 +312,11 @@ export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCom
   }
   const details = toOrderDetails({
     OrderReqID: orderReqId,
-    BuyerID: body.BuyerID as string,
-    Industry: body.Industry as string,
-    Location: body.Location as LocationInput,
-    Products: body.Products as ReadonlyArray<typeof ProductInput.Type>,
-    DeliveryDate: body.DeliveryDate as string,
+    BuyerID,
+    Industry,
+    Location,
+    Products,
+    DeliveryDate,
     ...(body.Priority === undefined ? {} : { Priority: body.Priority }),
     ...(notificationType === undefined ? {} : { NotificationType: notificationType }),
     SessionID: body.SessionID,
@@ -379,7 +387,8 @@ export const toFollowUpCommand = (body: FollowUpBody, generateUuid: () => string
       ? { Message: raw }
       : raw.content !== undefined
         ? raw.content
-        : { ...raw, Message: raw.Message as string }
+        : // `MessageObject` requires `Message` when there is no `content`.
+          { ...raw, Message: raw.Message ?? "" }
   const audience = typeof body.Audience === "string" ? [body.Audience] : [...new Set(body.Audience)]
   return {
     orderReqId: orderReqIdOf(body),
