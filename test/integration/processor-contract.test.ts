@@ -7,7 +7,9 @@
  * (dispatch) and takes proposals over REST; the fake is told to `emit` them.
  */
 import { randomUUID } from "node:crypto"
-import { createChannel, type Metadata, Status } from "nice-grpc"
+import { OrderNonStreamingServiceDefinition } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
+import { errorDetailsClientMiddleware, errorInfoOf, fieldViolationsOf } from "@dcent/shared/grpc/errorDetails"
+import { ClientError, createChannel, createClientFactory, type Metadata, Status } from "nice-grpc"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { http, registerSellers, statusOf, streamRequest, unaryClient } from "../../processor/test/support/orders.ts"
 import { startFakeProcessor } from "../../requestor/test/support/fakeProcessor.ts"
@@ -189,5 +191,46 @@ describe.each([
       unary.pauseOrder({ orderReqId: id, transactionUuid: randomUUID(), reason: "" }, refused.options),
     ).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION })
     expect(refused.kept.trailer?.get("dcent-error-code")).toBe("order_finalised")
+  })
+
+  it("sends each error's code as the standard google.rpc.ErrorInfo too, and a bad field as a BadRequest violation", async () => {
+    const rich = createClientFactory()
+      .use(errorDetailsClientMiddleware)
+      .create(OrderNonStreamingServiceDefinition, connect())
+    const failure = async (call: Promise<unknown>) => {
+      const error = await call.then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      if (!(error instanceof ClientError)) throw new Error(`expected a gRPC error, got ${String(error)}`)
+      return { code: error.code, info: errorInfoOf(error), violations: fieldViolationsOf(error) }
+    }
+    const unknown = await failure(
+      rich.finaliseOrder({ orderReqId: orderId("NOPE"), transactionUuid: randomUUID(), proposalId: "" }),
+    )
+    expect(unknown).toMatchObject({
+      code: Status.NOT_FOUND,
+      info: { reason: "order_not_found", domain: "dcent" },
+      violations: [],
+    })
+
+    const call = openCall()
+    const id = orderId("RICH")
+    await openWithSellers(call, id)
+    const blank = await failure(
+      rich.processFollowUp({
+        orderReqId: id,
+        transactionUuid: randomUUID(),
+        audienceProposalIds: [`${id}-P1`],
+        message: { text: "   ", urls: [], messageType: "" },
+      }),
+    )
+    expect(blank.code).toBe(Status.INVALID_ARGUMENT)
+    expect(blank.info).toMatchObject({ reason: "invalid_request", domain: "dcent" })
+    expect(blank.violations.map((violation) => violation.path)).toEqual(["message.text"])
+
+    await rich.finaliseOrder({ orderReqId: id, transactionUuid: randomUUID(), proposalId: "" })
+    const refused = await failure(rich.pauseOrder({ orderReqId: id, transactionUuid: randomUUID(), reason: "" }))
+    expect(refused).toMatchObject({ code: Status.FAILED_PRECONDITION, info: { reason: "order_finalised" } })
   })
 })

@@ -32,6 +32,7 @@
  */
 import { hostname } from "node:os"
 import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
+import { isCoordinationOutage } from "@dcent/shared/coordination/errors"
 import { PriorityQueue, type TakenJob } from "@dcent/shared/coordination/PriorityQueue"
 import type { OutboxEntry } from "@dcent/shared/eventlog/types"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
@@ -336,7 +337,9 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
             Effect.catchCause((cause) => {
               // Redis unreachable (e.g. still connecting) is reported by /readyz; keep the log quiet.
               const failure = cause.reasons.find(Cause.isFailReason)?.error
-              const unavailable = failure !== undefined && "unavailable" in failure && failure.unavailable === true
+              const unavailable =
+                isCoordinationOutage(failure) ||
+                (failure !== undefined && "unavailable" in failure && failure.unavailable === true)
               return (unavailable ? Effect.logDebug : Effect.logWarning)("dispatch worker round failed", cause).pipe(
                 Effect.annotateLogs({ worker }),
                 Effect.andThen(Effect.sleep("1 second")),

@@ -34,13 +34,14 @@ import {
   type OrderStreamRequest,
   type OrderStreamResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { grpcError } from "@dcent/shared/grpc/errorDetails"
 import { grpcService } from "@dcent/shared/grpc/services"
 import { type DisconnectReason, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { streamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events"
 import { withCallSpan } from "@dcent/shared/telemetry/grpc"
-import { Cause, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Data, Effect, Exit, Option, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { authorizeProcessor, type ProcessorAction } from "../auth/policy.ts"
 import { type CommandError, OrderNotFound } from "../orders/errors.ts"
@@ -54,7 +55,19 @@ import {
   parseResumeRequest,
   parseStreamRequest,
 } from "./requests.ts"
-import { errorCodeTrailer, grpcFailureOf, toServerError } from "./status.ts"
+import { grpcFailureOf, toServerError } from "./status.ts"
+
+/** The server is draining: open streams end with UNAVAILABLE so callers reconnect elsewhere. */
+class ShuttingDown extends Data.TaggedError("ShuttingDown") {}
+
+/** Completes when `signal` is aborted (at once if it already is). */
+const whenAborted = (signal: AbortSignal): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (signal.aborted) return resume(Effect.void)
+    const onAbort = () => resume(Effect.void)
+    signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+  })
 
 export const orderStatusHeader = "dcent-order-status"
 export const lastSeqHeader = "dcent-last-seq"
@@ -113,14 +126,11 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
     const failureOf = async (call: CallContext, name: string, cause: Cause.Cause<CommandError>) => {
       const reason = cause.reasons.find(Cause.isFailReason)
       if (reason !== undefined) {
-        const failure = grpcFailureOf(reason.error)
-        call.trailer.set(errorCodeTrailer, failure.code)
-        return toServerError(failure)
+        return toServerError(call, grpcFailureOf(reason.error))
       }
       if (Cause.hasInterruptsOnly(cause)) return new ServerError(Status.CANCELLED, `${name} was cancelled`)
       await runExit(Effect.logError(`${name} failed unexpectedly`, cause))
-      call.trailer.set(errorCodeTrailer, "internal")
-      return new ServerError(Status.INTERNAL, "internal error")
+      return grpcError(call, { status: Status.INTERNAL, code: "internal", message: "internal error" })
     }
 
     /** Opens the order (validating its details only when it is new); answers its state and last seq. */
@@ -157,64 +167,49 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
       call.header.set(lastSeqHeader, String(lastSeq))
       call.sendHeader()
       if (fromSeq > lastSeq) {
-        call.trailer.set(errorCodeTrailer, "from_seq_out_of_range")
-        throw new ServerError(
-          Status.OUT_OF_RANGE,
-          `from_seq ${fromSeq} is beyond the last event of order ${orderReqId} (seq ${lastSeq})`,
-        )
+        throw grpcError(call, {
+          status: Status.OUT_OF_RANGE,
+          code: "from_seq_out_of_range",
+          message: `from_seq ${fromSeq} is beyond the last event of order ${orderReqId} (seq ${lastSeq})`,
+        })
       }
       // A finalised order whose stream the caller has seen to the end: nothing more will come.
       if (status === "FINALISED" && fromSeq >= lastSeq) return
 
-      const events = eventLog
-        .follow(orderReqId, fromSeq)
-        .pipe(Stream.takeUntil((record) => isTerminalStatus(record.status)))
-      const iterator = Stream.toAsyncIterableWith(events, context)[Symbol.asyncIterator]()
-      let onCancel = () => {}
-      let onShutdown = () => {}
-      const stopped = new Promise<"cancelled" | "shutdown">((resolve) => {
-        onCancel = () => resolve("cancelled")
-        onShutdown = () => resolve("shutdown")
-      })
-      if (call.signal.aborted) onCancel()
-      if (options.shutdown.aborted) onShutdown()
-      call.signal.addEventListener("abort", onCancel, { once: true })
-      options.shutdown.addEventListener("abort", onShutdown, { once: true })
-      // The caller going away mid-`yield` ends the generator without an error: "client_closed".
+      const responses = eventLog.follow(orderReqId, fromSeq).pipe(
+        Stream.takeUntil((record) => isTerminalStatus(record.status)),
+        Stream.map((record): OrderStreamResponse => ({ event: orderEventToProto(record) })),
+        // The caller going away ends the stream quietly; the drain (`./server.ts`) ends it with UNAVAILABLE.
+        Stream.interruptWhen(whenAborted(call.signal)),
+        Stream.interruptWhen(Effect.andThen(whenAborted(options.shutdown), Effect.fail(new ShuttingDown()))),
+      )
+      // Ends "client_closed" unless it completes, fails or is cut by the drain.
       let ended: DisconnectReason = DisconnectReasons.ClientClosed
       openStreams.opened()
       try {
-        while (true) {
-          const next = await Promise.race([iterator.next(), stopped])
-          if (next === "cancelled") return
-          if (next === "shutdown") {
-            ended = DisconnectReasons.Shutdown
-            call.trailer.set(errorCodeTrailer, "shutting_down")
-            throw new ServerError(
-              Status.UNAVAILABLE,
-              "the processor is shutting down; reconnect (to another replica) with from_seq = your last seq",
-            )
-          }
-          if (next.done) {
-            ended = DisconnectReasons.Completed
-            return
-          }
-          yield { event: orderEventToProto(next.value) }
-        }
+        for await (const response of Stream.toAsyncIterableWith(responses, context)) yield response
+        if (!call.signal.aborted) ended = DisconnectReasons.Completed
       } catch (error) {
-        if (ended !== DisconnectReasons.Shutdown) ended = DisconnectReasons.Error
-        if (error instanceof ServerError) throw error
+        if (error instanceof ShuttingDown) {
+          ended = DisconnectReasons.Shutdown
+          throw grpcError(call, {
+            status: Status.UNAVAILABLE,
+            code: "shutting_down",
+            message: "the processor is shutting down; reconnect (to another replica) with from_seq = your last seq",
+          })
+        }
+        ended = DisconnectReasons.Error
         const message = error instanceof Error ? error.message : String(error)
         await runExit(
           Effect.logWarning("order stream failed").pipe(Effect.annotateLogs({ orderReqId, error: message })),
         )
-        call.trailer.set(errorCodeTrailer, "unavailable")
-        throw new ServerError(Status.UNAVAILABLE, `the order's event log is unavailable: ${message}`)
+        throw grpcError(call, {
+          status: Status.UNAVAILABLE,
+          code: "unavailable",
+          message: `the order's event log is unavailable: ${message}`,
+        })
       } finally {
         openStreams.closed(ended)
-        call.signal.removeEventListener("abort", onCancel)
-        options.shutdown.removeEventListener("abort", onShutdown)
-        await iterator.return?.()
       }
     }
 

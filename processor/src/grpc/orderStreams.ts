@@ -21,6 +21,7 @@ import type {
   OrderStreamsRequest,
   OrderStreamsResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { grpcError } from "@dcent/shared/grpc/errorDetails"
 import { type DisconnectReason, DisconnectReasons } from "@dcent/shared/metrics/catalogue"
 import type { StreamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events"
@@ -29,7 +30,7 @@ import { continueFrom, type TraceCarrier, traceparentHeader } from "@dcent/share
 import { Cause, type Context, Effect, Exit, Semaphore, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import type { CommandError } from "../orders/errors.ts"
-import { errorCodeTrailer, grpcFailureOf } from "./status.ts"
+import { grpcFailureOf } from "./status.ts"
 
 /** What opening one order answered (as `ProcessOrderStream`'s open step). */
 export interface OpenedOrder {
@@ -176,11 +177,11 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
         if (call.signal.aborted) return
         if (options.shutdown.aborted) {
           ended = DisconnectReasons.Shutdown
-          call.trailer.set(errorCodeTrailer, "shutting_down")
-          throw new ServerError(
-            Status.UNAVAILABLE,
-            "the processor is shutting down; reconnect (to another replica) and open the orders again",
-          )
+          throw grpcError(call, {
+            status: Status.UNAVAILABLE,
+            code: "shutting_down",
+            message: "the processor is shutting down; reconnect (to another replica) and open the orders again",
+          })
         }
         while (answers.length > 0) yield answers.shift() as OrderStreamsResponse
         if (commandsDone) {
@@ -233,7 +234,9 @@ const tracedOpen =
           attributes: { ...openSpanAttributes, "dcent.order_req_id": orderReqId },
         })
 
-const unavailable = (error: EventLogError, call: CallContext) => {
-  call.trailer.set(errorCodeTrailer, "unavailable")
-  return new ServerError(Status.UNAVAILABLE, `the orders' event log is unavailable: ${error.reason}`)
-}
+const unavailable = (error: EventLogError, call: CallContext) =>
+  grpcError(call, {
+    status: Status.UNAVAILABLE,
+    code: "unavailable",
+    message: `the orders' event log is unavailable: ${error.reason}`,
+  })

@@ -1,7 +1,9 @@
 /**
  * The ONE mapping from the order lifecycle's failures to gRPC status codes. The error's
- * machine-readable code also travels in the trailer `dcent-error-code` (e.g. `order_paused`,
- * `proposal_locked`), so the requestor can answer its REST clients precisely.
+ * machine-readable code (e.g. `order_paused`, `proposal_locked`) travels as the standard
+ * `google.rpc.ErrorInfo` reason and in the trailer `dcent-error-code`, and an InvalidRequest's
+ * fields as `google.rpc.BadRequest` violations (`@dcent/shared/grpc/errorDetails`), so the
+ * requestor can answer its REST clients precisely.
  *
  *   InvalidRequest     INVALID_ARGUMENT     (message names the fields: `location.lat: ...`)
  *   OrderNotFound      NOT_FOUND            order_not_found
@@ -11,21 +13,21 @@
  *   WrongState         FAILED_PRECONDITION  <reason>: order_paused, order_finalised, order_not_paused, proposal_locked, ...
  *   Unavailable        UNAVAILABLE          unavailable (retry)
  */
-import { ServerError, Status } from "nice-grpc"
+import { type GrpcErrorOptions, grpcError } from "@dcent/shared/grpc/errorDetails"
+import { type CallContext, type ServerError, Status } from "nice-grpc"
 import type { CommandError } from "../orders/errors.ts"
 
-export const errorCodeTrailer = "dcent-error-code"
-
-export interface GrpcFailure {
-  readonly status: Status
-  readonly code: string
-  readonly message: string
-}
+export type GrpcFailure = GrpcErrorOptions
 
 export const grpcFailureOf = (error: CommandError): GrpcFailure => {
   switch (error._tag) {
     case "InvalidRequest":
-      return { status: Status.INVALID_ARGUMENT, code: "invalid_request", message: error.message }
+      return {
+        status: Status.INVALID_ARGUMENT,
+        code: "invalid_request",
+        message: error.message,
+        violations: error.details,
+      }
     case "OrderNotFound":
       return { status: Status.NOT_FOUND, code: "order_not_found", message: error.message }
     case "ProposalNotFound":
@@ -41,4 +43,6 @@ export const grpcFailureOf = (error: CommandError): GrpcFailure => {
   }
 }
 
-export const toServerError = (failure: GrpcFailure): ServerError => new ServerError(failure.status, failure.message)
+/** The failure as the error a handler throws (code in the trailer and the standard details). */
+export const toServerError = (call: Pick<CallContext, "trailer">, failure: GrpcFailure): ServerError =>
+  grpcError(call, failure)

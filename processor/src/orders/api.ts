@@ -18,30 +18,32 @@
  * what it allows is always accepted here.
  */
 import { Authentication } from "@dcent/shared/auth/http"
-import { aliasForm, dateOrDateTimeForm, documented, positiveDecimalStringPattern } from "@dcent/shared/http/wireForm"
-import { orderLimits } from "@dcent/shared/orders/limits"
-import { Schema, SchemaTransformation } from "effect"
+import { aliasForm, positiveDecimalStringPattern } from "@dcent/shared/http/wireForm"
+import {
+  IdText,
+  IsoDate,
+  isPositive,
+  MessageText,
+  MessageTypeInput,
+  numberLike,
+  TransactionText,
+  Urls,
+} from "@dcent/shared/orders/wire"
+import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
 import { ApiErrors, BadRequestResponse } from "../http/errors.ts"
 import { SellerID as SellerIDSchema } from "../sellers/Seller.ts"
-import { idPattern, idRuleText, maxIdLength, transactionPattern } from "./ids.ts"
 
 // --- field schemas ----------------------------------------------------------------------------
 
-/** An order or proposal id (see `ids.ts`). */
-export const Id = Schema.String.check(
-  Schema.isMaxLength(maxIdLength),
-  Schema.isPattern(idPattern, { message: `Expected ${idRuleText}` }),
-)
+/** An order or proposal id (`@dcent/shared/orders/wire`). */
+export const Id = IdText()
 
 /** A seller id as the seller directory accepts it. */
 const AnySellerID = SellerIDSchema
 
 /** An idempotency key (a UUID is recommended). */
-export const TransactionUUID = Schema.String.check(
-  Schema.isMaxLength(maxIdLength),
-  Schema.isPattern(transactionPattern, { message: 'Expected letters, digits, ".", "_", ":" or "-"' }),
-)
+export const TransactionUUID = TransactionText()
 
 export const OrderReqID = Id.annotate({ description: "The order request id, e.g. ORD-001", examples: ["ORD-001"] })
 export const ProposalID = Id.annotate({
@@ -53,37 +55,12 @@ export const SellerID = AnySellerID.annotate({
   examples: ["SELLER-001"],
 })
 
-const positive = Schema.makeFilter((value: number) => (value > 0 ? undefined : "Expected a number greater than 0"), {
-  toJsonSchema: () => ({ exclusiveMinimum: 0 }),
-})
-
-/** A decimal number written as a string, e.g. `"1000.50"`. */
-const NumericString = Schema.String.check(
-  Schema.isPattern(/^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$/, { message: "Expected a number or a numeric string" }),
-  documented<string>({ pattern: positiveDecimalStringPattern }),
-).pipe(
-  Schema.decodeTo(
-    Schema.Finite,
-    SchemaTransformation.transform({ decode: (value) => Number(value.trim()), encode: (value) => String(value) }),
-  ),
-)
-
-export const Price = Schema.Union([Schema.Finite, NumericString])
-  .check(positive)
+export const Price = numberLike(positiveDecimalStringPattern)
+  .check(isPositive)
   .annotate({ description: 'Price: a number or a numeric string (`"1000.50"`), greater than 0', examples: [1000] })
 
-const isoDate = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/u
-
 /** An ISO 8601 date or date-time; dates in the past are accepted. */
-export const IsoDate = Schema.String.check(
-  Schema.makeFilter(
-    (value: string) =>
-      isoDate.test(value) && !Number.isNaN(Date.parse(value))
-        ? undefined
-        : "Expected an ISO 8601 date or date-time, e.g. 2025-11-01 or 2025-11-01T00:00:00Z",
-    { toJsonSchema: () => ({ ...dateOrDateTimeForm, pattern: isoDate.source }) },
-  ),
-).annotate({ examples: ["2025-11-01T00:00:00Z"] })
+export { IsoDate }
 
 export const Currency = Schema.String.check(
   Schema.isPattern(/^[A-Za-z]{3}$/u, { message: "Expected a three-letter ISO 4217 currency code, e.g. EUR" }),
@@ -184,18 +161,14 @@ export const ProposalList = Schema.Struct({
 // --- follow-ups -------------------------------------------------------------------------------
 
 const FollowUpContentBody = Schema.Struct({
-  URLs: Schema.optionalKey(
-    Schema.Array(Schema.String.check(Schema.isMaxLength(orderLimits.urlLength))).check(
-      Schema.isMaxLength(orderLimits.urls),
-    ),
-  ),
-  MessageType: Schema.optionalKey(Schema.Literals(["text", "html", "markdown"])),
-  Message: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.messageText)),
+  URLs: Schema.optionalKey(Urls),
+  MessageType: Schema.optionalKey(MessageTypeInput),
+  Message: MessageText,
 }).annotate({ identifier: "FollowUpContent" })
 export type FollowUpContentBody = typeof FollowUpContentBody.Type
 
 export const FollowUpMessageBody = Schema.Union([
-  Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.messageText)),
+  MessageText,
   FollowUpContentBody,
   Schema.Struct({ content: FollowUpContentBody }),
 ]).annotate({

@@ -11,13 +11,14 @@
  *   Redis, where the outbox lives, is down, the report waits in `PendingReports`) and a body not
  *   sent as JSON (415). Publishing never changes the response; when it fails it is logged.
  */
+
 import { Unauthorized } from "@dcent/shared/auth/http"
 import { type RequestFailure, reportingFailures } from "@dcent/shared/http/failedRequests"
+import { isId } from "@dcent/shared/orders/wire"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Effect, Layer, Option } from "effect"
 import { ApiBadRequest, type ApiError, statusOf } from "../http/errors.ts"
 import { SellerFailureReporting } from "./api.ts"
-import { idProblem } from "./ids.ts"
 import { Orders } from "./Orders.ts"
 import { proposalFailure } from "./outbox.ts"
 
@@ -63,7 +64,7 @@ export const SellerFailureReportingLive = Layer.effect(
       badRequest: (failure) =>
         new ApiBadRequest({ code: failure.code, message: failure.message, details: failure.details }),
       failureOf,
-      orderIdOf: (candidate) => (idProblem(candidate) === undefined ? candidate : undefined),
+      orderIdOf: (candidate) => (isId(candidate) ? candidate : undefined),
       publish: (endpoint, failure, { orderReqId, request }) => {
         const operation = operations[endpoint.identifier] ?? endpoint.identifier
         return Effect.gen(function* () {

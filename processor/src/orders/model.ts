@@ -8,14 +8,14 @@
  * selected sellers, and the replies of idempotent requests (`transactions`).
  */
 import { Location, NotificationType, OrderStatus, Priority, ProposalStatus } from "@dcent/shared/orders/domain"
+import { MessageType } from "@dcent/shared/orders/wire"
 import { Schema } from "effect"
 import { distanceSources } from "../sellers/distance.ts"
 
 export const PausedReason = Schema.Literals(["buyer", "expired"])
 export type PausedReason = typeof PausedReason.Type
 
-export const MessageType = Schema.Literals(["text", "html", "markdown"])
-export type MessageType = typeof MessageType.Type
+export { MessageType } from "@dcent/shared/orders/wire"
 
 /** The content of a follow-up (buyer or seller). */
 export const FollowUpContent = Schema.Struct({

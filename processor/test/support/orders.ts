@@ -69,7 +69,7 @@ export const streamRequest = (
   industry,
   location: bengaluru,
   priority: 2,
-  products: [],
+  products: [{ productId: "SKU-1", name: "LED panel", quantity: 10, unit: "pcs", attributes: {} }],
   deliveryDate: "2030-01-31",
   fromSeq: 0,
   ...overrides,

@@ -20,25 +20,31 @@
 import type { ErrorDetail } from "@dcent/shared/http/errors"
 import {
   aliasForm,
-  canonicalTextPattern,
-  dateOrDateTimeForm,
   decimalStringPattern,
   documented,
-  latitudeStringPattern,
-  longitudeStringPattern,
-  patternOf,
   positiveDecimalStringPattern,
   type WireForm,
 } from "@dcent/shared/http/wireForm"
-import {
-  defaultPriority,
-  type NotificationType,
-  NotificationType as NotificationTypeSchema,
-  type Priority,
-  Priority as PrioritySchema,
-} from "@dcent/shared/orders/domain"
+import { defaultPriority, type NotificationType, type Priority } from "@dcent/shared/orders/domain"
 import { orderLimits } from "@dcent/shared/orders/limits"
-import { Result, Schema, SchemaGetter, SchemaTransformation } from "effect"
+import {
+  IdText,
+  IsoDate,
+  isId,
+  isPositive,
+  Latitude,
+  Longitude,
+  MessageText,
+  MessageTypeInput,
+  NotificationTypeInput,
+  numberLike,
+  PauseReason,
+  PriorityInput,
+  Text,
+  TransactionText,
+  Urls,
+} from "@dcent/shared/orders/wire"
+import { Result, Schema } from "effect"
 import type {
   FinaliseCommand,
   FollowUpCommand,
@@ -50,100 +56,40 @@ import type {
   Product,
   ResumeCommand,
 } from "./domain.ts"
-import { followUpMessageTypes } from "./domain.ts"
 import { InvalidRequest } from "./errors.ts"
 
 // --- building blocks ---------------------------------------------------------------------------
 
-/** What the OpenAPI document says of a `Text` beyond its length: its pattern, description, examples. */
-interface TextDoc {
-  readonly pattern?: string
-  readonly description?: string
-  readonly examples?: ReadonlyArray<string>
-}
-
-/**
- * A trimmed, non-empty string of at most `max` characters (`Schema.Trim` with those checks); the
- * document states it on the wire side: 1 to `max` characters, no surrounding whitespace.
- */
-export const Text = (max: number, doc: TextDoc = {}) => {
-  const { pattern = canonicalTextPattern, ...annotations } = doc
-  return Schema.String.annotate({ expected: "a string that will be decoded as a trimmed string" })
-    .check(documented<string>({ minLength: 1, maxLength: max, pattern }, annotations))
-    .pipe(Schema.decodeTo(Schema.Trimmed, SchemaTransformation.trim()))
-    .check(
-      Schema.makeFilter((value: string) => (value.length > 0 ? undefined : "Expected a non-empty string")),
-      Schema.isMaxLength(max),
-    )
-}
-
-const orderReqIdPattern = /^[A-Za-z0-9_-]+(?:[.:][A-Za-z0-9_-]+)*$/u
-
-/** `ORD-001`: letters, digits, `_`, `-`, and single `.` or `:` between them; at most 128 characters. */
-/** Id rule (an empty value is reported once, by `Text`). */
-const idCheck = Schema.makeFilter((value: string) =>
-  value === "" || orderReqIdPattern.test(value)
-    ? undefined
-    : 'Expected letters, digits, "_" or "-" (single "." or ":" allowed between them)',
-)
+export { NotificationTypeInput, PriorityInput, Text }
 
 /** The order id `value` names once trimmed (as `OrderReqId` decodes it), or `undefined` when it is not a valid one. */
 export const validOrderReqId = (value: string): string | undefined => {
   const id = value.trim()
-  return id.length > 0 && id.length <= 128 && orderReqIdPattern.test(id) ? id : undefined
+  return isId(id) ? id : undefined
 }
 
-const orderIdDoc = (description: string, example: string): TextDoc => ({
-  pattern: patternOf(orderReqIdPattern),
+const orderIdDoc = (description: string, example: string) => ({
   description: `${description}: letters, digits, \`_\`, \`-\`, single \`.\` or \`:\` between them`,
   examples: [example],
 })
 
-export const OrderReqId = Text(128, orderIdDoc("The order request id", "ORD-001"))
-  .check(idCheck)
-  .annotate({ description: "The order request id, e.g. `ORD-001`", examples: ["ORD-001"] })
+export const OrderReqId = IdText(orderIdDoc("The order request id", "ORD-001")).annotate({
+  description: "The order request id, e.g. `ORD-001`",
+  examples: ["ORD-001"],
+})
 
 /** A ProposalID: the same rules as an order id. */
-export const ProposalId = Text(128, orderIdDoc("A proposal id", "PROP-001"))
-  .check(idCheck)
-  .annotate({ description: "A proposal id, e.g. `PROP-001`", examples: ["PROP-001"] })
-
-const transactionUuidPattern = /^[A-Za-z0-9._:-]+$/u
+export const ProposalId = IdText(orderIdDoc("A proposal id", "PROP-001")).annotate({
+  description: "A proposal id, e.g. `PROP-001`",
+  examples: ["PROP-001"],
+})
 
 /** An idempotency key chosen by the client (a UUID is recommended). */
-export const TransactionUuid = Text(128, {
-  pattern: patternOf(transactionUuidPattern),
+export const TransactionUuid = TransactionText({
   description: "Idempotency key (a UUID is recommended); generated when absent",
-})
-  .check(Schema.isPattern(transactionUuidPattern, { message: 'Expected letters, digits, ".", "_", ":" or "-"' }))
-  .annotate({ description: "Idempotency key; generated when absent" })
-
-const numericString = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/
-
-const numberMessage = "Expected a number or a numeric string"
-
-/**
- * A finite number, or a string holding one (`"12.5"`, `"1e3"`); never `NaN`/`Infinity`/`"abc"`/`""`.
- * The document states the string form as `stringPattern` (a plain decimal within the range).
- */
-const numberLike = (stringPattern: string) =>
-  Schema.Union([
-    Schema.Finite,
-    Schema.String.check(
-      Schema.isPattern(numericString, { message: numberMessage }),
-      documented<string>({ pattern: stringPattern }),
-    ).pipe(
-      Schema.decodeTo(Schema.Finite, {
-        decode: SchemaGetter.transform((value: string) => Number(value)),
-        encode: SchemaGetter.transform((value: number) => String(value)),
-      }),
-    ),
-  ]).annotate({ message: numberMessage })
+}).annotate({ description: "Idempotency key; generated when absent" })
 
 export const NumberLike = numberLike(decimalStringPattern)
-
-const Latitude = numberLike(latitudeStringPattern).check(Schema.isBetween({ minimum: -90, maximum: 90 }))
-const Longitude = numberLike(longitudeStringPattern).check(Schema.isBetween({ minimum: -180, maximum: 180 }))
 
 const LatLng = Schema.Struct({ Lat: Latitude, Lng: Longitude }).annotate({
   identifier: "LatLng",
@@ -164,63 +110,15 @@ export const LocationInput = Schema.Union([LatLng, GeoJsonPosition, GeoJsonPoint
 type LocationInput = typeof LocationInput.Type
 
 const toLocation = (input: LocationInput): Location => {
-  if (Array.isArray(input)) return { lat: input[1] as number, lng: input[0] as number }
+  if ("Lat" in input) return { lat: input.Lat, lng: input.Lng }
   if ("coordinates" in input) return { lat: input.coordinates[1], lng: input.coordinates[0] }
-  return { lat: (input as { Lat: number }).Lat, lng: (input as { Lng: number }).Lng }
+  return { lat: input[1], lng: input[0] }
 }
 
-const priorities: ReadonlyArray<Priority> = PrioritySchema.literals
-
-/** `HIGH`, `MEDIUM`, `LOW` in any letter case (the document lists them as written here). */
-export const PriorityInput = Schema.String.check(
-  Schema.makeFilter(
-    (value: string) =>
-      (priorities as ReadonlyArray<string>).includes(value.trim().toUpperCase())
-        ? undefined
-        : "Expected HIGH, MEDIUM or LOW",
-    { toJsonSchema: () => ({ enum: [...priorities] }) },
-  ),
-).annotate({ description: "HIGH, MEDIUM (default) or LOW", examples: ["MEDIUM"] })
-
-const toPriority = (value: string | undefined): Priority =>
-  value === undefined ? defaultPriority : (value.trim().toUpperCase() as Priority)
-
-const notificationTypes: ReadonlyArray<NotificationType> = NotificationTypeSchema.literals
-
-/** `GChat`, `Email`, `SMS` in any letter case (the document lists them as written here). */
-export const NotificationTypeInput = Schema.String.check(
-  Schema.makeFilter(
-    (value: string) =>
-      notificationTypes.some((type) => type.toLowerCase() === value.trim().toLowerCase())
-        ? undefined
-        : "Expected GChat, Email or SMS",
-    { toJsonSchema: () => ({ enum: [...notificationTypes] }) },
-  ),
-).annotate({ description: "GChat, Email or SMS", examples: ["GChat"] })
-
-const toNotificationType = (value: string): NotificationType =>
-  notificationTypes.find((type) => type.toLowerCase() === value.trim().toLowerCase()) as NotificationType
-
-const isoDate = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i
-
-/** Why `value` is not an ISO 8601 date or date-time, or `undefined`. */
-const dateProblem = (value: string): string | undefined => {
-  const match = isoDate.exec(value.trim())
-  if (match === null) return "Expected an ISO 8601 date (YYYY-MM-DD) or date-time"
-  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])]
-  const date = new Date(Date.UTC(year, month - 1, day))
-  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) {
-    return `${match[1]}-${match[2]}-${match[3]} is not a calendar date`
-  }
-  const [hour, minute, second] = [Number(match[4] ?? 0), Number(match[5] ?? 0), Number(match[6] ?? 0)]
-  if (hour > 23 || minute > 59 || second > 60) return "Expected a valid time of day"
-  return undefined
-}
+const toPriority = (value: Priority | undefined): Priority => value ?? defaultPriority
 
 /** A calendar date as written (`2025-11-01`, or the date part of `2025-11-01T00:00:00Z`); past dates are fine. */
-export const DeliveryDate = Schema.String.check(
-  Schema.makeFilter(dateProblem, { toJsonSchema: () => dateOrDateTimeForm }),
-).annotate({
+export const DeliveryDate = IsoDate.annotate({
   description: "ISO 8601 date or date-time; the calendar date is kept (past dates are accepted)",
   examples: ["2025-11-01"],
 })
@@ -228,7 +126,7 @@ export const DeliveryDate = Schema.String.check(
 const toDeliveryDate = (value: string): string => value.trim().slice(0, 10)
 
 const Quantity = numberLike(positiveDecimalStringPattern)
-  .check(Schema.isGreaterThan(0))
+  .check(isPositive)
   .annotate({ description: "Greater than 0 (default 1)" })
 
 const AttributeValue = Schema.Union([Schema.String, Schema.Finite, Schema.Boolean])
@@ -321,16 +219,14 @@ export const RegisterOrderBody = Schema.Struct({
   })
 export type RegisterOrderBody = typeof RegisterOrderBody.Type
 
+/** The order id of a body that accepts both spellings (one is required by its `aliasCheck`). */
 const orderReqIdOf = (body: { readonly OrderReqID?: string; readonly OrderReqId?: string }): string =>
-  (body.OrderReqID ?? body.OrderReqId) as string
+  body.OrderReqID ?? body.OrderReqId ?? ""
 
 const notificationTypeOf = (body: {
-  readonly NotificationType?: string
-  readonly "Notification type"?: string
-}): NotificationType | undefined => {
-  const value = body.NotificationType ?? body["Notification type"]
-  return value === undefined ? undefined : toNotificationType(value)
-}
+  readonly NotificationType?: NotificationType
+  readonly "Notification type"?: NotificationType
+}): NotificationType | undefined => body.NotificationType ?? body["Notification type"]
 
 export const toOrderDetails = (body: RegisterOrderBody): OrderDetails => {
   const notificationType = notificationTypeOf(body)
@@ -399,8 +295,15 @@ export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCom
     ...(notificationType === undefined ? {} : { notificationType }),
   }
   if (given.length === 0 && body.Priority === undefined) return Result.succeed(command)
-  const missing = requiredInlineFields.filter((field) => body[field] === undefined)
-  if (missing.length > 0) {
+  const { BuyerID, Industry, Location, Products, DeliveryDate } = body
+  if (
+    BuyerID === undefined ||
+    Industry === undefined ||
+    Location === undefined ||
+    Products === undefined ||
+    DeliveryDate === undefined
+  ) {
+    const missing = requiredInlineFields.filter((field) => body[field] === undefined)
     const details: Array<ErrorDetail> = missing.map((field) => ({
       path: `body.${field}`,
       problem: `Missing key (inline order details need ${requiredInlineFields.join(", ")})`,
@@ -409,11 +312,11 @@ export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCom
   }
   const details = toOrderDetails({
     OrderReqID: orderReqId,
-    BuyerID: body.BuyerID as string,
-    Industry: body.Industry as string,
-    Location: body.Location as LocationInput,
-    Products: body.Products as ReadonlyArray<typeof ProductInput.Type>,
-    DeliveryDate: body.DeliveryDate as string,
+    BuyerID,
+    Industry,
+    Location,
+    Products,
+    DeliveryDate,
     ...(body.Priority === undefined ? {} : { Priority: body.Priority }),
     ...(notificationType === undefined ? {} : { NotificationType: notificationType }),
     SessionID: body.SessionID,
@@ -423,33 +326,10 @@ export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCom
 
 // --- POST /api/v1/followup --------------------------------------------------------------------
 
-const Url = Schema.String.annotate({ expected: "a string that will be decoded as a trimmed string" })
-  .check(documented<string>({ format: "uri", pattern: "^https?://[^\\s]+$", maxLength: orderLimits.urlLength }))
-  .pipe(Schema.decodeTo(Schema.Trimmed, SchemaTransformation.trim()))
-  .check(
-    Schema.makeFilter((value: string) => {
-      if (!URL.canParse(value)) return "Expected an absolute http(s) URL"
-      const protocol = new URL(value).protocol
-      return protocol === "http:" || protocol === "https:" ? undefined : "Expected an absolute http(s) URL"
-    }),
-    Schema.isMaxLength(orderLimits.urlLength),
-  )
-
-/** `text`, `html`, `markdown` in any letter case (default `text`). */
-const MessageTypeInput = Schema.String.check(
-  Schema.makeFilter(
-    (value: string) =>
-      (followUpMessageTypes as ReadonlyArray<string>).includes(value.trim().toLowerCase())
-        ? undefined
-        : "Expected text, html or markdown",
-    { toJsonSchema: () => ({ enum: [...followUpMessageTypes] }) },
-  ),
-)
-
 const FlatMessage = Schema.Struct({
-  URLs: Schema.optionalKey(Schema.Array(Url).check(Schema.isMaxLength(orderLimits.urls))),
+  URLs: Schema.optionalKey(Urls),
   MessageType: Schema.optionalKey(MessageTypeInput),
-  Message: Text(orderLimits.messageText),
+  Message: MessageText,
 }).annotate({ identifier: "FollowUpMessage" })
 
 /**
@@ -461,7 +341,7 @@ const MessageObject = Schema.Struct({
   content: Schema.optionalKey(FlatMessage),
   URLs: FlatMessage.fields.URLs,
   MessageType: FlatMessage.fields.MessageType,
-  Message: Schema.optionalKey(Text(orderLimits.messageText)),
+  Message: Schema.optionalKey(MessageText),
 }).check(
   Schema.makeFilter(
     (input: { readonly content?: unknown; readonly Message?: unknown }) =>
@@ -483,8 +363,8 @@ export const FollowUpBody = Schema.Struct({
   OrderReqId: Schema.optionalKey(OrderReqId),
   TransactionUUID: Schema.optionalKey(TransactionUuid),
   Audience: Schema.Union([
-    Schema.Array(Text(128)).check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.audience)),
-    Text(128),
+    Schema.Array(ProposalId).check(Schema.isMinLength(1), Schema.isMaxLength(orderLimits.audience)),
+    ProposalId,
   ]).annotate({
     description: "The ProposalIDs whose sellers receive the follow-up",
     message: "Expected a list of ProposalIDs",
@@ -498,12 +378,17 @@ export type FollowUpBody = typeof FollowUpBody.Type
 
 export const toFollowUpCommand = (body: FollowUpBody, generateUuid: () => string): FollowUpCommand => {
   const raw = body.Message
-  const flat: { readonly URLs?: ReadonlyArray<string>; readonly MessageType?: string; readonly Message: string } =
+  const flat: {
+    readonly URLs?: ReadonlyArray<string>
+    readonly MessageType?: FollowUpMessageType
+    readonly Message: string
+  } =
     typeof raw === "string"
       ? { Message: raw }
       : raw.content !== undefined
         ? raw.content
-        : { ...raw, Message: raw.Message as string }
+        : // `MessageObject` requires `Message` when there is no `content`.
+          { ...raw, Message: raw.Message ?? "" }
   const audience = typeof body.Audience === "string" ? [body.Audience] : [...new Set(body.Audience)]
   return {
     orderReqId: orderReqIdOf(body),
@@ -512,7 +397,7 @@ export const toFollowUpCommand = (body: FollowUpBody, generateUuid: () => string
     audience,
     message: {
       urls: flat.URLs ?? [],
-      messageType: (flat.MessageType?.trim().toLowerCase() ?? "text") as FollowUpMessageType,
+      messageType: flat.MessageType ?? "text",
       text: flat.Message,
     },
     ...(body.SessionID === undefined ? {} : { sessionId: body.SessionID }),
@@ -532,7 +417,7 @@ export const FinaliseBody = Schema.Struct({
 }).annotate({ identifier: "FinaliseBody" })
 
 export const PauseBody = Schema.Struct({
-  Reason: Schema.optionalKey(Text(500, { description: "Shown to the sellers" })),
+  Reason: Schema.optionalKey(PauseReason),
   TransactionUUID: Schema.optionalKey(TransactionUuid),
 }).annotate({ identifier: "PauseBody" })
 

@@ -43,6 +43,7 @@ import {
   type OrderStreamsRequest,
   type OrderStreamsResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { errorCodeOf, errorCodeTrailer, errorDetailsClientMiddleware } from "@dcent/shared/grpc/errorDetails"
 import { maxReceiveMessageOption } from "@dcent/shared/grpc/limits"
 import { DeliveryStages, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { rpcClientMetrics } from "@dcent/shared/metrics/grpc"
@@ -69,7 +70,10 @@ export class ProcessorCallError extends Schema.TaggedError<ProcessorCallError>()
   method: Schema.String,
   code: Schema.Number,
   details: Schema.String,
-  /** The processor's machine-readable reason (trailer `dcent-error-code`), e.g. `order_paused`. */
+  /**
+   * The processor's machine-readable reason, e.g. `order_paused`: the standard `ErrorInfo.reason`,
+   * else the trailer `dcent-error-code`.
+   */
   reason: Schema.optionalKey(Schema.String),
   /** The processor's retry hint (trailer `retry-after`, seconds), sent with RESOURCE_EXHAUSTED when overloaded. */
   retryAfterSeconds: Schema.optionalKey(Schema.Int),
@@ -111,9 +115,6 @@ export interface ProcessorClientOptions {
   readonly maxReceiveMessageBytes?: number
 }
 
-/** The trailer carrying the processor's machine-readable error code. */
-export const errorCodeTrailer = "dcent-error-code"
-
 /** The trailer carrying the processor's retry hint in seconds (admission control). */
 export const retryAfterTrailer = "retry-after"
 
@@ -127,13 +128,14 @@ const toCallError =
   (method: string, trailers?: () => TrailerInfo) =>
   (cause: unknown): ProcessorCallError => {
     if (cause instanceof ClientError) {
-      const { reason, retryAfter } = trailers?.() ?? {}
+      const { reason: trailerReason, retryAfter } = trailers?.() ?? {}
+      const reason = errorCodeOf(cause, trailerReason)
       const seconds = retryAfter === undefined ? Number.NaN : Number(retryAfter)
       return new ProcessorCallError({
         method,
         code: cause.code,
         details: cause.details,
-        ...(reason === undefined || reason === "" ? {} : { reason }),
+        ...(reason === undefined ? {} : { reason }),
         ...(Number.isInteger(seconds) && seconds > 0 ? { retryAfterSeconds: seconds } : {}),
       })
     }
@@ -178,7 +180,9 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
     )
     const { catalogue } = yield* Metrics.orUnscraped
     // Client spans (W3C trace context in the metadata): each call passes its caller's span as `traceParent`.
+    // Outermost: a failure with standard details (ErrorInfo, BadRequest) arrives as a RichClientError.
     const clients = createClientFactory()
+      .use(errorDetailsClientMiddleware)
       .use(rpcClientMetrics(catalogue))
       .use(rpcClientTracing(yield* Effect.context<never>()))
     const streaming = clients.create(OrderStreamingServiceDefinition, channel)

@@ -28,6 +28,7 @@ import {
   type OrderStreamsRequest,
   type OrderStreamsResponse,
 } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
+import { errorDetailsServerMiddleware, type FieldViolation, grpcError } from "@dcent/shared/grpc/errorDetails"
 import { type EventStatus, eventStatusToProto, orderEventToProto } from "@dcent/shared/orders/events"
 import { type CallContext, createServer, type Server, ServerError, type ServiceImplementation, Status } from "nice-grpc"
 
@@ -89,10 +90,14 @@ const wake = (order: FakeOrder) => {
   for (const waiter of [...order.waiters]) waiter()
 }
 
-const failWith = (context: CallContext, status: Status, reason: string, message: string): ServerError => {
-  context.trailer.set("dcent-error-code", reason)
-  return new ServerError(status, message)
-}
+/** As the processor fails a call: the code in the standard details and in the `dcent-error-code` trailer. */
+const failWith = (
+  context: CallContext,
+  status: Status,
+  code: string,
+  message: string,
+  violations?: ReadonlyArray<FieldViolation>,
+): ServerError => grpcError(context, { status, code, message, ...(violations === undefined ? {} : { violations }) })
 
 export const startFakeProcessor = async (): Promise<FakeProcessor> => {
   const orders = new Map<string, FakeOrder>()
@@ -326,7 +331,14 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
       if (again !== undefined)
         return { orderReqId: request.orderReqId, transactionUuid: request.transactionUuid, ...again }
       if (request.message?.text === "INVALID") {
-        throw failWith(context, Status.INVALID_ARGUMENT, "invalid_request", "message.text: rejected by the test")
+        throw failWith(context, Status.INVALID_ARGUMENT, "invalid_request", "message.text: rejected by the test", [
+          { path: "message.text", problem: "rejected by the test" },
+        ])
+      }
+      if (request.message === undefined || request.message.text.trim() === "") {
+        throw failWith(context, Status.INVALID_ARGUMENT, "invalid_request", "message.text: required", [
+          { path: "message.text", problem: "Expected a non-empty string" },
+        ])
       }
       if (order.status === "FINALISED") {
         throw failWith(context, Status.FAILED_PRECONDITION, "order_finalised", `order ${order.orderReqId} is finalised`)
@@ -419,7 +431,7 @@ export const startFakeProcessor = async (): Promise<FakeProcessor> => {
 
   /** A server with both services on `port` (0: any free port); returns the bound port. */
   const listen = async (port: number): Promise<{ readonly server: Server; readonly port: number }> => {
-    const server = createServer()
+    const server = createServer().use(errorDetailsServerMiddleware)
     server.add(OrderStreamingServiceDefinition, streaming)
     server.add(OrderNonStreamingServiceDefinition, nonStreaming)
     return { server, port: await server.listen(`127.0.0.1:${port}`) }

@@ -15,6 +15,7 @@
  */
 import { type Context, Effect, Exit } from "effect"
 import { type CallContext, Metadata, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
+import { grpcError } from "../grpc/errorDetails.ts"
 import { AuthEntries, type Catalogue } from "../metrics/catalogue.ts"
 import type { AuthenticatorShape } from "./Authenticator.ts"
 import { recordDenial } from "./denials.ts"
@@ -23,7 +24,6 @@ import { hasRole, isRole, type Principal } from "./Principal.ts"
 
 export const onBehalfOfHeader = "dcent-on-behalf-of"
 export const onBehalfRolesHeader = "dcent-on-behalf-roles"
-export const errorCodeTrailer = "dcent-error-code"
 
 const exemptPrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
 
@@ -60,8 +60,7 @@ export const permissionDenied = (
     principal,
   }).pipe(
     Effect.map(() => {
-      context.trailer.set(errorCodeTrailer, denied.reason)
-      return new ServerError(Status.PERMISSION_DENIED, denied.detail)
+      return grpcError(context, { status: Status.PERMISSION_DENIED, code: denied.reason, message: denied.detail })
     }),
   )
 
@@ -115,8 +114,11 @@ export const rpcServerAuthentication = (
     if (Exit.isFailure(exit)) {
       const reason = exit.cause.reasons.find((r) => r._tag === "Fail")
       const error = reason?._tag === "Fail" ? reason.error : undefined
-      callContext.trailer.set(errorCodeTrailer, error?.reason ?? "unauthenticated")
-      throw new ServerError(Status.UNAUTHENTICATED, error?.detail ?? "authentication failed")
+      throw grpcError(callContext, {
+        status: Status.UNAUTHENTICATED,
+        code: error?.reason ?? "unauthenticated",
+        message: error?.detail ?? "authentication failed",
+      })
     }
     const caller = exit.value
     principals.set(callContext.signal, { caller, principal: onBehalfOf(caller, callContext.metadata) })

@@ -301,8 +301,8 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
     const agingWindowMs = Math.max(0, options.agingWindowMs ?? defaultAgingWindowMs)
     const fallbackMs = Math.max(1, options.wakeUpFallbackMs ?? defaultWakeUpFallbackMs)
 
-    const refused = (operation: string, queue: string, reason: string) =>
-      new CoordinationError({ operation, name: queue, reason, unavailable: false })
+    const refused = (operation: string, queue: string, detail: string) =>
+      new CoordinationError({ operation, name: queue, reason: "Refused", detail })
 
     const enqueue = Effect.fn("PriorityQueue.enqueue")(function* (queue: string, job: EnqueueJob) {
       if (job.id === "") return yield* refused("queue enqueue", queue, "empty job id")
@@ -330,7 +330,16 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
       if (!Array.isArray(reply)) return Option.none<TakenJob>()
       const [json, now, leaseUntil] = reply as [string, string, string]
       const stored = yield* decodeStoredJob(json).pipe(
-        Effect.mapError((error) => refused("queue take", queue, `unreadable job: ${error.message}`)),
+        Effect.mapError(
+          (error) =>
+            new CoordinationError({
+              operation: "queue take",
+              name: queue,
+              reason: "Corrupt",
+              detail: `unreadable job: ${error.message}`,
+              cause: error,
+            }),
+        ),
       )
       const enqueuedAt = Number(stored.enqueuedAt)
       return Option.some<TakenJob>({

@@ -1,19 +1,25 @@
 import { Schema } from "effect"
+import { FailureReason } from "../redis/errors.ts"
 
-/**
- * Redis could not be used for a coordination primitive: unreachable (`unavailable: true`: retry
- * later, 503) or the command was refused (`unavailable: false`).
- */
+export { FailureReason, reasonOfRedisFailure } from "../redis/errors.ts"
+
+/** Redis could not be used for a coordination primitive; `cause` is the original failure. */
 export class CoordinationError extends Schema.TaggedError<CoordinationError>()("CoordinationError", {
   operation: Schema.String,
   name: Schema.String,
-  reason: Schema.String,
-  unavailable: Schema.Boolean,
+  reason: FailureReason,
+  /** What went wrong, for people (the cause's message, or the refused input). */
+  detail: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect()),
 }) {
   override get message() {
-    return `${this.operation} ${this.name} failed: ${this.reason}`
+    return `${this.operation} ${this.name} failed (${this.reason}): ${this.detail}`
   }
 }
+
+/** Whether `error` is a coordination failure for an outage (quiet logs, 503), not a bug. */
+export const isCoordinationOutage = (error: unknown): boolean =>
+  error instanceof CoordinationError && error.reason === "Unavailable"
 
 /** No permit of the semaphore became free within `waitedMs`. */
 export class PermitTimeout extends Schema.TaggedError<PermitTimeout>()("PermitTimeout", {

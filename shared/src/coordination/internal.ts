@@ -2,7 +2,7 @@
 import { Clock, Duration, Effect, Random } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import type { RedisShape } from "../redis/Redis.ts"
-import { CoordinationError } from "./errors.ts"
+import { CoordinationError, reasonOfRedisFailure } from "./errors.ts"
 import { type RedisScript, runScript } from "./redisScript.ts"
 
 /** Runs a command through `Redis.use`, as a `CoordinationError` on failure. */
@@ -15,8 +15,9 @@ export const command =
           new CoordinationError({
             operation,
             name,
-            reason: error.message,
-            unavailable: error._tag === "RedisUnavailable",
+            reason: reasonOfRedisFailure(error),
+            detail: error.message,
+            cause: error,
           }),
       ),
     )

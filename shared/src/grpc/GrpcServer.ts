@@ -36,6 +36,7 @@ import { RateLimits } from "../ratelimit/RateLimits.ts"
 import { onDrain } from "../runtime/Drain.ts"
 import { rpcServerTracing } from "../telemetry/grpc.ts"
 import { rpcServerAdmission } from "./admission.ts"
+import { errorDetailsServerMiddleware } from "./errorDetails.ts"
 import { GrpcServeError } from "./errors.ts"
 import { defaultGrpcMaxReceiveMessageBytes, maxReceiveMessageOption } from "./limits.ts"
 import { addServerReflection } from "./reflection.ts"
@@ -82,9 +83,9 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
     // Call metrics when the process has a `Metrics` registry (tests may run without one).
     const metrics = yield* Effect.serviceOption(Metrics)
     const channelOptions = maxReceiveMessageOption(options.maxReceiveMessageBytes ?? defaultGrpcMaxReceiveMessageBytes)
-    const base = Option.isSome(metrics)
-      ? createServer(channelOptions).use(rpcServerMetrics(metrics.value.catalogue))
-      : createServer(channelOptions)
+    // Outermost: every `grpcError` thrown inside (middleware or handler) gets its standard details.
+    const withDetails = createServer(channelOptions).use(errorDetailsServerMiddleware)
+    const base = Option.isSome(metrics) ? withDetails.use(rpcServerMetrics(metrics.value.catalogue)) : withDetails
     // Inside the metrics (a refused call is counted, RESOURCE_EXHAUSTED), outside the tracing
     // (a refused call does no work worth a span).
     const admission = options.admission ?? defaultGrpcAdmission

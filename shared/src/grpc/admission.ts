@@ -16,12 +16,12 @@
  * The standard health and reflection services are never refused: probes must answer exactly
  * when the server is busiest.
  */
-import { type CallContext, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
+import { type CallContext, type ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
 import type { Limiter, Overloaded } from "../admission/Limiter.ts"
+import { grpcError } from "./errorDetails.ts"
 
 export const retryAfterTrailer = "retry-after"
 export const retryPushbackTrailer = "grpc-retry-pushback-ms"
-export const errorCodeTrailer = "dcent-error-code"
 export const overloadedCode = "overloaded"
 
 const exemptPrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
@@ -37,8 +37,7 @@ export const resourceExhausted = (
 ): ServerError => {
   context.trailer.set(retryAfterTrailer, String(retryAfterSeconds))
   context.trailer.set(retryPushbackTrailer, String(retryAfterSeconds * 1000))
-  context.trailer.set(errorCodeTrailer, code)
-  return new ServerError(Status.RESOURCE_EXHAUSTED, message)
+  return grpcError(context, { status: Status.RESOURCE_EXHAUSTED, code, message })
 }
 
 const refuse = (context: CallContext, refusal: Overloaded): ServerError =>

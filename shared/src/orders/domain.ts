@@ -31,13 +31,19 @@ export const Location = Schema.Struct({
 })
 export type Location = typeof Location.Type
 
-const priorityToProtoMap: Record<Priority, ProtoPriority> = {
+/** The proto values a `Priority` is sent as. */
+export type PriorityOnTheWire =
+  | typeof ProtoPriority.PRIORITY_HIGH
+  | typeof ProtoPriority.PRIORITY_MEDIUM
+  | typeof ProtoPriority.PRIORITY_LOW
+
+const priorityToProtoMap: Record<Priority, PriorityOnTheWire> = {
   HIGH: ProtoPriority.PRIORITY_HIGH,
   MEDIUM: ProtoPriority.PRIORITY_MEDIUM,
   LOW: ProtoPriority.PRIORITY_LOW,
 }
 
-export const priorityToProto = (priority: Priority): ProtoPriority => priorityToProtoMap[priority]
+export const priorityToProto = (priority: Priority): PriorityOnTheWire => priorityToProtoMap[priority]
 
 /** `PRIORITY_UNSPECIFIED` (and unknown values) map to the default, `MEDIUM`. */
 export const priorityFromProto = (priority: ProtoPriority): Priority => {

@@ -13,4 +13,6 @@ export const orderLimits = {
   audience: 100,
   /** Products of one order. */
   products: 200,
+  /** Characters of the reason given when pausing an order. */
+  pauseReason: 500,
 } as const

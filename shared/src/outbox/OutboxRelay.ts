@@ -53,7 +53,7 @@ import { outboxStreamKey } from "../eventlog/encoding.ts"
 import type { OutboxEntry } from "../eventlog/types.ts"
 import { topicMessage } from "../orders/topicMessage.ts"
 import { blockingConnection } from "../redis/blockingConnection.ts"
-import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
+import { FailureReason, type RedisError, type RedisUnavailable, reasonOfRedisFailure } from "../redis/errors.ts"
 import { Redis } from "../redis/Redis.ts"
 import { type BackoffPolicy, exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain, until } from "../runtime/Drain.ts"
@@ -61,14 +61,20 @@ import { publishInOrder } from "./publishInOrder.ts"
 
 export type { OutboxEntry } from "../eventlog/types.ts"
 
-/** Redis failed for the relay (reading the outbox, acknowledging, measuring lag). */
+/**
+ * Redis failed for the relay (reading the outbox, acknowledging, measuring lag): `Unavailable`
+ * (an outage: retried) or `Refused` (e.g. `NOGROUP`: the group is created again); `cause` is the
+ * original failure.
+ */
 export class OutboxError extends Schema.TaggedError<OutboxError>()("OutboxError", {
   operation: Schema.String,
-  reason: Schema.String,
-  unavailable: Schema.Boolean,
+  reason: FailureReason,
+  /** The cause's message. */
+  detail: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect()),
 }) {
   override get message() {
-    return `outbox ${this.operation} failed: ${this.reason}`
+    return `outbox ${this.operation} failed (${this.reason}): ${this.detail}`
   }
 }
 
@@ -243,7 +249,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
       Ref.update(stats, (current) => ({ ...current, [field]: current[field] + n }))
 
     const toOutboxError = (operation: string) => (error: RedisUnavailable | RedisError) =>
-      new OutboxError({ operation, reason: error.message, unavailable: error._tag === "RedisUnavailable" })
+      new OutboxError({ operation, reason: reasonOfRedisFailure(error), detail: error.message, cause: error })
 
     const run = <A>(operation: string, redisCommand: string, f: (client: IORedis) => Promise<A>) =>
       redis.use(redisCommand, f).pipe(Effect.mapError(toOutboxError(operation)))
@@ -510,7 +516,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
             Effect.gen(function* () {
               yield* Effect.logWarning("outbox relay round failed").pipe(Effect.annotateLogs({ error: error.message }))
               ownAgain = true
-              if (error.reason.includes("NOGROUP")) yield* ensureGroup.pipe(Effect.ignore)
+              if (error.reason === "Refused" && error.detail.includes("NOGROUP")) yield* ensureGroup.pipe(Effect.ignore)
               yield* Effect.sleep(Duration.millis(roundRetryMs))
               return batchSize
             }),

@@ -17,7 +17,7 @@
  *
  * Delivery is at least once: a commit whose answer was lost is committed again (same `EventID`).
  */
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Queue } from "effect"
 import { Broker } from "../broker/Broker.ts"
 import { OrderEventLog } from "../eventlog/OrderEventLog.ts"
 import type { OutboxEntry } from "../eventlog/types.ts"
@@ -39,6 +39,8 @@ export interface PendingReportsOptions {
 }
 
 interface Pending {
+  /** Increasing: the queue holds a contiguous run of them, oldest first. */
+  readonly seq: number
   readonly orderReqId: string
   readonly entries: ReadonlyArray<OutboxEntry>
 }
@@ -51,16 +53,12 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
     const broker = yield* Broker
     const { catalogue } = yield* Metrics.orUnscraped
     const capacity = Math.max(1, options.capacity ?? 10_000)
-    const queue: Array<Pending> = []
-    let wake: () => void = () => {}
-    const held = () => catalogue.pendingReports.set(queue.length)
-
-    /** Takes `pending` off the queue if it is still there (`defer` may have dropped it meanwhile). */
-    const remove = (pending: Pending) => {
-      const index = queue.indexOf(pending)
-      if (index >= 0) queue.splice(index, 1)
-      held()
-    }
+    // Sliding: an offer never waits; the oldest report makes room (taken first below, to be logged and counted).
+    const queue = yield* Queue.sliding<Pending>(capacity)
+    let nextSeq = 0
+    /** The newest seq dropped for capacity: a report at or below it is no longer in the queue. */
+    let droppedThrough = -1
+    const held = () => catalogue.pendingReports.set(Queue.sizeUnsafe(queue))
 
     const commit = (pending: Pending) =>
       eventLog.append(pending.orderReqId, [], { extraOutbox: pending.entries }).pipe(Effect.asVoid)
@@ -68,41 +66,40 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
     const defer = (orderReqId: string, entries: ReadonlyArray<OutboxEntry>) =>
       Effect.gen(function* () {
         if (entries.length === 0) return
-        if (queue.length >= capacity) {
-          const dropped = queue.shift()
+        // One synchronous step: no other fiber sees the queue between the drop and the offer.
+        const { dropped, waiting } = yield* Effect.sync(() => {
+          const oldest = Queue.isFullUnsafe(queue) ? Queue.takeUnsafe(queue) : undefined
+          const dropped = oldest !== undefined && Exit.isSuccess(oldest) ? oldest.value : undefined
+          if (dropped !== undefined) droppedThrough = dropped.seq
+          Queue.offerUnsafe(queue, { seq: nextSeq++, orderReqId, entries })
+          held()
+          return { dropped, waiting: Queue.sizeUnsafe(queue) }
+        })
+        if (dropped !== undefined) {
           catalogue.pendingReportsDropped.labels(DroppedReportReasons.Capacity).inc()
           yield* Effect.logError("failure report dropped: too many waiting for Redis").pipe(
-            Effect.annotateLogs({ orderReqId: dropped?.orderReqId, topic: dropped?.entries[0]?.topic, capacity }),
+            Effect.annotateLogs({ orderReqId: dropped.orderReqId, topic: dropped.entries[0]?.topic, capacity }),
           )
         }
-        queue.push({ orderReqId, entries })
-        held()
-        wake()
         yield* Effect.logWarning("failure report held until Redis is back").pipe(
-          Effect.annotateLogs({ orderReqId, topic: entries[0]?.topic, waiting: queue.length }),
+          Effect.annotateLogs({ orderReqId, topic: entries[0]?.topic, waiting }),
         )
       })
-
-    const waitForWork = Effect.callback<void>((resume) => {
-      if (queue.length > 0) return resume(Effect.void)
-      wake = () => {
-        wake = () => {}
-        resume(Effect.void)
-      }
-    })
 
     const retry = exponentialCapped(RetryPolicies.deferredReport)
     const worker = Effect.gen(function* () {
       while (true) {
-        yield* waitForWork
-        const next = queue[0]
-        if (next === undefined) continue
+        // Waits for a report; it stays queued (and counted against the capacity) while it is committed.
+        const next = yield* Queue.peek(queue)
         yield* commit(next).pipe(Effect.retry({ schedule: retry }))
-        // By identity, not `shift()`: while this commit was retrying, a full queue may have
-        // dropped `next` and the head may now be a report nobody has committed.
-        remove(next)
+        // Off the queue unless a full queue dropped it meanwhile: then the head is a report nobody
+        // has committed yet.
+        yield* Effect.sync(() => {
+          if (next.seq > droppedThrough) Queue.takeUnsafe(queue)
+          held()
+        })
         yield* Effect.logInfo("held failure report committed to the outbox").pipe(
-          Effect.annotateLogs({ orderReqId: next.orderReqId, waiting: queue.length }),
+          Effect.annotateLogs({ orderReqId: next.orderReqId, waiting: Queue.sizeUnsafe(queue) }),
         )
       }
     })
@@ -116,9 +113,11 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
       phase: "flush",
       run: () =>
         Effect.gen(function* () {
-          while (queue.length > 0) {
-            const next = queue[0] as Pending
-            remove(next)
+          const remaining = yield* Queue.clear(queue)
+          // The worker may be committing the old head: it must not take a later report in its place.
+          droppedThrough = nextSeq - 1
+          held()
+          for (const next of remaining) {
             const committed = yield* commit(next).pipe(
               Effect.timeout(Duration.seconds(1)),
               Effect.as(true),
@@ -148,7 +147,7 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
         }),
     })
 
-    return PendingReports.of({ defer, size: Effect.sync(() => queue.length) })
+    return PendingReports.of({ defer, size: Queue.size(queue) })
   })
 
   static readonly layer: Layer.Layer<PendingReports, never, OrderEventLog | Broker> = Layer.effect(

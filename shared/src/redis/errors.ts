@@ -39,3 +39,16 @@ export const commandFailure = (url: string, command: string, cause: unknown): Re
     ? new RedisUnavailable({ url, reason: outOfMemoryReason, kind: "out-of-memory" })
     : new RedisError({ command, reason })
 }
+
+/**
+ * Why an operation on Redis (a coordination primitive, the outbox relay) failed:
+ * - `Unavailable`: Redis cannot take the command now (unreachable, or out of memory): retry later (503);
+ * - `Refused`: the command or its input was refused (script error, empty job id, ...): a bug, not an outage;
+ * - `Corrupt`: what Redis holds could not be read back (an unreadable stored job).
+ */
+export const FailureReason = Schema.Literals(["Unavailable", "Refused", "Corrupt"])
+export type FailureReason = typeof FailureReason.Type
+
+/** The reason of a failed Redis command: an outage is `Unavailable`, anything else `Refused`. */
+export const reasonOfRedisFailure = (error: RedisUnavailable | RedisError): FailureReason =>
+  error._tag === "RedisUnavailable" ? "Unavailable" : "Refused"

@@ -464,8 +464,19 @@ describe("order lifecycle", () => {
       expect(error?.details).toContain(field)
     const badId = open("has space", industry)
     await expect(badId.done).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT })
+    // The REST rules (`@dcent/shared/orders/wire`): quantity > 0, a calendar delivery date, a buyer.
+    const restRules = open(orderId("BAD2"), industry, {
+      products: [{ productId: "", name: "LED", quantity: 0, unit: "", attributes: {} }],
+      deliveryDate: "2030-02-30",
+      buyerId: "",
+    })
+    await expect(restRules.done).rejects.toMatchObject({
+      code: Status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/buyer_id: .*delivery_date: .*products\[0\]\.quantity: /),
+    })
     // Unknown orders stay unknown.
     expect((await http(processor, "GET", `/api/v1/orders/${orderId("BAD")}`)).status).toBe(404)
+    expect((await http(processor, "GET", `/api/v1/orders/${orderId("BAD2")}`)).status).toBe(404)
   })
 
   it("stops a stream cleanly when the client cancels", async () => {

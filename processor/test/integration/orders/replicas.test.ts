@@ -5,6 +5,8 @@
  */
 import { type Channel, createChannel, Status } from "nice-grpc"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { parseExposition, sumSamples } from "../../../../shared/test/support/exposition.ts"
+import { eventually } from "../../../../test/support/e2e.ts"
 import type { RunningProcessor } from "../../../../test/support/services.ts"
 import { startProcessor } from "../../../../test/support/services.ts"
 import {
@@ -94,12 +96,36 @@ describe("two processor replicas", () => {
     expectGapFree([...streams[0]!.events.slice(0, before), ...resumed.events])
   })
 
+  it("a cancelled stream ends on the server at once (open gauge back down, disconnect counted client_closed)", async () => {
+    const labels = { stream: "processor_order_stream" }
+    const scrape = async () => {
+      const response = await fetch(`${second.httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })
+      const samples = parseExposition(await response.text())
+      return {
+        open: sumSamples(samples, "dcent_streams_open", labels),
+        clientClosed: sumSamples(samples, "dcent_stream_disconnects_total", { ...labels, reason: "client_closed" }),
+      }
+    }
+    const before = await scrape()
+    const stream = openStream(secondChannel, streamRequest(`RP-${run}-C`, industry))
+    await stream.waitFor((event) => statusOf(event) === "SellersSelected")
+    // Idle now (no event will come): only the cancellation can end it on the server.
+    await eventually(scrape, (now) => now.open === before.open + 1, { what: "the stream counted open" })
+    stream.cancel()
+    await eventually(scrape, (now) => now.open === before.open && now.clientClosed === before.clientClosed + 1, {
+      what: "the cancelled stream closed on the server",
+    })
+  })
+
   it("SIGTERM ends the open streams with UNAVAILABLE and exits 0 quickly", async () => {
     const stream = openStream(firstChannel, streamRequest(`RP-${run}-2`, industry))
     streams.push(stream)
     await stream.waitFor((event) => statusOf(event) === "SellersSelected")
     const exit = await first.stop({ timeoutMs: 15_000 })
-    await expect(stream.done).rejects.toMatchObject({ code: Status.UNAVAILABLE })
+    await expect(stream.done).rejects.toMatchObject({
+      code: Status.UNAVAILABLE,
+      details: expect.stringMatching(/shutting down.*from_seq/),
+    })
     expect(exit, first.output()).toMatchObject({ code: 0, killed: false })
     expect(exit.durationMs).toBeLessThan(5_000)
   })

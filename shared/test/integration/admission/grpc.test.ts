@@ -12,6 +12,7 @@ import {
   ClientError,
   createChannel,
   createClient,
+  createClientFactory,
   Metadata,
   ServerError,
   Status,
@@ -24,6 +25,7 @@ import {
   type OrderStreamResponse,
   type OrderStreamsResponse,
 } from "../../../src/generated/dcent/orders/v1/order_streaming_service.ts"
+import { errorDetailsClientMiddleware, errorInfoOf } from "../../../src/grpc/errorDetails.ts"
 import { GrpcServer } from "../../../src/grpc/GrpcServer.ts"
 import { grpcService } from "../../../src/grpc/services.ts"
 import { Metrics, type MetricsShape } from "../../../src/metrics/Metrics.ts"
@@ -133,7 +135,9 @@ const samples = async () => parseExposition(await metrics.registry.metrics())
 
 /** A unary call's outcome with its trailers. */
 const pause = async (id: string) => {
-  const orders = createClient(OrderNonStreamingServiceDefinition, channel)
+  const orders = createClientFactory()
+    .use(errorDetailsClientMiddleware)
+    .create(OrderNonStreamingServiceDefinition, channel)
   let trailer = Metadata()
   try {
     const response = await orders.pauseOrder(
@@ -181,6 +185,8 @@ describe("gRPC admission control", () => {
       expect(outcome.trailer.get("retry-after")).toBe("2")
       expect(outcome.trailer.get("grpc-retry-pushback-ms")).toBe("2000")
       expect(outcome.trailer.get("dcent-error-code")).toBe("overloaded")
+      // The same code in the standard details (GrpcServer's outermost middleware).
+      expect(errorInfoOf(outcome.error)).toMatchObject({ reason: "overloaded", domain: "dcent" })
     }
 
     // Health is exempt.

@@ -1,7 +1,12 @@
 /** PriorityQueue against the real Redis; two layers = two connections = two processes. */
 import { Context, Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { PriorityQueue, type PriorityQueueOptions, queueKeys } from "../../../src/coordination/PriorityQueue.ts"
+import {
+  CoordinationError,
+  PriorityQueue,
+  type PriorityQueueOptions,
+  queueKeys,
+} from "../../../src/coordination/PriorityQueue.ts"
 import type { Priority } from "../../../src/orders/domain.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
 import { deleteKeys, testPrefix } from "../eventlog/support.ts"
@@ -246,6 +251,25 @@ describe("PriorityQueue", () => {
         yield* Fiber.join(waiting).pipe(Effect.timeout("5 seconds"))
         expect(Option.getOrThrow(yield* consumer!.queue.take("fallback", { leaseMs: 1_000 })).id).toBe("j")
       }).pipe(Effect.scoped),
+    )
+  })
+
+  it("fails with the reason: Refused for a bad job, Corrupt (with its cause) for a stored job it cannot read", async () => {
+    const { queue, redis } = (await processes(1))[0]!
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const refused = yield* Effect.flip(queue.enqueue("bad", { id: "", priority: "LOW", payload: "x" }))
+        expect(refused).toBeInstanceOf(CoordinationError)
+        expect(refused).toMatchObject({ reason: "Refused", operation: "queue enqueue", name: "bad" })
+        expect(refused.cause).toBeUndefined()
+
+        expect(yield* queue.enqueue("bad", { id: "j1", priority: "LOW", payload: "x" })).toBe(true)
+        yield* Effect.promise(() => redis.client.hset(queueKeys("bad").jobs, "j1", "not json"))
+        const corrupt = yield* Effect.flip(queue.take("bad", { leaseMs: 10_000 }))
+        expect(corrupt).toMatchObject({ reason: "Corrupt", operation: "queue take" })
+        expect(corrupt.detail).toContain("unreadable job")
+        expect(corrupt.cause).toBeDefined()
+      }),
     )
   })
 })

@@ -89,6 +89,32 @@ describe("PendingReports", () => {
     )
   })
 
+  it("keeps the newest `capacity` reports: each one dropped is counted and logged by its order id", async () => {
+    const { state, layer } = fakes(4)
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        const pending = yield* PendingReports
+        const metrics = yield* Metrics
+        for (let i = 1; i <= 10; i++) yield* pending.defer(`ORD-${i}`, [report(`ORD-${i}`)])
+        expect(yield* pending.size).toBe(4)
+        expect(yield* sampleOf(metrics, "dcent_pending_reports_dropped_total", { reason: "capacity" })).toBe(6)
+        state.redisUp = true
+        yield* waitUntil(() => state.committed.includes("ORD-10"))
+        // ORD-1 may have been in flight when it was dropped; the others are the newest four, in order.
+        expect(state.committed.filter((id) => id !== "ORD-1")).toEqual(["ORD-7", "ORD-8", "ORD-9", "ORD-10"])
+      }).pipe(Effect.provide(layer)),
+    )
+    const dropped = state.logs.filter((line) => line.includes("failure report dropped"))
+    expect(dropped.map((line) => /"orderReqId":"([^"]+)"/.exec(line)?.[1])).toEqual([
+      "ORD-1",
+      "ORD-2",
+      "ORD-3",
+      "ORD-4",
+      "ORD-5",
+      "ORD-6",
+    ])
+  })
+
   it("at drain, counts a report neither Redis nor the broker took, and logs its ids without the body", async () => {
     const { state, layer } = fakes()
     await Effect.runPromise(
