@@ -107,7 +107,8 @@ export const chaosDown = async () => {
 /**
  * A 3-broker KRaft cluster of the chaos suite's own: `KAFKA_BROKERS=3 stack.sh up kafka` with
  * brokers on `CHAOS_KAFKA3_PORT` (19492), +2 and +4 (controllers on the next ports), its own run
- * directory, and a small heap each (`CHAOS_KAFKA3_HEAP_OPTS`, -Xmx256m: three JVMs share 2 cores).
+ * directory, and a modest heap each (`CHAOS_KAFKA3_HEAP_OPTS`, -Xmx512m: -Xmx256m ran out of
+ * heap at start-up on a fresh-clone run).
  * Topics get 3 replicas and `min.insync.replicas=2`.
  */
 export const replicatedKafka = {
@@ -115,7 +116,7 @@ export const replicatedKafka = {
   port: Number(process.env.CHAOS_KAFKA3_PORT ?? 19492),
   controllerPort: Number(process.env.CHAOS_KAFKA3_CONTROLLER_PORT ?? 19493),
   runDir: process.env.CHAOS_KAFKA3_RUN_DIR ?? `${chaosServers.runDir}/kafka3`,
-  heapOpts: process.env.CHAOS_KAFKA3_HEAP_OPTS ?? "-Xms128m -Xmx256m",
+  heapOpts: process.env.CHAOS_KAFKA3_HEAP_OPTS ?? "-Xms128m -Xmx512m",
   /** `min.insync.replicas` of its topics (the services' default for replication factor 3). */
   minInsync: 2,
 } as const
