@@ -16,7 +16,7 @@
 import { Duration, Effect, type Scope } from "effect"
 import type { Redis as IORedis } from "ioredis"
 import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
-import { commandFailure, type RedisError, RedisUnavailable } from "./errors.ts"
+import { commandFailure, isReconnectable, type RedisError, RedisUnavailable } from "./errors.ts"
 import type { RedisShape } from "./Redis.ts"
 
 export interface BlockingConnection {
@@ -84,7 +84,7 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
 
     const use = <A>(command: string, timeoutMs: number, f: (client: IORedis) => Promise<A>) =>
       once(command, timeoutMs, f).pipe(
-        retryWhile(RetryPolicies.redisRead, (error) => error._tag === "RedisUnavailable"),
+        retryWhile(RetryPolicies.redisRead, isReconnectable),
         Effect.withSpan(`Redis.${command}`),
       )
 

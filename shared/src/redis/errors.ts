@@ -32,6 +32,17 @@ const outOfMemoryReply = /\bOOM command not allowed\b/
 
 export const outOfMemoryReason = "it is out of memory (maxmemory reached; nothing is evicted)"
 
+/**
+ * Redis refused for memory. It answered and stays full until memory is freed, so retrying the
+ * command at once only adds load to it; the caller gets 503 + Retry-After instead.
+ */
+export const isOutOfMemory = (error: RedisUnavailable | RedisError): boolean =>
+  error._tag === "RedisUnavailable" && error.kind === "out-of-memory"
+
+/** Unreachable now, maybe not in a moment: worth another attempt of a command Redis never saw. */
+export const isReconnectable = (error: RedisUnavailable | RedisError): boolean =>
+  error._tag === "RedisUnavailable" && !isOutOfMemory(error)
+
 /** A rejected command: a refusal for memory is an outage (retry later), anything else a failure. */
 export const commandFailure = (url: string, command: string, cause: unknown): RedisUnavailable | RedisError => {
   const reason = cause instanceof Error ? cause.message : String(cause)

@@ -48,3 +48,17 @@ export const serviceCpu = (cpu: Readonly<Record<string, number | null>>): number
 /** Rounded for JSON and tables. */
 export const round = (value: number | null | undefined, digits = 2): number | null =>
   value === null || value === undefined || !Number.isFinite(value) ? null : Number(value.toFixed(digits))
+
+/** The result of a scenario that cannot run against what it was given (`why` says what to unset). */
+export const skippedResult = (
+  base: Pick<ScenarioResult, "scenario" | "system" | "baselineName" | "startedAt" | "settings">,
+  why: string,
+): ScenarioResult => ({
+  ...base,
+  durationSeconds: 0,
+  figures: [],
+  checks: [],
+  details: {},
+  notes: [`skipped: ${why}`],
+  ok: true,
+})

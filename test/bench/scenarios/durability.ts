@@ -9,7 +9,7 @@
 import { Redis as IORedis } from "ioredis"
 import { numberEnv } from "../lib/config.ts"
 import { checksOk, progress, type ScenarioResult, streamErrorNote } from "../lib/report.ts"
-import { round, type Scenario, type ScenarioContext } from "../lib/scenario.ts"
+import { round, type Scenario, type ScenarioContext, skippedResult } from "../lib/scenario.ts"
 import { startSystem } from "../lib/targets.ts"
 import { measureWrite, phaseFigures, type WriteRun, writeSettings } from "./write.ts"
 
@@ -37,17 +37,10 @@ export const durability: Scenario = {
       settings,
     }
     if (context.external !== undefined || !context.redis.private) {
-      return {
-        ...base,
-        durationSeconds: 0,
-        figures: [],
-        checks: [],
-        details: {},
-        notes: [
-          "skipped: durability switches the bench's own private Redis (unset BENCH_REDIS_URL and the *_URL targets)",
-        ],
-        ok: true,
-      }
+      return skippedResult(
+        base,
+        "durability switches the bench's own private Redis (unset BENCH_REDIS_URL and the *_URL targets)",
+      )
     }
     progress(`durability: everysec first, then always; ${settings.orders} orders, ${settings.concurrency} in flight`)
     const measure = async (mode: "always" | "everysec", processorDb: number, requestorDb: number) => {

@@ -6,7 +6,7 @@
  */
 import { numberEnv } from "../lib/config.ts"
 import { checksOk, type Figure, latencyFigures, progress, type ScenarioResult, streamErrorNote } from "../lib/report.ts"
-import { round, type Scenario, type ScenarioContext, serviceCpu } from "../lib/scenario.ts"
+import { round, type Scenario, type ScenarioContext, serviceCpu, skippedResult } from "../lib/scenario.ts"
 import { startSystem } from "../lib/targets.ts"
 import { measureWrite, type WriteRun, writeSettings } from "./write.ts"
 
@@ -27,15 +27,10 @@ export const replicas: Scenario = {
       settings,
     }
     if (context.external !== undefined) {
-      return {
-        ...base,
-        durationSeconds: 0,
-        figures: [],
-        checks: [],
-        details: {},
-        notes: ["skipped: replicas starts its own services (unset REQUESTOR_URL / PROCESSOR_URL / REQUESTOR_GRPC)"],
-        ok: true,
-      }
+      return skippedResult(
+        base,
+        "replicas starts its own services (unset REQUESTOR_URL / PROCESSOR_URL / REQUESTOR_GRPC)",
+      )
     }
     progress(`replicas: 1 + 1 first, then 2 + 2; ${settings.orders} orders, ${settings.concurrency} in flight`)
     const single = await measureWrite(

@@ -23,7 +23,7 @@ import pg from "pg"
 import { databaseUrl } from "../../support/servers.ts"
 import { intEnv, numberEnv } from "../lib/config.ts"
 import { type ChannelCheck, checksOk, type Figure, progress, type ScenarioResult } from "../lib/report.ts"
-import { round, type Scenario, type ScenarioContext } from "../lib/scenario.ts"
+import { round, type Scenario, type ScenarioContext, skippedResult } from "../lib/scenario.ts"
 import { startSystem, type Target } from "../lib/targets.ts"
 
 const PROCESSOR_DB = 0
@@ -285,17 +285,10 @@ export const retention: Scenario = {
       settings,
     }
     if (context.external !== undefined || !context.redis.private) {
-      return {
-        ...base,
-        durationSeconds: 0,
-        figures: [],
-        checks: [],
-        details: {},
-        notes: [
-          "skipped: retention starts its own services on a private Redis (unset REQUESTOR_URL and BENCH_REDIS_URL)",
-        ],
-        ok: true,
-      }
+      return skippedResult(
+        base,
+        "retention starts its own services on a private Redis (unset REQUESTOR_URL and BENCH_REDIS_URL)",
+      )
     }
     const db = new pg.Pool({ connectionString: databaseUrl, max: 2 })
     try {
