@@ -31,7 +31,17 @@ import { Clock, Context, Data, Effect, Layer, Option, Result, Schema } from "eff
 import { ProcessorConfig } from "../config.ts"
 import { type Command, type Decision, decide, type Replies } from "./decide.ts"
 import { type CommandError, Unavailable, WrongState } from "./errors.ts"
-import { encodeOrderState, Keys, type OrderDetails, type OrderState, OrderStateJson } from "./model.ts"
+import {
+  changedProposals,
+  encodeOrderHead,
+  Keys,
+  type OrderDetails,
+  type OrderState,
+  OrderStateJson,
+  type Proposal,
+  ProposalJson,
+  withProposals,
+} from "./model.ts"
 import { outboxEntries } from "./outbox.ts"
 import { RecentStates } from "./recentStates.ts"
 import { retentionWrites } from "./retention.ts"
@@ -72,6 +82,7 @@ export interface OrdersShape {
 class CommitConflict extends Data.TaggedError("CommitConflict")<{ readonly orderReqId: string }> {}
 
 const decodeState = Schema.decodeUnknownEffect(OrderStateJson)
+const decodeProposal = Schema.decodeUnknownEffect(ProposalJson)
 
 const redisUnavailable = (error: RedisUnavailable | RedisError) =>
   new Unavailable({ dependency: "redis", reason: error.message })
@@ -80,9 +91,10 @@ const eventLogUnavailable = (error: EventLogError) => new Unavailable({ dependen
 
 const sha1 = (value: string) => createHash("sha1").update(value).digest("hex")
 
-/** What a command reads before deciding: the stored state (raw, for the guard) and the log's end. */
+/** What a command reads before deciding: the stored head (raw, for the guard), the proposals and the log's end. */
 interface Snapshot {
   readonly raw: string | null
+  readonly proposals: Record<string, string>
   readonly logSeq: number
 }
 
@@ -98,7 +110,8 @@ export const decisionWrites = (
   ...(decision.state === undefined
     ? []
     : [
-        { op: "set" as const, key: Keys.order(orderReqId), value: encodeOrderState(decision.state) },
+        { op: "set" as const, key: Keys.order(orderReqId), value: encodeOrderHead(decision.state) },
+        ...proposalWrites(orderReqId, previous, decision.state),
         ...retentionWrites(orderReqId, previous, decision.state),
       ]),
   ...decision.timers.set.map((timer) => ({
@@ -110,6 +123,21 @@ export const decisionWrites = (
   ...decision.timers.clear.map((member) => ({ op: "zrem" as const, key: Keys.timers, member })),
   ...sellerIndexWrites(orderReqId, decision),
 ]
+
+/** Only the proposals the decision changed (see `encodeOrderHead`). */
+const proposalWrites = (orderReqId: string, previous: OrderState | undefined, next: OrderState) => {
+  const { set, removed } = changedProposals(previous, next)
+  const key = Keys.proposals(orderReqId)
+  return [
+    ...set.map((proposal) => ({
+      op: "hset" as const,
+      key,
+      field: proposal.proposalId,
+      value: JSON.stringify(proposal),
+    })),
+    ...removed.map((field) => ({ op: "hdel" as const, key, field })),
+  ]
+}
 
 /**
  * The sellers' index of their live orders (`GET /api/v1/sellers/:SellerID/orders`): an order
@@ -148,11 +176,14 @@ export const makeOrders = () =>
     const recentStates = new RecentStates(2_000)
     const conflictRetries = backoff(RetryPolicies.commitConflict)
 
-    const decodeStored = (orderReqId: string, raw: string | null) =>
+    /** A whole state (head and proposals in one JSON, as archived), or a head with its stored proposals. */
+    const decodeStored = (orderReqId: string, raw: string | null, proposals: Record<string, string> = {}) =>
       raw === null
         ? Effect.succeed(Option.none<OrderState>())
-        : decodeState(raw).pipe(
-            Effect.map(Option.some),
+        : Effect.all([decodeState(raw), Effect.forEach(Object.values(proposals), (json) => decodeProposal(json))]).pipe(
+            Effect.map(([head, stored]: readonly [OrderState, ReadonlyArray<Proposal>]) =>
+              Option.some(withProposals(head, stored)),
+            ),
             Effect.mapError(
               (error) =>
                 new Unavailable({ dependency: "order state", reason: `order ${orderReqId}: ${error.message}` }),
@@ -160,10 +191,18 @@ export const makeOrders = () =>
           )
 
     const get = Effect.fn("Orders.get")(function* (orderReqId: string) {
-      const raw = yield* redis
-        .use("GET", (client) => client.get(Keys.order(orderReqId)))
+      const [raw, proposals] = yield* redis
+        .useIdempotent("GET+HGETALL", async (client) => {
+          const replies = await client.pipeline().get(Keys.order(orderReqId)).hgetall(Keys.proposals(orderReqId)).exec()
+          const failed = replies?.find(([error]) => error !== null)
+          if (failed !== undefined) throw failed[0]
+          return [
+            (replies?.[0]?.[1] as string | null | undefined) ?? null,
+            (replies?.[1]?.[1] as Record<string, string> | undefined) ?? {},
+          ] as const
+        })
         .pipe(Effect.mapError(redisUnavailable))
-      return yield* decodeStored(orderReqId, raw)
+      return yield* decodeStored(orderReqId, raw, proposals)
     })
 
     const archiveUnavailable = (error: ArchiveUnavailable) =>
@@ -187,19 +226,24 @@ export const makeOrders = () =>
     /** The state and the log's last seq in one round trip (a pipeline: two reads, no lock). */
     const snapshot = (orderReqId: string) =>
       redis
-        .useIdempotent("GET+XREVRANGE", async (client): Promise<Snapshot> => {
+        .useIdempotent("GET+HGETALL+XREVRANGE", async (client): Promise<Snapshot> => {
           const replies = await client
             .pipeline()
             .get(Keys.order(orderReqId))
+            .hgetall(Keys.proposals(orderReqId))
             .xrevrange(orderEventsKey(orderReqId), "+", "-", "COUNT", 1)
             .exec()
-          const [getReply, topReply] = replies ?? []
-          const failed = getReply?.[0] ?? topReply?.[0]
+          const [getReply, proposalsReply, topReply] = replies ?? []
+          const failed = getReply?.[0] ?? proposalsReply?.[0] ?? topReply?.[0]
           if (failed) throw failed
           const top = (topReply?.[1] as ReadonlyArray<[string, unknown]> | undefined)?.[0]
           const logSeq = top === undefined ? 0 : seqOfStreamId(top[0])
           if (logSeq === undefined) throw new Error(`unexpected stream id ${top?.[0]}`)
-          return { raw: (getReply?.[1] as string | null | undefined) ?? null, logSeq }
+          return {
+            raw: (getReply?.[1] as string | null | undefined) ?? null,
+            proposals: (proposalsReply?.[1] as Record<string, string> | undefined) ?? {},
+            logSeq,
+          }
         })
         .pipe(Effect.mapError(redisUnavailable))
 
@@ -217,8 +261,8 @@ export const makeOrders = () =>
           })
         }
         return snapshot(orderReqId).pipe(
-          Effect.flatMap(({ raw, logSeq }) =>
-            decodeStored(orderReqId, raw).pipe(
+          Effect.flatMap(({ raw, proposals, logSeq }) =>
+            decodeStored(orderReqId, raw, proposals).pipe(
               Effect.map((stored) => {
                 const read = {
                   raw,

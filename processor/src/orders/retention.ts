@@ -2,8 +2,9 @@
  * The processor's side of retention (`@dcent/shared/archive/Archiver`): what of an order goes to
  * the archive and how it leaves Redis.
  *
- * Archived (side `processor`): the order state document `order:{id}` (the order, its proposals
- * with their seller follow-ups and queued buyer follow-ups, the buyer follow-ups, the selected
+ * Archived (side `processor`): the order state as one document, from its head `order:{id}` and
+ * its proposals `order:{id}:proposals` (the order, its proposals with their seller follow-ups and
+ * queued buyer follow-ups, the buyer follow-ups, the selected
  * sellers, the stored replies of idempotent requests), the order event log `order:{id}:events`,
  * and the Google Chat results of its dispatch `order:{id}:gchat`. Removed together with its
  * `retention` and `live-orders` members, only if the state and the log did not change since read.
@@ -18,7 +19,7 @@ import { orderEventsKey } from "@dcent/shared/eventlog/OrderEventLog"
 import type { StateWrite } from "@dcent/shared/eventlog/types"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Effect, Schema } from "effect"
-import { Keys, type OrderState, OrderStateJson } from "./model.ts"
+import { encodeOrderState, Keys, type OrderState, OrderStateJson, ProposalJson, withProposals } from "./model.ts"
 
 /** When the order ended, in ms; `undefined` while it has not (submitted, paused by the buyer). */
 export const endedAtOf = (state: OrderState): number | undefined => {
@@ -66,13 +67,14 @@ local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local last = '0-0'
 if top[1] then last = top[1][1] end
 if last ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[6])
 redis.call('ZREM', KEYS[4], ARGV[3])
 redis.call('SREM', KEYS[5], ARGV[3])
 return 1`,
 )
 
 const decodeState = Schema.decodeUnknownSync(OrderStateJson)
+const decodeProposal = Schema.decodeUnknownSync(ProposalJson)
 
 export const processorRetention = Effect.gen(function* () {
   const redis = yield* Redis
@@ -83,6 +85,7 @@ export const processorRetention = Effect.gen(function* () {
         .get(Keys.order(orderReqId))
         .xrange(orderEventsKey(orderReqId), "-", "+")
         .hgetall(Keys.chatResults(orderReqId))
+        .hgetall(Keys.proposals(orderReqId))
         .exec()) as Array<[Error | null, unknown]>
       const failure = replies.find(([error]) => error !== null)
       if (failure !== undefined) throw failure[0]
@@ -90,7 +93,11 @@ export const processorRetention = Effect.gen(function* () {
       if (raw === null) return undefined
       const entries = replies[1]?.[1] as Array<[string, Array<string>]>
       const chatResults = replies[2]?.[1] as Record<string, string>
-      const state = decodeState(raw)
+      const proposals = replies[3]?.[1] as Record<string, string>
+      const state = withProposals(
+        decodeState(raw),
+        Object.values(proposals).map((json) => decodeProposal(json)),
+      )
       const endedAt = endedAtOf(state)
       return {
         ended: endedAt !== undefined,
@@ -101,7 +108,7 @@ export const processorRetention = Effect.gen(function* () {
           buyerId: state.details.buyerId,
           status: state.status,
           endedAt: new Date(endedAt ?? Date.parse(state.updatedAt)).toISOString(),
-          record: raw,
+          record: encodeOrderState(state),
           extra: JSON.stringify({ chatResults }),
           // The log's entries hold one field, `e`: the record's JSON.
           events: entries.map(([, fields]) => fields[1] as string),
@@ -120,6 +127,7 @@ export const processorRetention = Effect.gen(function* () {
             Keys.chatResults(orderReqId),
             retentionKey,
             liveOrdersKey,
+            Keys.proposals(orderReqId),
           ],
           [snapshot.stateSha1, snapshot.lastId, orderReqId],
         ),

@@ -2,14 +2,26 @@
  * `encodeOrderState` (the commit's fast path: `JSON.stringify`) writes what the schema would:
  * for any state the schema describes, the JSON documents are the same (key order aside), and what
  * it writes reads back through `OrderStateJson` to a state that is written the same way again.
+ * The stored split (a head without proposals, one hash field per proposal) reads back to the same
+ * state, and a commit writes only the proposals it changed.
  */
 import { isDeepStrictEqual } from "node:util"
 import { Arbitrary, Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { encodeOrderState, OrderState, OrderStateJson } from "../../../src/orders/model.ts"
+import {
+  changedProposals,
+  encodeOrderHead,
+  encodeOrderState,
+  OrderState,
+  OrderStateJson,
+  type Proposal,
+  ProposalJson,
+  withProposals,
+} from "../../../src/orders/model.ts"
 
 const encodeWithSchema = Schema.encodeSync(OrderStateJson)
 const decode = Schema.decodeUnknownSync(OrderStateJson)
+const decodeProposal = Schema.decodeUnknownSync(ProposalJson)
 
 const check = (property: (state: OrderState) => boolean) =>
   Effect.runPromise(Arbitrary.checkEffect(Arbitrary.schema(OrderState), property, { runs: 200, seed: 42 }))
@@ -31,5 +43,74 @@ describe("encodeOrderState", () => {
       return !finite(text) || isDeepStrictEqual(JSON.parse(encodeOrderState(decode(text))), JSON.parse(text))
     })
     expect(result._tag, Arbitrary.formatCheckFailure(result)).toBe("Passed")
+  })
+})
+
+/** The head and proposals a commit stores (see `encodeOrderHead`), read back as `Orders` does. */
+const storedAndRead = (state: OrderState): OrderState => {
+  const head = decode(encodeOrderHead(state))
+  const proposals = Object.values(state.proposals).map((proposal) => decodeProposal(JSON.stringify(proposal)))
+  // A Redis hash returns its fields in no particular order.
+  return withProposals(head, proposals.reverse())
+}
+
+describe("the stored head and proposals", () => {
+  it("read back to the state, proposals in submission order, for any state", async () => {
+    let withSeveral = 0
+    const result = await check((generated) => {
+      // As decisions make them: keyed by their own id, submitted one after the other.
+      const proposals: Record<string, Proposal> = {}
+      for (const [index, proposal] of Object.values(generated.proposals).entries()) {
+        if (proposals[proposal.proposalId] !== undefined) continue
+        const submittedAt = new Date(Date.UTC(2026, 0, 1, 0, 0, index)).toISOString()
+        proposals[proposal.proposalId] = { ...proposal, submittedAt }
+      }
+      const state = { ...generated, proposals }
+      const text = encodeOrderState(state)
+      if (!finite(text)) return true
+      if (Object.keys(proposals).length > 1) withSeveral += 1
+      const read = storedAndRead(state)
+      return (
+        isDeepStrictEqual(JSON.parse(encodeOrderState(read)), JSON.parse(text)) &&
+        isDeepStrictEqual(Object.keys(read.proposals), Object.keys(proposals))
+      )
+    })
+    expect(result._tag, Arbitrary.formatCheckFailure(result)).toBe("Passed")
+    expect(withSeveral).toBeGreaterThan(10)
+  })
+
+  it("keep the head free of proposals", async () => {
+    const result = await check((state) => Object.keys(JSON.parse(encodeOrderHead(state)).proposals).length === 0)
+    expect(result._tag, Arbitrary.formatCheckFailure(result)).toBe("Passed")
+  })
+})
+
+describe("changedProposals", () => {
+  const proposal = (id: string, price: number): Proposal => ({
+    proposalId: id,
+    sellerId: "S1",
+    price,
+    deliveryDate: "2027-01-01",
+    status: "SUBMITTED",
+    version: 1,
+    submittedAt: `2026-12-06T10:00:0${id.slice(1)}.000Z`,
+    updatedAt: "2026-12-06T10:00:00.000Z",
+    notes: [],
+    pendingFollowUps: [],
+  })
+  it("lists only the proposals a decision replaced or added, and the removed ones", () => {
+    const p1 = proposal("P1", 10)
+    const p2 = proposal("P2", 20)
+    const p3 = proposal("P3", 30)
+    // Only `proposals` is read.
+    const base = { proposals: { P1: p1, P2: p2, P3: p3 } } as unknown as OrderState
+    const updated = { ...p2, price: 21, version: 2 }
+    const p4 = proposal("P4", 40)
+    const next = { proposals: { P1: p1, P2: updated, P4: p4 } } as unknown as OrderState
+    const changes = changedProposals(base, next)
+    expect(changes.set.map((one) => one.proposalId)).toEqual(["P2", "P4"])
+    expect(changes.removed).toEqual(["P3"])
+    expect(changedProposals(undefined, next).set.map((one) => one.proposalId)).toEqual(["P1", "P2", "P4"])
+    expect(changedProposals(next, next)).toEqual({ set: [], removed: [] })
   })
 })
