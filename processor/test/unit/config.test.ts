@@ -30,7 +30,14 @@ describe("processor configuration", () => {
       dispatchAgingMs: 30_000,
       timerPollMs: 250,
       demoData: false,
-      httpAdmission: { maxInFlight: 512, maxQueue: 1024, queueTimeout: Duration.millis(1000), retryAfterSeconds: 1 },
+      httpAdmission: {
+        maxInFlight: 512,
+        adaptive: true,
+        minInFlight: 8,
+        maxQueue: 1024,
+        queueTimeout: Duration.millis(250),
+        retryAfterSeconds: 1,
+      },
       grpcAdmission: { maxUnaryInFlight: 1024, maxStreams: 150_000, retryAfterSeconds: 1 },
       httpLimits: {
         maxBodyBytes: 1_048_576,
@@ -48,6 +55,8 @@ describe("processor configuration", () => {
   it("reads the admission-control bounds", () => {
     const exit = parse({
       HTTP_MAX_IN_FLIGHT: "64",
+      HTTP_ADAPTIVE_LIMIT: "false",
+      HTTP_MIN_IN_FLIGHT: "4",
       HTTP_MAX_QUEUE: "0",
       HTTP_QUEUE_TIMEOUT_MS: "250",
       GRPC_MAX_UNARY_IN_FLIGHT: "32",
@@ -55,7 +64,14 @@ describe("processor configuration", () => {
       OVERLOAD_RETRY_AFTER_SECONDS: "5",
     })
     expect(Exit.isSuccess(exit) && exit.value).toMatchObject({
-      httpAdmission: { maxInFlight: 64, maxQueue: 0, queueTimeout: Duration.millis(250), retryAfterSeconds: 5 },
+      httpAdmission: {
+        maxInFlight: 64,
+        adaptive: false,
+        minInFlight: 4,
+        maxQueue: 0,
+        queueTimeout: Duration.millis(250),
+        retryAfterSeconds: 5,
+      },
       grpcAdmission: { maxUnaryInFlight: 32, maxStreams: 200_000, retryAfterSeconds: 5 },
     })
   })

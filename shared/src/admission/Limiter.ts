@@ -12,26 +12,34 @@
  * - `tryAcquire()` / `release()`: synchronous, no queue, for callers outside Effect (the gRPC
  *   middleware) and for slots held as long as a stream is open.
  *
- * A freed slot goes straight to the oldest waiter, so `inFlight() < maxInFlight` implies an empty
+ * A freed slot goes straight to the oldest waiter, so `inFlight() < limit()` implies an empty
  * queue and a newcomer never overtakes a waiter. The state is plain counters (one JavaScript
  * thread): checking and taking a slot is a few comparisons.
+ *
+ * With `adaptive`, the bound follows the latency of the work `admit` runs (`./vegasLimit.ts`),
+ * between `adaptive.min` and `maxInFlight`: past capacity, latency grows, the bound shrinks and
+ * the excess is refused at once instead of queueing inside the service.
  */
-import { Duration, Effect, Schema } from "effect"
+import { Clock, Duration, Effect, Schema } from "effect"
 import { type AdmissionEntry, type RefusalReason, RefusalReasons } from "../metrics/catalogue.ts"
+import { makeVegasLimit } from "./vegasLimit.ts"
 
 /** Refused by admission control: `entry` is at its bound; retry after `retryAfterSeconds`. */
 export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
   entry: Schema.String,
   reason: Schema.Literals([RefusalReasons.Capacity, RefusalReasons.QueueTimeout]),
-  /** The bound on work in flight. */
+  /** The bound on work in flight (its ceiling when adaptive). */
   limit: Schema.Int,
+  /** The bound follows the latency (`LimiterOptions.adaptive`). */
+  adaptive: Schema.optionalKey(Schema.Boolean),
   retryAfterSeconds: Schema.Int,
 }) {
   override get message() {
+    const bound = this.adaptive === true ? "its adaptive bound" : `${this.limit}`
     const why =
       this.reason === RefusalReasons.Capacity
-        ? `${this.limit} already in flight`
-        : `no slot freed up in time (${this.limit} in flight)`
+        ? `${bound} already in flight`
+        : `no slot freed up in time (${bound} in flight)`
     return `overloaded (${this.entry}): ${why}; retry after ${this.retryAfterSeconds} s`
   }
 }
@@ -41,12 +49,19 @@ export interface LimiterObserver {
   readonly inFlight: (count: number) => void
   readonly queued: (count: number) => void
   readonly refused: (reason: RefusalReason) => void
+  /** The bound changed (adaptive limiters). */
+  readonly limit?: (count: number) => void
 }
 
 export interface LimiterOptions {
   readonly entry: AdmissionEntry
-  /** Work allowed in flight at once (≥ 1). */
+  /** Work allowed in flight at once (≥ 1); the ceiling when `adaptive`. */
   readonly maxInFlight: number
+  /**
+   * The bound follows the latency of the work `admit` runs, from `initial` (default: the ceiling,
+   * at most 64) and never below `min` (`./vegasLimit.ts`). `tryAcquire` callers give no latency.
+   */
+  readonly adaptive?: { readonly min: number; readonly initial?: number }
   /** Callers that may wait for a slot beyond that (default 0: refuse at once). */
   readonly maxQueue?: number
   /** Longest wait in the queue before the caller is refused (default 1 s). */
@@ -61,6 +76,8 @@ export interface Limiter {
   readonly maxInFlight: number
   readonly maxQueue: number
   readonly retryAfterSeconds: number
+  /** The bound now (`maxInFlight` unless adaptive). */
+  readonly limit: () => number
   /** Slots held now. */
   readonly inFlight: () => number
   /** Callers waiting for a slot now. */
@@ -92,18 +109,29 @@ export const makeLimiter = (options: LimiterOptions): Limiter => {
   const maxWait = Duration.fromInputUnsafe(options.maxWait ?? "1 second")
   const retryAfterSeconds = Math.max(1, Math.ceil(options.retryAfterSeconds ?? 1))
   const observer = options.observer ?? noObserver
+  const adaptive =
+    options.adaptive === undefined
+      ? undefined
+      : makeVegasLimit({
+          min: Math.min(maxInFlight, options.adaptive.min),
+          max: maxInFlight,
+          initial: options.adaptive.initial ?? Math.min(maxInFlight, 64),
+        })
+  const limit = adaptive === undefined ? () => maxInFlight : adaptive.limit
   // One instance per reason: a refusal carries nothing per call, and building none keeps it cheap.
   const refusals: Record<RefusalReason, Overloaded> = {
     [RefusalReasons.Capacity]: new Overloaded({
       entry: options.entry,
       reason: RefusalReasons.Capacity,
       limit: maxInFlight,
+      ...(adaptive === undefined ? {} : { adaptive: true }),
       retryAfterSeconds,
     }),
     [RefusalReasons.QueueTimeout]: new Overloaded({
       entry: options.entry,
       reason: RefusalReasons.QueueTimeout,
       limit: maxInFlight,
+      ...(adaptive === undefined ? {} : { adaptive: true }),
       retryAfterSeconds,
     }),
   }
@@ -119,7 +147,8 @@ export const makeLimiter = (options: LimiterOptions): Limiter => {
 
   const release = (): void => {
     const next = waiters.values().next()
-    if (next.done !== true) {
+    // An adaptive bound may have shrunk below what is in flight: then the slot is not handed on.
+    if (next.done !== true && active <= limit()) {
       // Hand the slot over: `active` stays as it is.
       const waiter = next.value
       waiters.delete(waiter)
@@ -133,7 +162,7 @@ export const makeLimiter = (options: LimiterOptions): Limiter => {
   }
 
   const tryAcquire = (): Overloaded | undefined => {
-    if (active < maxInFlight) {
+    if (active < limit()) {
       active += 1
       observer.inFlight(active)
       return undefined
@@ -159,15 +188,34 @@ export const makeLimiter = (options: LimiterOptions): Limiter => {
 
   const releaseEffect = Effect.sync(release)
 
+  /** Runs admitted work; an adaptive bound learns from its latency (whatever its outcome). */
+  const run: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> =
+    adaptive === undefined
+      ? (effect) => Effect.ensuring(effect, releaseEffect)
+      : (effect) =>
+          Effect.flatMap(Clock.currentTimeNanos, (startedAt) => {
+            const inFlightAtStart = active
+            return Effect.ensuring(
+              effect,
+              Effect.flatMap(Clock.currentTimeNanos, (endedAt) => {
+                const before = adaptive.limit()
+                adaptive.sample(Number(endedAt - startedAt) / 1e6, inFlightAtStart)
+                const after = adaptive.limit()
+                if (after !== before) observer.limit?.(after)
+                return releaseEffect
+              }),
+            )
+          })
+
   const admit = <A, E, R, B, E2, R2>(
     effect: Effect.Effect<A, E, R>,
     onRefused: (refusal: Overloaded) => Effect.Effect<B, E2, R2>,
   ): Effect.Effect<A | B, E | E2, R | R2> =>
     Effect.uninterruptibleMask<A | B, E | E2, R | R2>((restore) => {
-      if (active < maxInFlight) {
+      if (active < limit()) {
         active += 1
         observer.inFlight(active)
-        return Effect.ensuring(restore(effect), releaseEffect)
+        return run(restore(effect))
       }
       if (waiters.size >= maxQueue) return onRefused(refuse(RefusalReasons.Capacity))
       const waiter: Waiter = { granted: false, resume: undefined }
@@ -183,7 +231,7 @@ export const makeLimiter = (options: LimiterOptions): Limiter => {
           // Handed a slot, possibly in the same instant the wait ran out: use it.
           if (waiter.granted) {
             waiter.granted = false
-            return Effect.ensuring(restore(effect), releaseEffect)
+            return run(restore(effect))
           }
           leave(waiter)
           return onRefused(refuse(RefusalReasons.QueueTimeout))
@@ -196,6 +244,7 @@ export const makeLimiter = (options: LimiterOptions): Limiter => {
     maxInFlight,
     maxQueue,
     retryAfterSeconds,
+    limit,
     inFlight: () => active,
     queued: () => waiters.size,
     admit,

@@ -5,9 +5,11 @@
  *
  * | variable | default | bound |
  * | --- | --- | --- |
- * | `HTTP_MAX_IN_FLIGHT` | 512 | REST requests handled at once (probes and `/metrics` exempt) |
+ * | `HTTP_MAX_IN_FLIGHT` | 512 | REST requests handled at once (probes and `/metrics` exempt); the ceiling of the adaptive bound |
+ * | `HTTP_ADAPTIVE_LIMIT` | true | the bound follows the requests' latency (`vegasLimit.ts`) between the two |
+ * | `HTTP_MIN_IN_FLIGHT` | 8 | the adaptive bound's floor |
  * | `HTTP_MAX_QUEUE` | 1024 | REST requests waiting for a slot beyond that (0: none) |
- * | `HTTP_QUEUE_TIMEOUT_MS` | 1000 | longest wait in that queue |
+ * | `HTTP_QUEUE_TIMEOUT_MS` | 250 | longest wait in that queue (it adds to admitted requests' latency) |
  * | `GRPC_MAX_UNARY_IN_FLIGHT` | 1024 | unary gRPC calls at once (health, reflection exempt) |
  * | `GRPC_MAX_STREAMS` | 150000 processor / 100000 requestor | open gRPC server streams |
  * | `OVERLOAD_RETRY_AFTER_SECONDS` | 1 | the retry hint of a refusal |
@@ -15,10 +17,13 @@
  * (`SSE_MAX_STREAMS`, the requestor's bound on open SSE responses, is in its own config.)
  */
 import { Config, Duration } from "effect"
-import { nonNegativeInt, positiveInt } from "../config/env.ts"
+import { flag, nonNegativeInt, positiveInt } from "../config/env.ts"
 
 export interface HttpAdmissionLimits {
   readonly maxInFlight: number
+  /** The bound follows the latency, between `minInFlight` and `maxInFlight`. */
+  readonly adaptive: boolean
+  readonly minInFlight: number
   readonly maxQueue: number
   readonly queueTimeout: Duration.Duration
   readonly retryAfterSeconds: number
@@ -34,8 +39,10 @@ export const defaultRetryAfterSeconds = 1
 
 export const defaultHttpAdmission: HttpAdmissionLimits = {
   maxInFlight: 512,
+  adaptive: true,
+  minInFlight: 8,
   maxQueue: 1024,
-  queueTimeout: Duration.millis(1000),
+  queueTimeout: Duration.millis(250),
   retryAfterSeconds: defaultRetryAfterSeconds,
 }
 
@@ -51,9 +58,14 @@ export const retryAfterConfig: Config.Config<number> = positiveInt(
   defaultRetryAfterSeconds,
 )
 
-/** `HTTP_MAX_IN_FLIGHT`, `HTTP_MAX_QUEUE`, `HTTP_QUEUE_TIMEOUT_MS`, `OVERLOAD_RETRY_AFTER_SECONDS`. */
+/**
+ * `HTTP_MAX_IN_FLIGHT`, `HTTP_ADAPTIVE_LIMIT`, `HTTP_MIN_IN_FLIGHT`, `HTTP_MAX_QUEUE`,
+ * `HTTP_QUEUE_TIMEOUT_MS`, `OVERLOAD_RETRY_AFTER_SECONDS`.
+ */
 export const httpAdmissionConfig: Config.Config<HttpAdmissionLimits> = Config.all({
   maxInFlight: positiveInt("HTTP_MAX_IN_FLIGHT", defaultHttpAdmission.maxInFlight),
+  adaptive: flag("HTTP_ADAPTIVE_LIMIT", defaultHttpAdmission.adaptive),
+  minInFlight: positiveInt("HTTP_MIN_IN_FLIGHT", defaultHttpAdmission.minInFlight),
   maxQueue: nonNegativeInt("HTTP_MAX_QUEUE", defaultHttpAdmission.maxQueue),
   queueTimeout: positiveInt("HTTP_QUEUE_TIMEOUT_MS", Duration.toMillis(defaultHttpAdmission.queueTimeout)).pipe(
     Config.map(Duration.millis),

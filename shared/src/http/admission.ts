@@ -1,8 +1,9 @@
 /**
  * Global router middleware: admission control for REST requests (`../admission`).
  *
- * At most `maxInFlight` requests are handled at once; up to `maxQueue` more wait (first come,
- * first served) for at most `queueTimeout`. Past that a request is answered at once with 503,
+ * At most `maxInFlight` requests are handled at once (with `adaptive`, a bound that follows the
+ * requests' latency, never below `minInFlight`); up to `maxQueue` more wait (first come, first
+ * served) for at most `queueTimeout`. Past that a request is answered at once with 503,
  * `Retry-After` and the common error body (`overloaded`), before its body is read or its handler
  * runs. The probes (`/healthz`, `/readyz`) and `/metrics` are never held back or refused.
  *
@@ -41,6 +42,7 @@ export const HttpAdmission = (limits: HttpAdmissionLimits = defaultHttpAdmission
       const limiter = yield* observedLimiter({
         entry: AdmissionEntries.Http,
         maxInFlight: limits.maxInFlight,
+        ...(limits.adaptive ? { adaptive: { min: limits.minInFlight } } : {}),
         maxQueue: limits.maxQueue,
         maxWait: limits.queueTimeout,
         retryAfterSeconds: limits.retryAfterSeconds,

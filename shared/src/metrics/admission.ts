@@ -61,6 +61,7 @@ export const admissionObserver = Effect.fn("Admission.observer")(function* (
 
   return {
     inFlight: (count) => inFlight.set(count),
+    limit: (count) => catalogue.admissionLimit.labels(entry).set(count),
     queued: (count) => queued.set(count),
     refused: (reason) => {
       refused[reason].inc()
@@ -79,6 +80,9 @@ export const observedLimiter = (
   options: Omit<LimiterOptions, "observer">,
   observerOptions?: AdmissionObserverOptions,
 ): Effect.Effect<Limiter, never, Scope.Scope> =>
-  Effect.map(admissionObserver(options.entry, options.maxInFlight, observerOptions), (observer) =>
-    makeLimiter({ ...options, observer }),
-  )
+  Effect.map(admissionObserver(options.entry, options.maxInFlight, observerOptions), (observer) => {
+    const limiter = makeLimiter({ ...options, observer })
+    // An adaptive bound starts below its ceiling.
+    observer.limit(limiter.limit())
+    return limiter
+  })

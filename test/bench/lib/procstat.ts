@@ -62,6 +62,8 @@ export interface RedisStats {
   readonly commands: number
   /** `used_cpu_user + used_cpu_sys` of the server, in seconds. */
   readonly cpuSeconds: number
+  /** `total_net_input_bytes`: bytes received from its clients. */
+  readonly inputBytes: number
 }
 
 /** Redis's own counters, from `INFO stats` and `INFO cpu`. */
@@ -77,6 +79,7 @@ export const redisStats = async (url: string): Promise<RedisStats> => {
     }
     return {
       commands: field("total_commands_processed"),
+      inputBytes: field("total_net_input_bytes"),
       cpuSeconds: field("used_cpu_user") + field("used_cpu_sys"),
     }
   } finally {
@@ -100,6 +103,8 @@ export interface Usage {
   readonly cpu: Readonly<Record<string, number | null>>
   /** Commands/s Redis served over the window (all its clients). */
   readonly redisCommandsPerSecond?: number
+  /** Bytes/s Redis received over the window (what it parses and, for writes, appends to its AOF). */
+  readonly redisInputBytesPerSecond?: number
 }
 
 /**
@@ -120,6 +125,7 @@ export const usageMeter = async (pids: Readonly<Record<string, number>>, redisUr
         seconds,
         cpu: { ...cpu, redis: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100 },
         redisCommandsPerSecond: (after.commands - before.commands) / seconds,
+        redisInputBytesPerSecond: (after.inputBytes - before.inputBytes) / seconds,
       }
     },
   }

@@ -167,6 +167,18 @@ const cpuFigures = (group: string, system: WriteRun, baseline: WriteRun): Array<
       baseline: round(perSubmission(baseline), 3),
       better: "lower",
     },
+    // What each submission costs Redis (and its AOF, fsynced): the baseline has no Redis.
+    {
+      group,
+      name: "bytes sent to Redis per submission",
+      unit: "B",
+      value:
+        system.closedUsage.redisInputBytesPerSecond === undefined || system.closed.throughput === 0
+          ? null
+          : round(system.closedUsage.redisInputBytesPerSecond / system.closed.throughput, 0),
+      baseline: null,
+      better: "lower",
+    },
   ]
 }
 

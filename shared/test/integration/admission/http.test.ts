@@ -80,6 +80,9 @@ const start = async (admission: HttpAdmissionLimits): Promise<Running> => {
 
 const limits = (overrides: Partial<HttpAdmissionLimits>): HttpAdmissionLimits => ({
   maxInFlight: 4,
+  // A fixed bound here; the adaptive one is unit-tested (`Limiter.test.ts`, `vegasLimit.test.ts`).
+  adaptive: false,
+  minInFlight: 1,
   maxQueue: 0,
   queueTimeout: Duration.seconds(5),
   retryAfterSeconds: 2,

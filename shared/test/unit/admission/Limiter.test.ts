@@ -218,3 +218,63 @@ describe("Limiter", () => {
     }),
   )
 })
+
+describe("Limiter (adaptive)", () => {
+  /** `count` callers at once, each admitted one taking `ms` on the test clock. */
+  const wave = (limiter: ReturnType<typeof makeLimiter>, count: number, ms: number) =>
+    Effect.gen(function* () {
+      const admittable = Math.min(count, limiter.limit())
+      const fibers = yield* Effect.forEach(Array.from({ length: count }), () =>
+        Effect.forkChild(limiter.admit(Effect.sleep(`${ms} millis`).pipe(Effect.as("done" as const)), refusedWith)),
+      )
+      yield* until(() => limiter.inFlight() === admittable)
+      yield* TestClock.adjust(`${ms} millis`)
+      const outcomes = yield* Effect.forEach(fibers, Fiber.join)
+      return { admitted: outcomes.filter((outcome) => outcome === "done").length, outcomes }
+    })
+
+  it.effect(
+    "grows its bound while admitted work keeps its latency, shrinks it when work queues, refuses the excess",
+    () =>
+      Effect.gen(function* () {
+        const limits: Array<number> = []
+        const { observer } = recorder()
+        const limiter = makeLimiter({
+          entry: "http",
+          maxInFlight: 256,
+          adaptive: { min: 4, initial: 16 },
+          observer: { ...observer, limit: (count) => limits.push(count) },
+        })
+        expect(limiter.limit()).toBe(16)
+
+        // Busy at a steady 10 ms: the bound grows.
+        for (let i = 0; i < 5; i++) yield* wave(limiter, limiter.limit(), 10)
+        const grown = limiter.limit()
+        expect(grown).toBeGreaterThan(16)
+
+        // Past capacity the same work takes 20× as long: the bound shrinks towards its floor.
+        for (let i = 0; i < 3; i++) yield* wave(limiter, limiter.limit(), 200)
+        const shrunk = limiter.limit()
+        expect(shrunk).toBeLessThan(grown)
+        expect(shrunk).toBeGreaterThanOrEqual(4)
+        expect(limits.at(-1)).toBe(shrunk)
+
+        // More callers than the bound: the excess is refused at once, as capacity, naming the adaptive bound.
+        const { admitted, outcomes } = yield* wave(limiter, shrunk + 5, 200)
+        expect(admitted).toBe(shrunk)
+        expect(outcomes.filter((outcome) => outcome === "refused:capacity")).toHaveLength(5)
+        const refusal = limiter.tryAcquire()
+        expect(refusal).toBeUndefined()
+        limiter.release()
+      }),
+  )
+
+  it.effect("never goes above maxInFlight however fast the work is", () =>
+    Effect.gen(function* () {
+      const limiter = makeLimiter({ entry: "http", maxInFlight: 20, adaptive: { min: 1 } })
+      expect(limiter.limit()).toBe(20)
+      for (let i = 0; i < 10; i++) yield* wave(limiter, 25, 1)
+      expect(limiter.limit()).toBe(20)
+    }),
+  )
+})
