@@ -118,6 +118,10 @@ bench-latency: ## Stream latency benchmark: submit → NewProposal on WatchOrder
 bench-idle: ## Idle Redis load: commands/s of one idle processor, by command, from its /metrics (needs make infra-up)
 	@node test/bench/idle-redis.ts
 
+.PHONY: bench-commit-cost
+bench-commit-cost: generate infra-up ## Bytes one proposal submission sends to Redis as its order grows (BENCH_COMMIT_BASELINE_DIR: another checkout beside)
+	@node test/bench/commit-cost.ts
+
 .PHONY: chaos
 chaos: generate ## Fault-injection suite: 2 processors + 2 requestors under faults, CHAOS_ROUNDS=20 of each kind; table + test/chaos/.results/last.json
 	@node test/chaos/run.ts

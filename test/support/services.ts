@@ -35,6 +35,8 @@ export interface StartOptions {
   readonly name?: string
   /** The service serves TLS (its env sets `TLS_*`): https, and this client identity for probing gRPC. */
   readonly tls?: ClientTls
+  /** Another checkout's entry point (benchmarks against a baseline revision); default this tree's. */
+  readonly entry?: string
 }
 
 /** What a test client needs to reach services with `TLS_*` set: the CA, and a certificate for mutual TLS. */
@@ -65,7 +67,7 @@ export const startProcessor = async (options: StartOptions = {}): Promise<Runnin
   const httpPort = portFrom(options.env, "PROCESSOR_HTTP_PORT", freeHttp)
   const grpcPort = portFrom(options.env, "GRPC_SERVER_PORT", freeGrpc)
   const child = startProcess(
-    "processor",
+    options.entry ?? "processor",
     {
       ...baseEnv,
       GRPC_SERVER_HOST: "127.0.0.1",
