@@ -32,7 +32,7 @@ describe("processor configuration", () => {
       demoData: false,
       httpAdmission: {
         maxInFlight: 512,
-        adaptive: true,
+        adaptive: false,
         minInFlight: 8,
         maxQueue: 1024,
         queueTimeout: Duration.millis(250),
@@ -55,7 +55,7 @@ describe("processor configuration", () => {
   it("reads the admission-control bounds", () => {
     const exit = parse({
       HTTP_MAX_IN_FLIGHT: "64",
-      HTTP_ADAPTIVE_LIMIT: "false",
+      HTTP_ADAPTIVE_LIMIT: "true",
       HTTP_MIN_IN_FLIGHT: "4",
       HTTP_MAX_QUEUE: "0",
       HTTP_QUEUE_TIMEOUT_MS: "250",
@@ -66,7 +66,7 @@ describe("processor configuration", () => {
     expect(Exit.isSuccess(exit) && exit.value).toMatchObject({
       httpAdmission: {
         maxInFlight: 64,
-        adaptive: false,
+        adaptive: true,
         minInFlight: 4,
         maxQueue: 0,
         queueTimeout: Duration.millis(250),

@@ -29,7 +29,7 @@ describe("requestor configuration", () => {
       sseHeartbeatSeconds: 15,
       httpAdmission: {
         maxInFlight: 512,
-        adaptive: true,
+        adaptive: false,
         minInFlight: 8,
         maxQueue: 1024,
         queueTimeout: Duration.millis(250),
@@ -65,7 +65,7 @@ describe("requestor configuration", () => {
       STREAM_SHARDS: "16",
       SSE_HEARTBEAT_SECONDS: "5",
       HTTP_MAX_IN_FLIGHT: "64",
-      HTTP_ADAPTIVE_LIMIT: "false",
+      HTTP_ADAPTIVE_LIMIT: "true",
       HTTP_MIN_IN_FLIGHT: "4",
       HTTP_MAX_QUEUE: "0",
       HTTP_QUEUE_TIMEOUT_MS: "250",
@@ -96,7 +96,7 @@ describe("requestor configuration", () => {
       sseHeartbeatSeconds: 5,
       httpAdmission: {
         maxInFlight: 64,
-        adaptive: false,
+        adaptive: true,
         minInFlight: 4,
         maxQueue: 0,
         queueTimeout: Duration.millis(250),
