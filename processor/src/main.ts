@@ -61,7 +61,7 @@ import { sellersConfig } from "./sellers/config.ts"
 import { RoadDistance } from "./sellers/RoadDistance.ts"
 import { SellerDirectory } from "./sellers/SellerDirectory.ts"
 import { SellerSelection } from "./sellers/selectSellers.ts"
-import { TimersLive } from "./timers/Timers.ts"
+import { TimersLive } from "./expiry/Timers.ts"
 
 const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), TopicsBootstrap.layer).pipe(
   Layer.provideMerge(withBrokerMetrics(BrokerLive)),
