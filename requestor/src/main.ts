@@ -53,9 +53,9 @@ import { OrderStore } from "./orders/OrderStore.ts"
 import { Orders } from "./orders/Orders.ts"
 import { requestorRetention } from "./orders/retention.ts"
 import { ProcessorClient } from "./processor/ProcessorClient.ts"
-import { GrpcLive, WatchShutdownLive } from "./streams/grpc.ts"
-import { OrderEvents } from "./streams/OrderEvents.ts"
-import { StreamHolder } from "./streams/StreamHolder.ts"
+import { GrpcLive, WatchShutdownLive } from "./buyer-streams/grpc.ts"
+import { OrderEvents } from "./buyer-streams/OrderEvents.ts"
+import { StreamHolder } from "./processor-streams/StreamHolder.ts"
 
 const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), TopicsBootstrap.layer).pipe(
   Layer.provideMerge(withBrokerMetrics(BrokerLive)),

@@ -35,7 +35,7 @@ import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
 import { Status } from "nice-grpc"
 import { RequestorConfig } from "../config.ts"
 import { type ProcessorCallError, ProcessorClient } from "../processor/ProcessorClient.ts"
-import { StreamHolder } from "../streams/StreamHolder.ts"
+import { StreamHolder } from "../processor-streams/StreamHolder.ts"
 import type {
   FinaliseCommand,
   FollowUpCommand,

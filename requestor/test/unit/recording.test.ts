@@ -11,7 +11,7 @@ import type { StoredOrder } from "../../src/orders/domain.ts"
 import { sseMessage } from "../../src/orders/http.ts"
 import { followUpFingerprint, fromProcessorError } from "../../src/orders/Orders.ts"
 import { ProcessorCallError } from "../../src/processor/ProcessorClient.ts"
-import { commitFor, messagesFor, sessionOf, streamRequestFor, writesFor } from "../../src/streams/recording.ts"
+import { commitFor, messagesFor, sessionOf, streamRequestFor, writesFor } from "../../src/processor-streams/recording.ts"
 
 const order: StoredOrder = {
   details: {

@@ -14,7 +14,7 @@ import { Context, Effect, Layer } from "effect"
 import { NotFound, Unavailable } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
 import { decodeArchivedEvents } from "../orders/Orders.ts"
-import { deliverySpan } from "./eventSpans.ts"
+import { deliverySpan } from "../processor-streams/eventSpans.ts"
 
 /** What a watch's `next` answered. */
 export type WatchNext =
