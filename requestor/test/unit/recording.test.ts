@@ -7,11 +7,17 @@ import { Priority as ProtoPriority } from "@dcent/shared/generated/dcent/orders/
 import { eventStatuses, type OrderEventRecord } from "@dcent/shared/orders/events"
 import { Status } from "nice-grpc"
 import { describe, expect, it } from "vitest"
+import { sseMessage } from "../../src/buyer-streams/sse.ts"
 import type { StoredOrder } from "../../src/orders/domain.ts"
-import { sseMessage } from "../../src/orders/http.ts"
 import { followUpFingerprint, fromProcessorError } from "../../src/orders/Orders.ts"
 import { ProcessorCallError } from "../../src/processor/ProcessorClient.ts"
-import { commitFor, messagesFor, sessionOf, streamRequestFor, writesFor } from "../../src/processor-streams/recording.ts"
+import {
+  commitFor,
+  messagesFor,
+  sessionOf,
+  streamRequestFor,
+  writesFor,
+} from "../../src/processor-streams/recording.ts"
 
 const order: StoredOrder = {
   details: {
