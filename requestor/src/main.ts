@@ -51,6 +51,7 @@ import { RequestorConfig, redisKeyPrefix, requestorConfig } from "./config.ts"
 import { ReadinessLive } from "./health/readiness.ts"
 import { HttpLive } from "./http/server.ts"
 import { DemoDataLive } from "./orders/demo.ts"
+import { OrderFailureReports } from "./orders/failureReports.ts"
 import { OrderStore } from "./orders/OrderStore.ts"
 import { Orders } from "./orders/Orders.ts"
 import { requestorRetention } from "./orders/retention.ts"
@@ -65,7 +66,7 @@ const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), Top
 const StorageLive = Layer.mergeAll(withEventLogMetrics(OrderEventLog.layer), OrderStore.layer)
 
 const OrdersLive = Orders.layer.pipe(
-  Layer.provideMerge(StreamHolder.layer),
+  Layer.provideMerge(Layer.mergeAll(StreamHolder.layer, OrderFailureReports.layer)),
   // REQ_failures reports of requests refused while Redis is down, committed once it is back.
   Layer.provideMerge(PendingReports.layer),
   Layer.provideMerge(Layer.mergeAll(StorageLive, ProcessorClient.layer)),

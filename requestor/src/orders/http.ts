@@ -23,9 +23,10 @@ import { authorizeOrder, type OrderAction } from "../auth/policy.ts"
 import { makeSseEndpoint } from "../buyer-streams/sseEndpoint.ts"
 import { RequestorApi } from "../http/Api.ts"
 import { Forbidden, InvalidRequest, Unavailable } from "./errors.ts"
+import { failureOf, type Operation, OrderFailureReports } from "./failureReports.ts"
 import { OrderFailureReportingLive } from "./failures.ts"
 import { OrderStore } from "./OrderStore.ts"
-import { failureOf, type Operation, Orders } from "./Orders.ts"
+import { Orders } from "./Orders.ts"
 import {
   toFinaliseCommand,
   toFollowUpCommand,
@@ -60,6 +61,7 @@ const OrdersGroup = HttpApiBuilder.group(
   "orders",
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
+    const failureReports = yield* OrderFailureReports
     const broker = yield* Broker
     const store = yield* OrderStore
     const { catalogue } = yield* Metrics
@@ -96,7 +98,7 @@ const OrdersGroup = HttpApiBuilder.group(
     ) =>
       authorize(operation, orderReqId, options.claimedBuyer).pipe(
         Effect.catchTag("Forbidden", (error) =>
-          orders
+          failureReports
             .report(operation, failureOf(error), { orderReqId, sessionId: options.sessionId, request })
             .pipe(Effect.andThen(Effect.fail(error))),
         ),
@@ -147,7 +149,7 @@ const OrdersGroup = HttpApiBuilder.group(
             const error = InvalidRequest.of("the request body is invalid", [
               { path: "body.BuyerID", problem: "Missing key (send BuyerID, or authenticate as the buyer)" },
             ])
-            yield* orders.report("register", failureOf(error), {
+            yield* failureReports.report("register", failureOf(error), {
               orderReqId,
               sessionId: payload.SessionID,
               request: payload,
@@ -177,7 +179,7 @@ const OrdersGroup = HttpApiBuilder.group(
           yield* authorizeOperation("initiate", orderReqId, body, { claimedBuyer: buyerId, sessionId: body.SessionID })
           const command = toInitiateCommand(payload)
           if (Result.isFailure(command)) {
-            return yield* orders.rejected("initiate", command.failure, {
+            return yield* failureReports.rejected("initiate", command.failure, {
               orderReqId: payload.OrderReqID ?? payload.OrderReqId,
               sessionId: payload.SessionID,
               request: payload,
