@@ -5,8 +5,9 @@
  *
  * WatchOrder: the order's events after `from_seq`, then live ones, ending after `OrderFinalised`.
  * Unknown order → NOT_FOUND; an empty or malformed id (the REST rule, `@dcent/shared/orders/wire`)
- * → INVALID_ARGUMENT; Redis down → UNAVAILABLE. A client that goes away cancels its watch at once. At shutdown (drain) an open watch ends with UNAVAILABLE
- * ("watch again with from_seq = N"), so the client resumes on another replica.
+ * → INVALID_ARGUMENT; Redis down → UNAVAILABLE. A client that goes away cancels its watch at once.
+ * At shutdown (drain) an open watch ends with UNAVAILABLE ("watch again with from_seq = N"), so
+ * the client resumes on another replica.
  *
  * Authentication (`authorization: Bearer …` or `x-api-key` metadata) is the shared server's
  * middleware (UNAUTHENTICATED); the watch itself asks the requestor's policy (`../auth/policy.ts`,
