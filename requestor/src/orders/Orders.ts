@@ -72,7 +72,7 @@ export interface OrdersShape {
 }
 
 const eventLogFailure = (error: EventLogError) =>
-  error.unavailable ? Effect.fail(Unavailable.of("redis", error.reason)) : Effect.die(error)
+  error.unavailable ? Effect.fail(Unavailable.of("redis", error.reason, undefined, error)) : Effect.die(error)
 
 const deliveryView = (result: NonNullable<StoredFollowUp["results"]>[number]): FollowUpDelivery => ({
   ProposalID: result.proposalId,

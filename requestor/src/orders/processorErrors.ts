@@ -11,6 +11,8 @@
  *   RESOURCE_EXHAUSTED (admission control)       → Unavailable     <reason> | overloaded, Retry-After = its hint
  *   UNAVAILABLE / DEADLINE_EXCEEDED / CANCELLED  → Unavailable     unavailable
  *   anything else                                → UpstreamFailed  processor_error
+ *
+ * Every one keeps the `ProcessorCallError` as its `cause` (logs, traces; not the REST body).
  */
 import { Status } from "nice-grpc"
 import type { ProcessorCallError } from "../processor/ProcessorClient.ts"
@@ -21,17 +23,18 @@ export const fromProcessorError = (error: ProcessorCallError): OrderError => {
   const reason = error.reason
   switch (error.code) {
     case Status.NOT_FOUND:
-      return new NotFound({ code: reason ?? "not_found", message: text, details: [] })
+      return new NotFound({ code: reason ?? "not_found", message: text, details: [], cause: error })
     case Status.FAILED_PRECONDITION:
     case Status.ALREADY_EXISTS:
     case Status.ABORTED:
-      return new Conflict({ code: reason ?? "wrong_state", message: text, details: [] })
+      return new Conflict({ code: reason ?? "wrong_state", message: text, details: [], cause: error })
     case Status.INVALID_ARGUMENT:
     case Status.OUT_OF_RANGE:
       return new InvalidRequest({
         code: reason ?? "invalid_request",
         message: text,
         details: [{ path: "body", problem: text }],
+        cause: error,
       })
     case Status.RESOURCE_EXHAUSTED:
       // The processor's admission control refused the call before doing it: retry after its hint.
@@ -40,12 +43,18 @@ export const fromProcessorError = (error: ProcessorCallError): OrderError => {
         message: `the processor is overloaded; retry later (${text})`,
         details: [{ path: "processor", problem: text }],
         retryAfterSeconds: error.retryAfterSeconds ?? 1,
+        cause: error,
       })
     case Status.UNAVAILABLE:
     case Status.DEADLINE_EXCEEDED:
     case Status.CANCELLED:
-      return Unavailable.of("processor", `${error.codeName}${error.details === "" ? "" : `: ${error.details}`}`)
+      return Unavailable.of(
+        "processor",
+        `${error.codeName}${error.details === "" ? "" : `: ${error.details}`}`,
+        undefined,
+        error,
+      )
     default:
-      return new UpstreamFailed({ code: "processor_error", message: error.message, details: [] })
+      return new UpstreamFailed({ code: "processor_error", message: error.message, details: [], cause: error })
   }
 }
