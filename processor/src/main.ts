@@ -51,6 +51,7 @@ import { Config, Effect, Layer } from "effect"
 import { ProcessorConfig, processorConfig, redisKeyPrefix } from "./config.ts"
 import { DemoDataLive } from "./demo/DemoData.ts"
 import { DispatchLive, dispatchSemaphore } from "./dispatch/Dispatch.ts"
+import { TimersLive } from "./expiry/Timers.ts"
 import { GrpcListening, GrpcLive } from "./grpc/server.ts"
 import { ReadinessLive } from "./health/readiness.ts"
 import { HttpLive } from "./http/server.ts"
@@ -61,7 +62,6 @@ import { sellersConfig } from "./sellers/config.ts"
 import { RoadDistance } from "./sellers/RoadDistance.ts"
 import { SellerDirectory } from "./sellers/SellerDirectory.ts"
 import { SellerSelection } from "./sellers/selectSellers.ts"
-import { TimersLive } from "./timers/Timers.ts"
 
 const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), TopicsBootstrap.layer).pipe(
   Layer.provideMerge(withBrokerMetrics(BrokerLive)),

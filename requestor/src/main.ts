@@ -45,17 +45,18 @@ import { RateLimits } from "@dcent/shared/ratelimit/RateLimits"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { runService } from "@dcent/shared/runtime/runService"
 import { Config, Effect, Layer } from "effect"
+import { GrpcLive, WatchShutdownLive } from "./buyer-streams/grpc.ts"
+import { OrderEvents } from "./buyer-streams/OrderEvents.ts"
 import { RequestorConfig, redisKeyPrefix, requestorConfig } from "./config.ts"
 import { ReadinessLive } from "./health/readiness.ts"
 import { HttpLive } from "./http/server.ts"
 import { DemoDataLive } from "./orders/demo.ts"
+import { OrderFailureReports } from "./orders/failureReports.ts"
 import { OrderStore } from "./orders/OrderStore.ts"
 import { Orders } from "./orders/Orders.ts"
 import { requestorRetention } from "./orders/retention.ts"
 import { ProcessorClient } from "./processor/ProcessorClient.ts"
-import { GrpcLive, WatchShutdownLive } from "./streams/grpc.ts"
-import { OrderEvents } from "./streams/OrderEvents.ts"
-import { StreamHolder } from "./streams/StreamHolder.ts"
+import { StreamHolder } from "./processor-streams/StreamHolder.ts"
 
 const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), TopicsBootstrap.layer).pipe(
   Layer.provideMerge(withBrokerMetrics(BrokerLive)),
@@ -65,7 +66,7 @@ const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), Top
 const StorageLive = Layer.mergeAll(withEventLogMetrics(OrderEventLog.layer), OrderStore.layer)
 
 const OrdersLive = Orders.layer.pipe(
-  Layer.provideMerge(StreamHolder.layer),
+  Layer.provideMerge(Layer.mergeAll(StreamHolder.layer, OrderFailureReports.layer)),
   // REQ_failures reports of requests refused while Redis is down, committed once it is back.
   Layer.provideMerge(PendingReports.layer),
   Layer.provideMerge(Layer.mergeAll(StorageLive, ProcessorClient.layer)),

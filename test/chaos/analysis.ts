@@ -24,7 +24,7 @@
  * event's commit time; before the first injection, to `baseline`.
  */
 import type { EventStatus } from "@dcent/shared/orders/events"
-import { buyerNotifyStatuses } from "../../requestor/src/streams/recording.ts"
+import { buyerNotifyStatuses } from "../../requestor/src/processor-streams/recording.ts"
 import type { SeenEvent } from "../support/e2e.ts"
 import { faultKinds, type Injection } from "./faults.ts"
 import type { TopicMessage } from "./truth.ts"

@@ -20,7 +20,7 @@
 
 import { shardKeys } from "@dcent/shared/coordination/ShardLeases"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { streamShardOf, streamShardSet } from "../../requestor/src/streams/StreamHolder.ts"
+import { streamShardOf, streamShardSet } from "../../requestor/src/processor-streams/StreamHolder.ts"
 import {
   awaitTopic,
   describeResponse,

@@ -12,7 +12,7 @@ import { OrderWatchServiceDefinition } from "@dcent/shared/generated/dcent/order
 import { eventStatusFromProto } from "@dcent/shared/orders/events"
 import { Redis as IORedis } from "ioredis"
 import { type Channel, createChannel, createClient } from "nice-grpc"
-import { streamShardSet } from "../../requestor/src/streams/StreamHolder.ts"
+import { streamShardSet } from "../../requestor/src/processor-streams/StreamHolder.ts"
 import { freePorts } from "./ports.ts"
 import { waitForHttp } from "./processes.ts"
 import { kafkaUrl, servers } from "./servers.ts"

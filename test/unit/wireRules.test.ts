@@ -14,7 +14,8 @@ import {
   parseOrderDetails,
   parsePauseRequest,
 } from "../../processor/src/grpc/requests.ts"
-import { ProposalSubmission, SellerFollowUpBody } from "../../processor/src/orders/api.ts"
+import { SellerFollowUpBody } from "../../processor/src/orders/api.ts"
+import { ProposalSubmission } from "../../processor/src/proposals/api.ts"
 import { FollowUpBody, PauseBody, RegisterOrderBody } from "../../requestor/src/orders/schemas.ts"
 
 /** The REST detail paths of a refused body (`[]` when it is accepted). */

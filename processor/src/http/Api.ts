@@ -1,11 +1,13 @@
 /**
  * The processor's REST contract (served at `/openapi.json`, browsable at `/docs`).
- * Groups: health, proposals, seller follow-ups, edit locks, orders (`../orders/api.ts`), sellers (`../sellers/api.ts`).
+ * Groups: health, proposals and edit locks (`../proposals/api.ts`), seller follow-ups and orders
+ * (`../orders/api.ts`), sellers (`../sellers/api.ts`).
  */
 import { HealthApi } from "@dcent/shared/health/api"
 import { documentInputLimits } from "@dcent/shared/http/openApiSecurity"
 import { HttpApi, OpenApi } from "effect/http-api"
-import { EditLocksApi, OrdersApi, ProposalsApi, SellerFollowUpsApi } from "../orders/api.ts"
+import { OrdersApi, SellerFollowUpsApi } from "../orders/api.ts"
+import { EditLocksApi, ProposalsApi } from "../proposals/api.ts"
 import { SellersApi } from "../sellers/api.ts"
 
 export class ProcessorApi extends HttpApi.make("processor")

@@ -29,7 +29,8 @@ import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
 import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
 import { Clock, Context, Data, Effect, Layer, Option, Result, Schema } from "effect"
 import { ProcessorConfig } from "../config.ts"
-import { type Command, type Decision, decide, type Replies } from "./decide.ts"
+import { decide } from "./decide.ts"
+import type { Command, Decision, Replies } from "./decision.ts"
 import { type CommandError, Unavailable, WrongState } from "./errors.ts"
 import {
   changedProposals,

@@ -1,5 +1,6 @@
 /**
- * Handlers of the seller-facing REST groups declared in `./api.ts`. Each turns its body into one
+ * Handlers of the order groups declared in `./api.ts` (the proposals' are in `../proposals/http.ts`,
+ * built on the helpers exported here). Each turns its body into one
  * lifecycle command (`Orders.run`), and the command's typed failures into REST errors through
  * the one mapping `toApiError`.
  *
@@ -11,17 +12,14 @@
 import { hasRole, isUnrestricted } from "@dcent/shared/auth/Principal"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { Redis } from "@dcent/shared/redis/Redis"
-import { Cache, Duration, Effect, Exit, Layer, Option } from "effect"
+import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { makeRestAuthorization } from "../auth/http.ts"
 import { type ProcessorAction, visibleProposals } from "../auth/policy.ts"
-import { ProcessorConfig } from "../config.ts"
 import { ProcessorApi } from "../http/Api.ts"
 import { type ApiForbidden, toApiError } from "../http/errors.ts"
-import { SellerDirectory } from "../sellers/SellerDirectory.ts"
 import { type FollowUpMessageBody, orderIdOf, type ProposalView } from "./api.ts"
 import { type CommandError, OrderNotFound, Unavailable } from "./errors.ts"
-import { SellerFailureReportingLive } from "./failures.ts"
 import { type FollowUpContent, Keys, type OrderState, type Proposal } from "./model.ts"
 import { Orders } from "./Orders.ts"
 
@@ -110,11 +108,11 @@ const requireOrder = (orders: Orders["Service"], orderReqId: string) =>
     )
 
 /** Lifecycle failures as REST errors (a policy refusal is one already). */
-const asApiError = <A, R>(effect: Effect.Effect<A, CommandError | ApiForbidden, R>) =>
+export const asApiError = <A, R>(effect: Effect.Effect<A, CommandError | ApiForbidden, R>) =>
   Effect.mapError(effect, (error) => (error._tag === "ApiForbidden" ? error : toApiError(error)))
 
 /** The order for a read by the current principal: authorized, with only the proposals it may see. */
-const readableOrder = (
+export const readableOrder = (
   orders: Orders["Service"],
   authorization: Effect.Success<typeof makeRestAuthorization>,
   route: string,
@@ -135,87 +133,6 @@ const readableOrder = (
     )
     return { ...state, proposals: own }
   })
-
-export const ProposalsHandlers = HttpApiBuilder.group(
-  ProcessorApi,
-  "proposals",
-  Effect.fn(function* (handlers) {
-    const orders = yield* Orders
-    const directory = yield* SellerDirectory
-    const authorization = yield* makeRestAuthorization
-
-    // What a submission needs to know of its seller, kept for a second: a burst of proposals reads
-    // the directory once per seller, not once per request (a profiled ~8 % of the processor's CPU).
-    // A seller deactivated in the directory can still submit for up to that second.
-    const sellerFacts = yield* Cache.makeWith(
-      (sellerId: string) =>
-        directory.get(sellerId).pipe(
-          Effect.map(
-            Option.match({
-              onNone: () => ({ found: false }) as const,
-              onSome: (seller) => ({ found: true, active: seller.Active, industries: seller.Industries }) as const,
-            }),
-          ),
-          Effect.mapError((error) => new Unavailable({ dependency: "seller directory", reason: error.message })),
-        ),
-      // Failures (Redis trouble) are not kept: the next request asks again.
-      { capacity: 10_000, timeToLive: (exit) => (Exit.isSuccess(exit) ? "1 second" : Duration.zero) },
-    )
-    const lookupSeller = (sellerId: string) => Cache.get(sellerFacts, sellerId)
-
-    return handlers
-      .handle("submit", ({ payload }) =>
-        Effect.gen(function* () {
-          yield* Effect.annotateCurrentSpan({
-            orderReqId: orderIdOf(payload),
-            proposalId: payload.ProposalDictObj.ProposalID,
-          })
-          const orderReqId = orderIdOf(payload)
-          yield* authorization.authorize("POST /api/v1/proposal-submissions", "submitProposal", {
-            orderReqId,
-            claimedSeller: payload.Seller,
-          })
-          const offer = payload.ProposalDictObj
-          const seller = yield* lookupSeller(payload.Seller)
-          const { reply } = yield* orders.run(orderReqId, {
-            _tag: "SubmitProposal",
-            proposalId: offer.ProposalID,
-            sellerId: payload.Seller,
-            price: offer.Price,
-            currency: offer.Currency?.toUpperCase(),
-            deliveryDate: offer.DeliveryDate,
-            seller,
-          })
-          const proposal = proposalView(orderReqId, reply.proposal)
-          const seq = reply.seq === undefined ? {} : { Seq: reply.seq }
-          if (reply.outcome === "created") {
-            return { Message: "Proposal Submitted", Outcome: "created" as const, ...seq, Proposal: proposal }
-          }
-          return {
-            Message: reply.outcome === "updated" ? "Proposal Updated" : "Proposal unchanged (identical resubmission)",
-            Outcome: reply.outcome,
-            ...seq,
-            Proposal: proposal,
-          }
-        }).pipe(asApiError, Effect.withSpan("Proposals.submit")),
-      )
-      .handle("list", ({ params }) =>
-        readableOrder(
-          orders,
-          authorization,
-          "GET /api/v1/orders/:OrderReqID/proposals",
-          "listProposals",
-          params.OrderReqID,
-        ).pipe(
-          Effect.map((state) => ({
-            OrderReqID: params.OrderReqID,
-            Proposals: Object.values(state.proposals).map((proposal) => proposalView(params.OrderReqID, proposal)),
-          })),
-          Effect.withSpan("Proposals.list", { attributes: { orderReqId: params.OrderReqID } }),
-        ),
-      )
-  }),
-)
 
 export const SellerFollowUpsHandlers = HttpApiBuilder.group(
   ProcessorApi,
@@ -251,66 +168,6 @@ export const SellerFollowUpsHandlers = HttpApiBuilder.group(
         return reply.duplicate ? { ...result, Duplicate: true as const } : { ...result, Duplicate: false as const }
       }).pipe(asApiError, Effect.withSpan("SellerFollowUps.create")),
     )
-  }),
-)
-
-export const EditLocksHandlers = HttpApiBuilder.group(
-  ProcessorApi,
-  "editLocks",
-  Effect.fn(function* (handlers) {
-    const orders = yield* Orders
-    const config = yield* ProcessorConfig
-    const authorization = yield* makeRestAuthorization
-
-    const release = (orderReqId: string, proposalId: string) =>
-      authorization
-        .authorizeOnProposal(orders, "POST /api/v1/edit-lock/release", "editLock", orderReqId, proposalId)
-        .pipe(
-          Effect.andThen(
-            orders.run(orderReqId, { _tag: "UnlockProposal", proposalId, reason: "released" }).pipe(asApiError),
-          ),
-          Effect.map(({ reply }) => ({
-            OrderReqID: orderReqId,
-            ProposalID: proposalId,
-            Outcome: reply.outcome === "unlocked" ? ("unlocked" as const) : ("not_locked" as const),
-            Status: reply.proposal.status,
-            ...(reply.seq === undefined ? {} : { Seq: reply.seq }),
-            DeliveredFollowUps: reply.delivered.map((delivered) => delivered.followUpId),
-          })),
-          Effect.withSpan("EditLocks.release", { attributes: { orderReqId, proposalId } }),
-        )
-
-    return handlers
-      .handle("lock", ({ payload }) =>
-        Effect.gen(function* () {
-          const orderReqId = orderIdOf(payload)
-          yield* authorization.authorizeOnProposal(
-            orders,
-            "POST /api/v1/edit-lock",
-            "editLock",
-            orderReqId,
-            payload.ProposalID,
-          )
-          const ttlSeconds = payload.TtlSeconds ?? config.editLockTtlSeconds
-          const { reply } = yield* orders
-            .run(orderReqId, {
-              _tag: "LockProposal",
-              proposalId: payload.ProposalID,
-              ttlMs: ttlSeconds * 1000,
-            })
-            .pipe(asApiError)
-          return {
-            OrderReqID: orderReqId,
-            ProposalID: payload.ProposalID,
-            Outcome: reply.outcome,
-            Status: reply.proposal.status,
-            LockedUntil: reply.expiresAt,
-            ...(reply.seq === undefined ? {} : { Seq: reply.seq }),
-          }
-        }).pipe(Effect.withSpan("EditLocks.lock")),
-      )
-      .handle("release", ({ payload }) => release(orderIdOf(payload), payload.ProposalID))
-      .handle("releaseByQuery", ({ query }) => release(query.OrderReqID, query.ProposalID))
   }),
 )
 
@@ -376,11 +233,3 @@ export const OrdersHandlers = HttpApiBuilder.group(
 
 /** The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`). */
 const traceIdOf = (context: Readonly<Record<string, string>> | undefined) => context?.traceparent?.split("-")[1]
-
-/** The order groups' handlers with their middleware. */
-export const OrderHandlersLive = Layer.mergeAll(
-  ProposalsHandlers,
-  SellerFollowUpsHandlers,
-  EditLocksHandlers,
-  OrdersHandlers,
-).pipe(Layer.provide(SellerFailureReportingLive))

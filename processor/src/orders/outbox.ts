@@ -8,7 +8,7 @@ import type { OutboxEntry } from "@dcent/shared/eventlog/types"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import { eventTopicMessage, MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { type OrderToNotify, sellerNotifyEntries } from "../notifications/SellerNotifier.ts"
-import type { OutboxIntent } from "./decide.ts"
+import type { OutboxIntent } from "./decision.ts"
 import type { OrderDetails } from "./model.ts"
 
 export const orderToNotify = (details: OrderDetails): OrderToNotify => ({

@@ -11,31 +11,26 @@
  *   TransactionUUID); the resulting event arrives on the order's stream, which is awaited
  *   briefly so that a `GET` right after the answer already shows it.
  *
- * Changes of one order are serialised within the process (a keyed lock). Across requestor
+ * Beside it: `failureReports.ts` (publishing `REQ_failures`), `processorErrors.ts` (a processor
+ * gRPC failure as the buyer's error), `fingerprint.ts` (canonical JSON for idempotency checks).
+ *
+ * Changes of one order are serialised within the process (`serialiseByKey`, as in the processor). Across requestor
  * replicas, initiate's REGISTERED/unknown → SUBMITTED transition is a compare-and-set inside the
  * atomic commit (`OrderEventLog.commitIf`): of two replicas initiating one order at once, exactly
  * one commits (one `BUYER_ACKNOWLEDGEMENTS`), the other answers like a repeated initiate.
  */
 
-import { createHash } from "node:crypto"
 import { Topics } from "@dcent/shared/broker/topics"
 import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
-import {
-  type EventLogError,
-  OrderEventLog,
-  type OutboxEntry,
-  type StateWrite,
-} from "@dcent/shared/eventlog/OrderEventLog"
+import { type EventLogError, OrderEventLog, type StateWrite } from "@dcent/shared/eventlog/OrderEventLog"
 import { FollowUpOutcome } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
-import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedRequests"
-import { OrderEventRecordJson } from "@dcent/shared/orders/events"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
-import { PendingReports } from "@dcent/shared/outbox/PendingReports"
-import { Context, Effect, Layer, Option, Schema, Stream } from "effect"
-import { Status } from "nice-grpc"
+import { Context, Effect, Layer, Stream } from "effect"
+import { watchLinks } from "../buyer-streams/links.ts"
 import { RequestorConfig } from "../config.ts"
 import { type ProcessorCallError, ProcessorClient } from "../processor/ProcessorClient.ts"
-import { StreamHolder } from "../streams/StreamHolder.ts"
+import { StreamHolder } from "../processor-streams/StreamHolder.ts"
+import { decodeArchivedEvents } from "./archivedEvents.ts"
 import type {
   FinaliseCommand,
   FollowUpCommand,
@@ -45,8 +40,11 @@ import type {
   ResumeCommand,
   StoredOrder,
 } from "./domain.ts"
-import { Conflict, InvalidRequest, NotFound, type OrderError, Unavailable, UpstreamFailed } from "./errors.ts"
+import { Conflict, InvalidRequest, NotFound, type OrderError, Unavailable } from "./errors.ts"
+import { OrderFailureReports } from "./failureReports.ts"
+import { followUpFingerprint, sameDetails } from "./fingerprint.ts"
 import { followUpWrite, Keys, OrderStore, registerWrites, type StoredFollowUp, submitWrites } from "./OrderStore.ts"
+import { fromProcessorError } from "./processorErrors.ts"
 import { deriveOrderState } from "./state.ts"
 import {
   type ActionResult,
@@ -56,21 +54,7 @@ import {
   type OrderView,
   orderView,
   type RegisterResult,
-  type WatchLinks,
 } from "./views.ts"
-
-/** The buyer-side operations, as `REQ_failures` names them (`Operation`). */
-export type Operation = "register" | "initiate" | "followup" | "finalize" | "pause" | "resume"
-
-/** The `Key` of an operation's `REQ_failures` message (the spec's topic table). */
-export const failureKeys: Readonly<Record<Operation, string>> = {
-  register: MessageKeys.OrderSubmission,
-  initiate: MessageKeys.OrderSubmission,
-  followup: MessageKeys.OrderUpdates,
-  finalize: MessageKeys.OrderUpdates,
-  pause: MessageKeys.OrderUpdates,
-  resume: MessageKeys.OrderUpdates,
-}
 
 export interface OrdersShape {
   readonly register: (
@@ -83,95 +67,12 @@ export interface OrdersShape {
   readonly finalise: (command: FinaliseCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
   readonly pause: (command: PauseCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
   readonly resume: (command: ResumeCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
-  /**
-   * Publishes a failed `operation` to `REQ_failures` (Key per `failureKeys`; best effort: a
-   * failure to publish is logged). The one publishing path: the operations below use it for
-   * their own failures, `rejected` and the HttpApi middleware (`failures.ts`) for requests
-   * refused before they reach them. Without a valid order id the message key is `unknown`.
-   */
-  readonly report: (operation: Operation, failure: RequestFailure, failed: FailedRequest) => Effect.Effect<void>
-  /** Fails with `error` after publishing it to `REQ_failures` (for requests refused before `Orders`). */
-  readonly rejected: (
-    operation: Operation,
-    error: OrderError,
-    failed: FailedRequest,
-  ) => Effect.Effect<never, OrderError>
   /** `register` unless the order exists (demo data); true when it registered. */
   readonly registerIfAbsent: (details: OrderDetails) => Effect.Effect<boolean, Unavailable>
 }
 
-/** The HTTP status an error is answered with (for `REQ_failures`). */
-const statusOf: Record<OrderError["_tag"], number> = {
-  InvalidRequest: 400,
-  Forbidden: 403,
-  NotFound: 404,
-  Conflict: 409,
-  Unavailable: 503,
-  UpstreamFailed: 502,
-}
-
-/** An operation's error as `REQ_failures` reports it. */
-export const failureOf = (error: OrderError): RequestFailure => ({
-  status: statusOf[error._tag],
-  code: error.code,
-  message: error.message,
-  details: error.details,
-})
-
-/** A processor failure as the buyer sees it. */
-export const fromProcessorError = (error: ProcessorCallError): OrderError => {
-  const text = error.details === "" ? error.message : error.details
-  // The processor's machine-readable reason (trailer), else a leading "order_paused: ..." in the text.
-  const reason = error.reason ?? /^([a-z][a-z0-9_]*):\s/.exec(error.details)?.[1]
-  switch (error.code) {
-    case Status.NOT_FOUND:
-      return new NotFound({ code: reason ?? "not_found", message: text, details: [] })
-    case Status.FAILED_PRECONDITION:
-    case Status.ALREADY_EXISTS:
-    case Status.ABORTED:
-      return new Conflict({ code: reason ?? "wrong_state", message: text, details: [] })
-    case Status.INVALID_ARGUMENT:
-    case Status.OUT_OF_RANGE:
-      return new InvalidRequest({
-        code: reason ?? "invalid_request",
-        message: text,
-        details: [{ path: "body", problem: text }],
-      })
-    case Status.RESOURCE_EXHAUSTED:
-      // The processor's admission control refused the call before doing it: retry after its hint.
-      return new Unavailable({
-        code: reason ?? "overloaded",
-        message: `the processor is overloaded; retry later (${text})`,
-        details: [{ path: "processor", problem: text }],
-        retryAfterSeconds: error.retryAfterSeconds ?? 1,
-      })
-    case Status.UNAVAILABLE:
-    case Status.DEADLINE_EXCEEDED:
-    case Status.CANCELLED:
-      return Unavailable.of("processor", `${error.codeName}${error.details === "" ? "" : `: ${error.details}`}`)
-    default:
-      return new UpstreamFailed({ code: "processor_error", message: error.message, details: [] })
-  }
-}
-
-/** Archived events (JSON texts as the log held them) as records. */
-export const decodeArchivedEvents = (events: ReadonlyArray<string>) =>
-  Effect.forEach(events, (json) => decodeRecordJson(json).pipe(Effect.orDie))
-
-const decodeRecordJson = Schema.decodeUnknownEffect(OrderEventRecordJson)
-
 const eventLogFailure = (error: EventLogError) =>
-  error.unavailable ? Effect.fail(Unavailable.of("redis", error.reason)) : Effect.die(error)
-
-/** Same details, whatever the key order of the JSON they came in. */
-const sameDetails = (a: OrderDetails, b: OrderDetails) => canonical(a) === canonical(b)
-
-const canonical = (value: unknown): string =>
-  JSON.stringify(value, (_key, inner: unknown) =>
-    inner !== null && typeof inner === "object" && !Array.isArray(inner)
-      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : 1)))
-      : inner,
-  )
+  error.unavailable ? Effect.fail(Unavailable.of("redis", error.reason, undefined, error)) : Effect.die(error)
 
 const deliveryView = (result: NonNullable<StoredFollowUp["results"]>[number]): FollowUpDelivery => ({
   ProposalID: result.proposalId,
@@ -179,32 +80,19 @@ const deliveryView = (result: NonNullable<StoredFollowUp["results"]>[number]): F
   Seq: result.seq,
 })
 
-/** What identifies a follow-up request apart from its TransactionUUID. */
-export const followUpFingerprint = (command: FollowUpCommand): string =>
-  createHash("sha256")
-    .update(canonical({ orderReqId: command.orderReqId, audience: command.audience, message: command.message }))
-    .digest("hex")
-
 export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/requestor/Orders") {
   static readonly make = Effect.gen(function* () {
     const store = yield* OrderStore
-    const pendingReports = yield* Effect.serviceOption(PendingReports)
     const eventLog = yield* OrderEventLog
     const processor = yield* ProcessorClient
     const holders = yield* StreamHolder
     const config = yield* RequestorConfig
+    const { reported } = yield* OrderFailureReports
     const withLock = serialiseByKey()
+    const watch = (orderReqId: string) => watchLinks(orderReqId, config.grpcPort)
 
-    const watchLinks = (orderReqId: string): WatchLinks => ({
-      Events: `/api/v1/orders/${encodeURIComponent(orderReqId)}/events`,
-      Grpc: { Service: "dcent.orders.v1.OrderWatchService", Method: "WatchOrder", Port: config.grpcPort },
-    })
-
-    const commit = (
-      orderReqId: string,
-      writes: ReadonlyArray<StateWrite>,
-      extraOutbox: ReadonlyArray<OutboxEntry> = [],
-    ) => eventLog.append(orderReqId, [], { writes, extraOutbox }).pipe(Effect.catch(eventLogFailure), Effect.asVoid)
+    const commit = (orderReqId: string, writes: ReadonlyArray<StateWrite>) =>
+      eventLog.append(orderReqId, [], { writes }).pipe(Effect.catch(eventLogFailure), Effect.asVoid)
 
     /** The order's events: from Redis, or from the archive once it left Redis. */
     const eventsOf = (order: StoredOrder) =>
@@ -220,61 +108,6 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
 
     const viewOf = (order: StoredOrder) =>
       eventsOf(order).pipe(Effect.map((events) => orderView(deriveOrderState(order, events))))
-
-    /** Publishes `REQ_failures` for a failed operation (best effort: Redis may be the failure). */
-    const report = (operation: Operation, failure: RequestFailure, failed: FailedRequest) => {
-      const orderReqId = failed.orderReqId ?? "unknown"
-      return Effect.gen(function* () {
-        const session =
-          failed.sessionId ??
-          (failed.orderReqId === undefined
-            ? undefined
-            : (yield* store.get(failed.orderReqId).pipe(Effect.orElseSucceed(() => undefined)))?.sessionId)
-        const message = topicMessage({
-          topic: Topics.RequestFailures,
-          key: failureKeys[operation],
-          orderReqId,
-          sessionId: session ?? "",
-          message: `${operation} failed: ${failure.message}`,
-          fields: {
-            Operation: operation,
-            Reason: failure.code,
-            HttpStatus: failure.status,
-            Problems: failure.details,
-            Request: failed.request ?? null,
-          },
-        })
-        yield* eventLog.append(orderReqId, [], { extraOutbox: [message] }).pipe(
-          // Redis (the outbox) is down: hold the report and commit it once Redis is back.
-          Effect.catchIf(
-            (error) => error.unavailable && Option.isSome(pendingReports),
-            () => (Option.isSome(pendingReports) ? pendingReports.value.defer(orderReqId, [message]) : Effect.void),
-          ),
-        )
-      }).pipe(
-        Effect.catchCause((cause) =>
-          Effect.logWarning("could not publish REQ_failures").pipe(
-            Effect.annotateLogs({ operation, orderReqId, cause }),
-          ),
-        ),
-      )
-    }
-
-    const rejected = (operation: Operation, error: OrderError, failed: FailedRequest) =>
-      report(operation, failureOf(error), failed).pipe(Effect.andThen(Effect.fail(error)))
-
-    const reported = <A, E extends OrderError, R>(
-      operation: Operation,
-      orderReqId: string,
-      sessionId: string | undefined,
-      request: unknown,
-      effect: Effect.Effect<A, E, R>,
-    ) =>
-      effect.pipe(
-        Effect.tapError((error) => report(operation, failureOf(error), { orderReqId, sessionId, request })),
-        Effect.annotateLogs({ orderReqId }),
-        Effect.annotateSpans({ orderReqId }),
-      )
 
     /** Waits (bounded) until the event at `seq` is recorded, so a `GET` after the answer shows it. */
     const awaitRecorded = (orderReqId: string, seq: number) =>
@@ -301,9 +134,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       const id = details.orderReqId
       return yield* reported(
         "register",
-        id,
-        details.sessionId,
-        request,
+        { orderReqId: id, sessionId: details.sessionId, request },
         withLock(
           id,
           Effect.gen(function* () {
@@ -372,7 +203,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
         Outcome: "already_submitted" as const,
         Message: `Order ${id} is already ${existing.status === "PAUSED" ? "submitted (paused)" : "submitted"}`,
         Order: yield* viewOf(existing),
-        Watch: watchLinks(id),
+        Watch: watch(id),
       }
     })
 
@@ -381,9 +212,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       yield* Effect.annotateCurrentSpan({ orderReqId: id })
       return yield* reported(
         "initiate",
-        id,
-        command.sessionId,
-        request,
+        { orderReqId: id, sessionId: command.sessionId, request },
         withLock(
           id,
           Effect.gen(function* () {
@@ -460,7 +289,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
               Outcome: "submitted" as const,
               Message: "Order Submitted",
               Order: orderView(deriveOrderState(stored, [])),
-              Watch: watchLinks(id),
+              Watch: watch(id),
             }
           }),
         ),
@@ -472,9 +301,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       yield* Effect.annotateCurrentSpan({ orderReqId: id, transactionUuid: command.transactionUuid })
       return yield* reported(
         "followup",
-        id,
-        command.sessionId,
-        request,
+        { orderReqId: id, sessionId: command.sessionId, request },
         Effect.gen(function* () {
           yield* requireSubmitted(id, "a follow-up")
           const fingerprint = followUpFingerprint(command)
@@ -540,61 +367,62 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
       )
     })
 
+    /** finalize / pause / resume: the processor's unary call, then the event it produced is awaited on the order's stream. */
     const action = <Res extends { readonly seq: number }>(
       operation: "finalize" | "pause" | "resume",
       resultStatus: ActionResult["Status"],
-      call: (orderReqId: string, transactionUuid: string) => Effect.Effect<Res, ProcessorCallError>,
-    ) =>
-      Effect.fn(`Orders.${operation}`)(function* (
-        command: { readonly orderReqId: string; readonly transactionUuid: string },
-        request: unknown,
-      ) {
-        const id = command.orderReqId
-        yield* Effect.annotateCurrentSpan({ orderReqId: id, transactionUuid: command.transactionUuid })
-        return yield* reported(
-          operation,
-          id,
-          undefined,
-          request,
-          Effect.gen(function* () {
-            yield* requireSubmitted(id, operation)
-            const response = yield* call(id, command.transactionUuid).pipe(Effect.mapError(fromProcessorError))
-            yield* holders.ensure(id)
-            yield* awaitRecorded(id, response.seq)
-            return { OrderReqID: id, TransactionUUID: command.transactionUuid, Status: resultStatus, Seq: response.seq }
-          }),
-        )
-      })
+      command: { readonly orderReqId: string; readonly transactionUuid: string },
+      request: unknown,
+      call: Effect.Effect<Res, ProcessorCallError>,
+    ) => {
+      const id = command.orderReqId
+      return reported(
+        operation,
+        { orderReqId: id, sessionId: undefined, request },
+        Effect.gen(function* () {
+          yield* Effect.annotateCurrentSpan({ orderReqId: id, transactionUuid: command.transactionUuid })
+          yield* requireSubmitted(id, operation)
+          const response = yield* call.pipe(Effect.mapError(fromProcessorError))
+          yield* holders.ensure(id)
+          yield* awaitRecorded(id, response.seq)
+          return { OrderReqID: id, TransactionUUID: command.transactionUuid, Status: resultStatus, Seq: response.seq }
+        }),
+      )
+    }
 
-    const finaliseAction = (command: FinaliseCommand) =>
-      action("finalize", "FINALISED", (orderReqId, transactionUuid) =>
+    const finalise = Effect.fn("Orders.finalize")(function* (command: FinaliseCommand, request: unknown) {
+      const { orderReqId, transactionUuid } = command
+      return yield* action(
+        "finalize",
+        "FINALISED",
+        command,
+        request,
         processor.finalise({ orderReqId, transactionUuid, proposalId: command.proposalId ?? "" }),
       )
-    const pauseAction = (command: PauseCommand) =>
-      action("pause", "PAUSED", (orderReqId, transactionUuid) =>
+    })
+
+    const pause = Effect.fn("Orders.pause")(function* (command: PauseCommand, request: unknown) {
+      const { orderReqId, transactionUuid } = command
+      return yield* action(
+        "pause",
+        "PAUSED",
+        command,
+        request,
         processor.pause({ orderReqId, transactionUuid, reason: command.reason ?? "" }),
       )
-    const resumeAction = action("resume", "SUBMITTED", (orderReqId, transactionUuid) =>
-      processor.resume({ orderReqId, transactionUuid }),
-    )
-
-    return Orders.of({
-      register,
-      report,
-      rejected,
-      registerIfAbsent,
-      get,
-      initiate,
-      followUp,
-      finalise: (command, request) => finaliseAction(command)(command, request),
-      pause: (command, request) => pauseAction(command)(command, request),
-      resume: (command, request) => resumeAction(command, request),
     })
+
+    const resume = Effect.fn("Orders.resume")(function* (command: ResumeCommand, request: unknown) {
+      const { orderReqId, transactionUuid } = command
+      return yield* action("resume", "SUBMITTED", command, request, processor.resume({ orderReqId, transactionUuid }))
+    })
+
+    return Orders.of({ register, registerIfAbsent, get, initiate, followUp, finalise, pause, resume })
   })
 
   static readonly layer: Layer.Layer<
     Orders,
     never,
-    OrderStore | OrderEventLog | ProcessorClient | StreamHolder | RequestorConfig
+    OrderStore | OrderEventLog | ProcessorClient | StreamHolder | RequestorConfig | OrderFailureReports
   > = Layer.effect(Orders, Orders.make)
 }

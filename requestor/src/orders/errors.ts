@@ -1,7 +1,9 @@
 /**
  * The failures of the order operations. Each has a stable snake_case `code` for programs, a
  * `message` for humans and optional `details` (`{path, problem}`); `api.ts` renders them as the
- * common error body with their HTTP status.
+ * common error body with their HTTP status (code, message and details only), `failureReports.ts`
+ * as `REQ_failures`. `cause` keeps the underlying failure (a processor call, the event log) for
+ * logs and traces; it never reaches the wire.
  */
 import { ErrorDetail } from "@dcent/shared/http/errors"
 import { Schema } from "effect"
@@ -10,6 +12,7 @@ const fields = {
   code: Schema.String,
   message: Schema.String,
   details: Schema.Array(ErrorDetail),
+  cause: Schema.optionalKey(Schema.Defect()),
 }
 
 /** 400: the request is invalid (one detail per problem, with the field path). */
@@ -49,12 +52,13 @@ export class Unavailable extends Schema.TaggedError<Unavailable>()(
   { ...fields, retryAfterSeconds: Schema.Int },
   { httpApiStatus: 503 },
 ) {
-  static readonly of = (dependency: string, reason: string, retryAfterSeconds = 5) =>
+  static readonly of = (dependency: string, reason: string, retryAfterSeconds = 5, cause?: unknown) =>
     new Unavailable({
       code: "unavailable",
       message: `${dependency} is unavailable: ${reason}`,
       details: [{ path: dependency, problem: reason }],
       retryAfterSeconds,
+      ...(cause === undefined ? {} : { cause }),
     })
 }
 

@@ -6,7 +6,7 @@
  * - A request that does not match the endpoint's schema becomes a typed 400 (`invalid_request`,
  *   one detail per problem with its path, e.g. `body.Location.Lat`).
  * - Such a request, and a body not sent as JSON (415), is published to `REQ_failures` through
- *   `Orders.report` — the same path the operations publish their own failures on (Key
+ *   `OrderFailureReports.report` — the same path the operations publish their own failures on (Key
  *   `ORD_SUBMISSION` for register/initiate, `ORD_UPDATES` for followup/finalize/pause/resume),
  *   with the reason and the request as it came. GETs are not published.
  * - A request refused by authentication (401, the `Authentication` middleware inside this one)
@@ -17,7 +17,7 @@ import { reportingFailures } from "@dcent/shared/http/failedRequests"
 import { Effect, Layer } from "effect"
 import { OrderFailureReporting } from "./api.ts"
 import { InvalidRequest } from "./errors.ts"
-import { type Operation, Orders } from "./Orders.ts"
+import { type Operation, OrderFailureReports } from "./failureReports.ts"
 import { validOrderReqId } from "./schemas.ts"
 
 /** Endpoint identifier → the operation named in `REQ_failures`. */
@@ -33,7 +33,7 @@ const operations: Readonly<Record<string, Operation>> = {
 export const OrderFailureReportingLive = Layer.effect(
   OrderFailureReporting,
   Effect.gen(function* () {
-    const orders = yield* Orders
+    const failureReports = yield* OrderFailureReports
     return reportingFailures({
       badRequest: (failure) =>
         new InvalidRequest({ code: failure.code, message: failure.message, details: failure.details }),
@@ -46,7 +46,7 @@ export const OrderFailureReportingLive = Layer.effect(
       orderIdOf: validOrderReqId,
       publish: (endpoint, failure, request) => {
         const operation = operations[endpoint.identifier]
-        return operation === undefined ? Effect.void : orders.report(operation, failure, request)
+        return operation === undefined ? Effect.void : failureReports.report(operation, failure, request)
       },
     })
   }),

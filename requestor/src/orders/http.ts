@@ -1,8 +1,7 @@
 /**
- * Handlers of `OrdersApi`: parse the wire body into a domain command (`schemas.ts`), call
- * `Orders`, and for `GET /api/v1/orders/{id}/events` stream server-sent events from
- * `OrderEvents`. At most `SSE_MAX_STREAMS` SSE responses are open at once; past that a new one
- * is refused with 503 `overloaded` and `Retry-After` before anything is read.
+ * Handlers of `OrdersApi`: parse the wire body into a domain command (`schemas.ts`) and call
+ * `Orders`. `GET /api/v1/orders/{id}/events` is authorized here and served to the buyer by
+ * `../buyer-streams/sseEndpoint.ts` (admission slot, server-sent events).
  *
  * Authorization: every handler first asks the policy (`../auth/policy.ts`) whether the
  * authenticated principal (`CurrentPrincipal`, set by the `Authentication` middleware) may do
@@ -11,29 +10,23 @@
  * leaves `BuyerID` out of a registration or of inline details gets its own `sub`.
  */
 
-import { Readable } from "node:stream"
 import { recordDenial } from "@dcent/shared/auth/denials"
 import { CurrentPrincipal } from "@dcent/shared/auth/http"
 import { hasRole, isUnrestricted, type Principal } from "@dcent/shared/auth/Principal"
 import { Broker } from "@dcent/shared/broker/Broker"
 import { allTopicNames } from "@dcent/shared/broker/topics"
-import { observedLimiter } from "@dcent/shared/metrics/admission"
-import { AdmissionEntries, AuthEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { AuthEntries } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
-import { deliveryObserver, streamTracker } from "@dcent/shared/metrics/streams"
-import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import { Effect, Layer, Result } from "effect"
-import { HttpServerResponse } from "effect/http"
 import { HttpApiBuilder } from "effect/http-api"
 import { authorizeOrder, type OrderAction } from "../auth/policy.ts"
-import { RequestorConfig } from "../config.ts"
+import { makeSseEndpoint } from "../buyer-streams/sseEndpoint.ts"
 import { RequestorApi } from "../http/Api.ts"
-import { OrderEvents } from "../streams/OrderEvents.ts"
-import { sseBody } from "../streams/sse.ts"
 import { Forbidden, InvalidRequest, Unavailable } from "./errors.ts"
+import { failureOf, type Operation, OrderFailureReports } from "./failureReports.ts"
 import { OrderFailureReportingLive } from "./failures.ts"
 import { OrderStore } from "./OrderStore.ts"
-import { failureOf, type Operation, Orders } from "./Orders.ts"
+import { Orders } from "./Orders.ts"
 import {
   toFinaliseCommand,
   toFollowUpCommand,
@@ -42,35 +35,6 @@ import {
   toPauseCommand,
   toResumeCommand,
 } from "./schemas.ts"
-
-/** The event as SSE `data:` (PascalCase, like the REST bodies). */
-export const eventJson = (record: OrderEventRecord) => ({
-  OrderReqID: record.orderReqId,
-  Seq: record.seq,
-  EventID: record.eventId,
-  Status: record.status,
-  ...(record.proposalId === undefined ? {} : { ProposalID: record.proposalId }),
-  ...(record.followUpId === undefined ? {} : { FollowUpID: record.followUpId }),
-  OccurredAt: record.occurredAt,
-  Message: record.message,
-  Details: record.details,
-})
-
-/** One SSE message: `id` = seq, `event` = status, `data` = the event (JSON has no raw newlines). */
-export const sseMessage = (record: OrderEventRecord): string =>
-  `id: ${record.seq}\nevent: ${record.status}\ndata: ${JSON.stringify(eventJson(record))}\n\n`
-
-/**
- * Sent when the service shuts down (drain) before `OrderFinalised`: reconnect (the load balancer
- * picks another replica) after `retry` ms with `Last-Event-ID` = the last seq; EventSource does
- * that by itself once the response ends. `data` says the same for other clients.
- */
-export const sseReconnect = (lastSeq: number): string =>
-  `event: reconnect\nretry: 1000\ndata: ${JSON.stringify({
-    Reason: "shutting_down",
-    Message: "this replica is shutting down; reconnect with Last-Event-ID to resume",
-    LastSeq: lastSeq,
-  })}\n\n`
 
 const newUuid = () => crypto.randomUUID()
 
@@ -97,13 +61,11 @@ const OrdersGroup = HttpApiBuilder.group(
   "orders",
   Effect.fn(function* (handlers) {
     const orders = yield* Orders
+    const failureReports = yield* OrderFailureReports
     const broker = yield* Broker
     const store = yield* OrderStore
-    const orderEvents = yield* OrderEvents
-    const config = yield* RequestorConfig
     const { catalogue } = yield* Metrics
-    const sseStreamsOpen = streamTracker(catalogue, StreamKinds.Sse)
-    const observeSseDelivery = deliveryObserver(catalogue, DeliveryStages.Sse)
+    const sse = yield* makeSseEndpoint
 
     /** The policy's answer for `action` on the order (its stored BuyerID): the principal, or 403. */
     const authorize = Effect.fn("Orders.authorize")(function* (
@@ -136,30 +98,11 @@ const OrdersGroup = HttpApiBuilder.group(
     ) =>
       authorize(operation, orderReqId, options.claimedBuyer).pipe(
         Effect.catchTag("Forbidden", (error) =>
-          orders
+          failureReports
             .report(operation, failureOf(error), { orderReqId, sessionId: options.sessionId, request })
             .pipe(Effect.andThen(Effect.fail(error))),
         ),
       )
-    const sseStreams = yield* observedLimiter({
-      entry: AdmissionEntries.Sse,
-      maxInFlight: config.sseMaxStreams,
-      retryAfterSeconds: config.httpAdmission.retryAfterSeconds,
-    })
-    /** A slot among the open SSE streams, given back when the request's scope closes (the response was sent or abandoned). */
-    const sseSlot = Effect.suspend(() => {
-      const refusal = sseStreams.tryAcquire()
-      if (refusal === undefined) return Effect.addFinalizer(() => Effect.sync(sseStreams.release))
-      return Effect.fail(
-        new Unavailable({
-          code: "overloaded",
-          message: "too many event streams are open; retry later",
-          details: [{ path: "sse", problem: refusal.message }],
-          retryAfterSeconds: refusal.retryAfterSeconds,
-        }),
-      )
-    })
-
     /** The order's messages on the eight topics, read back from the broker (operators). */
     const topicMessages = (orderReqId: string) =>
       Effect.gen(function* () {
@@ -206,7 +149,7 @@ const OrdersGroup = HttpApiBuilder.group(
             const error = InvalidRequest.of("the request body is invalid", [
               { path: "body.BuyerID", problem: "Missing key (send BuyerID, or authenticate as the buyer)" },
             ])
-            yield* orders.report("register", failureOf(error), {
+            yield* failureReports.report("register", failureOf(error), {
               orderReqId,
               sessionId: payload.SessionID,
               request: payload,
@@ -236,7 +179,7 @@ const OrdersGroup = HttpApiBuilder.group(
           yield* authorizeOperation("initiate", orderReqId, body, { claimedBuyer: buyerId, sessionId: body.SessionID })
           const command = toInitiateCommand(payload)
           if (Result.isFailure(command)) {
-            return yield* orders.rejected("initiate", command.failure, {
+            return yield* failureReports.rejected("initiate", command.failure, {
               orderReqId: payload.OrderReqID ?? payload.OrderReqId,
               sessionId: payload.SessionID,
               request: payload,
@@ -270,34 +213,10 @@ const OrdersGroup = HttpApiBuilder.group(
       events: ({ params, query, headers }) =>
         Effect.gen(function* () {
           // Before any work: past SSE_MAX_STREAMS open streams, 503 overloaded + Retry-After.
-          yield* sseSlot
+          yield* sse.slot
           yield* authorize("watch", params.OrderReqID)
           // EventSource sends Last-Event-ID on reconnects, with the original URL: the header wins.
-          const fromSeq = Number(headers["last-event-id"] ?? query.from_seq ?? "0")
-          const watch = yield* orderEvents.watch(params.OrderReqID, fromSeq)
-          // Finalised and fully seen: 204 tells EventSource to stop reconnecting.
-          if (watch.complete || watch.watch === undefined) return HttpServerResponse.empty({ status: 204 })
-          const runFork = Effect.runForkWith(yield* Effect.context<never>())
-          const openedAt = Date.now()
-          const body = sseBody(watch.watch, {
-            orderReqId: params.OrderReqID,
-            fromSeq,
-            heartbeatMs: config.sseHeartbeatSeconds * 1000,
-            message: sseMessage,
-            reconnect: sseReconnect,
-            streams: sseStreamsOpen,
-            delivered: (record) => observeSseDelivery(record.occurredAt, openedAt),
-            onFailure: (message) =>
-              runFork(
-                Effect.logWarning("SSE stream failed").pipe(
-                  Effect.annotateLogs({ orderReqId: params.OrderReqID, error: message }),
-                ),
-              ),
-          })
-          return HttpServerResponse.raw(Readable.from(body), {
-            contentType: "text/event-stream",
-            headers: { "cache-control": "no-cache", "x-accel-buffering": "no" },
-          })
+          return yield* sse.respond(params.OrderReqID, Number(headers["last-event-id"] ?? query.from_seq ?? "0"))
         }),
     })
   }),

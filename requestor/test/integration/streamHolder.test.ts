@@ -18,7 +18,7 @@ import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { OrderStore } from "../../src/orders/OrderStore.ts"
 import { ProcessorClient } from "../../src/processor/ProcessorClient.ts"
-import { StreamHolder, streamShardOf, streamShardSet } from "../../src/streams/StreamHolder.ts"
+import { StreamHolder, streamShardOf, streamShardSet } from "../../src/processor-streams/StreamHolder.ts"
 import { eventually, testRedisUrl } from "../support/clients.ts"
 import { type FakeProcessor, startFakeProcessor } from "../support/fakeProcessor.ts"
 

@@ -16,7 +16,7 @@ import { Redis as IORedis } from "ioredis"
 import { createChannel, createClient } from "nice-grpc"
 import { kafkaUrl, servers } from "../../../test/support/servers.ts"
 import { type RunningRequestor, startRequestor } from "../../../test/support/services.ts"
-import { streamShardSet } from "../../src/streams/StreamHolder.ts"
+import { streamShardSet } from "../../src/processor-streams/StreamHolder.ts"
 
 /** The Redis database of the requestor integration tests (keeps their `live-orders` apart). */
 export const testRedisDb = 11

@@ -7,11 +7,18 @@ import { Priority as ProtoPriority } from "@dcent/shared/generated/dcent/orders/
 import { eventStatuses, type OrderEventRecord } from "@dcent/shared/orders/events"
 import { Status } from "nice-grpc"
 import { describe, expect, it } from "vitest"
+import { sseMessage } from "../../src/buyer-streams/sse.ts"
 import type { StoredOrder } from "../../src/orders/domain.ts"
-import { sseMessage } from "../../src/orders/http.ts"
-import { followUpFingerprint, fromProcessorError } from "../../src/orders/Orders.ts"
+import { followUpFingerprint } from "../../src/orders/fingerprint.ts"
+import { fromProcessorError } from "../../src/orders/processorErrors.ts"
 import { ProcessorCallError } from "../../src/processor/ProcessorClient.ts"
-import { commitFor, messagesFor, sessionOf, streamRequestFor, writesFor } from "../../src/streams/recording.ts"
+import {
+  commitFor,
+  messagesFor,
+  sessionOf,
+  streamRequestFor,
+  writesFor,
+} from "../../src/processor-streams/recording.ts"
 
 const order: StoredOrder = {
   details: {
@@ -166,12 +173,14 @@ describe("processor failures as REST answers", () => {
     expect([error._tag, error.code]).toEqual([tag, errorCode])
   })
 
-  it("uses the processor's reason (trailer, or a leading `reason:`) as the code", () => {
+  it("uses the processor's reason (ErrorInfo / trailer) as the code, never the message text", () => {
     expect(failure(Status.FAILED_PRECONDITION, "order ORD-7 is paused", "order_paused")).toMatchObject({
       code: "order_paused",
       message: "order ORD-7 is paused",
     })
-    expect(failure(Status.NOT_FOUND, "proposal_not_found: no PROP-9").code).toBe("proposal_not_found")
+    expect(failure(Status.NOT_FOUND, "no PROP-9", "proposal_not_found").code).toBe("proposal_not_found")
+    // A message that looks like "reason: text" is only text.
+    expect(failure(Status.NOT_FOUND, "proposal_not_found: no PROP-9").code).toBe("not_found")
   })
 
   it("503 carries Retry-After seconds", () => {

@@ -1,6 +1,7 @@
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
-import { type Command, type DecideContext, type Decision, decide, type Replies } from "../../../src/orders/decide.ts"
+import { decide } from "../../../src/orders/decide.ts"
+import type { Command, DecideContext, Decision, Replies } from "../../../src/orders/decision.ts"
 import type { DecisionError } from "../../../src/orders/errors.ts"
 import type { OrderDetails, OrderState, SelectedSeller } from "../../../src/orders/model.ts"
 import { decisionWrites } from "../../../src/orders/Orders.ts"

@@ -8,8 +8,9 @@ import {
   parseOrderDetails,
   parseStreamRequest,
 } from "../../../src/grpc/requests.ts"
-import { EditLockBody, orderIdOf, ProposalSubmission, SellerFollowUpBody } from "../../../src/orders/api.ts"
+import { orderIdOf, SellerFollowUpBody } from "../../../src/orders/api.ts"
 import { followUpContentOf } from "../../../src/orders/http.ts"
+import { EditLockBody, ProposalSubmission } from "../../../src/proposals/api.ts"
 
 /** Decodes like HttpApi does for a body (all problems), answering the value or the detail paths. */
 const decode = <S extends Schema.Top>(schema: S, input: unknown) => {

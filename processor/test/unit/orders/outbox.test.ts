@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { OrderEventRecord } from "../../../../shared/src/orders/events.ts"
-import type { OutboxIntent } from "../../../src/orders/decide.ts"
+import type { OutboxIntent } from "../../../src/orders/decision.ts"
 import type { OrderDetails } from "../../../src/orders/model.ts"
 import { outboxEntries, proposalFailure } from "../../../src/orders/outbox.ts"
 

@@ -11,10 +11,10 @@
 import { type FollowedEvent, type FollowSet, OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
 import { Context, Effect, Layer } from "effect"
+import { decodeArchivedEvents } from "../orders/archivedEvents.ts"
 import { NotFound, Unavailable } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
-import { decodeArchivedEvents } from "../orders/Orders.ts"
-import { deliverySpan } from "./eventSpans.ts"
+import { deliverySpan } from "../processor-streams/eventSpans.ts"
 
 /** What a watch's `next` answered. */
 export type WatchNext =

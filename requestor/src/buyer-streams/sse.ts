@@ -13,6 +13,35 @@ import type { StreamTracker } from "@dcent/shared/metrics/streams"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import type { Watch, WatchNext } from "./OrderEvents.ts"
 
+/** The event as SSE `data:` (PascalCase, like the REST bodies). */
+export const eventJson = (record: OrderEventRecord) => ({
+  OrderReqID: record.orderReqId,
+  Seq: record.seq,
+  EventID: record.eventId,
+  Status: record.status,
+  ...(record.proposalId === undefined ? {} : { ProposalID: record.proposalId }),
+  ...(record.followUpId === undefined ? {} : { FollowUpID: record.followUpId }),
+  OccurredAt: record.occurredAt,
+  Message: record.message,
+  Details: record.details,
+})
+
+/** One SSE message: `id` = seq, `event` = status, `data` = the event (JSON has no raw newlines). */
+export const sseMessage = (record: OrderEventRecord): string =>
+  `id: ${record.seq}\nevent: ${record.status}\ndata: ${JSON.stringify(eventJson(record))}\n\n`
+
+/**
+ * Sent when the service shuts down (drain) before `OrderFinalised`: reconnect (the load balancer
+ * picks another replica) after `retry` ms with `Last-Event-ID` = the last seq; EventSource does
+ * that by itself once the response ends. `data` says the same for other clients.
+ */
+export const sseReconnect = (lastSeq: number): string =>
+  `event: reconnect\nretry: 1000\ndata: ${JSON.stringify({
+    Reason: "shutting_down",
+    Message: "this replica is shutting down; reconnect with Last-Event-ID to resume",
+    LastSeq: lastSeq,
+  })}\n\n`
+
 export interface SseBodyOptions {
   readonly orderReqId: string
   readonly fromSeq: number

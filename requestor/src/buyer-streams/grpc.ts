@@ -4,9 +4,10 @@
  * standard health service and server reflection (shared `GrpcServer`).
  *
  * WatchOrder: the order's events after `from_seq`, then live ones, ending after `OrderFinalised`.
- * Unknown order → NOT_FOUND; empty id → INVALID_ARGUMENT; Redis down → UNAVAILABLE. A client
- * that goes away cancels its watch at once. At shutdown (drain) an open watch ends with UNAVAILABLE
- * ("watch again with from_seq = N"), so the client resumes on another replica.
+ * Unknown order → NOT_FOUND; an empty or malformed id (the REST rule, `@dcent/shared/orders/wire`)
+ * → INVALID_ARGUMENT; Redis down → UNAVAILABLE. A client that goes away cancels its watch at once.
+ * At shutdown (drain) an open watch ends with UNAVAILABLE ("watch again with from_seq = N"), so
+ * the client resumes on another replica.
  *
  * Authentication (`authorization: Bearer …` or `x-api-key` metadata) is the shared server's
  * middleware (UNAUTHENTICATED); the watch itself asks the requestor's policy (`../auth/policy.ts`,
@@ -25,6 +26,7 @@ import { DeliveryStages, type DisconnectReason, DisconnectReasons, StreamKinds }
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { deliveryObserver, streamTracker } from "@dcent/shared/metrics/streams"
 import { orderEventToProto } from "@dcent/shared/orders/events"
+import { isId } from "@dcent/shared/orders/wire"
 import { onDrain } from "@dcent/shared/runtime/Drain"
 import { Cause, Effect, Exit, Layer } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
@@ -38,8 +40,6 @@ const toServerError = (error: NotFound | Unavailable | ServerError): ServerError
   if (error instanceof ServerError) return error
   return new ServerError(error._tag === "NotFound" ? Status.NOT_FOUND : Status.UNAVAILABLE, error.message)
 }
-
-const orderIdPattern = /^[A-Za-z0-9_-]+(?:[.:][A-Za-z0-9_-]+)*$/
 
 export const GrpcLive = GrpcServer.layer(
   Effect.gen(function* () {
@@ -60,7 +60,7 @@ export const GrpcLive = GrpcServer.layer(
       call: CallContext,
     ): AsyncGenerator<{ event: ReturnType<typeof orderEventToProto> }> {
       const orderReqId = request.orderReqId.trim()
-      if (orderReqId === "" || !orderIdPattern.test(orderReqId)) {
+      if (!isId(orderReqId)) {
         throw new ServerError(Status.INVALID_ARGUMENT, "order_req_id is required (e.g. ORD-001)")
       }
       const opened = await runPromiseExit(

@@ -1,0 +1,72 @@
+/**
+ * Serving `GET /api/v1/orders/{id}/events` to buyers: the admission slot (at most
+ * `SSE_MAX_STREAMS` responses open; past that 503 `overloaded` + `Retry-After` before anything is
+ * read) and the response streaming the order's watch (`OrderEvents`) as server-sent events
+ * (`./sse.ts`). The endpoint is declared in the order group (`../orders/api.ts`), whose handler
+ * authorizes the watch between `slot` and `respond`.
+ */
+import { Readable } from "node:stream"
+import { observedLimiter } from "@dcent/shared/metrics/admission"
+import { AdmissionEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
+import { Metrics } from "@dcent/shared/metrics/Metrics"
+import { deliveryObserver, streamTracker } from "@dcent/shared/metrics/streams"
+import { Clock, Effect } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { RequestorConfig } from "../config.ts"
+import { Unavailable } from "../orders/errors.ts"
+import { OrderEvents } from "./OrderEvents.ts"
+import { sseBody, sseMessage, sseReconnect } from "./sse.ts"
+
+/** Built once with the order group's handlers (its limiter lives as long as the server). */
+export const makeSseEndpoint = Effect.gen(function* () {
+  const orderEvents = yield* OrderEvents
+  const config = yield* RequestorConfig
+  const { catalogue } = yield* Metrics
+  const sseStreamsOpen = streamTracker(catalogue, StreamKinds.Sse)
+  const observeSseDelivery = deliveryObserver(catalogue, DeliveryStages.Sse)
+  const sseStreams = yield* observedLimiter({
+    entry: AdmissionEntries.Sse,
+    maxInFlight: config.sseMaxStreams,
+    retryAfterSeconds: config.httpAdmission.retryAfterSeconds,
+  })
+
+  /** A slot among the open SSE streams, given back when the request's scope closes (the response was sent or abandoned). */
+  const slot = Effect.suspend(() => {
+    const refusal = sseStreams.tryAcquire()
+    if (refusal === undefined) return Effect.addFinalizer(() => Effect.sync(sseStreams.release))
+    return Effect.fail(
+      new Unavailable({
+        code: "overloaded",
+        message: "too many event streams are open; retry later",
+        details: [{ path: "sse", problem: refusal.message }],
+        retryAfterSeconds: refusal.retryAfterSeconds,
+      }),
+    )
+  })
+
+  /** The order's events after `fromSeq` as an SSE response; 204 when it is finalised and fully seen. */
+  const respond = Effect.fn("SseEndpoint.respond")(function* (orderReqId: string, fromSeq: number) {
+    const watch = yield* orderEvents.watch(orderReqId, fromSeq)
+    // Finalised and fully seen: 204 tells EventSource to stop reconnecting.
+    if (watch.complete || watch.watch === undefined) return HttpServerResponse.empty({ status: 204 })
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const openedAt = yield* Clock.currentTimeMillis
+    const body = sseBody(watch.watch, {
+      orderReqId,
+      fromSeq,
+      heartbeatMs: config.sseHeartbeatSeconds * 1000,
+      message: sseMessage,
+      reconnect: sseReconnect,
+      streams: sseStreamsOpen,
+      delivered: (record) => observeSseDelivery(record.occurredAt, openedAt),
+      onFailure: (message) =>
+        runFork(Effect.logWarning("SSE stream failed").pipe(Effect.annotateLogs({ orderReqId, error: message }))),
+    })
+    return HttpServerResponse.raw(Readable.from(body), {
+      contentType: "text/event-stream",
+      headers: { "cache-control": "no-cache", "x-accel-buffering": "no" },
+    })
+  })
+
+  return { slot, respond } as const
+})

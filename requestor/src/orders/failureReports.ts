@@ -1,0 +1,136 @@
+/**
+ * `REQ_failures`: every failed buyer operation is published there (with the reason and the
+ * request), committed through the event log's outbox like any other topic message. The one
+ * publishing path: `Orders` reports its operations' failures, the order handlers their policy
+ * refusals, and the HttpApi middleware (`./failures.ts`) requests refused before they reach a
+ * handler.
+ */
+import { Topics } from "@dcent/shared/broker/topics"
+import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedRequests"
+import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
+import { PendingReports } from "@dcent/shared/outbox/PendingReports"
+import { Context, Effect, Layer, Option } from "effect"
+import type { OrderError } from "./errors.ts"
+import { OrderStore } from "./OrderStore.ts"
+
+/** The buyer-side operations, as `REQ_failures` names them (`Operation`). */
+export type Operation = "register" | "initiate" | "followup" | "finalize" | "pause" | "resume"
+
+/** The `Key` of an operation's `REQ_failures` message (the spec's topic table). */
+export const failureKeys: Readonly<Record<Operation, string>> = {
+  register: MessageKeys.OrderSubmission,
+  initiate: MessageKeys.OrderSubmission,
+  followup: MessageKeys.OrderUpdates,
+  finalize: MessageKeys.OrderUpdates,
+  pause: MessageKeys.OrderUpdates,
+  resume: MessageKeys.OrderUpdates,
+}
+
+/** The HTTP status an error is answered with (for `REQ_failures`). */
+const statusOf: Record<OrderError["_tag"], number> = {
+  InvalidRequest: 400,
+  Forbidden: 403,
+  NotFound: 404,
+  Conflict: 409,
+  Unavailable: 503,
+  UpstreamFailed: 502,
+}
+
+/** An operation's error as `REQ_failures` reports it. */
+export const failureOf = (error: OrderError): RequestFailure => ({
+  status: statusOf[error._tag],
+  code: error.code,
+  message: error.message,
+  details: error.details,
+})
+
+export interface OrderFailureReportsShape {
+  /**
+   * Publishes a failed `operation` (Key per `failureKeys`; best effort: a failure to publish is
+   * logged, and while Redis is down the report waits in `PendingReports`). Without a valid order
+   * id the message key is `unknown`.
+   */
+  readonly report: (operation: Operation, failure: RequestFailure, failed: FailedRequest) => Effect.Effect<void>
+  /** Fails with `error` after publishing it (for requests refused before `Orders`). */
+  readonly rejected: (
+    operation: Operation,
+    error: OrderError,
+    failed: FailedRequest,
+  ) => Effect.Effect<never, OrderError>
+  /** `effect`, with its failure published (and its logs and spans annotated with the order). */
+  readonly reported: <A, E extends OrderError, R>(
+    operation: Operation,
+    failed: FailedRequest & { readonly orderReqId: string },
+    effect: Effect.Effect<A, E, R>,
+  ) => Effect.Effect<A, E, R>
+}
+
+export class OrderFailureReports extends Context.Service<OrderFailureReports, OrderFailureReportsShape>()(
+  "dcent/requestor/OrderFailureReports",
+) {
+  static readonly make = Effect.gen(function* () {
+    const store = yield* OrderStore
+    const eventLog = yield* OrderEventLog
+    const pendingReports = yield* Effect.serviceOption(PendingReports)
+
+    const report = (operation: Operation, failure: RequestFailure, failed: FailedRequest) => {
+      const orderReqId = failed.orderReqId ?? "unknown"
+      return Effect.gen(function* () {
+        const session =
+          failed.sessionId ??
+          (failed.orderReqId === undefined
+            ? undefined
+            : (yield* store.get(failed.orderReqId).pipe(Effect.orElseSucceed(() => undefined)))?.sessionId)
+        const message = topicMessage({
+          topic: Topics.RequestFailures,
+          key: failureKeys[operation],
+          orderReqId,
+          sessionId: session ?? "",
+          message: `${operation} failed: ${failure.message}`,
+          fields: {
+            Operation: operation,
+            Reason: failure.code,
+            HttpStatus: failure.status,
+            Problems: failure.details,
+            Request: failed.request ?? null,
+          },
+        })
+        yield* eventLog.append(orderReqId, [], { extraOutbox: [message] }).pipe(
+          // Redis (the outbox) is down: hold the report and commit it once Redis is back.
+          Effect.catchIf(
+            (error) => error.unavailable && Option.isSome(pendingReports),
+            () => (Option.isSome(pendingReports) ? pendingReports.value.defer(orderReqId, [message]) : Effect.void),
+          ),
+        )
+      }).pipe(
+        Effect.catchCause((cause) =>
+          Effect.logWarning("could not publish REQ_failures").pipe(
+            Effect.annotateLogs({ operation, orderReqId, cause }),
+          ),
+        ),
+      )
+    }
+
+    const rejected = (operation: Operation, error: OrderError, failed: FailedRequest) =>
+      report(operation, failureOf(error), failed).pipe(Effect.andThen(Effect.fail(error)))
+
+    const reported = <A, E extends OrderError, R>(
+      operation: Operation,
+      failed: FailedRequest & { readonly orderReqId: string },
+      effect: Effect.Effect<A, E, R>,
+    ) =>
+      effect.pipe(
+        Effect.tapError((error) => report(operation, failureOf(error), failed)),
+        Effect.annotateLogs({ orderReqId: failed.orderReqId }),
+        Effect.annotateSpans({ orderReqId: failed.orderReqId }),
+      )
+
+    return OrderFailureReports.of({ report, rejected, reported })
+  })
+
+  static readonly layer: Layer.Layer<OrderFailureReports, never, OrderStore | OrderEventLog> = Layer.effect(
+    OrderFailureReports,
+    OrderFailureReports.make,
+  )
+}
