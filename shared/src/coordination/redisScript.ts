@@ -6,7 +6,7 @@
  * `keyPrefix` to them, and Redis knows which keys a script touches.
  */
 import { createHash } from "node:crypto"
-import type { Redis as IORedis } from "ioredis"
+import type { RedisClient } from "../redis/Redis.ts"
 
 export interface RedisScript {
   readonly name: string
@@ -24,7 +24,7 @@ const isNoScript = (error: unknown) => error instanceof Error && error.message.s
 
 /** Runs `script` with `keys` (prefixed by the client) and `args`. */
 export const runScript = async (
-  client: IORedis,
+  client: RedisClient,
   script: RedisScript,
   keys: ReadonlyArray<string>,
   args: ReadonlyArray<string | number>,

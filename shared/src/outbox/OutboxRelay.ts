@@ -46,7 +46,6 @@
  * relays may publish entries of one key concurrently); consumers can order by `Seq`.
  */
 import { Cause, Clock, Context, Data, Duration, Effect, Layer, Ref, Schema } from "effect"
-import type { Redis as IORedis } from "ioredis"
 import { Broker } from "../broker/Broker.ts"
 import { headersProblem, subjectOrFail } from "../broker/validate.ts"
 import { outboxStreamKey } from "../eventlog/encoding.ts"
@@ -54,7 +53,7 @@ import type { OutboxEntry } from "../eventlog/types.ts"
 import { topicMessage } from "../orders/topicMessage.ts"
 import { blockingConnection } from "../redis/blockingConnection.ts"
 import { FailureReason, type RedisError, type RedisUnavailable, reasonOfRedisFailure } from "../redis/errors.ts"
-import { Redis } from "../redis/Redis.ts"
+import { Redis, type RedisClient } from "../redis/Redis.ts"
 import { type BackoffPolicy, exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain, until } from "../runtime/Drain.ts"
 import { publishInOrder } from "./publishInOrder.ts"
@@ -251,7 +250,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const toOutboxError = (operation: string) => (error: RedisUnavailable | RedisError) =>
       new OutboxError({ operation, reason: reasonOfRedisFailure(error), detail: error.message, cause: error })
 
-    const run = <A>(operation: string, redisCommand: string, f: (client: IORedis) => Promise<A>) =>
+    const run = <A>(operation: string, redisCommand: string, f: (client: RedisClient) => Promise<A>) =>
       redis.use(redisCommand, f).pipe(Effect.mapError(toOutboxError(operation)))
 
     /** Retries a Redis step under the relay's schedule until it succeeds (the schedule never ends). */
@@ -318,7 +317,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const touch = (ids: ReadonlyArray<string>) =>
       ids.length === 0
         ? Effect.void
-        : run("touch", "XCLAIM", (client) => client.xclaim(stream, group, consumer, 0, ...ids, "JUSTID")).pipe(
+        : run("touch", "XCLAIM", (client) => client.call("XCLAIM", stream, group, consumer, 0, ...ids, "JUSTID")).pipe(
             Effect.ignore,
           )
 

@@ -12,12 +12,13 @@
  * - `wake` ends the command blocked on it now (`CLIENT UNBLOCK`, sent on the main connection),
  *   as if its BLOCK had timed out; a drain uses it so a blocked read does not hold it up.
  * - On close it is dropped without `QUIT`: Redis would only answer `QUIT` after the blocked command.
+ * - On a Redis Cluster the blocked command sits on whichever master holds its key, so `wake` does
+ *   nothing there: the read returns at its BLOCK timeout.
  */
 import { Duration, Effect, type Scope } from "effect"
-import type { Redis as IORedis } from "ioredis"
 import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
 import { commandFailure, isReconnectable, type RedisError, RedisUnavailable } from "./errors.ts"
-import type { RedisShape } from "./Redis.ts"
+import type { RedisClient, RedisShape } from "./Redis.ts"
 
 export interface BlockingConnection {
   /**
@@ -28,7 +29,7 @@ export interface BlockingConnection {
   readonly use: <A>(
     command: string,
     timeoutMs: number,
-    f: (client: IORedis) => Promise<A>,
+    f: (client: RedisClient) => Promise<A>,
   ) => Effect.Effect<A, RedisUnavailable | RedisError>
   /** Ends the command blocked on the connection now (it returns as on its BLOCK timeout). */
   readonly wake: Effect.Effect<void>
@@ -38,10 +39,14 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
   Effect.gen(function* () {
     const connection = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const client = redis.client.duplicate({ lazyConnect: true, enableAutoPipelining: false })
+        const client = redis.duplicate({ enableAutoPipelining: false })
         // Looked up per command: the metrics hook may be installed on the main client after this.
-        client.sendCommand = function (this: IORedis, ...args: Parameters<IORedis["sendCommand"]>) {
-          return redis.client.sendCommand.apply(this, args)
+        // (A cluster sends through its node connections; the hook is on the main client only.)
+        if (!redis.cluster) {
+          const main = redis.client as { sendCommand: (...args: Array<unknown>) => unknown }
+          client.sendCommand = function (this: RedisClient, ...args: Array<unknown>) {
+            return main.sendCommand.apply(this, args)
+          } as RedisClient["sendCommand"]
         }
         return client
       }),
@@ -52,6 +57,7 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
     connection.on("error", () => {}) // the main connection logs Redis trouble
     connection.on("ready", () => {
       clientId = undefined
+      if (redis.cluster) return
       connection.client("ID").then(
         (id) => {
           clientId = id
@@ -63,7 +69,7 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
 
     const unavailable = (reason: string) => new RedisUnavailable({ url: redis.url, reason })
 
-    const once = <A>(command: string, timeoutMs: number, f: (client: IORedis) => Promise<A>) =>
+    const once = <A>(command: string, timeoutMs: number, f: (client: RedisClient) => Promise<A>) =>
       Effect.suspend(
         (): Effect.Effect<A, RedisUnavailable | RedisError> =>
           connection.status === "ready"
@@ -82,7 +88,7 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
             : Effect.fail(unavailable(`connection ${connection.status}`)),
       )
 
-    const use = <A>(command: string, timeoutMs: number, f: (client: IORedis) => Promise<A>) =>
+    const use = <A>(command: string, timeoutMs: number, f: (client: RedisClient) => Promise<A>) =>
       once(command, timeoutMs, f).pipe(
         retryWhile(RetryPolicies.redisRead, isReconnectable),
         Effect.withSpan(`Redis.${command}`),
