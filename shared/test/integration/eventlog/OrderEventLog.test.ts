@@ -66,7 +66,7 @@ describe("OrderEventLog", () => {
         const log = yield* OrderEventLog
         const redis = yield* Redis
         const sha1 = (value: string) => createHash("sha1").update(value).digest("hex")
-        const state = "state:ORD-AT"
+        const state = inOrder("ORD-AT", "state:ORD-AT")
         const set = (value: string) => redis.use("SET", (client) => client.set(state, value))
         const get = redis.use("GET", (client) => client.get(state))
 

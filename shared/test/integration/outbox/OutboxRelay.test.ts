@@ -149,6 +149,12 @@ const failingBroker = (inner: BrokerShape, failing: (eventId: string) => boolean
   return { broker, published, attempts: (eventId: string) => attempts.get(eventId) ?? 0 }
 }
 
+/** `count` order ids `<base><n>` of one outbox shard (one stream: one XACK acknowledges them all). */
+const ordersOfOneShard = (base: string, count: number): Array<string> =>
+  Array.from({ length: 1000 }, (_, i) => `${base}${i + 1}`)
+    .filter((id) => keyShardOf(id) === keyShardOf(`${base}1`))
+    .slice(0, count)
+
 /** Commits events through an event log of its own (no relay) under `prefix`; returns their event ids by `order#seq`. */
 const commitBefore = async (prefix: string, orders: ReadonlyArray<string>, perOrder: number, topic: string) => {
   const writer = await build(OrderEventLog.layer.pipe(Layer.provideMerge(redisLayer(prefix))))
@@ -309,7 +315,7 @@ describe("OutboxRelay with the memory broker", () => {
     const prefix = newPrefix()
     const inner = await Effect.runPromise(makeMemoryBroker())
     const gated = gatedBroker(inner)
-    const orders = ["ORD-G1", "ORD-G2", "ORD-G3"]
+    const orders = ordersOfOneShard("ORD-G", 3)
     await commitBefore(prefix, orders, 20, Topics.BuyerNotify)
     const context = await startRelay(prefix, gated.broker, quickRelay("relay-batch"))
     const relay = Context.get(context, OutboxRelay)
@@ -510,11 +516,7 @@ describe("OutboxRelay with the memory broker", () => {
 
   it("publishes its own pending entries after a restart and takes over those of a dead relay", async () => {
     // Two orders of one outbox shard (one stream), so one read hands out entries of both.
-    const first = "ORD-D1"
-    const second = Array.from({ length: 1000 }, (_, i) => `ORD-D${i + 2}`).find(
-      (id) => keyShardOf(id) === keyShardOf(first),
-    ) as string
-    const sameShardOrders: [string, string] = [first, second]
+    const sameShardOrders = ordersOfOneShard("ORD-D", 2) as [string, string]
     const prefix = newPrefix()
     const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
     const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
