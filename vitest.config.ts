@@ -43,7 +43,8 @@ export default defineConfig({
           name: "e2e",
           // Both services as real processes wired to each other, on the real Kafka and Redis.
           include: ["test/e2e/**/*.test.ts"],
-          globalSetup: ["./test/support/require-servers.ts"],
+          // The Redis Cluster for `redis-cluster.test.ts` (idempotent, ~3 s the first time).
+          globalSetup: ["./test/support/require-servers.ts", "./test/support/redis-cluster-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,
