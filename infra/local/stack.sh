@@ -505,7 +505,7 @@ redis_cluster_ok() {
   for port in $(redis_cluster_ports); do
     redis_cluster_cli "$port" cluster info | grep -q '^cluster_state:ok' || return 1
   done
-  (($(redis_cluster_cli "$REDIS_CLUSTER_PORT" cluster nodes | grep -c ' slave ') == 3 * REDIS_CLUSTER_REPLICAS))
+  (($(redis_cluster_cli "$REDIS_CLUSTER_PORT" cluster nodes | grep -cE '[ ,]slave[ ,]') == 3 * REDIS_CLUSTER_REPLICAS))
 }
 
 cmd_redis_cluster_up() {

@@ -313,11 +313,11 @@ export const topicReplication = async (topics: ReadonlyArray<string>): Promise<A
 
 /**
  * A Redis Cluster of the chaos suite's own: `stack.sh redis-cluster-up` with 3 masters and a
- * replica each on `CHAOS_REDIS_CLUSTER_PORT` (17101) … +5, in the chaos run directory, with the
+ * replica each on `CHAOS_REDIS_CLUSTER_PORT` (7201) … +5 (cluster bus: +10000), in the chaos run directory, with the
  * project's redis.conf (AOF, `appendfsync always`) and a 2 s `cluster-node-timeout`.
  */
 export const chaosRedisCluster = {
-  port: Number(process.env.CHAOS_REDIS_CLUSTER_PORT ?? 17101),
+  port: Number(process.env.CHAOS_REDIS_CLUSTER_PORT ?? 7201),
   nodes: 6,
 } as const
 
