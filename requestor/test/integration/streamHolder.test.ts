@@ -16,7 +16,7 @@ import { Redis } from "@dcent/shared/redis/Redis"
 import { Context, Effect, Exit, Layer, Schedule, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { liveOrdersKeyFor } from "../../../test/support/redisKeys.ts"
+import { liveOrdersKeyFor, orderKey } from "../../../test/support/redisKeys.ts"
 import { OrderStore } from "../../src/orders/OrderStore.ts"
 import { ProcessorClient } from "../../src/processor/ProcessorClient.ts"
 import { StreamHolder, streamShardOf, streamShardSet } from "../../src/streams/StreamHolder.ts"
@@ -86,7 +86,7 @@ const shardOwner = (id = orderReqId) => raw.hget(`${prefix}${keys.owners}`, Stri
 const ownedShards = (candidate: Replica) => Effect.runPromise(candidate.holder.shards).then((owned) => owned.size)
 
 const storeLiveOrder = async (orderReqId: string) => {
-  await raw.hset(`${prefix}order:${orderReqId}`, {
+  await raw.hset(orderKey(prefix, orderReqId), {
     details: JSON.stringify({
       orderReqId,
       buyerId: "BUYER-1",
