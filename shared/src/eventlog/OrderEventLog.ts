@@ -28,7 +28,7 @@
  * All keys of one commit must live on one Redis node (no Redis Cluster slot spreading).
  */
 import { Context, Effect, Layer, Schema, Stream } from "effect"
-import { redisScript, runScript } from "../coordination/redisScript.ts"
+import { redisScript, runScriptReplicated } from "../coordination/redisScript.ts"
 import { EventDraft, OrderEventRecord, OrderEventRecordJson, recordOf } from "../orders/events.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
 import { isTransientRedisFailure, Redis, type RedisClient } from "../redis/Redis.ts"
@@ -401,7 +401,8 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         })
         if (encoded._tag === "Invalid") return yield* invalid(operation, orderReqId, encoded.problem)
         const reply = yield* run(operation, orderReqId, "EVALSHA", (client) =>
-          runScript(client, commitScript, encoded.keys, encoded.args),
+          // On a Redis Cluster the reply waits until a replica has the commit (fail-over safe).
+          runScriptReplicated(client, commitScript, encoded.keys, encoded.args),
         )
         if (!Array.isArray(reply) || reply.length !== 2) {
           return yield* invalid(operation, orderReqId, `unexpected commit reply ${JSON.stringify(reply)}`)
