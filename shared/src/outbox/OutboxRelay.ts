@@ -509,6 +509,11 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
               const now = yield* Clock.currentTimeMillis
               if (now - lastClaim >= claimEveryMs) {
                 lastClaim = now
+                // Redis Cluster: around a fail-over a read's reply can be lost after the server
+                // delivered it (the blocking connection redirected or reconnected), leaving
+                // entries pending with us that no failed round reported: read our own again
+                // each claim period (a chaos run found such entries unpublished).
+                if (redis.cluster) yield* publishOwn(readOwn)
                 const claimed = yield* claimAbandoned
                 if (claimed.length > 0) yield* publishBatch(claimed)
               }
