@@ -4,7 +4,8 @@
  * — then every count that must be zero is zero. The table is printed and written to
  * `test/chaos/.results/short.json`. The kinds that need the replicated Kafka (a broker killed
  * with `kill -9`) run apart, on the 3-broker cluster (`short-kafka3.json`), `CHAOS_TEST_KAFKA3_ROUNDS`
- * (1) times.
+ * (1) times; the Redis Cluster kind (a master killed, its replica promoted) on the chaos Redis
+ * Cluster (`short-redis-cluster.json`), `CHAOS_TEST_REDIS_CLUSTER_ROUNDS` (1) times.
  */
 import { describe, expect, it } from "vitest"
 import { repoRoot } from "../support/processes.ts"
