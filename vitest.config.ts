@@ -26,10 +26,25 @@ export default defineConfig({
       },
       {
         test: {
+          name: "integration-cluster",
+          // The Redis suites of `integration` (event log, outbox relay, priority queue, semaphore,
+          // shard leases, wake-ups) again, on the local Redis Cluster (3 masters + replicas,
+          // `stack.sh redis-cluster-up`): the same files, parameterised by DCENT_TEST_REDIS_CLUSTER.
+          include: ["shared/test/integration/{eventlog,outbox,coordination}/**/*.test.ts"],
+          globalSetup: ["./test/support/require-servers.ts", "./test/support/redis-cluster-setup.ts"],
+          env: { DCENT_TEST_REDIS_CLUSTER: "1" },
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           name: "e2e",
           // Both services as real processes wired to each other, on the real Kafka and Redis.
           include: ["test/e2e/**/*.test.ts"],
-          globalSetup: ["./test/support/require-servers.ts"],
+          // The Redis Cluster for `redis-cluster.test.ts` (idempotent, ~3 s the first time).
+          globalSetup: ["./test/support/require-servers.ts", "./test/support/redis-cluster-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,

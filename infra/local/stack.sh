@@ -6,6 +6,10 @@
 #   stack.sh up     [kafka|redis|nats|postgres ...]   start and wait until ready
 #   stack.sh down   [kafka|redis|nats|postgres ...]   SIGTERM, wait, SIGKILL
 #   KAFKA_BROKERS=3 stack.sh up      a 3-broker KRaft cluster (kafka, kafka-2, kafka-3)
+#   stack.sh redis-cluster-up        opt-in Redis Cluster: 3 masters + 1 replica each on ports
+#                                    REDIS_CLUSTER_PORT.. (7101-7106), idempotent, waits for
+#                                    cluster_state:ok (REDIS_CLUSTER_REPLICAS=0: 3 masters only)
+#   stack.sh redis-cluster-down      stop it; redis-cluster-clean also deletes its data
 #   stack.sh status                  one line per service
 #   stack.sh logs   <svc> [-f]       tail a service's log
 #   stack.sh clean                   down + delete data and logs
@@ -168,7 +172,7 @@ service_ports() {
 cmdline_signature() {
   case "$1" in
     kafka | kafka-[0-9]*) echo "kafka.Kafka" ;;
-    redis) echo "redis-server" ;;
+    redis | redis-cluster-*) echo "redis-server" ;;
     nats) echo "nats-server" ;;
     postgres) echo "postgres" ;;
   esac
@@ -461,6 +465,91 @@ redis_ready() {
   [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]
 }
 
+# --- redis cluster (opt-in: redis-cluster-up / -down / -clean) -------------------
+# Three masters (REDIS_CLUSTER_PORT, +1, +2) and, with REDIS_CLUSTER_REPLICAS=1 (default), one
+# replica each (+3, +4, +5), every node with the project's redis.conf (appendonly yes, appendfsync
+# always) and its own directory (nodes.conf, AOF) under REDIS_CLUSTER_DIR. A node killed and
+# started again rejoins from its nodes.conf; a master killed for longer than
+# REDIS_CLUSTER_NODE_TIMEOUT ms is replaced by its replica. The services use it with
+# REDIS_CLUSTER_NODES=127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103.
+REDIS_CLUSTER_PORT="${REDIS_CLUSTER_PORT:-7101}"
+REDIS_CLUSTER_REPLICAS="${REDIS_CLUSTER_REPLICAS:-1}"
+REDIS_CLUSTER_NODE_TIMEOUT="${REDIS_CLUSTER_NODE_TIMEOUT:-2000}"
+REDIS_CLUSTER_DIR="${REDIS_CLUSTER_DIR:-$DATA_DIR/redis-cluster-$REDIS_CLUSTER_PORT}"
+REDIS_CLUSTER_START_TIMEOUT="${REDIS_CLUSTER_START_TIMEOUT:-30}"
+
+redis_cluster_ports() {
+  local count=$((3 * (1 + REDIS_CLUSTER_REPLICAS))) index
+  for ((index = 0; index < count; index++)); do echo $((REDIS_CLUSTER_PORT + index)); done
+}
+
+redis_cluster_cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}" 2>/dev/null; }
+
+# Starts one node unless it runs already (its pidfile) or someone else holds its port.
+start_redis_cluster_node() {
+  local port="$1" svc="redis-cluster-$1" dir="$REDIS_CLUSTER_DIR/$1"
+  if [[ -n "$(running_pid "$svc")" ]]; then return 0; fi
+  port_in_use "$port" && die "$svc: port $port is already in use by $(port_owner "$port"); set REDIS_CLUSTER_PORT"
+  port_in_use $((port + 10000)) &&
+    die "$svc: cluster bus port $((port + 10000)) is already in use by $(port_owner $((port + 10000))); set REDIS_CLUSTER_PORT"
+  mkdir -p "$dir"
+  spawn "$svc" redis-server "$SCRIPT_DIR/../redis/redis.conf" --bind 127.0.0.1 --port "$port" \
+    --protected-mode yes --dir "$dir" --maxmemory "$REDIS_MAXMEMORY" --daemonize no --logfile "" \
+    --cluster-enabled yes --cluster-config-file nodes.conf \
+    --cluster-node-timeout "$REDIS_CLUSTER_NODE_TIMEOUT"
+}
+
+# Every node says ok, and (with replicas) every master has its replica attached.
+redis_cluster_ok() {
+  local port
+  for port in $(redis_cluster_ports); do
+    redis_cluster_cli "$port" cluster info | grep -q '^cluster_state:ok' || return 1
+  done
+  (($(redis_cluster_cli "$REDIS_CLUSTER_PORT" cluster nodes | grep -cE '[ ,]slave[ ,]') == 3 * REDIS_CLUSTER_REPLICAS))
+}
+
+cmd_redis_cluster_up() {
+  local port deadline ports=()
+  mapfile -t ports < <(redis_cluster_ports)
+  take_lock
+  ensure_dirs
+  for port in "${ports[@]}"; do start_redis_cluster_node "$port"; done
+  deadline=$((SECONDS + REDIS_CLUSTER_START_TIMEOUT))
+  for port in "${ports[@]}"; do
+    until [[ "$(redis_cluster_cli "$port" ping)" == PONG ]]; do
+      ((SECONDS < deadline)) || die "redis-cluster-$port: not answering after ${REDIS_CLUSTER_START_TIMEOUT}s (stack.sh logs redis-cluster-$port)"
+      sleep 0.2
+    done
+  done
+  # Created once: a node that knows only itself has never joined a cluster.
+  if redis_cluster_cli "${ports[0]}" cluster info | grep -q '^cluster_known_nodes:1\b'; then
+    local seeds=()
+    for port in "${ports[@]}"; do seeds+=("127.0.0.1:$port"); done
+    log "redis-cluster: creating (${#ports[@]} nodes, $REDIS_CLUSTER_REPLICAS replica(s) per master)"
+    redis-cli --cluster create "${seeds[@]}" --cluster-replicas "$REDIS_CLUSTER_REPLICAS" --cluster-yes \
+      >>"$(log_file "redis-cluster-${ports[0]}")" 2>&1 || die "redis-cluster: create failed (stack.sh logs redis-cluster-${ports[0]})"
+  fi
+  until redis_cluster_ok; do
+    ((SECONDS < deadline + REDIS_CLUSTER_START_TIMEOUT)) || die "redis-cluster: cluster_state is not ok on every node"
+    sleep 0.2
+  done
+  log "redis-cluster: ok on ports ${ports[0]}-${ports[-1]}; run the services with REDIS_CLUSTER_NODES=127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}"
+}
+
+cmd_redis_cluster_down() {
+  local port
+  take_lock
+  for port in $(redis_cluster_ports); do signal_one "redis-cluster-$port"; done
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  for port in $(redis_cluster_ports); do reap_one "redis-cluster-$port" "$deadline"; done
+}
+
+cmd_redis_cluster_clean() {
+  cmd_redis_cluster_down
+  log "deleting $REDIS_CLUSTER_DIR"
+  rm -rf "$REDIS_CLUSTER_DIR"
+}
+
 # --- nats ----------------------------------------------------------------------
 start_nats() {
   mkdir -p "$DATA_DIR/nats"
@@ -700,7 +789,7 @@ cmd_clean() {
   rm -rf "$DATA_DIR" "$LOG_DIR" "$CONF_DIR"
 }
 
-usage() { sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 main() {
   local cmd="${1:-}"
@@ -712,6 +801,9 @@ main() {
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;
     clean) cmd_clean ;;
+    redis-cluster-up) cmd_redis_cluster_up ;;
+    redis-cluster-down) cmd_redis_cluster_down ;;
+    redis-cluster-clean) cmd_redis_cluster_clean ;;
     -h | --help | help | "") usage ;;
     *) usage >&2; die "unknown command '$cmd'" ;;
   esac

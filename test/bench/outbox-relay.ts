@@ -37,9 +37,10 @@ import { Context, Effect, Exit, Layer, References, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { Broker } from "../../shared/src/broker/Broker.ts"
 import { type KafkaBrokerOptions, makeKafkaBroker } from "../../shared/src/broker/kafka.ts"
-import { commitLua, encodeCommit, eventsChannel } from "../../shared/src/eventlog/encoding.ts"
+import { commitLua, encodeCommit, eventsChannel, outboxStreamKey } from "../../shared/src/eventlog/encoding.ts"
 import { topicMessage } from "../../shared/src/orders/topicMessage.ts"
 import type * as RelayModule from "../../shared/src/outbox/OutboxRelay.ts"
+import { allKeyShards } from "../../shared/src/redis/keys.ts"
 import { Redis } from "../../shared/src/redis/Redis.ts"
 import { kafkaUrl, redisUrl, servers } from "../support/servers.ts"
 import { intEnv } from "./lib/config.ts"
@@ -164,7 +165,9 @@ const commitEntries = async (prefix: string, topic: string, perSecond = 0) => {
       }
       await Promise.all(commits)
     }
-    return await client.xlen("outbox")
+    // The outbox is split by order shard: every shard's stream.
+    const lengths = await Promise.all(allKeyShards.map((shard) => client.xlen(outboxStreamKey(shard))))
+    return lengths.reduce((sum, length) => sum + length, 0)
   } finally {
     client.disconnect()
   }

@@ -27,6 +27,7 @@ import {
   withRedis,
 } from "../support/e2e.ts"
 import { acceptsTcp } from "../support/ports.ts"
+import { allLiveOrdersKeys, requestorPrefix } from "../support/redisKeys.ts"
 import { servers } from "../support/servers.ts"
 import { intEnv } from "./lib/config.ts"
 import { type Summary, summarize } from "./lib/stats.ts"
@@ -68,7 +69,7 @@ const main = async () => {
       }
     }
     say(`starting a processor (Redis db ${processorDb}) and a requestor (Redis db ${requestorDb}) ...`)
-    await withRedis(requestorDb, (redis) => redis.del("dcent:requestor:live-orders"))
+    await withRedis(requestorDb, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
     stack = await startStack({ processorDb, requestorDb })
     requestorUrl = stack.requestor.httpUrl
     processorUrl = stack.processor.httpUrl

@@ -4,17 +4,26 @@
  * — then every count that must be zero is zero. The table is printed and written to
  * `test/chaos/.results/short.json`. The kinds that need the replicated Kafka (a broker killed
  * with `kill -9`) run apart, on the 3-broker cluster (`short-kafka3.json`), `CHAOS_TEST_KAFKA3_ROUNDS`
- * (1) times.
+ * (1) times; the Redis Cluster kind (a master killed, its replica promoted) on the chaos Redis
+ * Cluster (`short-redis-cluster.json`), `CHAOS_TEST_REDIS_CLUSTER_ROUNDS` (1) times.
  */
 import { describe, expect, it } from "vitest"
 import { repoRoot } from "../support/processes.ts"
-import { faultKinds, needsReplicatedKafka, replicatedKafkaKinds } from "./faults.ts"
+import {
+  faultKinds,
+  needsRedisCluster,
+  needsReplicatedKafka,
+  redisClusterKinds,
+  replicatedKafkaKinds,
+} from "./faults.ts"
 import { type ChaosOptions, optionsFromEnv, runChaos } from "./suite.ts"
 import { allTopics } from "./truth.ts"
 
 const rounds = Number(process.env.CHAOS_TEST_ROUNDS ?? 2)
 /** Broker kills on the 3-broker Kafka (`CHAOS_TEST_KAFKA3_ROUNDS`, 1: each costs about 30 s on 2 cores; 0 leaves that run out). */
 const kafka3Rounds = Number(process.env.CHAOS_TEST_KAFKA3_ROUNDS ?? 1)
+/** Master fail-overs on the Redis Cluster (`CHAOS_TEST_REDIS_CLUSTER_ROUNDS`, 1; 0 leaves that run out). */
+const redisClusterRounds = Number(process.env.CHAOS_TEST_REDIS_CLUSTER_ROUNDS ?? 1)
 
 const runShort = async (options: Partial<ChaosOptions> & { readonly rounds: number }) => {
   const result = await runChaos({
@@ -50,7 +59,7 @@ describe("fault injection (short form)", () => {
     await runShort({
       rounds,
       kafka: "single",
-      kinds: faultKinds.filter((kind) => !needsReplicatedKafka(kind)),
+      kinds: faultKinds.filter((kind) => !needsReplicatedKafka(kind) && !needsRedisCluster(kind)),
       resultsFile: `${repoRoot}test/chaos/.results/short.json`,
     })
   })
@@ -72,6 +81,23 @@ describe("fault injection (short form)", () => {
       // ... and after each kill every partition had a leader and 2 in-sync replicas on the other brokers.
       for (const injection of result.injections) {
         expect(injection.failover, injection.target).toMatchObject({ replicas: 3, minInsync: 2 })
+      }
+    },
+  )
+
+  it.skipIf(redisClusterRounds === 0)(
+    `Redis Cluster: ${redisClusterRounds} master(s) killed (kill -9) under load, a replica promoted, nothing lost`,
+    async () => {
+      const result = await runShort({
+        rounds: redisClusterRounds,
+        kafka: "single",
+        redis: "cluster",
+        kinds: redisClusterKinds,
+        resultsFile: `${repoRoot}test/chaos/.results/short-redis-cluster.json`,
+      })
+      // Each kill ended with a replica serving the dead master's slots.
+      for (const injection of result.injections) {
+        expect(injection.promotedAfterMs, injection.target).toBeGreaterThan(0)
       }
     },
   )

@@ -5,6 +5,9 @@
 import { sleep } from "../support/e2e.ts"
 import type { Cluster } from "./cluster.ts"
 import {
+  chaosRedisClusterKillMaster,
+  chaosRedisClusterMasters,
+  chaosRedisClusterUp,
   chaosRestart,
   partitionStates,
   replicatedKafka,
@@ -26,6 +29,7 @@ export const faultKinds = [
   "link-reset",
   "slow-consumer",
   "kafka-broker-kill",
+  "redis-master-failover",
 ] as const
 export type FaultKind = (typeof faultKinds)[number]
 
@@ -36,6 +40,13 @@ export type FaultKind = (typeof faultKinds)[number]
  */
 export const replicatedKafkaKinds: ReadonlyArray<FaultKind> = ["kafka-broker-kill"]
 export const needsReplicatedKafka = (kind: FaultKind) => replicatedKafkaKinds.includes(kind)
+
+/**
+ * Kinds that need the Redis Cluster (3 masters + a replica each, `./infra.ts`): a run of them has
+ * the services on that cluster (`REDIS_CLUSTER_NODES`) and the single chaos broker.
+ */
+export const redisClusterKinds: ReadonlyArray<FaultKind> = ["redis-master-failover"]
+export const needsRedisCluster = (kind: FaultKind) => redisClusterKinds.includes(kind)
 
 export const faultDescriptions: Record<FaultKind, string> = {
   "processor-kill": "kill -9 of a processor mid-stream, then started again on its ports",
@@ -49,6 +60,8 @@ export const faultDescriptions: Record<FaultKind, string> = {
     "the WatchOrder observers of every other order pause CHAOS_SLOW_PAUSE_MS after each event for CHAOS_FAULT_MS",
   "kafka-broker-kill":
     "3-broker Kafka: kill -9 of one broker (in turn), down for CHAOS_FAULT_MS, started again; over once every partition is back in sync",
+  "redis-master-failover":
+    "Redis Cluster (3 masters + replicas): kill -9 of one master (in turn), its replica promoted; the old master started again after CHAOS_FAULT_MS rejoins as a replica",
 }
 
 export interface Injection {
@@ -64,6 +77,8 @@ export interface Injection {
    * replicas per partition seen then; absent when that did not happen.
    */
   failover?: { readonly afterMs: number; readonly replicas: number; readonly minInsync: number }
+  /** `redis-master-failover`: how long after the kill a replica served the dead master's slots. */
+  promotedAfterMs?: number
 }
 
 export interface FaultSettings {
@@ -151,6 +166,19 @@ export const inject = async (context: FaultContext, kind: FaultKind, round: numb
       const startedAt = Date.now()
       const syncMs = await waitInSync(allTopics)
       current.target = `broker ${node} (${failover}, down ${startedAt - killedAt} ms until ready again, in sync ${syncMs} ms later)`
+      break
+    }
+    case "redis-master-failover": {
+      const masters = await chaosRedisClusterMasters()
+      const port = masters[round % masters.length] as number
+      current = injection(`master ${port}`)
+      const promotedAfterMs = await chaosRedisClusterKillMaster(port)
+      current.promotedAfterMs = promotedAfterMs
+      // The cluster runs on the promoted replica (no replica of its own) for a while.
+      await sleep(settings.faultMs)
+      const restartedAt = Date.now()
+      await chaosRedisClusterUp()
+      current.target = `master ${port} (replica promoted in ${promotedAfterMs} ms; rejoined as a replica in ${Date.now() - restartedAt} ms)`
       break
     }
     case "slow-consumer": {

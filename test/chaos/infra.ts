@@ -99,7 +99,7 @@ export const chaosRestart = async (server: Server, signal: NodeJS.Signals) => {
 
 /** Stops both chaos servers (SIGTERM), and the replicated Kafka if it runs; their data stays in the run directory. */
 export const chaosDown = async () => {
-  await Promise.all([chaosStop("kafka"), chaosStop("redis"), replicatedKafkaDown()])
+  await Promise.all([chaosStop("kafka"), chaosStop("redis"), replicatedKafkaDown(), chaosRedisClusterDown()])
 }
 
 // --- the replicated Kafka (kind `kafka-broker-kill`) -----------------------------------------------
@@ -307,4 +307,116 @@ export const topicReplication = async (topics: ReadonlyArray<string>): Promise<A
         ...(minInsync === undefined ? {} : { minInsyncReplicas: Number(minInsync) }),
       }
     })
+}
+
+// --- the Redis Cluster (kind `redis-master-failover`) ----------------------------------------------
+
+/**
+ * A Redis Cluster of the chaos suite's own: `stack.sh redis-cluster-up` with 3 masters and a
+ * replica each on `CHAOS_REDIS_CLUSTER_PORT` (7201) … +5 (cluster bus: +10000), in the chaos run directory, with the
+ * project's redis.conf (AOF, `appendfsync always`) and a 2 s `cluster-node-timeout`.
+ */
+export const chaosRedisCluster = {
+  port: Number(process.env.CHAOS_REDIS_CLUSTER_PORT ?? 7201),
+  nodes: 6,
+} as const
+
+/** `REDIS_CLUSTER_NODES` of the services on the chaos Redis Cluster (the three first ports). */
+export const chaosRedisClusterNodes = [0, 1, 2].map((index) => `127.0.0.1:${chaosRedisCluster.port + index}`).join(",")
+
+const redisClusterEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  REDIS_CLUSTER_PORT: String(chaosRedisCluster.port),
+  REDIS_CLUSTER_REPLICAS: "1",
+  REDIS_CLUSTER_NODE_TIMEOUT: "2000",
+  DCENT_LOCAL_DIR: chaosServers.runDir,
+})
+
+/** Starts the chaos Redis Cluster (idempotent: also restarts a node that is down) and waits until it is ok. */
+export const chaosRedisClusterUp = async () => {
+  await run("bash", ["infra/local/stack.sh", "redis-cluster-up"], redisClusterEnv())
+}
+
+/** Empties the chaos Redis Cluster (every master): a run starts with no orders of an earlier one. */
+export const chaosRedisClusterFlush = async () => {
+  for (const port of await chaosRedisClusterMasters()) {
+    await run("redis-cli", ["-h", "127.0.0.1", "-p", String(port), "flushall"])
+  }
+}
+
+export const chaosRedisClusterDown = async () => {
+  await run("bash", ["infra/local/stack.sh", "redis-cluster-down"], redisClusterEnv())
+}
+
+/** One line of `CLUSTER NODES`: the node's port, role and (masters) whether it serves slots. */
+interface ClusterNodeLine {
+  readonly id: string
+  readonly port: number
+  readonly master: boolean
+  readonly failed: boolean
+  readonly slots: boolean
+}
+
+const clusterNodes = async (askPort: number): Promise<Array<ClusterNodeLine>> => {
+  const text = await run("redis-cli", ["-h", "127.0.0.1", "-p", String(askPort), "cluster", "nodes"])
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => {
+      const [id, address, flags, , , , , , ...slots] = line.split(" ")
+      return {
+        id: id as string,
+        port: Number((address as string).split(":")[1]?.split("@")[0]),
+        master: (flags as string).includes("master"),
+        failed: (flags as string).includes("fail"),
+        slots: slots.length > 0,
+      }
+    })
+}
+
+const clusterPorts = () => Array.from({ length: chaosRedisCluster.nodes }, (_, index) => chaosRedisCluster.port + index)
+
+/** The masters serving slots now, by port (asked of the first node that answers). */
+export const chaosRedisClusterMasters = async (): Promise<Array<number>> => {
+  for (const port of clusterPorts()) {
+    try {
+      const nodes = await clusterNodes(port)
+      return nodes
+        .filter((node) => node.master && node.slots && !node.failed)
+        .map((node) => node.port)
+        .sort((a, b) => a - b)
+    } catch {}
+  }
+  throw new Error("no node of the chaos Redis Cluster answers")
+}
+
+/**
+ * kill -9 of the master on `port`, then waits until another node (its replica, promoted) serves
+ * its slots and every surviving node says `cluster_state:ok`; resolves with how long that took.
+ */
+export const chaosRedisClusterKillMaster = async (port: number, timeoutMs = 30_000): Promise<number> => {
+  const pid = Number(readFileSync(`${chaosServers.runDir}/pids/redis-cluster-${port}.pid`, "utf8").trim())
+  const killedAt = Date.now()
+  process.kill(pid, "SIGKILL")
+  while (alive(pid)) await sleep(20)
+  const survivors = clusterPorts().filter((other) => other !== port)
+  const deadline = killedAt + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      const masters = await clusterNodes(survivors[0] as number)
+      const serving = masters.filter((node) => node.master && node.slots && !node.failed)
+      const states = await Promise.all(
+        survivors.map((other) => run("redis-cli", ["-h", "127.0.0.1", "-p", String(other), "cluster", "info"])),
+      )
+      if (
+        serving.length === 3 &&
+        !serving.some((node) => node.port === port) &&
+        states.every((info) => info.includes("cluster_state:ok"))
+      ) {
+        return Date.now() - killedAt
+      }
+    } catch {}
+    await sleep(100)
+  }
+  throw new Error(`redis cluster: no replica took over from master ${port} within ${timeoutMs} ms`)
 }

@@ -2,32 +2,46 @@
  * `make chaos`: the full fault-injection run (`CHAOS_ROUNDS` rounds of every fault kind, 20 by
  * default), the table printed and written as JSON to `test/chaos/.results/last.json`. The kinds
  * that need the replicated Kafka (`kafka-broker-kill`) run after the others, on the 3-broker
- * cluster, with a table of their own (`last-kafka3.json`). Exits 1 when any event was lost,
+ * cluster, with a table of their own (`last-kafka3.json`); then the Redis Cluster kinds
+ * (`redis-master-failover`) with the services on the chaos Redis Cluster (`last-redis-cluster.json`). Exits 1 when any event was lost,
  * duplicated or out of order at a stream consumer, or missing from a topic, in either run.
  * Settings: see `optionsFromEnv` in ./suite.ts (`CHAOS_ROUNDS`, `CHAOS_KINDS`, `CHAOS_LANES`,
  * `CHAOS_MAX_MINUTES`, …).
  */
 import { repoRoot } from "../support/processes.ts"
-import { needsReplicatedKafka } from "./faults.ts"
+import { needsRedisCluster, needsReplicatedKafka } from "./faults.ts"
 import { chaosDown } from "./infra.ts"
 import { optionsFromEnv, runChaos } from "./suite.ts"
 
 const resultsFile = process.env.CHAOS_RESULTS_FILE ?? `${repoRoot}test/chaos/.results/last.json`
 const options = optionsFromEnv({ resultsFile })
 const runs = [
-  { ...options, kafka: "single" as const, kinds: options.kinds.filter((kind) => !needsReplicatedKafka(kind)) },
+  {
+    ...options,
+    kafka: "single" as const,
+    kinds: options.kinds.filter((kind) => !needsReplicatedKafka(kind) && !needsRedisCluster(kind)),
+  },
   {
     ...options,
     kafka: "replicated" as const,
     kinds: options.kinds.filter(needsReplicatedKafka),
     resultsFile: resultsFile.replace(/(\.json)?$/, "-kafka3.json"),
   },
+  {
+    ...options,
+    kafka: "single" as const,
+    redis: "cluster" as const,
+    kinds: options.kinds.filter(needsRedisCluster),
+    resultsFile: resultsFile.replace(/(\.json)?$/, "-redis-cluster.json"),
+  },
 ].filter((run) => run.kinds.length > 0)
 
 let code = 0
 try {
   for (const run of runs) {
-    console.log(`[chaos] ${run.kafka} Kafka: ${run.kinds.join(", ")}`)
+    console.log(
+      `[chaos] ${run.kafka} Kafka, ${"redis" in run ? "Redis Cluster" : "one Redis"}: ${run.kinds.join(", ")}`,
+    )
     const result = await runChaos(run)
     console.log(`\n${result.table}\n`)
     for (const finding of result.analysis.findings.slice(0, 40)) {

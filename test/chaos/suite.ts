@@ -15,11 +15,16 @@ import {
   faultKinds,
   type Injection,
   inject,
+  needsRedisCluster,
   needsReplicatedKafka,
 } from "./faults.ts"
 import {
   chaosBrokerUrl,
   chaosKafka,
+  chaosRedisClusterDown,
+  chaosRedisClusterFlush,
+  chaosRedisClusterNodes,
+  chaosRedisClusterUp,
   chaosRedisUrl,
   chaosUp,
   replicatedBootstrap,
@@ -42,6 +47,12 @@ export interface ChaosOptions {
    * `replicatedKafkaKinds` need `replicated`; the others run on `single`.
    */
   readonly kafka?: "single" | "replicated"
+  /**
+   * `single` (default): the chaos Redis; `cluster`: the services on the chaos Redis Cluster (3
+   * masters + a replica each, `REDIS_CLUSTER_NODES`), which the run starts (emptied) and stops.
+   * The kinds of `redisClusterKinds` need `cluster`; the others run on `single`.
+   */
+  readonly redis?: "single" | "cluster"
   readonly lanes: number
   /** Quiet time after each fault before the next. */
   readonly settleMs: number
@@ -110,18 +121,28 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosResult> => {
       `fault kinds ${misplaced.join(", ")} do not run on the ${replicated ? "replicated" : "single"} Kafka`,
     )
   }
+  const onCluster = options.redis === "cluster"
+  const misplacedRedis = options.kinds.filter((kind) => needsRedisCluster(kind) !== onCluster)
+  if (misplacedRedis.length > 0) {
+    throw new Error(
+      `fault kinds ${misplacedRedis.join(", ")} do not run on the ${onCluster ? "cluster" : "single"} Redis`,
+    )
+  }
   const infraStarted = Date.now()
   const bootstrap = replicated ? replicatedBootstrap : chaosKafka
   if (replicated) {
     await Promise.all([chaosUp(["redis"]), replicatedKafkaUp()])
+  } else if (onCluster) {
+    await Promise.all([chaosUp(["kafka"]), chaosRedisClusterUp().then(chaosRedisClusterFlush)])
   } else {
     await chaosUp()
   }
   log(`chaos Kafka ${bootstrap} and Redis ready (${Date.now() - infraStarted} ms)`)
   try {
-    return await runOnInfrastructure(options, log, { startedAt, runId, industry, bootstrap, replicated })
+    return await runOnInfrastructure(options, log, { startedAt, runId, industry, bootstrap, replicated, onCluster })
   } finally {
     if (replicated && process.env.CHAOS_KEEP_INFRA !== "1") await replicatedKafkaDown()
+    if (onCluster && process.env.CHAOS_KEEP_INFRA !== "1") await chaosRedisClusterDown()
   }
 }
 
@@ -134,9 +155,10 @@ const runOnInfrastructure = async (
     readonly industry: string
     readonly bootstrap: string
     readonly replicated: boolean
+    readonly onCluster: boolean
   },
 ): Promise<ChaosResult> => {
-  const { startedAt, runId, industry, bootstrap, replicated } = run
+  const { startedAt, runId, industry, bootstrap, replicated, onCluster } = run
   // On the replicated Kafka, the services create replicated topics and use Redis databases of
   // their own (not those of a single-broker run before).
   const cluster = await startCluster(
@@ -153,7 +175,13 @@ const runOnInfrastructure = async (
             REDIS_URL: chaosRedisUrl(4),
           },
         }
-      : { processorEnv: { BROKER_URL: chaosBrokerUrl }, requestorEnv: { BROKER_URL: chaosBrokerUrl } },
+      : onCluster
+        ? {
+            // Both services on the cluster (one keyspace: their key prefixes keep them apart).
+            processorEnv: { BROKER_URL: chaosBrokerUrl, REDIS_CLUSTER_NODES: chaosRedisClusterNodes },
+            requestorEnv: { BROKER_URL: chaosBrokerUrl, REDIS_CLUSTER_NODES: chaosRedisClusterNodes },
+          }
+        : { processorEnv: { BROKER_URL: chaosBrokerUrl }, requestorEnv: { BROKER_URL: chaosBrokerUrl } },
   )
   log(`2 processors + 2 requestors ready (${cluster.processorAddressing} processor addressing)`)
   const replication = replicated ? await topicReplication(allTopics) : undefined
@@ -250,6 +278,7 @@ const runOnInfrastructure = async (
       workloadMs: workloadEndedAt - workloadStartedAt,
       options: { ...options, log: undefined },
       kafka: replicated ? `${replicatedKafka.brokers} brokers (${bootstrap})` : `1 broker (${bootstrap})`,
+      redis: onCluster ? `cluster of 3 masters + 3 replicas (${chaosRedisClusterNodes})` : "1 node",
       topicReplication: replication,
       processorAddressing: cluster.processorAddressing,
       faults: faultDescriptions,

@@ -19,6 +19,7 @@ import {
 } from "../support/e2e.ts"
 import { type PrivateKafka, startPrivateKafka } from "../support/privateKafka.ts"
 import { waitForHttp } from "../support/processes.ts"
+import { allLiveOrdersKeys, requestorPrefix } from "../support/redisKeys.ts"
 import { type RunningProcessor, type RunningRequestor, startProcessor, startRequestor } from "../support/services.ts"
 
 /** One database for both services (their keys have different prefixes); no other test uses it. */
@@ -58,7 +59,7 @@ const outbox = (prefix: string) =>
 
 beforeAll(async () => {
   since = Date.now() - 2_000
-  await withRedis(DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  await withRedis(DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
   kafka = await startPrivateKafka()
   const env = { BROKER_URL: kafka.brokerUrl, REDIS_URL: redisDbUrl(DB), LOG_LEVEL: "info" }
   processor = await startProcessor({ name: "processor", env })

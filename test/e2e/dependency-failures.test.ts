@@ -24,6 +24,13 @@ import {
   uniqueId,
   withRedis,
 } from "../support/e2e.ts"
+import {
+  allLiveOrdersKeys,
+  deadLetterKeyFor,
+  outboxKeyFor,
+  processorPrefix,
+  requestorPrefix,
+} from "../support/redisKeys.ts"
 
 const PROCESSOR_DB = 3
 const REQUESTOR_DB = 4
@@ -74,7 +81,7 @@ const expectStatus = (response: JsonResponse, status: number) =>
 
 beforeAll(async () => {
   since = Date.now() - 2_000
-  await withRedis(REQUESTOR_DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  await withRedis(REQUESTOR_DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
   distance = await failing(503)
   chat = await failing(500)
   stack = await startStack({
@@ -143,7 +150,7 @@ describe(`failures after retries end on PRP_FAILURES (${orderId})`, () => {
     const stamp = `${run}-DEAD`
     await withRedis(PROCESSOR_DB, (redis) =>
       redis.xadd(
-        "dcent:processor:outbox",
+        outboxKeyFor(processorPrefix, stamp),
         "*",
         "topic",
         "SELLER_NOTIFY",
@@ -169,8 +176,8 @@ describe(`failures after retries end on PRP_FAILURES (${orderId})`, () => {
     console.info(`PRP_FAILURES dead-letter example: ${JSON.stringify(report?.payload)}`)
     const dead = await eventually(
       () =>
-        withRedis(PROCESSOR_DB, (redis) => redis.xrange("dcent:processor:outbox:dead", "-", "+")).then((entries) =>
-          entries.filter(([, fields]) => fields.join(" ").includes(stamp)),
+        withRedis(PROCESSOR_DB, (redis) => redis.xrange(deadLetterKeyFor(processorPrefix, stamp), "-", "+")).then(
+          (entries) => entries.filter(([, fields]) => fields.join(" ").includes(stamp)),
         ),
       (entries) => entries.length === 1,
       { what: "the entry in outbox:dead" },

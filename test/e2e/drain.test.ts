@@ -35,6 +35,7 @@ import {
 import { type FaultProxy, startFaultProxy } from "../support/faultProxy.ts"
 import { freePorts } from "../support/ports.ts"
 import { waitForHttp } from "../support/processes.ts"
+import { allLiveOrdersKeys, eventsKey, processorPrefix, requestorPrefix } from "../support/redisKeys.ts"
 import { kafkaUrl } from "../support/servers.ts"
 import { type RunningProcessor, type RunningRequestor, startRequestor } from "../support/services.ts"
 
@@ -156,7 +157,7 @@ const figures: Record<string, unknown> = {}
 
 beforeAll(async () => {
   since = Date.now() - 2_000
-  await withRedis(REQUESTOR_DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  await withRedis(REQUESTOR_DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
   provider = await slowDistanceProvider()
   const [portBHttp, portBGrpc] = (await freePorts(2)) as [number, number]
   processorA = await startReadyProcessor(
@@ -280,9 +281,7 @@ describe(`graceful drain (${orderId})`, () => {
     expect(requestor.stdout(), "the requestor's stream was cut with UNAVAILABLE").toMatch(/shutting down/)
 
     // SellersSelected committed once; its SELLER_NOTIFY went out before A exited (or by B's relay).
-    const events = await withRedis(PROCESSOR_DB, (redis) =>
-      redis.xrange(`dcent:processor:order:${orderId}:events`, "-", "+"),
-    )
+    const events = await withRedis(PROCESSOR_DB, (redis) => redis.xrange(eventsKey(processorPrefix, orderId), "-", "+"))
     expect(events.filter(([, fields]) => fields.join(" ").includes("SellersSelected"))).toHaveLength(1)
     const notify = await awaitTopic("SELLER_NOTIFY", new Set([orderId]), since, (found) => found.length >= 2)
     expect(new Set(notify.map((record) => record.payload.SellerID))).toEqual(new Set(sellers.map((s) => s.SellerID)))

@@ -33,6 +33,7 @@ import {
   watchSse,
   withRedis,
 } from "../support/e2e.ts"
+import { allLiveOrdersKeys, requestorPrefix } from "../support/redisKeys.ts"
 
 const PROCESSOR_DB = 5
 const REQUESTOR_DB = 6
@@ -151,7 +152,7 @@ const expectedSequence: ReadonlyArray<readonly [string, string]> = [
 beforeAll(async () => {
   since = Date.now() - 2_000
   // Orders left live by an interrupted earlier run would be resumed by the new requestor.
-  await withRedis(REQUESTOR_DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  await withRedis(REQUESTOR_DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
   stack = await startStack({
     processorDb: PROCESSOR_DB,
     requestorDb: REQUESTOR_DB,

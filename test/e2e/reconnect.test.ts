@@ -21,6 +21,7 @@ import {
   watchOrder,
   withRedis,
 } from "../support/e2e.ts"
+import { allLiveOrdersKeys, requestorPrefix } from "../support/redisKeys.ts"
 import type { RunningProcessor } from "../support/services.ts"
 
 const PROCESSOR_DB = 5
@@ -97,7 +98,7 @@ const crashAndRestart = async () => {
 
 beforeAll(async () => {
   since = Date.now() - 2_000
-  await withRedis(REQUESTOR_DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  await withRedis(REQUESTOR_DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
   stack = await startStack({ processorDb: PROCESSOR_DB, requestorDb: REQUESTOR_DB })
   processor = stack.processor
 })

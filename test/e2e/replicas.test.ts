@@ -37,6 +37,7 @@ import {
   withRedis,
 } from "../support/e2e.ts"
 import { waitForHttp } from "../support/processes.ts"
+import { allLiveOrdersKeys, requestorPrefix } from "../support/redisKeys.ts"
 import { kafkaUrl } from "../support/servers.ts"
 import { type RunningProcessor, type RunningRequestor, startRequestor } from "../support/services.ts"
 
@@ -199,7 +200,7 @@ beforeAll(async () => {
   // shard owners left by killed requestors of an earlier run would hold the shards until they expire.
   await withRedis(REQUESTOR_DB, (redis) =>
     redis.del(
-      "dcent:requestor:live-orders",
+      ...allLiveOrdersKeys(requestorPrefix),
       ...Object.values(shardKeys(streamShardSet)).map((key) => `dcent:requestor:${key}`),
     ),
   )
@@ -388,7 +389,9 @@ describe(`two processors and two requestors as one system (${run})`, () => {
       expect(new Set(events.map((event) => event.eventId)).size).toBe(events.length)
     }
     // Finalised orders leave live-orders and their streams end (the shards stay owned).
-    const live = await withRedis(REQUESTOR_DB, (redis) => redis.smembers("dcent:requestor:live-orders"))
+    const live = await withRedis(REQUESTOR_DB, (redis) =>
+      Promise.all(allLiveOrdersKeys(requestorPrefix).map((key) => redis.smembers(key))).then((sets) => sets.flat()),
+    )
     expect(live.filter((id) => orderIds.includes(id))).toEqual([])
     await eventually(
       async () => {

@@ -30,6 +30,14 @@ import {
 } from "../support/e2e.ts"
 import { type PrivateRedis, startPrivateRedis } from "../support/privateRedis.ts"
 import { waitForHttp } from "../support/processes.ts"
+import {
+  eventsKey,
+  liveOrdersKeyFor,
+  orderKeysPattern,
+  processorPrefix,
+  requestorPrefix,
+  retentionKeyFor,
+} from "../support/redisKeys.ts"
 import { databaseUrl, kafkaUrl } from "../support/servers.ts"
 import { type RunningProcessor, type RunningRequestor, startProcessor, startRequestor } from "../support/services.ts"
 
@@ -167,8 +175,8 @@ const reads = async (p: Pair, id: string, middle: number) => ({
 })
 
 const redisKeysOf = async (id: string) => [
-  ...(await scanKeys(PROCESSOR_DB, `dcent:processor:order:${id}*`)),
-  ...(await scanKeys(REQUESTOR_DB, `dcent:requestor:order:${id}*`)),
+  ...(await scanKeys(PROCESSOR_DB, orderKeysPattern(processorPrefix, id))),
+  ...(await scanKeys(REQUESTOR_DB, orderKeysPattern(requestorPrefix, id))),
 ]
 
 const archiveRows = async (id: string) => {
@@ -188,8 +196,8 @@ const archiveRows = async (id: string) => {
 }
 
 const lastSeqs = async (id: string) => ({
-  processor: await withRedis(PROCESSOR_DB, (redis) => redis.xlen(`dcent:processor:order:${id}:events`)),
-  requestor: await withRedis(REQUESTOR_DB, (redis) => redis.xlen(`dcent:requestor:order:${id}:events`)),
+  processor: await withRedis(PROCESSOR_DB, (redis) => redis.xlen(eventsKey(processorPrefix, id))),
+  requestor: await withRedis(REQUESTOR_DB, (redis) => redis.xlen(eventsKey(requestorPrefix, id))),
 })
 
 let before: Awaited<ReturnType<typeof reads>>
@@ -311,8 +319,8 @@ describe(`retention and archive (${orderId})`, () => {
       [REQUESTOR_DB, "dcent:requestor:"],
     ] as const) {
       await withRedis(dbNumber, async (redis) => {
-        expect(await redis.zscore(`${prefix}retention`, orderId)).toBeNull()
-        expect(await redis.sismember(`${prefix}live-orders`, orderId)).toBe(0)
+        expect(await redis.zscore(retentionKeyFor(prefix, orderId), orderId)).toBeNull()
+        expect(await redis.sismember(liveOrdersKeyFor(prefix, orderId), orderId)).toBe(0)
       })
     }
     expect((await archiveRows(orderId)).events).toEqual([

@@ -38,6 +38,7 @@ import {
   watchOrder,
   withRedis,
 } from "../support/e2e.ts"
+import { allLiveOrdersKeys, requestorPrefix } from "../support/redisKeys.ts"
 import { kafkaUrl } from "../support/servers.ts"
 import { type ReceivedSpan, startTraceReceiver, type TraceReceiver } from "../support/traceReceiver.ts"
 
@@ -122,7 +123,7 @@ const expectWholeTrace = (spans: ReadonlyArray<ReceivedSpan>, traceId: string): 
 beforeAll(async () => {
   receiver = await startTraceReceiver()
   // Orders left live by an interrupted earlier run would be resumed by the new requestor.
-  await withRedis(REDIS_DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  await withRedis(REDIS_DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
   const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.otlpGrpcEndpoint, OTEL_BSP_SCHEDULE_DELAY: "200" }
   stack = await startStack({
     processorDb: REDIS_DB,

@@ -22,6 +22,7 @@ import {
   watchSse,
   withRedis,
 } from "../support/e2e.ts"
+import { allLiveOrdersKeys, requestorPrefix } from "../support/redisKeys.ts"
 
 const PROCESSOR_DB = 7
 const REQUESTOR_DB = 8
@@ -74,7 +75,7 @@ let processor: Exposition
 let requestor: Exposition
 
 beforeAll(async () => {
-  await withRedis(REQUESTOR_DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  await withRedis(REQUESTOR_DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
   stack = await startStack({
     processorDb: PROCESSOR_DB,
     requestorDb: REQUESTOR_DB,

@@ -10,6 +10,8 @@
  * nothing but re-schedule the current one. A timer whose handling failed (Redis, a busy lock)
  * is put back a second later.
  */
+
+import { allKeyShards } from "@dcent/shared/redis/keys"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Clock, Duration, Effect, Layer } from "effect"
 import { ProcessorConfig } from "../config.ts"
@@ -34,7 +36,7 @@ export const makeTimers = (options: TimersOptions = {}) =>
     const batchSize = options.batchSize ?? 100
     const retryDelayMs = options.retryDelayMs ?? 1_000
 
-    const handle = (member: string) => {
+    const handle = (shard: number, member: string) => {
       const timer = parseTimerMember(member)
       if (timer === undefined) {
         return Effect.logWarning("unknown timer dropped").pipe(Effect.annotateLogs({ member }))
@@ -60,7 +62,7 @@ export const makeTimers = (options: TimersOptions = {}) =>
               Effect.annotateLogs({ member, error: error.message }),
               Effect.andThen(Clock.currentTimeMillis),
               Effect.flatMap((now) =>
-                redis.use("ZADD", (client) => client.zadd(Keys.timers, now + retryDelayMs, member)),
+                redis.use("ZADD", (client) => client.zadd(Keys.timers(shard), now + retryDelayMs, member)),
               ),
               Effect.ignore,
             ),
@@ -72,23 +74,33 @@ export const makeTimers = (options: TimersOptions = {}) =>
       )
     }
 
-    /** One poll: claims and handles the due timers; answers how many it handled. */
+    /**
+     * One poll: claims and handles the due timers of every order shard (`Keys.timers`, one sorted
+     * set per shard); answers how many it handled.
+     */
     const poll = Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
-      const due = yield* redis.use("ZRANGEBYSCORE", (client) =>
-        client.zrangebyscore(Keys.timers, "-inf", now, "LIMIT", 0, batchSize),
-      )
+      const due = (yield* Effect.forEach(
+        allKeyShards,
+        (shard) =>
+          redis
+            .use("ZRANGEBYSCORE", (client) =>
+              client.zrangebyscore(Keys.timers(shard), "-inf", now, "LIMIT", 0, batchSize),
+            )
+            .pipe(Effect.map((members) => members.map((member) => ({ shard, member })))),
+        { concurrency: "unbounded" },
+      )).flat()
       let handled = 0
       yield* Effect.forEach(
         due,
-        (member) =>
+        ({ shard, member }) =>
           redis
-            .use("ZREM", (client) => client.zrem(Keys.timers, member))
+            .use("ZREM", (client) => client.zrem(Keys.timers(shard), member))
             .pipe(
               Effect.flatMap((removed) => {
                 if (removed !== 1) return Effect.void // another replica claimed it
                 handled += 1
-                return handle(member)
+                return handle(shard, member)
               }),
             ),
         { concurrency: options.concurrency ?? 8, discard: true },

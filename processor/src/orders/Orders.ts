@@ -117,11 +117,11 @@ export const decisionWrites = (
       ]),
   ...decision.timers.set.map((timer) => ({
     op: "zadd" as const,
-    key: Keys.timers,
+    key: Keys.timersOf(orderReqId),
     score: timer.dueAt,
     member: timer.member,
   })),
-  ...decision.timers.clear.map((member) => ({ op: "zrem" as const, key: Keys.timers, member })),
+  ...decision.timers.clear.map((member) => ({ op: "zrem" as const, key: Keys.timersOf(orderReqId), member })),
   ...sellerIndexWrites(orderReqId, decision),
 ]
 
@@ -151,14 +151,14 @@ const sellerIndexWrites = (orderReqId: string, decision: Decision<unknown>): Rea
       event.status === "SellersSelected"
         ? sellers.map((seller) => ({
             op: "zadd" as const,
-            key: Keys.sellerOrders(seller.SellerID),
+            key: Keys.sellerOrdersOf(seller.SellerID, orderReqId),
             score: Date.parse(event.occurredAt) || 0,
             member: orderReqId,
           }))
         : event.status === "OrderFinalised"
           ? sellers.map((seller) => ({
               op: "zrem" as const,
-              key: Keys.sellerOrders(seller.SellerID),
+              key: Keys.sellerOrdersOf(seller.SellerID, orderReqId),
               member: orderReqId,
             }))
           : [],

@@ -11,6 +11,7 @@
  */
 import { hasRole, isUnrestricted } from "@dcent/shared/auth/Principal"
 import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { allKeyShards } from "@dcent/shared/redis/keys"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
@@ -184,16 +185,28 @@ export const OrdersHandlers = HttpApiBuilder.group(
         Effect.gen(function* () {
           const sellerId = params.SellerID
           yield* authorization.authorize("GET /api/v1/sellers/:SellerID/orders", "readSeller", { sellerId })
-          const entries = yield* redis
-            .useIdempotent("ZREVRANGE", (client) => client.zrevrange(Keys.sellerOrders(sellerId), 0, 99, "WITHSCORES"))
-            .pipe(
-              Effect.mapError((error) => new Unavailable({ dependency: "redis", reason: error.message })),
-              asApiError,
-            )
-          const orders: Array<{ OrderReqID: string; SelectedAt: string }> = []
-          for (let i = 0; i + 1 < entries.length; i += 2) {
-            orders.push({ OrderReqID: entries[i]!, SelectedAt: new Date(Number(entries[i + 1])).toISOString() })
+          // The seller's index is split by order shard: the latest 100 of each, the latest 100 in all.
+          const shards = yield* Effect.forEach(
+            allKeyShards,
+            (shard) =>
+              redis.useIdempotent("ZREVRANGE", (client) =>
+                client.zrevrange(Keys.sellerOrders(sellerId, shard), 0, 99, "WITHSCORES"),
+              ),
+            { concurrency: "unbounded" },
+          ).pipe(
+            Effect.mapError((error) => new Unavailable({ dependency: "redis", reason: error.message })),
+            asApiError,
+          )
+          const selected: Array<{ readonly id: string; readonly at: number }> = []
+          for (const entries of shards) {
+            for (let i = 0; i + 1 < entries.length; i += 2) {
+              selected.push({ id: entries[i]!, at: Number(entries[i + 1]) })
+            }
           }
+          selected.sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+          const orders = selected
+            .slice(0, 100)
+            .map(({ id, at }) => ({ OrderReqID: id, SelectedAt: new Date(at).toISOString() }))
           return { SellerID: sellerId, Orders: orders }
         }).pipe(Effect.withSpan("Orders.sellerOrders")),
       )

@@ -10,6 +10,7 @@
  */
 import { Location, NotificationType, OrderStatus, Priority, ProposalStatus } from "@dcent/shared/orders/domain"
 import { MessageType } from "@dcent/shared/orders/wire"
+import { orderTag, shardTag } from "@dcent/shared/redis/keys"
 import { Schema } from "effect"
 import { distanceSources } from "../sellers/distance.ts"
 
@@ -201,15 +202,25 @@ export const withProposals = (head: OrderState, proposals: ReadonlyArray<Proposa
 /** Redis keys (relative to the processor's prefix `dcent:processor:`). */
 export const Keys = {
   /** The order's head: its state without proposals (JSON). */
-  order: (orderReqId: string) => `order:${orderReqId}`,
-  /** The order's proposals (hash: ProposalID → Proposal JSON). */
-  proposals: (orderReqId: string) => `order:${orderReqId}:proposals`,
-  /** Sorted set of due timers: score = due time (ms), member = `TimerMember`. */
-  timers: "timers",
+  order: (orderReqId: string) => `order:${orderTag(orderReqId)}:${orderReqId}`,
+  /** The order's proposals (hash: ProposalID → Proposal JSON), in the order's slot. */
+  proposals: (orderReqId: string) => `order:${orderTag(orderReqId)}:${orderReqId}:proposals`,
+  /**
+   * Sorted set of due timers, one per order shard (an order's timers are written in its commit):
+   * score = due time (ms), member = `TimerMember`.
+   */
+  timers: (shard: number) => `timers:${shardTag(shard)}`,
+  /** The timers key of an order's shard. */
+  timersOf: (orderReqId: string) => `timers:${orderTag(orderReqId)}`,
   /** Google Chat post results of an order's dispatch (hash: sellerId → outcome). */
-  chatResults: (orderReqId: string) => `order:${orderReqId}:gchat`,
-  /** The live orders a seller was selected for (sorted set: score = selection time in ms, member = OrderReqID). */
-  sellerOrders: (sellerId: string) => `seller:${sellerId}:orders`,
+  chatResults: (orderReqId: string) => `order:${orderTag(orderReqId)}:${orderReqId}:gchat`,
+  /**
+   * The live orders a seller was selected for, one per order shard (written in the order's
+   * commit; read across all shards): sorted set, score = selection time in ms, member = OrderReqID.
+   */
+  sellerOrders: (sellerId: string, shard: number) => `seller:${shardTag(shard)}:${sellerId}:orders`,
+  /** The seller's index in an order's shard. */
+  sellerOrdersOf: (sellerId: string, orderReqId: string) => `seller:${orderTag(orderReqId)}:${sellerId}:orders`,
 } as const
 
 /** Timer members of the `timers` sorted set. */

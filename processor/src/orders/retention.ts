@@ -13,7 +13,12 @@
  * the commit that ends it adds it to `retention`, a resume takes it out (`retentionWrites`).
  */
 import { createHash } from "node:crypto"
-import { liveOrdersKey, type RetentionSource, retentionKey, type SourceSnapshot } from "@dcent/shared/archive/Archiver"
+import {
+  liveOrdersKeyOf,
+  type RetentionSource,
+  retentionKeyOf,
+  type SourceSnapshot,
+} from "@dcent/shared/archive/Archiver"
 import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
 import { orderEventsKey } from "@dcent/shared/eventlog/OrderEventLog"
 import type { StateWrite } from "@dcent/shared/eventlog/types"
@@ -42,12 +47,13 @@ export const retentionWrites = (
   const live = next.status !== "FINALISED"
   const wasLive = previous !== undefined && previous.status !== "FINALISED"
   const writes: Array<StateWrite> = []
-  if (live !== wasLive) writes.push({ op: live ? "sadd" : "srem", key: liveOrdersKey, member: orderReqId })
+  if (live !== wasLive)
+    writes.push({ op: live ? "sadd" : "srem", key: liveOrdersKeyOf(orderReqId), member: orderReqId })
   if (endedAt !== wasEnded) {
     writes.push(
       endedAt === undefined
-        ? { op: "zrem", key: retentionKey, member: orderReqId }
-        : { op: "zadd", key: retentionKey, score: endedAt, member: orderReqId },
+        ? { op: "zrem", key: retentionKeyOf(orderReqId), member: orderReqId }
+        : { op: "zadd", key: retentionKeyOf(orderReqId), score: endedAt, member: orderReqId },
     )
   }
   return writes
@@ -125,8 +131,8 @@ export const processorRetention = Effect.gen(function* () {
             Keys.order(orderReqId),
             orderEventsKey(orderReqId),
             Keys.chatResults(orderReqId),
-            retentionKey,
-            liveOrdersKey,
+            retentionKeyOf(orderReqId),
+            liveOrdersKeyOf(orderReqId),
             Keys.proposals(orderReqId),
           ],
           [snapshot.stateSha1, snapshot.lastId, orderReqId],

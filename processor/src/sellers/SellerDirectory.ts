@@ -1,12 +1,13 @@
 /**
  * The processor's seller directory.
  *
- * Redis layout (under the processor's key prefix):
+ * Redis layout (under the processor's key prefix), all in one hash slot (tag `{sellers}`, see
+ * `@dcent/shared/redis/keys`: the upsert script and the pipelined reads span several keys):
  *
- *   seller:{SellerID}              hash  data = seller JSON, industries = JSON array of industry keys
- *   sellers:ids                    set   every SellerID
- *   sellers:industry:{industry}    set   SellerIDs listing the industry (active or not)
- *   sellers:geo:{industry}         GEO   active sellers of the industry at their location
+ *   seller:{sellers}:<SellerID>            hash  data = seller JSON, industries = JSON array of industry keys
+ *   sellers:{sellers}:ids                  set   every SellerID
+ *   sellers:{sellers}:industry:<industry>  set   SellerIDs listing the industry (active or not)
+ *   sellers:{sellers}:geo:<industry>       GEO   active sellers of the industry at their location
  *
  * Industry keys are the industry trimmed and lower-cased (`industryKey`), so `Electronics`
  * and `electronics ` are one industry. An upsert rewrites all of a seller's entries in one Lua
@@ -22,6 +23,7 @@
 
 import type { RedisError, RedisUnavailable } from "@dcent/shared/redis/errors"
 import { RedisError as RedisCommandError } from "@dcent/shared/redis/errors"
+import { nameTag } from "@dcent/shared/redis/keys"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Context, Effect, Exit, Layer, Option, Ref } from "effect"
 import { type GeoPoint, haversineKm, maxSurfaceDistanceKm } from "./distance.ts"
@@ -105,17 +107,17 @@ for _, k in ipairs(newKeys) do keep[k] = true end
 if old then
   for _, k in ipairs(cjson.decode(old)) do
     if not keep[k] then
-      redis.call('SREM', prefix .. 'sellers:industry:' .. k, id)
-      redis.call('ZREM', prefix .. 'sellers:geo:' .. k, id)
+      redis.call('SREM', prefix .. 'sellers:{sellers}:industry:' .. k, id)
+      redis.call('ZREM', prefix .. 'sellers:{sellers}:geo:' .. k, id)
     end
   end
 end
 for _, k in ipairs(newKeys) do
-  redis.call('SADD', prefix .. 'sellers:industry:' .. k, id)
+  redis.call('SADD', prefix .. 'sellers:{sellers}:industry:' .. k, id)
   if active == '1' then
-    redis.call('GEOADD', prefix .. 'sellers:geo:' .. k, lng, lat, id)
+    redis.call('GEOADD', prefix .. 'sellers:{sellers}:geo:' .. k, lng, lat, id)
   else
-    redis.call('ZREM', prefix .. 'sellers:geo:' .. k, id)
+    redis.call('ZREM', prefix .. 'sellers:{sellers}:geo:' .. k, id)
   end
 end
 redis.call('HSET', KEYS[1], 'data', data, 'industries', keysJson)
@@ -124,10 +126,12 @@ if old then return 0 end
 return 1
 `
 
-export const sellerKey = (sellerId: string) => `seller:${sellerId}`
-export const sellerIdsKey = "sellers:ids"
-export const industrySetKey = (industry: string) => `sellers:industry:${industryKey(industry)}`
-export const geoKey = (industry: string) => `sellers:geo:${industryKey(industry)}`
+/** The directory's hash tag (the upsert script builds the industry keys with it too). */
+const directoryTag = nameTag("sellers")
+export const sellerKey = (sellerId: string) => `seller:${directoryTag}:${sellerId}`
+export const sellerIdsKey = `sellers:${directoryTag}:ids`
+export const industrySetKey = (industry: string) => `sellers:${directoryTag}:industry:${industryKey(industry)}`
+export const geoKey = (industry: string) => `sellers:${directoryTag}:geo:${industryKey(industry)}`
 
 /** How many GEO members to ask for per wanted seller on the first search. */
 const overfetch = 2

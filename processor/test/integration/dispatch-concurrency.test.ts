@@ -10,6 +10,7 @@
  */
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
+import { orderEventsKey } from "@dcent/shared/eventlog/encoding"
 import { Redis } from "ioredis"
 import { type Channel, createChannel } from "nice-grpc"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -171,7 +172,7 @@ describe("dispatch concurrency", () => {
 
     // Exactly one SellersSelected per order, with the three sellers.
     const pipeline = redis.pipeline()
-    for (const id of ids) pipeline.xrange(`order:${id}:events`, "-", "+")
+    for (const id of ids) pipeline.xrange(orderEventsKey(id), "-", "+")
     const logs = (await pipeline.exec()) ?? []
     for (const [error, entries] of logs) {
       expect(error).toBeNull()

@@ -1,3 +1,4 @@
+import { liveOrdersKeyOf, retentionKeyOf } from "@dcent/shared/archive/Archiver"
 import { describe, expect, it } from "vitest"
 import type { OrderState } from "../../src/orders/model.ts"
 import { endedAtOf, retentionWrites } from "../../src/orders/retention.ts"
@@ -37,16 +38,20 @@ describe("retention of processor orders", () => {
   })
 
   it("a new order joins live-orders; finalising leaves it and starts retention; a resume stops it", () => {
-    expect(retentionWrites("ORD-1", undefined, base)).toEqual([{ op: "sadd", key: "live-orders", member: "ORD-1" }])
+    expect(retentionWrites("ORD-1", undefined, base)).toEqual([
+      { op: "sadd", key: liveOrdersKeyOf("ORD-1"), member: "ORD-1" },
+    ])
     expect(retentionWrites("ORD-1", base, base)).toEqual([])
     expect(retentionWrites("ORD-1", base, finalised)).toEqual([
-      { op: "srem", key: "live-orders", member: "ORD-1" },
-      { op: "zadd", key: "retention", score: Date.parse("2026-01-01T01:00:00.000Z"), member: "ORD-1" },
+      { op: "srem", key: liveOrdersKeyOf("ORD-1"), member: "ORD-1" },
+      { op: "zadd", key: retentionKeyOf("ORD-1"), score: Date.parse("2026-01-01T01:00:00.000Z"), member: "ORD-1" },
     ])
     expect(retentionWrites("ORD-1", base, expired)).toEqual([
-      { op: "zadd", key: "retention", score: Date.parse(base.updatedAt), member: "ORD-1" },
+      { op: "zadd", key: retentionKeyOf("ORD-1"), score: Date.parse(base.updatedAt), member: "ORD-1" },
     ])
-    expect(retentionWrites("ORD-1", expired, base)).toEqual([{ op: "zrem", key: "retention", member: "ORD-1" }])
+    expect(retentionWrites("ORD-1", expired, base)).toEqual([
+      { op: "zrem", key: retentionKeyOf("ORD-1"), member: "ORD-1" },
+    ])
     expect(retentionWrites("ORD-1", base, pausedByBuyer)).toEqual([])
   })
 })

@@ -17,20 +17,24 @@
  * `OrderEventLog.append/record`, atomically with the outbox entries of the same change.
  */
 
-import { retentionKey } from "@dcent/shared/archive/Archiver"
+import { liveOrdersKey, liveOrdersKeyOf, retentionKeyOf } from "@dcent/shared/archive/Archiver"
 import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
 import type { ArchiveUnavailable } from "@dcent/shared/archive/errors"
 import type { StateWrite } from "@dcent/shared/eventlog/OrderEventLog"
 import { Location, NotificationType, OrderStatus, Priority } from "@dcent/shared/orders/domain"
+import { allKeyShards, orderTag } from "@dcent/shared/redis/keys"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Context, Effect, Layer, Schema } from "effect"
 import type { OrderDetails, StoredOrder } from "./domain.ts"
 import { Unavailable } from "./errors.ts"
 
 export const Keys = {
-  order: (orderReqId: string) => `order:${orderReqId}`,
-  liveOrders: "live-orders",
-  followUp: (transactionUuid: string) => `followup:${transactionUuid}`,
+  /** The order's hash, tagged with its shard (`@dcent/shared/redis/keys`) like all it commits. */
+  order: (orderReqId: string) => `order:${orderTag(orderReqId)}:${orderReqId}`,
+  /** The live orders of an order's shard (`live-orders:{shard-N}`, shared with the archive). */
+  liveOrdersOf: liveOrdersKeyOf,
+  /** A follow-up's answer, kept for repeats of its TransactionUUID; in its order's shard. */
+  followUp: (orderReqId: string, transactionUuid: string) => `followup:${orderTag(orderReqId)}:${transactionUuid}`,
 } as const
 
 /** How long a follow-up's answer is kept for repeats of its TransactionUUID. */
@@ -93,7 +97,10 @@ export interface OrderStoreShape {
   readonly archivedEvents: (orderReqId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<string>, Unavailable>
   /** The ids in `live-orders`. */
   readonly liveOrders: Effect.Effect<ReadonlyArray<string>, Unavailable>
-  readonly getFollowUp: (transactionUuid: string) => Effect.Effect<StoredFollowUp | undefined, Unavailable>
+  readonly getFollowUp: (
+    orderReqId: string,
+    transactionUuid: string,
+  ) => Effect.Effect<StoredFollowUp | undefined, Unavailable>
 }
 
 const unavailable = (error: { readonly _tag: string; readonly message: string }) =>
@@ -145,16 +152,18 @@ export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("
     const archivedEvents = (orderReqId: string, afterSeq: number) =>
       archive.events("requestor", orderReqId, afterSeq).pipe(Effect.mapError(archiveUnavailable))
 
-    const liveOrders = redis
-      .use("SMEMBERS", (client) => client.smembers(Keys.liveOrders))
-      .pipe(
-        Effect.catch(unavailable),
-        Effect.map((ids) => [...ids].sort()),
-      )
+    const liveOrders = Effect.forEach(
+      allKeyShards,
+      (shard) => redis.use("SMEMBERS", (client) => client.smembers(liveOrdersKey(shard))),
+      { concurrency: "unbounded" },
+    ).pipe(
+      Effect.catch(unavailable),
+      Effect.map((ids) => ids.flat().sort()),
+    )
 
-    const getFollowUp = Effect.fn("OrderStore.getFollowUp")(function* (transactionUuid: string) {
+    const getFollowUp = Effect.fn("OrderStore.getFollowUp")(function* (orderReqId: string, transactionUuid: string) {
       const raw = yield* redis
-        .use("GET", (client) => client.get(Keys.followUp(transactionUuid)))
+        .use("GET", (client) => client.get(Keys.followUp(orderReqId, transactionUuid)))
         .pipe(Effect.catch(unavailable))
       if (raw === null) return undefined
       return yield* decodeFollowUp(raw).pipe(Effect.orDie)
@@ -204,7 +213,7 @@ export const submitWrites = (input: {
     hset(id, "registeredAt", input.registeredAt),
     hset(id, "submittedAt", input.now),
     hset(id, "updatedAt", input.now),
-    { op: "sadd", key: Keys.liveOrders, member: id },
+    { op: "sadd", key: Keys.liveOrdersOf(id), member: id },
   ]
 }
 
@@ -216,7 +225,7 @@ export const statusWrites = (
 ): ReadonlyArray<StateWrite> => [
   hset(orderReqId, "status", status),
   hset(orderReqId, "updatedAt", at),
-  ...(status === "FINALISED" ? [{ op: "srem", key: Keys.liveOrders, member: orderReqId } as const] : []),
+  ...(status === "FINALISED" ? [{ op: "srem", key: Keys.liveOrdersOf(orderReqId), member: orderReqId } as const] : []),
 ]
 
 /**
@@ -225,20 +234,20 @@ export const statusWrites = (
  */
 export const retentionWrite = (orderReqId: string, endedAt: string | undefined): StateWrite =>
   endedAt === undefined
-    ? { op: "zrem", key: retentionKey, member: orderReqId }
-    : { op: "zadd", key: retentionKey, score: Date.parse(endedAt), member: orderReqId }
+    ? { op: "zrem", key: retentionKeyOf(orderReqId), member: orderReqId }
+    : { op: "zadd", key: retentionKeyOf(orderReqId), score: Date.parse(endedAt), member: orderReqId }
 
 export const touchWrite = (orderReqId: string, at: string): StateWrite => hset(orderReqId, "updatedAt", at)
 
 export const dropLiveWrite = (orderReqId: string): StateWrite => ({
   op: "srem",
-  key: Keys.liveOrders,
+  key: Keys.liveOrdersOf(orderReqId),
   member: orderReqId,
 })
 
-export const followUpWrite = (transactionUuid: string, stored: StoredFollowUp): StateWrite => ({
+export const followUpWrite = (orderReqId: string, transactionUuid: string, stored: StoredFollowUp): StateWrite => ({
   op: "set",
-  key: Keys.followUp(transactionUuid),
+  key: Keys.followUp(orderReqId, transactionUuid),
   value: JSON.stringify(stored),
   pxMs: followUpRetentionMs,
 })

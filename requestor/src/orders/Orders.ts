@@ -306,7 +306,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
           yield* requireSubmitted(id, "a follow-up")
           const fingerprint = followUpFingerprint(command)
           if (command.transactionUuidGiven) {
-            const earlier = yield* store.getFollowUp(command.transactionUuid)
+            const earlier = yield* store.getFollowUp(id, command.transactionUuid)
             if (earlier !== undefined) {
               if (earlier.fingerprint !== fingerprint) {
                 return yield* new Conflict({
@@ -346,7 +346,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
             seq: result.seq,
           }))
           yield* commit(id, [
-            followUpWrite(command.transactionUuid, {
+            followUpWrite(id, command.transactionUuid, {
               fingerprint,
               orderReqId: id,
               followUpId: response.followUpId,

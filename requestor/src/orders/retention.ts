@@ -12,7 +12,12 @@
  * An order ends with `OrderFinalised`, or an `OrderPaused` of expiry not followed by a resume
  * (`recording.ts` keeps `retention` in step with the events it records).
  */
-import { type RetentionSource, retentionKey, type SourceSnapshot } from "@dcent/shared/archive/Archiver"
+import {
+  liveOrdersKeyOf,
+  type RetentionSource,
+  retentionKeyOf,
+  type SourceSnapshot,
+} from "@dcent/shared/archive/Archiver"
 import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
 import { orderEventsKey } from "@dcent/shared/eventlog/OrderEventLog"
 import { Redis } from "@dcent/shared/redis/Redis"
@@ -106,7 +111,7 @@ export const requestorRetention = Effect.gen(function* () {
         runScript(
           client,
           removeScript,
-          [Keys.order(orderReqId), orderEventsKey(orderReqId), retentionKey, Keys.liveOrders],
+          [Keys.order(orderReqId), orderEventsKey(orderReqId), retentionKeyOf(orderReqId), liveOrdersKeyOf(orderReqId)],
           [snapshot.status, snapshot.updatedAt, snapshot.lastId, orderReqId],
         ),
       )

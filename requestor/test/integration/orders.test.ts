@@ -9,6 +9,7 @@
  */
 import { Status } from "nice-grpc"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { liveOrdersKeyFor, orderKey, requestorPrefix } from "../../../test/support/redisKeys.ts"
 import {
   cleanOrders,
   dropStaleLiveOrders,
@@ -281,8 +282,8 @@ describe("registering and initiating", () => {
     expect(acks[0]?.payload.EventID).toEqual(acks[0]?.headers["event-id"])
 
     const redis = await testRedis()
-    expect(await redis.sismember("dcent:requestor:live-orders", orderReqId)).toBe(1)
-    expect(await redis.hget(`dcent:requestor:order:${orderReqId}`, "status")).toBe("SUBMITTED")
+    expect(await redis.sismember(liveOrdersKeyFor(requestorPrefix, orderReqId), orderReqId)).toBe(1)
+    expect(await redis.hget(orderKey(requestorPrefix, orderReqId), "status")).toBe("SUBMITTED")
     redis.disconnect()
   })
 
@@ -689,7 +690,7 @@ describe("pause, resume, finalise", () => {
       { what: "the stream to close" },
     )
     const redis = await testRedis()
-    expect(await redis.sismember("dcent:requestor:live-orders", orderReqId)).toBe(0)
+    expect(await redis.sismember(liveOrdersKeyFor(requestorPrefix, orderReqId), orderReqId)).toBe(0)
     redis.disconnect()
 
     // Finalised and fully seen: SSE says 204 (EventSource stops), WatchOrder ends at once.

@@ -16,6 +16,7 @@ import { Redis } from "@dcent/shared/redis/Redis"
 import { Context, Effect, Exit, Layer, Schedule, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { liveOrdersKeyFor, orderKey } from "../../../test/support/redisKeys.ts"
 import { OrderStore } from "../../src/orders/OrderStore.ts"
 import { ProcessorClient } from "../../src/processor/ProcessorClient.ts"
 import { StreamHolder, streamShardOf, streamShardSet } from "../../src/processor-streams/StreamHolder.ts"
@@ -85,7 +86,7 @@ const shardOwner = (id = orderReqId) => raw.hget(`${prefix}${keys.owners}`, Stri
 const ownedShards = (candidate: Replica) => Effect.runPromise(candidate.holder.shards).then((owned) => owned.size)
 
 const storeLiveOrder = async (orderReqId: string) => {
-  await raw.hset(`${prefix}order:${orderReqId}`, {
+  await raw.hset(orderKey(prefix, orderReqId), {
     details: JSON.stringify({
       orderReqId,
       buyerId: "BUYER-1",
@@ -102,7 +103,7 @@ const storeLiveOrder = async (orderReqId: string) => {
     submittedAt: new Date().toISOString(),
     updatedAt: new Date().toISOString(),
   })
-  await raw.sadd(`${prefix}live-orders`, orderReqId)
+  await raw.sadd(liveOrdersKeyFor(prefix, orderReqId), orderReqId)
 }
 
 beforeAll(async () => {
@@ -254,7 +255,7 @@ describe("StreamHolder across replicas", () => {
       (names) => names.length === 0,
       { what: "the order's fiber ended" },
     )
-    expect(await raw.sismember(`${prefix}live-orders`, orderReqId)).toBe(0)
+    expect(await raw.sismember(liveOrdersKeyFor(prefix, orderReqId), orderReqId)).toBe(0)
     // The shard stays owned: ownership is not per order.
     expect(await shardOwner()).toBe(second.name)
   })

@@ -14,6 +14,13 @@ import { eventStatusFromProto } from "@dcent/shared/orders/events"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { createChannel, createClient } from "nice-grpc"
+import {
+  allLiveOrdersKeys,
+  eventsKey,
+  liveOrdersKeyFor,
+  orderKey,
+  requestorPrefix,
+} from "../../../test/support/redisKeys.ts"
 import { kafkaUrl, servers } from "../../../test/support/servers.ts"
 import { type RunningRequestor, startRequestor } from "../../../test/support/services.ts"
 import { streamShardSet } from "../../src/processor-streams/StreamHolder.ts"
@@ -308,8 +315,9 @@ export const dropStaleLiveOrders = async () => {
     // unheld until the lease expires.
     await client.del(...Object.values(shardKeys(streamShardSet)).map((key) => `dcent:requestor:${key}`))
     const cutoff = new Date(Date.now() - 60 * 60 * 1000).toISOString()
-    for (const id of await client.smembers("dcent:requestor:live-orders")) {
-      const submittedAt = await client.hget(`dcent:requestor:order:${id}`, "submittedAt")
+    const live = (await Promise.all(allLiveOrdersKeys(requestorPrefix).map((key) => client.smembers(key)))).flat()
+    for (const id of live) {
+      const submittedAt = await client.hget(orderKey(requestorPrefix, id), "submittedAt")
       if (submittedAt === null || submittedAt < cutoff) await cleanOrders([id])
     }
   } finally {
@@ -322,8 +330,8 @@ export const cleanOrders = async (ids: ReadonlyArray<string>) => {
   const client = await testRedis()
   try {
     for (const id of ids) {
-      await client.del(`dcent:requestor:order:${id}`, `dcent:requestor:order:${id}:events`)
-      await client.srem("dcent:requestor:live-orders", id)
+      await client.del(orderKey(requestorPrefix, id), eventsKey(requestorPrefix, id))
+      await client.srem(liveOrdersKeyFor(requestorPrefix, id), id)
     }
     const orders = new Set(ids)
     let cursor = "0"

@@ -3,6 +3,7 @@
  * the mapping of processor failures to REST answers, and the SSE wire format.
  */
 
+import { liveOrdersKeyOf, retentionKeyOf } from "@dcent/shared/archive/Archiver"
 import { Priority as ProtoPriority } from "@dcent/shared/generated/dcent/orders/v1/order"
 import { eventStatuses, type OrderEventRecord } from "@dcent/shared/orders/events"
 import { Status } from "nice-grpc"
@@ -10,6 +11,7 @@ import { describe, expect, it } from "vitest"
 import { sseMessage } from "../../src/buyer-streams/sse.ts"
 import type { StoredOrder } from "../../src/orders/domain.ts"
 import { followUpFingerprint } from "../../src/orders/fingerprint.ts"
+import { Keys } from "../../src/orders/OrderStore.ts"
 import { fromProcessorError } from "../../src/orders/processorErrors.ts"
 import { ProcessorCallError } from "../../src/processor/ProcessorClient.ts"
 import {
@@ -102,23 +104,23 @@ describe("state writes of a recorded event", () => {
   it("move the order's status and take a finalised order out of live-orders", () => {
     const at = "2025-01-01T00:10:00.000Z"
     expect(writesFor(record("OrderPaused"))).toEqual([
-      { op: "hset", key: "order:ORD-7", field: "status", value: "PAUSED" },
-      { op: "hset", key: "order:ORD-7", field: "updatedAt", value: at },
+      { op: "hset", key: Keys.order("ORD-7"), field: "status", value: "PAUSED" },
+      { op: "hset", key: Keys.order("ORD-7"), field: "updatedAt", value: at },
     ])
     expect(writesFor(record("OrderResumed"))[0]).toEqual({
       op: "hset",
-      key: "order:ORD-7",
+      key: Keys.order("ORD-7"),
       field: "status",
       value: "SUBMITTED",
     })
     expect(writesFor(record("OrderFinalised"))).toEqual([
-      { op: "hset", key: "order:ORD-7", field: "status", value: "FINALISED" },
-      { op: "hset", key: "order:ORD-7", field: "updatedAt", value: at },
-      { op: "srem", key: "live-orders", member: "ORD-7" },
-      { op: "zadd", key: "retention", score: Date.parse(at), member: "ORD-7" },
+      { op: "hset", key: Keys.order("ORD-7"), field: "status", value: "FINALISED" },
+      { op: "hset", key: Keys.order("ORD-7"), field: "updatedAt", value: at },
+      { op: "srem", key: liveOrdersKeyOf("ORD-7"), member: "ORD-7" },
+      { op: "zadd", key: retentionKeyOf("ORD-7"), score: Date.parse(at), member: "ORD-7" },
     ])
     expect(writesFor(record("NewProposal"))).toEqual([
-      { op: "hset", key: "order:ORD-7", field: "updatedAt", value: at },
+      { op: "hset", key: Keys.order("ORD-7"), field: "updatedAt", value: at },
     ])
   })
 
@@ -127,12 +129,16 @@ describe("state writes of a recorded event", () => {
     const paused = (reason: string) => record("OrderPaused", { details: { Reason: reason } })
     expect(writesFor(paused("expired"))).toContainEqual({
       op: "zadd",
-      key: "retention",
+      key: retentionKeyOf("ORD-7"),
       score: Date.parse(at),
       member: "ORD-7",
     })
-    expect(writesFor(paused("buyer")).some((write) => write.key === "retention")).toBe(false)
-    expect(writesFor(record("OrderResumed"))).toContainEqual({ op: "zrem", key: "retention", member: "ORD-7" })
+    expect(writesFor(paused("buyer")).some((write) => write.key === retentionKeyOf("ORD-7"))).toBe(false)
+    expect(writesFor(record("OrderResumed"))).toContainEqual({
+      op: "zrem",
+      key: retentionKeyOf("ORD-7"),
+      member: "ORD-7",
+    })
   })
 })
 

@@ -23,15 +23,23 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
 import { Metrics } from "../metrics/Metrics.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
+import { allKeyShards, keyShardOf, shardTag } from "../redis/keys.ts"
 import { Redis } from "../redis/Redis.ts"
 import { type ArchiveEntry, type ArchiveSide, ArchiveStore } from "./ArchiveStore.ts"
 import { archiveConfig } from "./config.ts"
 import type { ArchiveUnavailable } from "./errors.ts"
 
-/** Sorted set (under the service's prefix) of the ended orders still in Redis: score = ended at (ms). */
-export const retentionKey = "retention"
-/** Set (under the service's prefix) of the orders whose stream is live (not finalised). */
-export const liveOrdersKey = "live-orders"
+/**
+ * Sorted set (under the service's prefix) of the ended orders still in Redis, one per order shard
+ * (`../redis/keys.ts`): score = ended at (ms).
+ */
+export const retentionKey = (shard: number): string => `retention:${shardTag(shard)}`
+/** Set (under the service's prefix) of the orders whose stream is live (not finalised), one per order shard. */
+export const liveOrdersKey = (shard: number): string => `live-orders:${shardTag(shard)}`
+/** The `retention` key of an order's shard. */
+export const retentionKeyOf = (orderReqId: string): string => retentionKey(keyShardOf(orderReqId))
+/** The live-orders key of an order's shard. */
+export const liveOrdersKeyOf = (orderReqId: string): string => liveOrdersKey(keyShardOf(orderReqId))
 
 export const crashSteps = ["before-write", "after-write", "before-delete"] as const
 export type CrashStep = (typeof crashSteps)[number]
@@ -116,7 +124,7 @@ export const archiverLayer = <S extends SourceSnapshot>(
         )
 
       const dropFromRetention = (orderReqId: string) =>
-        redis.use("ZREM", (client) => client.zrem(retentionKey, orderReqId))
+        redis.use("ZREM", (client) => client.zrem(retentionKeyOf(orderReqId), orderReqId))
 
       const steps = (orderReqId: string) =>
         Effect.gen(function* () {
@@ -167,9 +175,17 @@ export const archiverLayer = <S extends SourceSnapshot>(
       const runOnce = Effect.gen(function* () {
         if (!store.enabled) return 0
         const now = yield* Clock.currentTimeMillis
-        const due = yield* redis.use("ZRANGEBYSCORE", (client) =>
-          client.zrangebyscore(retentionKey, "-inf", now - retentionMs, "LIMIT", 0, config.batch),
-        )
+        // Every shard's due orders, at most one batch in all (the rest on the next pass).
+        const due = (yield* Effect.forEach(
+          allKeyShards,
+          (shard) =>
+            redis.use("ZRANGEBYSCORE", (client) =>
+              client.zrangebyscore(retentionKey(shard), "-inf", now - retentionMs, "LIMIT", 0, config.batch),
+            ),
+          { concurrency: "unbounded" },
+        ))
+          .flat()
+          .slice(0, config.batch)
         const outcomes = yield* Effect.forEach(
           due,
           (orderReqId) =>

@@ -18,6 +18,7 @@
  * - `limit` is given per call: callers sharing a name should agree on it.
  */
 import { Context, Effect, Layer } from "effect"
+import { nameTag } from "../redis/keys.ts"
 import { Redis } from "../redis/Redis.ts"
 import { type CoordinationError, PermitLost, PermitTimeout } from "./errors.ts"
 import { keepRenewed, pollUntil, positiveInteger, script } from "./internal.ts"
@@ -53,8 +54,9 @@ export const permitPollFallbackMs = 1_000
 
 /** The Redis keys (under the service prefix) of semaphore `name`. */
 export const semaphoreKeys = (name: string) => ({
-  permits: `semaphore:${name}`,
-  waiting: `semaphore:${name}:waiting`,
+  // One hash slot per semaphore (Redis Cluster: the scripts take both): `semaphore:{<name>}…`.
+  permits: `semaphore:${nameTag(name)}`,
+  waiting: `semaphore:${nameTag(name)}:waiting`,
 })
 
 /** The wake-up topic of semaphore `name`. */

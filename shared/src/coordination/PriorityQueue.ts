@@ -28,6 +28,7 @@
  *   while consumers wait, and wakes as many as there are jobs ready.
  */
 import { Context, Duration, Effect, Layer, Option, Random, Schema, type Scope } from "effect"
+import { nameTag } from "../redis/keys.ts"
 import { Redis } from "../redis/Redis.ts"
 import { CoordinationError } from "./errors.ts"
 import { command, script } from "./internal.ts"
@@ -139,12 +140,13 @@ const maxRequeueWakeUps = 100
 
 /** The Redis keys (under the service prefix) of queue `name`. */
 export const queueKeys = (name: string) => ({
-  HIGH: `queue:${name}:ready:HIGH`,
-  MEDIUM: `queue:${name}:ready:MEDIUM`,
-  LOW: `queue:${name}:ready:LOW`,
-  inflight: `queue:${name}:inflight`,
-  jobs: `queue:${name}:jobs`,
-  counter: `queue:${name}:counter`,
+  // One hash slot per queue (Redis Cluster: the scripts take all of them): `queue:{<name>}:…`.
+  HIGH: `queue:${nameTag(name)}:ready:HIGH`,
+  MEDIUM: `queue:${nameTag(name)}:ready:MEDIUM`,
+  LOW: `queue:${nameTag(name)}:ready:LOW`,
+  inflight: `queue:${nameTag(name)}:inflight`,
+  jobs: `queue:${nameTag(name)}:jobs`,
+  counter: `queue:${nameTag(name)}:counter`,
 })
 
 const allKeys = (name: string) => {

@@ -76,15 +76,7 @@ export const shardKeys = (name: string) => ({
 /** The pub/sub channel announcing released shards (ioredis does not prefix channels). */
 export const shardsChangedChannel = (keyPrefix: string, name: string) => `${keyPrefix}{shards:${name}}:changed`
 
-/** FNV-1a (32 bit) of `key`, modulo `shards`: the shard a thing belongs to, the same everywhere. */
-export const shardOf = (key: string, shards: number): number => {
-  let hash = 0x811c9dc5
-  for (let index = 0; index < key.length; index++) {
-    hash ^= key.charCodeAt(index)
-    hash = Math.imul(hash, 0x01000193)
-  }
-  return (hash >>> 0) % shards
-}
+export { shardOf } from "../redis/keys.ts"
 
 /**
  * KEYS: members, owners, expiry. ARGV: owner, ttlMs, shards, mode (`claim` | `release`), the

@@ -151,7 +151,10 @@ export class WakeUps extends Context.Service<WakeUps, WakeUpsShape>()("dcent/Wak
   static readonly make = Effect.gen(function* () {
     const redis = yield* Redis
     const registry = makeRegistry()
-    const channel = wakeUpsChannel(redis.keyPrefix, redis.client.options.db ?? 0)
+    const channel = wakeUpsChannel(
+      redis.keyPrefix,
+      redis.cluster ? 0 : ((redis.client.options as { readonly db?: number }).db ?? 0),
+    )
     const subscribed = Latch.makeUnsafe(false)
 
     // One subscriber connection for every waiter of this process.

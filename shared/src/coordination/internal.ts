@@ -1,14 +1,13 @@
 /** Helpers shared by the coordination primitives. */
 import { Clock, Duration, Effect, Random } from "effect"
-import type { Redis as IORedis } from "ioredis"
-import type { RedisShape } from "../redis/Redis.ts"
+import type { RedisClient, RedisShape } from "../redis/Redis.ts"
 import { CoordinationError, reasonOfRedisFailure } from "./errors.ts"
 import { type RedisScript, runScript } from "./redisScript.ts"
 
 /** Runs a command through `Redis.use`, as a `CoordinationError` on failure. */
 export const command =
   (redis: RedisShape) =>
-  <A>(operation: string, name: string, redisCommand: string, f: (client: IORedis) => Promise<A>) =>
+  <A>(operation: string, name: string, redisCommand: string, f: (client: RedisClient) => Promise<A>) =>
     redis.use(redisCommand, f).pipe(
       Effect.mapError(
         (error) =>

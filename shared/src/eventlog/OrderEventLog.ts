@@ -28,11 +28,10 @@
  * All keys of one commit must live on one Redis node (no Redis Cluster slot spreading).
  */
 import { Context, Effect, Layer, Schema, Stream } from "effect"
-import type { Redis as IORedis } from "ioredis"
-import { redisScript, runScript } from "../coordination/redisScript.ts"
+import { redisScript, runScriptReplicated } from "../coordination/redisScript.ts"
 import { EventDraft, OrderEventRecord, OrderEventRecordJson, recordOf } from "../orders/events.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
-import { isTransientRedisFailure, Redis } from "../redis/Redis.ts"
+import { isTransientRedisFailure, Redis, type RedisClient } from "../redis/Redis.ts"
 import { subscribeToChannel } from "../redis/subscriber.ts"
 import { backoff, RetryPolicies } from "../resilience/schedules.ts"
 import { currentTraceCarrier, type TraceCarrier, traceparentHeader } from "../telemetry/traceContext.ts"
@@ -347,12 +346,16 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
     const invalid = (operation: string, orderReqId: string, reason: string) =>
       new EventLogError({ operation, orderReqId, reason, unavailable: false })
 
-    const run = <A>(operation: string, orderReqId: string, command: string, f: (client: IORedis) => Promise<A>) =>
+    const run = <A>(operation: string, orderReqId: string, command: string, f: (client: RedisClient) => Promise<A>) =>
       redis.use(command, f).pipe(Effect.mapError(fail(operation, orderReqId)))
 
     /** A read: retried (bounded) also when the connection breaks while it is in flight. */
-    const runRead = <A>(operation: string, orderReqId: string, command: string, f: (client: IORedis) => Promise<A>) =>
-      redis.useIdempotent(command, f).pipe(Effect.mapError(fail(operation, orderReqId)))
+    const runRead = <A>(
+      operation: string,
+      orderReqId: string,
+      command: string,
+      f: (client: RedisClient) => Promise<A>,
+    ) => redis.useIdempotent(command, f).pipe(Effect.mapError(fail(operation, orderReqId)))
 
     const lastSeqOf = (operation: string, orderReqId: string) =>
       runRead(operation, orderReqId, "XREVRANGE", (client) =>
@@ -398,7 +401,8 @@ export class OrderEventLog extends Context.Service<OrderEventLog, OrderEventLogS
         })
         if (encoded._tag === "Invalid") return yield* invalid(operation, orderReqId, encoded.problem)
         const reply = yield* run(operation, orderReqId, "EVALSHA", (client) =>
-          runScript(client, commitScript, encoded.keys, encoded.args),
+          // On a Redis Cluster the reply waits until a replica has the commit (fail-over safe).
+          runScriptReplicated(client, commitScript, encoded.keys, encoded.args),
         )
         if (!Array.isArray(reply) || reply.length !== 2) {
           return yield* invalid(operation, orderReqId, `unexpected commit reply ${JSON.stringify(reply)}`)

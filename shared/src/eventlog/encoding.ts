@@ -2,13 +2,20 @@
  * Pure helpers of the event log: Redis key names, the commit script's argument layout, and
  * parsing of stream ids and pub/sub notifications. Kept apart so they can be unit-tested.
  */
+import { keyShardOf, orderTag, shardTag } from "../redis/keys.ts"
 import type { CommitCondition, OutboxEntry, StateGuard, StateWrite } from "./types.ts"
 
-/** The order's event stream (relative to the service's key prefix); entry id `{seq}-0`. */
-export const orderEventsKey = (orderReqId: string): string => `order:${orderReqId}:events`
+/**
+ * The order's event stream (relative to the service's key prefix); entry id `{seq}-0`. Tagged with
+ * the order's shard (`../redis/keys.ts`), like every key one commit touches.
+ */
+export const orderEventsKey = (orderReqId: string): string => `order:${orderTag(orderReqId)}:${orderReqId}:events`
 
-/** The outbox stream (relative to the service's key prefix), read by `OutboxRelay`. */
-export const outboxStreamKey = "outbox"
+/**
+ * The outbox stream of an order shard (relative to the service's key prefix), read by
+ * `OutboxRelay` (one reader per shard); an order's entries go to its shard's stream.
+ */
+export const outboxStreamKey = (shard: number): string => `outbox:${shardTag(shard)}`
 
 /**
  * The pub/sub channel announcing commits: `<orderReqId>:<lastSeq>`, then one line per committed
@@ -138,9 +145,15 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
       return { _tag: "Invalid", problem: "guard: key must be a non-empty string and sha1 a string" }
     }
   }
+  // One hash slot (Redis Cluster): every key of the commit carries the order's shard tag.
+  const tag = orderTag(input.orderReqId)
+  const untagged = [...input.writes, ...conditions, ...guards].find((item) => !item.key.includes(tag))
+  if (untagged !== undefined) {
+    return { _tag: "Invalid", problem: `key ${untagged.key} is not in the order's hash slot (no ${tag})` }
+  }
   const keys = [
     orderEventsKey(input.orderReqId),
-    outboxStreamKey,
+    outboxStreamKey(keyShardOf(input.orderReqId)),
     ...input.writes.map((write) => write.key),
     ...conditions.map((condition) => condition.key),
     ...guards.map((guard) => guard.key),

@@ -1,12 +1,13 @@
 /**
  * `dcent_orders_live`, `dcent_orders_retained` and `dcent_archive_lag_seconds`, read from the
- * service's Redis on every scrape (one pipeline: `SCARD live-orders`, `ZCARD retention`, the
- * oldest `retention` member). Shared by the replicas: every replica reports the same values.
+ * service's Redis on every scrape (one pipeline per order shard — a pipeline of a Redis Cluster
+ * stays in one slot: `SCARD live-orders`, `ZCARD retention`, the oldest `retention` member). Shared by the replicas: every replica reports the same values.
  */
 import { Clock, Effect, Layer } from "effect"
 import { liveOrdersKey, retentionKey } from "../archive/Archiver.ts"
 import { ArchiveStore } from "../archive/ArchiveStore.ts"
 import { archiveConfig } from "../archive/config.ts"
+import { allKeyShards } from "../redis/keys.ts"
 import { Redis } from "../redis/Redis.ts"
 import { Metrics } from "./Metrics.ts"
 
@@ -19,19 +20,27 @@ export const ArchiveMetricsLive: Layer.Layer<never, never, Redis | ArchiveStore 
     yield* onScrape(
       "archive",
       Effect.gen(function* () {
-        const [live, retained, oldest] = yield* redis.use("SCARD+ZCARD+ZRANGE", async (client) => {
-          const replies = (await client
-            .pipeline()
-            .scard(liveOrdersKey)
-            .zcard(retentionKey)
-            .zrange(retentionKey, "0", "0", "WITHSCORES")
-            .exec()) as Array<[Error | null, unknown]>
-          const failure = replies.find(([error]) => error !== null)
-          if (failure !== undefined) throw failure[0]
-          return replies.map(([, value]) => value) as [number, number, Array<string>]
-        })
+        const shards = yield* Effect.forEach(
+          allKeyShards,
+          (shard) =>
+            redis.use("SCARD+ZCARD+ZRANGE", async (client) => {
+              const replies = (await client
+                .pipeline()
+                .scard(liveOrdersKey(shard))
+                .zcard(retentionKey(shard))
+                .zrange(retentionKey(shard), "0", "0", "WITHSCORES")
+                .exec()) as Array<[Error | null, unknown]>
+              const failure = replies.find(([error]) => error !== null)
+              if (failure !== undefined) throw failure[0]
+              return replies.map(([, value]) => value) as [number, number, Array<string>]
+            }),
+          { concurrency: "unbounded" },
+        )
+        const live = shards.reduce((sum, [count]) => sum + count, 0)
+        const retained = shards.reduce((sum, [, count]) => sum + count, 0)
+        const oldestEnds = shards.flatMap(([, , oldest]) => (oldest[1] === undefined ? [] : [Number(oldest[1])]))
         const now = yield* Clock.currentTimeMillis
-        const endedAt = oldest[1] === undefined ? undefined : Number(oldest[1])
+        const endedAt = oldestEnds.length === 0 ? undefined : Math.min(...oldestEnds)
         catalogue.ordersLive.set(live)
         catalogue.ordersRetained.set(retained)
         catalogue.archiveLag.set(

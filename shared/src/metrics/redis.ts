@@ -12,17 +12,20 @@
  * queue, resend after reconnect) is timed once, from its first send.
  */
 import { Effect, Layer } from "effect"
-import type { Redis as IORedis } from "ioredis"
+import type { RedisClient } from "../redis/Redis.ts"
 import { Redis } from "../redis/Redis.ts"
 import type { Catalogue } from "./catalogue.ts"
 import { Metrics } from "./Metrics.ts"
 
-type Command = Parameters<IORedis["sendCommand"]>[0]
+type Command = Parameters<RedisClient["sendCommand"]>[0]
 
 const timed = Symbol("dcent.metrics.timed")
 
 /** Times every command of `client`; returns a function that removes the hook. */
-export const instrumentRedisClient = (client: IORedis, histogram: Catalogue["redisCommandDuration"]): (() => void) => {
+export const instrumentRedisClient = (
+  client: RedisClient,
+  histogram: Catalogue["redisCommandDuration"],
+): (() => void) => {
   const children = new Map<string, ReturnType<typeof histogram.labels>>()
   const childFor = (name: string) => {
     let child = children.get(name)
@@ -34,7 +37,7 @@ export const instrumentRedisClient = (client: IORedis, histogram: Catalogue["red
   }
   const hadOwn = Object.hasOwn(client, "sendCommand")
   const original = client.sendCommand
-  client.sendCommand = function (this: IORedis, command: Command, ...rest: Array<unknown>) {
+  client.sendCommand = function (this: RedisClient, command: Command, ...rest: Array<unknown>) {
     const marked = command as Command & { [timed]?: true }
     if (marked[timed] !== true) {
       marked[timed] = true
@@ -43,8 +46,12 @@ export const instrumentRedisClient = (client: IORedis, histogram: Catalogue["red
       const done = () => child.observe((performance.now() - started) / 1000)
       command.promise.then(done, done)
     }
-    return (original as (...args: Array<unknown>) => ReturnType<IORedis["sendCommand"]>).call(this, command, ...rest)
-  } as IORedis["sendCommand"]
+    return (original as (...args: Array<unknown>) => ReturnType<RedisClient["sendCommand"]>).call(
+      this,
+      command,
+      ...rest,
+    )
+  } as RedisClient["sendCommand"]
   return () => {
     if (hadOwn) client.sendCommand = original
     else delete (client as { sendCommand?: unknown }).sendCommand

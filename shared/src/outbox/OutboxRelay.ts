@@ -46,7 +46,6 @@
  * relays may publish entries of one key concurrently); consumers can order by `Seq`.
  */
 import { Cause, Clock, Context, Data, Duration, Effect, Layer, Ref, Schema } from "effect"
-import type { Redis as IORedis } from "ioredis"
 import { Broker } from "../broker/Broker.ts"
 import { headersProblem, subjectOrFail } from "../broker/validate.ts"
 import { outboxStreamKey } from "../eventlog/encoding.ts"
@@ -54,7 +53,8 @@ import type { OutboxEntry } from "../eventlog/types.ts"
 import { topicMessage } from "../orders/topicMessage.ts"
 import { blockingConnection } from "../redis/blockingConnection.ts"
 import { FailureReason, type RedisError, type RedisUnavailable, reasonOfRedisFailure } from "../redis/errors.ts"
-import { Redis } from "../redis/Redis.ts"
+import { allKeyShards } from "../redis/keys.ts"
+import { Redis, type RedisClient } from "../redis/Redis.ts"
 import { type BackoffPolicy, exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain, until } from "../runtime/Drain.ts"
 import { publishInOrder } from "./publishInOrder.ts"
@@ -127,7 +127,8 @@ export interface OutboxRelayShape {
 }
 
 /** Where entries that can never be published end up (fields of the entry plus `reason`, `id`). */
-export const deadLetterStreamKey = "outbox:dead"
+/** The dead-letter stream beside an outbox shard's stream (same hash tag: one MULTI moves an entry). */
+export const deadLetterStreamKey = (stream: string): string => `${stream}:dead`
 
 export const defaultOutboxGroup = "outbox-relay"
 
@@ -242,7 +243,6 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const claimEveryMs = options.claimEveryMs ?? 5_000
     const retrySchedule = exponentialCapped(relayRetryPolicy(options.retry))
     const publishTimeout = Duration.millis(options.publishTimeoutMs ?? 15_000)
-    const stream = outboxStreamKey
 
     const stats = yield* Ref.make<OutboxRelayStats>({ published: 0, failedAttempts: 0, deadLettered: 0, claimed: 0 })
     const count = (field: keyof OutboxRelayStats, n = 1) =>
@@ -251,7 +251,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const toOutboxError = (operation: string) => (error: RedisUnavailable | RedisError) =>
       new OutboxError({ operation, reason: reasonOfRedisFailure(error), detail: error.message, cause: error })
 
-    const run = <A>(operation: string, redisCommand: string, f: (client: IORedis) => Promise<A>) =>
+    const run = <A>(operation: string, redisCommand: string, f: (client: RedisClient) => Promise<A>) =>
       redis.use(redisCommand, f).pipe(Effect.mapError(toOutboxError(operation)))
 
     /** Retries a Redis step under the relay's schedule until it succeeds (the schedule never ends). */
@@ -272,273 +272,301 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
         )
       })
 
-    // Acquired before the loop is forked, so it is closed after the loop was interrupted.
-    const reader = yield* blockingConnection(redis)
+    /** The relay of one outbox shard's stream: its own reader, loop, claims, lag and backlog. */
+    const relayOf = (stream: string) =>
+      Effect.gen(function* () {
+        // Acquired before the loop is forked, so it is closed after the loop was interrupted.
+        const reader = yield* blockingConnection(redis)
 
-    const ensureGroup = run("create group", "XGROUP", (client) =>
-      client.xgroup("CREATE", stream, group, "0", "MKSTREAM").catch((error: unknown) => {
-        if (errorText(error).includes("BUSYGROUP")) return "OK"
-        throw error
-      }),
-    )
-
-    const toEntries = (reply: unknown): Array<Entry> => {
-      // XREADGROUP: [[stream, [[id, fields|null], …]]] or null
-      if (!Array.isArray(reply) || reply.length === 0) return []
-      const items = (reply[0] as [string, Array<[string, Array<string> | null]>])[1] ?? []
-      return items.map(([id, fields]) => ({ id, fields }))
-    }
-
-    /** Our own pending entries (from `0`), on the shared connection. */
-    const readOwn = run("read", "XREADGROUP", (client) =>
-      client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "STREAMS", stream, "0"),
-    ).pipe(Effect.map(toEntries))
-
-    /** New entries, waiting up to `waitMs` for one; bounded on the client a little above it. */
-    const readNew = (waitMs: number) =>
-      reader
-        .use("XREADGROUP", waitMs + readMarginMs, (client) =>
-          client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "BLOCK", waitMs, "STREAMS", stream, ">"),
+        const ensureGroup = run("create group", "XGROUP", (client) =>
+          client.xgroup("CREATE", stream, group, "0", "MKSTREAM").catch((error: unknown) => {
+            if (errorText(error).includes("BUSYGROUP")) return "OK"
+            throw error
+          }),
         )
-        .pipe(Effect.mapError(toOutboxError("read")), Effect.map(toEntries))
 
-    /** One `XACK` and one `XDEL` for all of `ids`, in one transaction. */
-    const ackAndDelete = (ids: ReadonlyArray<string>) =>
-      ids.length === 0
-        ? Effect.void
-        : run("ack", "XACK", (client) =>
-            client
-              .multi()
-              .xack(stream, group, ...ids)
-              .xdel(stream, ...ids)
-              .exec(),
-          ).pipe(Effect.asVoid)
-
-    /** Resets the idle time of our pending entries so no other relay takes them over. */
-    const touch = (ids: ReadonlyArray<string>) =>
-      ids.length === 0
-        ? Effect.void
-        : run("touch", "XCLAIM", (client) => client.xclaim(stream, group, consumer, 0, ...ids, "JUSTID")).pipe(
-            Effect.ignore,
-          )
-
-    const deadLetter = (entry: Entry, reason: string) =>
-      run("dead-letter", "XADD", (client) => {
-        const transaction = client
-          .multi()
-          .xadd(deadLetterStreamKey, "*", ...(entry.fields ?? []), "reason", reason, "id", entry.id)
-        if (options.deadLetterTopic !== undefined) {
-          const report = deadLetterReport(entry, reason, options.deadLetterTopic, options.deadLetterKey)
-          transaction.xadd(
-            stream,
-            "*",
-            "topic",
-            report.topic,
-            "key",
-            report.key,
-            "headers",
-            JSON.stringify(report.headers ?? {}),
-            "payload",
-            report.payload,
-          )
+        const toEntries = (reply: unknown): Array<Entry> => {
+          // XREADGROUP: [[stream, [[id, fields|null], …]]] or null
+          if (!Array.isArray(reply) || reply.length === 0) return []
+          const items = (reply[0] as [string, Array<[string, Array<string> | null]>])[1] ?? []
+          return items.map(([id, fields]) => ({ id, fields }))
         }
-        return transaction.xack(stream, group, entry.id).xdel(stream, entry.id).exec()
-      }).pipe(
-        Effect.tap(() => count("deadLettered")),
-        Effect.tap(() =>
-          Effect.logError("outbox entry can never be published; moved to the dead-letter stream").pipe(
-            Effect.annotateLogs({ id: entry.id, reason, stream: deadLetterStreamKey }),
-          ),
-        ),
-      )
 
-    /** The broker's acknowledgement of one entry (bounded per flight by `publishInOrder`). */
-    const publishOne = (entry: Publishable) => broker.publish(entry.subject, entry.payload, { headers: entry.headers })
+        /** Our own pending entries (from `0`), on the shared connection. */
+        const readOwn = run("read", "XREADGROUP", (client) =>
+          client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "STREAMS", stream, "0"),
+        ).pipe(Effect.map(toEntries))
 
-    /**
-     * Acknowledges what the broker took, even while the relay is being stopped (it runs as the
-     * flight's finalizer). Bounded: if Redis stays down the entries stay pending and are
-     * published again later (at least once).
-     */
-    const acknowledge = (published: ReadonlyArray<Publishable>): Effect.Effect<void> =>
-      published.length === 0
-        ? Effect.void
-        : persistently("ack", ackAndDelete(published.map((entry) => entry.id))).pipe(
-            Effect.timeout("10 seconds"),
-            Effect.andThen(count("published", published.length)),
-            Effect.catch((error) =>
-              Effect.logWarning("outbox entries published but not acknowledged; they will be published again").pipe(
-                Effect.annotateLogs({ count: published.length, error: String(error) }),
+        /** New entries, waiting up to `waitMs` for one; bounded on the client a little above it. */
+        const readNew = (waitMs: number) =>
+          reader
+            .use("XREADGROUP", waitMs + readMarginMs, (client) =>
+              client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "BLOCK", waitMs, "STREAMS", stream, ">"),
+            )
+            .pipe(Effect.mapError(toOutboxError("read")), Effect.map(toEntries))
+
+        /** One `XACK` and one `XDEL` for all of `ids`, in one transaction. */
+        const ackAndDelete = (ids: ReadonlyArray<string>) =>
+          ids.length === 0
+            ? Effect.void
+            : run("ack", "XACK", (client) =>
+                client
+                  .multi()
+                  .xack(stream, group, ...ids)
+                  .xdel(stream, ...ids)
+                  .exec(),
+              ).pipe(Effect.asVoid)
+
+        /** Resets the idle time of our pending entries so no other relay takes them over. */
+        const touch = (ids: ReadonlyArray<string>) =>
+          ids.length === 0
+            ? Effect.void
+            : run("touch", "XCLAIM", (client) =>
+                client.call("XCLAIM", stream, group, consumer, 0, ...ids, "JUSTID"),
+              ).pipe(Effect.ignore)
+
+        const deadLetter = (entry: Entry, reason: string) =>
+          run("dead-letter", "XADD", (client) => {
+            const transaction = client
+              .multi()
+              .xadd(deadLetterStreamKey(stream), "*", ...(entry.fields ?? []), "reason", reason, "id", entry.id)
+            if (options.deadLetterTopic !== undefined) {
+              const report = deadLetterReport(entry, reason, options.deadLetterTopic, options.deadLetterKey)
+              transaction.xadd(
+                stream,
+                "*",
+                "topic",
+                report.topic,
+                "key",
+                report.key,
+                "headers",
+                JSON.stringify(report.headers ?? {}),
+                "payload",
+                report.payload,
+              )
+            }
+            return transaction.xack(stream, group, entry.id).xdel(stream, entry.id).exec()
+          }).pipe(
+            Effect.tap(() => count("deadLettered")),
+            Effect.tap(() =>
+              Effect.logError("outbox entry can never be published; moved to the dead-letter stream").pipe(
+                Effect.annotateLogs({ id: entry.id, reason, stream: deadLetterStreamKey(stream) }),
               ),
             ),
           )
 
-    /**
-     * Publishes `entries` (stream order) until the broker took every one: all at once, then
-     * what failed (with the rest of its key) again under the retry schedule.
-     */
-    const deliver = (entries: ReadonlyArray<Publishable>): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        let remaining = entries
-        let attempt = 0
-        return Effect.suspend(() =>
-          publishInOrder({ items: remaining, publish: publishOne, timeout: publishTimeout, acknowledge }),
-        ).pipe(
-          Effect.flatMap((outcome) => {
-            remaining = outcome.remaining
-            if (remaining.length === 0) return Effect.void
-            attempt += 1
-            return count("failedAttempts", outcome.failed).pipe(
-              Effect.andThen(
-                Effect.logWarning("outbox publish failed; retrying").pipe(
-                  Effect.annotateLogs({
-                    attempt,
-                    published: outcome.published.length,
-                    failed: outcome.failed,
-                    timedOut: outcome.timedOut,
-                    heldBack: outcome.held,
-                    cause:
-                      outcome.firstFailure === undefined
-                        ? `no broker acknowledgement within ${Duration.format(publishTimeout)}`
-                        : errorText(Cause.squash(outcome.firstFailure)),
-                  }),
+        /** The broker's acknowledgement of one entry (bounded per flight by `publishInOrder`). */
+        const publishOne = (entry: Publishable) =>
+          broker.publish(entry.subject, entry.payload, { headers: entry.headers })
+
+        /**
+         * Acknowledges what the broker took, even while the relay is being stopped (it runs as the
+         * flight's finalizer). Bounded: if Redis stays down the entries stay pending and are
+         * published again later (at least once).
+         */
+        const acknowledge = (published: ReadonlyArray<Publishable>): Effect.Effect<void> =>
+          published.length === 0
+            ? Effect.void
+            : persistently("ack", ackAndDelete(published.map((entry) => entry.id))).pipe(
+                Effect.timeout("10 seconds"),
+                Effect.andThen(count("published", published.length)),
+                Effect.catch((error) =>
+                  Effect.logWarning("outbox entries published but not acknowledged; they will be published again").pipe(
+                    Effect.annotateLogs({ count: published.length, error: String(error) }),
+                  ),
                 ),
-              ),
-              // Still ours: no other relay takes them over while we retry.
-              Effect.andThen(touch(remaining.map((entry) => entry.id))),
-              Effect.andThen(Effect.fail(new NotYetPublished({ remaining: remaining.length }))),
+              )
+
+        /**
+         * Publishes `entries` (stream order) until the broker took every one: all at once, then
+         * what failed (with the rest of its key) again under the retry schedule.
+         */
+        const deliver = (entries: ReadonlyArray<Publishable>): Effect.Effect<void> =>
+          Effect.suspend(() => {
+            let remaining = entries
+            let attempt = 0
+            return Effect.suspend(() =>
+              publishInOrder({ items: remaining, publish: publishOne, timeout: publishTimeout, acknowledge }),
+            ).pipe(
+              Effect.flatMap((outcome) => {
+                remaining = outcome.remaining
+                if (remaining.length === 0) return Effect.void
+                attempt += 1
+                return count("failedAttempts", outcome.failed).pipe(
+                  Effect.andThen(
+                    Effect.logWarning("outbox publish failed; retrying").pipe(
+                      Effect.annotateLogs({
+                        attempt,
+                        published: outcome.published.length,
+                        failed: outcome.failed,
+                        timedOut: outcome.timedOut,
+                        heldBack: outcome.held,
+                        cause:
+                          outcome.firstFailure === undefined
+                            ? `no broker acknowledgement within ${Duration.format(publishTimeout)}`
+                            : errorText(Cause.squash(outcome.firstFailure)),
+                      }),
+                    ),
+                  ),
+                  // Still ours: no other relay takes them over while we retry.
+                  Effect.andThen(touch(remaining.map((entry) => entry.id))),
+                  Effect.andThen(Effect.fail(new NotYetPublished({ remaining: remaining.length }))),
+                )
+              }),
+              Effect.retry({ schedule: retrySchedule }),
+              Effect.orDie,
             )
-          }),
-          Effect.retry({ schedule: retrySchedule }),
-          Effect.orDie,
-        )
-      })
+          })
 
-    /** Publishes a batch (stream order) and acknowledges it; dead-letters what can never be published. */
-    const publishBatch = Effect.fn("OutboxRelay.publishBatch")(function* (entries: ReadonlyArray<Entry>) {
-      const gone: Array<string> = []
-      const publishable: Array<Publishable> = []
-      for (const entry of entries) {
-        if (entry.fields === null) {
-          // deleted from the stream while pending: nothing left to publish
-          gone.push(entry.id)
-          continue
-        }
-        const parsed = parseOutboxFields(entry.fields)
-        if (parsed._tag === "Invalid") {
-          yield* persistently("dead-letter", deadLetter(entry, parsed.reason))
-          continue
-        }
-        const { topic, key, headers, payload } = parsed.entry
-        const subject = `${topic}.${key}`
-        const invalidSubject = yield* Effect.flip(subjectOrFail("publish", subject)).pipe(Effect.option)
-        if (invalidSubject._tag === "Some") {
-          yield* persistently("dead-letter", deadLetter(entry, invalidSubject.value.message))
-          continue
-        }
-        publishable.push({ id: entry.id, key, subject, payload, headers })
-      }
-      if (gone.length > 0) yield* persistently("ack", ackAndDelete(gone))
-      if (publishable.length > 0) yield* deliver(publishable)
-    })
-
-    /** Takes over entries other (dead) consumers left pending; returns them. */
-    const claimAbandoned = Effect.gen(function* () {
-      const claimed: Array<Entry> = []
-      let cursor = "0-0"
-      do {
-        const reply = yield* run("claim", "XAUTOCLAIM", (client) =>
-          client.xautoclaim(stream, group, consumer, claimIdleMs, cursor, "COUNT", batchSize),
-        )
-        const [next, items, deleted] = reply as [string, Array<[string, Array<string> | null] | null>, Array<string>?]
-        cursor = next
-        for (const item of items ?? []) {
-          if (item !== null) claimed.push({ id: item[0], fields: item[1] })
-        }
-        if (deleted !== undefined && deleted.length > 0) yield* ackAndDelete(deleted)
-      } while (cursor !== "0-0" && claimed.length < batchSize * 10)
-      if (claimed.length > 0) {
-        yield* count("claimed", claimed.length)
-        yield* Effect.logInfo("outbox entries taken over from another relay").pipe(
-          Effect.annotateLogs({ count: claimed.length }),
-        )
-      }
-      return claimed
-    })
-
-    /** Rounds that published everything they found and found nothing new: the relay is caught up. */
-    let emptyRounds = 0
-
-    const loop = Effect.gen(function* () {
-      yield* persistently("create group", ensureGroup)
-      /** Publishes our own pending entries (from `0`); `read` says how to read them. */
-      const publishOwn = <E>(read: Effect.Effect<ReadonlyArray<Entry>, E>) =>
-        Effect.gen(function* () {
-          while (true) {
-            const own = yield* read
-            if (own.length === 0) break
-            yield* publishBatch(own)
-            if (own.length < batchSize) break
+        /** Publishes a batch (stream order) and acknowledges it; dead-letters what can never be published. */
+        const publishBatch = Effect.fn("OutboxRelay.publishBatch")(function* (entries: ReadonlyArray<Entry>) {
+          const gone: Array<string> = []
+          const publishable: Array<Publishable> = []
+          for (const entry of entries) {
+            if (entry.fields === null) {
+              // deleted from the stream while pending: nothing left to publish
+              gone.push(entry.id)
+              continue
+            }
+            const parsed = parseOutboxFields(entry.fields)
+            if (parsed._tag === "Invalid") {
+              yield* persistently("dead-letter", deadLetter(entry, parsed.reason))
+              continue
+            }
+            const { topic, key, headers, payload } = parsed.entry
+            const subject = `${topic}.${key}`
+            const invalidSubject = yield* Effect.flip(subjectOrFail("publish", subject)).pipe(Effect.option)
+            if (invalidSubject._tag === "Some") {
+              yield* persistently("dead-letter", deadLetter(entry, invalidSubject.value.message))
+              continue
+            }
+            publishable.push({ id: entry.id, key, subject, payload, headers })
           }
+          if (gone.length > 0) yield* persistently("ack", ackAndDelete(gone))
+          if (publishable.length > 0) yield* deliver(publishable)
         })
-      // Our own entries left pending by a previous run of this consumer.
-      yield* publishOwn(persistently("read", readOwn))
-      let lastClaim = 0
-      /**
-       * After a failed round, our own pending entries are read again first: a read whose reply was
-       * lost (Redis killed after it handed us entries) left them pending with us, where no other
-       * relay would take them before `claimIdleMs`.
-       */
-      let ownAgain = false
-      while (true) {
-        const round = Effect.gen(function* () {
-          // Inside the round: a failure here (Redis still away, its data and our group gone) goes
-          // through the same handling as any other, which re-creates the group.
-          if (ownAgain) {
-            ownAgain = false
-            yield* publishOwn(readOwn)
+
+        /** Takes over entries other (dead) consumers left pending; returns them. */
+        const claimAbandoned = Effect.gen(function* () {
+          const claimed: Array<Entry> = []
+          let cursor = "0-0"
+          do {
+            const reply = yield* run("claim", "XAUTOCLAIM", (client) =>
+              client.xautoclaim(stream, group, consumer, claimIdleMs, cursor, "COUNT", batchSize),
+            )
+            const [next, items, deleted] = reply as [
+              string,
+              Array<[string, Array<string> | null] | null>,
+              Array<string>?,
+            ]
+            cursor = next
+            for (const item of items ?? []) {
+              if (item !== null) claimed.push({ id: item[0], fields: item[1] })
+            }
+            if (deleted !== undefined && deleted.length > 0) yield* ackAndDelete(deleted)
+          } while (cursor !== "0-0" && claimed.length < batchSize * 10)
+          if (claimed.length > 0) {
+            yield* count("claimed", claimed.length)
+            yield* Effect.logInfo("outbox entries taken over from another relay").pipe(
+              Effect.annotateLogs({ count: claimed.length }),
+            )
           }
-          const now = yield* Clock.currentTimeMillis
-          if (now - lastClaim >= claimEveryMs) {
-            lastClaim = now
-            const claimed = yield* claimAbandoned
-            if (claimed.length > 0) yield* publishBatch(claimed)
-          }
-          // Not past the next XAUTOCLAIM (BLOCK 0 would wait forever).
-          const sinceClaim = (yield* Clock.currentTimeMillis) - lastClaim
-          const waitMs = Math.max(1, Math.min(blockMs, claimEveryMs - sinceClaim))
-          const fresh = yield* readNew(waitMs)
-          if (fresh.length > 0) yield* publishBatch(fresh)
-          return fresh.length
+          return claimed
         })
-        const read = yield* round.pipe(
-          Effect.catch((error: OutboxError) =>
+
+        /** Rounds that published everything they found and found nothing new: the relay is caught up. */
+        let emptyRounds = 0
+
+        const loop = Effect.gen(function* () {
+          yield* persistently("create group", ensureGroup)
+          /** Publishes our own pending entries (from `0`); `read` says how to read them. */
+          const publishOwn = <E>(read: Effect.Effect<ReadonlyArray<Entry>, E>) =>
             Effect.gen(function* () {
-              yield* Effect.logWarning("outbox relay round failed").pipe(Effect.annotateLogs({ error: error.message }))
-              ownAgain = true
-              if (error.reason === "Refused" && error.detail.includes("NOGROUP")) yield* ensureGroup.pipe(Effect.ignore)
-              yield* Effect.sleep(Duration.millis(roundRetryMs))
-              return batchSize
-            }),
+              while (true) {
+                const own = yield* read
+                if (own.length === 0) break
+                yield* publishBatch(own)
+                if (own.length < batchSize) break
+              }
+            })
+          // Our own entries left pending by a previous run of this consumer.
+          yield* publishOwn(persistently("read", readOwn))
+          let lastClaim = 0
+          /**
+           * After a failed round, our own pending entries are read again first: a read whose reply was
+           * lost (Redis killed after it handed us entries) left them pending with us, where no other
+           * relay would take them before `claimIdleMs`.
+           */
+          let ownAgain = false
+          while (true) {
+            const round = Effect.gen(function* () {
+              // Inside the round: a failure here (Redis still away, its data and our group gone) goes
+              // through the same handling as any other, which re-creates the group.
+              if (ownAgain) {
+                ownAgain = false
+                yield* publishOwn(readOwn)
+              }
+              const now = yield* Clock.currentTimeMillis
+              if (now - lastClaim >= claimEveryMs) {
+                lastClaim = now
+                // Redis Cluster: around a fail-over a read's reply can be lost after the server
+                // delivered it (the blocking connection redirected or reconnected), leaving
+                // entries pending with us that no failed round reported: read our own again
+                // each claim period (a chaos run found such entries unpublished).
+                if (redis.cluster) yield* publishOwn(readOwn)
+                const claimed = yield* claimAbandoned
+                if (claimed.length > 0) yield* publishBatch(claimed)
+              }
+              // Not past the next XAUTOCLAIM (BLOCK 0 would wait forever).
+              const sinceClaim = (yield* Clock.currentTimeMillis) - lastClaim
+              const waitMs = Math.max(1, Math.min(blockMs, claimEveryMs - sinceClaim))
+              const fresh = yield* readNew(waitMs)
+              if (fresh.length > 0) yield* publishBatch(fresh)
+              return fresh.length
+            })
+            const read = yield* round.pipe(
+              Effect.catch((error: OutboxError) =>
+                Effect.gen(function* () {
+                  yield* Effect.logWarning("outbox relay round failed").pipe(
+                    Effect.annotateLogs({ error: error.message }),
+                  )
+                  ownAgain = true
+                  if (error.reason === "Refused" && error.detail.includes("NOGROUP"))
+                    yield* ensureGroup.pipe(Effect.ignore)
+                  yield* Effect.sleep(Duration.millis(roundRetryMs))
+                  return batchSize
+                }),
+              ),
+            )
+            if (read === 0) emptyRounds += 1
+          }
+        }).pipe(Effect.annotateLogs({ relay: consumer, group, stream }))
+
+        yield* Effect.forkScoped(loop)
+
+        const lag = run("lag", "XRANGE", (client) => client.xrange(stream, "-", "+", "COUNT", 1)).pipe(
+          Effect.flatMap((entries) =>
+            Clock.currentTimeMillis.pipe(
+              Effect.map((now) => {
+                const first = entries[0]
+                return first === undefined ? 0 : Math.max(0, now - streamIdMs(first[0]))
+              }),
+            ),
           ),
         )
-        if (read === 0) emptyRounds += 1
-      }
-    }).pipe(Effect.annotateLogs({ relay: consumer, group }))
+        const backlog = run("backlog", "XLEN", (client) => client.xlen(stream))
 
-    yield* Effect.forkScoped(loop)
+        return { lag, backlog, emptyRounds: () => emptyRounds, wake: reader.wake }
+      })
 
-    const lag = run("lag", "XRANGE", (client) => client.xrange(stream, "-", "+", "COUNT", 1)).pipe(
-      Effect.flatMap((entries) =>
-        Clock.currentTimeMillis.pipe(
-          Effect.map((now) => {
-            const first = entries[0]
-            return first === undefined ? 0 : Math.max(0, now - streamIdMs(first[0]))
-          }),
-        ),
-      ),
+    // One relay per outbox shard (`outboxStreamKey`): on a Redis Cluster a read cannot span slots.
+    const relays = yield* Effect.forEach(allKeyShards, (shard) => relayOf(outboxStreamKey(shard)))
+    const lag = Effect.forEach(relays, (relay) => relay.lag).pipe(Effect.map((lags) => Math.max(0, ...lags)))
+    const backlog = Effect.forEach(relays, (relay) => relay.backlog).pipe(
+      Effect.map((sizes) => sizes.reduce((sum, size) => sum + size, 0)),
     )
-    const backlog = run("backlog", "XLEN", (client) => client.xlen(stream))
+    const emptyRounds = () => relays.map((relay) => relay.emptyRounds())
+    const wakeAll = Effect.forEach(relays, (relay) => relay.wake, { discard: true })
 
     // Drain (SIGTERM): keep publishing until a round finds nothing new (or `drainFlushMs`), so
     // what was committed before the drain goes out now; the rest is published by another relay
@@ -549,11 +577,16 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
       phase: "flush",
       run: () =>
         Effect.suspend(() => {
-          const before = emptyRounds
+          const before = emptyRounds()
           // A read blocked since before the drain ends empty only if nothing was committed since
           // it started; woken again each time, in case it was sent after the previous wake.
+          // Every shard's relay must have had such an empty round.
           return until(
-            Effect.suspend(() => (emptyRounds > before ? Effect.succeed(true) : reader.wake.pipe(Effect.as(false)))),
+            Effect.suspend(() =>
+              emptyRounds().every((rounds, i) => rounds > (before[i] as number))
+                ? Effect.succeed(true)
+                : wakeAll.pipe(Effect.as(false)),
+            ),
             50,
           )
         }).pipe(

@@ -27,6 +27,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limite
 import { redisScript, runScript } from "../coordination/redisScript.ts"
 import { concurrentStreamsClass, type RateLimitEntry } from "../metrics/catalogue.ts"
 import { Metrics } from "../metrics/Metrics.ts"
+import { nameTag } from "../redis/keys.ts"
 import { Redis } from "../redis/Redis.ts"
 import { type Bucket, type RateLimitSettings, type RouteClass, RouteClasses, rateLimitConfig } from "./config.ts"
 import { decide, type RateDecision, type StreamRefusal } from "./decision.ts"
@@ -52,8 +53,9 @@ export const isStreamRefusal = (value: StreamSlot | StreamRefusal): value is Str
 const replicaTtlMs = 15_000
 /** A subject's stream counts vanish this long after the last open or renewal. */
 const streamKeyTtlMs = 3 * replicaTtlMs
-const replicasKey = "ratelimit:replicas"
-const streamsKey = (subject: string) => `ratelimit:streams:${subject}`
+// One hash slot for the stream counts (Redis Cluster: a script takes the replicas and many subjects).
+const replicasKey = `ratelimit:${nameTag("streams")}:replicas`
+const streamsKey = (subject: string) => `ratelimit:${nameTag("streams")}:${subject}`
 /** Subjects renewed per script call. */
 const renewChunk = 500
 const warningEvery = 10_000

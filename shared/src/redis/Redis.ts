@@ -12,10 +12,15 @@
  *   (`redis://user:password@host:6379`) or, kept out of the URL, `REDIS_USERNAME` /
  *   `REDIS_PASSWORD` (these win); `rediss://` is TLS, verified against `REDIS_TLS_CA_FILE` when set
  *   (the system's roots otherwise). The password is never logged: URLs are shown masked.
+ * - Redis Cluster: `REDIS_CLUSTER_NODES` (comma-separated `host:port` seeds, e.g.
+ *   `10.0.0.1:6379,10.0.0.2:6379`) switches to an ioredis `Cluster` with the same credentials and
+ *   TLS (`rediss://` in `REDIS_URL` or `REDIS_TLS_CA_FILE` turn TLS on; `REDIS_URL`'s host is then
+ *   not used). Every multi-key script and transaction keeps its keys in one hash slot (hash tags:
+ *   `keys.ts`), so the same code runs on one node and on a cluster.
  */
 import { readFileSync } from "node:fs"
 import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
-import { Redis as IORedis } from "ioredis"
+import { Cluster, type ClusterNode, Redis as IORedis } from "ioredis"
 import { url } from "../config/env.ts"
 import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
 import {
@@ -29,9 +34,27 @@ import {
 
 export const defaultRedisUrl = "redis://127.0.0.1:6379"
 
+/** One node or a Redis Cluster: the commands, scripts and transactions the services use are alike. */
+export type RedisClient = IORedis | Cluster
+
+/** What a dedicated connection (blocking reads, pub/sub) may change from the main one. */
+export interface DuplicateOptions {
+  readonly keyPrefix?: string
+  readonly enableAutoPipelining?: boolean
+  /** `CLIENT SETNAME` of the connection (of each node's, on a cluster). */
+  readonly connectionName?: string
+}
+
 export interface RedisShape {
-  /** The ioredis client; keys passed to it are prefixed with `keyPrefix` automatically. */
-  readonly client: IORedis
+  /**
+   * The ioredis client (a `Cluster` with `REDIS_CLUSTER_NODES`); keys passed to it are prefixed
+   * with `keyPrefix` automatically.
+   */
+  readonly client: RedisClient
+  /** Whether `client` is a Redis Cluster. */
+  readonly cluster: boolean
+  /** A new, not yet connected client to the same Redis (node or cluster) with the same options. */
+  readonly duplicate: (options: DuplicateOptions) => RedisClient
   readonly keyPrefix: string
   /** `REDIS_URL` with the password masked, for logs and errors. */
   readonly url: string
@@ -42,7 +65,7 @@ export interface RedisShape {
    */
   readonly use: <A>(
     command: string,
-    f: (client: IORedis) => Promise<A>,
+    f: (client: RedisClient) => Promise<A>,
   ) => Effect.Effect<A, RedisUnavailable | RedisError>
   /**
    * `use` for a command that is safe to run twice (a read; a commit keyed by seq, which reports a
@@ -50,7 +73,7 @@ export interface RedisShape {
    */
   readonly useIdempotent: <A>(
     command: string,
-    f: (client: IORedis) => Promise<A>,
+    f: (client: RedisClient) => Promise<A>,
   ) => Effect.Effect<A, RedisUnavailable | RedisError>
   /** Succeeds when Redis answers `PING` within the health-check timeout. */
   readonly ping: Effect.Effect<void, RedisUnavailable>
@@ -87,6 +110,28 @@ export interface RedisOptions {
   readonly credentials?: RedisCredentials
   /** Bound on `PING` for readiness (default 1 s). */
   readonly pingTimeout?: Duration.Input
+  /** Seeds of a Redis Cluster (`REDIS_CLUSTER_NODES`): the client is then an ioredis `Cluster`. */
+  readonly clusterNodes?: ReadonlyArray<ClusterNode>
+}
+
+/** `host:port,host:port` → cluster seeds; `undefined` names what is wrong. */
+export const parseClusterNodes = (
+  value: string,
+):
+  | { readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }> }
+  | { readonly problem: string } => {
+  const nodes: Array<{ readonly host: string; readonly port: number }> = []
+  for (const raw of value.split(",")) {
+    const item = raw.trim()
+    if (item === "") continue
+    const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})$/.exec(item)
+    const port = Number(match?.[2])
+    if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
+      return { problem: `REDIS_CLUSTER_NODES: "${item}" is not host:port` }
+    }
+    nodes.push({ host: (match[1] as string).replace(/^\[(.*)\]$/, "$1"), port })
+  }
+  return nodes.length === 0 ? { problem: "REDIS_CLUSTER_NODES: no host:port given" } : { nodes }
 }
 
 const configFailure = (message: string) =>
@@ -101,7 +146,7 @@ const maskUrl = (value: URL) => {
 /** Failures worth another attempt of an idempotent command: no connection, or it broke mid-way. */
 export const isTransientRedisFailure = (error: RedisUnavailable | RedisError): boolean =>
   error._tag === "RedisUnavailable" ||
-  /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|Connection is closed|Stream isn't writeable|max retries per request|LOADING|TRYAGAIN/i.test(
+  /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|Connection is closed|Stream isn't writeable|max retries per request|LOADING|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|Failed to refresh slots cache|None of startup nodes is available/i.test(
     error.reason,
   )
 
@@ -112,18 +157,27 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
   static readonly url = url("REDIS_URL", ["redis", "rediss"], defaultRedisUrl)
 
   /** `REDIS_URL` and the credentials beside it, checked together (a CA file needs `rediss://`). */
-  static readonly connection: Config.Config<{ readonly url: URL; readonly credentials: RedisCredentials }> = Config.all(
-    {
-      url: Redis.url,
-      username: Config.option(Config.NonEmptyString("REDIS_USERNAME")),
-      password: Config.option(Config.Redacted("REDIS_PASSWORD")),
-      caFile: Config.option(Config.NonEmptyString("REDIS_TLS_CA_FILE")),
-    },
-  ).pipe(
-    Config.mapEffect(({ url, username, password, caFile }) =>
+  static readonly connection: Config.Config<{
+    readonly url: URL
+    readonly credentials: RedisCredentials
+    readonly clusterNodes: ReadonlyArray<ClusterNode> | undefined
+  }> = Config.all({
+    url: Redis.url,
+    clusterNodes: Config.option(Config.NonEmptyString("REDIS_CLUSTER_NODES")),
+    username: Config.option(Config.NonEmptyString("REDIS_USERNAME")),
+    password: Config.option(Config.Redacted("REDIS_PASSWORD")),
+    caFile: Config.option(Config.NonEmptyString("REDIS_TLS_CA_FILE")),
+  }).pipe(
+    Config.mapEffect(({ url, clusterNodes: clusterNodesText, username, password, caFile }) =>
       Effect.gen(function* () {
         if (Option.isSome(caFile) && url.protocol !== "rediss:") {
           return yield* configFailure("REDIS_TLS_CA_FILE needs a rediss:// REDIS_URL (TLS)")
+        }
+        let clusterNodes: ReadonlyArray<ClusterNode> | undefined
+        if (Option.isSome(clusterNodesText)) {
+          const parsed = parseClusterNodes(clusterNodesText.value)
+          if ("problem" in parsed) return yield* configFailure(parsed.problem)
+          clusterNodes = parsed.nodes.map(({ host, port }) => ({ host, port }))
         }
         const tlsCa = Option.isSome(caFile)
           ? yield* Effect.try({
@@ -137,7 +191,7 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
           ...(Option.isSome(password) ? { password: password.value } : {}),
           ...(tlsCa === undefined ? {} : { tlsCa }),
         }
-        return { url, credentials }
+        return { url, credentials, clusterNodes }
       }),
     ),
   )
@@ -146,27 +200,62 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
     const shownUrl = maskUrl(redisUrl)
     const credentials = options.credentials ?? {}
     const pingTimeout = options.pingTimeout ?? "1 second"
-    const client = yield* Effect.acquireRelease(
-      Effect.sync(
-        () =>
-          new IORedis(redisUrl.toString(), {
-            keyPrefix: options.keyPrefix,
+    // Same reconnect pacing, auth and TLS for a node and for each node of a cluster.
+    const nodeOptions = {
+      connectTimeout: 2_000,
+      // Fail commands of a disconnected client quickly instead of queueing them forever.
+      maxRetriesPerRequest: 1,
+      ...(credentials.username === undefined
+        ? redisUrl.username === ""
+          ? {}
+          : { username: decodeURIComponent(redisUrl.username) }
+        : { username: credentials.username }),
+      ...(credentials.password === undefined
+        ? redisUrl.password === ""
+          ? {}
+          : { password: decodeURIComponent(redisUrl.password) }
+        : { password: Redacted.value(credentials.password) }),
+      // rediss://: TLS (ioredis' default), verified against REDIS_TLS_CA_FILE when given.
+      ...(redisUrl.protocol === "rediss:"
+        ? { tls: credentials.tlsCa === undefined ? {} : { ca: credentials.tlsCa } }
+        : {}),
+    }
+    const clusterNodes = options.clusterNodes
+    const create = (overrides: DuplicateOptions): RedisClient =>
+      clusterNodes === undefined
+        ? new IORedis(redisUrl.toString(), {
+            keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
             lazyConnect: true,
             connectTimeout: 2_000,
-            // Fail commands of a disconnected client quickly instead of queueing them forever.
             maxRetriesPerRequest: 1,
             // Commands issued in the same event-loop turn go out in one socket write: under load
             // the per-command write syscall was ~9 % of the processor's CPU (profiled).
-            enableAutoPipelining: true,
+            enableAutoPipelining: overrides.enableAutoPipelining ?? true,
             retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+            ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
             ...(credentials.username === undefined ? {} : { username: credentials.username }),
             ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
-            // rediss://: TLS (ioredis' default), verified against REDIS_TLS_CA_FILE when given.
             ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
               ? { tls: { ca: credentials.tlsCa } }
               : {}),
-          }),
-      ),
+          })
+        : new Cluster([...clusterNodes], {
+            keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
+            lazyConnect: true,
+            enableAutoPipelining: overrides.enableAutoPipelining ?? true,
+            clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+            // A failover (CLUSTERDOWN, a master gone until its replica is promoted) is retried
+            // by ioredis for about maxRedirections × retryDelayOnClusterDown, then by `use`.
+            retryDelayOnClusterDown: 200,
+            retryDelayOnFailover: 200,
+            slotsRefreshTimeout: 2_000,
+            redisOptions: {
+              ...nodeOptions,
+              ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
+            },
+          })
+    const client = yield* Effect.acquireRelease(
+      Effect.sync(() => create({})),
       (client) =>
         Effect.promise(() => client.quit()).pipe(
           Effect.timeout("2 seconds"),
@@ -218,7 +307,7 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
       return error
     }
 
-    const once = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
+    const once = <A>(command: string, f: (client: RedisClient) => Promise<A>) =>
       Effect.suspend(
         (): Effect.Effect<A, RedisUnavailable | RedisError> =>
           client.status === "ready"
@@ -226,14 +315,14 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
             : Effect.fail(unavailable(lastError === "" ? `connection ${client.status}` : lastError)),
       )
 
-    const use = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
+    const use = <A>(command: string, f: (client: RedisClient) => Promise<A>) =>
       once(command, f).pipe(
         retryWhile(RetryPolicies.redisRead, isReconnectable),
         // No stack trace per command span: capturing one cost ~3 % of the processor's CPU.
         Effect.withSpan(`Redis.${command}`, undefined, { captureStackTrace: false }),
       )
 
-    const useIdempotent = <A>(command: string, f: (client: IORedis) => Promise<A>) =>
+    const useIdempotent = <A>(command: string, f: (client: RedisClient) => Promise<A>) =>
       once(command, f).pipe(
         retryWhile(RetryPolicies.redisRead, (error) => isTransientRedisFailure(error) && !isOutOfMemory(error)),
         Effect.withSpan(`Redis.${command}`, undefined, { captureStackTrace: false }),
@@ -257,6 +346,8 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
 
     return Redis.of({
       client,
+      cluster: clusterNodes !== undefined,
+      duplicate: create,
       keyPrefix: options.keyPrefix,
       url: shownUrl,
       use,
@@ -273,8 +364,12 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
     Layer.effect(
       Redis,
       Effect.gen(function* () {
-        const { url, credentials } = yield* Redis.connection
-        return yield* Redis.make(url, { credentials, ...options })
+        const { url, credentials, clusterNodes } = yield* Redis.connection
+        return yield* Redis.make(url, {
+          credentials,
+          ...(clusterNodes === undefined ? {} : { clusterNodes }),
+          ...options,
+        })
       }),
     )
 }

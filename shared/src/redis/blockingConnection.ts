@@ -12,12 +12,16 @@
  * - `wake` ends the command blocked on it now (`CLIENT UNBLOCK`, sent on the main connection),
  *   as if its BLOCK had timed out; a drain uses it so a blocked read does not hold it up.
  * - On close it is dropped without `QUIT`: Redis would only answer `QUIT` after the blocked command.
+ * - On a Redis Cluster the blocked command sits on whichever master holds its key: the connection
+ *   has a name of its own (`CLIENT SETNAME`), and `wake` unblocks the connections of that name on
+ *   every master (`CLIENT LIST`, then `CLIENT UNBLOCK`).
  */
+import { randomUUID } from "node:crypto"
 import { Duration, Effect, type Scope } from "effect"
-import type { Redis as IORedis } from "ioredis"
+import type { Cluster } from "ioredis"
 import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
 import { commandFailure, isReconnectable, type RedisError, RedisUnavailable } from "./errors.ts"
-import type { RedisShape } from "./Redis.ts"
+import type { RedisClient, RedisShape } from "./Redis.ts"
 
 export interface BlockingConnection {
   /**
@@ -28,7 +32,7 @@ export interface BlockingConnection {
   readonly use: <A>(
     command: string,
     timeoutMs: number,
-    f: (client: IORedis) => Promise<A>,
+    f: (client: RedisClient) => Promise<A>,
   ) => Effect.Effect<A, RedisUnavailable | RedisError>
   /** Ends the command blocked on the connection now (it returns as on its BLOCK timeout). */
   readonly wake: Effect.Effect<void>
@@ -36,13 +40,15 @@ export interface BlockingConnection {
 
 export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingConnection, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const connectionName = `dcent-blocking-${randomUUID().slice(0, 12)}`
     const connection = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const client = redis.client.duplicate({ lazyConnect: true, enableAutoPipelining: false })
+        const client = redis.duplicate({ enableAutoPipelining: false, connectionName })
         // Looked up per command: the metrics hook may be installed on the main client after this.
-        client.sendCommand = function (this: IORedis, ...args: Parameters<IORedis["sendCommand"]>) {
-          return redis.client.sendCommand.apply(this, args)
-        }
+        const main = redis.client as { sendCommand: (...args: Array<unknown>) => unknown }
+        client.sendCommand = function (this: RedisClient, ...args: Array<unknown>) {
+          return main.sendCommand.apply(this, args)
+        } as RedisClient["sendCommand"]
         return client
       }),
       (client) => Effect.sync(() => client.disconnect()),
@@ -52,6 +58,7 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
     connection.on("error", () => {}) // the main connection logs Redis trouble
     connection.on("ready", () => {
       clientId = undefined
+      if (redis.cluster) return
       connection.client("ID").then(
         (id) => {
           clientId = id
@@ -63,7 +70,7 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
 
     const unavailable = (reason: string) => new RedisUnavailable({ url: redis.url, reason })
 
-    const once = <A>(command: string, timeoutMs: number, f: (client: IORedis) => Promise<A>) =>
+    const once = <A>(command: string, timeoutMs: number, f: (client: RedisClient) => Promise<A>) =>
       Effect.suspend(
         (): Effect.Effect<A, RedisUnavailable | RedisError> =>
           connection.status === "ready"
@@ -82,16 +89,36 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
             : Effect.fail(unavailable(`connection ${connection.status}`)),
       )
 
-    const use = <A>(command: string, timeoutMs: number, f: (client: IORedis) => Promise<A>) =>
+    const use = <A>(command: string, timeoutMs: number, f: (client: RedisClient) => Promise<A>) =>
       once(command, timeoutMs, f).pipe(
         retryWhile(RetryPolicies.redisRead, isReconnectable),
         Effect.withSpan(`Redis.${command}`),
       )
 
+    /** Cluster: our connections on each master (by name), unblocked from the main client's. */
+    const wakeOnCluster = redis
+      .use("CLIENT", async (client) => {
+        const masters = (client as Cluster).nodes("master")
+        await Promise.all(
+          masters.map(async (node) => {
+            const list = (await node.client("LIST")) as string
+            const ids = list
+              .split("\n")
+              .filter((line) => line.includes(` name=${connectionName} `))
+              .map((line) => Number(/(?:^|\s)id=(\d+)/.exec(line)?.[1]))
+              .filter((id) => Number.isSafeInteger(id))
+            await Promise.all(ids.map((id) => node.client("UNBLOCK", id)))
+          }),
+        )
+      })
+      .pipe(Effect.ignore)
+
     const wake = Effect.suspend(() =>
-      clientId === undefined
-        ? Effect.void
-        : redis.use("CLIENT", (client) => client.client("UNBLOCK", clientId as number)).pipe(Effect.ignore),
+      redis.cluster
+        ? wakeOnCluster
+        : clientId === undefined
+          ? Effect.void
+          : redis.use("CLIENT", (client) => client.client("UNBLOCK", clientId as number)).pipe(Effect.ignore),
     )
 
     return { use, wake }

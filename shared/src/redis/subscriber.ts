@@ -28,7 +28,7 @@ export const subscribeToChannel = (
     const { channel, onMessage, onSubscribed } = subscription
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
     const subscriber = yield* Effect.acquireRelease(
-      Effect.sync(() => redis.client.duplicate({ lazyConnect: true, keyPrefix: "", enableAutoPipelining: false })),
+      Effect.sync(() => redis.duplicate({ keyPrefix: "", enableAutoPipelining: false })),
       (client) =>
         Effect.promise(() => client.quit()).pipe(
           Effect.timeout("2 seconds"),

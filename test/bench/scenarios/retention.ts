@@ -20,11 +20,18 @@
  */
 import { Redis as IORedis } from "ioredis"
 import pg from "pg"
+import { allLiveOrdersKeys, allRetentionKeys, processorPrefix, requestorPrefix } from "../../support/redisKeys.ts"
 import { databaseUrl } from "../../support/servers.ts"
 import { intEnv, numberEnv } from "../lib/config.ts"
 import { type ChannelCheck, checksOk, type Figure, progress, type ScenarioResult } from "../lib/report.ts"
 import { round, type Scenario, type ScenarioContext, skippedResult } from "../lib/scenario.ts"
 import { startSystem, type Target } from "../lib/targets.ts"
+
+/** Members of sorted sets / sets split by order shard, in all. */
+const zcardAll = async (redis: { zcard: (key: string) => Promise<number> }, keys: ReadonlyArray<string>) =>
+  (await Promise.all(keys.map((key) => redis.zcard(key)))).reduce((sum, count) => sum + count, 0)
+const scardAll = async (redis: { scard: (key: string) => Promise<number> }, keys: ReadonlyArray<string>) =>
+  (await Promise.all(keys.map((key) => redis.scard(key)))).reduce((sum, count) => sum + count, 0)
 
 const PROCESSOR_DB = 0
 const REQUESTOR_DB = 1
@@ -187,8 +194,8 @@ const measure = async (
       const next: Sample = {
         t: (performance.now() - started) / 1000,
         usedMemory: await usedMemory(redis),
-        retained: await redis.zcard("dcent:processor:retention"),
-        live: await requestorRedis.scard("dcent:requestor:live-orders"),
+        retained: await zcardAll(redis, allRetentionKeys(processorPrefix)),
+        live: await scardAll(requestorRedis, allLiveOrdersKeys(requestorPrefix)),
         archived,
         finalised: finalised.length,
       }
@@ -229,7 +236,8 @@ const measure = async (
     if (archive) {
       // Every finalised order leaves Redis within a retention window (plus the archiver's pass).
       const deadline = performance.now() + (settings.retentionSeconds + 60) * 1000
-      while (performance.now() < deadline && (await redis.zcard("dcent:processor:retention")) > 0) await sleep(500)
+      while (performance.now() < deadline && (await zcardAll(redis, allRetentionKeys(processorPrefix))) > 0)
+        await sleep(500)
     } else {
       await sleep(Math.min(settings.retentionSeconds, 10) * 1000)
     }

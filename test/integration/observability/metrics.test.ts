@@ -27,6 +27,7 @@ import {
 import { repoRoot } from "../../support/processes.ts"
 import { type RunningPrometheus, type Sample, startPrometheus } from "../../support/prometheus.ts"
 import { baseMetricName, exportedMetricNames, metricNamesIn } from "../../support/promql.ts"
+import { allLiveOrdersKeys, requestorPrefix } from "../../support/redisKeys.ts"
 
 // Redis databases no other test file uses (see the other files' *_DB constants).
 const PROCESSOR_DB = 11
@@ -65,7 +66,7 @@ const waitForSeries = (promql: string, until: (result: ReadonlyArray<Sample>) =>
   prometheus.waitForQuery(promql, (result) => result.length > 0 && until(result), 30_000)
 
 beforeAll(async () => {
-  await withRedis(REQUESTOR_DB, (redis) => redis.del("dcent:requestor:live-orders"))
+  await withRedis(REQUESTOR_DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
   stack = await startStack({ processorDb: PROCESSOR_DB, requestorDb: REQUESTOR_DB })
   prometheus = await startPrometheus(
     [

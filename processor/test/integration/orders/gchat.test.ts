@@ -10,6 +10,7 @@ import { type Channel, createChannel } from "nice-grpc"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { redisUrl } from "../../../../test/support/servers.ts"
 import { type RunningProcessor, startProcessor } from "../../../../test/support/services.ts"
+import { Keys } from "../../../src/orders/model.ts"
 import { openStream, registerSellers, runId, statusOf, streamRequest } from "../../support/orders.ts"
 
 const run = runId()
@@ -65,7 +66,7 @@ describe("Google Chat on dispatch", () => {
     const deadline = Date.now() + 10_000
     let results: Record<string, string> = {}
     while (Date.now() < deadline) {
-      results = await redis.hgetall(`order:${order}:gchat`)
+      results = await redis.hgetall(Keys.chatResults(order))
       if (Object.keys(results).length === 2) break
       await new Promise((resolve) => setTimeout(resolve, 100))
     }

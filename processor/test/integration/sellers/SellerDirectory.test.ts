@@ -1,7 +1,13 @@
 /** The Redis seller directory against the real Redis of infra/local/stack.sh. */
 import { Effect, Layer } from "effect"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
-import { SellerDirectory } from "../../../src/sellers/SellerDirectory.ts"
+import {
+  geoKey,
+  industrySetKey,
+  SellerDirectory,
+  sellerIdsKey,
+  sellerKey,
+} from "../../../src/sellers/SellerDirectory.ts"
 import { sellerDirectoryContract } from "../../unit/sellers/directoryContract.ts"
 import { places, seller } from "../../unit/sellers/fixtures.ts"
 import { deleteKeys, rawClient, redisLayer, testPrefix } from "./support.ts"
@@ -40,14 +46,14 @@ describe("SellerDirectory on Redis: layout", () => {
       }),
     )
     const client = await raw
-    expect(await client.hkeys(`${prefix}seller:S-BLR`)).toEqual(expect.arrayContaining(["data", "industries"]))
-    expect(JSON.parse((await client.hget(`${prefix}seller:S-BLR`, "industries")) ?? "")).toEqual([
+    expect(await client.hkeys(`${prefix}${sellerKey("S-BLR")}`)).toEqual(expect.arrayContaining(["data", "industries"]))
+    expect(JSON.parse((await client.hget(`${prefix}${sellerKey("S-BLR")}`, "industries")) ?? "")).toEqual([
       "electronics",
       "textiles",
     ])
-    expect(await client.smembers(`${prefix}sellers:ids`)).toEqual(["S-BLR"])
-    expect(await client.smembers(`${prefix}sellers:industry:electronics`)).toEqual(["S-BLR"])
-    const [position] = await client.geopos(`${prefix}sellers:geo:textiles`, "S-BLR")
+    expect(await client.smembers(`${prefix}${sellerIdsKey}`)).toEqual(["S-BLR"])
+    expect(await client.smembers(`${prefix}${industrySetKey("electronics")}`)).toEqual(["S-BLR"])
+    const [position] = await client.geopos(`${prefix}${geoKey("textiles")}`, "S-BLR")
     expect(Number(position?.[0])).toBeCloseTo(places.bangalore.Lng, 4)
     expect(Number(position?.[1])).toBeCloseTo(places.bangalore.Lat, 4)
   })
@@ -63,9 +69,9 @@ describe("SellerDirectory on Redis: layout", () => {
       }),
     )
     const client = await raw
-    expect(await client.zcard(`${prefix}sellers:geo:electronics`)).toBe(0)
-    expect(await client.scard(`${prefix}sellers:industry:electronics`)).toBe(0)
-    expect(await client.zrange(`${prefix}sellers:geo:textiles`, "0", "-1")).toEqual(["S-MOVE"])
+    expect(await client.zcard(`${prefix}${geoKey("electronics")}`)).toBe(0)
+    expect(await client.scard(`${prefix}${industrySetKey("electronics")}`)).toBe(0)
+    expect(await client.zrange(`${prefix}${geoKey("textiles")}`, "0", "-1")).toEqual(["S-MOVE"])
   })
 
   it("an inactive seller leaves the GEO set but stays listed", async () => {
@@ -79,8 +85,8 @@ describe("SellerDirectory on Redis: layout", () => {
       }),
     )
     const client = await raw
-    expect(await client.zcard(`${prefix}sellers:geo:electronics`)).toBe(0)
-    expect(await client.smembers(`${prefix}sellers:industry:electronics`)).toEqual(["S-OFF"])
+    expect(await client.zcard(`${prefix}${geoKey("electronics")}`)).toBe(0)
+    expect(await client.smembers(`${prefix}${industrySetKey("electronics")}`)).toEqual(["S-OFF"])
   })
 
   it("skips a seller whose record is missing or unreadable instead of failing the search", async () => {
@@ -94,9 +100,9 @@ describe("SellerDirectory on Redis: layout", () => {
         yield* directory.upsert(seller("S-BROKEN", "bangalore"))
       }),
     )
-    await client.hset(`${prefix}seller:S-BROKEN`, "data", "{not json")
+    await client.hset(`${prefix}${sellerKey("S-BROKEN")}`, "data", "{not json")
     await client.geoadd(
-      `${prefix}sellers:geo:electronics`,
+      `${prefix}${geoKey("electronics")}`,
       String(places.mysore.Lng),
       String(places.mysore.Lat),
       "S-GHOST",
@@ -126,9 +132,9 @@ describe("SellerDirectory on Redis: layout", () => {
     )
     expect(outcomes.filter((o) => o === "created")).toHaveLength(1)
     const client = await raw
-    const final = JSON.parse((await client.hget(`${prefix}seller:S-RACE`, "industries")) ?? "[]")
+    const final = JSON.parse((await client.hget(`${prefix}${sellerKey("S-RACE")}`, "industries")) ?? "[]")
     const other = final[0] === "a" ? "b" : "a"
-    expect(await client.zcard(`${prefix}sellers:geo:${final[0]}`)).toBe(1)
-    expect(await client.zcard(`${prefix}sellers:geo:${other}`)).toBe(0)
+    expect(await client.zcard(`${prefix}${geoKey(final[0] as string)}`)).toBe(1)
+    expect(await client.zcard(`${prefix}${geoKey(other as string)}`)).toBe(0)
   })
 })

@@ -4,6 +4,7 @@ import { decide } from "../../../src/orders/decide.ts"
 import type { Command, DecideContext, Decision, Replies } from "../../../src/orders/decision.ts"
 import type { DecisionError } from "../../../src/orders/errors.ts"
 import type { OrderDetails, OrderState, SelectedSeller } from "../../../src/orders/model.ts"
+import { Keys } from "../../../src/orders/model.ts"
 import { decisionWrites } from "../../../src/orders/Orders.ts"
 
 const t0 = Date.parse("2030-01-01T00:00:00.000Z")
@@ -549,13 +550,13 @@ describe("the sellers' index of their live orders (decisionWrites)", () => {
     const selected = ok(opened(), { _tag: "RecordSellersSelected", sellers }).decision
     const adds = decisionWrites("ORD-1", selected).filter((write) => write.key.startsWith("seller:"))
     expect(adds).toEqual([
-      { op: "zadd", key: "seller:S-1:orders", score: t0, member: "ORD-1" },
-      { op: "zadd", key: "seller:S-2:orders", score: t0, member: "ORD-1" },
+      { op: "zadd", key: Keys.sellerOrdersOf("S-1", "ORD-1"), score: t0, member: "ORD-1" },
+      { op: "zadd", key: Keys.sellerOrdersOf("S-2", "ORD-1"), score: t0, member: "ORD-1" },
     ])
     const finalised = ok(withProposal(), { _tag: "Finalise", transactionUuid: "tx-fin" }).decision
     expect(decisionWrites("ORD-1", finalised).filter((write) => write.key.startsWith("seller:"))).toEqual([
-      { op: "zrem", key: "seller:S-1:orders", member: "ORD-1" },
-      { op: "zrem", key: "seller:S-2:orders", member: "ORD-1" },
+      { op: "zrem", key: Keys.sellerOrdersOf("S-1", "ORD-1"), member: "ORD-1" },
+      { op: "zrem", key: Keys.sellerOrdersOf("S-2", "ORD-1"), member: "ORD-1" },
     ])
     const proposal = ok(dispatched(), {
       _tag: "SubmitProposal",

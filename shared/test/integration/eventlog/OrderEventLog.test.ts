@@ -2,10 +2,16 @@
 import { createHash } from "node:crypto"
 import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { OrderEventLog } from "../../../src/eventlog/OrderEventLog.ts"
+import { OrderEventLog, outboxStreamKey } from "../../../src/eventlog/OrderEventLog.ts"
 import { makeDraft, type OrderEventRecord } from "../../../src/orders/events.ts"
+import { keyShardOf, orderTag } from "../../../src/redis/keys.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
 import { deleteKeys, eventually, rawClient, redisLayer, testPrefix } from "./support.ts"
+
+/** `name` in the hash slot of `orderReqId`'s commits (every key of a commit carries its tag). */
+const inOrder = (orderReqId: string, name: string) => `${name}:${orderTag(orderReqId)}`
+/** The outbox stream an order's entries go to. */
+const outboxOf = (orderReqId: string) => outboxStreamKey(keyShardOf(orderReqId))
 
 const prefixes: Array<string> = []
 afterEach(async () => {
@@ -60,7 +66,7 @@ describe("OrderEventLog", () => {
         const log = yield* OrderEventLog
         const redis = yield* Redis
         const sha1 = (value: string) => createHash("sha1").update(value).digest("hex")
-        const state = "state:ORD-AT"
+        const state = inOrder("ORD-AT", "state:ORD-AT")
         const set = (value: string) => redis.use("SET", (client) => client.set(state, value))
         const get = redis.use("GET", (client) => client.get(state))
 
@@ -140,11 +146,11 @@ describe("OrderEventLog", () => {
         const redis = yield* Redis
         const records = yield* log.append("ORD-A", [draft(1)], {
           writes: [
-            { op: "set", key: "order:ORD-A:status", value: "SUBMITTED" },
-            { op: "set", key: "order:ORD-A:ttl", value: "x", pxMs: 60_000 },
-            { op: "hset", key: "order:ORD-A:proposals", field: "P-1", value: "{}" },
-            { op: "zadd", key: "timers", score: 123, member: "expire:ORD-A" },
-            { op: "sadd", key: "orders", member: "ORD-A" },
+            { op: "set", key: inOrder("ORD-A", "order:ORD-A:status"), value: "SUBMITTED" },
+            { op: "set", key: inOrder("ORD-A", "order:ORD-A:ttl"), value: "x", pxMs: 60_000 },
+            { op: "hset", key: inOrder("ORD-A", "order:ORD-A:proposals"), field: "P-1", value: "{}" },
+            { op: "zadd", key: inOrder("ORD-A", "timers"), score: 123, member: "expire:ORD-A" },
+            { op: "sadd", key: inOrder("ORD-A", "orders"), member: "ORD-A" },
           ],
           outbox: (committed) =>
             committed.map((r) => ({
@@ -157,13 +163,13 @@ describe("OrderEventLog", () => {
         })
         expect(records[0]?.seq).toBe(1)
         const client = redis.client
-        expect(yield* Effect.promise(() => client.get("order:ORD-A:status"))).toBe("SUBMITTED")
-        const ttl = yield* Effect.promise(() => client.pttl("order:ORD-A:ttl"))
+        expect(yield* Effect.promise(() => client.get(inOrder("ORD-A", "order:ORD-A:status")))).toBe("SUBMITTED")
+        const ttl = yield* Effect.promise(() => client.pttl(inOrder("ORD-A", "order:ORD-A:ttl")))
         expect(ttl).toBeGreaterThan(50_000)
-        expect(yield* Effect.promise(() => client.hget("order:ORD-A:proposals", "P-1"))).toBe("{}")
-        expect(yield* Effect.promise(() => client.zscore("timers", "expire:ORD-A"))).toBe("123")
-        expect(yield* Effect.promise(() => client.sismember("orders", "ORD-A"))).toBe(1)
-        const outbox = yield* Effect.promise(() => client.xrange("outbox", "-", "+"))
+        expect(yield* Effect.promise(() => client.hget(inOrder("ORD-A", "order:ORD-A:proposals"), "P-1"))).toBe("{}")
+        expect(yield* Effect.promise(() => client.zscore(inOrder("ORD-A", "timers"), "expire:ORD-A"))).toBe("123")
+        expect(yield* Effect.promise(() => client.sismember(inOrder("ORD-A", "orders"), "ORD-A"))).toBe(1)
+        const outbox = yield* Effect.promise(() => client.xrange(outboxOf("ORD-A"), "-", "+"))
         // Each entry also carries the trace context of the commit (`traceparent`), for the relay's span.
         const traceparent = records[0]?.traceContext?.traceparent
         expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/)
@@ -184,16 +190,23 @@ describe("OrderEventLog", () => {
         // deletes and removals, with no events at all
         const none = yield* log.append("ORD-A", [], {
           writes: [
-            { op: "del", key: "order:ORD-A:status" },
-            { op: "hdel", key: "order:ORD-A:proposals", field: "P-1" },
-            { op: "zrem", key: "timers", member: "expire:ORD-A" },
-            { op: "srem", key: "orders", member: "ORD-A" },
+            { op: "del", key: inOrder("ORD-A", "order:ORD-A:status") },
+            { op: "hdel", key: inOrder("ORD-A", "order:ORD-A:proposals"), field: "P-1" },
+            { op: "zrem", key: inOrder("ORD-A", "timers"), member: "expire:ORD-A" },
+            { op: "srem", key: inOrder("ORD-A", "orders"), member: "ORD-A" },
           ],
         })
         expect(none).toEqual([])
         expect(yield* log.lastSeq("ORD-A")).toBe(1)
         expect(
-          yield* Effect.promise(() => client.exists("order:ORD-A:status", "order:ORD-A:proposals", "timers", "orders")),
+          yield* Effect.promise(() =>
+            client.exists(
+              inOrder("ORD-A", "order:ORD-A:status"),
+              inOrder("ORD-A", "order:ORD-A:proposals"),
+              inOrder("ORD-A", "timers"),
+              inOrder("ORD-A", "orders"),
+            ),
+          ),
         ).toBe(0)
       }),
     ))
@@ -203,12 +216,12 @@ describe("OrderEventLog", () => {
       Effect.gen(function* () {
         const log = yield* OrderEventLog
         const redis = yield* Redis
-        yield* Effect.promise(() => redis.client.set("a-string", "v"))
+        yield* Effect.promise(() => redis.client.set(inOrder("ORD-X", "a-string"), "v"))
         const error = yield* Effect.flip(
           log.append("ORD-X", [draft(1)], {
             writes: [
-              { op: "set", key: "order:ORD-X:status", value: "SUBMITTED" },
-              { op: "hset", key: "a-string", field: "f", value: "v" }, // WRONGTYPE
+              { op: "set", key: inOrder("ORD-X", "order:ORD-X:status"), value: "SUBMITTED" },
+              { op: "hset", key: inOrder("ORD-X", "a-string"), field: "f", value: "v" }, // WRONGTYPE
             ],
             extraOutbox: [{ topic: "BUYER_NOTIFY", key: "ORD-X", headers: {}, payload: "{}" }],
           }),
@@ -217,16 +230,18 @@ describe("OrderEventLog", () => {
         expect(error.message).toContain("WRONGTYPE")
         expect(error.unavailable).toBe(false)
         expect(yield* log.lastSeq("ORD-X")).toBe(0)
-        expect(yield* Effect.promise(() => redis.client.exists("order:ORD-X:status", "outbox"))).toBe(0)
+        expect(
+          yield* Effect.promise(() => redis.client.exists(inOrder("ORD-X", "order:ORD-X:status"), outboxOf("ORD-X"))),
+        ).toBe(0)
 
         // a key rewritten earlier in the same commit is judged by its new type
         yield* log.append("ORD-X", [draft(2)], {
           writes: [
-            { op: "del", key: "a-string" },
-            { op: "hset", key: "a-string", field: "f", value: "v" },
+            { op: "del", key: inOrder("ORD-X", "a-string") },
+            { op: "hset", key: inOrder("ORD-X", "a-string"), field: "f", value: "v" },
           ],
         })
-        expect(yield* Effect.promise(() => redis.client.hget("a-string", "f"))).toBe("v")
+        expect(yield* Effect.promise(() => redis.client.hget(inOrder("ORD-X", "a-string"), "f"))).toBe("v")
 
         // invalid input is refused before Redis is asked
         const bad = yield* Effect.flip(
@@ -255,7 +270,7 @@ describe("OrderEventLog", () => {
           details: {},
         })
         const options = (seq: number) => ({
-          writes: [{ op: "hset" as const, key: "seen", field: String(seq), value: "1" }],
+          writes: [{ op: "hset" as const, key: inOrder("ORD-R", "seen"), field: String(seq), value: "1" }],
           outbox: (records: ReadonlyArray<OrderEventRecord>) =>
             records.map((r) => ({ topic: "BUYER_NOTIFY", key: r.orderReqId, headers: {}, payload: String(r.seq) })),
         })
@@ -275,8 +290,8 @@ describe("OrderEventLog", () => {
           traceContext: { traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/) },
         })
         expect(stored).toEqual([event(1), event(2), event(3), event(4)].map(traced))
-        expect(yield* Effect.promise(() => redis.client.hkeys("seen"))).toEqual(["1", "2", "3", "4"])
-        const outbox = yield* Effect.promise(() => redis.client.xrange("outbox", "-", "+"))
+        expect(yield* Effect.promise(() => redis.client.hkeys(inOrder("ORD-R", "seen")))).toEqual(["1", "2", "3", "4"])
+        const outbox = yield* Effect.promise(() => redis.client.xrange(outboxOf("ORD-R"), "-", "+"))
         expect(outbox.map(([, fields]) => fields[7])).toEqual(["1", "2", "3", "4"])
 
         // the same event delivered concurrently many times is recorded exactly once

@@ -5,6 +5,7 @@
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { OrderEventLog, outboxStreamKey } from "../../../src/eventlog/OrderEventLog.ts"
+import { keyShardOf, orderTag } from "../../../src/redis/keys.ts"
 import { deleteKeys, rawClient, redisLayer, testPrefix } from "./support.ts"
 
 const scopes: Array<Scope.Closeable> = []
@@ -30,14 +31,21 @@ const replicas = async (count: number) => {
   return { prefix, logs }
 }
 
+/** An order's hash, in its hash slot; O2 is an order of O1's shard (one commit may read both). */
+const O2 = Array.from({ length: 1000 }, (_, i) => `O${i + 2}`).find(
+  (id) => keyShardOf(id) === keyShardOf("O1"),
+) as string
+const orderKey = (id: string) => `order:${orderTag(id)}:${id}`
+const outbox = outboxStreamKey(keyShardOf("O1"))
+
 const submit = (replica: number) => ({
   writes: [
-    { op: "hset", key: "order:O1", field: "status", value: "SUBMITTED" } as const,
-    { op: "hset", key: "order:O1", field: "by", value: String(replica) } as const,
+    { op: "hset", key: orderKey("O1"), field: "status", value: "SUBMITTED" } as const,
+    { op: "hset", key: orderKey("O1"), field: "by", value: String(replica) } as const,
   ],
   extraOutbox: [{ topic: "ACKS", key: "O1", headers: {}, payload: `ack from ${replica}` }],
 })
-const unsubmitted = [{ key: "order:O1", field: "status", oneOf: ["", "REGISTERED"] }]
+const unsubmitted = [{ key: orderKey("O1"), field: "status", oneOf: ["", "REGISTERED"] }]
 
 describe("OrderEventLog.commitIf", () => {
   it("commits a transition exactly once among 20 concurrent writers on 4 connections", async () => {
@@ -54,9 +62,9 @@ describe("OrderEventLog.commitIf", () => {
     const winner = results.indexOf(true)
     const redis = await rawClient()
     try {
-      expect(await redis.hgetall(`${prefix}order:O1`)).toEqual({ status: "SUBMITTED", by: String(winner) })
-      const outbox = await redis.xrange(`${prefix}${outboxStreamKey}`, "-", "+")
-      expect(outbox.map(([, fields]) => fields[fields.indexOf("payload") + 1])).toEqual([`ack from ${winner}`])
+      expect(await redis.hgetall(`${prefix}${orderKey("O1")}`)).toEqual({ status: "SUBMITTED", by: String(winner) })
+      const entries = await redis.xrange(`${prefix}${outbox}`, "-", "+")
+      expect(entries.map(([, fields]) => fields[fields.indexOf("payload") + 1])).toEqual([`ack from ${winner}`])
     } finally {
       redis.disconnect()
     }
@@ -67,29 +75,29 @@ describe("OrderEventLog.commitIf", () => {
     const log = logs[0] as typeof OrderEventLog.Service
     const redis = await rawClient()
     try {
-      await redis.hset(`${prefix}order:O1`, "status", "REGISTERED")
+      await redis.hset(`${prefix}${orderKey("O1")}`, "status", "REGISTERED")
       expect(
-        await Effect.runPromise(log.commitIf("O1", [{ key: "order:O1", field: "status", oneOf: [""] }], submit(1))),
+        await Effect.runPromise(log.commitIf("O1", [{ key: orderKey("O1"), field: "status", oneOf: [""] }], submit(1))),
       ).toBe(false)
-      expect(await redis.hget(`${prefix}order:O1`, "status")).toBe("REGISTERED")
-      expect(await redis.exists(`${prefix}${outboxStreamKey}`)).toBe(0)
+      expect(await redis.hget(`${prefix}${orderKey("O1")}`, "status")).toBe("REGISTERED")
+      expect(await redis.exists(`${prefix}${outbox}`)).toBe(0)
       expect(await Effect.runPromise(log.commitIf("O1", unsubmitted, submit(1)))).toBe(true)
       expect(await Effect.runPromise(log.commitIf("O1", unsubmitted, submit(2)))).toBe(false)
-      expect(await redis.xlen(`${prefix}${outboxStreamKey}`)).toBe(1)
+      expect(await redis.xlen(`${prefix}${outbox}`)).toBe(1)
       // Several conditions must all hold.
       expect(
         await Effect.runPromise(
           log.commitIf(
-            "O2",
+            O2,
             [
-              { key: "order:O2", field: "status", oneOf: [""] },
-              { key: "order:O1", field: "status", oneOf: ["REGISTERED"] },
+              { key: orderKey(O2), field: "status", oneOf: [""] },
+              { key: orderKey("O1"), field: "status", oneOf: ["REGISTERED"] },
             ],
-            { writes: [{ op: "hset", key: "order:O2", field: "status", value: "X" }] },
+            { writes: [{ op: "hset", key: orderKey(O2), field: "status", value: "X" }] },
           ),
         ),
       ).toBe(false)
-      expect(await redis.exists(`${prefix}order:O2`)).toBe(0)
+      expect(await redis.exists(`${prefix}${orderKey(O2)}`)).toBe(0)
     } finally {
       redis.disconnect()
     }

@@ -14,10 +14,11 @@ import { BrokerUnavailable } from "../../../src/broker/errors.ts"
 import { BrokerKafka } from "../../../src/broker/kafka.ts"
 import { makeMemoryBroker } from "../../../src/broker/memory.ts"
 import { Topics } from "../../../src/broker/topics.ts"
-import { OrderEventLog } from "../../../src/eventlog/OrderEventLog.ts"
+import { OrderEventLog, outboxStreamKey } from "../../../src/eventlog/OrderEventLog.ts"
 import { makeDraft, type OrderEventRecord } from "../../../src/orders/events.ts"
 import { eventTopicMessage, MessageKeys } from "../../../src/orders/topicMessage.ts"
 import { deadLetterStreamKey, OutboxRelay, type OutboxRelayOptions } from "../../../src/outbox/OutboxRelay.ts"
+import { allKeyShards, keyShardOf } from "../../../src/redis/keys.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
 import { deleteKeys, eventually, redisLayer, testPrefix } from "../eventlog/support.ts"
 import { countCommands } from "./support.ts"
@@ -148,12 +149,20 @@ const failingBroker = (inner: BrokerShape, failing: (eventId: string) => boolean
   return { broker, published, attempts: (eventId: string) => attempts.get(eventId) ?? 0 }
 }
 
+/** `count` order ids `<base><n>` of one outbox shard (one stream: one XACK acknowledges them all). */
+const ordersOfOneShard = (base: string, count: number): Array<string> =>
+  Array.from({ length: 1000 }, (_, i) => `${base}${i + 1}`)
+    .filter((id) => keyShardOf(id) === keyShardOf(`${base}1`))
+    .slice(0, count)
+
 /** Commits events through an event log of its own (no relay) under `prefix`; returns their event ids by `order#seq`. */
 const commitBefore = async (prefix: string, orders: ReadonlyArray<string>, perOrder: number, topic: string) => {
   const writer = await build(OrderEventLog.layer.pipe(Layer.provideMerge(redisLayer(prefix))))
   await Effect.runPromise(appendEvents(Context.get(writer, OrderEventLog), orders, perOrder, topic))
   const entries = await Effect.runPromise(
-    Effect.promise(() => Context.get(writer, Redis).client.xrange("outbox", "-", "+")),
+    Effect.forEach(allKeyShards, (shard) =>
+      Effect.promise(() => Context.get(writer, Redis).client.xrange(outboxStreamKey(shard), "-", "+")),
+    ).pipe(Effect.map((shards) => shards.flat())),
   )
   // event id of each entry, by order and Seq
   const eventIds = new Map<string, string>()
@@ -306,7 +315,7 @@ describe("OutboxRelay with the memory broker", () => {
     const prefix = newPrefix()
     const inner = await Effect.runPromise(makeMemoryBroker())
     const gated = gatedBroker(inner)
-    const orders = ["ORD-G1", "ORD-G2", "ORD-G3"]
+    const orders = ordersOfOneShard("ORD-G", 3)
     await commitBefore(prefix, orders, 20, Topics.BuyerNotify)
     const context = await startRelay(prefix, gated.broker, quickRelay("relay-batch"))
     const relay = Context.get(context, OutboxRelay)
@@ -506,6 +515,8 @@ describe("OutboxRelay with the memory broker", () => {
   })
 
   it("publishes its own pending entries after a restart and takes over those of a dead relay", async () => {
+    // Two orders of one outbox shard (one stream), so one read hands out entries of both.
+    const sameShardOrders = ordersOfOneShard("ORD-D", 2) as [string, string]
     const prefix = newPrefix()
     const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
     const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
@@ -514,15 +525,16 @@ describe("OutboxRelay with the memory broker", () => {
     const redis = Context.get(writer, Redis)
     await Effect.runPromise(
       Effect.gen(function* () {
-        yield* appendEvents(log, ["ORD-D1", "ORD-D2"], 5, Topics.BuyerNotify)
+        yield* appendEvents(log, sameShardOrders, 5, Topics.BuyerNotify)
         const client = redis.client
-        yield* Effect.promise(() => client.xgroup("CREATE", "outbox", "outbox-relay", "0", "MKSTREAM"))
+        const stream = outboxStreamKey(keyShardOf(sameShardOrders[0]))
+        yield* Effect.promise(() => client.xgroup("CREATE", stream, "outbox-relay", "0", "MKSTREAM"))
         // "relay-x" read 4 entries and crashed; "dead" read 6 and never came back
         yield* Effect.promise(() =>
-          client.xreadgroup("GROUP", "outbox-relay", "relay-x", "COUNT", 4, "STREAMS", "outbox", ">"),
+          client.xreadgroup("GROUP", "outbox-relay", "relay-x", "COUNT", 4, "STREAMS", stream, ">"),
         )
         yield* Effect.promise(() =>
-          client.xreadgroup("GROUP", "outbox-relay", "dead", "COUNT", 6, "STREAMS", "outbox", ">"),
+          client.xreadgroup("GROUP", "outbox-relay", "dead", "COUNT", 6, "STREAMS", stream, ">"),
         )
       }),
     )
@@ -548,7 +560,7 @@ describe("OutboxRelay with the memory broker", () => {
         expect(new Set(ids).size).toBe(10)
         yield* publishedCount(Context.get(restarted, OutboxRelay), 10)
         // per key still in order within each batch
-        for (const order of ["ORD-D1", "ORD-D2"]) {
+        for (const order of sameShardOrders) {
           const seqs = broker.published
             .filter((m) => m.subject.endsWith(order))
             .map((m) => JSON.parse(m.payload).Seq as number)
@@ -583,7 +595,9 @@ describe("OutboxRelay with the memory broker", () => {
         )
         expect(broker.published[0]).toMatchObject({ subject: "REQ_failures.ORD-B", payload: "z" })
         yield* publishedCount(Context.get(context, OutboxRelay), 1)
-        const dead = yield* Effect.promise(() => redis.client.xrange(deadLetterStreamKey, "-", "+"))
+        const dead = yield* Effect.promise(() =>
+          redis.client.xrange(deadLetterStreamKey(outboxStreamKey(keyShardOf("ORD-B"))), "-", "+"),
+        )
         expect(dead).toHaveLength(2)
         expect(dead[0]![1]).toContain("bad topic")
         expect(dead[0]![1]).toContain("reason")

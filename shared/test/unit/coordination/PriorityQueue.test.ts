@@ -71,12 +71,12 @@ describe("priority queue scoring", () => {
 
   it("names its keys under the queue", () => {
     expect(queueKeys("dispatch")).toEqual({
-      HIGH: "queue:dispatch:ready:HIGH",
-      MEDIUM: "queue:dispatch:ready:MEDIUM",
-      LOW: "queue:dispatch:ready:LOW",
-      inflight: "queue:dispatch:inflight",
-      jobs: "queue:dispatch:jobs",
-      counter: "queue:dispatch:counter",
+      HIGH: "queue:{dispatch}:ready:HIGH",
+      MEDIUM: "queue:{dispatch}:ready:MEDIUM",
+      LOW: "queue:{dispatch}:ready:LOW",
+      inflight: "queue:{dispatch}:inflight",
+      jobs: "queue:{dispatch}:jobs",
+      counter: "queue:{dispatch}:counter",
     })
   })
 })

@@ -10,11 +10,14 @@ import {
   writeArgs,
   writeProblem,
 } from "../../../src/eventlog/encoding.ts"
+import { keyShardOf, orderTag } from "../../../src/redis/keys.ts"
 
 describe("event log encoding", () => {
   it("names keys and the channel", () => {
-    expect(orderEventsKey("ORD-1")).toBe("order:ORD-1:events")
-    expect(outboxStreamKey).toBe("outbox")
+    // Tagged with the order's shard (one hash slot per commit on a Redis Cluster).
+    expect(keyShardOf("ORD-1")).toBe(2)
+    expect(orderEventsKey("ORD-1")).toBe("order:{shard-2}:ORD-1:events")
+    expect(outboxStreamKey(2)).toBe("outbox:{shard-2}")
     expect(eventsChannel("dcent:processor:")).toBe("dcent:processor:events")
   })
 
@@ -70,11 +73,11 @@ describe("event log encoding", () => {
       orderReqId: "ORD-1",
       events: ['{"seq":4}', '{"seq":5}'],
       outbox: [{ topic: "T", key: "ORD-1", headers: { a: "b" }, payload: "P" }],
-      writes: [{ op: "hset", key: "h", field: "f", value: "v" }],
+      writes: [{ op: "hset", key: "h:{shard-2}", field: "f", value: "v" }],
     })
     expect(encoded).toEqual({
       _tag: "Encoded",
-      keys: ["order:ORD-1:events", "outbox", "h"],
+      keys: ["order:{shard-2}:ORD-1:events", "outbox:{shard-2}", "h:{shard-2}"],
       args: [
         "3",
         "p:events",
@@ -101,12 +104,12 @@ describe("event log encoding", () => {
         orderReqId: "O",
         events: [],
         outbox: [],
-        writes: [{ op: "sadd", key: "s", member: "O" }],
-        conditions: [{ key: "order:O", field: "status", oneOf: ["", "REGISTERED"] }],
+        writes: [{ op: "sadd", key: `s:${orderTag("O")}`, member: "O" }],
+        conditions: [{ key: `order:${orderTag("O")}:O`, field: "status", oneOf: ["", "REGISTERED"] }],
       }),
     ).toEqual({
       _tag: "Encoded",
-      keys: ["order:O:events", "outbox", "s", "order:O"],
+      keys: [orderEventsKey("O"), outboxStreamKey(keyShardOf("O")), `s:${orderTag("O")}`, `order:${orderTag("O")}:O`],
       args: ["-1", "c", "O", "0", "0", "1", "sadd", "O", "", "1", "status", '["","REGISTERED"]'],
     })
     expect(
@@ -119,5 +122,16 @@ describe("event log encoding", () => {
         writes: [],
       }),
     ).toEqual({ _tag: "Invalid", problem: "outbox: empty topic" })
+    // A key outside the order's hash slot is refused (it would fail with CROSSSLOT on a cluster).
+    expect(
+      encodeCommit({
+        expectedLastSeq: 0,
+        channel: "c",
+        orderReqId: "ORD-1",
+        events: [],
+        outbox: [],
+        writes: [{ op: "sadd", key: "live-orders", member: "ORD-1" }],
+      }),
+    ).toEqual({ _tag: "Invalid", problem: "key live-orders is not in the order's hash slot (no {shard-2})" })
   })
 })
