@@ -30,7 +30,10 @@ const runShort = async (options: Partial<ChaosOptions> & { readonly rounds: numb
     ...optionsFromEnv({
       lanes: 3,
       warmupMs: 3_000,
-      settleMs: 1_500,
+      // Short faults and pauses: the form asserts counts (nothing lost, duplicated or missing),
+      // which a 2 s cut or delay tests as well as a 3 s one; `make chaos` keeps the long ones.
+      settleMs: 1_000,
+      faultMs: 2_000,
       maxMinutes: 8,
       log: (line) => console.log(`[chaos] ${line}`),
     }),
