@@ -19,7 +19,7 @@ import {
 } from "../support/e2e.ts"
 import { type PrivateKafka, startPrivateKafka } from "../support/privateKafka.ts"
 import { waitForHttp } from "../support/processes.ts"
-import { allLiveOrdersKeys, requestorPrefix } from "../support/redisKeys.ts"
+import { allLiveOrdersKeys, outboxKeyFor, requestorPrefix } from "../support/redisKeys.ts"
 import { type RunningProcessor, type RunningRequestor, startProcessor, startRequestor } from "../support/services.ts"
 
 /** One database for both services (their keys have different prefixes); no other test uses it. */
@@ -47,12 +47,11 @@ const expectStatus = (response: JsonResponse, status: number) =>
   expect(response.status, describeResponse(response)).toBe(status)
 
 /** Entries waiting in a service's outbox and the age of the oldest (ms). */
+/** What waits in the order's outbox stream (its shard's) under `prefix`, and how long the oldest has waited. */
 const outbox = (prefix: string) =>
   withRedis(DB, async (redis) => {
-    const [length, first] = await Promise.all([
-      redis.xlen(`${prefix}outbox`),
-      redis.xrange(`${prefix}outbox`, "-", "+", "COUNT", 1),
-    ])
+    const key = outboxKeyFor(prefix, orderId)
+    const [length, first] = await Promise.all([redis.xlen(key), redis.xrange(key, "-", "+", "COUNT", 1)])
     const id = first[0]?.[0]
     return { length, lagMs: id === undefined ? 0 : Date.now() - Number(id.split("-")[0]) }
   })
