@@ -257,7 +257,13 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
       return { outcome: reply.outcome, sellers: selected.length }
     })
 
-    const runJob = (job: TakenJob, worker: number) =>
+    /**
+     * A taken job's own work, under the permit: read, select, commit. What follows the commit
+     * (ack, stats) runs after the permit is released (`finishJob`): the semaphore bounds the
+     * orders being processed, and holding a permit for two more round trips cut dispatch
+     * throughput by a third at `MAX_CONCURRENT_TASKS`=10.
+     */
+    const runJob = (job: TakenJob) =>
       Effect.gen(function* () {
         const startedAt = yield* Clock.currentTimeMillis
         const orderReqId = payloadOf(job)
@@ -268,7 +274,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
             queue.release(dispatchQueue, job.id).pipe(
               Effect.tap(() =>
                 Effect.logWarning("dispatch job interrupted; returned to the queue").pipe(
-                  Effect.annotateLogs({ orderReqId, worker }),
+                  Effect.annotateLogs({ orderReqId }),
                 ),
               ),
               Effect.ignore,
@@ -281,20 +287,31 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
             ),
           ),
         )
-        if (result.outcome !== "failed") {
-          // Not fatal (the job runs again after its lease and its commit re-checks `dispatchedAt`), but not silent.
-          yield* queue
-            .ack(dispatchQueue, job.id)
-            .pipe(
-              Effect.catch((error) =>
-                Effect.logWarning("dispatch job ack failed; it runs again after its lease").pipe(
-                  Effect.annotateLogs({ orderReqId, error: error.message }),
-                ),
-              ),
-            )
-        }
+        // The job's end is the end of its own work: its stats then show the permits' concurrency.
         const endedAt = yield* Clock.currentTimeMillis
-        yield* record({
+        return { job, orderReqId, startedAt, endedAt, result }
+      })
+
+    /** After the permit: acknowledge the job (unless it failed) and record its stats, together. */
+    const finishJob = (
+      { job, orderReqId, startedAt, endedAt, result }: Effect.Success<ReturnType<typeof runJob>>,
+      worker: number,
+    ) =>
+      Effect.gen(function* () {
+        const ack =
+          result.outcome === "failed"
+            ? Effect.void
+            : // Not fatal (the job runs again after its lease and its commit re-checks `dispatchedAt`), but not silent.
+              queue
+                .ack(dispatchQueue, job.id)
+                .pipe(
+                  Effect.catch((error) =>
+                    Effect.logWarning("dispatch job ack failed; it runs again after its lease").pipe(
+                      Effect.annotateLogs({ orderReqId, error: error.message }),
+                    ),
+                  ),
+                )
+        const stat = record({
           orderReqId,
           priority: job.priority,
           replica,
@@ -305,35 +322,72 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
           outcome: result.outcome,
           ...("sellers" in result && result.sellers !== undefined ? { sellers: result.sellers } : {}),
         })
+        yield* Effect.all([ack, stat], { concurrency: 2, discard: true })
       })
 
-    /** One round: true when a job ran. A draining replica takes no new job. */
-    const round = (worker: number) =>
+    /**
+     * One round: true when a job ran. A draining replica takes no new job. `checkDepth`: look at
+     * the queue before taking a permit (a woken worker); a worker that just ran a job goes
+     * straight to `take`, which finds none when the queue is empty.
+     */
+    const round = (worker: number, checkDepth: boolean) =>
+      Effect.suspend(() => {
+        // Counted as running (for the drain) from the take to the end of `finishJob`.
+        let taken = false
+        return Effect.ensuring(
+          roundBody(worker, checkDepth, () => {
+            taken = true
+            inFlight.enter()
+          }),
+          Effect.sync(() => {
+            if (taken) inFlight.exit()
+          }),
+        )
+      })
+
+    const roundBody = (worker: number, checkDepth: boolean, onTaken: () => void) =>
       Effect.gen(function* () {
         if (isDraining()) return false
-        const depth = yield* queue.depth(dispatchQueue)
-        if (depth.HIGH + depth.MEDIUM + depth.LOW === 0) return false
-        return yield* semaphore.withPermit(
+        if (checkDepth) {
+          const depth = yield* queue.depth(dispatchQueue)
+          if (depth.HIGH + depth.MEDIUM + depth.LOW === 0) return false
+        }
+        const ran = yield* semaphore.withPermit(
           dispatchSemaphore,
           limit,
           queue.take(dispatchQueue, { leaseMs }).pipe(
             Effect.flatMap(
               Option.match({
-                onNone: () => Effect.succeed(false),
-                onSome: (job) => inFlight.track(runJob(job, worker)).pipe(Effect.as(true)),
+                onNone: () => Effect.succeed(Option.none()),
+                onSome: (job) => Effect.andThen(Effect.sync(onTaken), Effect.asSome(runJob(job))),
               }),
             ),
           ),
           { leaseMs: Math.max(leaseMs, 30_000) },
         )
+        if (Option.isNone(ran)) return false
+        yield* finishJob(ran.value, worker)
+        return true
       })
 
     /** Rounds while there is work; idle, it waits for a wake-up of the queue. */
     const workerLoop = (worker: number) =>
       Effect.scoped(
         Effect.flatMap(queue.listen(dispatchQueue), (jobs) =>
-          round(worker).pipe(
-            Effect.flatMap((ran) => (ran ? Effect.void : jobs.next)),
+          Effect.suspend(() => {
+            // A woken worker checks the depth first; while jobs run, it goes on without waiting.
+            let ran = true
+            let first = true
+            return Effect.whileLoop({
+              while: () => ran,
+              body: () => round(worker, first),
+              step: (didRun) => {
+                ran = didRun
+                first = false
+              },
+            })
+          }).pipe(
+            Effect.andThen(jobs.next),
             Effect.catchCause((cause) => {
               // Redis unreachable (e.g. still connecting) is reported by /readyz; keep the log quiet.
               const failure = cause.reasons.find(Cause.isFailReason)?.error

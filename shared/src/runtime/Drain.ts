@@ -182,6 +182,16 @@ export const makeInFlight = () => {
   let count = 0
   return {
     count: () => count,
+    /**
+     * For work whose start is known only inside a larger effect (a job taken under a permit and
+     * finished after it): `enter` once it started, `exit` in that larger effect's finalizer.
+     */
+    enter: () => {
+      count += 1
+    },
+    exit: () => {
+      count -= 1
+    },
     track: <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
       Effect.acquireUseRelease(
         Effect.sync(() => {
