@@ -94,6 +94,11 @@ export interface Limiter {
   readonly tryAcquire: () => Overloaded | undefined
   /** Gives back a slot taken with `tryAcquire`. */
   readonly release: () => void
+  /**
+   * The refusal `admit` would answer right now without waiting (every slot taken, the queue
+   * full), counted as refused; `undefined` when `admit` would run or queue the work.
+   */
+  readonly refuseIfFull: () => Overloaded | undefined
 }
 
 const noObserver: LimiterObserver = { inFlight: () => {}, queued: () => {}, refused: () => {} }
@@ -250,5 +255,6 @@ export const makeLimiter = (options: LimiterOptions): Limiter => {
     admit,
     tryAcquire,
     release,
+    refuseIfFull: () => (active >= limit() && waiters.size >= maxQueue ? refuse(RefusalReasons.Capacity) : undefined),
   }
 }

@@ -10,33 +10,22 @@
  * A streaming response (SSE) holds its slot only until its handler has returned the response;
  * open SSE streams have a bound of their own (the requestor's `SSE_MAX_STREAMS`).
  */
-import { Context, Effect } from "effect"
+import { Context, Effect, Option } from "effect"
 import { HttpRouter, HttpServerRequest, type HttpServerResponse } from "effect/http"
 import { defaultHttpAdmission, type HttpAdmissionLimits } from "../admission/config.ts"
 import type { Overloaded } from "../admission/Limiter.ts"
 import { observedLimiter } from "../metrics/admission.ts"
-import { AdmissionEntries } from "../metrics/catalogue.ts"
-import { errorBody, errorResponse } from "./errors.ts"
-
-/** Never refused: liveness, readiness and scrapes must answer exactly when the service is busiest. */
-const exemptPaths: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"])
-
-const pathOf = (url: string) => {
-  const query = url.indexOf("?")
-  return query === -1 ? url : url.slice(0, query)
-}
+import { AdmissionEntries, unmatchedRoute } from "../metrics/catalogue.ts"
+import { Metrics } from "../metrics/Metrics.ts"
+import { type EarlyRefusal, exemptPaths, overloadedBody, pathOf } from "./earlyRefusal.ts"
+import { errorResponse } from "./errors.ts"
 
 /** 503 `overloaded` with `Retry-After`. */
 export const overloadedResponse = (refusal: Overloaded): HttpServerResponse.HttpServerResponse =>
-  errorResponse(
-    503,
-    errorBody("overloaded", "the service is at capacity; retry the request later", [
-      { path: refusal.entry, problem: refusal.message },
-    ]),
-    { "retry-after": String(refusal.retryAfterSeconds) },
-  )
+  errorResponse(503, overloadedBody(refusal), { "retry-after": String(refusal.retryAfterSeconds) })
 
-export const HttpAdmission = (limits: HttpAdmissionLimits = defaultHttpAdmission) =>
+/** `earlyRefusal`: the Node server's own refusals (`earlyRefusal.ts`) use this middleware's limiter. */
+export const HttpAdmission = (limits: HttpAdmissionLimits = defaultHttpAdmission, earlyRefusal?: EarlyRefusal) =>
   HttpRouter.middleware(
     Effect.gen(function* () {
       const limiter = yield* observedLimiter({
@@ -47,6 +36,17 @@ export const HttpAdmission = (limits: HttpAdmissionLimits = defaultHttpAdmission
         maxWait: limits.queueTimeout,
         retryAfterSeconds: limits.retryAfterSeconds,
       })
+      const metrics = yield* Effect.serviceOption(Metrics)
+      earlyRefusal?.attach(
+        limiter,
+        Option.isSome(metrics)
+          ? (method, seconds) =>
+              metrics.value.catalogue.httpRequestDuration.observe(
+                { method, route: unmatchedRoute, status_code: "503" },
+                seconds,
+              )
+          : undefined,
+      )
       // The same refusal each time (immutable): no work per refused request beyond counting it.
       const responses = new Map<Overloaded, HttpServerResponse.HttpServerResponse>()
       const refused = (refusal: Overloaded) => {

@@ -16,6 +16,7 @@ import { HttpSpanNames } from "../telemetry/http.ts"
 import { accessLog } from "./accessLog.ts"
 import { HttpAdmission } from "./admission.ts"
 import { DrainGate } from "./drainGate.ts"
+import { type EarlyRefusal, makeEarlyRefusal } from "./earlyRefusal.ts"
 import { defaultHttpLimits, type HttpLimits, HttpLimitsMiddleware, nodeServerOptions } from "./limits.ts"
 import { ErrorRendering } from "./middleware.ts"
 
@@ -47,6 +48,7 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
   extra: Layer.Layer<never, E2, R2> = Layer.empty as Layer.Layer<never, E2, R2>,
   admission?: HttpAdmissionLimits,
   limits?: HttpLimits,
+  earlyRefusal?: EarlyRefusal,
 ) =>
   Layer.mergeAll(
     HttpApiBuilder.layer(api, { openapiPath: openApiPath }).pipe(Layer.provide(handlers)),
@@ -56,18 +58,21 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
     // While draining: new requests 503 + Retry-After; running ones counted until answered.
     DrainGate,
     // Past the bounds on requests in flight and waiting: 503 overloaded + Retry-After, at once.
-    HttpAdmission(admission),
+    HttpAdmission(admission, earlyRefusal),
     // Innermost of the global middleware: an admitted request is checked before its body is read.
     HttpLimitsMiddleware(limits),
   ).pipe(Layer.provideMerge(extra))
 
 /** Node's server for `options`: https when a certificate is given, with the limits of `limits.ts` either way. */
-const nodeServer = (options: HttpServerOptions) => {
+const nodeServer = (options: HttpServerOptions, earlyRefusal: EarlyRefusal) => {
   const limits = nodeServerOptions(options.limits ?? defaultHttpLimits)
-  return options.tls === undefined
-    ? createServer(limits)
-    : // An https.Server emits the same events as an http.Server; NodeHttpServer only listens to them.
-      (createHttpsServer({ ...limits, cert: options.tls.cert, key: options.tls.key }) as unknown as Server)
+  const server =
+    options.tls === undefined
+      ? createServer(limits)
+      : // An https.Server emits the same events as an http.Server; NodeHttpServer only listens to them.
+        (createHttpsServer({ ...limits, cert: options.tls.cert, key: options.tls.key }) as unknown as Server)
+  earlyRefusal.install(server)
+  return server
 }
 
 /** Listens on `host:port` and serves `api`; closes the server (bounded) when the layer is released. */
@@ -76,17 +81,20 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
   handlers: Layer.Layer<HttpApiGroup.ToService<Id, Groups>, E, R>,
   options: HttpServerOptions,
   extra: Layer.Layer<never, E2, R2> = Layer.empty as Layer.Layer<never, E2, R2>,
-) =>
+) => {
+  // Built per server: the admission middleware hands its limiter to the Node server's refusals.
+  const earlyRefusal = makeEarlyRefusal()
   // Effect's access log writes every request at info level; ours is at debug (`accessLog.ts`).
-  HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission, options.limits), {
+  return HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission, options.limits, earlyRefusal), {
     disableLogger: true,
     middleware: accessLog,
   }).pipe(
     Layer.provide(
-      NodeHttpServer.layer(() => nodeServer(options), {
+      NodeHttpServer.layer(() => nodeServer(options, earlyRefusal), {
         host: options.host,
         port: options.port,
         gracefulShutdownTimeout: Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds"),
       }),
     ),
   )
+}
