@@ -1,24 +1,27 @@
-/** Memory-adapter specifics beyond the shared contract (which `memory.contract.test.ts` runs). */
+/**
+ * Memory-adapter specifics beyond the shared contract (which `memory.contract.test.ts` runs); the
+ * redelivery backoff and the handlers' work run on the test clock.
+ */
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
-import { describe, expect, it } from "vitest"
+import { TestClock } from "effect/testing"
 import { Broker, type BrokerMessage } from "../../../src/broker/Broker.ts"
 import { BrokerMemory } from "../../../src/broker/memory.ts"
 import { allTopicNames } from "../../../src/broker/topics.ts"
 
 const decoder = new TextDecoder()
 const run = <A, E>(body: Effect.Effect<A, E, Broker | Scope.Scope>) =>
-  Effect.runPromise(
-    body.pipe(Effect.scoped, Effect.provide(BrokerMemory.layerWith({ retryBackoff: { initialMs: 1, maxMs: 5 } }))),
-  )
+  body.pipe(Effect.provide(BrokerMemory.layerWith({ retryBackoff: { initialMs: 1, maxMs: 5 } })))
 
+/** Moves the test clock on a millisecond at a time until `condition` holds (bounded). */
 const until = (condition: () => boolean) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 500 && !condition(); i++) yield* Effect.sleep("2 millis")
+    for (let i = 0; i < 1_000 && !condition(); i++) yield* TestClock.adjust("1 millis")
     expect(condition()).toBe(true)
   })
 
 describe("memory broker", () => {
-  it("pre-creates the eight topics", () =>
+  it.effect("pre-creates the eight topics", () =>
     run(
       Effect.gen(function* () {
         const broker = yield* Broker
@@ -27,7 +30,7 @@ describe("memory broker", () => {
       }),
     ))
 
-  it("holds a key's later messages back while an earlier one is retried", () =>
+  it.effect("holds a key's later messages back while an earlier one is retried", () =>
     run(
       Effect.gen(function* () {
         const broker = yield* Broker
@@ -50,7 +53,7 @@ describe("memory broker", () => {
       }),
     ))
 
-  it("never hands one partition's messages to two members at once, also when a member joins", () =>
+  it.effect("never hands one partition's messages to two members at once, also when a member joins", () =>
     run(
       Effect.gen(function* () {
         const broker = yield* Broker
@@ -77,7 +80,7 @@ describe("memory broker", () => {
       }),
     ))
 
-  it("keeps existing topics on ensureTopics and rejects invalid specs", () =>
+  it.effect("keeps existing topics on ensureTopics and rejects invalid specs", () =>
     run(
       Effect.gen(function* () {
         const broker = yield* Broker
