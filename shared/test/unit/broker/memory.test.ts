@@ -28,7 +28,8 @@ describe("memory broker", () => {
         expect(broker.kind).toBe("memory")
         for (const topic of allTopicNames) yield* broker.publish(`${topic}.ORD-1`, "x")
       }),
-    ))
+    ),
+  )
 
   it.effect("holds a key's later messages back while an earlier one is retried", () =>
     run(
@@ -51,7 +52,8 @@ describe("memory broker", () => {
         yield* until(() => handled.length === 3)
         expect(handled).toEqual(["1", "2", "3"])
       }),
-    ))
+    ),
+  )
 
   it.effect("never hands one partition's messages to two members at once, also when a member joins", () =>
     run(
@@ -78,7 +80,8 @@ describe("memory broker", () => {
         expect(new Set(seen).size).toBe(100)
         expect(seen).toHaveLength(100)
       }),
-    ))
+    ),
+  )
 
   it.effect("keeps existing topics on ensureTopics and rejects invalid specs", () =>
     run(
@@ -92,5 +95,6 @@ describe("memory broker", () => {
         const zero = yield* Effect.flip(broker.ensureTopics([{ name: "ok", partitions: 0, replicationFactor: 1 }]))
         expect(zero.message).toContain("partitions must be a positive integer")
       }),
-    ))
+    ),
+  )
 })
