@@ -16,6 +16,7 @@ const stateText: Record<StreamState, string> = {
   refused: "refused",
 }
 
+// Browser wall time (no Effect runtime in the console): a readable default the buyer may edit.
 const newOrderId = () => `ORD-${Date.now().toString(36).toUpperCase()}`
 
 /** `40 Steel sheet` → `{Name, Quantity: 40}`; anything else is sent as a plain product name. */
@@ -38,6 +39,7 @@ export const buyerView = (root: HTMLElement, session: Session, orderId: string |
   const lat = input({ name: "Lat", inputmode: "decimal", value: "12.9716" })
   const lng = input({ name: "Lng", inputmode: "decimal", value: "77.5946" })
   const products = h("textarea", { name: "Products", rows: 3 }, "40 Stainless steel sheet 304, 2 mm\n2000 M8 hex bolt")
+  // Two weeks from the browser's today: only the form's default.
   const delivery = input({
     name: "DeliveryDate",
     type: "date",

@@ -189,6 +189,7 @@ export const operatorView = (root: HTMLElement, session: Session, orderId: strin
             ),
           ),
       )
+    // The browser's wall clock: when the operator's view was loaded.
     replace(note, problems.length === 0 ? `loaded ${formatTime(new Date().toISOString())}` : problems.join(" · "))
   }
   void load()

@@ -212,6 +212,7 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
   const remaining = (id: string) => {
     const until = locks.get(id)
     if (until === undefined) return ""
+    // The browser's wall clock: a countdown shown to the seller (the console has no Effect runtime).
     const seconds = Math.round((until - Date.now()) / 1000)
     return seconds > 0 ? `locked, ${seconds} s left` : "lock expired"
   }

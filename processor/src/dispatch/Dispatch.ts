@@ -39,7 +39,7 @@ import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Drain, makeInFlight, onDrain } from "@dcent/shared/runtime/Drain"
 import { withRemoteParent } from "@dcent/shared/telemetry/traceContext"
-import { Cause, Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { SellerNotifier } from "../notifications/SellerNotifier.ts"
 import { Keys, type SelectedSeller } from "../orders/model.ts"
@@ -175,20 +175,23 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
       )
       const reasons = [...new Set(failed.map((seller) => seller.DistanceFallbackReason ?? "unknown"))]
       if (reasons.length === 0) return Effect.void
-      return reportDependencyFailures(orderReqId, details.sessionId ?? "", [
-        proposalFailure({
-          orderReqId,
-          sessionId: details.sessionId ?? "",
-          operation: "road-distance",
-          code: "road_distance_unavailable",
-          reason: `road distances unavailable, straight-line distances used: ${reasons.join("; ")}`,
-          status: 502,
-          request: {
-            Origin: { Lat: details.location.lat, Lng: details.location.lng },
-            SellerIDs: failed.map((seller) => seller.SellerID),
-          },
-        }),
-      ])
+      return Effect.flatMap(DateTime.now, (now) =>
+        reportDependencyFailures(orderReqId, details.sessionId ?? "", [
+          proposalFailure({
+            orderReqId,
+            sessionId: details.sessionId ?? "",
+            operation: "road-distance",
+            code: "road_distance_unavailable",
+            reason: `road distances unavailable, straight-line distances used: ${reasons.join("; ")}`,
+            status: 502,
+            request: {
+              Origin: { Lat: details.location.lat, Lng: details.location.lng },
+              SellerIDs: failed.map((seller) => seller.SellerID),
+            },
+            timestamp: DateTime.formatIso(now),
+          }),
+        ]),
+      )
     }
 
     /** Posts Google Chat for a GChat order and records each seller's outcome. */
@@ -201,6 +204,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
         if (details.notificationType !== "GChat" || selected.length === 0) return
         const results = yield* notifier.postGoogleChat({ order: orderToNotify(details), sellers: selected })
         if (results.length === 0) return
+        const timestamp = DateTime.formatIso(yield* DateTime.now)
         yield* reportDependencyFailures(
           orderReqId,
           details.sessionId ?? "",
@@ -215,6 +219,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
                     reason: result.reason,
                     status: 502,
                     request: { SellerID: result.SellerID, NotificationType: "GChat" },
+                    timestamp,
                   }),
                 ]
               : [],

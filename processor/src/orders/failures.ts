@@ -16,7 +16,7 @@ import { Unauthorized } from "@dcent/shared/auth/http"
 import { type RequestFailure, reportingFailures } from "@dcent/shared/http/failedRequests"
 import { isId } from "@dcent/shared/orders/wire"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
-import { Effect, Layer, Option } from "effect"
+import { DateTime, Effect, Layer, Option } from "effect"
 import { ApiBadRequest, type ApiError, statusOf } from "../http/errors.ts"
 import { SellerFailureReporting } from "./api.ts"
 import { Orders } from "./Orders.ts"
@@ -81,6 +81,7 @@ export const SellerFailureReportingLive = Layer.effect(
             status: failure.status,
             details: failure.details,
             request,
+            timestamp: DateTime.formatIso(yield* DateTime.now),
           })
           yield* orders.publish(orderReqId ?? "unknown", [entry]).pipe(
             // Redis (the outbox) is down: hold the report and commit it once Redis is back.

@@ -54,6 +54,8 @@ export const proposalFailure = (input: {
   readonly status: number
   readonly details?: ReadonlyArray<{ readonly path: string; readonly problem: string }>
   readonly request: unknown
+  /** When it failed (ISO 8601), from the caller's `Clock`. */
+  readonly timestamp: string
 }): OutboxEntry =>
   topicMessage({
     topic: Topics.ProposalFailures,
@@ -61,6 +63,7 @@ export const proposalFailure = (input: {
     orderReqId: input.orderReqId,
     sessionId: input.sessionId,
     message: `${input.operation} failed: ${input.reason}`,
+    timestamp: input.timestamp,
     fields: {
       Operation: input.operation,
       Code: input.code,

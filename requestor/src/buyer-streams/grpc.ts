@@ -28,7 +28,7 @@ import { deliveryObserver, streamTracker } from "@dcent/shared/metrics/streams"
 import { orderEventToProto } from "@dcent/shared/orders/events"
 import { isId } from "@dcent/shared/orders/wire"
 import { onDrain } from "@dcent/shared/runtime/Drain"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Clock, Effect, Exit, Layer } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { authorizeOrder } from "../auth/policy.ts"
 import { RequestorConfig } from "../config.ts"
@@ -53,6 +53,8 @@ export const GrpcLive = GrpcServer.layer(
     const runPromiseExit = Effect.runPromiseExitWith(context)
     const streams = streamTracker(catalogue, StreamKinds.WatchOrder)
     const observeDelivery = deliveryObserver(catalogue, DeliveryStages.WatchOrder)
+    // The generator below runs outside Effect: it reads the layer's clock (a TestClock in tests).
+    const clock = yield* Clock.Clock
 
     // A plain async generator over the watch: no fiber or Effect stream per open watch.
     async function* watchOrder(
@@ -87,7 +89,7 @@ export const GrpcLive = GrpcServer.layer(
       }
       const watch = opened.value.watch
       if (watch === undefined) return
-      const openedAt = Date.now()
+      const openedAt = clock.currentTimeMillisUnsafe()
       let lastSeq = request.fromSeq
       let reason: DisconnectReason = DisconnectReasons.ClientClosed
       const onCancel = () => watch.close()
@@ -98,7 +100,7 @@ export const GrpcLive = GrpcServer.layer(
           const next = await watch.next()
           if (next._tag === "Events") {
             for (const record of next.records) {
-              observeDelivery(record.occurredAt, openedAt)
+              observeDelivery(record.occurredAt, clock.currentTimeMillisUnsafe(), openedAt)
               lastSeq = record.seq
               yield { event: orderEventToProto(record) }
             }

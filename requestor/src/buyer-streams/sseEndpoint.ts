@@ -50,7 +50,9 @@ export const makeSseEndpoint = Effect.gen(function* () {
     // Finalised and fully seen: 204 tells EventSource to stop reconnecting.
     if (watch.complete || watch.watch === undefined) return HttpServerResponse.empty({ status: 204 })
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
-    const openedAt = yield* Clock.currentTimeMillis
+    // The body is a plain async generator: it reads this request's clock (a TestClock in tests).
+    const clock = yield* Clock.Clock
+    const openedAt = clock.currentTimeMillisUnsafe()
     const body = sseBody(watch.watch, {
       orderReqId,
       fromSeq,
@@ -58,7 +60,7 @@ export const makeSseEndpoint = Effect.gen(function* () {
       message: sseMessage,
       reconnect: sseReconnect,
       streams: sseStreamsOpen,
-      delivered: (record) => observeSseDelivery(record.occurredAt, openedAt),
+      delivered: (record) => observeSseDelivery(record.occurredAt, clock.currentTimeMillisUnsafe(), openedAt),
       onFailure: (message) =>
         runFork(Effect.logWarning("SSE stream failed").pipe(Effect.annotateLogs({ orderReqId, error: message }))),
     })

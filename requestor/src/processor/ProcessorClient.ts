@@ -220,6 +220,7 @@ export class ProcessorClient extends Context.Service<ProcessorClient, ProcessorC
           trailers = { reason: trailer.get(errorCodeTrailer), retryAfter: trailer.get(retryAfterTrailer) }
         }
         // Wait for ready: a call on a channel that is (re)connecting waits instead of failing at once.
+        // The deadline is wall time: grpc-js compares it with its own `Date.now()`.
         const connected = Effect.tryPromise({
           try: () => waitForChannelReady(channel, new Date(Date.now() + Duration.toMillis(callTimeout))),
           catch: () =>

@@ -2,7 +2,7 @@
  * Readiness: a fixed set of named dependency checks, run concurrently, each bounded by a timeout.
  * The service decides which checks it has (broker, Redis, topics, ...); `/readyz` runs them.
  */
-import { Context, Duration, Effect, Layer, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Layer, type Scope } from "effect"
 import type { CheckResult } from "./api.ts"
 
 export interface ReadinessCheck {
@@ -25,7 +25,7 @@ const problemOf = (error: unknown): string => {
 
 export const runCheck = (check: ReadinessCheck, timeout: Duration.Input): Effect.Effect<CheckResult> =>
   Effect.gen(function* () {
-    const started = Date.now()
+    const started = yield* Clock.currentTimeMillis
     const outcome = yield* check.check.pipe(
       Effect.timeoutOrElse({
         duration: timeout,
@@ -33,7 +33,7 @@ export const runCheck = (check: ReadinessCheck, timeout: Duration.Input): Effect
       }),
       Effect.catchCause((cause) => Effect.succeed({ problem: problemOf(causeError(cause)) })),
     )
-    const durationMs = Date.now() - started
+    const durationMs = (yield* Clock.currentTimeMillis) - started
     return outcome === undefined
       ? { name: check.name, ok: true, durationMs }
       : { name: check.name, ok: false, problem: outcome.problem, durationMs }

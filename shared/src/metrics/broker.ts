@@ -11,7 +11,7 @@
  *   `dcent_broker_consumer_lag_messages{topic, group}` asked of the adapter on every scrape
  *   while the subscription runs (`Subscription.lag`; the memory broker has none).
  */
-import { Effect, Exit, Layer } from "effect"
+import { Clock, Effect, Exit, Layer } from "effect"
 import { Broker, type BrokerShape } from "../broker/Broker.ts"
 import { DeliveryStages } from "./catalogue.ts"
 import { Metrics, type MetricsShape } from "./Metrics.ts"
@@ -60,8 +60,9 @@ export const instrumentBroker = (broker: BrokerShape, metrics: MetricsShape): Br
   const onTopic = deliveryObserver(catalogue, DeliveryStages.Topic)
 
   const publish: BrokerShape["publish"] = (subject, payload, options) =>
-    Effect.suspend(() => {
+    Clock.clockWith((clock) => {
       const children = publisherFor(topicOfSubject(subject))
+      // The real elapsed time of the call, for the Prometheus histogram (not logic).
       const started = performance.now()
       return broker.publish(subject, payload, options).pipe(
         Effect.onExit((exit) =>
@@ -70,7 +71,7 @@ export const instrumentBroker = (broker: BrokerShape, metrics: MetricsShape): Br
             children.duration.observe((performance.now() - started) / 1000)
             if (Exit.isSuccess(exit)) {
               children.published.inc()
-              onTopic(payloadTimestamp(payload))
+              onTopic(payloadTimestamp(payload), clock.currentTimeMillisUnsafe())
             } else {
               children.errors.inc()
             }

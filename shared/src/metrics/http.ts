@@ -47,6 +47,7 @@ export const HttpMetricsMiddleware = HttpRouter.middleware(
         if (isMetricsPath(request.url)) return effect
         const method = request.method
         const gauge = activeFor(method)
+        // Real elapsed time for the Prometheus histogram (not logic; a test clock would read 0).
         const started = performance.now()
         gauge.inc()
         return Effect.onExit(effect, (exit) =>

@@ -42,6 +42,7 @@ export const instrumentRedisClient = (
     if (marked[timed] !== true) {
       marked[timed] = true
       const child = childFor(command.name)
+      // Real elapsed time for the Prometheus histogram (an ioredis hook, outside Effect; not logic).
       const started = performance.now()
       const done = () => child.observe((performance.now() - started) / 1000)
       command.promise.then(done, done)

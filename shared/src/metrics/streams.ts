@@ -10,7 +10,7 @@
  * (a watch interrupted because its client left → `client_closed`; one ended by the service
  * stopping → `shutdown`).
  */
-import { Effect, Exit, Stream } from "effect"
+import { Clock, Effect, Exit, Stream } from "effect"
 import {
   type Catalogue,
   type DeliveryStage,
@@ -43,11 +43,11 @@ export const streamTracker = (catalogue: Catalogue, kind: StreamKind): StreamTra
 
 /**
  * Observes `now − occurredAt` for one delivery stage; ignores unparsable times and times before
- * `notBefore` (epoch ms).
+ * `notBefore` (epoch ms). `now` (epoch ms) is the caller's Effect `Clock`, so a `TestClock` drives it.
  */
 export const deliveryObserver = (catalogue: Catalogue, stage: DeliveryStage) => {
   const child = catalogue.eventDeliveryLatency.labels(stage)
-  return (occurredAt: Date | string | number | undefined, notBefore = Number.NEGATIVE_INFINITY): void => {
+  return (occurredAt: Date | string | number | undefined, now: number, notBefore = Number.NEGATIVE_INFINITY): void => {
     if (occurredAt === undefined) return
     const at =
       typeof occurredAt === "number"
@@ -56,7 +56,7 @@ export const deliveryObserver = (catalogue: Catalogue, stage: DeliveryStage) => 
           ? occurredAt.getTime()
           : Date.parse(occurredAt)
     if (!Number.isFinite(at) || at < notBefore) return
-    child.observe(Math.max(0, Date.now() - at) / 1000)
+    child.observe(Math.max(0, now - at) / 1000)
   }
 }
 
@@ -95,17 +95,21 @@ export const trackEventStream = <A>(catalogue: Catalogue, options: TrackEventStr
   const tracker = streamTracker(catalogue, options.kind)
   const observe = deliveryObserver(catalogue, options.stage)
   return <E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
-    Stream.suspend(() => {
-      let sawTerminal = false
-      const openedAt = options.liveOnly === true ? Date.now() : Number.NEGATIVE_INFINITY
-      tracker.opened()
-      return stream.pipe(
-        Stream.map((element) => {
-          observe(options.occurredAt(element), openedAt)
-          if (options.isTerminal(element)) sawTerminal = true
-          return element
+    Stream.unwrap(
+      Clock.clockWith((clock) =>
+        Effect.sync(() => {
+          let sawTerminal = false
+          const openedAt = options.liveOnly === true ? clock.currentTimeMillisUnsafe() : Number.NEGATIVE_INFINITY
+          tracker.opened()
+          return stream.pipe(
+            Stream.map((element) => {
+              observe(options.occurredAt(element), clock.currentTimeMillisUnsafe(), openedAt)
+              if (options.isTerminal(element)) sawTerminal = true
+              return element
+            }),
+            Stream.onExit((exit) => Effect.sync(() => tracker.closed(disconnectReason(exit, sawTerminal, options)))),
+          )
         }),
-        Stream.onExit((exit) => Effect.sync(() => tracker.closed(disconnectReason(exit, sawTerminal, options)))),
-      )
-    })
+      ),
+    )
 }

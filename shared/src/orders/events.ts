@@ -76,7 +76,10 @@ export const recordOf = (orderReqId: string, seq: number, draft: EventDraft): Or
   ...(draft.traceContext === undefined ? {} : { traceContext: draft.traceContext }),
 })
 
-/** A draft with a fresh `eventId` and `occurredAt` = now. */
+/**
+ * A draft with a fresh `eventId` and `occurredAt` = `options.occurredAt`, else wall time (the
+ * event-log tests; the services' decisions pass the `Clock`'s now through `decision.ts`).
+ */
 export const makeDraft = (
   status: EventStatus,
   message: string,

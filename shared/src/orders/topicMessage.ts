@@ -34,7 +34,11 @@ export interface TopicMessageInput {
   readonly message: string
   /** Default: a fresh UUID. Give a stable id when the message may be built twice. */
   readonly eventId?: string
-  /** ISO 8601; default: now. */
+  /**
+   * ISO 8601; callers in Effect pass `DateTime.now` (so a `TestClock` drives it). Default: wall
+   * time, for the callers that still build reports outside the clock (outbox dead letters,
+   * requestor failure reports).
+   */
   readonly timestamp?: string
   /** The order's event seq this message belongs to; default 0 (not tied to a logged event). */
   readonly seq?: number

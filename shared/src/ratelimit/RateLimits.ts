@@ -22,7 +22,7 @@
  * keep answering; a local limit still holds a single client to the budget on each replica.
  */
 import { randomUUID } from "node:crypto"
-import { Context, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Option, Schedule } from "effect"
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible"
 import { redisScript, runScript } from "../coordination/redisScript.ts"
 import { concurrentStreamsClass, type RateLimitEntry } from "../metrics/catalogue.ts"
@@ -118,10 +118,12 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
     const replica = randomUUID()
     const timeoutMs = settings.storeTimeoutMs
 
+    // `fellBack` runs in the rate limiter's promise callbacks, outside Effect: it reads this clock.
+    const clock = yield* Clock.Clock
     let lastWarning = Number.NEGATIVE_INFINITY
     const fellBack = (what: RouteClass | typeof concurrentStreamsClass, reason: string) => {
       catalogue.rateLimitFallbacks.labels(what).inc()
-      const now = Date.now()
+      const now = clock.currentTimeMillisUnsafe()
       if (now - lastWarning < warningEvery) return
       lastWarning = now
       runFork(

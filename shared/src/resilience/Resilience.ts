@@ -144,7 +144,10 @@ export const describeFailure = (error: unknown, attemptTimeout?: Duration.Input)
   }
   if (error instanceof CircuitBreaker.CircuitBreakerError) {
     const reason = error.reason
-    if (reason._tag === "CircuitOpen") return `circuit open (retry in ${Duration.format(reason.retryAfter)})`
+    if (reason._tag === "CircuitOpen") {
+      // Whole milliseconds: a clock with sub-millisecond time (jittered sleeps on a TestClock) reads "149ms 552551ns".
+      return `circuit open (retry in ${Duration.format(Duration.millis(Math.ceil(Duration.toMillis(reason.retryAfter))))})`
+    }
     if (reason._tag === "CircuitHalfOpen") return "circuit half-open (a probe call is running)"
     return "circuit breaker store failed"
   }

@@ -2,13 +2,14 @@
  * The health endpoints and the common error body, through the real HttpApi stack (as a web
  * handler, no socket) with stub dependency checks.
  */
-import { Effect, Layer, Schema } from "effect"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
-import { afterAll, describe, expect, it } from "vitest"
+import { TestClock } from "effect/testing"
 import { HealthApi } from "../../src/health/api.ts"
 import { alive, ready } from "../../src/health/handlers.ts"
-import { Readiness, type ReadinessCheck } from "../../src/health/Readiness.ts"
+import { Readiness, type ReadinessCheck, runCheck } from "../../src/health/Readiness.ts"
 import { ErrorBody } from "../../src/http/errors.ts"
 import { apiRoutes } from "../../src/http/server.ts"
 
@@ -109,6 +110,26 @@ describe("/readyz", () => {
       { path: "redis", problem: "no answer within 200ms" },
     ])
   })
+})
+
+describe("runCheck", () => {
+  it.effect("times a check on the clock and cuts off one that does not answer at the timeout", () =>
+    Effect.gen(function* () {
+      const slow = yield* Effect.forkChild(runCheck({ name: "slow", check: Effect.sleep("30 millis") }, "200 millis"))
+      const hung = yield* Effect.forkChild(runCheck({ name: "hung", check: Effect.never }, "200 millis"))
+      yield* TestClock.adjust("30 millis")
+      expect(yield* Fiber.join(slow)).toEqual({ name: "slow", ok: true, durationMs: 30 })
+      yield* TestClock.adjust("169 millis")
+      expect(hung.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(hung)).toEqual({
+        name: "hung",
+        ok: false,
+        problem: "no answer within 200ms",
+        durationMs: 200,
+      })
+    }),
+  )
 })
 
 describe("common error body", () => {

@@ -100,6 +100,7 @@ describe("outbox entries of a decision", () => {
       reason: "order ORD-1 is paused",
       status: 409,
       request: { OrderReqID: "ORD-1" },
+      timestamp: "2026-01-02T03:04:05.000Z",
     })
     expect(entry.topic).toBe("PRP_FAILURES")
     expect(entry.headers["event-type"]).toBe("PRP_SUBMISSION")
@@ -109,6 +110,7 @@ describe("outbox entries of a decision", () => {
       Reason: "order ORD-1 is paused",
       HttpStatus: 409,
       Request: { OrderReqID: "ORD-1" },
+      Timestamp: "2026-01-02T03:04:05.000Z",
     })
   })
 })

@@ -1,33 +1,37 @@
-/** Memory-adapter specifics beyond the shared contract (which `memory.contract.test.ts` runs). */
+/**
+ * Memory-adapter specifics beyond the shared contract (which `memory.contract.test.ts` runs); the
+ * redelivery backoff and the handlers' work run on the test clock.
+ */
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, type Scope } from "effect"
-import { describe, expect, it } from "vitest"
+import { TestClock } from "effect/testing"
 import { Broker, type BrokerMessage } from "../../../src/broker/Broker.ts"
 import { BrokerMemory } from "../../../src/broker/memory.ts"
 import { allTopicNames } from "../../../src/broker/topics.ts"
 
 const decoder = new TextDecoder()
 const run = <A, E>(body: Effect.Effect<A, E, Broker | Scope.Scope>) =>
-  Effect.runPromise(
-    body.pipe(Effect.scoped, Effect.provide(BrokerMemory.layerWith({ retryBackoff: { initialMs: 1, maxMs: 5 } }))),
-  )
+  body.pipe(Effect.provide(BrokerMemory.layerWith({ retryBackoff: { initialMs: 1, maxMs: 5 } })))
 
+/** Moves the test clock on a millisecond at a time until `condition` holds (bounded). */
 const until = (condition: () => boolean) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 500 && !condition(); i++) yield* Effect.sleep("2 millis")
+    for (let i = 0; i < 1_000 && !condition(); i++) yield* TestClock.adjust("1 millis")
     expect(condition()).toBe(true)
   })
 
 describe("memory broker", () => {
-  it("pre-creates the eight topics", () =>
+  it.effect("pre-creates the eight topics", () =>
     run(
       Effect.gen(function* () {
         const broker = yield* Broker
         expect(broker.kind).toBe("memory")
         for (const topic of allTopicNames) yield* broker.publish(`${topic}.ORD-1`, "x")
       }),
-    ))
+    ),
+  )
 
-  it("holds a key's later messages back while an earlier one is retried", () =>
+  it.effect("holds a key's later messages back while an earlier one is retried", () =>
     run(
       Effect.gen(function* () {
         const broker = yield* Broker
@@ -48,9 +52,10 @@ describe("memory broker", () => {
         yield* until(() => handled.length === 3)
         expect(handled).toEqual(["1", "2", "3"])
       }),
-    ))
+    ),
+  )
 
-  it("never hands one partition's messages to two members at once, also when a member joins", () =>
+  it.effect("never hands one partition's messages to two members at once, also when a member joins", () =>
     run(
       Effect.gen(function* () {
         const broker = yield* Broker
@@ -75,9 +80,10 @@ describe("memory broker", () => {
         expect(new Set(seen).size).toBe(100)
         expect(seen).toHaveLength(100)
       }),
-    ))
+    ),
+  )
 
-  it("keeps existing topics on ensureTopics and rejects invalid specs", () =>
+  it.effect("keeps existing topics on ensureTopics and rejects invalid specs", () =>
     run(
       Effect.gen(function* () {
         const broker = yield* Broker
@@ -89,5 +95,6 @@ describe("memory broker", () => {
         const zero = yield* Effect.flip(broker.ensureTopics([{ name: "ok", partitions: 0, replicationFactor: 1 }]))
         expect(zero.message).toContain("partitions must be a positive integer")
       }),
-    ))
+    ),
+  )
 })

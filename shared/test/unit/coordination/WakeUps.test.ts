@@ -1,17 +1,36 @@
-/** How wake-ups reach listeners in one process (`one` / `all`, kept while not waiting), without Redis. */
+/**
+ * How wake-ups reach listeners in one process (`one` / `all`, kept while not waiting), without
+ * Redis; timeouts run on the test clock.
+ */
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope } from "effect"
-import { describe, expect, it } from "vitest"
+import { TestClock } from "effect/testing"
 import { WakeUps } from "../../../src/coordination/WakeUps.ts"
 
 const run = <A>(effect: Effect.Effect<A, never, WakeUps | Scope.Scope>) =>
-  Effect.runPromise(Effect.scoped(effect).pipe(Effect.provide(WakeUps.layerLocalOnly)))
+  effect.pipe(Effect.provide(WakeUps.layerLocalOnly))
 
-/** Lets forked fibers reach their wait. */
-const settle = Effect.sleep("20 millis")
+/** Lets the forked fibers run until `count` listeners of `topic` wait (bounded, no clock involved). */
+const waitingReaches = (topic: string, count: number) =>
+  Effect.gen(function* () {
+    const wakeUps = yield* WakeUps
+    for (let i = 0; i < 1_000 && wakeUps.waiting(topic) !== count; i++) yield* Effect.yieldNow
+    expect(wakeUps.waiting(topic)).toBe(count)
+  })
+
+/** `listener.next(timeoutMs)` with the test clock moved on by `timeoutMs`: its answer then. */
+const nextAfterTimeout = (listener: { readonly next: (timeoutMs: number) => Effect.Effect<boolean> }, ms: number) =>
+  Effect.gen(function* () {
+    const waiting = yield* Effect.forkChild(listener.next(ms))
+    yield* TestClock.adjust(ms - 1)
+    expect(waiting.pollUnsafe()).toBeUndefined()
+    yield* TestClock.adjust(1)
+    return yield* Fiber.join(waiting)
+  })
 
 describe("WakeUps (in one process)", () => {
-  it("wakes one waiting `one` listener per wake-up, the oldest first", async () => {
-    await run(
+  it.effect("wakes one waiting `one` listener per wake-up, the oldest first", () =>
+    run(
       Effect.gen(function* () {
         const wakeUps = yield* WakeUps
         expect(wakeUps.channel).toBe("")
@@ -19,11 +38,10 @@ describe("WakeUps (in one process)", () => {
         const b = yield* wakeUps.listen("queue:q", "one")
         const waitA = yield* Effect.forkChild(a.next(Number.POSITIVE_INFINITY))
         const waitB = yield* Effect.forkChild(b.next(Number.POSITIVE_INFINITY))
-        yield* settle
-        expect(wakeUps.waiting("queue:q")).toBe(2)
+        yield* waitingReaches("queue:q", 2)
         wakeUps.wakeLocal("queue:q", 1)
-        yield* settle
         expect(wakeUps.waiting("queue:q")).toBe(1)
+        for (let i = 0; i < 1_000 && waitA.pollUnsafe() === undefined; i++) yield* Effect.yieldNow
         expect(waitA.pollUnsafe()).toBeDefined()
         expect(waitB.pollUnsafe()).toBeUndefined()
         // a is busy now: b is the one waiting
@@ -33,7 +51,7 @@ describe("WakeUps (in one process)", () => {
         // a listens again: still first in line
         const againA = yield* Effect.forkChild(a.next(Number.POSITIVE_INFINITY))
         const againB = yield* Effect.forkChild(b.next(Number.POSITIVE_INFINITY))
-        yield* settle
+        yield* waitingReaches("queue:q", 2)
         wakeUps.wakeLocal("queue:q", 1)
         expect(yield* Fiber.join(againA)).toBe(true)
         expect(againB.pollUnsafe()).toBeUndefined()
@@ -41,26 +59,26 @@ describe("WakeUps (in one process)", () => {
         expect(yield* Fiber.join(againB)).toBe(true)
         expect(wakeUps.waiting("queue:q")).toBe(0)
       }),
-    )
-  })
+    ),
+  )
 
-  it("wakes every `all` listener of the topic, and no other topic", async () => {
-    await run(
+  it.effect("wakes every `all` listener of the topic, and no other topic", () =>
+    run(
       Effect.gen(function* () {
         const wakeUps = yield* WakeUps
         const listeners = yield* Effect.forEach([1, 2, 3], () => wakeUps.listen("lock:x", "all"))
         const other = yield* wakeUps.listen("lock:y", "all")
         const waits = yield* Effect.forEach(listeners, (listener) => Effect.forkChild(listener.next(5_000)))
-        yield* settle
+        yield* waitingReaches("lock:x", 3)
         wakeUps.wakeLocal("lock:x", 1)
         expect(yield* Effect.forEach(waits, Fiber.join)).toEqual([true, true, true])
-        expect(yield* other.next(30)).toBe(false)
+        expect(yield* nextAfterTimeout(other, 30)).toBe(false)
       }),
-    )
-  })
+    ),
+  )
 
-  it("keeps a wake-up that arrives between attempts, so the next wait returns at once", async () => {
-    await run(
+  it.effect("keeps a wake-up that arrives between attempts, so the next wait returns at once", () =>
+    run(
       Effect.gen(function* () {
         const wakeUps = yield* WakeUps
         const listener = yield* wakeUps.listen("semaphore:s", "one")
@@ -68,17 +86,17 @@ describe("WakeUps (in one process)", () => {
         wakeUps.wakeLocal("semaphore:s", 1)
         expect(yield* listener.next(Number.POSITIVE_INFINITY)).toBe(true)
         // used up: the next wait times out
-        expect(yield* listener.next(30)).toBe(false)
+        expect(yield* nextAfterTimeout(listener, 30)).toBe(false)
         // several wake-ups while busy count as one
         wakeUps.wakeLocal("semaphore:s", 3)
         expect(yield* listener.next(0)).toBe(true)
         expect(yield* listener.next(0)).toBe(false)
       }),
-    )
-  })
+    ),
+  )
 
-  it("passes a wake-up a closing `one` listener did not use on to another", async () => {
-    await run(
+  it.effect("passes a wake-up a closing `one` listener did not use on to another", () =>
+    run(
       Effect.gen(function* () {
         const wakeUps = yield* WakeUps
         // the older listener: busy (not waiting) when it is woken, then it goes away
@@ -86,7 +104,7 @@ describe("WakeUps (in one process)", () => {
         yield* wakeUps.listen("queue:q", "one").pipe(Scope.provide(leavesScope))
         const stays = yield* wakeUps.listen("queue:q", "one")
         const waiting = yield* Effect.forkChild(stays.next(Number.POSITIVE_INFINITY))
-        yield* settle
+        yield* waitingReaches("queue:q", 1)
         wakeUps.wakeLocal("queue:q", 1) // the waiting one is woken first
         expect(yield* Fiber.join(waiting)).toBe(true)
         wakeUps.wakeLocal("queue:q", 1) // nobody waits: the oldest keeps it for its next wait…
@@ -95,19 +113,19 @@ describe("WakeUps (in one process)", () => {
         yield* Scope.close(leavesScope, Exit.void)
         expect(yield* stays.next(0)).toBe(true)
       }),
-    )
-  })
+    ),
+  )
 
-  it("returns false after the timeout when nothing wakes it", async () => {
-    await run(
+  it.effect("returns false after the timeout when nothing wakes it", () =>
+    run(
       Effect.gen(function* () {
         const wakeUps = yield* WakeUps
         const listener = yield* wakeUps.listen("queue:idle", "one")
-        expect(yield* listener.next(20)).toBe(false)
+        expect(yield* nextAfterTimeout(listener, 20)).toBe(false)
         expect(wakeUps.waiting("queue:idle")).toBe(0)
         // waking a topic nobody listens to is a no-op
         wakeUps.wakeLocal("queue:nobody", 5)
       }),
-    )
-  })
+    ),
+  )
 })

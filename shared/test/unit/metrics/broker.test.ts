@@ -1,6 +1,7 @@
 /** The broker decorator: publishes, publish errors and durations per topic, the topic-stage latency, consumed messages. */
-import { Effect } from "effect"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect } from "effect"
+import { TestClock } from "effect/testing"
 import type { BrokerMessage, BrokerShape } from "../../../src/broker/Broker.ts"
 import { BrokerError } from "../../../src/broker/errors.ts"
 import { instrumentBroker, payloadTimestamp, topicOfSubject } from "../../../src/metrics/broker.ts"
@@ -54,33 +55,42 @@ describe("broker metrics", () => {
     expect(payloadTimestamp("not json")).toBeUndefined()
   })
 
-  it("counts acknowledged publishes and failed attempts per topic, times both, and observes the topic stage", async () => {
-    const metrics = Effect.runSync(Metrics.make("test", { defaultMetrics: false }))
-    const broker = instrumentBroker(stubBroker([]), metrics)
-    const payload = topicMessage({
-      topic: "BUYER_NOTIFY",
-      key: "ORD_UPDATES",
-      orderReqId: "ORD-1",
-      sessionId: "S",
-      message: "m",
-      timestamp: new Date(Date.now() - 250).toISOString(),
-    }).payload
-    await Effect.runPromise(broker.publish("BUYER_NOTIFY.ORD-1", payload))
-    await Effect.runPromise(broker.publish("BUYER_NOTIFY.ORD-2", payload))
-    const failed = await Effect.runPromise(Effect.exit(broker.publish("FAILING.ORD-1", "x")))
-    expect(failed._tag).toBe("Failure")
-
-    expect(await sampleTotal(metrics, MetricNames.brokerPublished, { topic: "BUYER_NOTIFY" })).toBe(2)
-    expect(await sampleTotal(metrics, MetricNames.brokerPublishErrors, { topic: "BUYER_NOTIFY" })).toBe(0)
-    expect(await sampleTotal(metrics, MetricNames.brokerPublished, { topic: "FAILING" })).toBe(0)
-    expect(await sampleTotal(metrics, MetricNames.brokerPublishErrors, { topic: "FAILING" })).toBe(1)
-    expect(await sampleTotal(metrics, `${MetricNames.brokerPublishDuration}_count`, { topic: "BUYER_NOTIFY" })).toBe(2)
-    expect(await sampleTotal(metrics, `${MetricNames.brokerPublishDuration}_count`, { topic: "FAILING" })).toBe(1)
-    // Only acknowledged messages reach the topic; their Timestamp is ~250 ms old.
-    expect(await sampleTotal(metrics, `${MetricNames.eventDeliveryLatency}_count`, { stage: "topic" })).toBe(2)
-    const sum = await sampleTotal(metrics, `${MetricNames.eventDeliveryLatency}_sum`, { stage: "topic" })
-    expect(sum / 2).toBeGreaterThanOrEqual(0.25)
-  })
+  it.effect(
+    "counts acknowledged publishes and failed attempts per topic, times both, and observes the topic stage",
+    () =>
+      Effect.gen(function* () {
+        const metrics = Effect.runSync(Metrics.make("test", { defaultMetrics: false }))
+        const broker = instrumentBroker(stubBroker([]), metrics)
+        const payload = topicMessage({
+          topic: "BUYER_NOTIFY",
+          key: "ORD_UPDATES",
+          orderReqId: "ORD-1",
+          sessionId: "S",
+          message: "m",
+          timestamp: new Date(yield* Clock.currentTimeMillis).toISOString(),
+        }).payload
+        // Acknowledged 250 ms (on the test clock) after the message's Timestamp.
+        yield* TestClock.adjust("250 millis")
+        yield* broker.publish("BUYER_NOTIFY.ORD-1", payload)
+        yield* broker.publish("BUYER_NOTIFY.ORD-2", payload)
+        const failed = yield* Effect.exit(broker.publish("FAILING.ORD-1", "x"))
+        expect(failed._tag).toBe("Failure")
+        yield* Effect.promise(async () => {
+          expect(await sampleTotal(metrics, MetricNames.brokerPublished, { topic: "BUYER_NOTIFY" })).toBe(2)
+          expect(await sampleTotal(metrics, MetricNames.brokerPublishErrors, { topic: "BUYER_NOTIFY" })).toBe(0)
+          expect(await sampleTotal(metrics, MetricNames.brokerPublished, { topic: "FAILING" })).toBe(0)
+          expect(await sampleTotal(metrics, MetricNames.brokerPublishErrors, { topic: "FAILING" })).toBe(1)
+          expect(
+            await sampleTotal(metrics, `${MetricNames.brokerPublishDuration}_count`, { topic: "BUYER_NOTIFY" }),
+          ).toBe(2)
+          expect(await sampleTotal(metrics, `${MetricNames.brokerPublishDuration}_count`, { topic: "FAILING" })).toBe(1)
+          // Only acknowledged messages reach the topic; their Timestamp is 250 ms old.
+          expect(await sampleTotal(metrics, `${MetricNames.eventDeliveryLatency}_count`, { stage: "topic" })).toBe(2)
+          const sum = await sampleTotal(metrics, `${MetricNames.eventDeliveryLatency}_sum`, { stage: "topic" })
+          expect(sum / 2).toBeCloseTo(0.25, 9)
+        })
+      }),
+  )
 
   it("counts handled and failed messages per topic and consumer group", async () => {
     const metrics = Effect.runSync(Metrics.make("test", { defaultMetrics: false }))

@@ -1,6 +1,10 @@
-/** Failure reports held while Redis is down: bounded, committed in order, counted when dropped, no body in logs. */
+/**
+ * Failure reports held while Redis is down: bounded, committed in order, counted when dropped, no
+ * body in logs. The worker's retry backoff runs on the test clock.
+ */
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, References } from "effect"
-import { describe, expect, it } from "vitest"
+import { TestClock } from "effect/testing"
 import { Broker, type BrokerShape } from "../../../src/broker/Broker.ts"
 import { BrokerUnavailable } from "../../../src/broker/errors.ts"
 import { EventLogError } from "../../../src/eventlog/errors.ts"
@@ -17,20 +21,26 @@ const report = (orderReqId: string): OutboxEntry => ({
   payload: JSON.stringify({ OrderReqID: orderReqId, Buyer: "secret buyer details" }),
 })
 
-/** An event log whose Redis is down until `redisUp` is set; records the reports it committed. */
+/** An event log whose Redis is down until `redisUp` is set; records the commits tried and those made. */
 const fakes = (capacity?: number) => {
-  const state = { redisUp: false, committed: [] as Array<string>, logs: [] as Array<string> }
+  const state = {
+    redisUp: false,
+    attempts: [] as Array<string>,
+    committed: [] as Array<string>,
+    logs: [] as Array<string>,
+  }
   const append: OrderEventLogShape["append"] = (orderReqId) =>
-    Effect.suspend(() =>
-      state.redisUp
+    Effect.suspend(() => {
+      state.attempts.push(orderReqId)
+      return state.redisUp
         ? Effect.sync(() => {
             state.committed.push(orderReqId)
             return []
           })
         : Effect.fail(
             new EventLogError({ operation: "append", orderReqId, reason: "connection refused", unavailable: true }),
-          ),
-    )
+          )
+    })
   const publish: BrokerShape["publish"] = () =>
     Effect.fail(new BrokerUnavailable({ url: "kafka://127.0.0.1:1", reason: "down" }))
   const capture = Logger.make(({ message, fiber }) => {
@@ -57,23 +67,26 @@ const sampleOf = (metrics: Metrics["Service"], name: string, labels: Record<stri
     return values.find((value) => Object.entries(labels).every(([key, v]) => value.labels[key] === v))?.value ?? 0
   })
 
+/** Moves the test clock on in 25 ms steps (the worker's backoff tops out at 5 s) until `done` (bounded). */
 const waitUntil = (done: () => boolean) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 100 && !done(); i++) yield* Effect.sleep("25 millis")
+    for (let i = 0; i < 1_000 && !done(); i++) yield* TestClock.adjust("25 millis")
     expect(done()).toBe(true)
   })
 
 describe("PendingReports", () => {
-  it("is bounded: a full queue drops the oldest, counts it, and commits the rest in order once Redis is back", async () => {
-    const { state, layer } = fakes(2)
-    await Effect.runPromise(
-      Effect.gen(function* () {
+  it.effect(
+    "is bounded: a full queue drops the oldest, counts it, and commits the rest in order once Redis is back",
+    () => {
+      const { state, layer } = fakes(2)
+      return Effect.gen(function* () {
         const pending = yield* PendingReports
         const metrics = yield* Metrics
         // The worker is retrying ORD-1 when ORD-3 pushes ORD-1 out of the full queue.
         yield* pending.defer("ORD-1", [report("ORD-1")])
         yield* pending.defer("ORD-2", [report("ORD-2")])
-        yield* Effect.sleep("50 millis")
+        yield* waitUntil(() => state.attempts.length >= 2)
+        expect(state.attempts).toEqual(["ORD-1", "ORD-1"])
         yield* pending.defer("ORD-3", [report("ORD-3")])
         expect(yield* pending.size).toBe(2)
         expect(yield* sampleOf(metrics, "dcent_pending_reports")).toBe(2)
@@ -85,52 +98,60 @@ describe("PendingReports", () => {
         expect(state.committed.filter((id) => id !== "ORD-1")).toEqual(["ORD-2", "ORD-3"])
         expect(yield* pending.size).toBe(0)
         expect(yield* sampleOf(metrics, "dcent_pending_reports")).toBe(0)
-      }).pipe(Effect.provide(layer)),
-    )
-  })
+      }).pipe(Effect.provide(layer))
+    },
+  )
 
-  it("keeps the newest `capacity` reports: each one dropped is counted and logged by its order id", async () => {
+  it.effect("keeps the newest `capacity` reports: each one dropped is counted and logged by its order id", () => {
     const { state, layer } = fakes(4)
-    await Effect.runPromise(
-      Effect.gen(function* () {
-        const pending = yield* PendingReports
-        const metrics = yield* Metrics
-        for (let i = 1; i <= 10; i++) yield* pending.defer(`ORD-${i}`, [report(`ORD-${i}`)])
-        expect(yield* pending.size).toBe(4)
-        expect(yield* sampleOf(metrics, "dcent_pending_reports_dropped_total", { reason: "capacity" })).toBe(6)
-        state.redisUp = true
-        yield* waitUntil(() => state.committed.includes("ORD-10"))
-        // ORD-1 may have been in flight when it was dropped; the others are the newest four, in order.
-        expect(state.committed.filter((id) => id !== "ORD-1")).toEqual(["ORD-7", "ORD-8", "ORD-9", "ORD-10"])
-      }).pipe(Effect.provide(layer)),
+    return Effect.gen(function* () {
+      const pending = yield* PendingReports
+      const metrics = yield* Metrics
+      for (let i = 1; i <= 10; i++) yield* pending.defer(`ORD-${i}`, [report(`ORD-${i}`)])
+      expect(yield* pending.size).toBe(4)
+      expect(yield* sampleOf(metrics, "dcent_pending_reports_dropped_total", { reason: "capacity" })).toBe(6)
+      state.redisUp = true
+      yield* waitUntil(() => state.committed.includes("ORD-10"))
+      // ORD-1 may have been in flight when it was dropped; the others are the newest four, in order.
+      expect(state.committed.filter((id) => id !== "ORD-1")).toEqual(["ORD-7", "ORD-8", "ORD-9", "ORD-10"])
+    }).pipe(
+      Effect.provide(layer),
+      Effect.andThen(
+        Effect.sync(() => {
+          const dropped = state.logs.filter((line) => line.includes("failure report dropped"))
+          expect(dropped.map((line) => /"orderReqId":"([^"]+)"/.exec(line)?.[1])).toEqual([
+            "ORD-1",
+            "ORD-2",
+            "ORD-3",
+            "ORD-4",
+            "ORD-5",
+            "ORD-6",
+          ])
+        }),
+      ),
     )
-    const dropped = state.logs.filter((line) => line.includes("failure report dropped"))
-    expect(dropped.map((line) => /"orderReqId":"([^"]+)"/.exec(line)?.[1])).toEqual([
-      "ORD-1",
-      "ORD-2",
-      "ORD-3",
-      "ORD-4",
-      "ORD-5",
-      "ORD-6",
-    ])
   })
 
-  it("at drain, counts a report neither Redis nor the broker took, and logs its ids without the body", async () => {
+  it.effect("at drain, counts a report neither Redis nor the broker took, and logs its ids without the body", () => {
     const { state, layer } = fakes()
-    await Effect.runPromise(
-      Effect.gen(function* () {
-        const pending = yield* PendingReports
-        const metrics = yield* Metrics
-        yield* pending.defer("ORD-9", [report("ORD-9")])
-        yield* (yield* Drain).run
-        expect(yield* pending.size).toBe(0)
-        expect(yield* sampleOf(metrics, "dcent_pending_reports_dropped_total", { reason: "lost" })).toBe(1)
-      }).pipe(Effect.provide(layer)),
+    return Effect.gen(function* () {
+      const pending = yield* PendingReports
+      const metrics = yield* Metrics
+      yield* pending.defer("ORD-9", [report("ORD-9")])
+      yield* (yield* Drain).run
+      expect(yield* pending.size).toBe(0)
+      expect(yield* sampleOf(metrics, "dcent_pending_reports_dropped_total", { reason: "lost" })).toBe(1)
+    }).pipe(
+      Effect.provide(layer),
+      Effect.andThen(
+        Effect.sync(() => {
+          const lost = state.logs.find((line) => line.includes("failure report lost"))
+          expect(lost).toBeDefined()
+          expect(lost).toContain("ORD-9")
+          expect(lost).toContain("failure:ORD-9")
+          expect(lost).not.toContain("secret buyer details")
+        }),
+      ),
     )
-    const lost = state.logs.find((line) => line.includes("failure report lost"))
-    expect(lost).toBeDefined()
-    expect(lost).toContain("ORD-9")
-    expect(lost).toContain("failure:ORD-9")
-    expect(lost).not.toContain("secret buyer details")
   })
 })

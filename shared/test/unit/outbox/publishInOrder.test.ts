@@ -1,6 +1,7 @@
 /** One flight of the outbox relay: all at once in order, failures holding back their key, bounded, acknowledged. */
+import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
-import { describe, expect, it } from "vitest"
+import { TestClock } from "effect/testing"
 import { publishInOrder } from "../../../src/outbox/publishInOrder.ts"
 
 interface Item {
@@ -73,25 +74,31 @@ describe("publishInOrder", () => {
     expect(outcome.held).toBe(1)
   })
 
-  it("gives up on what is not answered within the timeout; it counts as failed", async () => {
-    const outcome = await Effect.runPromise(
-      publishInOrder({
-        items: items([
-          ["a", 1],
-          ["b", 1],
-          ["a", 2],
-        ]),
-        publish: (item) => (item.key === "a" ? Effect.never : Effect.void),
-        timeout: "50 millis",
-        acknowledge: () => Effect.void,
-      }),
-    )
-    expect(names(outcome.published)).toEqual(["b1"])
-    expect(names(outcome.remaining)).toEqual(["a1", "a2"])
-    expect(outcome.failed).toBe(2)
-    expect(outcome.timedOut).toBe(2)
-    expect(outcome.firstFailure).toBeUndefined()
-  })
+  it.effect("gives up on what is not answered within the timeout (on the test clock); it counts as failed", () =>
+    Effect.gen(function* () {
+      const flight = yield* Effect.forkChild(
+        publishInOrder({
+          items: items([
+            ["a", 1],
+            ["b", 1],
+            ["a", 2],
+          ]),
+          publish: (item) => (item.key === "a" ? Effect.never : Effect.void),
+          timeout: "50 millis",
+          acknowledge: () => Effect.void,
+        }),
+      )
+      yield* TestClock.adjust("49 millis")
+      expect(flight.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 millis")
+      const outcome = yield* Fiber.join(flight)
+      expect(names(outcome.published)).toEqual(["b1"])
+      expect(names(outcome.remaining)).toEqual(["a1", "a2"])
+      expect(outcome.failed).toBe(2)
+      expect(outcome.timedOut).toBe(2)
+      expect(outcome.firstFailure).toBeUndefined()
+    }),
+  )
 
   it("acknowledges what the broker took when the flight is interrupted", async () => {
     const acknowledged: Array<Array<string>> = []

@@ -4,7 +4,7 @@
  * and the gRPC middleware (a real nice-grpc server and client on a free port).
  */
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-node"
-import { ConfigProvider, type Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import { ConfigProvider, type Context, Deferred, Effect, Exit, Layer, Option, Scope } from "effect"
 import { createChannel, createClientFactory, createServer, ServerError, Status } from "nice-grpc"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { Broker, type BrokerMessage } from "../../../src/broker/Broker.ts"
@@ -89,19 +89,23 @@ describe("traced broker", () => {
   const publishAndReceive = (headers: Record<string, string> | undefined) =>
     withBroker((broker) =>
       Effect.gen(function* () {
-        const received: Array<BrokerMessage> = []
+        const received = yield* Deferred.make<BrokerMessage>()
         const subscription = yield* broker.subscribe({
           subject: "BUYER_NOTIFY.>",
           group: `unit-${crypto.randomUUID()}`,
           handler: (message) =>
-            Effect.sync(() => received.push(message)).pipe(Effect.andThen(Effect.void.pipe(Effect.withSpan("handle")))),
+            Effect.void.pipe(Effect.withSpan("handle"), Effect.andThen(Deferred.succeed(received, message))),
         })
         yield* subscription.ready
         yield* broker
           .publish("BUYER_NOTIFY.ORD-T1", "{}", headers === undefined ? {} : { headers })
           .pipe(Effect.withSpan("request"))
-        while (received.length === 0) yield* Effect.sleep("10 millis")
-        return received[0]!
+        const message = yield* Deferred.await(received)
+        // The handler returned: its CONSUMER span ends as soon as the broker's fiber runs on (no clock involved).
+        for (let i = 0; i < 1_000 && !spans().some((span) => span.name === "process BUYER_NOTIFY"); i++) {
+          yield* Effect.yieldNow
+        }
+        return message
       }),
     )
 
