@@ -12,7 +12,7 @@ import { type FollowedEvent, type FollowSet, OrderEventLog } from "@dcent/shared
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
 import { Context, Effect, Layer } from "effect"
 import { decodeArchivedEvents } from "../orders/archivedEvents.ts"
-import { NotFound, Unavailable } from "../orders/errors.ts"
+import { OrderNotFound, StorageUnavailable } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
 import { deliverySpan } from "../processor-streams/eventSpans.ts"
 
@@ -24,7 +24,7 @@ export type WatchNext =
   /** Cut short by the service shutting down: the client should watch again elsewhere. */
   | { readonly _tag: "Shutdown" }
   /** The log could not be read (Redis): the client should watch again later. */
-  | { readonly _tag: "Failed"; readonly error: Unavailable }
+  | { readonly _tag: "Failed"; readonly error: StorageUnavailable }
 
 /**
  * One open watch: a member of the process's shared follow set and a small buffer, no fiber or
@@ -46,7 +46,10 @@ export interface WatchResult {
 
 export interface OrderEventsShape {
   /** NOT_FOUND for an unknown order. */
-  readonly watch: (orderReqId: string, fromSeq: number) => Effect.Effect<WatchResult, NotFound | Unavailable>
+  readonly watch: (
+    orderReqId: string,
+    fromSeq: number,
+  ) => Effect.Effect<WatchResult, OrderNotFound | StorageUnavailable>
   /** Ends every open watch. */
   readonly shutdown: Effect.Effect<void>
   /** True once `shutdown` ran: a watch that ended before `OrderFinalised` was cut short by it. */
@@ -196,7 +199,10 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       while (true) {
         const taken = yield* set.take.pipe(Effect.result)
         if (taken._tag === "Failure") {
-          hub.endAll({ _tag: "Failed", error: Unavailable.of("redis", taken.failure.reason) })
+          hub.endAll({
+            _tag: "Failed",
+            error: new StorageUnavailable({ storage: "redis", problem: taken.failure.reason, cause: taken.failure }),
+          })
           continue
         }
         for (const { record } of taken.success) yield* deliverySpan(record)
@@ -205,7 +211,9 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
     }).pipe(Effect.forkScoped)
 
     const toUnavailable = (error: { readonly unavailable: boolean; readonly message: string }) =>
-      error.unavailable ? Effect.fail(Unavailable.of("redis", error.message)) : Effect.die(error)
+      error.unavailable
+        ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.message, cause: error }))
+        : Effect.die(error)
 
     /** The events after `from` of an order that left Redis. */
     const archived = (orderReqId: string, from: number) =>
@@ -218,7 +226,7 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
 
     const watch = Effect.fn("OrderEvents.watch")(function* (orderReqId: string, fromSeq: number) {
       const order = yield* store.get(orderReqId)
-      if (order === undefined) return yield* NotFound.order(orderReqId)
+      if (order === undefined) return yield* new OrderNotFound({ orderReqId })
       const from = Math.max(0, Math.floor(fromSeq))
       // An archived order can no longer change: its events, then the end.
       if (order.archived === true) return yield* archived(orderReqId, from)

@@ -32,13 +32,19 @@ import { Cause, Clock, Effect, Exit, Layer } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { authorizeOrder } from "../auth/policy.ts"
 import { RequestorConfig } from "../config.ts"
-import type { NotFound, Unavailable } from "../orders/errors.ts"
+import type { OrderNotFound, StorageUnavailable } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
 import { OrderEvents } from "./OrderEvents.ts"
 
-const toServerError = (error: NotFound | Unavailable | ServerError): ServerError => {
+/** The one mapping from a watch's failures to gRPC statuses (a refused credential or policy is a `ServerError` already). */
+const toServerError = (error: OrderNotFound | StorageUnavailable | ServerError): ServerError => {
   if (error instanceof ServerError) return error
-  return new ServerError(error._tag === "NotFound" ? Status.NOT_FOUND : Status.UNAVAILABLE, error.message)
+  switch (error._tag) {
+    case "OrderNotFound":
+      return new ServerError(Status.NOT_FOUND, error.message)
+    case "StorageUnavailable":
+      return new ServerError(Status.UNAVAILABLE, error.message)
+  }
 }
 
 export const GrpcLive = GrpcServer.layer(

@@ -10,12 +10,21 @@ import { observedLimiter } from "@dcent/shared/metrics/admission"
 import { AdmissionEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { deliveryObserver, streamTracker } from "@dcent/shared/metrics/streams"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { RequestorConfig } from "../config.ts"
-import { Unavailable } from "../orders/errors.ts"
 import { OrderEvents } from "./OrderEvents.ts"
 import { sseBody, sseMessage, sseReconnect } from "./sse.ts"
+
+/** `SSE_MAX_STREAMS` responses are open already: a new one is refused before anything is read. */
+export class TooManyEventStreams extends Schema.TaggedError<TooManyEventStreams>()("TooManyEventStreams", {
+  problem: Schema.String,
+  retryAfterSeconds: Schema.Int,
+}) {
+  override get message() {
+    return `too many event streams are open: ${this.problem}`
+  }
+}
 
 /** Built once with the order group's handlers (its limiter lives as long as the server). */
 export const makeSseEndpoint = Effect.gen(function* () {
@@ -35,12 +44,7 @@ export const makeSseEndpoint = Effect.gen(function* () {
     const refusal = sseStreams.tryAcquire()
     if (refusal === undefined) return Effect.addFinalizer(() => Effect.sync(sseStreams.release))
     return Effect.fail(
-      new Unavailable({
-        code: "overloaded",
-        message: "too many event streams are open; retry later",
-        details: [{ path: "sse", problem: refusal.message }],
-        retryAfterSeconds: refusal.retryAfterSeconds,
-      }),
+      new TooManyEventStreams({ problem: refusal.message, retryAfterSeconds: refusal.retryAfterSeconds }),
     )
   })
 

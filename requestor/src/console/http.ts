@@ -12,7 +12,7 @@
 import { authConfig } from "@dcent/shared/auth/config"
 import type { Role } from "@dcent/shared/auth/Principal"
 import { mintToken } from "@dcent/shared/auth/tokens"
-import { Clock, Effect, Layer, Option, Redacted } from "effect"
+import { Clock, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse, HttpStaticServer } from "effect/http"
 import { RequestorConfig } from "../config.ts"
 
@@ -31,6 +31,16 @@ const forwardedResponseHeaders = [
 
 /** The console's own bodies are a few kilobytes; anything beyond this is refused before it is read. */
 const maxProxiedBodyBytes = 1024 * 1024
+
+/** The processor did not answer a proxied call (unreachable, timed out, or the connection broke). */
+export class ProcessorProxyFailed extends Schema.TaggedError<ProcessorProxyFailed>()("ProcessorProxyFailed", {
+  target: Schema.String,
+  cause: Schema.Defect(),
+}) {
+  override get message() {
+    return `the processor did not answer ${this.target}`
+  }
+}
 
 const proxyError = (status: number, code: string, message: string) =>
   HttpServerResponse.jsonUnsafe({ error: { code, message, details: [] } }, { status })
@@ -68,7 +78,7 @@ const ProcessorProxy = HttpRouter.use((router) =>
             ...(body === undefined ? {} : { body }),
             signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]),
           }).then(async (answer) => ({ answer, bytes: new Uint8Array(await answer.arrayBuffer()) })),
-        catch: (cause) => cause,
+        catch: (cause) => new ProcessorProxyFailed({ target, cause }),
       })
       const out: Record<string, string> = {}
       for (const name of forwardedResponseHeaders) {

@@ -7,7 +7,7 @@
  */
 import { grpcChannelCredentials } from "@dcent/shared/config/tls"
 import type { ReadinessCheck } from "@dcent/shared/health/Readiness"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { createChannel, createClient } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { RequestorConfig } from "../config.ts"
@@ -17,6 +17,21 @@ import { parseProcessorTarget } from "../processor/target.ts"
 const SERVING = 1
 
 const statusNames: Record<number, string> = { 0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN" }
+
+/**
+ * No processor answers the health check (`unreachable`), or it answers with another status than
+ * SERVING (`not_serving`: draining, or its services not registered); the message is the check's problem.
+ */
+export class ProcessorNotReady extends Schema.TaggedError<ProcessorNotReady>()("ProcessorNotReady", {
+  address: Schema.String,
+  reason: Schema.Literals(["unreachable", "not_serving"]),
+  problem: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect()),
+}) {
+  override get message() {
+    return this.reason === "unreachable" ? `${this.address}: ${this.problem}` : `${this.address} is ${this.problem}`
+  }
+}
 
 export const processorCheck = Effect.gen(function* () {
   const config = yield* RequestorConfig
@@ -38,12 +53,23 @@ export const processorCheck = Effect.gen(function* () {
     check: Effect.tryPromise({
       try: (signal) => health.check({ service: "" }, { signal }),
       catch: (cause) =>
-        new Error(`${config.processorGrpcUrl}: ${cause instanceof Error ? cause.message : String(cause)}`),
+        new ProcessorNotReady({
+          address: config.processorGrpcUrl,
+          reason: "unreachable",
+          problem: cause instanceof Error ? cause.message : String(cause),
+          cause,
+        }),
     }).pipe(
       Effect.flatMap((answer) =>
         answer.status === SERVING
           ? Effect.void
-          : Effect.fail(new Error(`${config.processorGrpcUrl} is ${statusNames[answer.status] ?? answer.status}`)),
+          : Effect.fail(
+              new ProcessorNotReady({
+                address: config.processorGrpcUrl,
+                reason: "not_serving",
+                problem: statusNames[answer.status] ?? String(answer.status),
+              }),
+            ),
       ),
     ),
   }

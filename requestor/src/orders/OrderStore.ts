@@ -26,7 +26,7 @@ import { allKeyShards, orderTag } from "@dcent/shared/redis/keys"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Context, Effect, Layer, Schema } from "effect"
 import type { OrderDetails, StoredOrder } from "./domain.ts"
-import { Unavailable } from "./errors.ts"
+import { StorageUnavailable } from "./errors.ts"
 
 export const Keys = {
   /** The order's hash, tagged with its shard (`@dcent/shared/redis/keys`) like all it commits. */
@@ -90,21 +90,26 @@ export interface OrderStoreShape {
    * The stored order (from Redis, else from the archive), or `undefined`. A record that cannot be
    * read is a defect (never client input).
    */
-  readonly get: (orderReqId: string) => Effect.Effect<StoredOrder | undefined, Unavailable>
+  readonly get: (orderReqId: string) => Effect.Effect<StoredOrder | undefined, StorageUnavailable>
   /** The order in Redis only (the stream holder: an archived order is not followed). */
-  readonly getLive: (orderReqId: string) => Effect.Effect<StoredOrder | undefined, Unavailable>
+  readonly getLive: (orderReqId: string) => Effect.Effect<StoredOrder | undefined, StorageUnavailable>
   /** The buyer-facing events after `afterSeq` of an archived order (JSON texts, oldest first). */
-  readonly archivedEvents: (orderReqId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<string>, Unavailable>
+  readonly archivedEvents: (
+    orderReqId: string,
+    afterSeq: number,
+  ) => Effect.Effect<ReadonlyArray<string>, StorageUnavailable>
   /** The ids in `live-orders`. */
-  readonly liveOrders: Effect.Effect<ReadonlyArray<string>, Unavailable>
+  readonly liveOrders: Effect.Effect<ReadonlyArray<string>, StorageUnavailable>
   readonly getFollowUp: (
     orderReqId: string,
     transactionUuid: string,
-  ) => Effect.Effect<StoredFollowUp | undefined, Unavailable>
+  ) => Effect.Effect<StoredFollowUp | undefined, StorageUnavailable>
 }
 
 const unavailable = (error: { readonly _tag: string; readonly message: string }) =>
-  error._tag === "RedisUnavailable" ? Effect.fail(Unavailable.of("redis", error.message)) : Effect.die(error)
+  error._tag === "RedisUnavailable"
+    ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.message, cause: error }))
+    : Effect.die(error)
 
 export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("dcent/requestor/OrderStore") {
   static readonly make = Effect.gen(function* () {
@@ -138,7 +143,8 @@ export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("
       return yield* fromHash(hash)
     })
 
-    const archiveUnavailable = (error: ArchiveUnavailable) => Unavailable.of("archive", error.reason)
+    const archiveUnavailable = (error: ArchiveUnavailable) =>
+      new StorageUnavailable({ storage: "archive", problem: error.reason, cause: error })
 
     const get = Effect.fn("OrderStore.get")(function* (orderReqId: string) {
       const live = yield* getLive(orderReqId)

@@ -40,7 +40,16 @@ import type {
   ResumeCommand,
   StoredOrder,
 } from "./domain.ts"
-import { Conflict, InvalidRequest, NotFound, type OrderError, Unavailable } from "./errors.ts"
+import {
+  IdempotencyKeyReused,
+  NotificationTypeMissing,
+  OrderChangedDuringInitiate,
+  OrderDetailsMissing,
+  OrderNotFound,
+  type ProcessorError,
+  StorageUnavailable,
+  WrongOrderState,
+} from "./errors.ts"
 import { OrderFailureReports } from "./failureReports.ts"
 import { followUpFingerprint, sameDetails } from "./fingerprint.ts"
 import { followUpWrite, Keys, OrderStore, registerWrites, type StoredFollowUp, submitWrites } from "./OrderStore.ts"
@@ -60,19 +69,36 @@ export interface OrdersShape {
   readonly register: (
     details: OrderDetails,
     request: unknown,
-  ) => Effect.Effect<RegisterResult, Conflict | Unavailable | InvalidRequest>
-  readonly get: (orderReqId: string) => Effect.Effect<OrderView, NotFound | Unavailable>
-  readonly initiate: (command: InitiateCommand, request: unknown) => Effect.Effect<InitiateResult, OrderError>
-  readonly followUp: (command: FollowUpCommand, request: unknown) => Effect.Effect<FollowUpResult, OrderError>
-  readonly finalise: (command: FinaliseCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
-  readonly pause: (command: PauseCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
-  readonly resume: (command: ResumeCommand, request: unknown) => Effect.Effect<ActionResult, OrderError>
+  ) => Effect.Effect<RegisterResult, WrongOrderState | StorageUnavailable>
+  readonly get: (orderReqId: string) => Effect.Effect<OrderView, OrderNotFound | StorageUnavailable>
+  readonly initiate: (
+    command: InitiateCommand,
+    request: unknown,
+  ) => Effect.Effect<
+    InitiateResult,
+    OrderDetailsMissing | NotificationTypeMissing | WrongOrderState | OrderChangedDuringInitiate | StorageUnavailable
+  >
+  readonly followUp: (command: FollowUpCommand, request: unknown) => Effect.Effect<FollowUpResult, ProcessorActionError>
+  readonly finalise: (command: FinaliseCommand, request: unknown) => Effect.Effect<ActionResult, ProcessorActionError>
+  readonly pause: (command: PauseCommand, request: unknown) => Effect.Effect<ActionResult, ProcessorActionError>
+  readonly resume: (command: ResumeCommand, request: unknown) => Effect.Effect<ActionResult, ProcessorActionError>
   /** `register` unless the order exists (demo data); true when it registered. */
-  readonly registerIfAbsent: (details: OrderDetails) => Effect.Effect<boolean, Unavailable>
+  readonly registerIfAbsent: (details: OrderDetails) => Effect.Effect<boolean, StorageUnavailable>
 }
 
+/** The failures of an operation the processor carries out (follow-up, finalize, pause, resume). */
+export type ProcessorActionError =
+  | OrderNotFound
+  | WrongOrderState
+  | IdempotencyKeyReused
+  | ProcessorError
+  | StorageUnavailable
+
+/** The event log failed: Redis is down (a typed failure), or something that is a defect. */
 const eventLogFailure = (error: EventLogError) =>
-  error.unavailable ? Effect.fail(Unavailable.of("redis", error.reason, undefined, error)) : Effect.die(error)
+  error.unavailable
+    ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.reason, cause: error }))
+    : Effect.die(error)
 
 const deliveryView = (result: NonNullable<StoredFollowUp["results"]>[number]): FollowUpDelivery => ({
   ProposalID: result.proposalId,
@@ -117,15 +143,14 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
             .follow(orderReqId, seq - 1)
             .pipe(Stream.take(1), Stream.runDrain, Effect.timeout("3 seconds"), Effect.ignore)
 
-    const requireSubmitted = Effect.fn("Orders.requireSubmitted")(function* (orderReqId: string, action: string) {
+    const requireSubmitted = Effect.fn("Orders.requireSubmitted")(function* (
+      orderReqId: string,
+      operation: "followup" | "finalize" | "pause" | "resume",
+    ) {
       const order = yield* store.get(orderReqId)
-      if (order === undefined) return yield* NotFound.order(orderReqId)
+      if (order === undefined) return yield* new OrderNotFound({ orderReqId })
       if (order.status === "REGISTERED") {
-        return yield* new Conflict({
-          code: "order_not_submitted",
-          message: `order ${orderReqId} is registered but not initiated; ${action} needs POST /api/v1/initiate first`,
-          details: [],
-        })
+        return yield* new WrongOrderState({ orderReqId, operation, reason: "not_submitted", status: order.status })
       }
       return order
     })
@@ -144,10 +169,11 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
               return { Outcome: "unchanged" as const, Order: yield* viewOf(existing) }
             }
             if (existing !== undefined && existing.status !== "REGISTERED") {
-              return yield* new Conflict({
-                code: "order_already_submitted",
-                message: `order ${id} is ${existing.status}; its details can no longer change`,
-                details: [],
+              return yield* new WrongOrderState({
+                orderReqId: id,
+                operation: "register",
+                reason: "already_submitted",
+                status: existing.status,
               })
             }
             const registeredAt = existing?.registeredAt ?? now
@@ -176,7 +202,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
 
     const get = Effect.fn("Orders.get")(function* (orderReqId: string) {
       const order = yield* store.get(orderReqId)
-      if (order === undefined) return yield* NotFound.order(orderReqId)
+      if (order === undefined) return yield* new OrderNotFound({ orderReqId })
       return yield* viewOf(order)
     })
 
@@ -184,17 +210,19 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
     const initiatedBefore = Effect.fn("Orders.initiatedBefore")(function* (existing: StoredOrder) {
       const id = existing.details.orderReqId
       if (existing.status === "FINALISED") {
-        return yield* new Conflict({
-          code: "order_finalised",
-          message: `order ${id} is finalised; it cannot be initiated again (use a new OrderReqID)`,
-          details: [],
+        return yield* new WrongOrderState({
+          orderReqId: id,
+          operation: "initiate",
+          reason: "finalised",
+          status: existing.status,
         })
       }
       if (existing.archived === true) {
-        return yield* new Conflict({
-          code: "order_archived",
-          message: `order ${id} expired and was archived; it cannot be initiated again (use a new OrderReqID)`,
-          details: [],
+        return yield* new WrongOrderState({
+          orderReqId: id,
+          operation: "initiate",
+          reason: "archived",
+          status: existing.status,
         })
       }
       // Idempotent: the same order, no second stream, nothing published again.
@@ -219,22 +247,9 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
             const existing = yield* store.get(id)
             if (existing !== undefined && existing.status !== "REGISTERED") return yield* initiatedBefore(existing)
             const details = command.details ?? existing?.details
-            if (details === undefined) {
-              return yield* NotFound.order(
-                id,
-                "register it first with POST /api/v1/orders, or send the order details inline in this request " +
-                  "(BuyerID, Industry, Location, Products, DeliveryDate; Priority optional)",
-              )
-            }
+            if (details === undefined) return yield* new OrderDetailsMissing({ orderReqId: id })
             const notificationType = command.notificationType ?? details.notificationType
-            if (notificationType === undefined) {
-              return yield* InvalidRequest.of("the notification type is missing", [
-                {
-                  path: "body.NotificationType",
-                  problem: 'Missing key (send "NotificationType" or "Notification type": GChat, Email or SMS)',
-                },
-              ])
-            }
+            if (notificationType === undefined) return yield* new NotificationTypeMissing({ orderReqId: id })
             const now = new Date().toISOString()
             const registeredAt = existing?.registeredAt ?? now
             const stored: StoredOrder = {
@@ -279,7 +294,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
               // Another replica initiated it between our read and our commit.
               const current = yield* store.get(id)
               if (current === undefined || current.status === "REGISTERED") {
-                return yield* Unavailable.of("redis", `order ${id} changed while it was initiated; try again`)
+                return yield* new OrderChangedDuringInitiate({ orderReqId: id })
               }
               return yield* initiatedBefore(current)
             }
@@ -303,17 +318,13 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
         "followup",
         { orderReqId: id, sessionId: command.sessionId, request },
         Effect.gen(function* () {
-          yield* requireSubmitted(id, "a follow-up")
+          yield* requireSubmitted(id, "followup")
           const fingerprint = followUpFingerprint(command)
           if (command.transactionUuidGiven) {
             const earlier = yield* store.getFollowUp(id, command.transactionUuid)
             if (earlier !== undefined) {
               if (earlier.fingerprint !== fingerprint) {
-                return yield* new Conflict({
-                  code: "transaction_uuid_reused",
-                  message: `TransactionUUID ${command.transactionUuid} was used for a different follow-up`,
-                  details: [{ path: "body.TransactionUUID", problem: "already used for a different follow-up" }],
-                })
+                return yield* new IdempotencyKeyReused({ orderReqId: id, transactionUuid: command.transactionUuid })
               }
               return {
                 OrderReqID: id,
@@ -336,7 +347,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
                 text: command.message.text,
               },
             })
-            .pipe(Effect.mapError(fromProcessorError))
+            .pipe(Effect.mapError(fromProcessorError(id)))
           const results = response.results.map((result) => ({
             proposalId: result.proposalId,
             outcome:
@@ -382,7 +393,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
         Effect.gen(function* () {
           yield* Effect.annotateCurrentSpan({ orderReqId: id, transactionUuid: command.transactionUuid })
           yield* requireSubmitted(id, operation)
-          const response = yield* call.pipe(Effect.mapError(fromProcessorError))
+          const response = yield* call.pipe(Effect.mapError(fromProcessorError(id)))
           yield* holders.ensure(id)
           yield* awaitRecorded(id, response.seq)
           return { OrderReqID: id, TransactionUUID: command.transactionUuid, Status: resultStatus, Seq: response.seq }

@@ -1,18 +1,25 @@
 /**
  * The order endpoints of the requestor (paths as in the seed README), contract only; handlers
  * are in `http.ts`. Every failure answers with the common error body
- * `{"error": {"code", "message", "details": [{"path", "problem"}]}}`, and every failed operation
+ * `{"error": {"code", "message", "details": [{"path", "problem"}]}}` (`../http/errors.ts`, which
+ * also maps the order failures to them), and every failed operation
  * (not the GETs) is also published to `REQ_failures` — by `Orders` for the failures of the
  * operations, by the group's middleware `OrderFailureReporting` (`failures.ts`) for requests
  * refused before them (schema errors, a body not sent as JSON).
  */
 import { Authentication } from "@dcent/shared/auth/http"
-import { ErrorBody, errorBody } from "@dcent/shared/http/errors"
 import { RouteClasses } from "@dcent/shared/ratelimit/config"
 import { RateLimitClass } from "@dcent/shared/ratelimit/http"
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
-import { Conflict, Forbidden, InvalidRequest, NotFound, Unavailable, UpstreamFailed } from "./errors.ts"
+import {
+  BadRequestResponse,
+  ConflictResponse,
+  ForbiddenResponse,
+  NotFoundResponse,
+  UnavailableResponse,
+  UpstreamFailedResponse,
+} from "../http/errors.ts"
 import {
   FinaliseBody,
   FollowUpBody,
@@ -34,69 +41,8 @@ import {
   TopicMessagesView,
 } from "./views.ts"
 
-// --- errors on the wire -------------------------------------------------------------------------
-
-const bodyOf = (error: {
-  readonly code: string
-  readonly message: string
-  readonly details: ErrorBody["error"]["details"]
-}) => errorBody(error.code, error.message, error.details)
-
-export const InvalidRequestResponse = InvalidRequest.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(400)), headers: {} },
-    { decode: ({ body }) => new InvalidRequest(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
-  ),
-)
-
-export const ForbiddenResponse = Forbidden.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(403)), headers: {} },
-    { decode: ({ body }) => new Forbidden(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
-  ),
-).annotate({
-  description:
-    "Authenticated, but not allowed: another buyer's order (`not_order_owner`), a body naming another buyer " +
-    "(`buyer_mismatch`), or a role that may not do this (`role_not_allowed`)",
-})
-
-export const NotFoundResponse = NotFound.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(404)), headers: {} },
-    { decode: ({ body }) => new NotFound(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
-  ),
-)
-
-export const ConflictResponse = Conflict.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(409)), headers: {} },
-    { decode: ({ body }) => new Conflict(body.error), encode: (error) => ({ body: bodyOf(error), headers: {} }) },
-  ),
-)
-
-export const UpstreamFailedResponse = UpstreamFailed.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(502)), headers: {} },
-    {
-      decode: ({ body }) => new UpstreamFailed(body.error),
-      encode: (error) => ({ body: bodyOf(error), headers: {} }),
-    },
-  ),
-)
-
-/** 503 with `Retry-After`. */
-export const UnavailableResponse = Unavailable.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(503)), headers: { "retry-after": Schema.NumberFromString } },
-    {
-      decode: ({ body, headers }) => new Unavailable({ ...body.error, retryAfterSeconds: headers["retry-after"] }),
-      encode: (error) => ({ body: bodyOf(error), headers: { "retry-after": error.retryAfterSeconds } }),
-    },
-  ),
-)
-
 const allErrors = [
-  InvalidRequestResponse,
+  BadRequestResponse,
   ForbiddenResponse,
   NotFoundResponse,
   ConflictResponse,
@@ -121,7 +67,7 @@ export const EventStreamBody = Schema.String.pipe(HttpApiSchema.asText({ content
  */
 export class OrderFailureReporting extends HttpApiMiddleware.Service<OrderFailureReporting>()(
   "dcent/requestor/OrderFailureReporting",
-  { error: InvalidRequestResponse },
+  { error: BadRequestResponse },
 ) {}
 
 export class OrdersApi extends HttpApiGroup.make("orders")
@@ -129,7 +75,7 @@ export class OrdersApi extends HttpApiGroup.make("orders")
     HttpApiEndpoint.post("register", "/api/v1/orders", {
       payload: RegisterOrderBody,
       success: [RegisterCreated, RegisterUpdated],
-      error: [InvalidRequestResponse, ForbiddenResponse, ConflictResponse, UnavailableResponse],
+      error: [BadRequestResponse, ForbiddenResponse, ConflictResponse, UnavailableResponse],
     }).annotateMerge(
       OpenApi.annotations({
         summary: "Register an order's details (before initiate)",
@@ -141,7 +87,7 @@ export class OrdersApi extends HttpApiGroup.make("orders")
     HttpApiEndpoint.get("getOrder", "/api/v1/orders/:OrderReqID", {
       params: OrderPathParams,
       success: OrderView,
-      error: [InvalidRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
+      error: [BadRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
     }).annotateMerge(
       OpenApi.annotations({
         summary: "The order's current state",
@@ -151,7 +97,7 @@ export class OrdersApi extends HttpApiGroup.make("orders")
     HttpApiEndpoint.get("messages", "/api/v1/orders/:OrderReqID/messages", {
       params: OrderPathParams,
       success: TopicMessagesView,
-      error: [InvalidRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
+      error: [BadRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
     }).annotateMerge(
       OpenApi.annotations({
         summary: "The messages on the eight topics keyed by the order (operators)",
@@ -165,7 +111,7 @@ export class OrdersApi extends HttpApiGroup.make("orders")
       query: { from_seq: Schema.optionalKey(SeqString) },
       headers: { "last-event-id": Schema.optionalKey(SeqString) },
       success: [EventStreamBody, HttpApiSchema.NoContent],
-      error: [InvalidRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
+      error: [BadRequestResponse, ForbiddenResponse, NotFoundResponse, UnavailableResponse],
     })
       // A stream open: RATE_LIMIT_STREAM_* and a slot among the principal's open streams.
       .annotate(RateLimitClass, RouteClasses.Stream)

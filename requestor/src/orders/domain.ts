@@ -7,8 +7,13 @@
  * (REST bodies, topic payloads).
  */
 import type { Location, NotificationType, OrderStatus, Priority } from "@dcent/shared/orders/domain"
+import { Schema } from "effect"
 
 export type { Location, NotificationType, OrderStatus, Priority }
+
+/** The buyer's operations that change an order, as `REQ_failures` names them. */
+export const Operation = Schema.Literals(["register", "initiate", "followup", "finalize", "pause", "resume"])
+export type Operation = typeof Operation.Type
 
 /** One line of an order. */
 export interface Product {

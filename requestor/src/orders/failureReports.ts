@@ -11,11 +11,12 @@ import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedReq
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Context, Effect, Layer, Option } from "effect"
+import { statusOf, toApiError } from "../http/errors.ts"
+import type { Operation } from "./domain.ts"
 import type { OrderError } from "./errors.ts"
 import { OrderStore } from "./OrderStore.ts"
 
-/** The buyer-side operations, as `REQ_failures` names them (`Operation`). */
-export type Operation = "register" | "initiate" | "followup" | "finalize" | "pause" | "resume"
+export type { Operation }
 
 /** The `Key` of an operation's `REQ_failures` message (the spec's topic table). */
 export const failureKeys: Readonly<Record<Operation, string>> = {
@@ -27,23 +28,11 @@ export const failureKeys: Readonly<Record<Operation, string>> = {
   resume: MessageKeys.OrderUpdates,
 }
 
-/** The HTTP status an error is answered with (for `REQ_failures`). */
-const statusOf: Record<OrderError["_tag"], number> = {
-  InvalidRequest: 400,
-  Forbidden: 403,
-  NotFound: 404,
-  Conflict: 409,
-  Unavailable: 503,
-  UpstreamFailed: 502,
+/** An operation's error as `REQ_failures` reports it: the REST answer the buyer got (`../http/errors.ts`). */
+export const failureOf = (error: OrderError): RequestFailure => {
+  const answer = toApiError(error)
+  return { status: statusOf(answer), code: answer.code, message: answer.message, details: answer.details }
 }
-
-/** An operation's error as `REQ_failures` reports it. */
-export const failureOf = (error: OrderError): RequestFailure => ({
-  status: statusOf[error._tag],
-  code: error.code,
-  message: error.message,
-  details: error.details,
-})
 
 export interface OrderFailureReportsShape {
   /**

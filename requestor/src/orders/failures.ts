@@ -15,8 +15,8 @@
 import { Unauthorized } from "@dcent/shared/auth/http"
 import { reportingFailures } from "@dcent/shared/http/failedRequests"
 import { Effect, Layer } from "effect"
+import { InvalidRequest } from "../http/errors.ts"
 import { OrderFailureReporting } from "./api.ts"
-import { InvalidRequest } from "./errors.ts"
 import { type Operation, OrderFailureReports } from "./failureReports.ts"
 import { validOrderReqId } from "./schemas.ts"
 

@@ -1,6 +1,7 @@
 /**
  * Handlers of `OrdersApi`: parse the wire body into a domain command (`schemas.ts`) and call
- * `Orders`. `GET /api/v1/orders/{id}/events` is authorized here and served to the buyer by
+ * `Orders`; their typed failures become REST errors through the one mapping `toApiError`
+ * (`../http/errors.ts`). `GET /api/v1/orders/{id}/events` is authorized here and served to the buyer by
  * `../buyer-streams/sseEndpoint.ts` (admission slot, server-sent events).
  *
  * Authorization: every handler first asks the policy (`../auth/policy.ts`) whether the
@@ -22,7 +23,8 @@ import { HttpApiBuilder } from "effect/http-api"
 import { authorizeOrder, type OrderAction } from "../auth/policy.ts"
 import { makeSseEndpoint } from "../buyer-streams/sseEndpoint.ts"
 import { RequestorApi } from "../http/Api.ts"
-import { Forbidden, InvalidRequest, Unavailable } from "./errors.ts"
+import { toApiError } from "../http/errors.ts"
+import { BuyerIdMissing, TopicMessagesUnavailable } from "./errors.ts"
 import { failureOf, type Operation, OrderFailureReports } from "./failureReports.ts"
 import { OrderFailureReportingLive } from "./failures.ts"
 import { OrderStore } from "./OrderStore.ts"
@@ -86,7 +88,7 @@ const OrdersGroup = HttpApiBuilder.group(
         detail: denied.detail,
         principal,
       })
-      return yield* Forbidden.of(denied)
+      return yield* denied
     })
 
     /** `authorize` for an operation: a refusal is also published to REQ_failures. */
@@ -97,7 +99,7 @@ const OrdersGroup = HttpApiBuilder.group(
       options: { readonly claimedBuyer?: string | undefined; readonly sessionId?: string | undefined } = {},
     ) =>
       authorize(operation, orderReqId, options.claimedBuyer).pipe(
-        Effect.catchTag("Forbidden", (error) =>
+        Effect.catchTag("PermissionDenied", (error) =>
           failureReports
             .report(operation, failureOf(error), { orderReqId, sessionId: options.sessionId, request })
             .pipe(Effect.andThen(Effect.fail(error))),
@@ -107,11 +109,20 @@ const OrdersGroup = HttpApiBuilder.group(
     const topicMessages = (orderReqId: string) =>
       Effect.gen(function* () {
         if (broker.readKey === undefined || broker.kind !== "kafka") {
-          return yield* Unavailable.of("broker", `the ${broker.kind} broker cannot be read back by key`, 60)
+          return yield* new TopicMessagesUnavailable({
+            orderReqId,
+            reason: "not_supported",
+            problem: `the ${broker.kind} broker cannot be read back by key`,
+          })
         }
         const messages = yield* broker
           .readKey(allTopicNames, orderReqId)
-          .pipe(Effect.mapError((error) => Unavailable.of("broker", error.message, 1)))
+          .pipe(
+            Effect.mapError(
+              (error) =>
+                new TopicMessagesUnavailable({ orderReqId, reason: "failed", problem: error.message, cause: error }),
+            ),
+          )
         const decoder = new TextDecoder()
         return {
           OrderReqID: orderReqId,
@@ -146,9 +157,7 @@ const OrdersGroup = HttpApiBuilder.group(
             sessionId: payload.SessionID,
           })
           if (buyerId === undefined) {
-            const error = InvalidRequest.of("the request body is invalid", [
-              { path: "body.BuyerID", problem: "Missing key (send BuyerID, or authenticate as the buyer)" },
-            ])
+            const error = new BuyerIdMissing({ orderReqId })
             yield* failureReports.report("register", failureOf(error), {
               orderReqId,
               sessionId: payload.SessionID,
@@ -157,15 +166,19 @@ const OrdersGroup = HttpApiBuilder.group(
             return yield* error
           }
           return yield* orders.register(toOrderDetails({ ...payload, BuyerID: buyerId }), payload)
-        }),
+        }).pipe(Effect.mapError(toApiError)),
 
       getOrder: ({ params }) =>
-        authorize("read", params.OrderReqID).pipe(Effect.andThen(orders.get(params.OrderReqID))),
+        authorize("read", params.OrderReqID).pipe(
+          Effect.andThen(orders.get(params.OrderReqID)),
+          Effect.mapError(toApiError),
+        ),
 
       messages: ({ params }) =>
         authorize("readMessages", params.OrderReqID).pipe(
           Effect.andThen(orders.get(params.OrderReqID)),
           Effect.andThen(topicMessages(params.OrderReqID)),
+          Effect.mapError(toApiError),
         ),
 
       initiate: ({ payload: body }) =>
@@ -186,28 +199,31 @@ const OrdersGroup = HttpApiBuilder.group(
             })
           }
           return yield* orders.initiate(command.success, payload)
-        }),
+        }).pipe(Effect.mapError(toApiError)),
 
       followUp: ({ payload }) =>
         Effect.gen(function* () {
           const command = toFollowUpCommand(payload, newUuid)
           yield* authorizeOperation("followup", command.orderReqId, payload, { sessionId: payload.SessionID })
           return yield* orders.followUp(command, payload)
-        }),
+        }).pipe(Effect.mapError(toApiError)),
 
       finalize: ({ params, payload }) =>
         authorizeOperation("finalize", params.OrderReqID, payload ?? null).pipe(
           Effect.andThen(orders.finalise(toFinaliseCommand(params.OrderReqID, payload, newUuid), payload ?? null)),
+          Effect.mapError(toApiError),
         ),
 
       pause: ({ params, payload }) =>
         authorizeOperation("pause", params.OrderReqID, payload ?? null).pipe(
           Effect.andThen(orders.pause(toPauseCommand(params.OrderReqID, payload, newUuid), payload ?? null)),
+          Effect.mapError(toApiError),
         ),
 
       resume: ({ params, payload }) =>
         authorizeOperation("resume", params.OrderReqID, payload ?? null).pipe(
           Effect.andThen(orders.resume(toResumeCommand(params.OrderReqID, payload, newUuid), payload ?? null)),
+          Effect.mapError(toApiError),
         ),
 
       events: ({ params, query, headers }) =>
@@ -217,7 +233,7 @@ const OrdersGroup = HttpApiBuilder.group(
           yield* authorize("watch", params.OrderReqID)
           // EventSource sends Last-Event-ID on reconnects, with the original URL: the header wins.
           return yield* sse.respond(params.OrderReqID, Number(headers["last-event-id"] ?? query.from_seq ?? "0"))
-        }),
+        }).pipe(Effect.mapError(toApiError)),
     })
   }),
 )

@@ -17,7 +17,6 @@
  * ids and texts without surrounding spaces, enum values as listed, numbers as numbers or plain
  * decimal strings; what it allows is always accepted here.
  */
-import type { ErrorDetail } from "@dcent/shared/http/errors"
 import {
   aliasForm,
   decimalStringPattern,
@@ -56,7 +55,7 @@ import type {
   Product,
   ResumeCommand,
 } from "./domain.ts"
-import { InvalidRequest } from "./errors.ts"
+import { InlineDetailsIncomplete } from "./errors.ts"
 
 // --- building blocks ---------------------------------------------------------------------------
 
@@ -285,7 +284,7 @@ export const InitiateBody = Schema.Struct({
 export type InitiateBody = typeof InitiateBody.Type
 
 /** Inline details must be complete; a partial set is a 400 naming what is missing. */
-export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCommand, InvalidRequest> => {
+export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCommand, InlineDetailsIncomplete> => {
   const orderReqId = orderReqIdOf(body)
   const notificationType = notificationTypeOf(body)
   const given = requiredInlineFields.filter((field) => body[field] !== undefined)
@@ -304,11 +303,7 @@ export const toInitiateCommand = (body: InitiateBody): Result.Result<InitiateCom
     DeliveryDate === undefined
   ) {
     const missing = requiredInlineFields.filter((field) => body[field] === undefined)
-    const details: Array<ErrorDetail> = missing.map((field) => ({
-      path: `body.${field}`,
-      problem: `Missing key (inline order details need ${requiredInlineFields.join(", ")})`,
-    }))
-    return Result.fail(InvalidRequest.of("the inline order details are incomplete", details))
+    return Result.fail(new InlineDetailsIncomplete({ orderReqId, missing, required: requiredInlineFields }))
   }
   const details = toOrderDetails({
     OrderReqID: orderReqId,

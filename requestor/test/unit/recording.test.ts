@@ -1,19 +1,16 @@
 /**
  * What the stream holder commits with each recorded event, the request that (re)opens a stream,
- * the mapping of processor failures to REST answers, and the SSE wire format.
+ * and the SSE wire format.
  */
 
 import { liveOrdersKeyOf, retentionKeyOf } from "@dcent/shared/archive/Archiver"
 import { Priority as ProtoPriority } from "@dcent/shared/generated/dcent/orders/v1/order"
 import { eventStatuses, type OrderEventRecord } from "@dcent/shared/orders/events"
-import { Status } from "nice-grpc"
 import { describe, expect, it } from "vitest"
 import { sseMessage } from "../../src/buyer-streams/sse.ts"
 import type { StoredOrder } from "../../src/orders/domain.ts"
 import { followUpFingerprint } from "../../src/orders/fingerprint.ts"
 import { Keys } from "../../src/orders/OrderStore.ts"
-import { fromProcessorError } from "../../src/orders/processorErrors.ts"
-import { ProcessorCallError } from "../../src/processor/ProcessorClient.ts"
 import {
   commitFor,
   messagesFor,
@@ -156,59 +153,6 @@ describe("the stream request", () => {
       deliveryDate: "2025-11-01",
       fromSeq: 12,
     })
-  })
-})
-
-describe("processor failures as REST answers", () => {
-  const failure = (code: Status, details = "", reason?: string) =>
-    fromProcessorError(
-      new ProcessorCallError({ method: "FinaliseOrder", code, details, ...(reason === undefined ? {} : { reason }) }),
-    )
-
-  it.each([
-    [Status.NOT_FOUND, "NotFound", "not_found"],
-    [Status.FAILED_PRECONDITION, "Conflict", "wrong_state"],
-    [Status.ALREADY_EXISTS, "Conflict", "wrong_state"],
-    [Status.INVALID_ARGUMENT, "InvalidRequest", "invalid_request"],
-    [Status.UNAVAILABLE, "Unavailable", "unavailable"],
-    [Status.DEADLINE_EXCEEDED, "Unavailable", "unavailable"],
-    [Status.INTERNAL, "UpstreamFailed", "processor_error"],
-    [Status.UNIMPLEMENTED, "UpstreamFailed", "processor_error"],
-  ])("gRPC %s → %s (%s)", (code, tag, errorCode) => {
-    const error = failure(code, "the text")
-    expect([error._tag, error.code]).toEqual([tag, errorCode])
-  })
-
-  it("uses the processor's reason (ErrorInfo / trailer) as the code, never the message text", () => {
-    expect(failure(Status.FAILED_PRECONDITION, "order ORD-7 is paused", "order_paused")).toMatchObject({
-      code: "order_paused",
-      message: "order ORD-7 is paused",
-    })
-    expect(failure(Status.NOT_FOUND, "no PROP-9", "proposal_not_found").code).toBe("proposal_not_found")
-    // A message that looks like "reason: text" is only text.
-    expect(failure(Status.NOT_FOUND, "proposal_not_found: no PROP-9").code).toBe("not_found")
-  })
-
-  it("503 carries Retry-After seconds", () => {
-    const error = failure(Status.UNAVAILABLE, "connect ECONNREFUSED")
-    expect(error._tag === "Unavailable" && error.retryAfterSeconds).toBe(5)
-    expect(error.message).toContain("processor is unavailable")
-  })
-
-  it("RESOURCE_EXHAUSTED (the processor's admission control) → 503 overloaded with the processor's retry hint", () => {
-    const error = fromProcessorError(
-      new ProcessorCallError({
-        method: "ProcessFollowUp",
-        code: Status.RESOURCE_EXHAUSTED,
-        details: "overloaded (grpc_unary): 1024 already in flight; retry after 2 s",
-        reason: "overloaded",
-        retryAfterSeconds: 2,
-      }),
-    )
-    expect(error).toMatchObject({ _tag: "Unavailable", code: "overloaded", retryAfterSeconds: 2 })
-    expect(error.details).toEqual([{ path: "processor", problem: expect.stringContaining("1024 already in flight") }])
-    // Without the trailers: still 503, retry after 1 s.
-    expect(failure(Status.RESOURCE_EXHAUSTED, "busy")).toMatchObject({ code: "overloaded", retryAfterSeconds: 1 })
   })
 })
 

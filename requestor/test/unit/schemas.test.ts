@@ -5,6 +5,7 @@
 import { issueDetails } from "@dcent/shared/http/errors"
 import { Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import { toApiError } from "../../src/http/errors.ts"
 import {
   FinaliseBody,
   FollowUpBody,
@@ -236,7 +237,8 @@ describe("initiate body", () => {
       ok(InitiateBody, { OrderReqID: "ORD-100", SessionID: "S-1", Industry: "Electronics", Priority: "LOW" }),
     )
     if (Result.isSuccess(command)) throw new Error("expected a failure")
-    expect(command.failure.details.map((detail) => detail.path)).toEqual([
+    expect(command.failure.missing).toEqual(["BuyerID", "Location", "Products", "DeliveryDate"])
+    expect(toApiError(command.failure).details.map((detail) => detail.path)).toEqual([
       "body.BuyerID",
       "body.Location",
       "body.Products",
