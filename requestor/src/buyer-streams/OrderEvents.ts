@@ -8,8 +8,15 @@
  * for long-lived streams when the service stops; each protocol then sends its "reconnect
  * elsewhere from your last seq" signal.
  */
-import { type FollowedEvent, type FollowSet, OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
+import {
+  type EventLogError,
+  isRetryLater,
+  OrderEventLog,
+  type OrderFollowedEvent,
+  type OrderFollowSet,
+} from "@dcent/shared/orders/OrderEventLog"
 import { Context, Effect, Layer } from "effect"
 import { decodeArchivedEvents } from "../orders/archivedEvents.ts"
 import { NotFound, Unavailable } from "../orders/errors.ts"
@@ -115,11 +122,11 @@ class WatchState implements Watch {
 /** Every open watch of the process, over one follow set and one taker fiber. */
 class WatchHub {
   private readonly watches = new Map<string, WatchState>()
-  private readonly set: FollowSet
+  private readonly set: OrderFollowSet
   private counter = 0
   shuttingDown = false
 
-  constructor(set: FollowSet) {
+  constructor(set: OrderFollowSet) {
     this.set = set
   }
 
@@ -149,7 +156,7 @@ class WatchHub {
     if (this.watches.get(watch.key) === watch) this.set.add(watch.key, watch.orderReqId, watch.lastQueued)
   }
 
-  deliver(events: ReadonlyArray<FollowedEvent>) {
+  deliver(events: ReadonlyArray<OrderFollowedEvent>) {
     for (const { key, record } of events) {
       const watch = this.watches.get(key)
       if (watch === undefined || record.seq <= watch.lastQueued) continue
@@ -196,7 +203,7 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       while (true) {
         const taken = yield* set.take.pipe(Effect.result)
         if (taken._tag === "Failure") {
-          hub.endAll({ _tag: "Failed", error: Unavailable.of("redis", taken.failure.reason) })
+          hub.endAll({ _tag: "Failed", error: Unavailable.of("redis", taken.failure.detail) })
           continue
         }
         for (const { record } of taken.success) yield* deliverySpan(record)
@@ -204,8 +211,8 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       }
     }).pipe(Effect.forkScoped)
 
-    const toUnavailable = (error: { readonly unavailable: boolean; readonly message: string }) =>
-      error.unavailable ? Effect.fail(Unavailable.of("redis", error.message)) : Effect.die(error)
+    const toUnavailable = (error: EventLogError) =>
+      isRetryLater(error) ? Effect.fail(Unavailable.of("redis", error.message)) : Effect.die(error)
 
     /** The events after `from` of an order that left Redis. */
     const archived = (orderReqId: string, from: number) =>

@@ -22,8 +22,8 @@
 
 import { Topics } from "@dcent/shared/broker/topics"
 import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
-import { type EventLogError, OrderEventLog, type StateWrite } from "@dcent/shared/eventlog/OrderEventLog"
 import { FollowUpOutcome } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
+import { type EventLogError, isRetryLater, OrderEventLog, type StateWrite } from "@dcent/shared/orders/OrderEventLog"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { Context, Effect, Layer, Stream } from "effect"
 import { watchLinks } from "../buyer-streams/links.ts"
@@ -71,8 +71,9 @@ export interface OrdersShape {
   readonly registerIfAbsent: (details: OrderDetails) => Effect.Effect<boolean, Unavailable>
 }
 
+/** An outage or contention is worth a retry later (503 + Retry-After); anything else is a bug (500). */
 const eventLogFailure = (error: EventLogError) =>
-  error.unavailable ? Effect.fail(Unavailable.of("redis", error.reason, undefined, error)) : Effect.die(error)
+  isRetryLater(error) ? Effect.fail(Unavailable.of("redis", error.detail, undefined, error)) : Effect.die(error)
 
 const deliveryView = (result: NonNullable<StoredFollowUp["results"]>[number]): FollowUpDelivery => ({
   ProposalID: result.proposalId,
@@ -92,7 +93,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
     const watch = (orderReqId: string) => watchLinks(orderReqId, config.grpcPort)
 
     const commit = (orderReqId: string, writes: ReadonlyArray<StateWrite>) =>
-      eventLog.append(orderReqId, [], { writes }).pipe(Effect.catch(eventLogFailure), Effect.asVoid)
+      eventLog.commitWrites(orderReqId, writes).pipe(Effect.catch(eventLogFailure))
 
     /** The order's events: from Redis, or from the archive once it left Redis. */
     const eventsOf = (order: StoredOrder) =>

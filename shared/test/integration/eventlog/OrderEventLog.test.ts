@@ -2,8 +2,8 @@
 import { createHash } from "node:crypto"
 import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { OrderEventLog, outboxStreamKey } from "../../../src/eventlog/OrderEventLog.ts"
 import { makeDraft, type OrderEventRecord } from "../../../src/orders/events.ts"
+import { OrderEventLog, outboxStreamKey } from "../../../src/orders/OrderEventLog.ts"
 import { keyShardOf, orderTag } from "../../../src/redis/keys.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
 import { deleteKeys, eventually, rawClient, redisLayer, testPrefix } from "./support.ts"
@@ -228,7 +228,8 @@ describe("OrderEventLog", () => {
         )
         expect(error._tag).toBe("EventLogError")
         expect(error.message).toContain("WRONGTYPE")
-        expect(error.unavailable).toBe(false)
+        expect(error.reason).toBe("Refused")
+        expect(error.cause).toBeDefined()
         expect(yield* log.lastSeq("ORD-X")).toBe(0)
         expect(
           yield* Effect.promise(() => redis.client.exists(inOrder("ORD-X", "order:ORD-X:status"), outboxOf("ORD-X"))),
@@ -247,7 +248,8 @@ describe("OrderEventLog", () => {
         const bad = yield* Effect.flip(
           log.append("ORD-X", [draft(3)], { writes: [{ op: "zadd", key: "z", score: Number.NaN, member: "m" }] }),
         )
-        expect(bad.reason).toContain("score must be a finite number")
+        expect(bad.reason).toBe("Refused")
+        expect(bad.detail).toContain("score must be a finite number")
         const badDraft = yield* Effect.flip(log.append("ORD-X", [{ ...draft(4), eventId: "" }]))
         expect(badDraft._tag).toBe("EventLogError")
         expect(yield* log.lastSeq("ORD-X")).toBe(1)
