@@ -662,7 +662,7 @@ export const makeEventLog = <Draft extends TracedEvent, Rec extends LoggedEvent>
           signal = undefined
         })
       })
-      /** What `waiter` emits of `records` (beyond its cursor, up to its order's final event). */
+      /** What `waiter` emits of `records` (beyond its cursor, up to its log's last event). */
       const emit = (waiter: Waiter<Rec>, records: ReadonlyArray<Rec>, out: Array<FollowedEvent<Rec>>) => {
         const key = keyOf.get(waiter) as string
         for (const record of records) {
