@@ -15,7 +15,6 @@
  * A failed read of the log ends the call with UNAVAILABLE (the caller reconnects and opens its
  * orders again from their last seqs); so does the server shutting down.
  */
-
 import type {
   OrderStreamRequest,
   OrderStreamsRequest,

@@ -8,7 +8,6 @@
  * for long-lived streams when the service stops; each protocol then sends its "reconnect
  * elsewhere from your last seq" signal.
  */
-
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
 import {
   type EventLogError,
