@@ -32,15 +32,15 @@ import { Topics } from "@dcent/shared/broker/topics"
 import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
 import { WakeUps } from "@dcent/shared/coordination/WakeUps"
-import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { ArchiveMetricsLive } from "@dcent/shared/metrics/archive"
 import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
 import { queueDepthMetrics, semaphoreMetrics, withQueueMetrics } from "@dcent/shared/metrics/coordination"
-import { withEventLogMetrics } from "@dcent/shared/metrics/eventLog"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { OutboxMetricsLive } from "@dcent/shared/metrics/outbox"
 import { RedisMetricsLive } from "@dcent/shared/metrics/redis"
-import { MessageKeys } from "@dcent/shared/orders/topicMessage"
+import { OrderEventLog, withOrderEventMetrics } from "@dcent/shared/orders/OrderEventLog"
+import { deadLetterReportsOn, MessageKeys } from "@dcent/shared/orders/topicMessage"
+import { Outbox } from "@dcent/shared/outbox/Outbox"
 import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { rateLimitConfig } from "@dcent/shared/ratelimit/config"
@@ -72,7 +72,8 @@ const StorageLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ProcessorConfig
     return Layer.mergeAll(
-      withEventLogMetrics(OrderEventLog.layer),
+      withOrderEventMetrics(OrderEventLog.layer),
+      Outbox.layer,
       DistributedSemaphore.layer,
       withQueueMetrics(PriorityQueue.layerWith({ agingWindowMs: config.dispatchAgingMs })),
       SellerDirectory.layer,
@@ -80,8 +81,7 @@ const StorageLive = Layer.unwrap(
       OutboxRelay.layer({
         consumerName: `${hostname()}:processor:${config.grpcPort}`,
         // Entries that can never be published are reported on PRP_FAILURES (the dead-letter path).
-        deadLetterTopic: Topics.ProposalFailures,
-        deadLetterKey: MessageKeys.ProposalSubmission,
+        deadLetterReport: deadLetterReportsOn(Topics.ProposalFailures, MessageKeys.ProposalSubmission),
       }),
       // The semaphore and the queue wait for wake-ups on one subscriber connection.
     ).pipe(Layer.provide(WakeUps.layer))

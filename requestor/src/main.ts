@@ -30,14 +30,14 @@ import { BrokerLive } from "@dcent/shared/bootstrap/broker"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
 import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
 import { Topics } from "@dcent/shared/broker/topics"
-import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { ArchiveMetricsLive } from "@dcent/shared/metrics/archive"
 import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
-import { withEventLogMetrics } from "@dcent/shared/metrics/eventLog"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { OutboxMetricsLive } from "@dcent/shared/metrics/outbox"
 import { RedisMetricsLive } from "@dcent/shared/metrics/redis"
-import { MessageKeys } from "@dcent/shared/orders/topicMessage"
+import { OrderEventLog, withOrderEventMetrics } from "@dcent/shared/orders/OrderEventLog"
+import { deadLetterReportsOn, MessageKeys } from "@dcent/shared/orders/topicMessage"
+import { Outbox } from "@dcent/shared/outbox/Outbox"
 import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { rateLimitConfig } from "@dcent/shared/ratelimit/config"
@@ -63,7 +63,7 @@ const InfraLive = Layer.mergeAll(Redis.layer({ keyPrefix: redisKeyPrefix }), Top
 )
 
 /** The event log and what reads or writes it, over Redis. */
-const StorageLive = Layer.mergeAll(withEventLogMetrics(OrderEventLog.layer), OrderStore.layer)
+const StorageLive = Layer.mergeAll(withOrderEventMetrics(OrderEventLog.layer), Outbox.layer, OrderStore.layer)
 
 const OrdersLive = Orders.layer.pipe(
   Layer.provideMerge(Layer.mergeAll(StreamHolder.layer, OrderFailureReports.layer)),
@@ -89,8 +89,7 @@ const OutboxRelayLive = Layer.unwrap(
     OutboxRelay.layer({
       consumerName: `requestor@${hostname()}:${config.httpPort}`,
       // Entries that can never be published are reported on REQ_failures (the dead-letter path).
-      deadLetterTopic: Topics.RequestFailures,
-      deadLetterKey: MessageKeys.OrderUpdates,
+      deadLetterReport: deadLetterReportsOn(Topics.RequestFailures, MessageKeys.OrderUpdates),
     }),
   ),
 )

@@ -155,7 +155,7 @@ const commitEntries = async (prefix: string, topic: string, perSecond = 0) => {
         const encoded = encodeCommit({
           expectedLastSeq: -1,
           channel,
-          orderReqId: key,
+          logId: key,
           events: [],
           outbox: [message],
           writes: [],

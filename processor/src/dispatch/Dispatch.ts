@@ -396,9 +396,7 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
             Effect.catchCause((cause) => {
               // Redis unreachable (e.g. still connecting) is reported by /readyz; keep the log quiet.
               const failure = cause.reasons.find(Cause.isFailReason)?.error
-              const unavailable =
-                isCoordinationOutage(failure) ||
-                (failure !== undefined && "unavailable" in failure && failure.unavailable === true)
+              const unavailable = isCoordinationOutage(failure)
               return (unavailable ? Effect.logDebug : Effect.logWarning)("dispatch worker round failed", cause).pipe(
                 Effect.annotateLogs({ worker }),
                 Effect.andThen(Effect.sleep("1 second")),

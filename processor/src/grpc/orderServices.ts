@@ -20,7 +20,6 @@
  */
 import { callCaller, callPrincipal, permissionDenied } from "@dcent/shared/auth/grpc"
 import { isUnrestricted } from "@dcent/shared/auth/Principal"
-import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import {
   type FinaliseOrderResponse,
   FollowUpOutcome,
@@ -40,6 +39,7 @@ import { type DisconnectReason, DisconnectReasons, StreamKinds } from "@dcent/sh
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { streamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events"
+import { OrderEventLog } from "@dcent/shared/orders/OrderEventLog"
 import { withCallSpan } from "@dcent/shared/telemetry/grpc"
 import { Cause, Data, Effect, Exit, Option, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"

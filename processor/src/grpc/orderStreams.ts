@@ -1,6 +1,6 @@
 /**
  * `ProcessOrderStreams`: many orders' streams on one call (the requestor holds one per shard of
- * its live orders). An order on such a call costs a member of one `FollowSet` — no fiber,
+ * its live orders). An order on such a call costs a member of one `OrderFollowSet` — no fiber,
  * Effect stream, span or HTTP/2 stream of its own — so a processor can serve 100,000 live orders.
  *
  *   open  ─▶ open the order as `ProcessOrderStream` does (at most `openConcurrency` at a time per
@@ -15,7 +15,6 @@
  * A failed read of the log ends the call with UNAVAILABLE (the caller reconnects and opens its
  * orders again from their last seqs); so does the server shutting down.
  */
-import type { EventLogError, FollowSet, OrderEventLogShape } from "@dcent/shared/eventlog/OrderEventLog"
 import type {
   OrderStreamRequest,
   OrderStreamsRequest,
@@ -25,6 +24,7 @@ import { grpcError } from "@dcent/shared/grpc/errorDetails"
 import { type DisconnectReason, DisconnectReasons } from "@dcent/shared/metrics/catalogue"
 import type { StreamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events"
+import type { EventLogError, OrderEventLogShape, OrderFollowSet } from "@dcent/shared/orders/OrderEventLog"
 import { openSpanAttributes, openSpanName } from "@dcent/shared/orders/streams"
 import { continueFrom, type TraceCarrier, traceparentHeader } from "@dcent/shared/telemetry/traceContext"
 import { Cause, type Context, Effect, Exit, Semaphore, Stream } from "effect"
@@ -74,7 +74,7 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
     call: CallContext,
   ): AsyncGenerator<OrderStreamsResponse> {
     await options.authorize?.(call)
-    const set: FollowSet = await runPromise(options.eventLog.followSet)
+    const set: OrderFollowSet = await runPromise(options.eventLog.followSet)
     const answers: Array<OrderStreamsResponse> = []
     /** The latest command per order: an open finishing after a later command is dropped. */
     const latest = new Map<string, number>()
@@ -238,5 +238,5 @@ const unavailable = (error: EventLogError, call: CallContext) =>
   grpcError(call, {
     status: Status.UNAVAILABLE,
     code: "unavailable",
-    message: `the orders' event log is unavailable: ${error.reason}`,
+    message: `the orders' event log is unavailable: ${error.detail}`,
   })

@@ -20,9 +20,11 @@ import type { ArchiveUnavailable } from "@dcent/shared/archive/errors"
 import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
 import { seqOfStreamId } from "@dcent/shared/eventlog/encoding"
-import { type EventLogError, OrderEventLog, orderEventsKey } from "@dcent/shared/eventlog/OrderEventLog"
 import type { OutboxEntry, StateWrite } from "@dcent/shared/eventlog/types"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
+import { type EventLogError, isRetryLater, OrderEventLog, orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
+import type { OutboxError } from "@dcent/shared/outbox/errors"
+import { Outbox } from "@dcent/shared/outbox/Outbox"
 import type { RedisError, RedisUnavailable } from "@dcent/shared/redis/errors"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
@@ -88,7 +90,17 @@ const decodeProposal = Schema.decodeUnknownEffect(ProposalJson)
 const redisUnavailable = (error: RedisUnavailable | RedisError) =>
   new Unavailable({ dependency: "redis", reason: error.message })
 
-const eventLogUnavailable = (error: EventLogError) => new Unavailable({ dependency: "redis", reason: error.message })
+/**
+ * An outage or contention of the event log is worth a retry later (503 + Retry-After); a refused
+ * commit or an unreadable log is a bug (500).
+ */
+const eventLogFailure = (error: EventLogError) =>
+  isRetryLater(error) ? Effect.fail(new Unavailable({ dependency: "redis", reason: error.message })) : Effect.die(error)
+
+const outboxUnavailable = (error: OutboxError) =>
+  error.reason === "Unavailable"
+    ? Effect.fail(new Unavailable({ dependency: "redis", reason: error.message }))
+    : Effect.die(error)
 
 const sha1 = (value: string) => createHash("sha1").update(value).digest("hex")
 
@@ -170,6 +182,7 @@ export const makeOrders = () =>
     const redis = yield* Redis
     const archive = yield* ArchiveStore
     const eventLog = yield* OrderEventLog
+    const outbox = yield* Outbox
     const queue = yield* PriorityQueue
     const config = yield* ProcessorConfig
     const orderExpiryMs = config.orderExpiryMinutes * 60_000
@@ -330,9 +343,9 @@ export const makeOrders = () =>
             guards: [{ key: Keys.order(orderReqId), sha1: read.sha1 }],
           })
           .pipe(
-            Effect.mapError(eventLogUnavailable),
             // An outcome we do not know (Redis failed mid-way): what we remember may be stale.
             Effect.tapError(() => Effect.sync(() => recentStates.forget(orderReqId))),
+            Effect.catch(eventLogFailure),
           )
         if (outcome._tag === "Conflict") {
           recentStates.forget(orderReqId)
@@ -410,9 +423,7 @@ export const makeOrders = () =>
 
     const publish = Effect.fn("Orders.publish")(function* (orderReqId: string, entries: ReadonlyArray<OutboxEntry>) {
       if (entries.length === 0) return
-      yield* eventLog
-        .append(orderReqId === "" ? "-" : orderReqId, [], { extraOutbox: entries })
-        .pipe(Effect.mapError(eventLogUnavailable))
+      yield* outbox.add(orderReqId === "" ? "-" : orderReqId, entries).pipe(Effect.catch(outboxUnavailable))
     })
 
     return { get, find, run, open, enqueueDispatch, publish } satisfies OrdersShape

@@ -10,7 +10,7 @@
  * operator, its buyer, and the sellers selected for it (who see only their own proposals).
  */
 import { hasRole, isUnrestricted } from "@dcent/shared/auth/Principal"
-import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
+import { OrderEventLog } from "@dcent/shared/orders/OrderEventLog"
 import { allKeyShards } from "@dcent/shared/redis/keys"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Effect, Option } from "effect"

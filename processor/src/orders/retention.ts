@@ -20,8 +20,8 @@ import {
   type SourceSnapshot,
 } from "@dcent/shared/archive/Archiver"
 import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
-import { orderEventsKey } from "@dcent/shared/eventlog/OrderEventLog"
 import type { StateWrite } from "@dcent/shared/eventlog/types"
+import { orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Effect, Schema } from "effect"
 import { encodeOrderState, Keys, type OrderState, OrderStateJson, ProposalJson, withProposals } from "./model.ts"

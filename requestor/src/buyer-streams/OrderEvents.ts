@@ -8,8 +8,14 @@
  * for long-lived streams when the service stops; each protocol then sends its "reconnect
  * elsewhere from your last seq" signal.
  */
-import { type FollowedEvent, type FollowSet, OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
+import {
+  type EventLogError,
+  isRetryLater,
+  OrderEventLog,
+  type OrderFollowedEvent,
+  type OrderFollowSet,
+} from "@dcent/shared/orders/OrderEventLog"
 import { Context, Effect, Layer } from "effect"
 import { decodeArchivedEvents } from "../orders/archivedEvents.ts"
 import { OrderNotFound, StorageUnavailable } from "../orders/errors.ts"
@@ -118,11 +124,11 @@ class WatchState implements Watch {
 /** Every open watch of the process, over one follow set and one taker fiber. */
 class WatchHub {
   private readonly watches = new Map<string, WatchState>()
-  private readonly set: FollowSet
+  private readonly set: OrderFollowSet
   private counter = 0
   shuttingDown = false
 
-  constructor(set: FollowSet) {
+  constructor(set: OrderFollowSet) {
     this.set = set
   }
 
@@ -152,7 +158,7 @@ class WatchHub {
     if (this.watches.get(watch.key) === watch) this.set.add(watch.key, watch.orderReqId, watch.lastQueued)
   }
 
-  deliver(events: ReadonlyArray<FollowedEvent>) {
+  deliver(events: ReadonlyArray<OrderFollowedEvent>) {
     for (const { key, record } of events) {
       const watch = this.watches.get(key)
       if (watch === undefined || record.seq <= watch.lastQueued) continue
@@ -201,7 +207,7 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
         if (taken._tag === "Failure") {
           hub.endAll({
             _tag: "Failed",
-            error: new StorageUnavailable({ storage: "redis", problem: taken.failure.reason, cause: taken.failure }),
+            error: new StorageUnavailable({ storage: "redis", problem: taken.failure.detail, cause: taken.failure }),
           })
           continue
         }
@@ -210,9 +216,9 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       }
     }).pipe(Effect.forkScoped)
 
-    const toUnavailable = (error: { readonly unavailable: boolean; readonly message: string }) =>
-      error.unavailable
-        ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.message, cause: error }))
+    const toUnavailable = (error: EventLogError) =>
+      isRetryLater(error)
+        ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.detail, cause: error }))
         : Effect.die(error)
 
     /** The events after `from` of an order that left Redis. */

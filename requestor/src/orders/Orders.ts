@@ -22,8 +22,8 @@
 
 import { Topics } from "@dcent/shared/broker/topics"
 import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
-import { type EventLogError, OrderEventLog, type StateWrite } from "@dcent/shared/eventlog/OrderEventLog"
 import { FollowUpOutcome } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
+import { type EventLogError, isRetryLater, OrderEventLog, type StateWrite } from "@dcent/shared/orders/OrderEventLog"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { Context, Effect, Layer, Stream } from "effect"
 import { watchLinks } from "../buyer-streams/links.ts"
@@ -94,10 +94,10 @@ export type ProcessorActionError =
   | ProcessorError
   | StorageUnavailable
 
-/** The event log failed: Redis is down (a typed failure), or something that is a defect. */
+/** An outage or contention is worth a retry later (503 + Retry-After); anything else is a bug (500). */
 const eventLogFailure = (error: EventLogError) =>
-  error.unavailable
-    ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.reason, cause: error }))
+  isRetryLater(error)
+    ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.detail, cause: error }))
     : Effect.die(error)
 
 const deliveryView = (result: NonNullable<StoredFollowUp["results"]>[number]): FollowUpDelivery => ({
@@ -118,7 +118,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
     const watch = (orderReqId: string) => watchLinks(orderReqId, config.grpcPort)
 
     const commit = (orderReqId: string, writes: ReadonlyArray<StateWrite>) =>
-      eventLog.append(orderReqId, [], { writes }).pipe(Effect.catch(eventLogFailure), Effect.asVoid)
+      eventLog.commitWrites(orderReqId, writes).pipe(Effect.catch(eventLogFailure))
 
     /** The order's events: from Redis, or from the archive once it left Redis. */
     const eventsOf = (order: StoredOrder) =>

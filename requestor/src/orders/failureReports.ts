@@ -1,14 +1,14 @@
 /**
  * `REQ_failures`: every failed buyer operation is published there (with the reason and the
- * request), committed through the event log's outbox like any other topic message. The one
+ * request), added to the outbox (`Outbox.add`) like any other topic message. The one
  * publishing path: `Orders` reports its operations' failures, the order handlers their policy
  * refusals, and the HttpApi middleware (`./failures.ts`) requests refused before they reach a
  * handler.
  */
 import { Topics } from "@dcent/shared/broker/topics"
-import { OrderEventLog } from "@dcent/shared/eventlog/OrderEventLog"
 import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedRequests"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
+import { Outbox } from "@dcent/shared/outbox/Outbox"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
 import { Context, Effect, Layer, Option } from "effect"
 import { statusOf, toApiError } from "../http/errors.ts"
@@ -60,7 +60,7 @@ export class OrderFailureReports extends Context.Service<OrderFailureReports, Or
 ) {
   static readonly make = Effect.gen(function* () {
     const store = yield* OrderStore
-    const eventLog = yield* OrderEventLog
+    const outbox = yield* Outbox
     const pendingReports = yield* Effect.serviceOption(PendingReports)
 
     const report = (operation: Operation, failure: RequestFailure, failed: FailedRequest) => {
@@ -85,10 +85,10 @@ export class OrderFailureReports extends Context.Service<OrderFailureReports, Or
             Request: failed.request ?? null,
           },
         })
-        yield* eventLog.append(orderReqId, [], { extraOutbox: [message] }).pipe(
+        yield* outbox.add(orderReqId, [message]).pipe(
           // Redis (the outbox) is down: hold the report and commit it once Redis is back.
           Effect.catchIf(
-            (error) => error.unavailable && Option.isSome(pendingReports),
+            (error) => error.reason === "Unavailable" && Option.isSome(pendingReports),
             () => (Option.isSome(pendingReports) ? pendingReports.value.defer(orderReqId, [message]) : Effect.void),
           ),
         )
@@ -118,7 +118,7 @@ export class OrderFailureReports extends Context.Service<OrderFailureReports, Or
     return OrderFailureReports.of({ report, rejected, reported })
   })
 
-  static readonly layer: Layer.Layer<OrderFailureReports, never, OrderStore | OrderEventLog> = Layer.effect(
+  static readonly layer: Layer.Layer<OrderFailureReports, never, OrderStore | Outbox> = Layer.effect(
     OrderFailureReports,
     OrderFailureReports.make,
   )

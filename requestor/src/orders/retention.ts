@@ -19,7 +19,7 @@ import {
   type SourceSnapshot,
 } from "@dcent/shared/archive/Archiver"
 import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
-import { orderEventsKey } from "@dcent/shared/eventlog/OrderEventLog"
+import { orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Effect } from "effect"
 import { Keys } from "./OrderStore.ts"

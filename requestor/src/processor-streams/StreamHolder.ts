@@ -37,7 +37,6 @@
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 import { shardLeases, shardOf } from "@dcent/shared/coordination/ShardLeases"
-import { OrderEventLog, type SeqGap } from "@dcent/shared/eventlog/OrderEventLog"
 import type { OrderEvent } from "@dcent/shared/generated/dcent/orders/v1/order"
 import type {
   OrderStreamOpened,
@@ -49,6 +48,7 @@ import { DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { type StreamTracker, streamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventFromProto } from "@dcent/shared/orders/events"
+import { OrderEventLog, type SeqGap } from "@dcent/shared/orders/OrderEventLog"
 import { openSpanAttributes, openSpanName } from "@dcent/shared/orders/streams"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { subscribeToChannel } from "@dcent/shared/redis/subscriber"
@@ -227,7 +227,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
             }),
           )
           // Keep `live-orders` honest (best effort).
-          yield* eventLog.append(orderReqId, [], { writes: [dropLiveWrite(orderReqId)] }).pipe(Effect.ignore)
+          yield* eventLog.commitWrites(orderReqId, [dropLiveWrite(orderReqId)]).pipe(Effect.ignore)
           return
         }
         member.sessionId = sessionOf(order)

@@ -10,10 +10,10 @@
  * And the `OrderStreamRequest` that opens (or re-opens) the order's stream.
  */
 import { Topics } from "@dcent/shared/broker/topics"
-import type { CommitOptions, OutboxEntry, StateWrite } from "@dcent/shared/eventlog/OrderEventLog"
 import { OrderStreamRequest } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
 import { priorityToProto } from "@dcent/shared/orders/domain"
 import type { EventStatus, OrderEventRecord } from "@dcent/shared/orders/events"
+import type { OrderCommitOptions, OutboxEntry, StateWrite } from "@dcent/shared/orders/OrderEventLog"
 import { eventTopicMessage, MessageKeys } from "@dcent/shared/orders/topicMessage"
 import type { StoredOrder } from "../orders/domain.ts"
 import { retentionWrite, statusWrites, touchWrite } from "../orders/OrderStore.ts"
@@ -70,7 +70,7 @@ export const writesFor = (record: OrderEventRecord): ReadonlyArray<StateWrite> =
 }
 
 /** `sessionId`: the order's session (`sessionOf`), carried by its topic messages. */
-export const commitFor = (sessionId: string, record: OrderEventRecord): CommitOptions => ({
+export const commitFor = (sessionId: string, record: OrderEventRecord): OrderCommitOptions => ({
   writes: writesFor(record),
   outbox: (records) => records.flatMap((committed) => messagesFor(sessionId, committed)),
 })

@@ -2,23 +2,20 @@
  * Pure helpers of the event log: Redis key names, the commit script's argument layout, and
  * parsing of stream ids and pub/sub notifications. Kept apart so they can be unit-tested.
  */
-import { keyShardOf, orderTag, shardTag } from "../redis/keys.ts"
+import { outboxEntryProblem, outboxStreamKey } from "../outbox/entry.ts"
+import { keyShardOf, orderTag } from "../redis/keys.ts"
 import type { CommitCondition, OutboxEntry, StateGuard, StateWrite } from "./types.ts"
+
+export { outboxStreamKey } from "../outbox/entry.ts"
 
 /**
  * The order's event stream (relative to the service's key prefix); entry id `{seq}-0`. Tagged with
  * the order's shard (`../redis/keys.ts`), like every key one commit touches.
  */
-export const orderEventsKey = (orderReqId: string): string => `order:${orderTag(orderReqId)}:${orderReqId}:events`
+export const orderEventsKey = (logId: string): string => `order:${orderTag(logId)}:${logId}:events`
 
 /**
- * The outbox stream of an order shard (relative to the service's key prefix), read by
- * `OutboxRelay` (one reader per shard); an order's entries go to its shard's stream.
- */
-export const outboxStreamKey = (shard: number): string => `outbox:${shardTag(shard)}`
-
-/**
- * The pub/sub channel announcing commits: `<orderReqId>:<lastSeq>`, then one line per committed
+ * The pub/sub channel announcing commits: `<logId>:<lastSeq>`, then one line per committed
  * event with its JSON (so a follow that is up to date takes the events from the message and
  * needs no read). Channel names are not prefixed by ioredis, so the service's prefix is part of
  * the name.
@@ -33,8 +30,8 @@ export const seqOfStreamId = (id: string): number | undefined => {
   return Number.isSafeInteger(seq) ? seq : undefined
 }
 
-export const notificationOf = (orderReqId: string, lastSeq: number, eventsJson: ReadonlyArray<string> = []): string =>
-  [`${orderReqId}:${lastSeq}`, ...eventsJson].join("\n")
+export const notificationOf = (logId: string, lastSeq: number, eventsJson: ReadonlyArray<string> = []): string =>
+  [`${logId}:${lastSeq}`, ...eventsJson].join("\n")
 
 /**
  * Inverse of `notificationOf` (order ids may contain `:`; JSON text has no raw line breaks).
@@ -42,14 +39,14 @@ export const notificationOf = (orderReqId: string, lastSeq: number, eventsJson: 
  */
 export const parseNotification = (
   message: string,
-): { readonly orderReqId: string; readonly seq: number; readonly eventsJson: ReadonlyArray<string> } | undefined => {
+): { readonly logId: string; readonly seq: number; readonly eventsJson: ReadonlyArray<string> } | undefined => {
   const lines = message.split("\n")
   const header = lines[0] as string
   const at = header.lastIndexOf(":")
   if (at <= 0) return undefined
   const seq = Number(header.slice(at + 1))
   if (!Number.isSafeInteger(seq) || seq < 0) return undefined
-  return { orderReqId: header.slice(0, at), seq, eventsJson: lines.slice(1) }
+  return { logId: header.slice(0, at), seq, eventsJson: lines.slice(1) }
 }
 
 /** Why `write` cannot be applied, or `undefined`. */
@@ -106,7 +103,7 @@ export interface CommitInput {
   /** The log's last seq the events follow; -1 when there are no events (no check). */
   readonly expectedLastSeq: number
   readonly channel: string
-  readonly orderReqId: string
+  readonly logId: string
   /** The records' JSON, seqs `expectedLastSeq + 1 …` in order. */
   readonly events: ReadonlyArray<string>
   readonly outbox: ReadonlyArray<OutboxEntry>
@@ -128,10 +125,8 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
     if (problem !== undefined) return { _tag: "Invalid", problem }
   }
   for (const entry of input.outbox) {
-    if (typeof entry.topic !== "string" || entry.topic === "")
-      return { _tag: "Invalid", problem: "outbox: empty topic" }
-    if (typeof entry.key !== "string" || entry.key === "") return { _tag: "Invalid", problem: "outbox: empty key" }
-    if (typeof entry.payload !== "string") return { _tag: "Invalid", problem: "outbox: payload must be a string" }
+    const problem = outboxEntryProblem(entry)
+    if (problem !== undefined) return { _tag: "Invalid", problem }
   }
   const conditions = input.conditions ?? []
   for (const condition of conditions) {
@@ -146,14 +141,14 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
     }
   }
   // One hash slot (Redis Cluster): every key of the commit carries the order's shard tag.
-  const tag = orderTag(input.orderReqId)
+  const tag = orderTag(input.logId)
   const untagged = [...input.writes, ...conditions, ...guards].find((item) => !item.key.includes(tag))
   if (untagged !== undefined) {
-    return { _tag: "Invalid", problem: `key ${untagged.key} is not in the order's hash slot (no ${tag})` }
+    return { _tag: "Invalid", problem: `key ${untagged.key} is not in the log's hash slot (no ${tag})` }
   }
   const keys = [
-    orderEventsKey(input.orderReqId),
-    outboxStreamKey(keyShardOf(input.orderReqId)),
+    orderEventsKey(input.logId),
+    outboxStreamKey(keyShardOf(input.logId)),
     ...input.writes.map((write) => write.key),
     ...conditions.map((condition) => condition.key),
     ...guards.map((guard) => guard.key),
@@ -161,7 +156,7 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
   const args: Array<string> = [
     String(input.expectedLastSeq),
     input.channel,
-    input.orderReqId,
+    input.logId,
     String(input.events.length),
     String(input.outbox.length),
     String(input.writes.length),
@@ -190,7 +185,7 @@ export const encodeCommit = (input: CommitInput): EncodedCommit => {
  * nothing: a compare-and-set on state the caller read), checks every key's
  * type before the first write (a script is not rolled back on error, so nothing may fail
  * half-way), then appends the events (`{seq}-0`), the outbox entries and the state writes, and
- * publishes `notificationOf(orderReqId, lastSeq, events)` on the events channel. Returns
+ * publishes `notificationOf(logId, lastSeq, events)` on the events channel. Returns
  * `{1, newLastSeq}`.
  *
  * KEYS: events stream, outbox stream, one key per write, one key per condition, one per guard.

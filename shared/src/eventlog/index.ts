@@ -1,4 +1,4 @@
+export * from "./EventLog.ts"
 export * from "./encoding.ts"
 export * from "./errors.ts"
-export * from "./OrderEventLog.ts"
 export type * from "./types.ts"

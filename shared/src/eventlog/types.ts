@@ -2,7 +2,9 @@
  * What a commit of the event log carries besides the events: state writes applied in the same
  * atomic step, and outbox entries (messages to publish once the commit is durable).
  */
-import type { OrderEventRecord } from "../orders/events.ts"
+import type { OutboxEntry } from "../outbox/entry.ts"
+
+export type { OutboxEntry } from "../outbox/entry.ts"
 
 /**
  * One state change committed together with the events. Keys are relative to the service's
@@ -17,20 +19,17 @@ export type StateWrite =
   | { readonly op: "zrem"; readonly key: string; readonly member: string }
   | { readonly op: "sadd" | "srem"; readonly key: string; readonly member: string }
 
-/** A message to publish to the broker as `${topic}.${key}` (see `../outbox`). */
-export interface OutboxEntry {
-  readonly topic: string
-  readonly key: string
-  readonly headers: Record<string, string>
-  readonly payload: string
+/** What a commit writes besides events: state writes and outbox entries, in the same atomic step. */
+export interface StateCommit {
+  readonly writes?: ReadonlyArray<StateWrite>
+  /** Outbox entries not tied to an event (e.g. an acknowledgement, a failure message). */
+  readonly extraOutbox?: ReadonlyArray<OutboxEntry>
 }
 
-export interface CommitOptions {
-  readonly writes?: ReadonlyArray<StateWrite>
+/** What a commit of events (records `Rec`) writes besides them. */
+export interface CommitOptions<Rec> extends StateCommit {
   /** Outbox entries for the committed events (called with the records once their seqs are known). */
-  readonly outbox?: (records: ReadonlyArray<OrderEventRecord>) => ReadonlyArray<OutboxEntry>
-  /** Extra outbox entries not tied to an event (e.g. a failure message). */
-  readonly extraOutbox?: ReadonlyArray<OutboxEntry>
+  readonly outbox?: (records: ReadonlyArray<Rec>) => ReadonlyArray<OutboxEntry>
 }
 
 /**

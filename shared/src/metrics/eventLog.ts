@@ -1,16 +1,22 @@
 /**
- * `dcent_order_events_total{status}` as a decorator around `OrderEventLog`: on the processor the
- * events `append` and `appendAt` committed, on the requestor the events `record` recorded (duplicates are not
- * counted) — each counted once, after its commit.
+ * `dcent_order_events_total{status}` as a decorator around an event log (`../eventlog`): on the
+ * processor the events `append` and `appendAt` committed, on the requestor the events `record`
+ * recorded (duplicates are not counted) — each counted once, after its commit. Generic: the domain
+ * says which status label an event has (`../orders/OrderEventLog.ts`).
  */
-import { Effect, Layer } from "effect"
-import { OrderEventLog, type OrderEventLogShape } from "../eventlog/OrderEventLog.ts"
+import { type Context, Effect, Layer } from "effect"
+import type { EventLogShape } from "../eventlog/EventLog.ts"
 import type { Catalogue } from "./catalogue.ts"
 import { Metrics } from "./Metrics.ts"
 
-export const instrumentEventLog = (log: OrderEventLogShape, catalogue: Catalogue): OrderEventLogShape => {
+export const instrumentEventLog = <Draft, Rec>(
+  log: EventLogShape<Draft, Rec>,
+  catalogue: Catalogue,
+  statusOf: (record: Rec) => string,
+): EventLogShape<Draft, Rec> => {
   const counters = new Map<string, ReturnType<typeof catalogue.orderEvents.labels>>()
-  const count = (status: string) => {
+  const count = (record: Rec) => {
+    const status = statusOf(record)
     let counter = counters.get(status)
     if (counter === undefined) {
       counter = catalogue.orderEvents.labels(status)
@@ -20,19 +26,19 @@ export const instrumentEventLog = (log: OrderEventLogShape, catalogue: Catalogue
   }
   return {
     ...log,
-    append: (orderReqId, drafts, options) =>
-      log.append(orderReqId, drafts, options).pipe(
+    append: (logId, drafts, options) =>
+      log.append(logId, drafts, options).pipe(
         Effect.tap((records) =>
           Effect.sync(() => {
-            for (const record of records) count(record.status)
+            for (const record of records) count(record)
           }),
         ),
       ),
-    appendAt: (orderReqId, expectedLastSeq, drafts, options) =>
-      log.appendAt(orderReqId, expectedLastSeq, drafts, options).pipe(
+    appendAt: (logId, expectedLastSeq, drafts, options) =>
+      log.appendAt(logId, expectedLastSeq, drafts, options).pipe(
         Effect.tap((result) =>
           Effect.sync(() => {
-            if (result._tag === "Committed") for (const record of result.records) count(record.status)
+            if (result._tag === "Committed") for (const record of result.records) count(record)
           }),
         ),
       ),
@@ -40,22 +46,24 @@ export const instrumentEventLog = (log: OrderEventLogShape, catalogue: Catalogue
       log.record(event, options).pipe(
         Effect.tap((result) =>
           Effect.sync(() => {
-            if (result === "recorded") count(event.status)
+            if (result === "recorded") count(event)
           }),
         ),
       ),
   }
 }
 
-/** `layer`'s event log, counting committed events. */
-export const withEventLogMetrics = <E, R>(
-  layer: Layer.Layer<OrderEventLog, E, R>,
-): Layer.Layer<OrderEventLog, E, R | Metrics> =>
+/** `layer`'s event log (the service `log`), counting committed events by `statusOf`. */
+export const withEventLogMetrics = <I, Draft, Rec, E, R>(
+  log: Context.Service<I, EventLogShape<Draft, Rec>>,
+  statusOf: (record: Rec) => string,
+  layer: Layer.Layer<I, E, R>,
+): Layer.Layer<I, E, R | Metrics> =>
   Layer.effect(
-    OrderEventLog,
+    log,
     Effect.gen(function* () {
-      const log = yield* OrderEventLog
+      const inner = yield* log
       const { catalogue } = yield* Metrics
-      return OrderEventLog.of(instrumentEventLog(log, catalogue))
+      return instrumentEventLog(inner, catalogue, statusOf)
     }),
   ).pipe(Layer.provide(layer))

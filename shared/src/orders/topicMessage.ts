@@ -7,11 +7,12 @@
  * Reserved payload fields always win over details of the same name. For an event, the payload
  * also carries `Status` (the event status) and `ProposalID` / `FollowUpID` when set.
  *
- * The result is an `OutboxEntry`: hand it to `OrderEventLog.append/record` (`outbox` /
+ * The result is an `OutboxEntry`: hand it to the order event log's commit (`outbox` /
  * `extraOutbox`) so it is published once the change is committed.
  */
 import type { TopicName } from "../broker/topics.ts"
-import type { OutboxEntry } from "../eventlog/types.ts"
+import type { OutboxEntry } from "../outbox/entry.ts"
+import type { StreamEntry } from "../outbox/OutboxRelay.ts"
 import type { OrderEventRecord } from "./events.ts"
 
 /** The "Key" column of the original dCent README's topic table: travels as header `event-type` and payload field `Key`. */
@@ -126,3 +127,46 @@ export const eventTopicMessage = (record: OrderEventRecord, options: EventTopicM
     details: { ...record.details, ...options.details },
     ...(options.headers === undefined ? {} : { headers: options.headers }),
   })
+
+/**
+ * The failure-topic report of an outbox entry that can never be published (the relay's
+ * `deadLetterReport`): keyed by the entry's key when that is a valid subject token (its
+ * OrderReqID), else `unknown`; carries the reason and the entry as it was (`Request`). `EventID`
+ * is derived from the stream id: stable if reported twice.
+ */
+export const deadLetterReport = (
+  entry: StreamEntry,
+  reason: string,
+  topic: TopicName | (string & {}),
+  key: MessageKey | (string & {}) = "OUTBOX_DEAD_LETTER",
+): OutboxEntry => {
+  const fields = new Map<string, string>()
+  const raw = entry.fields ?? []
+  for (let i = 0; i + 1 < raw.length; i += 2) fields.set(raw[i] as string, raw[i + 1] as string)
+  const originalKey = fields.get("key") ?? ""
+  const orderReqId = /^[A-Za-z0-9_-]+$/.test(originalKey) ? originalKey : "unknown"
+  return topicMessage({
+    topic,
+    key,
+    orderReqId,
+    sessionId: "",
+    eventId: `outbox-dead:${entry.id}`,
+    message: `outbox entry could not be published: ${reason}`,
+    fields: {
+      Operation: "publish",
+      Reason: reason,
+      Request: {
+        topic: fields.get("topic") ?? null,
+        key: fields.get("key") ?? null,
+        headers: fields.get("headers") ?? null,
+        payload: fields.get("payload") ?? null,
+      },
+    },
+  })
+}
+
+/** The relay's `deadLetterReport` for a service's failure topic and message key. */
+export const deadLetterReportsOn =
+  (topic: TopicName | (string & {}), key: MessageKey | (string & {})) =>
+  (entry: StreamEntry, reason: string): OutboxEntry =>
+    deadLetterReport(entry, reason, topic, key)

@@ -1,6 +1,6 @@
 /**
- * The outbox relay: publishes the entries that `OrderEventLog.append/record` committed to the
- * `outbox` Redis stream (see `../eventlog`) to the broker, at least once.
+ * The outbox relay: publishes the entries that the event log's commits (`../eventlog`) and
+ * `Outbox.add` wrote to the outbox Redis streams (one per key shard) to the broker, at least once.
  *
  * - A consumer group (`XGROUP CREATE outbox <group> 0 MKSTREAM`) shares the entries between the
  *   relays of all replicas; each relay is one consumer (`consumerName`, unique per process and
@@ -22,8 +22,8 @@
  *   jittered; `retry`), each flight bounded by `publishTimeoutMs`, forever: a publishable entry
  *   is never dropped. The next batch is read when the batch is done. An entry that can never be
  *   published (invalid subject or headers, unreadable headers) is moved to the stream
- *   `outbox:dead` with the reason and, with `deadLetterTopic`, reported on the service's failure
- *   topic (`deadLetterReport`).
+ *   `outbox:dead` with the reason and, with `deadLetterReport` (the service's: a message on its
+ *   failure topic), reported through the outbox.
  * - Per-key order within one relay: the entries of one key are produced in stream order, and the
  *   broker keeps the order of one key's messages in flight (Kafka: idempotent producer, one
  *   partition per key, `acks=all`; JetStream: one connection; memory: synchronous). A later entry
@@ -45,37 +45,26 @@
  * publish the same entry in the normal case. Across relays, per-key order is not guaranteed (two
  * relays may publish entries of one key concurrently); consumers can order by `Seq`.
  */
-import { Cause, Clock, Context, Data, Duration, Effect, Layer, Ref, Schema } from "effect"
+import { Cause, Clock, Context, Data, Duration, Effect, Layer, Ref } from "effect"
 import { Broker } from "../broker/Broker.ts"
 import { headersProblem, subjectOrFail } from "../broker/validate.ts"
-import { outboxStreamKey } from "../eventlog/encoding.ts"
-import type { OutboxEntry } from "../eventlog/types.ts"
-import { topicMessage } from "../orders/topicMessage.ts"
 import { blockingConnection } from "../redis/blockingConnection.ts"
-import { FailureReason, type RedisError, type RedisUnavailable, reasonOfRedisFailure } from "../redis/errors.ts"
+import { type RedisError, type RedisUnavailable, reasonOfRedisFailure } from "../redis/errors.ts"
 import { allKeyShards } from "../redis/keys.ts"
 import { Redis, type RedisClient } from "../redis/Redis.ts"
 import { type BackoffPolicy, exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain, until } from "../runtime/Drain.ts"
+import { type OutboxEntry, outboxStreamKey } from "./entry.ts"
+import { OutboxError } from "./errors.ts"
 import { publishInOrder } from "./publishInOrder.ts"
 
-export type { OutboxEntry } from "../eventlog/types.ts"
+export type { OutboxEntry } from "./entry.ts"
+export { OutboxError } from "./errors.ts"
 
-/**
- * Redis failed for the relay (reading the outbox, acknowledging, measuring lag): `Unavailable`
- * (an outage: retried) or `Refused` (e.g. `NOGROUP`: the group is created again); `cause` is the
- * original failure.
- */
-export class OutboxError extends Schema.TaggedError<OutboxError>()("OutboxError", {
-  operation: Schema.String,
-  reason: FailureReason,
-  /** The cause's message. */
-  detail: Schema.String,
-  cause: Schema.optionalKey(Schema.Defect()),
-}) {
-  override get message() {
-    return `outbox ${this.operation} failed (${this.reason}): ${this.detail}`
-  }
+/** An outbox stream entry as read: its stream id and raw fields (`null`: deleted while pending). */
+export interface StreamEntry {
+  readonly id: string
+  readonly fields: ReadonlyArray<string> | null
 }
 
 export interface OutboxRelayOptions {
@@ -99,13 +88,11 @@ export interface OutboxRelayOptions {
   /** Bound on one publish attempt: the broker's acknowledgements of one flight (default 15 000 ms). */
   readonly publishTimeoutMs?: number
   /**
-   * The service's failure topic (`REQ_failures`, `PRP_FAILURES`): an entry moved to
-   * `outbox:dead` is also reported there (in the same Redis transaction), with the reason and
-   * the entry as it was. Unset: `outbox:dead` only.
+   * The report of an entry moved to `outbox:dead` (the service's: a message on its failure topic
+   * with the reason and the entry as it was), added to the outbox in the same Redis transaction.
+   * Unset: `outbox:dead` only.
    */
-  readonly deadLetterTopic?: string
-  /** The `Key` (header `event-type`) of those reports (default `OUTBOX_DEAD_LETTER`). */
-  readonly deadLetterKey?: string
+  readonly deadLetterReport?: (entry: StreamEntry, reason: string) => OutboxEntry
   /** Longest the drain (SIGTERM) waits for the outbox to empty (default 5 000 ms). */
   readonly drainFlushMs?: number
 }
@@ -126,16 +113,12 @@ export interface OutboxRelayShape {
   readonly stats: Effect.Effect<OutboxRelayStats>
 }
 
-/** Where entries that can never be published end up (fields of the entry plus `reason`, `id`). */
 /** The dead-letter stream beside an outbox shard's stream (same hash tag: one MULTI moves an entry). */
 export const deadLetterStreamKey = (stream: string): string => `${stream}:dead`
 
 export const defaultOutboxGroup = "outbox-relay"
 
-interface Entry {
-  readonly id: string
-  readonly fields: ReadonlyArray<string> | null
-}
+type Entry = StreamEntry
 
 /** The fields of an outbox stream entry, or why they are unusable. */
 export const parseOutboxFields = (
@@ -162,42 +145,6 @@ export const parseOutboxFields = (
   const problem = headersProblem(headers)
   if (problem !== undefined) return { _tag: "Invalid", reason: problem }
   return { _tag: "Entry", entry: { topic, key, headers, payload } }
-}
-
-/**
- * The failure-topic report of an entry that can never be published: keyed by the entry's key
- * when that is a valid subject token (its OrderReqID), else `unknown`; carries the reason and
- * the entry as it was (`Request`). `EventID` is derived from the stream id: stable if reported twice.
- */
-export const deadLetterReport = (
-  entry: { readonly id: string; readonly fields: ReadonlyArray<string> | null },
-  reason: string,
-  topic: string,
-  key = "OUTBOX_DEAD_LETTER",
-): OutboxEntry => {
-  const fields = new Map<string, string>()
-  const raw = entry.fields ?? []
-  for (let i = 0; i + 1 < raw.length; i += 2) fields.set(raw[i]!, raw[i + 1]!)
-  const originalKey = fields.get("key") ?? ""
-  const orderReqId = /^[A-Za-z0-9_-]+$/.test(originalKey) ? originalKey : "unknown"
-  return topicMessage({
-    topic,
-    key,
-    orderReqId,
-    sessionId: "",
-    eventId: `outbox-dead:${entry.id}`,
-    message: `outbox entry could not be published: ${reason}`,
-    fields: {
-      Operation: "publish",
-      Reason: reason,
-      Request: {
-        topic: fields.get("topic") ?? null,
-        key: fields.get("key") ?? null,
-        headers: fields.get("headers") ?? null,
-        payload: fields.get("payload") ?? null,
-      },
-    },
-  })
 }
 
 /** Milliseconds part of a stream id (`1700000000000-3` → 1700000000000). */
@@ -330,8 +277,8 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
             const transaction = client
               .multi()
               .xadd(deadLetterStreamKey(stream), "*", ...(entry.fields ?? []), "reason", reason, "id", entry.id)
-            if (options.deadLetterTopic !== undefined) {
-              const report = deadLetterReport(entry, reason, options.deadLetterTopic, options.deadLetterKey)
+            if (options.deadLetterReport !== undefined) {
+              const report = options.deadLetterReport(entry, reason)
               transaction.xadd(
                 stream,
                 "*",

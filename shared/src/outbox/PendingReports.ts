@@ -19,12 +19,12 @@
  */
 import { Context, Duration, Effect, Exit, Layer, Queue } from "effect"
 import { Broker } from "../broker/Broker.ts"
-import { OrderEventLog } from "../eventlog/OrderEventLog.ts"
-import type { OutboxEntry } from "../eventlog/types.ts"
 import { DroppedReportReasons } from "../metrics/catalogue.ts"
 import { Metrics } from "../metrics/Metrics.ts"
 import { exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain } from "../runtime/Drain.ts"
+import type { OutboxEntry } from "./entry.ts"
+import { Outbox } from "./Outbox.ts"
 
 export interface PendingReportsShape {
   /** Keeps `entries` (of order `orderReqId`, or `unknown`) until the outbox takes them. */
@@ -49,7 +49,7 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
   "dcent/outbox/PendingReports",
 ) {
   static readonly make = Effect.fn("PendingReports.make")(function* (options: PendingReportsOptions = {}) {
-    const eventLog = yield* OrderEventLog
+    const outbox = yield* Outbox
     const broker = yield* Broker
     const { catalogue } = yield* Metrics.orUnscraped
     const capacity = Math.max(1, options.capacity ?? 10_000)
@@ -60,8 +60,7 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
     let droppedThrough = -1
     const held = () => catalogue.pendingReports.set(Queue.sizeUnsafe(queue))
 
-    const commit = (pending: Pending) =>
-      eventLog.append(pending.orderReqId, [], { extraOutbox: pending.entries }).pipe(Effect.asVoid)
+    const commit = (pending: Pending) => outbox.add(pending.orderReqId, pending.entries)
 
     const defer = (orderReqId: string, entries: ReadonlyArray<OutboxEntry>) =>
       Effect.gen(function* () {
@@ -150,7 +149,7 @@ export class PendingReports extends Context.Service<PendingReports, PendingRepor
     return PendingReports.of({ defer, size: Queue.size(queue) })
   })
 
-  static readonly layer: Layer.Layer<PendingReports, never, OrderEventLog | Broker> = Layer.effect(
+  static readonly layer: Layer.Layer<PendingReports, never, Outbox | Broker> = Layer.effect(
     PendingReports,
     PendingReports.make(),
   )

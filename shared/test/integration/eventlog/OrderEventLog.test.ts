@@ -2,8 +2,8 @@
 import { createHash } from "node:crypto"
 import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { OrderEventLog, outboxStreamKey } from "../../../src/eventlog/OrderEventLog.ts"
 import { makeDraft, type OrderEventRecord } from "../../../src/orders/events.ts"
+import { OrderEventLog, outboxStreamKey } from "../../../src/orders/OrderEventLog.ts"
 import { keyShardOf, orderTag } from "../../../src/redis/keys.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
 import { deleteKeys, eventually, rawClient, redisLayer, testPrefix } from "./support.ts"
@@ -139,6 +139,30 @@ describe("OrderEventLog", () => {
       }),
     ))
 
+  it("gives up on an append that keeps conflicting with a Contention failure (nothing written), not a bug", () =>
+    run(
+      Effect.gen(function* () {
+        const log = yield* OrderEventLog
+        // One attempt each: appenders that read the same last seq conflict, and may not retry.
+        const outcomes = yield* Effect.forEach(
+          Array.from({ length: 10 }, (_, a) => a),
+          (a) => Effect.result(log.append("ORD-K", [draft(a)])),
+          { concurrency: "unbounded" },
+        )
+        const committed = outcomes.filter((outcome) => outcome._tag === "Success")
+        const refused = outcomes.flatMap((outcome) => (outcome._tag === "Failure" ? [outcome.failure] : []))
+        expect(refused.length).toBeGreaterThan(0)
+        for (const error of refused) {
+          expect(error).toMatchObject({ _tag: "EventLogError", reason: "Contention", operation: "append" })
+          expect(error.detail).toContain("gave up after 1 conflicting concurrent appends")
+        }
+        // the ones that gave up wrote nothing
+        expect(yield* log.lastSeq("ORD-K")).toBe(committed.length)
+      }),
+      newPrefix(),
+      { maxCommitAttempts: 1 },
+    ))
+
   it("commits the events, the state writes and the outbox entries together", () =>
     run(
       Effect.gen(function* () {
@@ -187,17 +211,22 @@ describe("OrderEventLog", () => {
           ["topic", "REQ_failures", "key", "ORD-A", "headers", JSON.stringify({ traceparent }), "payload", "{}"],
         ])
 
+        // an append appends: writes alone are `commitWrites`
+        const empty = yield* Effect.flip(
+          log.append("ORD-A", [], { writes: [{ op: "del", key: inOrder("ORD-A", "x") }] }),
+        )
+        expect(empty).toMatchObject({ _tag: "EventLogError", reason: "Refused", detail: "no events to append" })
+
         // deletes and removals, with no events at all
-        const none = yield* log.append("ORD-A", [], {
-          writes: [
-            { op: "del", key: inOrder("ORD-A", "order:ORD-A:status") },
-            { op: "hdel", key: inOrder("ORD-A", "order:ORD-A:proposals"), field: "P-1" },
-            { op: "zrem", key: inOrder("ORD-A", "timers"), member: "expire:ORD-A" },
-            { op: "srem", key: inOrder("ORD-A", "orders"), member: "ORD-A" },
-          ],
-        })
-        expect(none).toEqual([])
+        yield* log.commitWrites("ORD-A", [
+          { op: "del", key: inOrder("ORD-A", "order:ORD-A:status") },
+          { op: "hdel", key: inOrder("ORD-A", "order:ORD-A:proposals"), field: "P-1" },
+          { op: "zrem", key: inOrder("ORD-A", "timers"), member: "expire:ORD-A" },
+          { op: "srem", key: inOrder("ORD-A", "orders"), member: "ORD-A" },
+        ])
         expect(yield* log.lastSeq("ORD-A")).toBe(1)
+        // nothing was published for them
+        expect(yield* Effect.promise(() => client.xlen(outboxOf("ORD-A")))).toBe(2)
         expect(
           yield* Effect.promise(() =>
             client.exists(
@@ -228,7 +257,8 @@ describe("OrderEventLog", () => {
         )
         expect(error._tag).toBe("EventLogError")
         expect(error.message).toContain("WRONGTYPE")
-        expect(error.unavailable).toBe(false)
+        expect(error.reason).toBe("Refused")
+        expect(error.cause).toBeDefined()
         expect(yield* log.lastSeq("ORD-X")).toBe(0)
         expect(
           yield* Effect.promise(() => redis.client.exists(inOrder("ORD-X", "order:ORD-X:status"), outboxOf("ORD-X"))),
@@ -247,7 +277,8 @@ describe("OrderEventLog", () => {
         const bad = yield* Effect.flip(
           log.append("ORD-X", [draft(3)], { writes: [{ op: "zadd", key: "z", score: Number.NaN, member: "m" }] }),
         )
-        expect(bad.reason).toContain("score must be a finite number")
+        expect(bad.reason).toBe("Refused")
+        expect(bad.detail).toContain("score must be a finite number")
         const badDraft = yield* Effect.flip(log.append("ORD-X", [{ ...draft(4), eventId: "" }]))
         expect(badDraft._tag).toBe("EventLogError")
         expect(yield* log.lastSeq("ORD-X")).toBe(1)
@@ -279,7 +310,7 @@ describe("OrderEventLog", () => {
         expect(yield* log.record(event(1), options(1))).toBe("duplicate")
         expect(yield* log.record(event(2), options(2))).toBe("duplicate")
         const gap = yield* Effect.flip(log.record(event(4), options(4)))
-        expect(gap).toMatchObject({ _tag: "SeqGap", orderReqId: "ORD-R", expected: 3, got: 4 })
+        expect(gap).toMatchObject({ _tag: "SeqGap", logId: "ORD-R", expected: 3, got: 4 })
         expect(yield* log.record(event(3), options(3))).toBe("recorded")
         expect(yield* log.record(event(4), options(4))).toBe("recorded")
 

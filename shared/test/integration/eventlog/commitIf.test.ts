@@ -4,7 +4,7 @@
  */
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { OrderEventLog, outboxStreamKey } from "../../../src/eventlog/OrderEventLog.ts"
+import { OrderEventLog, outboxStreamKey } from "../../../src/orders/OrderEventLog.ts"
 import { keyShardOf, orderTag } from "../../../src/redis/keys.ts"
 import { deleteKeys, rawClient, redisLayer, testPrefix } from "./support.ts"
 

@@ -1,8 +1,8 @@
 /** `OrderEventLog.followSet` against the real Redis of infra/local/stack.sh. */
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
-import { type FollowedEvent, type FollowSet, OrderEventLog } from "../../../src/eventlog/OrderEventLog.ts"
 import { makeDraft, type OrderEventRecord } from "../../../src/orders/events.ts"
+import { OrderEventLog, type OrderFollowedEvent, type OrderFollowSet } from "../../../src/orders/OrderEventLog.ts"
 import { deleteKeys, redisLayer, testPrefix } from "./support.ts"
 
 const prefixes: Array<string> = []
@@ -34,7 +34,7 @@ const draft = (n: number) => makeDraft("NewProposal", `proposal ${n}`, { proposa
 
 /** Takes from `set` until `done` holds of everything taken (or fails after `ms`). */
 const takeUntil = async (
-  set: FollowSet,
+  set: OrderFollowSet,
   done: (taken: ReadonlyArray<OrderEventRecord>) => boolean,
   ms = 5_000,
 ): Promise<Array<OrderEventRecord>> => {
@@ -88,7 +88,7 @@ describe("OrderEventLog.followSet", () => {
         set.add("watcher-2", "FS-M", 2)
         await new Promise((resolve) => setTimeout(resolve, 200))
         await Effect.runPromise(writer.append("FS-M", [draft(3)]))
-        const taken: Array<FollowedEvent> = []
+        const taken: Array<OrderFollowedEvent> = []
         const deadline = Date.now() + 5_000
         while (taken.length < 4 && Date.now() < deadline) {
           const timer = setTimeout(() => set.wakeUp(), 100)

@@ -14,9 +14,10 @@ import { BrokerUnavailable } from "../../../src/broker/errors.ts"
 import { BrokerKafka } from "../../../src/broker/kafka.ts"
 import { makeMemoryBroker } from "../../../src/broker/memory.ts"
 import { Topics } from "../../../src/broker/topics.ts"
-import { OrderEventLog, outboxStreamKey } from "../../../src/eventlog/OrderEventLog.ts"
 import { makeDraft, type OrderEventRecord } from "../../../src/orders/events.ts"
-import { eventTopicMessage, MessageKeys } from "../../../src/orders/topicMessage.ts"
+import { OrderEventLog, outboxStreamKey } from "../../../src/orders/OrderEventLog.ts"
+import { deadLetterReportsOn, eventTopicMessage, MessageKeys } from "../../../src/orders/topicMessage.ts"
+import { Outbox } from "../../../src/outbox/Outbox.ts"
 import { deadLetterStreamKey, OutboxRelay, type OutboxRelayOptions } from "../../../src/outbox/OutboxRelay.ts"
 import { allKeyShards, keyShardOf } from "../../../src/redis/keys.ts"
 import { Redis } from "../../../src/redis/Redis.ts"
@@ -575,19 +576,17 @@ describe("OutboxRelay with the memory broker", () => {
     const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
     const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
     const context = await build(
-      Layer.mergeAll(OrderEventLog.layer, OutboxRelay.layer(quickRelay("relay-dl"))).pipe(Layer.provideMerge(base)),
+      Layer.mergeAll(Outbox.layer, OutboxRelay.layer(quickRelay("relay-dl"))).pipe(Layer.provideMerge(base)),
     )
-    const log = Context.get(context, OrderEventLog)
+    const outbox = Context.get(context, Outbox)
     const redis = Context.get(context, Redis)
     await Effect.runPromise(
       Effect.gen(function* () {
-        yield* log.append("ORD-B", [], {
-          extraOutbox: [
-            { topic: "bad topic", key: "ORD-B", headers: {}, payload: "x" },
-            { topic: Topics.RequestFailures, key: "ORD-B", headers: { "bad header": "v" }, payload: "y" },
-            { topic: Topics.RequestFailures, key: "ORD-B", headers: { "event-id": "ok" }, payload: "z" },
-          ],
-        })
+        yield* outbox.add("ORD-B", [
+          { topic: "bad topic", key: "ORD-B", headers: {}, payload: "x" },
+          { topic: Topics.RequestFailures, key: "ORD-B", headers: { "bad header": "v" }, payload: "y" },
+          { topic: Topics.RequestFailures, key: "ORD-B", headers: { "event-id": "ok" }, payload: "z" },
+        ])
         yield* eventually(
           () => broker.published.length === 1,
           5_000,
@@ -602,6 +601,36 @@ describe("OutboxRelay with the memory broker", () => {
         expect(dead[0]![1]).toContain("bad topic")
         expect(dead[0]![1]).toContain("reason")
         expect(yield* Context.get(context, OutboxRelay).backlog).toBe(0)
+      }),
+    )
+  })
+
+  it("reports an entry that can never be published through the service's deadLetterReport", async () => {
+    const prefix = newPrefix()
+    const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
+    const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
+    const relay = quickRelay("relay-dl-report", {
+      deadLetterReport: deadLetterReportsOn(Topics.RequestFailures, MessageKeys.OrderUpdates),
+    })
+    const context = await build(Layer.mergeAll(Outbox.layer, OutboxRelay.layer(relay)).pipe(Layer.provideMerge(base)))
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        yield* Context.get(context, Outbox).add("ORD-D", [
+          { topic: "bad topic", key: "ORD-D", headers: {}, payload: "x" },
+        ])
+        yield* eventually(
+          () => broker.published.length === 1,
+          5_000,
+          () => "the dead-letter report",
+        )
+        const [report] = broker.published
+        expect(report?.subject).toBe("REQ_failures.ORD-D")
+        expect(report?.headers["event-type"]).toBe(MessageKeys.OrderUpdates)
+        expect(JSON.parse(report?.payload ?? "{}")).toMatchObject({
+          OrderReqID: "ORD-D",
+          Operation: "publish",
+          Request: { topic: "bad topic", key: "ORD-D", payload: "x" },
+        })
       }),
     )
   })

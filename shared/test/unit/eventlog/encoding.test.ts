@@ -30,12 +30,12 @@ describe("event log encoding", () => {
   })
 
   it("round-trips notifications, also for order ids containing ':'", () => {
-    expect(parseNotification(notificationOf("ORD-1", 5))).toEqual({ orderReqId: "ORD-1", seq: 5, eventsJson: [] })
-    expect(parseNotification(notificationOf("a:b:c", 12))).toEqual({ orderReqId: "a:b:c", seq: 12, eventsJson: [] })
+    expect(parseNotification(notificationOf("ORD-1", 5))).toEqual({ logId: "ORD-1", seq: 5, eventsJson: [] })
+    expect(parseNotification(notificationOf("a:b:c", 12))).toEqual({ logId: "a:b:c", seq: 12, eventsJson: [] })
     // The committed events ride along, one JSON text per line (JSON escapes its own line breaks).
     const events = [JSON.stringify({ seq: 11, message: "two\nlines" }), JSON.stringify({ seq: 12 })]
     expect(parseNotification(notificationOf("a:b:c", 12, events))).toEqual({
-      orderReqId: "a:b:c",
+      logId: "a:b:c",
       seq: 12,
       eventsJson: events,
     })
@@ -70,7 +70,7 @@ describe("event log encoding", () => {
     const encoded = encodeCommit({
       expectedLastSeq: 3,
       channel: "p:events",
-      orderReqId: "ORD-1",
+      logId: "ORD-1",
       events: ['{"seq":4}', '{"seq":5}'],
       outbox: [{ topic: "T", key: "ORD-1", headers: { a: "b" }, payload: "P" }],
       writes: [{ op: "hset", key: "h:{shard-2}", field: "f", value: "v" }],
@@ -101,7 +101,7 @@ describe("event log encoding", () => {
       encodeCommit({
         expectedLastSeq: -1,
         channel: "c",
-        orderReqId: "O",
+        logId: "O",
         events: [],
         outbox: [],
         writes: [{ op: "sadd", key: `s:${orderTag("O")}`, member: "O" }],
@@ -116,7 +116,7 @@ describe("event log encoding", () => {
       encodeCommit({
         expectedLastSeq: 0,
         channel: "c",
-        orderReqId: "O",
+        logId: "O",
         events: [],
         outbox: [{ topic: "", key: "O", headers: {}, payload: "" }],
         writes: [],
@@ -127,11 +127,11 @@ describe("event log encoding", () => {
       encodeCommit({
         expectedLastSeq: 0,
         channel: "c",
-        orderReqId: "ORD-1",
+        logId: "ORD-1",
         events: [],
         outbox: [],
         writes: [{ op: "sadd", key: "live-orders", member: "ORD-1" }],
       }),
-    ).toEqual({ _tag: "Invalid", problem: "key live-orders is not in the order's hash slot (no {shard-2})" })
+    ).toEqual({ _tag: "Invalid", problem: "key live-orders is not in the log's hash slot (no {shard-2})" })
   })
 })

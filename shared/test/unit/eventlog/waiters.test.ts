@@ -3,7 +3,7 @@
  * notification carries are buffered contiguously after what the follow emitted or holds.
  */
 import { describe, expect, it } from "vitest"
-import { Waiters } from "../../../src/eventlog/OrderEventLog.ts"
+import { Waiters } from "../../../src/eventlog/EventLog.ts"
 import { makeDraft, type OrderEventRecord, recordOf } from "../../../src/orders/events.ts"
 
 const event = (seq: number): OrderEventRecord =>
@@ -11,7 +11,7 @@ const event = (seq: number): OrderEventRecord =>
 
 describe("Waiters.notify", () => {
   it("buffers the carried events after the follow's cursor", () => {
-    const waiters = new Waiters(256)
+    const waiters = new Waiters<OrderEventRecord>(256)
     const waiter = waiters.register("ORD-W", 1)
     waiters.notify("ORD-W", 3, [event(2), event(3)])
     expect(waiter.buffer.map((record) => record.seq)).toEqual([2, 3])
@@ -19,7 +19,7 @@ describe("Waiters.notify", () => {
   })
 
   it("a read that overtook a hand-over (stale events left in the buffer) does not make the next hand-over skip events", () => {
-    const waiters = new Waiters(256)
+    const waiters = new Waiters<OrderEventRecord>(256)
     const waiter = waiters.register("ORD-W", 0)
     // Event 1 is handed over while a read of the log is in flight ...
     waiters.notify("ORD-W", 1, [event(1)])
@@ -32,7 +32,7 @@ describe("Waiters.notify", () => {
   })
 
   it("a notification beyond what the follow reached, without its events, makes it read the log", () => {
-    const waiters = new Waiters(256)
+    const waiters = new Waiters<OrderEventRecord>(256)
     const waiter = waiters.register("ORD-W", 1)
     waiters.notify("ORD-W", 4, [event(3), event(4)])
     expect(waiter.dirty).toBe(true)
@@ -40,7 +40,7 @@ describe("Waiters.notify", () => {
   })
 
   it("a follow holding more than its limit drops the buffer and reads the log instead", () => {
-    const waiters = new Waiters(2)
+    const waiters = new Waiters<OrderEventRecord>(2)
     const waiter = waiters.register("ORD-W", 0)
     waiters.notify("ORD-W", 3, [event(1), event(2), event(3)])
     expect(waiter.dirty).toBe(true)

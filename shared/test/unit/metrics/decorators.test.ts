@@ -2,12 +2,12 @@
 import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import type { PriorityQueueShape } from "../../../src/coordination/PriorityQueue.ts"
-import type { OrderEventLogShape } from "../../../src/eventlog/OrderEventLog.ts"
 import { MetricNames } from "../../../src/metrics/catalogue.ts"
 import { instrumentPriorityQueue } from "../../../src/metrics/coordination.ts"
 import { instrumentEventLog } from "../../../src/metrics/eventLog.ts"
 import { Metrics, type MetricsShape } from "../../../src/metrics/Metrics.ts"
 import type { OrderEventRecord } from "../../../src/orders/events.ts"
+import type { OrderEventLogShape } from "../../../src/orders/OrderEventLog.ts"
 import { parseExposition, sumSamples } from "../../support/exposition.ts"
 
 const record = (seq: number, status: OrderEventRecord["status"]): OrderEventRecord => ({
@@ -32,7 +32,7 @@ describe("metric decorators", () => {
     const recordOnce: OrderEventLogShape["record"] = (event) =>
       Effect.succeed(event.seq <= 1 ? "duplicate" : "recorded")
     const log = { append, record: recordOnce } as unknown as OrderEventLogShape
-    const counted = instrumentEventLog(log, metrics.catalogue)
+    const counted = instrumentEventLog(log, metrics.catalogue, (record) => record.status)
     await Effect.runPromise(counted.append("ORD-1", [{} as never, {} as never]))
     await Effect.runPromise(counted.append("ORD-1", []))
     await Effect.runPromise(counted.record(record(1, "SellersSelected")))

@@ -7,10 +7,10 @@ import { Effect, Layer, Logger, References } from "effect"
 import { TestClock } from "effect/testing"
 import { Broker, type BrokerShape } from "../../../src/broker/Broker.ts"
 import { BrokerUnavailable } from "../../../src/broker/errors.ts"
-import { EventLogError } from "../../../src/eventlog/errors.ts"
-import { OrderEventLog, type OrderEventLogShape } from "../../../src/eventlog/OrderEventLog.ts"
-import type { OutboxEntry } from "../../../src/eventlog/types.ts"
 import { Metrics } from "../../../src/metrics/Metrics.ts"
+import type { OutboxEntry } from "../../../src/outbox/entry.ts"
+import { OutboxError } from "../../../src/outbox/errors.ts"
+import { Outbox, type OutboxShape } from "../../../src/outbox/Outbox.ts"
 import { PendingReports } from "../../../src/outbox/PendingReports.ts"
 import { Drain } from "../../../src/runtime/Drain.ts"
 
@@ -21,7 +21,7 @@ const report = (orderReqId: string): OutboxEntry => ({
   payload: JSON.stringify({ OrderReqID: orderReqId, Buyer: "secret buyer details" }),
 })
 
-/** An event log whose Redis is down until `redisUp` is set; records the commits tried and those made. */
+/** An outbox whose Redis is down until `redisUp` is set; records the commits tried and those made. */
 const fakes = (capacity?: number) => {
   const state = {
     redisUp: false,
@@ -29,17 +29,14 @@ const fakes = (capacity?: number) => {
     committed: [] as Array<string>,
     logs: [] as Array<string>,
   }
-  const append: OrderEventLogShape["append"] = (orderReqId) =>
+  const add: OutboxShape["add"] = (orderReqId) =>
     Effect.suspend(() => {
       state.attempts.push(orderReqId)
       return state.redisUp
         ? Effect.sync(() => {
             state.committed.push(orderReqId)
-            return []
           })
-        : Effect.fail(
-            new EventLogError({ operation: "append", orderReqId, reason: "connection refused", unavailable: true }),
-          )
+        : Effect.fail(new OutboxError({ operation: "add", reason: "Unavailable", detail: "connection refused" }))
     })
   const publish: BrokerShape["publish"] = () =>
     Effect.fail(new BrokerUnavailable({ url: "kafka://127.0.0.1:1", reason: "down" }))
@@ -49,7 +46,7 @@ const fakes = (capacity?: number) => {
   const layer = Layer.effect(PendingReports, PendingReports.make({ capacity })).pipe(
     Layer.provideMerge(
       Layer.mergeAll(
-        Layer.succeed(OrderEventLog, { append } as unknown as OrderEventLogShape),
+        Layer.succeed(Outbox, { add }),
         Layer.succeed(Broker, { publish } as unknown as BrokerShape),
         Metrics.layerTest,
         Drain.layerWith("5 seconds"),

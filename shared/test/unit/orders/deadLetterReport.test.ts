@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { deadLetterReport } from "../../../src/outbox/OutboxRelay.ts"
+import { deadLetterReport } from "../../../src/orders/topicMessage.ts"
 
 describe("deadLetterReport", () => {
   const fields = ["topic", "BUYER_NOTIFY", "key", "ORD-7", "headers", "[1,2]", "payload", '{"Seq":3}']
