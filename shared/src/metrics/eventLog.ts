@@ -3,21 +3,14 @@
  * events `append` and `appendAt` committed, on the requestor the events `record` recorded (duplicates are not
  * counted) — each counted once, after its commit.
  */
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { OrderEventLog, type OrderEventLogShape } from "../eventlog/OrderEventLog.ts"
 import type { Catalogue } from "./catalogue.ts"
-import { Metrics } from "./Metrics.ts"
+import { childPerKey, withInstrumented } from "./instrument.ts"
 
 export const instrumentEventLog = (log: OrderEventLogShape, catalogue: Catalogue): OrderEventLogShape => {
-  const counters = new Map<string, ReturnType<typeof catalogue.orderEvents.labels>>()
-  const count = (status: string) => {
-    let counter = counters.get(status)
-    if (counter === undefined) {
-      counter = catalogue.orderEvents.labels(status)
-      counters.set(status, counter)
-    }
-    counter.inc()
-  }
+  const counterFor = childPerKey((status) => catalogue.orderEvents.labels(status))
+  const count = (status: string) => counterFor(status).inc()
   return {
     ...log,
     append: (orderReqId, drafts, options) =>
@@ -48,14 +41,6 @@ export const instrumentEventLog = (log: OrderEventLogShape, catalogue: Catalogue
 }
 
 /** `layer`'s event log, counting committed events. */
-export const withEventLogMetrics = <E, R>(
-  layer: Layer.Layer<OrderEventLog, E, R>,
-): Layer.Layer<OrderEventLog, E, R | Metrics> =>
-  Layer.effect(
-    OrderEventLog,
-    Effect.gen(function* () {
-      const log = yield* OrderEventLog
-      const { catalogue } = yield* Metrics
-      return OrderEventLog.of(instrumentEventLog(log, catalogue))
-    }),
-  ).pipe(Layer.provide(layer))
+export const withEventLogMetrics = withInstrumented(OrderEventLog, (log, { catalogue }) =>
+  instrumentEventLog(log, catalogue),
+)
