@@ -15,7 +15,7 @@
  * and disconnected, and the admin client disconnected, when the layer's scope closes.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { Clock, type Config, Duration, Effect, Layer, type Scope } from "effect"
+import { Clock, type Config, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
 import {
   brokerUrlOfKind,
@@ -24,7 +24,7 @@ import {
   kafkaLogLevelConfig,
   kafkaSecurityConfig,
 } from "./config.ts"
-import { BrokerError, BrokerUnavailable } from "./errors.ts"
+import { BrokerError, BrokerUnavailable, boundedCall } from "./errors.ts"
 import {
   asBuffer,
   classify,
@@ -64,16 +64,7 @@ export const makeKafkaBroker = (
     }
     const kafka = new KafkaJS.Kafka(commonConfig(options))
     const unavailable = (reason: string) => new BrokerUnavailable({ url, reason })
-    /** Bounds a client call; librdkafka would otherwise keep retrying. */
-    const bounded =
-      (operation: string, ms: number) =>
-      <A, E>(self: Effect.Effect<A, E>) =>
-        self.pipe(
-          Effect.timeoutOrElse({
-            duration: Duration.millis(ms),
-            orElse: () => Effect.fail(unavailable(`${operation}: no answer within ${ms} ms`)),
-          }),
-        )
+    const bounded = boundedCall(url)
 
     const admin = yield* Effect.acquireRelease(
       Effect.sync(() => kafka.admin()),

@@ -13,10 +13,10 @@
  */
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
-import { type Config, Duration, Effect, Layer, type Scope } from "effect"
+import { type Config, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions, type TopicSpec } from "./Broker.ts"
 import { brokerUrlOfKind, clientIdConfig } from "./config.ts"
-import { BrokerError, BrokerUnavailable } from "./errors.ts"
+import { BrokerError, BrokerUnavailable, boundedCall } from "./errors.ts"
 import {
   classifyNats,
   isStreamNotFound,
@@ -38,15 +38,7 @@ export const makeNatsBroker = (
     const options = resolveNatsOptions(input)
     const { url } = options
     const unavailable = (reason: string) => new BrokerUnavailable({ url, reason })
-    const bounded =
-      (operation: string, ms: number) =>
-      <A, E>(self: Effect.Effect<A, E>) =>
-        self.pipe(
-          Effect.timeoutOrElse({
-            duration: Duration.millis(ms),
-            orElse: () => Effect.fail(unavailable(`${operation}: no answer within ${ms} ms`)),
-          }),
-        )
+    const bounded = boundedCall(url)
 
     const nc = yield* Effect.acquireRelease(
       Effect.tryPromise({
