@@ -7,15 +7,7 @@
  * For server-streaming methods the duration is the stream's life. A call the other side
  * abandoned (client cancel, aborted signal) counts as CANCELLED.
  */
-import {
-  type CallContext,
-  type CallOptions,
-  ClientError,
-  type ClientMiddlewareCall,
-  ServerError,
-  type ServerMiddlewareCall,
-  Status,
-} from "nice-grpc-common"
+import { ClientError, type ClientMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common"
 import type { Catalogue } from "./catalogue.ts"
 import { childPerKey } from "./instrument.ts"
 
@@ -76,23 +68,13 @@ const timeCall = (histogram: RpcHistogram) => {
 }
 
 /** Server middleware recording `rpc_server_call_duration_seconds`; attach with `server.use(...)`. */
-export const rpcServerMetrics = (catalogue: Catalogue) => {
+export const rpcServerMetrics = (catalogue: Catalogue): ServerMiddleware => {
   const timed = timeCall(catalogue.rpcServerDuration)
-  return async function* rpcServerMetricsMiddleware<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
-    context: CallContext,
-  ) {
-    return yield* timed(call.method.path, context.signal, call.next(call.request, context))
-  }
+  return (call, context) => timed(call.method.path, context.signal, call.next(call.request, context))
 }
 
 /** Client middleware recording `rpc_client_call_duration_seconds`; attach with `createClientFactory().use(...)`. */
-export const rpcClientMetrics = (catalogue: Catalogue) => {
+export const rpcClientMetrics = (catalogue: Catalogue): ClientMiddleware => {
   const timed = timeCall(catalogue.rpcClientDuration)
-  return async function* rpcClientMetricsMiddleware<Request, Response>(
-    call: ClientMiddlewareCall<Request, Response>,
-    options: CallOptions,
-  ) {
-    return yield* timed(call.method.path, options.signal, call.next(call.request, options))
-  }
+  return (call, options) => timed(call.method.path, options.signal, call.next(call.request, options))
 }
