@@ -15,15 +15,8 @@
  * and disconnected, and the admin client disconnected, when the layer's scope closes.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { Clock, type Config, Effect, Layer, type Scope } from "effect"
+import { Clock, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
-import {
-  brokerUrlOfKind,
-  clientIdConfig,
-  kafkaLingerMsConfig,
-  kafkaLogLevelConfig,
-  kafkaSecurityConfig,
-} from "./config.ts"
 import { BrokerError, BrokerUnavailable, boundedCall } from "./errors.ts"
 import {
   asBuffer,
@@ -243,27 +236,4 @@ export const BrokerKafka = {
   /** Kafka broker with explicit options. */
   layer: (options: KafkaBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
     Layer.effect(Broker, makeKafkaBroker(options)),
-
-  /** Kafka broker from `BROKER_URL` (must be `kafka://`), `BROKER_CLIENT_ID`, `KAFKA_LOG_LEVEL`, `KAFKA_LINGER_MS`. */
-  layerConfig: (
-    overrides: Omit<KafkaBrokerOptions, "servers" | "url"> = {},
-  ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
-    Layer.unwrap(
-      Effect.gen(function* () {
-        const broker = yield* brokerUrlOfKind("kafka")
-        const clientId = yield* clientIdConfig
-        const logLevel = yield* kafkaLogLevelConfig
-        const lingerMs = yield* kafkaLingerMsConfig
-        const security = yield* kafkaSecurityConfig
-        return BrokerKafka.layer({
-          clientId,
-          logLevel,
-          lingerMs,
-          security,
-          ...overrides,
-          servers: broker.servers,
-          url: broker.url,
-        })
-      }),
-    ),
 } as const

@@ -13,9 +13,8 @@
  */
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
-import { type Config, Effect, Layer, type Scope } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions, type TopicSpec } from "./Broker.ts"
-import { brokerUrlOfKind, clientIdConfig } from "./config.ts"
 import { BrokerError, BrokerUnavailable, boundedCall } from "./errors.ts"
 import {
   classifyNats,
@@ -179,16 +178,4 @@ export const BrokerNats = {
   /** JetStream broker with explicit options. */
   layer: (options: NatsBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
     Layer.effect(Broker, makeNatsBroker(options)),
-
-  /** JetStream broker from `BROKER_URL` (must be `nats://`) and `BROKER_CLIENT_ID`. */
-  layerConfig: (
-    overrides: Omit<NatsBrokerOptions, "servers" | "url"> = {},
-  ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
-    Layer.unwrap(
-      Effect.gen(function* () {
-        const broker = yield* brokerUrlOfKind("nats")
-        const name = yield* clientIdConfig
-        return BrokerNats.layer({ name, ...overrides, servers: broker.servers, url: broker.url })
-      }),
-    ),
 } as const
