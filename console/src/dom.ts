@@ -92,3 +92,42 @@ export const formatTime = (iso: string | undefined) => {
   const date = new Date(iso)
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleTimeString([], { hour12: false })
 }
+
+/** A card section labelled by its own heading (`aria-labelledby`), as every card of the console is. */
+export const card = (
+  heading: { readonly id: string; readonly title: Child; readonly level?: "h2" | "h3"; readonly wide?: boolean },
+  ...children: ReadonlyArray<Child>
+) =>
+  h(
+    "section",
+    { class: heading.wide === true ? "card wide" : "card", "aria-labelledby": heading.id },
+    h(heading.level ?? "h3", { id: heading.id }, heading.title),
+    ...children,
+  )
+
+/** A table with a header row of `columns` (each a `th scope=col`) above `rows`. */
+export const table = (attrs: Attrs, columns: ReadonlyArray<string>, ...rows: ReadonlyArray<Child>) =>
+  h("table", attrs, h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col" }, c)))), ...rows)
+
+/** The form each view starts with: an order id that opens `#/<view>/<id>`. */
+export const orderOpener = (options: {
+  readonly view: string
+  readonly input: HTMLInputElement
+  readonly headingId: string
+  readonly title: string
+  readonly button: string
+}) => {
+  const form = h(
+    "form",
+    { class: "card inline", "aria-labelledby": options.headingId },
+    h("h2", { id: options.headingId }, options.title),
+    field("Order id", options.input),
+    h("button", { type: "submit" }, options.button),
+  )
+  form.addEventListener("submit", (event) => {
+    event.preventDefault()
+    const orderId = options.input.value.trim()
+    if (orderId !== "") location.hash = `#/${options.view}/${encodeURIComponent(orderId)}`
+  })
+  return form
+}

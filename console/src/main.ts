@@ -1,6 +1,6 @@
 /** The console's shell: sign-in, navigation by role, hash routes `#/buyer[/ORDER]`, `#/seller[/ORDER]`, `#/operator[/ORDER]`. */
 import "./style.css"
-import { h, replace } from "./dom.ts"
+import { card, h, replace } from "./dom.ts"
 import { claimsOf, demoPrincipals, loadSession, type Session, saveSession } from "./session.ts"
 import { buyerView } from "./views/buyer.ts"
 import { operatorView } from "./views/operator.ts"
@@ -62,10 +62,8 @@ const signIn = () => {
       pickError.textContent = error instanceof Error ? error.message : String(error)
     }
   }
-  const picker = h(
-    "section",
-    { class: "card", "aria-labelledby": "local-title" },
-    h("h2", { id: "local-title" }, "Local profile"),
+  const picker = card(
+    { id: "local-title", title: "Local profile", level: "h2" },
     h(
       "p",
       { id: "local-hint" },

@@ -52,7 +52,7 @@ export const processorConfig = Config.all({
   demoData: flag("DEMO_DATA", false),
 })
 
-export type ProcessorConfigShape = typeof processorConfig extends Config.Config<infer A> ? A : never
+export type ProcessorConfigShape = Config.Success<typeof processorConfig>
 
 export class ProcessorConfig extends Context.Service<ProcessorConfig, ProcessorConfigShape>()(
   "dcent/processor/ProcessorConfig",

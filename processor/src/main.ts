@@ -21,13 +21,11 @@
 import { hostname } from "node:os"
 import { archiverLayer } from "@dcent/shared/archive/Archiver"
 import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
-import { archiveConfig } from "@dcent/shared/archive/config"
 import { Authenticator } from "@dcent/shared/auth/Authenticator"
-import { authConfig } from "@dcent/shared/auth/config"
 import { AuthenticationLive } from "@dcent/shared/auth/http"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"
+import { sharedServiceConfig } from "@dcent/shared/bootstrap/config"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
-import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
 import { Topics } from "@dcent/shared/broker/topics"
 import { DistributedSemaphore } from "@dcent/shared/coordination/DistributedSemaphore"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
@@ -43,7 +41,6 @@ import { deadLetterReportsOn, MessageKeys } from "@dcent/shared/orders/topicMess
 import { Outbox } from "@dcent/shared/outbox/Outbox"
 import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
-import { rateLimitConfig } from "@dcent/shared/ratelimit/config"
 import { RateLimits } from "@dcent/shared/ratelimit/RateLimits"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { runService } from "@dcent/shared/runtime/runService"
@@ -142,14 +139,5 @@ const AppLive = Layer.mergeAll(
 )
 
 runService("processor", AppLive, {
-  config: Config.all([
-    processorConfig,
-    sellersConfig,
-    brokerUrlConfig,
-    topicSpecsConfig,
-    Redis.url,
-    authConfig,
-    rateLimitConfig,
-    archiveConfig,
-  ]),
+  config: Config.all([processorConfig, sellersConfig, sharedServiceConfig]),
 })

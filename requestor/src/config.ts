@@ -85,7 +85,7 @@ export const requestorConfig = Config.all({
   demoData: flag("DEMO_DATA", false),
 })
 
-export type RequestorConfigShape = typeof requestorConfig extends Config.Config<infer A> ? A : never
+export type RequestorConfigShape = Config.Success<typeof requestorConfig>
 
 export class RequestorConfig extends Context.Service<RequestorConfig, RequestorConfigShape>()(
   "dcent/requestor/RequestorConfig",

@@ -21,14 +21,12 @@
 import { hostname } from "node:os"
 import { archiverLayer } from "@dcent/shared/archive/Archiver"
 import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
-import { archiveConfig } from "@dcent/shared/archive/config"
 import { Authenticator } from "@dcent/shared/auth/Authenticator"
-import { authConfig } from "@dcent/shared/auth/config"
 import { AuthenticationLive } from "@dcent/shared/auth/http"
 import { ServiceCredential } from "@dcent/shared/auth/ServiceCredential"
 import { BrokerLive } from "@dcent/shared/bootstrap/broker"
+import { sharedServiceConfig } from "@dcent/shared/bootstrap/config"
 import { TopicsBootstrap } from "@dcent/shared/bootstrap/TopicsBootstrap"
-import { brokerUrlConfig, topicSpecsConfig } from "@dcent/shared/broker/config"
 import { Topics } from "@dcent/shared/broker/topics"
 import { ArchiveMetricsLive } from "@dcent/shared/metrics/archive"
 import { withBrokerMetrics } from "@dcent/shared/metrics/broker"
@@ -40,7 +38,6 @@ import { deadLetterReportsOn, MessageKeys } from "@dcent/shared/orders/topicMess
 import { Outbox } from "@dcent/shared/outbox/Outbox"
 import { OutboxRelay } from "@dcent/shared/outbox/OutboxRelay"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
-import { rateLimitConfig } from "@dcent/shared/ratelimit/config"
 import { RateLimits } from "@dcent/shared/ratelimit/RateLimits"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { runService } from "@dcent/shared/runtime/runService"
@@ -117,13 +114,5 @@ const AppLive = Layer.mergeAll(WatchShutdownLive, DemoDataLive, MetricsLive, Ret
 )
 
 runService("requestor", AppLive, {
-  config: Config.all([
-    requestorConfig,
-    brokerUrlConfig,
-    topicSpecsConfig,
-    Redis.url,
-    authConfig,
-    rateLimitConfig,
-    archiveConfig,
-  ]),
+  config: Config.all([requestorConfig, sharedServiceConfig]),
 })

@@ -4,7 +4,7 @@
  * price/delivery comparison, follow-ups, pause/resume, finalise with a winner, every event's seq.
  */
 import { ApiError, call, describeError, type Json } from "../api.ts"
-import { field, formatTime, h, replace, showFieldErrors } from "../dom.ts"
+import { card, field, formatTime, h, orderOpener, replace, showFieldErrors, table } from "../dom.ts"
 import type { Session } from "../session.ts"
 import { type OrderStream, type StreamState, watchOrderEvents } from "../sse.ts"
 
@@ -103,16 +103,12 @@ export const buyerView = (root: HTMLElement, session: Session, orderId: string |
     }
   })
   const openId = input({ name: "open", placeholder: "ORD-001" })
-  const open = h(
-    "form",
-    { class: "card inline", "aria-labelledby": "open-title" },
-    h("h2", { id: "open-title" }, "Open an order"),
-    field("Order id", openId),
-    h("button", { type: "submit" }, "Open"),
-  )
-  open.addEventListener("submit", (event) => {
-    event.preventDefault()
-    if (openId.value.trim() !== "") location.hash = `#/buyer/${encodeURIComponent(openId.value.trim())}`
+  const open = orderOpener({
+    view: "buyer",
+    input: openId,
+    headingId: "open-title",
+    title: "Open an order",
+    button: "Open",
   })
   replace(root, h("div", { class: "grid" }, form, open))
   return () => {}
@@ -222,50 +218,22 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
     h(
       "div",
       { class: "grid" },
-      h(
-        "section",
-        { class: "card", "aria-labelledby": "sellers-title" },
-        h("h3", { id: "sellers-title" }, "Selected sellers"),
-        sellers,
-      ),
-      h(
-        "section",
-        { class: "card wide", "aria-labelledby": "proposals-title" },
-        h("h3", { id: "proposals-title" }, "Proposals"),
+      card({ id: "sellers-title", title: "Selected sellers" }, sellers),
+      card(
+        { id: "proposals-title", title: "Proposals", wide: true },
         h(
           "div",
           { class: "scroll" },
-          h(
-            "table",
+          table(
             { id: "proposal-table" },
-            h(
-              "thead",
-              {},
-              h(
-                "tr",
-                {},
-                ...["Ask", "Proposal", "Seller", "Price", "Delivery", "Status", "Version"].map((c) =>
-                  h("th", { scope: "col" }, c),
-                ),
-              ),
-            ),
+            ["Ask", "Proposal", "Seller", "Price", "Delivery", "Status", "Version"],
             proposals,
           ),
         ),
         followForm,
       ),
-      h(
-        "section",
-        { class: "card", "aria-labelledby": "actions-title" },
-        h("h3", { id: "actions-title" }, "Order actions"),
-        actions,
-      ),
-      h(
-        "section",
-        { class: "card wide", "aria-labelledby": "timeline-title" },
-        h("h3", { id: "timeline-title" }, "Timeline"),
-        timeline,
-      ),
+      card({ id: "actions-title", title: "Order actions" }, actions),
+      card({ id: "timeline-title", title: "Timeline", wide: true }, timeline),
     ),
   )
 

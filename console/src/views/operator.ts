@@ -5,7 +5,7 @@
  * semaphore use and stream counts from their `/metrics`.
  */
 import { call, describeError, type Json, processorBase } from "../api.ts"
-import { field, formatTime, h, replace } from "../dom.ts"
+import { card, formatTime, h, orderOpener, replace, table } from "../dom.ts"
 import type { Session } from "../session.ts"
 import { type OrderStream, watchOrderEvents } from "../sse.ts"
 
@@ -47,30 +47,16 @@ const metricRows = (text: string) =>
 
 export const operatorView = (root: HTMLElement, session: Session, orderId: string | undefined): (() => void) => {
   const openId = h("input", { name: "order", autocomplete: "off", placeholder: "ORD-001", value: orderId ?? "" })
-  const open = h(
-    "form",
-    { class: "card inline", "aria-labelledby": "op-open" },
-    h("h2", { id: "op-open" }, "Follow an order"),
-    field("Order id", openId),
-    h("button", { type: "submit" }, "Show"),
-  )
-  open.addEventListener("submit", (event) => {
-    event.preventDefault()
-    if (openId.value.trim() !== "") location.hash = `#/operator/${encodeURIComponent(openId.value.trim())}`
+  const open = orderOpener({
+    view: "operator",
+    input: openId,
+    headingId: "op-open",
+    title: "Follow an order",
+    button: "Show",
   })
   const metrics = h("div", { id: "metrics", class: "metrics" })
   const story = h("div", { id: "story" })
-  replace(
-    root,
-    open,
-    story,
-    h(
-      "section",
-      { class: "card", "aria-labelledby": "metrics-title" },
-      h("h2", { id: "metrics-title" }, "Services"),
-      metrics,
-    ),
-  )
+  replace(root, open, story, card({ id: "metrics-title", title: "Services", level: "h2" }, metrics))
   const loadMetrics = async () => {
     const sections = await Promise.all(
       [
@@ -86,16 +72,7 @@ export const operatorView = (root: HTMLElement, session: Session, orderId: strin
             h("h3", {}, name),
             rows.length === 0
               ? h("p", {}, "(none reported)")
-              : h(
-                  "table",
-                  { class: "metric-table" },
-                  h(
-                    "thead",
-                    {},
-                    h("tr", {}, ...["metric", "labels", "value"].map((c) => h("th", { scope: "col" }, c))),
-                  ),
-                  h("tbody", {}, ...rows),
-                ),
+              : table({ class: "metric-table" }, ["metric", "labels", "value"], h("tbody", {}, ...rows)),
           )
         } catch (error) {
           return h("div", {}, h("h3", {}, name), h("p", {}, describeError(error)))
@@ -120,24 +97,9 @@ export const operatorView = (root: HTMLElement, session: Session, orderId: strin
     h(
       "div",
       { class: "columns" },
-      h(
-        "section",
-        { class: "card", "aria-labelledby": "pl" },
-        h("h3", { id: "pl" }, "Processor event log"),
-        processorLog,
-      ),
-      h(
-        "section",
-        { class: "card", "aria-labelledby": "bl" },
-        h("h3", { id: "bl" }, "Requestor buyer-facing log"),
-        buyerLog,
-      ),
-      h(
-        "section",
-        { class: "card", "aria-labelledby": "tm" },
-        h("h3", { id: "tm" }, "Topic messages (key = order)"),
-        messages,
-      ),
+      card({ id: "pl", title: "Processor event log" }, processorLog),
+      card({ id: "bl", title: "Requestor buyer-facing log" }, buyerLog),
+      card({ id: "tm", title: "Topic messages (key = order)" }, messages),
     ),
   )
   const load = async () => {

@@ -5,22 +5,12 @@
  * through `/console/processor`.
  */
 import { ApiError, call, describeError, type Json, processorBase } from "../api.ts"
-import { field, formatTime, h, replace, showFieldErrors } from "../dom.ts"
+import { card, field, formatTime, h, orderOpener, replace, showFieldErrors, table } from "../dom.ts"
 import type { Session } from "../session.ts"
 
 export const sellerView = (root: HTMLElement, session: Session, orderId: string | undefined): (() => void) => {
   const openId = h("input", { name: "order", autocomplete: "off", placeholder: "ORD-001", value: orderId ?? "" })
-  const open = h(
-    "form",
-    { class: "card inline", "aria-labelledby": "seller-open" },
-    h("h2", { id: "seller-open" }, "Orders"),
-    field("Order id", openId),
-    h("button", { type: "submit" }, "Open"),
-  )
-  open.addEventListener("submit", (event) => {
-    event.preventDefault()
-    if (openId.value.trim() !== "") location.hash = `#/seller/${encodeURIComponent(openId.value.trim())}`
-  })
+  const open = orderOpener({ view: "seller", input: openId, headingId: "seller-open", title: "Orders", button: "Open" })
   const list = h("ul", { class: "links", id: "seller-orders" }, h("li", {}, "loading…"))
   call(session, "GET", `${processorBase}/api/v1/sellers/${encodeURIComponent(session.sub)}/orders`).then(
     (answer) =>
@@ -180,30 +170,13 @@ const orderPanel = (root: HTMLElement, session: Session, orderId: string): (() =
       "div",
       { class: "grid" },
       form,
-      h(
-        "section",
-        { class: "card wide", "aria-labelledby": "mine-title" },
-        h("h3", { id: "mine-title" }, "My proposals"),
+      card(
+        { id: "mine-title", title: "My proposals", wide: true },
         field("Edit lock length (seconds)", ttl, "body.TtlSeconds"),
         h(
           "div",
           { class: "scroll" },
-          h(
-            "table",
-            {},
-            h(
-              "thead",
-              {},
-              h(
-                "tr",
-                {},
-                ...["Proposal", "Price", "Delivery", "Status", "Version", "Edit lock"].map((c) =>
-                  h("th", { scope: "col" }, c),
-                ),
-              ),
-            ),
-            mine,
-          ),
+          table({}, ["Proposal", "Price", "Delivery", "Status", "Version", "Edit lock"], mine),
         ),
       ),
       answer,

@@ -42,10 +42,10 @@ import { withRemoteParent } from "@dcent/shared/telemetry/traceContext"
 import { Cause, Clock, DateTime, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { SellerNotifier } from "../notifications/SellerNotifier.ts"
-import { Keys, type SelectedSeller } from "../orders/model.ts"
+import { Keys } from "../orders/model.ts"
 import { type DispatchJobPayload, dispatchQueue, Orders } from "../orders/Orders.ts"
 import { orderToNotify, proposalFailure } from "../orders/outbox.ts"
-import { type SelectedSeller as SelectionResult, SellerSelection } from "../sellers/selectSellers.ts"
+import { type SelectedSeller as SelectionResult, SellerSelection, withoutContacts } from "../sellers/selectSellers.ts"
 
 /** The semaphore shared by the dispatch jobs of every replica. */
 export const dispatchSemaphore = "dispatch"
@@ -75,15 +75,6 @@ export interface DispatchOptions {
   /** How often expired leases are put back (default 5 s). */
   readonly requeueEveryMs?: number
 }
-
-/** Stored with the order: no contact details. */
-const forOrder = (seller: SelectionResult): SelectedSeller => ({
-  SellerID: seller.SellerID,
-  Name: seller.Name,
-  DistanceKm: seller.DistanceKm,
-  DistanceSource: seller.DistanceSource,
-  ...(seller.DistanceFallbackReason === undefined ? {} : { DistanceFallbackReason: seller.DistanceFallbackReason }),
-})
 
 const payloadOf = (job: TakenJob): string => {
   try {
@@ -253,7 +244,8 @@ export const makeDispatch = (options: DispatchOptions = {}) =>
             })
       const { reply } = yield* orders.run(orderReqId, {
         _tag: "RecordSellersSelected",
-        sellers: selected.map(forOrder),
+        // Stored with the order: no contact details.
+        sellers: selected.map(withoutContacts),
       })
       if (reply.outcome === "dispatched") {
         yield* reportRoadDistanceFallback(orderReqId, details, selected)

@@ -3,10 +3,10 @@
  * reason `expired`; a stale timer (the order was resumed with a later expiry) re-schedules the
  * current one. The timer that triggers it is `./Timers.ts`.
  */
-import { Builder, type CommandOf, type DecideContext, type Outcome, paused, unchanged } from "../orders/decision.ts"
-import { type OrderState, TimerMember } from "../orders/model.ts"
+import { Builder, type DecideOn, paused, unchanged } from "../orders/decision.ts"
+import { TimerMember } from "../orders/model.ts"
 
-export const expire = (state: OrderState, _command: CommandOf<"Expire">, context: DecideContext): Outcome<"Expire"> => {
+export const expire: DecideOn<"Expire"> = (state, _command, context) => {
   if (state.status !== "SUBMITTED" || state.expiresAt === undefined) return unchanged({ outcome: "not_submitted" })
   const dueAt = Date.parse(state.expiresAt)
   const builder = new Builder(context, state.lastSeq)

@@ -41,13 +41,15 @@ import { streamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events"
 import { OrderEventLog } from "@dcent/shared/orders/OrderEventLog"
 import { withCallSpan } from "@dcent/shared/telemetry/grpc"
-import { Cause, Data, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Data, Effect, Exit, Option, type Result, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import { authorizeProcessor, type ProcessorAction } from "../auth/policy.ts"
-import { type CommandError, OrderNotFound } from "../orders/errors.ts"
+import type { Command, CommandOf, Replies } from "../orders/decision.ts"
+import { type CommandError, type InvalidRequest, OrderNotFound } from "../orders/errors.ts"
 import { Orders } from "../orders/Orders.ts"
 import { makeProcessOrderStreams } from "./orderStreams.ts"
 import {
+  type OrderActionInput,
   parseFinaliseRequest,
   parseFollowUpRequest,
   parseOrderDetails,
@@ -213,103 +215,87 @@ export const makeOrderServices = (options: OrderServicesOptions) =>
       }
     }
 
-    const processFollowUp = (request: Parameters<typeof parseFollowUpRequest>[0], call: CallContext) =>
-      unary(
-        call,
-        "ProcessFollowUp",
-        Effect.gen(function* () {
-          const input = yield* Effect.fromResult(parseFollowUpRequest(request, newId))
-          const { reply } = yield* orders.run(input.orderReqId, {
-            _tag: "BuyerFollowUp",
-            transactionUuid: input.transactionUuid,
-            audience: input.audience,
-            content: input.content,
-          })
-          const response: FollowUpResponse = {
-            orderReqId: input.orderReqId,
-            transactionUuid: input.transactionUuid,
-            followUpId: reply.followUpId,
-            seq: reply.seq,
-            results: reply.results.map((result) => ({
-              proposalId: result.proposalId,
-              outcome:
-                result.outcome === "EDIT_LOCK"
-                  ? FollowUpOutcome.FOLLOW_UP_OUTCOME_EDIT_LOCK
-                  : FollowUpOutcome.FOLLOW_UP_OUTCOME_DELIVERED,
-              seq: result.seq,
-            })),
-          }
-          return response
-        }),
-        request.orderReqId,
-      )
+    /**
+     * A unary call that runs one order command: the request parsed, the command built from it and
+     * run; the response names the order and the transaction, plus what `respond` takes from the reply.
+     */
+    const commandCall =
+      <Request extends { readonly orderReqId: string }, Input extends OrderActionInput, C extends Command, Response>(
+        method: string,
+        parse: (request: Request, newId: () => string) => Result.Result<Input, InvalidRequest>,
+        command: (input: Input) => C,
+        respond: (reply: Replies[C["_tag"]], input: Input) => Effect.Effect<Response, CommandError>,
+      ) =>
+      (request: Request, call: CallContext) =>
+        unary(
+          call,
+          method,
+          Effect.gen(function* () {
+            const input = yield* Effect.fromResult(parse(request, newId))
+            const { reply } = yield* orders.run(input.orderReqId, command(input))
+            const rest = yield* respond(reply, input)
+            return { orderReqId: input.orderReqId, transactionUuid: input.transactionUuid, ...rest }
+          }),
+          request.orderReqId,
+        )
 
-    const finaliseOrder = (request: Parameters<typeof parseFinaliseRequest>[0], call: CallContext) =>
-      unary(
-        call,
-        "FinaliseOrder",
-        Effect.gen(function* () {
-          const input = yield* Effect.fromResult(parseFinaliseRequest(request, newId))
-          const { reply } = yield* orders.run(input.orderReqId, {
-            _tag: "Finalise",
-            transactionUuid: input.transactionUuid,
-            proposalId: input.proposalId,
-          })
-          const response: FinaliseOrderResponse = {
-            orderReqId: input.orderReqId,
-            transactionUuid: input.transactionUuid,
-            seq: reply.seq,
-          }
-          return response
+    const processFollowUp = commandCall(
+      "ProcessFollowUp",
+      parseFollowUpRequest,
+      (input): CommandOf<"BuyerFollowUp"> => ({
+        _tag: "BuyerFollowUp",
+        transactionUuid: input.transactionUuid,
+        audience: input.audience,
+        content: input.content,
+      }),
+      (reply) =>
+        Effect.succeed<Omit<FollowUpResponse, "orderReqId" | "transactionUuid">>({
+          followUpId: reply.followUpId,
+          seq: reply.seq,
+          results: reply.results.map((result) => ({
+            proposalId: result.proposalId,
+            outcome:
+              result.outcome === "EDIT_LOCK"
+                ? FollowUpOutcome.FOLLOW_UP_OUTCOME_EDIT_LOCK
+                : FollowUpOutcome.FOLLOW_UP_OUTCOME_DELIVERED,
+            seq: result.seq,
+          })),
         }),
-        request.orderReqId,
-      )
+    )
 
-    const pauseOrder = (request: Parameters<typeof parsePauseRequest>[0], call: CallContext) =>
-      unary(
-        call,
-        "PauseOrder",
-        Effect.gen(function* () {
-          const input = yield* Effect.fromResult(parsePauseRequest(request, newId))
-          const { reply } = yield* orders.run(input.orderReqId, {
-            _tag: "Pause",
-            transactionUuid: input.transactionUuid,
-            note: input.note,
-          })
-          const response: PauseOrderResponse = {
-            orderReqId: input.orderReqId,
-            transactionUuid: input.transactionUuid,
-            seq: reply.seq,
-          }
-          return response
-        }),
-        request.orderReqId,
-      )
+    const finaliseOrder = commandCall(
+      "FinaliseOrder",
+      parseFinaliseRequest,
+      (input): CommandOf<"Finalise"> => ({
+        _tag: "Finalise",
+        transactionUuid: input.transactionUuid,
+        proposalId: input.proposalId,
+      }),
+      (reply) => Effect.succeed<Omit<FinaliseOrderResponse, "orderReqId" | "transactionUuid">>({ seq: reply.seq }),
+    )
 
-    const resumeOrder = (request: Parameters<typeof parseResumeRequest>[0], call: CallContext) =>
-      unary(
-        call,
-        "ResumeOrder",
+    const pauseOrder = commandCall(
+      "PauseOrder",
+      parsePauseRequest,
+      (input): CommandOf<"Pause"> => ({ _tag: "Pause", transactionUuid: input.transactionUuid, note: input.note }),
+      (reply) => Effect.succeed<Omit<PauseOrderResponse, "orderReqId" | "transactionUuid">>({ seq: reply.seq }),
+    )
+
+    const resumeOrder = commandCall(
+      "ResumeOrder",
+      parseResumeRequest,
+      (input): CommandOf<"Resume"> => ({ _tag: "Resume", transactionUuid: input.transactionUuid }),
+      (reply, input) =>
         Effect.gen(function* () {
-          const input = yield* Effect.fromResult(parseResumeRequest(request, newId))
-          const { reply } = yield* orders.run(input.orderReqId, {
-            _tag: "Resume",
-            transactionUuid: input.transactionUuid,
-          })
           if (reply.needsDispatch) {
             const state = yield* orders.get(input.orderReqId)
             if (Option.isSome(state)) yield* orders.enqueueDispatch(state.value)
             else return yield* new OrderNotFound({ orderReqId: input.orderReqId })
           }
-          const response: ResumeOrderResponse = {
-            orderReqId: input.orderReqId,
-            transactionUuid: input.transactionUuid,
-            seq: reply.seq,
-          }
-          return response
+          const rest: Omit<ResumeOrderResponse, "orderReqId" | "transactionUuid"> = { seq: reply.seq }
+          return rest
         }),
-        request.orderReqId,
-      )
+    )
 
     return [
       grpcService(OrderStreamingServiceDefinition, {

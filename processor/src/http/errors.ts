@@ -10,9 +10,8 @@
  *   WrongState                             → 409 <reason> (order_paused, order_finalised, ...)
  *   Unavailable                            → 503 unavailable + Retry-After
  */
-import { ErrorBody, ErrorDetail, errorBody } from "@dcent/shared/http/errors"
+import { ErrorDetail, onWireWithHeaders } from "@dcent/shared/http/errors"
 import { Schema } from "effect"
-import { HttpApiSchema } from "effect/http-api"
 import type { CommandError } from "../orders/errors.ts"
 
 const fields = {
@@ -28,16 +27,7 @@ const onWire = <S extends Schema.Top & { readonly Type: Fields }>(
   self: S,
   status: number,
   make: (value: Fields) => S["Type"],
-) =>
-  self.pipe(
-    HttpApiSchema.encodeToWithHeaders(
-      { body: ErrorBody.pipe(HttpApiSchema.status(status)), headers: {} },
-      {
-        decode: ({ body }) => make(body.error),
-        encode: (error) => ({ body: errorBody(error.code, error.message, error.details), headers: {} }),
-      },
-    ),
-  )
+) => self.pipe(onWireWithHeaders(status, {}, make, () => ({})))
 
 export class ApiBadRequest extends Schema.TaggedError<ApiBadRequest>()("ApiBadRequest", fields) {}
 export class ApiForbidden extends Schema.TaggedError<ApiForbidden>()("ApiForbidden", fields) {}
@@ -61,15 +51,11 @@ export const ConflictResponse = onWire(ApiConflict, 409, (value) => new ApiConfl
   description: "Wrong state: the order is paused or finalised, the ProposalID belongs to another seller, ...",
 })
 export const UnavailableResponse = ApiUnavailable.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(503)), headers: { "retry-after": Schema.NumberFromString } },
-    {
-      decode: ({ body, headers }) => new ApiUnavailable({ ...body.error, retryAfterSeconds: headers["retry-after"] }),
-      encode: (error) => ({
-        body: errorBody(error.code, error.message, error.details),
-        headers: { "retry-after": error.retryAfterSeconds },
-      }),
-    },
+  onWireWithHeaders(
+    503,
+    { "retry-after": Schema.NumberFromString },
+    (error, headers) => new ApiUnavailable({ ...error, retryAfterSeconds: headers["retry-after"] }),
+    (error) => ({ "retry-after": error.retryAfterSeconds }),
   ),
 ).annotate({ description: "Redis or the order lock is unavailable right now; retry after `Retry-After` seconds" })
 

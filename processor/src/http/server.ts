@@ -1,5 +1,4 @@
-import { servesTls } from "@dcent/shared/config/tls"
-import { serveApi } from "@dcent/shared/http/server"
+import { httpServerOptions, serveApi } from "@dcent/shared/http/server"
 import { MetricsHttpLive } from "@dcent/shared/metrics/http"
 import { Effect, Layer } from "effect"
 import { ProcessorConfig } from "../config.ts"
@@ -24,17 +23,6 @@ export const ApiHandlers = Layer.mergeAll(HealthHandlers, SellerFacingHandlers, 
 export const HttpLive = Layer.unwrap(
   Effect.gen(function* () {
     const config = yield* ProcessorConfig
-    return serveApi(
-      ProcessorApi,
-      ApiHandlers,
-      {
-        host: config.httpHost,
-        port: config.httpPort,
-        admission: config.httpAdmission,
-        limits: config.httpLimits,
-        ...(servesTls(config.tls) ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
-      },
-      MetricsHttpLive,
-    )
+    return serveApi(ProcessorApi, ApiHandlers, httpServerOptions(config), MetricsHttpLive)
   }),
 )

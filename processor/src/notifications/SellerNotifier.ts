@@ -24,7 +24,7 @@ import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { describeFailure, isTransientFailure, makeGuard } from "@dcent/shared/resilience/Resilience"
 import { Context, type Duration, Effect, Layer, Semaphore } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientError, HttpClientRequest, UrlParams } from "effect/http"
-import type { SelectedSeller } from "../sellers/selectSellers.ts"
+import { distanceOf, type SelectedSeller } from "../sellers/selectSellers.ts"
 
 export type { OutboxEntry }
 
@@ -109,11 +109,7 @@ export const sellerNotifyEntries = (input: NotifySelectedInput): ReadonlyArray<O
         Status: input.event.status,
         SellerID: seller.SellerID,
         SellerName: seller.Name,
-        DistanceKm: seller.DistanceKm,
-        DistanceSource: seller.DistanceSource,
-        ...(seller.DistanceFallbackReason === undefined
-          ? {}
-          : { DistanceFallbackReason: seller.DistanceFallbackReason }),
+        ...distanceOf(seller),
         Industry: input.order.Industry,
         Priority: input.order.Priority,
         NotificationType: input.order.NotificationType,

@@ -250,6 +250,19 @@ export class SellerFailureReporting extends HttpApiMiddleware.Service<SellerFail
   { error: BadRequestResponse },
 ) {}
 
+/**
+ * What every seller-facing group adds to its endpoints: every problem of a bad body reported, not
+ * only the first; a credential on every endpoint (401); the failure reporting around it, so that
+ * refusals are published too.
+ */
+export const sellerFacing = <Id extends string, Endpoints extends HttpApiEndpoint.Constraint>(
+  group: HttpApiGroup.HttpApiGroup<Id, Endpoints>,
+) =>
+  group
+    .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
+    .middleware(Authentication)
+    .middleware(SellerFailureReporting)
+
 export const orderParams = { OrderReqID }
 
 export class SellerFollowUpsApi extends HttpApiGroup.make("sellerFollowUps")
@@ -266,11 +279,7 @@ export class SellerFollowUpsApi extends HttpApiGroup.make("sellerFollowUps")
     ),
   )
   .annotateMerge(OpenApi.annotations({ title: "Follow-ups", description: "Seller follow-ups" }))
-  // Report every problem of a bad body, not only the first.
-  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
-  // A credential on every endpoint (401); the failure reporting wraps it, publishing refusals too.
-  .middleware(Authentication)
-  .middleware(SellerFailureReporting) {}
+  .pipe(sellerFacing) {}
 
 export class OrdersApi extends HttpApiGroup.make("orders")
   .add(
@@ -301,8 +310,4 @@ export class OrdersApi extends HttpApiGroup.make("orders")
     ),
   )
   .annotateMerge(OpenApi.annotations({ title: "Orders", description: "The processor's order state" }))
-  // Report every problem of a bad body, not only the first.
-  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
-  // A credential on every endpoint (401); the failure reporting wraps it, publishing refusals too.
-  .middleware(Authentication)
-  .middleware(SellerFailureReporting) {}
+  .pipe(sellerFacing) {}

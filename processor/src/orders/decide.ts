@@ -16,7 +16,7 @@
  * pause, resume) and the dispatch by command; the proposals' are in `../proposals/decide.ts`,
  * expiry in `../expiry/decide.ts`, the shared vocabulary in `./decision.ts`.
  */
-import { Result } from "effect"
+import { Match, Result } from "effect"
 import { expire } from "../expiry/decide.ts"
 import {
   acceptProposals,
@@ -27,11 +27,13 @@ import {
   unlockProposal,
   winnerRefusal,
 } from "../proposals/decide.ts"
+import { withoutContacts } from "../sellers/selectSellers.ts"
 import {
   Builder,
   type Command,
   type CommandOf,
   type DecideContext,
+  type DecideOn,
   type Decision,
   finalised,
   missingOrder,
@@ -73,11 +75,7 @@ const open = (state: OrderState | undefined, command: CommandOf<"Open">, context
   return builder.done(created, { created: true, needsDispatch: true, state: created })
 }
 
-const recordSellersSelected = (
-  state: OrderState,
-  command: CommandOf<"RecordSellersSelected">,
-  context: DecideContext,
-): Outcome<"RecordSellersSelected"> => {
+const recordSellersSelected: DecideOn<"RecordSellersSelected"> = (state, command, context) => {
   if (state.dispatchedAt !== undefined) return unchanged({ outcome: "already_dispatched" })
   const builder = new Builder(context, state.lastSeq)
   const at = context.now.toISOString()
@@ -95,17 +93,7 @@ const recordSellersSelected = (
   const { index, seq } = builder.event("SellersSelected", message, {
     details: {
       Count: String(sellers.length),
-      Sellers: JSON.stringify(
-        sellers.map((seller) => ({
-          SellerID: seller.SellerID,
-          Name: seller.Name,
-          DistanceKm: seller.DistanceKm,
-          DistanceSource: seller.DistanceSource,
-          ...(seller.DistanceFallbackReason === undefined
-            ? {}
-            : { DistanceFallbackReason: seller.DistanceFallbackReason }),
-        })),
-      ),
+      Sellers: JSON.stringify(sellers.map(withoutContacts)),
     },
   })
   if (sellers.length > 0) builder.outbox.push({ _tag: "SellersSelected", eventIndex: index, sellers })
@@ -115,11 +103,7 @@ const recordSellersSelected = (
   )
 }
 
-const buyerFollowUp = (
-  state: OrderState,
-  command: CommandOf<"BuyerFollowUp">,
-  context: DecideContext,
-): Outcome<"BuyerFollowUp"> => {
+const buyerFollowUp: DecideOn<"BuyerFollowUp"> = (state, command, context) => {
   const again = replayed<Replies["BuyerFollowUp"]>(state, "buyer-followup", command.transactionUuid)
   if (again !== undefined) return unchanged(again)
   const closed = finalised(state, "follow-ups are closed")
@@ -164,7 +148,7 @@ const buyerFollowUp = (
   return builder.done(remember(next, "buyer-followup", command.transactionUuid, reply), reply)
 }
 
-const finalise = (state: OrderState, command: CommandOf<"Finalise">, context: DecideContext): Outcome<"Finalise"> => {
+const finalise: DecideOn<"Finalise"> = (state, command, context) => {
   const again = replayed<Replies["Finalise"]>(state, "finalise", command.transactionUuid)
   if (again !== undefined) return unchanged(again)
   const orderReqId = state.details.orderReqId
@@ -211,7 +195,7 @@ const finalise = (state: OrderState, command: CommandOf<"Finalise">, context: De
   return builder.done(remember(next, "finalise", command.transactionUuid, reply), reply)
 }
 
-const pause = (state: OrderState, command: CommandOf<"Pause">, context: DecideContext): Outcome<"Pause"> => {
+const pause: DecideOn<"Pause"> = (state, command, context) => {
   const again = replayed<Replies["Pause"]>(state, "pause", command.transactionUuid)
   if (again !== undefined) return unchanged(again)
   const closed = orderClosed(state, "cannot be paused again")
@@ -226,7 +210,7 @@ const pause = (state: OrderState, command: CommandOf<"Pause">, context: DecideCo
   return builder.done(remember(next, "pause", command.transactionUuid, reply), reply)
 }
 
-const resume = (state: OrderState, command: CommandOf<"Resume">, context: DecideContext): Outcome<"Resume"> => {
+const resume: DecideOn<"Resume"> = (state, command, context) => {
   const again = replayed<Replies["Resume"]>(state, "resume", command.transactionUuid)
   if (again !== undefined) return unchanged(again)
   const orderReqId = state.details.orderReqId
@@ -278,26 +262,17 @@ const decideAny = (
     if (command._tag === "Expire") return unchanged({ outcome: "gone" })
     return missingOrder(orderReqId)
   }
-  switch (command._tag) {
-    case "RecordSellersSelected":
-      return recordSellersSelected(state, command, context)
-    case "SubmitProposal":
-      return submitProposal(state, command, context)
-    case "SellerFollowUp":
-      return sellerFollowUp(state, command, context)
-    case "LockProposal":
-      return lockProposal(state, command, context)
-    case "UnlockProposal":
-      return unlockProposal(state, command, context)
-    case "BuyerFollowUp":
-      return buyerFollowUp(state, command, context)
-    case "Finalise":
-      return finalise(state, command, context)
-    case "Pause":
-      return pause(state, command, context)
-    case "Resume":
-      return resume(state, command, context)
-    case "Expire":
-      return expire(state, command, context)
-  }
+  // Each command of an existing order to its feature's decision (exhaustive: a new command must be routed).
+  return Match.valueTags(command, {
+    RecordSellersSelected: (narrowed) => recordSellersSelected(state, narrowed, context),
+    SubmitProposal: (narrowed) => submitProposal(state, narrowed, context),
+    SellerFollowUp: (narrowed) => sellerFollowUp(state, narrowed, context),
+    LockProposal: (narrowed) => lockProposal(state, narrowed, context),
+    UnlockProposal: (narrowed) => unlockProposal(state, narrowed, context),
+    BuyerFollowUp: (narrowed) => buyerFollowUp(state, narrowed, context),
+    Finalise: (narrowed) => finalise(state, narrowed, context),
+    Pause: (narrowed) => pause(state, narrowed, context),
+    Resume: (narrowed) => resume(state, narrowed, context),
+    Expire: (narrowed) => expire(state, narrowed, context),
+  })
 }

@@ -151,6 +151,8 @@ export interface Replies {
 export type Tag = Command["_tag"]
 export type CommandOf<T extends Tag> = Extract<Command, { readonly _tag: T }>
 export type Outcome<T extends Tag> = Result.Result<Decision<Replies[T]>, DecisionError>
+/** How each feature decides a command `T` on an existing order (routed by `decide`). */
+export type DecideOn<T extends Tag> = (state: OrderState, command: CommandOf<T>, context: DecideContext) => Outcome<T>
 
 // --- helpers ----------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@
  * operator, its buyer, and the sellers selected for it (who see only their own proposals).
  */
 import { hasRole, isUnrestricted } from "@dcent/shared/auth/Principal"
+import { eventBodyOf } from "@dcent/shared/orders/events"
 import { OrderEventLog } from "@dcent/shared/orders/OrderEventLog"
 import { allKeyShards } from "@dcent/shared/redis/keys"
 import { Redis } from "@dcent/shared/redis/Redis"
@@ -228,14 +229,7 @@ export const OrdersHandlers = HttpApiBuilder.group(
           return {
             OrderReqID: orderReqId,
             Events: records.map((record) => ({
-              Seq: record.seq,
-              EventID: record.eventId,
-              Status: record.status,
-              ...(record.proposalId === undefined ? {} : { ProposalID: record.proposalId }),
-              ...(record.followUpId === undefined ? {} : { FollowUpID: record.followUpId }),
-              OccurredAt: record.occurredAt,
-              Message: record.message,
-              Details: record.details,
+              ...eventBodyOf(record),
               ...(traceIdOf(record.traceContext) === undefined ? {} : { TraceID: traceIdOf(record.traceContext) }),
             })),
           }

@@ -7,12 +7,11 @@
  *   POST   /api/v1/edit-lock/release      release the lock                       200
  *   DELETE /api/v1/edit-lock?OrderReqID=…&ProposalID=…   same as release
  *
- * Field schemas and the failure-reporting middleware are the order contract's (`../orders/api.ts`).
+ * Field schemas and the seller-facing middleware (`sellerFacing`) are the order contract's (`../orders/api.ts`).
  */
-import { Authentication } from "@dcent/shared/auth/http"
 import { IsoDate } from "@dcent/shared/orders/wire"
 import { Schema } from "effect"
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import { ApiErrors } from "../http/errors.ts"
 import {
   Currency,
@@ -23,8 +22,8 @@ import {
   Price,
   ProposalID,
   ProposalView,
-  SellerFailureReporting,
   SellerID,
+  sellerFacing,
 } from "../orders/api.ts"
 
 // --- proposals --------------------------------------------------------------------------------
@@ -130,11 +129,7 @@ export class ProposalsApi extends HttpApiGroup.make("proposals")
     }).annotateMerge(OpenApi.annotations({ summary: "The proposals of an order, in submission order" })),
   )
   .annotateMerge(OpenApi.annotations({ title: "Proposals", description: "Sellers' proposals on orders" }))
-  // Report every problem of a bad body, not only the first.
-  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
-  // A credential on every endpoint (401); the failure reporting wraps it, publishing refusals too.
-  .middleware(Authentication)
-  .middleware(SellerFailureReporting) {}
+  .pipe(sellerFacing) {}
 
 export class EditLocksApi extends HttpApiGroup.make("editLocks")
   .add(
@@ -167,8 +162,4 @@ export class EditLocksApi extends HttpApiGroup.make("editLocks")
     }).annotateMerge(OpenApi.annotations({ summary: "Release an edit lock (same as POST /api/v1/edit-lock/release)" })),
   )
   .annotateMerge(OpenApi.annotations({ title: "Edit locks", description: "Proposal edit locks with a TTL" }))
-  // Report every problem of a bad body, not only the first.
-  .annotate(HttpApi.PayloadParseOptions, { errors: "all" })
-  // A credential on every endpoint (401); the failure reporting wraps it, publishing refusals too.
-  .middleware(Authentication)
-  .middleware(SellerFailureReporting) {}
+  .pipe(sellerFacing) {}

@@ -11,10 +11,9 @@ import {
   Builder,
   type CommandOf,
   contentDetails,
-  type DecideContext,
+  type DecideOn,
   finalised,
   money,
-  type Outcome,
   orderClosed,
   type Replies,
   remember,
@@ -59,11 +58,15 @@ const eligibility = (state: OrderState, command: CommandOf<"SubmitProposal">): D
   return undefined
 }
 
-export const submitProposal = (
-  state: OrderState,
-  command: CommandOf<"SubmitProposal">,
-  context: DecideContext,
-): Outcome<"SubmitProposal"> => {
+/** What the details of every proposal event say of the proposal: its seller and its terms. */
+const proposalTerms = (proposal: Proposal) => ({
+  SellerID: proposal.sellerId,
+  Price: String(proposal.price),
+  Currency: proposal.currency,
+  DeliveryDate: proposal.deliveryDate,
+})
+
+export const submitProposal: DecideOn<"SubmitProposal"> = (state, command, context) => {
   const closed = orderClosed(state, "accepts no proposals")
   if (closed !== undefined) return Result.fail(closed)
   const orderReqId = state.details.orderReqId
@@ -113,10 +116,7 @@ export const submitProposal = (
       {
         proposalId: updated.proposalId,
         details: {
-          SellerID: updated.sellerId,
-          Price: String(updated.price),
-          Currency: currency,
-          DeliveryDate: updated.deliveryDate,
+          ...proposalTerms(updated),
           Version: String(updated.version),
           PreviousPrice: String(existing.price),
           PreviousDeliveryDate: existing.deliveryDate,
@@ -157,10 +157,7 @@ export const submitProposal = (
     {
       proposalId: proposal.proposalId,
       details: {
-        SellerID: proposal.sellerId,
-        Price: String(proposal.price),
-        Currency: proposal.currency,
-        DeliveryDate: proposal.deliveryDate,
+        ...proposalTerms(proposal),
         Version: "1",
       },
     },
@@ -175,11 +172,7 @@ export const submitProposal = (
   return builder.done({ ...withProposal(state, proposal), updatedAt: at }, { outcome: "created", proposal, seq })
 }
 
-export const sellerFollowUp = (
-  state: OrderState,
-  command: CommandOf<"SellerFollowUp">,
-  context: DecideContext,
-): Outcome<"SellerFollowUp"> => {
+export const sellerFollowUp: DecideOn<"SellerFollowUp"> = (state, command, context) => {
   const again = replayed<Replies["SellerFollowUp"]>(state, "seller-followup", command.transactionUuid)
   if (again !== undefined) return unchanged(again)
   const closed = finalised(state, "follow-ups are closed")
@@ -220,11 +213,7 @@ export const sellerFollowUp = (
   return builder.done({ ...remember(next, "seller-followup", command.transactionUuid, reply), updatedAt: at }, reply)
 }
 
-export const lockProposal = (
-  state: OrderState,
-  command: CommandOf<"LockProposal">,
-  context: DecideContext,
-): Outcome<"LockProposal"> => {
+export const lockProposal: DecideOn<"LockProposal"> = (state, command, context) => {
   const closed = orderClosed(state, "accepts no proposal edits")
   if (closed !== undefined) return Result.fail(closed)
   const orderReqId = state.details.orderReqId
@@ -262,11 +251,7 @@ export const lockProposal = (
   )
 }
 
-export const unlockProposal = (
-  state: OrderState,
-  command: CommandOf<"UnlockProposal">,
-  context: DecideContext,
-): Outcome<"UnlockProposal"> => {
+export const unlockProposal: DecideOn<"UnlockProposal"> = (state, command, context) => {
   const orderReqId = state.details.orderReqId
   const proposal = state.proposals[command.proposalId]
   if (proposal === undefined) return Result.fail(new ProposalNotFound({ orderReqId, proposalId: command.proposalId }))
@@ -291,19 +276,9 @@ export const unlockProposal = (
     { proposalId: proposal.proposalId, details: { SellerID: proposal.sellerId, Reason: command.reason } },
   )
   const delivered = proposal.pendingFollowUps.map((queued) => deliverBuyerFollowUp(builder, proposal, queued, true))
-  const unlocked: Proposal = {
-    proposalId: proposal.proposalId,
-    sellerId: proposal.sellerId,
-    price: proposal.price,
-    ...(proposal.currency === undefined ? {} : { currency: proposal.currency }),
-    deliveryDate: proposal.deliveryDate,
-    status: "SUBMITTED",
-    version: proposal.version,
-    submittedAt: proposal.submittedAt,
-    updatedAt: at,
-    notes: proposal.notes,
-    pendingFollowUps: [],
-  }
+  // The proposal as it was, without its lock and with the queued follow-ups delivered.
+  const { lock: _lock, ...rest } = proposal
+  const unlocked: Proposal = { ...rest, status: "SUBMITTED", updatedAt: at, pendingFollowUps: [] }
   return builder.done(
     { ...withProposal(state, unlocked), updatedAt: at },
     { outcome: "unlocked", proposal: unlocked, seq, delivered },
@@ -385,12 +360,7 @@ export const acceptProposals = (
         : `Proposal ${proposal.proposalId} from ${proposal.sellerId} was closed`,
       {
         proposalId: proposal.proposalId,
-        details: {
-          SellerID: proposal.sellerId,
-          Price: String(proposal.price),
-          Currency: proposal.currency,
-          DeliveryDate: proposal.deliveryDate,
-        },
+        details: proposalTerms(proposal),
       },
     )
     builder.message({

@@ -49,4 +49,4 @@ export const sellersConfig = Config.all({
   distanceApiTimeoutMs: positiveInt("DISTANCE_API_TIMEOUT_MS", 2000),
 })
 
-export type SellersConfig = typeof sellersConfig extends Config.Config<infer A> ? A : never
+export type SellersConfig = Config.Success<typeof sellersConfig>

@@ -38,6 +38,20 @@ export interface SelectedSeller {
   readonly Email?: string
 }
 
+/** How far a selected seller is, as every message naming it says: km, how measured, why the fallback if used. */
+export const distanceOf = (seller: SelectedSeller) => ({
+  DistanceKm: seller.DistanceKm,
+  DistanceSource: seller.DistanceSource,
+  ...(seller.DistanceFallbackReason === undefined ? {} : { DistanceFallbackReason: seller.DistanceFallbackReason }),
+})
+
+/** A selected seller without its contact details: what the order stores and `SellersSelected` lists. */
+export const withoutContacts = (seller: SelectedSeller) => ({
+  SellerID: seller.SellerID,
+  Name: seller.Name,
+  ...distanceOf(seller),
+})
+
 export interface SellerSelectionShape {
   /** Nearest first; an empty array when no seller qualifies. */
   readonly select: (request: SelectRequest) => Effect.Effect<ReadonlyArray<SelectedSeller>, DirectoryError>

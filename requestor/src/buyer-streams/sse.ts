@@ -10,21 +10,11 @@
  */
 import { DisconnectReasons } from "@dcent/shared/metrics/catalogue"
 import type { StreamTracker } from "@dcent/shared/metrics/streams"
-import type { OrderEventRecord } from "@dcent/shared/orders/events"
+import { eventBodyOf, type OrderEventRecord } from "@dcent/shared/orders/events"
 import type { Watch, WatchNext } from "./OrderEvents.ts"
 
 /** The event as SSE `data:` (PascalCase, like the REST bodies). */
-export const eventJson = (record: OrderEventRecord) => ({
-  OrderReqID: record.orderReqId,
-  Seq: record.seq,
-  EventID: record.eventId,
-  Status: record.status,
-  ...(record.proposalId === undefined ? {} : { ProposalID: record.proposalId }),
-  ...(record.followUpId === undefined ? {} : { FollowUpID: record.followUpId }),
-  OccurredAt: record.occurredAt,
-  Message: record.message,
-  Details: record.details,
-})
+export const eventJson = (record: OrderEventRecord) => ({ OrderReqID: record.orderReqId, ...eventBodyOf(record) })
 
 /** One SSE message: `id` = seq, `event` = status, `data` = the event (JSON has no raw newlines). */
 export const sseMessage = (record: OrderEventRecord): string =>

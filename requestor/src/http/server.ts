@@ -1,5 +1,4 @@
-import { servesTls } from "@dcent/shared/config/tls"
-import { serveApi } from "@dcent/shared/http/server"
+import { httpServerOptions, serveApi } from "@dcent/shared/http/server"
 import { MetricsHttpLive } from "@dcent/shared/metrics/http"
 import { Effect, Layer } from "effect"
 import { RequestorConfig } from "../config.ts"
@@ -17,13 +16,7 @@ export const HttpLive = Layer.unwrap(
     return serveApi(
       RequestorApi,
       ApiHandlers,
-      {
-        host: config.httpHost,
-        port: config.httpPort,
-        admission: config.httpAdmission,
-        limits: config.httpLimits,
-        ...(servesTls(config.tls) ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
-      },
+      httpServerOptions(config),
       Layer.mergeAll(MetricsHttpLive, ConsoleHttpLive),
     )
   }),

@@ -12,25 +12,19 @@
 import { Topics } from "@dcent/shared/broker/topics"
 import { OrderStreamRequest } from "@dcent/shared/generated/dcent/orders/v1/order_streaming_service"
 import { priorityToProto } from "@dcent/shared/orders/domain"
-import type { EventStatus, OrderEventRecord } from "@dcent/shared/orders/events"
+import { type EventStatus, eventStatuses, type OrderEventRecord } from "@dcent/shared/orders/events"
 import type { OrderCommitOptions, OutboxEntry, StateWrite } from "@dcent/shared/orders/OrderEventLog"
 import { eventTopicMessage, MessageKeys } from "@dcent/shared/orders/topicMessage"
 import type { StoredOrder } from "../orders/domain.ts"
 import { retentionWrite, statusWrites, touchWrite } from "../orders/OrderStore.ts"
 
-/** The events published on `BUYER_NOTIFY` (the buyer's own follow-ups are not news to the buyer). */
-export const buyerNotifyStatuses: ReadonlySet<EventStatus> = new Set<EventStatus>([
-  "SellersSelected",
-  "NewProposal",
-  "ProposalUpdate",
-  "ProposalClosed",
-  "ProposalAccepted",
-  "EditLock",
-  "EditUnlock",
-  "OrderPaused",
-  "OrderResumed",
-  "OrderFinalised",
-])
+/**
+ * The events published on `BUYER_NOTIFY`: every status but the follow-ups (the buyer's own are
+ * not news to the buyer; a seller's goes to `BUYER_FOLLOWUP`).
+ */
+export const buyerNotifyStatuses: ReadonlySet<EventStatus> = new Set<EventStatus>(
+  eventStatuses.filter((status) => status !== "BuyerFollowUp" && status !== "SellerFollowUp"),
+)
 
 export const sessionOf = (order: StoredOrder): string => order.sessionId ?? order.details.sessionId ?? ""
 

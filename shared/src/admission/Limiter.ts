@@ -124,21 +124,17 @@ export const makeLimiter = (options: LimiterOptions): Limiter => {
         })
   const limit = adaptive === undefined ? () => maxInFlight : adaptive.limit
   // One instance per reason: a refusal carries nothing per call, and building none keeps it cheap.
+  const refusal = (reason: RefusalReason) =>
+    new Overloaded({
+      entry: options.entry,
+      reason,
+      limit: maxInFlight,
+      ...(adaptive === undefined ? {} : { adaptive: true }),
+      retryAfterSeconds,
+    })
   const refusals: Record<RefusalReason, Overloaded> = {
-    [RefusalReasons.Capacity]: new Overloaded({
-      entry: options.entry,
-      reason: RefusalReasons.Capacity,
-      limit: maxInFlight,
-      ...(adaptive === undefined ? {} : { adaptive: true }),
-      retryAfterSeconds,
-    }),
-    [RefusalReasons.QueueTimeout]: new Overloaded({
-      entry: options.entry,
-      reason: RefusalReasons.QueueTimeout,
-      limit: maxInFlight,
-      ...(adaptive === undefined ? {} : { adaptive: true }),
-      retryAfterSeconds,
-    }),
+    [RefusalReasons.Capacity]: refusal(RefusalReasons.Capacity),
+    [RefusalReasons.QueueTimeout]: refusal(RefusalReasons.QueueTimeout),
   }
 
   let active = 0

@@ -33,7 +33,7 @@ export const archiveConfig = Config.all({
   batch: positiveInt("ARCHIVE_BATCH", 100),
 })
 
-export type ArchiveConfig = typeof archiveConfig extends Config.Config<infer A> ? A : never
+export type ArchiveConfig = Config.Success<typeof archiveConfig>
 
 /** The URL with its password masked (for logs and errors). */
 export const maskDatabaseUrl = (value: string): string => {

@@ -15,8 +15,8 @@
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { HttpServerRequest, type HttpServerResponse } from "effect/http"
-import { type HttpApiEndpoint, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity } from "effect/http-api"
-import { ErrorBody, ErrorDetail, errorBody } from "../http/errors.ts"
+import { type HttpApiEndpoint, HttpApiMiddleware, HttpApiSecurity } from "effect/http-api"
+import { ErrorDetail, onWireWithHeaders } from "../http/errors.ts"
 import { AuthEntries } from "../metrics/catalogue.ts"
 import { Metrics } from "../metrics/Metrics.ts"
 import { RateLimited, RateLimitedResponse, rateLimitedHttp } from "../ratelimit/http.ts"
@@ -51,15 +51,11 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
 
 /** 401 with the common error body and `WWW-Authenticate`. */
 export const UnauthorizedResponse = Unauthorized.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(401)), headers: { "www-authenticate": Schema.String } },
-    {
-      decode: ({ body, headers }) => new Unauthorized({ ...body.error, challenge: headers["www-authenticate"] }),
-      encode: (error) => ({
-        body: errorBody(error.code, error.message, error.details),
-        headers: { "www-authenticate": error.challenge },
-      }),
-    },
+  onWireWithHeaders(
+    401,
+    { "www-authenticate": Schema.String },
+    (error, headers) => new Unauthorized({ ...error, challenge: headers["www-authenticate"] }),
+    (error) => ({ "www-authenticate": error.challenge }),
   ),
 ).annotate({
   description: "No valid credential: send `Authorization: Bearer <JWT>` (claims `sub`, `roles`, `exp`) or `X-API-Key`",

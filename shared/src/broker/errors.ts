@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Duration, Effect, Schema } from "effect"
 
 /** The broker cannot be reached (connection refused, timed out, not ready). */
 export class BrokerUnavailable extends Schema.TaggedError<BrokerUnavailable>()("BrokerUnavailable", {
@@ -19,3 +19,18 @@ export class BrokerError extends Schema.TaggedError<BrokerError>()("BrokerError"
     return `broker ${this.operation} failed: ${this.reason}`
   }
 }
+
+/**
+ * Bounds a client call to the broker at `url`: no answer within `ms` makes the broker unavailable
+ * for `operation`. Both client libraries would otherwise keep retrying on their own.
+ */
+export const boundedCall =
+  (url: string) =>
+  (operation: string, ms: number) =>
+  <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E | BrokerUnavailable> =>
+    self.pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.millis(ms),
+        orElse: () => Effect.fail(new BrokerUnavailable({ url, reason: `${operation}: no answer within ${ms} ms` })),
+      }),
+    )

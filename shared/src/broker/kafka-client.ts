@@ -7,7 +7,7 @@ import { KafkaJS } from "@confluentinc/kafka-javascript"
 import type { Headers } from "./Broker.ts"
 import { type KafkaSecurity, kafkaSecurityProperties, plaintextKafka } from "./config.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
-import { allTopicNames } from "./topics.ts"
+import { resolveClientOptions } from "./options.ts"
 
 type RdKafkaValue = string | number | boolean
 
@@ -69,18 +69,13 @@ export interface ResolvedKafkaOptions {
 }
 
 export const resolveKafkaOptions = (options: KafkaBrokerOptions): ResolvedKafkaOptions => ({
-  servers: options.servers,
-  url: options.url ?? `kafka://${options.servers.join(",")}`,
+  ...resolveClientOptions("kafka", options),
   clientId: options.clientId ?? "dcent",
-  knownTopics: options.knownTopics ?? allTopicNames,
-  connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
-  requestTimeoutMs: options.requestTimeoutMs ?? 3_000,
   messageTimeoutMs: options.messageTimeoutMs ?? 30_000,
   compression: options.compression ?? "lz4",
   lingerMs: options.lingerMs ?? 5,
   sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
   heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3_000,
-  retryBackoff: options.retryBackoff ?? { initialMs: 100, maxMs: 5_000 },
   logLevel: options.logLevel ?? 0,
   security: options.security ?? plaintextKafka,
   producerConfig: options.producerConfig ?? {},

@@ -22,7 +22,7 @@ import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import { effectiveGroupId } from "./group.ts"
 import { classify, consumerConfig, errorText, fromKafkaHeaders, type ResolvedKafkaOptions } from "./kafka-client.ts"
 import { matchesPattern, type SubjectPattern } from "./subject.ts"
-import { groupOrFail, patternOrFail } from "./validate.ts"
+import { groupOrFail, patternOrFail, subscribedTopicsOrFail } from "./validate.ts"
 
 export interface KafkaSubscribeContext {
   readonly kafka: KafkaJS.Kafka
@@ -85,19 +85,7 @@ export const makeKafkaSubscribe =
       const { url } = options
       const pattern = yield* patternOrFail("subscribe", opts.subject)
       yield* groupOrFail(opts.group)
-      let topics: ReadonlyArray<string>
-      if (pattern.topic !== undefined) {
-        yield* ctx.requireTopic("subscribe", pattern.topic)
-        topics = [pattern.topic]
-      } else {
-        topics = yield* ctx.wildcardTopics
-        if (topics.length === 0) {
-          return yield* new BrokerError({
-            operation: "subscribe",
-            reason: `no known topic exists for ${pattern.pattern} (known: configured topics and those created with ensureTopics)`,
-          })
-        }
-      }
+      const topics = yield* subscribedTopicsOrFail(pattern, ctx)
       const groupId = effectiveGroupId(opts.group, pattern)
       const fromBeginning = opts.fromBeginning === true
       const ready = yield* Deferred.make<void>()

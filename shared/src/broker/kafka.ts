@@ -15,16 +15,9 @@
  * and disconnected, and the admin client disconnected, when the layer's scope closes.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { Clock, type Config, Duration, Effect, Layer, type Scope } from "effect"
+import { Clock, Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
-import {
-  brokerUrlOfKind,
-  clientIdConfig,
-  kafkaLingerMsConfig,
-  kafkaLogLevelConfig,
-  kafkaSecurityConfig,
-} from "./config.ts"
-import { BrokerError, BrokerUnavailable } from "./errors.ts"
+import { BrokerError, BrokerUnavailable, boundedCall } from "./errors.ts"
 import {
   asBuffer,
   classify,
@@ -64,16 +57,7 @@ export const makeKafkaBroker = (
     }
     const kafka = new KafkaJS.Kafka(commonConfig(options))
     const unavailable = (reason: string) => new BrokerUnavailable({ url, reason })
-    /** Bounds a client call; librdkafka would otherwise keep retrying. */
-    const bounded =
-      (operation: string, ms: number) =>
-      <A, E>(self: Effect.Effect<A, E>) =>
-        self.pipe(
-          Effect.timeoutOrElse({
-            duration: Duration.millis(ms),
-            orElse: () => Effect.fail(unavailable(`${operation}: no answer within ${ms} ms`)),
-          }),
-        )
+    const bounded = boundedCall(url)
 
     const admin = yield* Effect.acquireRelease(
       Effect.sync(() => kafka.admin()),
@@ -252,27 +236,4 @@ export const BrokerKafka = {
   /** Kafka broker with explicit options. */
   layer: (options: KafkaBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
     Layer.effect(Broker, makeKafkaBroker(options)),
-
-  /** Kafka broker from `BROKER_URL` (must be `kafka://`), `BROKER_CLIENT_ID`, `KAFKA_LOG_LEVEL`, `KAFKA_LINGER_MS`. */
-  layerConfig: (
-    overrides: Omit<KafkaBrokerOptions, "servers" | "url"> = {},
-  ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
-    Layer.unwrap(
-      Effect.gen(function* () {
-        const broker = yield* brokerUrlOfKind("kafka")
-        const clientId = yield* clientIdConfig
-        const logLevel = yield* kafkaLogLevelConfig
-        const lingerMs = yield* kafkaLingerMsConfig
-        const security = yield* kafkaSecurityConfig
-        return BrokerKafka.layer({
-          clientId,
-          logLevel,
-          lingerMs,
-          security,
-          ...overrides,
-          servers: broker.servers,
-          url: broker.url,
-        })
-      }),
-    ),
 } as const

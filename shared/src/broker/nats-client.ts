@@ -6,7 +6,7 @@ import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream"
 import { errors, type MsgHdrs } from "@nats-io/transport-node"
 import type { Headers } from "./Broker.ts"
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
-import { allTopicNames } from "./topics.ts"
+import { resolveClientOptions } from "./options.ts"
 
 export interface NatsBrokerOptions {
   /** `host:port` servers. */
@@ -41,17 +41,12 @@ export interface NatsBrokerOptions {
 export type ResolvedNatsOptions = Required<Omit<NatsBrokerOptions, "url">> & { readonly url: string }
 
 export const resolveNatsOptions = (o: NatsBrokerOptions): ResolvedNatsOptions => ({
-  servers: o.servers,
-  url: o.url ?? `nats://${o.servers.join(",")}`,
+  ...resolveClientOptions("nats", o),
   name: o.name ?? "dcent",
-  knownTopics: o.knownTopics ?? allTopicNames,
-  connectTimeoutMs: o.connectTimeoutMs ?? 5_000,
-  requestTimeoutMs: o.requestTimeoutMs ?? 3_000,
   publishTimeoutMs: o.publishTimeoutMs ?? 10_000,
   ackWaitMs: o.ackWaitMs ?? 10_000,
   pullBatch: o.pullBatch ?? 10,
   maxAckPending: o.maxAckPending ?? 1_000,
-  retryBackoff: o.retryBackoff ?? { initialMs: 100, maxMs: 5_000 },
   storage: o.storage ?? "file",
 })
 

@@ -24,11 +24,11 @@ import {
 import { nanos } from "@nats-io/transport-node"
 import { Cause, Duration, Effect, Exit, Fiber, type Scope, Semaphore } from "effect"
 import type { BrokerMessage, BrokerShape, SubscribeOptions, Subscription } from "./Broker.ts"
-import { BrokerError, type BrokerUnavailable } from "./errors.ts"
+import type { BrokerError, BrokerUnavailable } from "./errors.ts"
 import { natsConsumerName } from "./group.ts"
 import { classifyNats, fromNatsHeaders, type ResolvedNatsOptions, text } from "./nats-client.ts"
 import { matchesPattern, patternForTopic, type SubjectPattern } from "./subject.ts"
-import { groupOrFail, patternOrFail } from "./validate.ts"
+import { groupOrFail, patternOrFail, subscribedTopicsOrFail } from "./validate.ts"
 
 export interface NatsSubscribeContext {
   readonly js: JetStreamClient
@@ -64,19 +64,7 @@ export const makeNatsSubscribe =
       const { options, js, jsm } = ctx
       const pattern = yield* patternOrFail("subscribe", opts.subject)
       yield* groupOrFail(opts.group)
-      let streams: ReadonlyArray<string>
-      if (pattern.topic !== undefined) {
-        yield* ctx.requireTopic("subscribe", pattern.topic)
-        streams = [pattern.topic]
-      } else {
-        streams = yield* ctx.wildcardTopics
-        if (streams.length === 0) {
-          return yield* new BrokerError({
-            operation: "subscribe",
-            reason: `no known topic exists for ${pattern.pattern} (known: configured topics and those created with ensureTopics)`,
-          })
-        }
-      }
+      const streams = yield* subscribedTopicsOrFail(pattern, ctx)
       const name = natsConsumerName(opts.group, pattern)
       // One handler at a time per subscription, whichever stream the message comes from.
       const serial = yield* Semaphore.make(1)

@@ -13,10 +13,9 @@
  */
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
-import { type Config, Duration, Effect, Layer, type Scope } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import { Broker, type BrokerShape, type PublishOptions, type TopicSpec } from "./Broker.ts"
-import { brokerUrlOfKind, clientIdConfig } from "./config.ts"
-import { BrokerError, BrokerUnavailable } from "./errors.ts"
+import { BrokerError, BrokerUnavailable, boundedCall } from "./errors.ts"
 import {
   classifyNats,
   isStreamNotFound,
@@ -38,15 +37,7 @@ export const makeNatsBroker = (
     const options = resolveNatsOptions(input)
     const { url } = options
     const unavailable = (reason: string) => new BrokerUnavailable({ url, reason })
-    const bounded =
-      (operation: string, ms: number) =>
-      <A, E>(self: Effect.Effect<A, E>) =>
-        self.pipe(
-          Effect.timeoutOrElse({
-            duration: Duration.millis(ms),
-            orElse: () => Effect.fail(unavailable(`${operation}: no answer within ${ms} ms`)),
-          }),
-        )
+    const bounded = boundedCall(url)
 
     const nc = yield* Effect.acquireRelease(
       Effect.tryPromise({
@@ -187,16 +178,4 @@ export const BrokerNats = {
   /** JetStream broker with explicit options. */
   layer: (options: NatsBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
     Layer.effect(Broker, makeNatsBroker(options)),
-
-  /** JetStream broker from `BROKER_URL` (must be `nats://`) and `BROKER_CLIENT_ID`. */
-  layerConfig: (
-    overrides: Omit<NatsBrokerOptions, "servers" | "url"> = {},
-  ): Layer.Layer<Broker, BrokerUnavailable | BrokerError | Config.ConfigError> =>
-    Layer.unwrap(
-      Effect.gen(function* () {
-        const broker = yield* brokerUrlOfKind("nats")
-        const name = yield* clientIdConfig
-        return BrokerNats.layer({ name, ...overrides, servers: broker.servers, url: broker.url })
-      }),
-    ),
 } as const

@@ -91,3 +91,29 @@ export const groupOrFail = (group: string): Effect.Effect<string, BrokerError> =
   group.length > 0 && !/[\r\n]/.test(group)
     ? Effect.succeed(group)
     : Effect.fail(new BrokerError({ operation: "subscribe", reason: "the consumer group must be a non-empty string" }))
+
+/**
+ * The topics a subscription to `pattern` reads: its one topic (which must exist), or every known
+ * topic its wildcard matches (at least one). The Kafka and NATS adapters say which topics they know.
+ */
+export const subscribedTopicsOrFail = <E1, E2>(
+  pattern: SubjectPattern,
+  known: {
+    readonly requireTopic: (operation: string, topic: string) => Effect.Effect<void, E1>
+    readonly wildcardTopics: Effect.Effect<ReadonlyArray<string>, E2>
+  },
+): Effect.Effect<ReadonlyArray<string>, E1 | E2 | BrokerError> =>
+  Effect.gen(function* () {
+    if (pattern.topic !== undefined) {
+      yield* known.requireTopic("subscribe", pattern.topic)
+      return [pattern.topic]
+    }
+    const topics = yield* known.wildcardTopics
+    if (topics.length === 0) {
+      return yield* new BrokerError({
+        operation: "subscribe",
+        reason: `no known topic exists for ${pattern.pattern} (known: configured topics and those created with ensureTopics)`,
+      })
+    }
+    return topics
+  })

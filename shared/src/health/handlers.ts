@@ -1,11 +1,9 @@
-/**
- * Handler bodies for the `HealthApi` endpoints. Each service wires them into its own API with
- * `HttpApiBuilder.group(Api, "health", ...)` (see `<service>/src/health/http.ts`).
- */
+/** The handlers of the `HealthApi` endpoints, one definition for both services. */
 import { Effect } from "effect"
 import { HttpMiddleware } from "effect/http"
-import { NotReady } from "./api.ts"
-import type { ReadinessShape } from "./Readiness.ts"
+import type { HttpApiBuilder } from "effect/http-api"
+import { type HealthApi, NotReady } from "./api.ts"
+import { Readiness, type ReadinessShape } from "./Readiness.ts"
 
 /** Seconds a client should wait before asking `/readyz` again. */
 export const readyRetryAfterSeconds = 5
@@ -21,3 +19,15 @@ export const ready = (readiness: ReadinessShape) =>
     }
     return { status: "ready" as const, checks: report.checks }
   }).pipe(HttpMiddleware.withLoggerDisabled)
+
+/**
+ * The `health` group's handlers, for any service API that adds `HealthApi`:
+ * `HttpApiBuilder.group(ServiceApi, "health", healthHandlers)`.
+ */
+export const healthHandlers = Effect.fn(function* (handlers: HttpApiBuilder.Handlers.FromGroup<typeof HealthApi>) {
+  const readiness = yield* Readiness
+  return handlers.handleAll({
+    healthz: () => alive,
+    readyz: () => ready(readiness),
+  })
+})

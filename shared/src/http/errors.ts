@@ -8,6 +8,7 @@
  */
 import { Schema, SchemaIssue } from "effect"
 import { HttpServerResponse } from "effect/http"
+import { HttpApiSchema } from "effect/http-api"
 
 export const ErrorDetail = Schema.Struct({
   /** What the problem is about: a JSON path into the request (`products[0].quantity`), a dependency name, ... */
@@ -28,6 +29,32 @@ export type ErrorBody = typeof ErrorBody.Type
 export const errorBody = (code: string, message: string, details: ReadonlyArray<ErrorDetail> = []): ErrorBody => ({
   error: { code, message, details },
 })
+
+/**
+ * An error class on the wire as the common error body at `status`, with response `headers`
+ * (`Retry-After`, `WWW-Authenticate`, or none): the body carries the error's code, message and
+ * details; `make` rebuilds the error from them and the headers, `headersOf` gives its headers.
+ */
+export const onWireWithHeaders =
+  <S extends Schema.Top & { readonly Type: ErrorBody["error"] }, Headers extends Schema.Struct.Fields>(
+    status: number,
+    headers: Headers,
+    make: (error: ErrorBody["error"], headers: Schema.Struct.Type<Headers>) => S["Type"],
+    headersOf: (error: S["Type"]) => Schema.Struct.Type<Headers>,
+  ) =>
+  (self: S) =>
+    self.pipe(
+      HttpApiSchema.encodeToWithHeaders(
+        { body: ErrorBody.pipe(HttpApiSchema.status(status)), headers },
+        {
+          decode: (wire) => make(wire.body.error, wire.headers),
+          encode: (error) => ({
+            body: errorBody(error.code, error.message, error.details),
+            headers: headersOf(error),
+          }),
+        },
+      ),
+    )
 
 /** 415: a request body sent without `Content-Type: application/json` (every body of both services is JSON). */
 export const unsupportedMediaType: ErrorBody = errorBody(

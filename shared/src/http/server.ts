@@ -12,6 +12,7 @@ import { Duration, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiScalar } from "effect/http-api"
 import type { HttpAdmissionLimits } from "../admission/config.ts"
+import { servesTls, type TlsFiles } from "../config/tls.ts"
 import { HttpSpanNames } from "../telemetry/http.ts"
 import { accessLog } from "./accessLog.ts"
 import { HttpAdmission } from "./admission.ts"
@@ -32,6 +33,21 @@ export interface HttpServerOptions {
   /** Serve https with this certificate and key (`TLS_CERT_FILE` / `TLS_KEY_FILE`); plain http without. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer }
 }
+
+/** The server options from a service's settings (`HTTP_HOST`, its port, admission, limits, `TLS_*`). */
+export const httpServerOptions = (settings: {
+  readonly httpHost: string
+  readonly httpPort: number
+  readonly httpAdmission: HttpAdmissionLimits
+  readonly httpLimits: HttpLimits
+  readonly tls: TlsFiles | undefined
+}): HttpServerOptions => ({
+  host: settings.httpHost,
+  port: settings.httpPort,
+  admission: settings.httpAdmission,
+  limits: settings.httpLimits,
+  ...(servesTls(settings.tls) ? { tls: { cert: settings.tls.cert, key: settings.tls.key } } : {}),
+})
 
 export const openApiPath = "/openapi.json"
 export const docsPath = "/docs"

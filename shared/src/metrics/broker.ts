@@ -11,10 +11,11 @@
  *   `dcent_broker_consumer_lag_messages{topic, group}` asked of the adapter on every scrape
  *   while the subscription runs (`Subscription.lag`; the memory broker has none).
  */
-import { Clock, Effect, Exit, Layer } from "effect"
+import { Clock, Effect, Exit } from "effect"
 import { Broker, type BrokerShape } from "../broker/Broker.ts"
 import { DeliveryStages } from "./catalogue.ts"
-import { Metrics, type MetricsShape } from "./Metrics.ts"
+import { childPerKey, withInstrumented } from "./instrument.ts"
+import type { MetricsShape } from "./Metrics.ts"
 import { deliveryObserver } from "./streams.ts"
 
 /** The topic of a subject `<TOPIC>.<key>`. */
@@ -37,26 +38,11 @@ const isInterruptOnly = (exit: Exit.Exit<unknown, unknown>) =>
 
 export const instrumentBroker = (broker: BrokerShape, metrics: MetricsShape): BrokerShape => {
   const { catalogue } = metrics
-  const publishers = new Map<
-    string,
-    {
-      readonly published: ReturnType<typeof catalogue.brokerPublished.labels>
-      readonly errors: ReturnType<typeof catalogue.brokerPublishErrors.labels>
-      readonly duration: ReturnType<typeof catalogue.brokerPublishDuration.labels>
-    }
-  >()
-  const publisherFor = (topic: string) => {
-    let children = publishers.get(topic)
-    if (children === undefined) {
-      children = {
-        published: catalogue.brokerPublished.labels(topic),
-        errors: catalogue.brokerPublishErrors.labels(topic),
-        duration: catalogue.brokerPublishDuration.labels(topic),
-      }
-      publishers.set(topic, children)
-    }
-    return children
-  }
+  const publisherFor = childPerKey((topic) => ({
+    published: catalogue.brokerPublished.labels(topic),
+    errors: catalogue.brokerPublishErrors.labels(topic),
+    duration: catalogue.brokerPublishDuration.labels(topic),
+  }))
   const onTopic = deliveryObserver(catalogue, DeliveryStages.Topic)
 
   const publish: BrokerShape["publish"] = (subject, payload, options) =>
@@ -81,24 +67,10 @@ export const instrumentBroker = (broker: BrokerShape, metrics: MetricsShape): Br
     })
 
   const subscribe: BrokerShape["subscribe"] = (options) => {
-    const consumers = new Map<
-      string,
-      {
-        readonly consumed: ReturnType<typeof catalogue.brokerConsumed.labels>
-        readonly errors: ReturnType<typeof catalogue.brokerConsumeErrors.labels>
-      }
-    >()
-    const consumerFor = (topic: string) => {
-      let children = consumers.get(topic)
-      if (children === undefined) {
-        children = {
-          consumed: catalogue.brokerConsumed.labels(topic, options.group),
-          errors: catalogue.brokerConsumeErrors.labels(topic, options.group),
-        }
-        consumers.set(topic, children)
-      }
-      return children
-    }
+    const consumerFor = childPerKey((topic) => ({
+      consumed: catalogue.brokerConsumed.labels(topic, options.group),
+      errors: catalogue.brokerConsumeErrors.labels(topic, options.group),
+    }))
     const subscription = broker.subscribe({
       ...options,
       handler: (message) =>
@@ -135,11 +107,4 @@ export const instrumentBroker = (broker: BrokerShape, metrics: MetricsShape): Br
 }
 
 /** `layer`'s broker with publish/consume metrics. */
-export const withBrokerMetrics = <E, R>(layer: Layer.Layer<Broker, E, R>): Layer.Layer<Broker, E, R | Metrics> =>
-  Layer.effect(
-    Broker,
-    Effect.gen(function* () {
-      const broker = yield* Broker
-      return Broker.of(instrumentBroker(broker, yield* Metrics))
-    }),
-  ).pipe(Layer.provide(layer))
+export const withBrokerMetrics = withInstrumented(Broker, instrumentBroker)

@@ -8,6 +8,9 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client"
 
+/** The label values a table of this module (`StreamKinds`, `AdmissionEntries`, …) allows. */
+type LabelValue<Table extends Record<string, string>> = Table[keyof Table]
+
 /** 1 ms … 10 s: HTTP and gRPC calls, broker publishes, end-to-end event delivery. */
 export const latencyBuckets: ReadonlyArray<number> = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -36,7 +39,7 @@ export const StreamKinds = {
   /** requestor: SSE responses */
   Sse: "sse",
 } as const
-export type StreamKind = (typeof StreamKinds)[keyof typeof StreamKinds]
+export type StreamKind = LabelValue<typeof StreamKinds>
 
 /** Values of `dcent_stream_disconnects_total{reason}`. */
 export const DisconnectReasons = {
@@ -45,7 +48,7 @@ export const DisconnectReasons = {
   Shutdown: "shutdown",
   Completed: "completed",
 } as const
-export type DisconnectReason = (typeof DisconnectReasons)[keyof typeof DisconnectReasons]
+export type DisconnectReason = LabelValue<typeof DisconnectReasons>
 
 /** Values of `dcent_event_delivery_latency_seconds{stage}`: from the event's `occurred_at` to … */
 export const DeliveryStages = {
@@ -58,7 +61,7 @@ export const DeliveryStages = {
   /** … the broker acknowledging the topic message carrying it */
   Topic: "topic",
 } as const
-export type DeliveryStage = (typeof DeliveryStages)[keyof typeof DeliveryStages]
+export type DeliveryStage = LabelValue<typeof DeliveryStages>
 
 /** Values of `dcent_pending_reports_dropped_total{reason}`. */
 export const DroppedReportReasons = {
@@ -79,7 +82,7 @@ export const AdmissionEntries = {
   /** open SSE responses (requestor) */
   Sse: "sse",
 } as const
-export type AdmissionEntry = (typeof AdmissionEntries)[keyof typeof AdmissionEntries]
+export type AdmissionEntry = LabelValue<typeof AdmissionEntries>
 
 /** Values of `dcent_admission_refused_total{reason}`. */
 export const RefusalReasons = {
@@ -88,23 +91,22 @@ export const RefusalReasons = {
   /** the request waited in the queue for its longest allowed wait without getting a slot */
   QueueTimeout: "queue_timeout",
 } as const
-export type RefusalReason = (typeof RefusalReasons)[keyof typeof RefusalReasons]
+export type RefusalReason = LabelValue<typeof RefusalReasons>
+
+/** The entries where authentication and rate limiting refuse a request: one `entry` label set for both. */
+const RefusingEntries = {
+  Http: "http",
+  Sse: "sse",
+  Grpc: "grpc",
+} as const
 
 /** Values of `dcent_auth_denials_total{entry}`: where a request was refused (`../auth`). */
-export const AuthEntries = {
-  Http: "http",
-  Sse: "sse",
-  Grpc: "grpc",
-} as const
-export type AuthEntry = (typeof AuthEntries)[keyof typeof AuthEntries]
+export const AuthEntries = RefusingEntries
+export type AuthEntry = LabelValue<typeof AuthEntries>
 
 /** Values of `dcent_rate_limit_refused_total{entry}`: where a request was refused (`../ratelimit`). */
-export const RateLimitEntries = {
-  Http: "http",
-  Sse: "sse",
-  Grpc: "grpc",
-} as const
-export type RateLimitEntry = (typeof RateLimitEntries)[keyof typeof RateLimitEntries]
+export const RateLimitEntries = RefusingEntries
+export type RateLimitEntry = LabelValue<typeof RateLimitEntries>
 
 /** `dcent_rate_limit_refused_total{class}` of a stream refused by the cap on open streams per principal. */
 export const concurrentStreamsClass = "concurrent_streams"
@@ -166,247 +168,196 @@ const rpcLabels = ["rpc_service", "rpc_method", "rpc_grpc_status_code"] as const
 /** Creates the catalogue's metrics in `registry`. */
 export const makeCatalogue = (registry: Registry) => {
   const registers = [registry]
+  const counter = <L extends string = string>(name: string, help: string, labelNames: ReadonlyArray<L> = []) =>
+    new Counter<L>({ name, help, labelNames, registers })
+  const gauge = <L extends string = string>(name: string, help: string, labelNames: ReadonlyArray<L> = []) =>
+    new Gauge<L>({ name, help, labelNames, registers })
+  const histogram = <L extends string = string>(
+    name: string,
+    help: string,
+    buckets: ReadonlyArray<number>,
+    labelNames: ReadonlyArray<L> = [],
+  ) => new Histogram<L>({ name, help, labelNames, buckets: [...buckets], registers })
   return {
-    httpRequestDuration: new Histogram({
-      name: MetricNames.httpRequestDuration,
-      help: "Duration of REST requests, by method, route template and status code.",
-      labelNames: ["method", "route", "status_code"] as const,
-      buckets: [...latencyBuckets],
-      registers,
-    }),
-    httpActiveRequests: new Gauge({
-      name: MetricNames.httpActiveRequests,
-      help: "REST requests being handled now.",
-      labelNames: ["method"] as const,
-      registers,
-    }),
-    rpcServerDuration: new Histogram({
-      name: MetricNames.rpcServerDuration,
-      help: "Duration of gRPC calls served (for server streams: the stream's life), by service, method and status code.",
-      labelNames: rpcLabels,
-      buckets: [...latencyBuckets],
-      registers,
-    }),
-    rpcClientDuration: new Histogram({
-      name: MetricNames.rpcClientDuration,
-      help: "Duration of gRPC calls made (for server streams: the stream's life), by service, method and status code.",
-      labelNames: rpcLabels,
-      buckets: [...latencyBuckets],
-      registers,
-    }),
-    streamsOpen: new Gauge({
-      name: MetricNames.streamsOpen,
-      help: "Event streams open now: processor_order_stream, requestor_order_stream, order_streams_call, watch_order, sse.",
-      labelNames: ["stream"] as const,
-      registers,
-    }),
-    streamDisconnects: new Counter({
-      name: MetricNames.streamDisconnects,
-      help: "Event streams that ended, by stream and reason (client_closed, error, shutdown, completed).",
-      labelNames: ["stream", "reason"] as const,
-      registers,
-    }),
-    orderEvents: new Counter({
-      name: MetricNames.orderEvents,
-      help: "Order events committed (processor) or recorded in the buyer-facing log (requestor), by status.",
-      labelNames: ["status"] as const,
-      registers,
-    }),
-    queueDepth: new Gauge({
-      name: MetricNames.queueDepth,
-      help: "Dispatch jobs waiting in the priority queue (shared by all replicas), by priority.",
-      labelNames: ["priority"] as const,
-      registers,
-    }),
-    queueWait: new Histogram({
-      name: MetricNames.queueWait,
-      help: "Time a dispatch job waited between enqueue and dequeue, by priority.",
-      labelNames: ["priority"] as const,
-      buckets: [...queueWaitBuckets],
-      registers,
-    }),
-    semaphorePermits: new Gauge({
-      name: MetricNames.semaphorePermits,
-      help: "Permits of a distributed semaphore (its limit).",
-      labelNames: ["semaphore"] as const,
-      registers,
-    }),
-    semaphorePermitsInUse: new Gauge({
-      name: MetricNames.semaphorePermitsInUse,
-      help: "Permits of a distributed semaphore held now, across all replicas.",
-      labelNames: ["semaphore"] as const,
-      registers,
-    }),
-    semaphoreWaiters: new Gauge({
-      name: MetricNames.semaphoreWaiters,
-      help: "Callers waiting for a permit of a distributed semaphore now, across all replicas.",
-      labelNames: ["semaphore"] as const,
-      registers,
-    }),
-    outboxLag: new Gauge({
-      name: MetricNames.outboxLag,
-      help: "Age of the oldest outbox entry not yet published (0 when the outbox is empty).",
-      registers,
-    }),
-    outboxPending: new Gauge({
-      name: MetricNames.outboxPending,
-      help: "Outbox entries not yet published.",
-      registers,
-    }),
-    pendingReports: new Gauge({
-      name: MetricNames.pendingReports,
-      help: "Failure reports held in memory until Redis (the outbox) is back, in this process.",
-      registers,
-    }),
-    pendingReportsDropped: new Counter({
-      name: MetricNames.pendingReportsDropped,
-      help: "Failure reports never delivered, by reason (capacity: the held queue was full; lost: neither Redis nor the broker took it at drain).",
-      labelNames: ["reason"] as const,
-      registers,
-    }),
-    brokerPublished: new Counter({
-      name: MetricNames.brokerPublished,
-      help: "Messages the broker acknowledged, by topic.",
-      labelNames: ["topic"] as const,
-      registers,
-    }),
-    brokerPublishErrors: new Counter({
-      name: MetricNames.brokerPublishErrors,
-      help: "Failed publish attempts, by topic.",
-      labelNames: ["topic"] as const,
-      registers,
-    }),
-    brokerPublishDuration: new Histogram({
-      name: MetricNames.brokerPublishDuration,
-      help: "Time from publish to the broker's acknowledgement (or failure), by topic.",
-      labelNames: ["topic"] as const,
-      buckets: [...latencyBuckets],
-      registers,
-    }),
-    brokerConsumed: new Counter({
-      name: MetricNames.brokerConsumed,
-      help: "Messages handled successfully by a subscriber, by topic and consumer group.",
-      labelNames: ["topic", "group"] as const,
-      registers,
-    }),
-    brokerConsumeErrors: new Counter({
-      name: MetricNames.brokerConsumeErrors,
-      help: "Messages whose handler failed (redelivered), by topic and consumer group.",
-      labelNames: ["topic", "group"] as const,
-      registers,
-    }),
-    brokerConsumerLag: new Gauge({
-      name: MetricNames.brokerConsumerLag,
-      help: "Messages not yet consumed by a consumer group, by topic and group.",
-      labelNames: ["topic", "group"] as const,
-      registers,
-    }),
-    redisCommandDuration: new Histogram({
-      name: MetricNames.redisCommandDuration,
-      help: "Duration of Redis commands (send → reply), by lower-case command name.",
-      labelNames: ["command"] as const,
-      buckets: [...redisBuckets],
-      registers,
-    }),
-    redisMemoryUsed: new Gauge({
-      name: MetricNames.redisMemoryUsed,
-      help: "Memory Redis uses (INFO memory used_memory), read on every scrape.",
-      registers,
-    }),
-    redisMemoryMax: new Gauge({
-      name: MetricNames.redisMemoryMax,
-      help: "Redis's maxmemory (0: no limit); at the limit it refuses writes (noeviction).",
-      registers,
-    }),
-    redisOutOfMemoryRefusals: new Counter({
-      name: MetricNames.redisOutOfMemoryRefusals,
-      help: "Commands of this process that Redis refused because it reached maxmemory.",
-      registers,
-    }),
-    shardClaimLag: new Histogram({
-      name: MetricNames.shardClaimLag,
-      help: "How late each shard-lease claim completed against its schedule (timer lateness + round trip); the lease TTL is the slack",
-      buckets: [...latencyBuckets],
-      registers,
-    }),
-    eventDeliveryLatency: new Histogram({
-      name: MetricNames.eventDeliveryLatency,
-      help: "Time from an order event's occurred_at to its delivery, by stage (stream, watch_order, sse, topic).",
-      labelNames: ["stage"] as const,
-      buckets: [...latencyBuckets],
-      registers,
-    }),
-    admissionInFlight: new Gauge({
-      name: MetricNames.admissionInFlight,
-      help: "Work admitted and holding a slot now, by entry (http, grpc_unary, grpc_stream, sse).",
-      labelNames: ["entry"] as const,
-      registers,
-    }),
-    admissionQueued: new Gauge({
-      name: MetricNames.admissionQueued,
-      help: "Requests waiting for a slot now, by entry (only http has a wait queue).",
-      labelNames: ["entry"] as const,
-      registers,
-    }),
-    admissionLimit: new Gauge({
-      name: MetricNames.admissionLimit,
-      help: "The configured bound on work in flight, by entry.",
-      labelNames: ["entry"] as const,
-      registers,
-    }),
-    admissionRefused: new Counter({
-      name: MetricNames.admissionRefused,
-      help: "Requests refused by admission control before any work was done, by entry and reason (capacity, queue_timeout).",
-      labelNames: ["entry", "reason"] as const,
-      registers,
-    }),
-    authDenials: new Counter({
-      name: MetricNames.authDenials,
-      help: "Requests refused by authentication (401 / UNAUTHENTICATED) or authorization (403 / PERMISSION_DENIED), by entry (http, sse, grpc), status and reason.",
-      labelNames: ["entry", "status", "reason"] as const,
-      registers,
-    }),
-    rateLimitRefused: new Counter({
-      name: MetricNames.rateLimitRefused,
-      help: "Requests refused by rate limiting (429 / RESOURCE_EXHAUSTED), by entry (http, sse, grpc) and class (write, read, stream, unary, concurrent_streams).",
-      labelNames: ["entry", "class"] as const,
-      registers,
-    }),
-    rateLimitFallbacks: new Counter({
-      name: MetricNames.rateLimitFallbacks,
-      help: "Rate-limit decisions taken by the per-replica fallback because Redis did not answer in time, by class.",
-      labelNames: ["class"] as const,
-      registers,
-    }),
-    ordersLive: new Gauge({
-      name: MetricNames.ordersLive,
-      help: "Orders in Redis that are not finalised (submitted or paused), shared by the service's replicas.",
-      registers,
-    }),
-    ordersRetained: new Gauge({
-      name: MetricNames.ordersRetained,
-      help: "Orders that ended (finalised, or paused by expiry) and are still in Redis, waiting for ORDER_RETENTION_SECONDS and the archive.",
-      registers,
-    }),
-    ordersArchived: new Counter({
-      name: MetricNames.ordersArchived,
-      help: "Orders this process wrote to the archive (PostgreSQL), confirmed and removed from Redis.",
-      registers,
-    }),
-    archiveLag: new Gauge({
-      name: MetricNames.archiveLag,
-      help: "How long the oldest order due for archiving has been due (ended + ORDER_RETENTION_SECONDS ago); 0 when none is due or the archive is off.",
-      registers,
-    }),
+    httpRequestDuration: histogram(
+      MetricNames.httpRequestDuration,
+      "Duration of REST requests, by method, route template and status code.",
+      latencyBuckets,
+      ["method", "route", "status_code"],
+    ),
+    httpActiveRequests: gauge(MetricNames.httpActiveRequests, "REST requests being handled now.", ["method"]),
+    rpcServerDuration: histogram(
+      MetricNames.rpcServerDuration,
+      "Duration of gRPC calls served (for server streams: the stream's life), by service, method and status code.",
+      latencyBuckets,
+      rpcLabels,
+    ),
+    rpcClientDuration: histogram(
+      MetricNames.rpcClientDuration,
+      "Duration of gRPC calls made (for server streams: the stream's life), by service, method and status code.",
+      latencyBuckets,
+      rpcLabels,
+    ),
+    streamsOpen: gauge(
+      MetricNames.streamsOpen,
+      "Event streams open now: processor_order_stream, requestor_order_stream, order_streams_call, watch_order, sse.",
+      ["stream"],
+    ),
+    streamDisconnects: counter(
+      MetricNames.streamDisconnects,
+      "Event streams that ended, by stream and reason (client_closed, error, shutdown, completed).",
+      ["stream", "reason"],
+    ),
+    orderEvents: counter(
+      MetricNames.orderEvents,
+      "Order events committed (processor) or recorded in the buyer-facing log (requestor), by status.",
+      ["status"],
+    ),
+    queueDepth: gauge(
+      MetricNames.queueDepth,
+      "Dispatch jobs waiting in the priority queue (shared by all replicas), by priority.",
+      ["priority"],
+    ),
+    queueWait: histogram(
+      MetricNames.queueWait,
+      "Time a dispatch job waited between enqueue and dequeue, by priority.",
+      queueWaitBuckets,
+      ["priority"],
+    ),
+    semaphorePermits: gauge(MetricNames.semaphorePermits, "Permits of a distributed semaphore (its limit).", [
+      "semaphore",
+    ]),
+    semaphorePermitsInUse: gauge(
+      MetricNames.semaphorePermitsInUse,
+      "Permits of a distributed semaphore held now, across all replicas.",
+      ["semaphore"],
+    ),
+    semaphoreWaiters: gauge(
+      MetricNames.semaphoreWaiters,
+      "Callers waiting for a permit of a distributed semaphore now, across all replicas.",
+      ["semaphore"],
+    ),
+    outboxLag: gauge(
+      MetricNames.outboxLag,
+      "Age of the oldest outbox entry not yet published (0 when the outbox is empty).",
+    ),
+    outboxPending: gauge(MetricNames.outboxPending, "Outbox entries not yet published."),
+    pendingReports: gauge(
+      MetricNames.pendingReports,
+      "Failure reports held in memory until Redis (the outbox) is back, in this process.",
+    ),
+    pendingReportsDropped: counter(
+      MetricNames.pendingReportsDropped,
+      "Failure reports never delivered, by reason (capacity: the held queue was full; lost: neither Redis nor the broker took it at drain).",
+      ["reason"],
+    ),
+    brokerPublished: counter(MetricNames.brokerPublished, "Messages the broker acknowledged, by topic.", ["topic"]),
+    brokerPublishErrors: counter(MetricNames.brokerPublishErrors, "Failed publish attempts, by topic.", ["topic"]),
+    brokerPublishDuration: histogram(
+      MetricNames.brokerPublishDuration,
+      "Time from publish to the broker's acknowledgement (or failure), by topic.",
+      latencyBuckets,
+      ["topic"],
+    ),
+    brokerConsumed: counter(
+      MetricNames.brokerConsumed,
+      "Messages handled successfully by a subscriber, by topic and consumer group.",
+      ["topic", "group"],
+    ),
+    brokerConsumeErrors: counter(
+      MetricNames.brokerConsumeErrors,
+      "Messages whose handler failed (redelivered), by topic and consumer group.",
+      ["topic", "group"],
+    ),
+    brokerConsumerLag: gauge(
+      MetricNames.brokerConsumerLag,
+      "Messages not yet consumed by a consumer group, by topic and group.",
+      ["topic", "group"],
+    ),
+    redisCommandDuration: histogram(
+      MetricNames.redisCommandDuration,
+      "Duration of Redis commands (send → reply), by lower-case command name.",
+      redisBuckets,
+      ["command"],
+    ),
+    redisMemoryUsed: gauge(
+      MetricNames.redisMemoryUsed,
+      "Memory Redis uses (INFO memory used_memory), read on every scrape.",
+    ),
+    redisMemoryMax: gauge(
+      MetricNames.redisMemoryMax,
+      "Redis's maxmemory (0: no limit); at the limit it refuses writes (noeviction).",
+    ),
+    redisOutOfMemoryRefusals: counter(
+      MetricNames.redisOutOfMemoryRefusals,
+      "Commands of this process that Redis refused because it reached maxmemory.",
+    ),
+    shardClaimLag: histogram(
+      MetricNames.shardClaimLag,
+      "How late each shard-lease claim completed against its schedule (timer lateness + round trip); the lease TTL is the slack",
+      latencyBuckets,
+    ),
+    eventDeliveryLatency: histogram(
+      MetricNames.eventDeliveryLatency,
+      "Time from an order event's occurred_at to its delivery, by stage (stream, watch_order, sse, topic).",
+      latencyBuckets,
+      ["stage"],
+    ),
+    admissionInFlight: gauge(
+      MetricNames.admissionInFlight,
+      "Work admitted and holding a slot now, by entry (http, grpc_unary, grpc_stream, sse).",
+      ["entry"],
+    ),
+    admissionQueued: gauge(
+      MetricNames.admissionQueued,
+      "Requests waiting for a slot now, by entry (only http has a wait queue).",
+      ["entry"],
+    ),
+    admissionLimit: gauge(MetricNames.admissionLimit, "The configured bound on work in flight, by entry.", ["entry"]),
+    admissionRefused: counter(
+      MetricNames.admissionRefused,
+      "Requests refused by admission control before any work was done, by entry and reason (capacity, queue_timeout).",
+      ["entry", "reason"],
+    ),
+    authDenials: counter(
+      MetricNames.authDenials,
+      "Requests refused by authentication (401 / UNAUTHENTICATED) or authorization (403 / PERMISSION_DENIED), by entry (http, sse, grpc), status and reason.",
+      ["entry", "status", "reason"],
+    ),
+    rateLimitRefused: counter(
+      MetricNames.rateLimitRefused,
+      "Requests refused by rate limiting (429 / RESOURCE_EXHAUSTED), by entry (http, sse, grpc) and class (write, read, stream, unary, concurrent_streams).",
+      ["entry", "class"],
+    ),
+    rateLimitFallbacks: counter(
+      MetricNames.rateLimitFallbacks,
+      "Rate-limit decisions taken by the per-replica fallback because Redis did not answer in time, by class.",
+      ["class"],
+    ),
+    ordersLive: gauge(
+      MetricNames.ordersLive,
+      "Orders in Redis that are not finalised (submitted or paused), shared by the service's replicas.",
+    ),
+    ordersRetained: gauge(
+      MetricNames.ordersRetained,
+      "Orders that ended (finalised, or paused by expiry) and are still in Redis, waiting for ORDER_RETENTION_SECONDS and the archive.",
+    ),
+    ordersArchived: counter(
+      MetricNames.ordersArchived,
+      "Orders this process wrote to the archive (PostgreSQL), confirmed and removed from Redis.",
+    ),
+    archiveLag: gauge(
+      MetricNames.archiveLag,
+      "How long the oldest order due for archiving has been due (ended + ORDER_RETENTION_SECONDS ago); 0 when none is due or the archive is off.",
+    ),
     archiveErrors: (() => {
-      const counter = new Counter({
-        name: MetricNames.archiveErrors,
-        help: "Failed archiving attempts, by step (scan, claim, read, write, verify, delete); the order stays in Redis and is tried again.",
-        labelNames: ["step"] as const,
-        registers,
-      })
-      for (const step of ArchiveErrorSteps) counter.inc({ step }, 0)
-      return counter
+      const errors = counter(
+        MetricNames.archiveErrors,
+        "Failed archiving attempts, by step (scan, claim, read, write, verify, delete); the order stays in Redis and is tried again.",
+        ["step"],
+      )
+      for (const step of ArchiveErrorSteps) errors.inc({ step }, 0)
+      return errors
     })(),
   }
 }

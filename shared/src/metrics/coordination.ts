@@ -11,6 +11,7 @@ import { Effect, Layer, Option } from "effect"
 import { DistributedSemaphore } from "../coordination/DistributedSemaphore.ts"
 import { PriorityQueue, type PriorityQueueShape, priorities } from "../coordination/PriorityQueue.ts"
 import type { Catalogue } from "./catalogue.ts"
+import { withInstrumented } from "./instrument.ts"
 import { Metrics } from "./Metrics.ts"
 
 export const instrumentPriorityQueue = (queue: PriorityQueueShape, catalogue: Catalogue): PriorityQueueShape => {
@@ -29,17 +30,9 @@ export const instrumentPriorityQueue = (queue: PriorityQueueShape, catalogue: Ca
 }
 
 /** `layer`'s priority queue, observing queue wait times. */
-export const withQueueMetrics = <E, R>(
-  layer: Layer.Layer<PriorityQueue, E, R>,
-): Layer.Layer<PriorityQueue, E, R | Metrics> =>
-  Layer.effect(
-    PriorityQueue,
-    Effect.gen(function* () {
-      const queue = yield* PriorityQueue
-      const { catalogue } = yield* Metrics
-      return PriorityQueue.of(instrumentPriorityQueue(queue, catalogue))
-    }),
-  ).pipe(Layer.provide(layer))
+export const withQueueMetrics = withInstrumented(PriorityQueue, (queue, { catalogue }) =>
+  instrumentPriorityQueue(queue, catalogue),
+)
 
 /** Reports the depth of queue `name` per priority on every scrape. */
 export const queueDepthMetrics = (name: string): Layer.Layer<never, never, PriorityQueue | Metrics> =>

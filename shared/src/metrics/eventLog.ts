@@ -7,6 +7,7 @@
 import { type Context, Effect, Layer } from "effect"
 import type { EventLogShape } from "../eventlog/EventLog.ts"
 import type { Catalogue } from "./catalogue.ts"
+import { childPerKey } from "./instrument.ts"
 import { Metrics } from "./Metrics.ts"
 
 export const instrumentEventLog = <Draft, Rec>(
@@ -14,16 +15,8 @@ export const instrumentEventLog = <Draft, Rec>(
   catalogue: Catalogue,
   statusOf: (record: Rec) => string,
 ): EventLogShape<Draft, Rec> => {
-  const counters = new Map<string, ReturnType<typeof catalogue.orderEvents.labels>>()
-  const count = (record: Rec) => {
-    const status = statusOf(record)
-    let counter = counters.get(status)
-    if (counter === undefined) {
-      counter = catalogue.orderEvents.labels(status)
-      counters.set(status, counter)
-    }
-    counter.inc()
-  }
+  const counterFor = childPerKey((status) => catalogue.orderEvents.labels(status))
+  const count = (record: Rec) => counterFor(statusOf(record)).inc()
   return {
     ...log,
     append: (logId, drafts, options) =>

@@ -7,16 +7,9 @@
  * For server-streaming methods the duration is the stream's life. A call the other side
  * abandoned (client cancel, aborted signal) counts as CANCELLED.
  */
-import {
-  type CallContext,
-  type CallOptions,
-  ClientError,
-  type ClientMiddlewareCall,
-  ServerError,
-  type ServerMiddlewareCall,
-  Status,
-} from "nice-grpc-common"
+import { ClientError, type ClientMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common"
 import type { Catalogue } from "./catalogue.ts"
+import { childPerKey } from "./instrument.ts"
 
 type RpcHistogram = Catalogue["rpcServerDuration"]
 type Observer = (seconds: number) => void
@@ -37,60 +30,52 @@ export const statusOfError = (error: unknown): Status => {
 
 /** Histogram children per method path and status, created once each. */
 const observers = (histogram: RpcHistogram) => {
-  const cache = new Map<string, Observer>()
-  return (path: string, code: Status): Observer => {
-    const key = `${path}\u0000${code}`
-    let observe = cache.get(key)
-    if (observe === undefined) {
-      const [service, method] = splitMethodPath(path)
-      const child = histogram.labels(service, method, String(code))
-      observe = (seconds) => child.observe(seconds)
-      cache.set(key, observe)
+  const observerOf = childPerKey((key): Observer => {
+    const [path = "", code = ""] = key.split("\u0000")
+    const [service, method] = splitMethodPath(path)
+    const child = histogram.labels(service, method, code)
+    return (seconds) => child.observe(seconds)
+  })
+  return (path: string, code: Status): Observer => observerOf(`${path}\u0000${code}`)
+}
+
+/**
+ * Passes one call's responses through, then records its duration (for server streams: the
+ * stream's life) under its final status: the status it failed with, CANCELLED when the other
+ * side abandoned it, otherwise OK. Server and client middleware differ only in where the
+ * call's signal is.
+ */
+const timeCall = (histogram: RpcHistogram) => {
+  const observerFor = observers(histogram)
+  return async function* timedCall<Response>(
+    path: string,
+    signal: AbortSignal | undefined,
+    // what nice-grpc's `call.next` returns: a unary response, or a server stream's responses
+    responses: AsyncGenerator<never, Response, undefined> | AsyncGenerator<Response, void, undefined>,
+  ) {
+    // Real elapsed time for the Prometheus histogram (a nice-grpc middleware, outside Effect; not logic).
+    const started = performance.now()
+    let code: Status = Status.OK
+    try {
+      return yield* responses
+    } catch (error) {
+      code = statusOfError(error)
+      throw error
+    } finally {
+      if (code === Status.OK && signal?.aborted === true) code = Status.CANCELLED
+      observerFor(path, code)((performance.now() - started) / 1000)
     }
-    return observe
   }
 }
 
 /** Server middleware recording `rpc_server_call_duration_seconds`; attach with `server.use(...)`. */
-export const rpcServerMetrics = (catalogue: Catalogue) => {
-  const observerFor = observers(catalogue.rpcServerDuration)
-  return async function* rpcServerMetricsMiddleware<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
-    context: CallContext,
-  ) {
-    // Real elapsed time for the Prometheus histogram (a nice-grpc middleware, outside Effect; not logic).
-    const started = performance.now()
-    let code: Status = Status.OK
-    try {
-      return yield* call.next(call.request, context)
-    } catch (error) {
-      code = statusOfError(error)
-      throw error
-    } finally {
-      if (code === Status.OK && context.signal.aborted) code = Status.CANCELLED
-      observerFor(call.method.path, code)((performance.now() - started) / 1000)
-    }
-  }
+export const rpcServerMetrics = (catalogue: Catalogue): ServerMiddleware => {
+  const timed = timeCall(catalogue.rpcServerDuration)
+  return (call, context) => timed(call.method.path, context.signal, call.next(call.request, context))
 }
 
 /** Client middleware recording `rpc_client_call_duration_seconds`; attach with `createClientFactory().use(...)`. */
-export const rpcClientMetrics = (catalogue: Catalogue) => {
-  const observerFor = observers(catalogue.rpcClientDuration)
-  return async function* rpcClientMetricsMiddleware<Request, Response>(
-    call: ClientMiddlewareCall<Request, Response>,
-    options: CallOptions,
-  ) {
-    // Real elapsed time for the Prometheus histogram (a nice-grpc middleware, outside Effect; not logic).
-    const started = performance.now()
-    let code: Status = Status.OK
-    try {
-      return yield* call.next(call.request, options)
-    } catch (error) {
-      code = statusOfError(error)
-      throw error
-    } finally {
-      if (code === Status.OK && options.signal?.aborted === true) code = Status.CANCELLED
-      observerFor(call.method.path, code)((performance.now() - started) / 1000)
-    }
-  }
+export const rpcClientMetrics = (catalogue: Catalogue): ClientMiddleware => {
+  const timed = timeCall(catalogue.rpcClientDuration)
+  return (call, options) => timed(call.method.path, options.signal, call.next(call.request, options))
 }

@@ -15,6 +15,7 @@
 import { Context, Effect, Exit, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { unmatchedRoute } from "./catalogue.ts"
+import { childPerKey } from "./instrument.ts"
 import { Metrics } from "./Metrics.ts"
 
 export const metricsPath = "/metrics"
@@ -32,15 +33,7 @@ const matchedRoute = (context: Context.Context<never>): string =>
 export const HttpMetricsMiddleware = HttpRouter.middleware(
   Effect.gen(function* () {
     const { catalogue } = yield* Metrics
-    const active = new Map<string, ReturnType<typeof catalogue.httpActiveRequests.labels>>()
-    const activeFor = (method: string) => {
-      let child = active.get(method)
-      if (child === undefined) {
-        child = catalogue.httpActiveRequests.labels(method)
-        active.set(method, child)
-      }
-      return child
-    }
+    const activeFor = childPerKey((method) => catalogue.httpActiveRequests.labels(method))
     return (effect) =>
       Effect.withFiber((fiber) => {
         const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)

@@ -15,6 +15,7 @@ import { Effect, Layer } from "effect"
 import type { RedisClient } from "../redis/Redis.ts"
 import { Redis } from "../redis/Redis.ts"
 import type { Catalogue } from "./catalogue.ts"
+import { childPerKey } from "./instrument.ts"
 import { Metrics } from "./Metrics.ts"
 
 type Command = Parameters<RedisClient["sendCommand"]>[0]
@@ -26,15 +27,7 @@ export const instrumentRedisClient = (
   client: RedisClient,
   histogram: Catalogue["redisCommandDuration"],
 ): (() => void) => {
-  const children = new Map<string, ReturnType<typeof histogram.labels>>()
-  const childFor = (name: string) => {
-    let child = children.get(name)
-    if (child === undefined) {
-      child = histogram.labels(name.toLowerCase())
-      children.set(name, child)
-    }
-    return child
-  }
+  const childFor = childPerKey((name) => histogram.labels(name.toLowerCase()))
   const hadOwn = Object.hasOwn(client, "sendCommand")
   const original = client.sendCommand
   client.sendCommand = function (this: RedisClient, command: Command, ...rest: Array<unknown>) {

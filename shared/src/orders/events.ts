@@ -77,6 +77,21 @@ export const recordOf = (orderReqId: string, seq: number, draft: EventDraft): Or
 })
 
 /**
+ * The event's own fields as the services' JSON bodies show them (PascalCase, like every REST
+ * body): the processor's event log view and the requestor's SSE `data`.
+ */
+export const eventBodyOf = (record: OrderEventRecord) => ({
+  Seq: record.seq,
+  EventID: record.eventId,
+  Status: record.status,
+  ...(record.proposalId === undefined ? {} : { ProposalID: record.proposalId }),
+  ...(record.followUpId === undefined ? {} : { FollowUpID: record.followUpId }),
+  OccurredAt: record.occurredAt,
+  Message: record.message,
+  Details: record.details,
+})
+
+/**
  * A draft with a fresh `eventId` and `occurredAt` = `options.occurredAt`, else wall time (the
  * event-log tests; the services' decisions pass the `Clock`'s now through `decision.ts`).
  */

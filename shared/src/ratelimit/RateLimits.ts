@@ -60,12 +60,18 @@ const streamsKey = (subject: string) => `ratelimit:${nameTag("streams")}:${subje
 const renewChunk = 500
 const warningEvery = 10_000
 
+/**
+ * Lua both stream scripts start with: `now` (ms) from Redis's clock, so that replicas with skewed
+ * clocks agree, and this replica (`ARGV[1]`) marked alive in the replicas hash until now + TTL.
+ */
+const heartbeatLua = (replicasHash: string, replicaTtlMs: string) => `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', ${replicasHash}, ARGV[1], now + tonumber(${replicaTtlMs}))`
+
 /** KEYS: subject hash, replicas hash; ARGV: replica, cap, replica TTL ms, key TTL ms → {allowed, open}. */
 const openScript = redisScript(
   "ratelimit-stream-open",
-  `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[2], ARGV[1], now + tonumber(ARGV[3]))
+  `${heartbeatLua("KEYS[2]", "ARGV[3]")}
 local counts = redis.call('HGETALL', KEYS[1])
 local total = 0
 for i = 1, #counts, 2 do
@@ -89,9 +95,7 @@ return n`,
 /** KEYS: replicas hash, subject hashes…; ARGV: replica, replica TTL ms, key TTL ms, counts… (this replica's truth). */
 const renewScript = redisScript(
   "ratelimit-stream-renew",
-  `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2]))
+  `${heartbeatLua("KEYS[1]", "ARGV[2]")}
 local replicas = redis.call('HGETALL', KEYS[1])
 for i = 1, #replicas, 2 do
   if tonumber(replicas[i + 1]) < now - tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], replicas[i]) end
