@@ -54,7 +54,7 @@ run: generate infra-up ## Run Kafka, Redis, PostgreSQL and both services in the 
 
 test: generate infra-up observe-install tools-install ## Everything: lint, type check, unit, integration and end-to-end tests on real servers
 	@echo "[make] node $$(node --version)"
-	@vitest run
+	@bash scripts/test.sh
 
 test-unit: generate ## Unit tests only (no servers)
 	@vitest run --project unit

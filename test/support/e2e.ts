@@ -96,10 +96,15 @@ export const startReadyProcessor = async (
  */
 export const startStack = async (options: StackOptions): Promise<Stack> => {
   // Stream shards a killed requestor of an earlier run still holds would keep their orders
-  // unheld until the lease expires.
-  await withRedis(options.requestorDb, (redis) =>
-    redis.del(...Object.values(shardKeys(streamShardSet)).map((key) => `dcent:requestor:${key}`)),
-  )
+  // unheld until the lease expires. Only on the shared Redis: a requestor given a Redis of the
+  // test's own (`requestorEnv.REDIS_URL`) must not clear the shards of whichever test runs
+  // beside it on database `requestorDb` (make test runs two lanes at once).
+  const requestorRedisUrl = options.requestorEnv?.REDIS_URL ?? redisDbUrl(options.requestorDb)
+  if (requestorRedisUrl === redisDbUrl(options.requestorDb)) {
+    await withRedis(options.requestorDb, (redis) =>
+      redis.del(...Object.values(shardKeys(streamShardSet)).map((key) => `dcent:requestor:${key}`)),
+    )
+  }
   const processor = await startReadyProcessor(options)
   // `startRequestor` puts its public gRPC server on a free port and waits for it (SERVING).
   const requestor = await startRequestor({
