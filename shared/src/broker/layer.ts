@@ -10,6 +10,7 @@ import {
   type BrokerUrl,
   brokerUrlConfig,
   clientIdConfig,
+  kafkaLingerMsConfig,
   kafkaLogLevelConfig,
   kafkaSecurityConfig,
   plaintextKafka,
@@ -57,9 +58,11 @@ export const layerFromConfig = (
       const clientId = yield* clientIdConfig
       const logLevel = yield* kafkaLogLevelConfig
       const security = broker.kind === "kafka" ? yield* kafkaSecurityConfig : plaintextKafka
+      // Read only for Kafka: a bad KAFKA_LINGER_MS must not stop a service on NATS.
+      const lingerMs = broker.kind === "kafka" ? yield* kafkaLingerMsConfig : undefined
       yield* Effect.logDebug("broker adapter selected").pipe(Effect.annotateLogs({ broker: broker.url }))
       return layerFromUrl(broker, {
-        kafka: { clientId, logLevel, security, ...overrides.kafka },
+        kafka: { clientId, logLevel, security, ...(lingerMs === undefined ? {} : { lingerMs }), ...overrides.kafka },
         nats: { name: clientId, ...overrides.nats },
       })
     }),

@@ -35,6 +35,13 @@ describe("layerFromConfig", () => {
     expect(error.message).toContain("BROKER_URL")
   })
 
+  it("reads KAFKA_LINGER_MS for Kafka (a bad value is a ConfigError naming it), and not for other brokers", async () => {
+    const error = await errorOf({ BROKER_URL: "kafka://127.0.0.1:1", KAFKA_LINGER_MS: "5000" })
+    expect(error._tag).toBe("ConfigError")
+    expect(error.message).toContain("KAFKA_LINGER_MS")
+    expect(await kindOf({ BROKER_URL: "memory://", KAFKA_LINGER_MS: "5000" })).toBe("memory")
+  })
+
   it("fails with BrokerUnavailable for an unreachable Kafka or NATS", async () => {
     for (const url of ["kafka://127.0.0.1:1", "nats://127.0.0.1:1"]) {
       const started = Date.now()
