@@ -10,31 +10,16 @@
  *   WrongState                             → 409 <reason> (order_paused, order_finalised, ...)
  *   Unavailable                            → 503 unavailable + Retry-After
  */
-import { ErrorDetail, onWireWithHeaders } from "@dcent/shared/http/errors"
+import { errorFields, onWire, onWireWithHeaders } from "@dcent/shared/http/errors"
 import { Schema } from "effect"
 import type { CommandError } from "../orders/errors.ts"
 
-const fields = {
-  code: Schema.String,
-  message: Schema.String,
-  details: Schema.Array(ErrorDetail),
-}
-
-type Fields = { readonly code: string; readonly message: string; readonly details: ReadonlyArray<ErrorDetail> }
-
-/** Wire form without extra headers: the common body at `status`. */
-const onWire = <S extends Schema.Top & { readonly Type: Fields }>(
-  self: S,
-  status: number,
-  make: (value: Fields) => S["Type"],
-) => self.pipe(onWireWithHeaders(status, {}, make, () => ({})))
-
-export class ApiBadRequest extends Schema.TaggedError<ApiBadRequest>()("ApiBadRequest", fields) {}
-export class ApiForbidden extends Schema.TaggedError<ApiForbidden>()("ApiForbidden", fields) {}
-export class ApiNotFound extends Schema.TaggedError<ApiNotFound>()("ApiNotFound", fields) {}
-export class ApiConflict extends Schema.TaggedError<ApiConflict>()("ApiConflict", fields) {}
+export class ApiBadRequest extends Schema.TaggedError<ApiBadRequest>()("ApiBadRequest", errorFields) {}
+export class ApiForbidden extends Schema.TaggedError<ApiForbidden>()("ApiForbidden", errorFields) {}
+export class ApiNotFound extends Schema.TaggedError<ApiNotFound>()("ApiNotFound", errorFields) {}
+export class ApiConflict extends Schema.TaggedError<ApiConflict>()("ApiConflict", errorFields) {}
 export class ApiUnavailable extends Schema.TaggedError<ApiUnavailable>()("ApiUnavailable", {
-  ...fields,
+  ...errorFields,
   retryAfterSeconds: Schema.Int,
 }) {}
 

@@ -21,9 +21,8 @@
  *   TooManyEventStreams                        → 503 overloaded + Retry-After
  */
 import type { PermissionDenied } from "@dcent/shared/auth/errors"
-import { ErrorBody, ErrorDetail, errorBody } from "@dcent/shared/http/errors"
+import { errorFields, onWire, onWireWithHeaders } from "@dcent/shared/http/errors"
 import { Schema } from "effect"
-import { HttpApiSchema } from "effect/http-api"
 import type { TooManyEventStreams } from "../buyer-streams/sseEndpoint.ts"
 import type {
   BuyerIdMissing,
@@ -42,38 +41,14 @@ import type {
   WrongOrderState,
 } from "../orders/errors.ts"
 
-const fields = {
-  code: Schema.String,
-  message: Schema.String,
-  details: Schema.Array(ErrorDetail),
-}
-
-type Fields = { readonly code: string; readonly message: string; readonly details: ReadonlyArray<ErrorDetail> }
-
-/** Wire form without extra headers: the common body at `status`. */
-const onWire = <S extends Schema.Top & { readonly Type: Fields }>(
-  self: S,
-  status: number,
-  make: (value: Fields) => S["Type"],
-) =>
-  self.pipe(
-    HttpApiSchema.encodeToWithHeaders(
-      { body: ErrorBody.pipe(HttpApiSchema.status(status)), headers: {} },
-      {
-        decode: ({ body }) => make(body.error),
-        encode: (error) => ({ body: errorBody(error.code, error.message, error.details), headers: {} }),
-      },
-    ),
-  )
-
 // The REST answers; the OpenAPI document names each error response after its class.
-export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", fields) {}
-export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", fields) {}
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", fields) {}
-export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", fields) {}
-export class UpstreamFailed extends Schema.TaggedError<UpstreamFailed>()("UpstreamFailed", fields) {}
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", errorFields) {}
+export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", errorFields) {}
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", errorFields) {}
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFields) {}
+export class UpstreamFailed extends Schema.TaggedError<UpstreamFailed>()("UpstreamFailed", errorFields) {}
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
-  ...fields,
+  ...errorFields,
   retryAfterSeconds: Schema.Int,
 }) {}
 
@@ -88,15 +63,11 @@ export const ConflictResponse = onWire(Conflict, 409, (value) => new Conflict(va
 export const UpstreamFailedResponse = onWire(UpstreamFailed, 502, (value) => new UpstreamFailed(value))
 /** 503 with `Retry-After`. */
 export const UnavailableResponse = Unavailable.pipe(
-  HttpApiSchema.encodeToWithHeaders(
-    { body: ErrorBody.pipe(HttpApiSchema.status(503)), headers: { "retry-after": Schema.NumberFromString } },
-    {
-      decode: ({ body, headers }) => new Unavailable({ ...body.error, retryAfterSeconds: headers["retry-after"] }),
-      encode: (error) => ({
-        body: errorBody(error.code, error.message, error.details),
-        headers: { "retry-after": error.retryAfterSeconds },
-      }),
-    },
+  onWireWithHeaders(
+    503,
+    { "retry-after": Schema.NumberFromString },
+    (error, headers) => new Unavailable({ ...error, retryAfterSeconds: headers["retry-after"] }),
+    (error) => ({ "retry-after": error.retryAfterSeconds }),
   ),
 )
 

@@ -56,6 +56,22 @@ export const onWireWithHeaders =
       ),
     )
 
+/** The fields of every REST error class of both services: the common body's `error`. */
+export const errorFields = {
+  code: Schema.String,
+  message: Schema.String,
+  details: Schema.Array(ErrorDetail),
+}
+
+export type ErrorFields = ErrorBody["error"]
+
+/** Wire form without extra headers: the common body at `status`; `make` rebuilds the error from it. */
+export const onWire = <S extends Schema.Top & { readonly Type: ErrorFields }>(
+  self: S,
+  status: number,
+  make: (value: ErrorFields) => S["Type"],
+) => self.pipe(onWireWithHeaders(status, {}, make, () => ({})))
+
 /** 415: a request body sent without `Content-Type: application/json` (every body of both services is JSON). */
 export const unsupportedMediaType: ErrorBody = errorBody(
   "unsupported_media_type",
