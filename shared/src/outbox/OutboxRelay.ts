@@ -7,7 +7,9 @@
  *   stable across its restarts).
  * - New entries are read with `XREADGROUP … COUNT batchSize BLOCK blockMs` on a dedicated
  *   connection (`../redis/blockingConnection.ts`): an entry is picked up as soon as it is
- *   committed, and an idle relay sends about one read per `blockMs` instead of polling. On start
+ *   committed, and an idle relay sends about one read per `blockMs` instead of polling. On one
+ *   Redis a single relay reads the streams of all shards in that one read (a batch then spans
+ *   shards); on a Redis Cluster each shard's stream has its own relay. On start
  *   a relay first re-reads its own pending entries (a crash between publish and ack) on the
  *   shared connection.
  * - Batches: each entry is published as `${topic}.${key}` with its payload and headers. All the
