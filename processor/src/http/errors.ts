@@ -98,7 +98,7 @@ export const toApiError = (error: CommandError): ApiError => {
       return new ApiUnavailable({
         code: "unavailable",
         message: error.message,
-        details: [{ path: error.dependency, problem: error.reason }],
+        details: [{ path: error.dependency, problem: error.problem }],
         retryAfterSeconds: 1,
       })
   }
