@@ -4,7 +4,7 @@
  * Layers, from the bottom: logging and tracing (`runService`, outermost) → drain → metrics
  * registry → configuration → broker (`BROKER_URL`, with publish metrics) and Redis
  * (`REDIS_URL`) → topic bootstrap (background, retried) → the Redis-backed building blocks
- * (order event log, outbox relay, order lock, dispatch semaphore and priority queue — these three
+ * (order event log, outbox relay, dispatch semaphore and priority queue — these two
  * woken over one pub/sub connection by `WakeUps` —, seller directory) → the order lifecycle
  * (`Orders`), seller selection and notification, held failure reports (`PendingReports`) →
  * readiness (broker, Redis, topics, gRPC listening) → the REST server (`/metrics` too), the gRPC

@@ -148,6 +148,7 @@ const commitEntries = async (prefix: string, topic: string, perSecond = 0) => {
           eventId: `${runId}:${key}:${seq}`,
           seq,
           message: `proposal ${seq} for ${key}`,
+          timestamp: new Date().toISOString(),
           fields: { Status: "NewProposal", ProposalID: `P-${seq}`, SellerID: `SELLER-${i % 37}` },
           details: { Price: String(100 + (i % 50)), Currency: "EUR", DeliveryDays: "3" },
           headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },

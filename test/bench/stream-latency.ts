@@ -1,7 +1,7 @@
 /**
  * Stream latency: how long from a seller's `POST /api/v1/proposal-submissions` (processor REST)
  * until a buyer app on the requestor's public `WatchOrder` stream receives the matching
- * `NewProposal` event. The path measured: processor REST → order lock + Redis event log →
+ * `NewProposal` event. The path measured: processor REST → compare-and-set commit to the Redis event log →
  * `ProcessOrderStream` (gRPC) → requestor records the event → `WatchOrder` (gRPC) → client.
  *
  *   node test/bench/stream-latency.ts          # or: make bench-latency

@@ -6,9 +6,9 @@
  *
  * A worker first takes a permit, then the best job, so whichever job runs next is the best one at
  * that moment. A job: read the order; if it was dispatched already (or vanished), only ack;
- * otherwise select the sellers (`SellerSelection.select`, outside the order lock: it may call the
+ * otherwise select the sellers (`SellerSelection.select`, outside the command: it may call the
  * road-distance provider), then commit `SellersSelected` with one `SELLER_NOTIFY` per seller
- * under the order lock — the commit re-checks `dispatchedAt`, so an order is dispatched exactly
+ * as a command — the commit re-checks `dispatchedAt`, so an order is dispatched exactly
  * once even if its job runs twice (an expired lease) — then post Google Chat (GChat orders;
  * results in the hash `order:{id}:gchat` and the log), then ack.
  *

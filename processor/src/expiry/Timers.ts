@@ -5,9 +5,9 @@
  * They live in the sorted set `timers` (score = due time in ms; members `expiry|{order}` and
  * `editlock|{order}|{proposal}`), written by the commands in the same commit as the state they
  * belong to. Every replica polls it every `TIMER_POLL_MS`; whoever removes a due member
- * (`ZREM` answers 1) handles it — as an ordinary command under the order lock, which re-checks
- * the state, so a stale timer (the order was resumed, the lock extended or released) does
- * nothing but re-schedule the current one. A timer whose handling failed (Redis, a busy lock)
+ * (`ZREM` answers 1) handles it — as an ordinary command (its compare-and-set commit re-checks
+ * the state), so a stale timer (the order was resumed, the lock extended or released) does
+ * nothing but re-schedule the current one. A timer whose handling failed (Redis, an order that kept changing)
  * is put back a second later.
  */
 

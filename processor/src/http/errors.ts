@@ -42,7 +42,9 @@ export const UnavailableResponse = ApiUnavailable.pipe(
     (error, headers) => new ApiUnavailable({ ...error, retryAfterSeconds: headers["retry-after"] }),
     (error) => ({ "retry-after": error.retryAfterSeconds }),
   ),
-).annotate({ description: "Redis or the order lock is unavailable right now; retry after `Retry-After` seconds" })
+).annotate({
+  description: "Redis is unavailable, or the order keeps changing concurrently; retry after `Retry-After` seconds",
+})
 
 /** Every error a business endpoint of the processor can answer with. */
 export const ApiErrors = [
@@ -98,7 +100,7 @@ export const toApiError = (error: CommandError): ApiError => {
       return new ApiUnavailable({
         code: "unavailable",
         message: error.message,
-        details: [{ path: error.dependency, problem: error.reason }],
+        details: [{ path: error.dependency, problem: error.problem }],
         retryAfterSeconds: 1,
       })
   }

@@ -16,16 +16,13 @@
  */
 import { createHash } from "node:crypto"
 import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
-import type { ArchiveUnavailable } from "@dcent/shared/archive/errors"
 import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
 import { PriorityQueue } from "@dcent/shared/coordination/PriorityQueue"
 import { seqOfStreamId } from "@dcent/shared/eventlog/encoding"
 import type { OutboxEntry, StateWrite } from "@dcent/shared/eventlog/types"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
-import { type EventLogError, isRetryLater, OrderEventLog, orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
-import type { OutboxError } from "@dcent/shared/outbox/errors"
+import { OrderEventLog, orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
 import { Outbox } from "@dcent/shared/outbox/Outbox"
-import type { RedisError, RedisUnavailable } from "@dcent/shared/redis/errors"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
 import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
@@ -33,7 +30,7 @@ import { Clock, Context, Data, Effect, Layer, Option, Result, Schema } from "eff
 import { ProcessorConfig } from "../config.ts"
 import { decide } from "./decide.ts"
 import type { Command, Decision, Replies } from "./decision.ts"
-import { type CommandError, Unavailable, WrongState } from "./errors.ts"
+import { type CommandError, type Unavailable, unavailable, unavailableOrDefect, WrongState } from "./errors.ts"
 import {
   changedProposals,
   encodeOrderHead,
@@ -82,25 +79,14 @@ export interface OrdersShape {
 }
 
 /** The order changed between a command's read and its commit (nothing was written). */
-class CommitConflict extends Data.TaggedError("CommitConflict")<{ readonly orderReqId: string }> {}
+class CommitConflict extends Data.TaggedError("CommitConflict")<{ readonly orderReqId: string }> {
+  override get message() {
+    return `order ${this.orderReqId} changed between its read and its commit`
+  }
+}
 
 const decodeState = Schema.decodeUnknownEffect(OrderStateJson)
 const decodeProposal = Schema.decodeUnknownEffect(ProposalJson)
-
-const redisUnavailable = (error: RedisUnavailable | RedisError) =>
-  new Unavailable({ dependency: "redis", reason: error.message })
-
-/**
- * An outage or contention of the event log is worth a retry later (503 + Retry-After); a refused
- * commit or an unreadable log is a bug (500).
- */
-const eventLogFailure = (error: EventLogError) =>
-  isRetryLater(error) ? Effect.fail(new Unavailable({ dependency: "redis", reason: error.message })) : Effect.die(error)
-
-const outboxUnavailable = (error: OutboxError) =>
-  error.reason === "Unavailable"
-    ? Effect.fail(new Unavailable({ dependency: "redis", reason: error.message }))
-    : Effect.die(error)
 
 const sha1 = (value: string) => createHash("sha1").update(value).digest("hex")
 
@@ -198,10 +184,7 @@ export const makeOrders = () =>
             Effect.map(([head, stored]: readonly [OrderState, ReadonlyArray<Proposal>]) =>
               Option.some(withProposals(head, stored)),
             ),
-            Effect.mapError(
-              (error) =>
-                new Unavailable({ dependency: "order state", reason: `order ${orderReqId}: ${error.message}` }),
-            ),
+            Effect.mapError(unavailable("order state", orderReqId)),
           )
 
     const get = Effect.fn("Orders.get")(function* (orderReqId: string) {
@@ -215,25 +198,22 @@ export const makeOrders = () =>
             (replies?.[1]?.[1] as Record<string, string> | undefined) ?? {},
           ] as const
         })
-        .pipe(Effect.mapError(redisUnavailable))
+        .pipe(Effect.mapError(unavailable("redis")))
       return yield* decodeStored(orderReqId, raw, proposals)
     })
-
-    const archiveUnavailable = (error: ArchiveUnavailable) =>
-      new Unavailable({ dependency: "archive", reason: error.message })
 
     const isArchived = (orderReqId: string) =>
       archive.enabled
         ? archive.load("processor", orderReqId).pipe(
             Effect.map((archived) => archived !== undefined),
-            Effect.mapError(archiveUnavailable),
+            Effect.mapError(unavailable("archive")),
           )
         : Effect.succeed(false)
 
     const find = Effect.fn("Orders.find")(function* (orderReqId: string) {
       const live = yield* get(orderReqId)
       if (Option.isSome(live) || !archive.enabled) return live
-      const archived = yield* archive.load("processor", orderReqId).pipe(Effect.mapError(archiveUnavailable))
+      const archived = yield* archive.load("processor", orderReqId).pipe(Effect.mapError(unavailable("archive")))
       return yield* decodeStored(orderReqId, archived?.record ?? null)
     })
 
@@ -259,7 +239,7 @@ export const makeOrders = () =>
             logSeq,
           }
         })
-        .pipe(Effect.mapError(redisUnavailable))
+        .pipe(Effect.mapError(unavailable("redis")))
 
     /** What this process committed last, when it has it; else the snapshot read from Redis. */
     const current = (orderReqId: string) =>
@@ -345,7 +325,7 @@ export const makeOrders = () =>
           .pipe(
             // An outcome we do not know (Redis failed mid-way): what we remember may be stale.
             Effect.tapError(() => Effect.sync(() => recentStates.forget(orderReqId))),
-            Effect.catch(eventLogFailure),
+            Effect.catch(unavailableOrDefect),
           )
         if (outcome._tag === "Conflict") {
           recentStates.forget(orderReqId)
@@ -382,14 +362,7 @@ export const makeOrders = () =>
           Effect.retry({ schedule: conflictRetries, while: (error) => error._tag === "CommitConflict" }),
         ),
       ).pipe(
-        Effect.catchTag("CommitConflict", () =>
-          Effect.fail(
-            new Unavailable({
-              dependency: "order",
-              reason: `order ${orderReqId} keeps changing concurrently on other replicas; try again`,
-            }),
-          ),
-        ),
+        Effect.catchTag("CommitConflict", (conflict) => Effect.fail(unavailable("order", orderReqId)(conflict))),
         Effect.withSpan("Orders.run", { attributes: { orderReqId, command: command._tag } }),
       )
 
@@ -404,7 +377,7 @@ export const makeOrders = () =>
           priority: state.details.priority,
           payload: JSON.stringify(payload),
         })
-        .pipe(Effect.mapError((error) => new Unavailable({ dependency: "redis", reason: error.message })))
+        .pipe(Effect.catch(unavailableOrDefect))
     })
 
     const open = Effect.fn("Orders.open")(function* (details: OrderDetails) {
@@ -423,7 +396,7 @@ export const makeOrders = () =>
 
     const publish = Effect.fn("Orders.publish")(function* (orderReqId: string, entries: ReadonlyArray<OutboxEntry>) {
       if (entries.length === 0) return
-      yield* outbox.add(orderReqId === "" ? "-" : orderReqId, entries).pipe(Effect.catch(outboxUnavailable))
+      yield* outbox.add(orderReqId === "" ? "-" : orderReqId, entries).pipe(Effect.catch(unavailableOrDefect))
     })
 
     return { get, find, run, open, enqueueDispatch, publish } satisfies OrdersShape

@@ -21,7 +21,7 @@ import { type ProcessorAction, visibleProposals } from "../auth/policy.ts"
 import { ProcessorApi } from "../http/Api.ts"
 import { type ApiForbidden, toApiError } from "../http/errors.ts"
 import { type FollowUpMessageBody, orderIdOf, type ProposalView } from "./api.ts"
-import { type CommandError, OrderNotFound, Unavailable } from "./errors.ts"
+import { type CommandError, OrderNotFound, unavailable, unavailableOrDefect } from "./errors.ts"
 import { type FollowUpContent, Keys, type OrderState, type Proposal } from "./model.ts"
 import { Orders } from "./Orders.ts"
 
@@ -194,10 +194,7 @@ export const OrdersHandlers = HttpApiBuilder.group(
                 client.zrevrange(Keys.sellerOrders(sellerId, shard), 0, 99, "WITHSCORES"),
               ),
             { concurrency: "unbounded" },
-          ).pipe(
-            Effect.mapError((error) => new Unavailable({ dependency: "redis", reason: error.message })),
-            asApiError,
-          )
+          ).pipe(Effect.mapError(unavailable("redis")), asApiError)
           const selected: Array<{ readonly id: string; readonly at: number }> = []
           for (const entries of shards) {
             for (let i = 0; i + 1 < entries.length; i += 2) {
@@ -222,10 +219,9 @@ export const OrdersHandlers = HttpApiBuilder.group(
           const orderReqId = params.OrderReqID
           yield* requireOrder(orders, orderReqId).pipe(asApiError)
           yield* authorization.authorize("GET /api/v1/orders/:OrderReqID/events", "readEventLog", { orderReqId })
-          const records = yield* eventLog.read(orderReqId, 0, 10_000).pipe(
-            Effect.mapError((error) => new Unavailable({ dependency: "redis", reason: error.message })),
-            asApiError,
-          )
+          const records = yield* eventLog
+            .read(orderReqId, 0, 10_000)
+            .pipe(Effect.catch(unavailableOrDefect), asApiError)
           return {
             OrderReqID: orderReqId,
             Events: records.map((record) => ({

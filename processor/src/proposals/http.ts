@@ -10,7 +10,7 @@ import { makeRestAuthorization } from "../auth/http.ts"
 import { ProcessorConfig } from "../config.ts"
 import { ProcessorApi } from "../http/Api.ts"
 import { orderIdOf } from "../orders/api.ts"
-import { Unavailable } from "../orders/errors.ts"
+import { unavailable } from "../orders/errors.ts"
 import { asApiError, proposalView, readableOrder } from "../orders/http.ts"
 import { Orders } from "../orders/Orders.ts"
 import { SellerDirectory } from "../sellers/SellerDirectory.ts"
@@ -35,7 +35,7 @@ export const ProposalsHandlers = HttpApiBuilder.group(
               onSome: (seller) => ({ found: true, active: seller.Active, industries: seller.Industries }) as const,
             }),
           ),
-          Effect.mapError((error) => new Unavailable({ dependency: "seller directory", reason: error.message })),
+          Effect.mapError(unavailable("seller directory")),
         ),
       // Failures (Redis trouble) are not kept: the next request asks again.
       { capacity: 10_000, timeToLive: (exit) => (Exit.isSuccess(exit) ? "1 second" : Duration.zero) },

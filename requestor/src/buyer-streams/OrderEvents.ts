@@ -9,16 +9,10 @@
  * elsewhere from your last seq" signal.
  */
 import { isTerminalStatus, type OrderEventRecord } from "@dcent/shared/orders/events"
-import {
-  type EventLogError,
-  isRetryLater,
-  OrderEventLog,
-  type OrderFollowedEvent,
-  type OrderFollowSet,
-} from "@dcent/shared/orders/OrderEventLog"
+import { OrderEventLog, type OrderFollowedEvent, type OrderFollowSet } from "@dcent/shared/orders/OrderEventLog"
 import { Context, Effect, Layer } from "effect"
 import { decodeArchivedEvents } from "../orders/archivedEvents.ts"
-import { OrderNotFound, StorageUnavailable } from "../orders/errors.ts"
+import { OrderNotFound, StorageUnavailable, storageUnavailableOrDefect } from "../orders/errors.ts"
 import { OrderStore } from "../orders/OrderStore.ts"
 import { deliverySpan } from "../processor-streams/eventSpans.ts"
 
@@ -216,11 +210,6 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       }
     }).pipe(Effect.forkScoped)
 
-    const toUnavailable = (error: EventLogError) =>
-      isRetryLater(error)
-        ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.detail, cause: error }))
-        : Effect.die(error)
-
     /** The events after `from` of an order that left Redis. */
     const archived = (orderReqId: string, from: number) =>
       store.archivedEvents(orderReqId, from).pipe(
@@ -238,10 +227,10 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
       if (order.archived === true) return yield* archived(orderReqId, from)
       if (order.status === "FINALISED") {
         // Nothing follows: the events after `from`, read once, then the end.
-        const records = yield* eventLog.read(orderReqId, from).pipe(Effect.catch(toUnavailable))
+        const records = yield* eventLog.read(orderReqId, from).pipe(Effect.catch(storageUnavailableOrDefect))
         const last = records.at(-1)
         if (last !== undefined && isTerminalStatus(last.status)) return { watch: fixedWatch(records), complete: false }
-        const lastSeq = yield* eventLog.lastSeq(orderReqId).pipe(Effect.catch(toUnavailable))
+        const lastSeq = yield* eventLog.lastSeq(orderReqId).pipe(Effect.catch(storageUnavailableOrDefect))
         // The log is gone: archived since the order was read.
         if (lastSeq === 0) return yield* archived(orderReqId, from)
         if (from >= lastSeq) return { watch: undefined, complete: true }

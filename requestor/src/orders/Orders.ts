@@ -23,9 +23,9 @@
 import { Topics } from "@dcent/shared/broker/topics"
 import { serialiseByKey } from "@dcent/shared/concurrency/serialiseByKey"
 import { FollowUpOutcome } from "@dcent/shared/generated/dcent/orders/v1/order_non_streaming_service"
-import { type EventLogError, isRetryLater, OrderEventLog, type StateWrite } from "@dcent/shared/orders/OrderEventLog"
+import { OrderEventLog, type StateWrite } from "@dcent/shared/orders/OrderEventLog"
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, DateTime, Effect, Layer, Stream } from "effect"
 import { watchLinks } from "../buyer-streams/links.ts"
 import { RequestorConfig } from "../config.ts"
 import { type ProcessorCallError, ProcessorClient } from "../processor/ProcessorClient.ts"
@@ -47,7 +47,8 @@ import {
   OrderDetailsMissing,
   OrderNotFound,
   type ProcessorError,
-  StorageUnavailable,
+  type StorageUnavailable,
+  storageUnavailableOrDefect,
   WrongOrderState,
 } from "./errors.ts"
 import { OrderFailureReports } from "./failureReports.ts"
@@ -94,12 +95,6 @@ export type ProcessorActionError =
   | ProcessorError
   | StorageUnavailable
 
-/** An outage or contention is worth a retry later (503 + Retry-After); anything else is a bug (500). */
-const eventLogFailure = (error: EventLogError) =>
-  isRetryLater(error)
-    ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.detail, cause: error }))
-    : Effect.die(error)
-
 const deliveryView = (result: NonNullable<StoredFollowUp["results"]>[number]): FollowUpDelivery => ({
   ProposalID: result.proposalId,
   Outcome: result.outcome,
@@ -118,14 +113,14 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
     const watch = (orderReqId: string) => watchLinks(orderReqId, config.grpcPort)
 
     const commit = (orderReqId: string, writes: ReadonlyArray<StateWrite>) =>
-      eventLog.commitWrites(orderReqId, writes).pipe(Effect.catch(eventLogFailure))
+      eventLog.commitWrites(orderReqId, writes).pipe(Effect.catch(storageUnavailableOrDefect))
 
     /** The order's events: from Redis, or from the archive once it left Redis. */
     const eventsOf = (order: StoredOrder) =>
       Effect.gen(function* () {
         const id = order.details.orderReqId
         if (order.archived !== true) {
-          const events = yield* eventLog.read(id, 0).pipe(Effect.catch(eventLogFailure))
+          const events = yield* eventLog.read(id, 0).pipe(Effect.catch(storageUnavailableOrDefect))
           // An ended order always has events: none means it was archived since its record was read.
           if (events.length > 0 || (order.status !== "FINALISED" && order.status !== "PAUSED")) return events
         }
@@ -164,7 +159,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
           id,
           Effect.gen(function* () {
             const existing = yield* store.get(id)
-            const now = new Date().toISOString()
+            const now = DateTime.formatIso(yield* DateTime.now)
             if (existing !== undefined && sameDetails(existing.details, details)) {
               return { Outcome: "unchanged" as const, Order: yield* viewOf(existing) }
             }
@@ -193,7 +188,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
         details.orderReqId,
         Effect.gen(function* () {
           if ((yield* store.get(details.orderReqId)) !== undefined) return false
-          const now = new Date().toISOString()
+          const now = DateTime.formatIso(yield* DateTime.now)
           yield* commit(details.orderReqId, registerWrites(details, now, now))
           return true
         }),
@@ -250,7 +245,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
             if (details === undefined) return yield* new OrderDetailsMissing({ orderReqId: id })
             const notificationType = command.notificationType ?? details.notificationType
             if (notificationType === undefined) return yield* new NotificationTypeMissing({ orderReqId: id })
-            const now = new Date().toISOString()
+            const now = DateTime.formatIso(yield* DateTime.now)
             const registeredAt = existing?.registeredAt ?? now
             const stored: StoredOrder = {
               details,
@@ -289,7 +284,7 @@ export class Orders extends Context.Service<Orders, OrdersShape>()("dcent/reques
                 }),
                 extraOutbox: [acknowledgement],
               })
-              .pipe(Effect.catch(eventLogFailure))
+              .pipe(Effect.catch(storageUnavailableOrDefect))
             if (!committed) {
               // Another replica initiated it between our read and our commit.
               const current = yield* store.get(id)

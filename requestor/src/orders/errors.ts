@@ -6,8 +6,9 @@
  * of the authorization policy is the shared `PermissionDenied`.
  */
 import type { PermissionDenied } from "@dcent/shared/auth/errors"
+import { type EventLogError, isRetryLater } from "@dcent/shared/eventlog/errors"
 import { OrderStatus } from "@dcent/shared/orders/domain"
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { Operation } from "./domain.ts"
 
 /** No order with this id, in Redis or in the archive. */
@@ -153,6 +154,16 @@ export class StorageUnavailable extends Schema.TaggedError<StorageUnavailable>()
     return `${this.storage} is unavailable: ${this.problem}`
   }
 }
+
+/**
+ * An event-log failure of an order operation: an outage or contention (nothing written) is
+ * `StorageUnavailable` (503 + Retry-After); a refused command or an unreadable log is a bug, a
+ * defect (500).
+ */
+export const storageUnavailableOrDefect = (error: EventLogError): Effect.Effect<never, StorageUnavailable> =>
+  isRetryLater(error)
+    ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.detail, cause: error }))
+    : Effect.die(error)
 
 /**
  * `initiate` lost its compare-and-set to a change that left the order neither submitted nor

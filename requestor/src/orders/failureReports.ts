@@ -10,7 +10,7 @@ import type { FailedRequest, RequestFailure } from "@dcent/shared/http/failedReq
 import { MessageKeys, topicMessage } from "@dcent/shared/orders/topicMessage"
 import { Outbox } from "@dcent/shared/outbox/Outbox"
 import { PendingReports } from "@dcent/shared/outbox/PendingReports"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, DateTime, Effect, Layer, Option } from "effect"
 import { statusOf, toApiError } from "../http/errors.ts"
 import type { Operation } from "./domain.ts"
 import type { OrderError } from "./errors.ts"
@@ -77,6 +77,7 @@ export class OrderFailureReports extends Context.Service<OrderFailureReports, Or
           orderReqId,
           sessionId: session ?? "",
           message: `${operation} failed: ${failure.message}`,
+          timestamp: DateTime.formatIso(yield* DateTime.now),
           fields: {
             Operation: operation,
             Reason: failure.code,

@@ -65,6 +65,7 @@ import {
   Queue,
   Random,
   Schedule,
+  Schema,
   Semaphore,
   Stream,
 } from "effect"
@@ -145,28 +146,37 @@ interface HeldShard {
   run: (<A, E>(effect: Effect.Effect<A, E>) => unknown) | undefined
 }
 
-/** The processor refused an order's `open` (that order alone is opened again after a backoff). */
-class OpenRefused {
-  readonly _tag = "OpenRefused"
-  readonly reason: string
-  constructor(reason: string) {
-    this.reason = reason
-  }
-}
-
-/** A call that broke before any answer: retried with growing delays. */
-class NoProgress {
-  readonly _tag = "NoProgress"
-  readonly reason: string
-  constructor(reason: string) {
-    this.reason = reason
-  }
-}
-
 const messageOf = (error: unknown): string =>
   typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
     ? error.message
     : String(error)
+
+/** The processor refused an order's `open` (that order alone is opened again after a backoff). */
+class OpenRefused extends Schema.TaggedError<OpenRefused>()("OpenRefused", {
+  orderReqId: Schema.String,
+  /** The processor's machine-readable code (`order_not_found`, ...) and its message. */
+  errorCode: Schema.String,
+  description: Schema.String,
+}) {
+  override get message() {
+    return `the processor refused the open: ${this.errorCode} ${this.description}`
+  }
+}
+
+/** Why a shard's call ended: the processor ended it (no `cause`), or it failed (`cause`). */
+const callEndReason = (cause: unknown): string =>
+  cause === undefined ? "the processor ended the call" : messageOf(cause)
+
+/** A call that broke before any answer: retried with growing delays. */
+class NoProgress extends Schema.TaggedError<NoProgress>()("NoProgress", {
+  shard: Schema.Number,
+  /** The call's failure (the gRPC error, or the whole cause); absent when the processor ended it. */
+  cause: Schema.optionalKey(Schema.Defect()),
+}) {
+  override get message() {
+    return callEndReason(this.cause)
+  }
+}
 
 export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShape>()("dcent/requestor/StreamHolder") {
   static readonly make = Effect.fn("StreamHolder.make")(function* (options: StreamHolderOptions = {}) {
@@ -270,9 +280,8 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
             Effect.suspend(() => {
               failures += 1
               const log = failures === 1 || failures % 20 === 0 ? Effect.logWarning : Effect.logDebug
-              const reason = error instanceof OpenRefused ? error.reason : messageOf(error)
               return log("order stream unavailable; opening it again").pipe(
-                Effect.annotateLogs({ attempt: failures, reason }),
+                Effect.annotateLogs({ attempt: failures, reason: error.message }),
               )
             }),
           ),
@@ -297,8 +306,12 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
         const member = shard.members.get(refused.orderReqId)
         if (member === undefined || member.phase !== "opening" || member.answer === undefined) return
         // Still `opening`: its events stay ignored until the retried open is answered.
-        const reason = `the processor refused the open: ${refused.errorCode} ${refused.message}`
-        Deferred.doneUnsafe(member.answer, Effect.fail(new OpenRefused(reason)))
+        const error = new OpenRefused({
+          orderReqId: refused.orderReqId,
+          errorCode: refused.errorCode,
+          description: refused.message,
+        })
+        Deferred.doneUnsafe(member.answer, Effect.fail(error))
         member.answer = undefined
       })
 
@@ -376,11 +389,13 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
           ),
           Effect.exit,
         )
-        const reason =
+        const failure =
           outcome._tag === "Success"
-            ? "the processor ended the call"
-            : messageOf(outcome.cause.reasons[0]?._tag === "Fail" ? outcome.cause.reasons[0].error : outcome.cause)
-        return { answered, reason }
+            ? undefined
+            : outcome.cause.reasons[0]?._tag === "Fail"
+              ? outcome.cause.reasons[0].error
+              : outcome.cause
+        return { answered, failure }
       }).pipe(Effect.scoped)
 
     /** Holds the shard's call while the shard is ours, reconnecting every break. */
@@ -388,13 +403,19 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
       Effect.gen(function* () {
         let failures = 0
         const attempt = connection(shardNumber, shard).pipe(
-          Effect.flatMap((end) => (end.answered ? Effect.succeed(end) : Effect.fail(new NoProgress(end.reason)))),
+          Effect.flatMap((end) =>
+            end.answered
+              ? Effect.succeed(end)
+              : Effect.fail(
+                  new NoProgress({ shard: shardNumber, ...(end.failure === undefined ? {} : { cause: end.failure }) }),
+                ),
+          ),
           Effect.tapError((error) =>
             Effect.suspend(() => {
               failures += 1
               const log = failures === 1 || failures % 20 === 0 ? Effect.logWarning : Effect.logDebug
               return log("order streams unavailable; reconnecting").pipe(
-                Effect.annotateLogs({ attempt: failures, reason: error.reason }),
+                Effect.annotateLogs({ attempt: failures, reason: error.message }),
               )
             }),
           ),
@@ -404,7 +425,7 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
           const end = yield* attempt
           failures = 0
           yield* Effect.logInfo("order streams broke; reopening every order from its last recorded seq").pipe(
-            Effect.annotateLogs({ reason: end.reason, orders: shard.members.size }),
+            Effect.annotateLogs({ reason: callEndReason(end.failure), orders: shard.members.size }),
           )
           // After progress: reconnect at the first delay again (jittered).
           yield* Effect.sleep(

@@ -5,6 +5,8 @@
  * OpenAPI error schemas, `REQ_failures`), so they are pinned here value by value.
  */
 import { PermissionDenied } from "@dcent/shared/auth/errors"
+import { EventLogError, type EventLogFailure } from "@dcent/shared/eventlog/errors"
+import { Cause, Effect, Exit, Option } from "effect"
 import { Status } from "nice-grpc"
 import { describe, expect, expectTypeOf, it } from "vitest"
 import { TooManyEventStreams } from "../../src/buyer-streams/sseEndpoint.ts"
@@ -25,6 +27,7 @@ import {
   OrderDetailsMissing,
   OrderNotFound,
   StorageUnavailable,
+  storageUnavailableOrDefect,
   TopicMessagesUnavailable,
   WrongOrderState,
 } from "../../src/orders/errors.ts"
@@ -265,6 +268,32 @@ describe("order failures as REST answers", () => {
     ],
   ] as const)("%s", (_, error, expected) => {
     expect(wire(toApiError(error))).toEqual({ retryAfter: undefined, ...expected })
+  })
+
+  it("an event log that gave up after conflicting commits (Contention) → 503 + Retry-After; an unreadable one → 500", () => {
+    const failure = (reason: EventLogFailure) =>
+      Effect.runSyncExit(
+        storageUnavailableOrDefect(
+          new EventLogError({
+            operation: "record",
+            logId: "ORD-7",
+            reason,
+            detail: "gave up after 5 conflicting attempts",
+          }),
+        ),
+      )
+    const contention = failure("Contention")
+    if (!Exit.isFailure(contention)) throw new Error("expected a failure")
+    const error = Cause.findErrorOption(contention.cause)
+    expect(Option.isSome(error) && wire(toApiError(error.value))).toEqual({
+      status: 503,
+      code: "unavailable",
+      message: "redis is unavailable: gave up after 5 conflicting attempts",
+      details: [{ path: "redis", problem: "gave up after 5 conflicting attempts" }],
+      retryAfter: 5,
+    })
+    const corrupt = failure("Corrupt")
+    expect(Exit.isFailure(corrupt) && Cause.hasDies(corrupt.cause)).toBe(true)
   })
 
   it("reports to REQ_failures exactly what the buyer was answered", () => {

@@ -29,8 +29,11 @@ export class EventLogError extends Schema.TaggedError<EventLogError>()("EventLog
   }
 }
 
-/** Nothing was written and trying again later may succeed (an outage, contention): 503 + Retry-After. */
-export const isRetryLater = (error: EventLogError): boolean =>
+/**
+ * Nothing was written and trying again later may succeed (an outage, contention): 503 +
+ * Retry-After. Also for the outbox's and coordination's errors (their reasons are a subset).
+ */
+export const isRetryLater = (error: { readonly reason: EventLogFailure }): boolean =>
   error.reason === "Unavailable" || error.reason === "Contention"
 
 /** `record` got an event beyond the next expected one: events `expected … got-1` are missing. */

@@ -35,12 +35,8 @@ export interface TopicMessageInput {
   readonly message: string
   /** Default: a fresh UUID. Give a stable id when the message may be built twice. */
   readonly eventId?: string
-  /**
-   * ISO 8601; callers in Effect pass `DateTime.now` (so a `TestClock` drives it). Default: wall
-   * time, for the callers that still build reports outside the clock (outbox dead letters,
-   * requestor failure reports).
-   */
-  readonly timestamp?: string
+  /** ISO 8601, from the caller's `Clock` (so a `TestClock` drives it) or the event's `occurredAt`. */
+  readonly timestamp: string
   /** The order's event seq this message belongs to; default 0 (not tied to a logged event). */
   readonly seq?: number
   readonly details?: Readonly<Record<string, string>>
@@ -71,7 +67,7 @@ export const topicMessage = (input: TopicMessageInput): OutboxEntry => {
     SessionID: input.sessionId,
     Key: input.key,
     Message: input.message,
-    Timestamp: input.timestamp ?? new Date().toISOString(),
+    Timestamp: input.timestamp,
     Seq: input.seq ?? 0,
   }
   for (const source of [input.fields ?? {}, input.details ?? {}]) {
@@ -131,12 +127,13 @@ export const eventTopicMessage = (record: OrderEventRecord, options: EventTopicM
 /**
  * The failure-topic report of an outbox entry that can never be published (the relay's
  * `deadLetterReport`): keyed by the entry's key when that is a valid subject token (its
- * OrderReqID), else `unknown`; carries the reason and the entry as it was (`Request`). `EventID`
- * is derived from the stream id: stable if reported twice.
+ * OrderReqID), else `unknown`; carries the reason and the entry as it was (`Request`), stamped
+ * `at` (when the relay moved it). `EventID` is derived from the stream id: stable if reported twice.
  */
 export const deadLetterReport = (
   entry: StreamEntry,
   reason: string,
+  at: string,
   topic: TopicName | (string & {}),
   key: MessageKey | (string & {}) = "OUTBOX_DEAD_LETTER",
 ): OutboxEntry => {
@@ -152,6 +149,7 @@ export const deadLetterReport = (
     sessionId: "",
     eventId: `outbox-dead:${entry.id}`,
     message: `outbox entry could not be published: ${reason}`,
+    timestamp: at,
     fields: {
       Operation: "publish",
       Reason: reason,
@@ -168,5 +166,5 @@ export const deadLetterReport = (
 /** The relay's `deadLetterReport` for a service's failure topic and message key. */
 export const deadLetterReportsOn =
   (topic: TopicName | (string & {}), key: MessageKey | (string & {})) =>
-  (entry: StreamEntry, reason: string): OutboxEntry =>
-    deadLetterReport(entry, reason, topic, key)
+  (entry: StreamEntry, reason: string, at: string): OutboxEntry =>
+    deadLetterReport(entry, reason, at, topic, key)

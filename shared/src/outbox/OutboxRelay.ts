@@ -91,10 +91,10 @@ export interface OutboxRelayOptions {
   readonly publishTimeoutMs?: number
   /**
    * The report of an entry moved to `outbox:dead` (the service's: a message on its failure topic
-   * with the reason and the entry as it was), added to the outbox in the same Redis transaction.
-   * Unset: `outbox:dead` only.
+   * with the reason and the entry as it was), added to the outbox in the same Redis transaction;
+   * `at` is when it was moved (ISO 8601, from the `Clock`). Unset: `outbox:dead` only.
    */
-  readonly deadLetterReport?: (entry: StreamEntry, reason: string) => OutboxEntry
+  readonly deadLetterReport?: (entry: StreamEntry, reason: string, at: string) => OutboxEntry
   /** Longest the drain (SIGTERM) waits for the outbox to empty (default 5 000 ms). */
   readonly drainFlushMs?: number
 }
@@ -349,32 +349,34 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
               ).pipe(Effect.ignore)
 
         const deadLetter = (entry: Entry, reason: string) =>
-          run("dead-letter", "XADD", (client) => {
-            const stream = entry.stream
-            const transaction = client
-              .multi()
-              .xadd(deadLetterStreamKey(stream), "*", ...(entry.fields ?? []), "reason", reason, "id", entry.id)
-            if (options.deadLetterReport !== undefined) {
-              const report = options.deadLetterReport(entry, reason)
-              transaction.xadd(
-                stream,
-                "*",
-                "topic",
-                report.topic,
-                "key",
-                report.key,
-                "headers",
-                JSON.stringify(report.headers ?? {}),
-                "payload",
-                report.payload,
-              )
-            }
-            return transaction.xack(stream, group, entry.id).xdel(stream, entry.id).exec()
-          }).pipe(
-            Effect.tap(() => count("deadLettered")),
-            Effect.tap(() =>
-              Effect.logError("outbox entry can never be published; moved to the dead-letter stream").pipe(
-                Effect.annotateLogs({ id: entry.id, reason, stream: deadLetterStreamKey(entry.stream) }),
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            run("dead-letter", "XADD", (client) => {
+              const stream = entry.stream
+              const transaction = client
+                .multi()
+                .xadd(deadLetterStreamKey(stream), "*", ...(entry.fields ?? []), "reason", reason, "id", entry.id)
+              if (options.deadLetterReport !== undefined) {
+                const report = options.deadLetterReport(entry, reason, new Date(now).toISOString())
+                transaction.xadd(
+                  stream,
+                  "*",
+                  "topic",
+                  report.topic,
+                  "key",
+                  report.key,
+                  "headers",
+                  JSON.stringify(report.headers ?? {}),
+                  "payload",
+                  report.payload,
+                )
+              }
+              return transaction.xack(stream, group, entry.id).xdel(stream, entry.id).exec()
+            }).pipe(
+              Effect.tap(() => count("deadLettered")),
+              Effect.tap(() =>
+                Effect.logError("outbox entry can never be published; moved to the dead-letter stream").pipe(
+                  Effect.annotateLogs({ id: entry.id, reason, stream: deadLetterStreamKey(entry.stream) }),
+                ),
               ),
             ),
           )

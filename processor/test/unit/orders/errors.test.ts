@@ -1,3 +1,4 @@
+import { RedisUnavailable } from "@dcent/shared/redis/errors"
 import { Status } from "nice-grpc"
 import { describe, expect, it } from "vitest"
 import { grpcFailureOf } from "../../../src/grpc/status.ts"
@@ -10,6 +11,7 @@ import {
   SellerNotEligible,
   SellerNotFound,
   Unavailable,
+  unavailable,
   WrongState,
 } from "../../../src/orders/errors.ts"
 import { parseTimerMember, TimerMember } from "../../../src/orders/model.ts"
@@ -36,7 +38,15 @@ const cases: Array<[CommandError, number, Status, string]> = [
     Status.FAILED_PRECONDITION,
     "order_paused",
   ],
-  [new Unavailable({ dependency: "redis", reason: "down" }), 503, Status.UNAVAILABLE, "unavailable"],
+  [
+    new Unavailable({
+      dependency: "redis",
+      cause: new RedisUnavailable({ url: "redis://localhost:6379", reason: "down" }),
+    }),
+    503,
+    Status.UNAVAILABLE,
+    "unavailable",
+  ],
 ]
 
 describe("the one mapping of lifecycle failures", () => {
@@ -51,6 +61,39 @@ describe("the one mapping of lifecycle failures", () => {
     expect(toApiError(cases[0]![0]).details).toEqual([{ path: "industry", problem: "required" }])
     const unavailable = toApiError(cases[6]![0])
     expect(unavailable._tag === "ApiUnavailable" && unavailable.retryAfterSeconds).toBe(1)
+  })
+})
+
+describe("Unavailable", () => {
+  const outage = new RedisUnavailable({ url: "redis://localhost:6379", reason: "connection refused" })
+
+  it("keeps its cause and renders it for clients as before: message and details from the cause's message", () => {
+    const error = unavailable("redis")(outage)
+    expect(error.cause).toBe(outage)
+    expect(toApiError(error)).toMatchObject({
+      code: "unavailable",
+      message: "redis is unavailable: redis redis://localhost:6379 is unreachable: connection refused",
+      details: [{ path: "redis", problem: "redis redis://localhost:6379 is unreachable: connection refused" }],
+      retryAfterSeconds: 1,
+    })
+  })
+
+  it("names the order when the order is the problem", () => {
+    expect(unavailable("order", "ORD-1")(new Error("conflict")).message).toBe(
+      "order is unavailable: order ORD-1 keeps changing concurrently on other replicas; try again",
+    )
+    expect(unavailable("order state", "ORD-1")(new Error("Expected string")).message).toBe(
+      "order state is unavailable: order ORD-1: Expected string",
+    )
+  })
+
+  it("never shows a URL's password, on the wire or over gRPC", () => {
+    const error = unavailable("redis")(new Error("cannot reach redis://app:s3cret@redis.internal:6379"))
+    const api = toApiError(error)
+    for (const text of [api.message, api.details[0]?.problem, grpcFailureOf(error).message, error.message]) {
+      expect(text).toContain("redis://app:***@redis.internal:6379")
+      expect(text).not.toContain("s3cret")
+    }
   })
 })
 

@@ -629,6 +629,8 @@ describe("OutboxRelay with the memory broker", () => {
         expect(JSON.parse(report?.payload ?? "{}")).toMatchObject({
           OrderReqID: "ORD-D",
           Operation: "publish",
+          // Stamped by the relay from its Clock when it moved the entry.
+          Timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
           Request: { topic: "bad topic", key: "ORD-D", payload: "x" },
         })
       }),

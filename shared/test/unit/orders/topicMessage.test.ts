@@ -79,6 +79,7 @@ describe("topic messages", () => {
       orderReqId: "ORD-9",
       sessionId: "S-9",
       message: "initiate failed",
+      timestamp: "2026-01-02T03:04:05.678Z",
       fields: { Request: { OrderReqId: "ORD-9" } },
       details: { Reason: "unknown order" },
     })
