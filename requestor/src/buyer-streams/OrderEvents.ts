@@ -122,23 +122,14 @@ class WatchState implements Watch {
 }
 
 /**
- * The followed events with one record object per event (members that read the log apart got
- * copies of it), and how many watches each goes to: what is done per event rather than per
- * watch (its span; the encodings, cached by record in `./grpc.ts` and `./sse.ts`) is done once.
+ * How many watches each followed event goes to: the follow set hands an order's watches the same
+ * record object (one read or notification for all of them), so what is done per event rather than
+ * per watch (its span; the encodings, cached by record in `./grpc.ts` and `./sse.ts`) is done once.
  */
-const sharedRecords = (followed: ReadonlyArray<OrderFollowedEvent>) => {
-  const byEvent = new Map<string, OrderEventRecord>()
-  const watchesPerRecord = new Map<OrderEventRecord, number>()
-  const shared: Array<OrderFollowedEvent> = []
-  for (const event of followed) {
-    const id = `${event.record.orderReqId}\u0000${event.record.seq}`
-    const first = byEvent.get(id)
-    const record = first ?? event.record
-    if (first === undefined) byEvent.set(id, record)
-    watchesPerRecord.set(record, (watchesPerRecord.get(record) ?? 0) + 1)
-    shared.push(record === event.record ? event : { key: event.key, record })
-  }
-  return { followed: shared, watchesPerRecord }
+const watchesPerRecord = (followed: ReadonlyArray<OrderFollowedEvent>) => {
+  const counts = new Map<OrderEventRecord, number>()
+  for (const { record } of followed) counts.set(record, (counts.get(record) ?? 0) + 1)
+  return counts
 }
 
 /** Every open watch of the process, over one follow set and one taker fiber. */
@@ -231,9 +222,8 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
           })
           continue
         }
-        const events = sharedRecords(taken.success)
-        for (const [record, watches] of events.watchesPerRecord) yield* deliverySpan(record, watches)
-        hub.deliver(events.followed)
+        for (const [record, watches] of watchesPerRecord(taken.success)) yield* deliverySpan(record, watches)
+        hub.deliver(taken.success)
       }
     }).pipe(Effect.forkScoped)
 
