@@ -115,6 +115,17 @@ class WatchState implements Watch {
   }
 }
 
+/**
+ * How many watches each followed event goes to: the follow set hands an order's watches the same
+ * record object (one read or notification for all of them), so what is done per event rather than
+ * per watch (its span; the encodings, cached by record in `./grpc.ts` and `./sse.ts`) is done once.
+ */
+const watchesPerRecord = (followed: ReadonlyArray<OrderFollowedEvent>) => {
+  const counts = new Map<OrderEventRecord, number>()
+  for (const { record } of followed) counts.set(record, (counts.get(record) ?? 0) + 1)
+  return counts
+}
+
 /** Every open watch of the process, over one follow set and one taker fiber. */
 class WatchHub {
   private readonly watches = new Map<string, WatchState>()
@@ -205,7 +216,7 @@ export class OrderEvents extends Context.Service<OrderEvents, OrderEventsShape>(
           })
           continue
         }
-        for (const { record } of taken.success) yield* deliverySpan(record)
+        for (const [record, watches] of watchesPerRecord(taken.success)) yield* deliverySpan(record, watches)
         hub.deliver(taken.success)
       }
     }).pipe(Effect.forkScoped)

@@ -25,7 +25,7 @@ import { grpcService } from "@dcent/shared/grpc/services"
 import { DeliveryStages, type DisconnectReason, DisconnectReasons, StreamKinds } from "@dcent/shared/metrics/catalogue"
 import { Metrics } from "@dcent/shared/metrics/Metrics"
 import { deliveryObserver, streamTracker } from "@dcent/shared/metrics/streams"
-import { orderEventToProto } from "@dcent/shared/orders/events"
+import { type OrderEventRecord, orderEventToProto } from "@dcent/shared/orders/events"
 import { isId } from "@dcent/shared/orders/wire"
 import { onDrain } from "@dcent/shared/runtime/Drain"
 import { Cause, Clock, Effect, Exit, Layer } from "effect"
@@ -47,6 +47,23 @@ const toServerError = (error: OrderNotFound | StorageUnavailable | ServerError):
   }
 }
 
+type WatchOrderResponse = { readonly event: ReturnType<typeof orderEventToProto> }
+
+/**
+ * One response object per event, whatever number of watchers it goes to: with
+ * `sharedResponses` below, it is converted and encoded once (records are shared across the
+ * watches of an order, `OrderEvents.ts`).
+ */
+const responses = new WeakMap<OrderEventRecord, WatchOrderResponse>()
+const responseOf = (record: OrderEventRecord): WatchOrderResponse => {
+  let response = responses.get(record)
+  if (response === undefined) {
+    response = { event: orderEventToProto(record) }
+    responses.set(record, response)
+  }
+  return response
+}
+
 export const GrpcLive = GrpcServer.layer(
   Effect.gen(function* () {
     const config = yield* RequestorConfig
@@ -66,7 +83,7 @@ export const GrpcLive = GrpcServer.layer(
     async function* watchOrder(
       request: { orderReqId: string; fromSeq: number },
       call: CallContext,
-    ): AsyncGenerator<{ event: ReturnType<typeof orderEventToProto> }> {
+    ): AsyncGenerator<WatchOrderResponse> {
       const orderReqId = request.orderReqId.trim()
       if (!isId(orderReqId)) {
         throw new ServerError(Status.INVALID_ARGUMENT, "order_req_id is required (e.g. ORD-001)")
@@ -108,7 +125,7 @@ export const GrpcLive = GrpcServer.layer(
             for (const record of next.records) {
               observeDelivery(record.occurredAt, clock.currentTimeMillisUnsafe(), openedAt)
               lastSeq = record.seq
-              yield { event: orderEventToProto(record) }
+              yield responseOf(record)
             }
             continue
           }
@@ -144,7 +161,7 @@ export const GrpcLive = GrpcServer.layer(
       maxReceiveMessageBytes: config.grpcMaxReceiveMessageBytes,
       // Buyer apps connect here: TLS when a certificate is configured, no client certificate asked for.
       credentials: grpcServerCredentials(config.tls, { requireClientCertificate: false }),
-      services: [grpcService(OrderWatchServiceDefinition, { watchOrder })],
+      services: [grpcService(OrderWatchServiceDefinition, { watchOrder }, { sharedResponses: ["watchOrder"] })],
     }
   }),
 )

@@ -16,9 +16,18 @@ import type { Watch, WatchNext } from "./OrderEvents.ts"
 /** The event as SSE `data:` (PascalCase, like the REST bodies). */
 export const eventJson = (record: OrderEventRecord) => ({ OrderReqID: record.orderReqId, ...eventBodyOf(record) })
 
+/** Each event's message, made once however many responses send it (records are shared across watches). */
+const messages = new WeakMap<OrderEventRecord, string>()
+
 /** One SSE message: `id` = seq, `event` = status, `data` = the event (JSON has no raw newlines). */
-export const sseMessage = (record: OrderEventRecord): string =>
-  `id: ${record.seq}\nevent: ${record.status}\ndata: ${JSON.stringify(eventJson(record))}\n\n`
+export const sseMessage = (record: OrderEventRecord): string => {
+  let message = messages.get(record)
+  if (message === undefined) {
+    message = `id: ${record.seq}\nevent: ${record.status}\ndata: ${JSON.stringify(eventJson(record))}\n\n`
+    messages.set(record, message)
+  }
+  return message
+}
 
 /**
  * Sent when the service shuts down (drain) before `OrderFinalised`: reconnect (the load balancer

@@ -33,6 +33,9 @@ export const makeSseEndpoint = Effect.gen(function* () {
   const { catalogue } = yield* Metrics
   const sseStreamsOpen = streamTracker(catalogue, StreamKinds.Sse)
   const observeSseDelivery = deliveryObserver(catalogue, DeliveryStages.Sse)
+  // Built once: a closure over each request's context would keep that context (a copy of every
+  // service, kilobytes) for as long as its response stays open (10,000 are).
+  const runFork = Effect.runForkWith(yield* Effect.context<never>())
   const sseStreams = yield* observedLimiter({
     entry: AdmissionEntries.Sse,
     maxInFlight: config.sseMaxStreams,
@@ -53,7 +56,6 @@ export const makeSseEndpoint = Effect.gen(function* () {
     const watch = yield* orderEvents.watch(orderReqId, fromSeq)
     // Finalised and fully seen: 204 tells EventSource to stop reconnecting.
     if (watch.complete || watch.watch === undefined) return HttpServerResponse.empty({ status: 204 })
-    const runFork = Effect.runForkWith(yield* Effect.context<never>())
     // The body is a plain async generator: it reads this request's clock (a TestClock in tests).
     const clock = yield* Clock.Clock
     const openedAt = clock.currentTimeMillisUnsafe()

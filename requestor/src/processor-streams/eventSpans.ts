@@ -6,8 +6,8 @@
  * - `receive OrderEvent` (CONSUMER): the processor's stream delivered the event; recording it
  *   (and the `BUYER_NOTIFY` / `BUYER_FOLLOWUP` outbox entries written with it) happens inside, so
  *   the recorded event and those entries carry this span's context onwards;
- * - `deliver OrderEvent` (PRODUCER): a watch (`WatchOrder` or SSE) hands the recorded event to a
- *   buyer's client.
+ * - `deliver OrderEvent` (PRODUCER): the open watches (`WatchOrder` and SSE) hand the recorded
+ *   event to buyers' clients; one span per event however many watch it (`dcent.watches`).
  *
  * And the link from the request that asked for an order's stream (`POST /api/v1/initiate`) to
  * the `ProcessOrderStream` call it causes: the stream holder runs apart from the request (and
@@ -40,13 +40,13 @@ export const withReceiveSpan =
       },
     })
 
-/** Marks the delivery of `record` to a watch's client. */
-export const deliverySpan = (record: OrderEventRecord): Effect.Effect<void> =>
+/** Marks the delivery of `record` to the clients of `watches` open watches (one span per event, not per watch). */
+export const deliverySpan = (record: OrderEventRecord, watches: number): Effect.Effect<void> =>
   Effect.void.pipe(
     Effect.withSpan("deliver OrderEvent", {
       ...continueFrom(record.traceContext),
       kind: "producer",
-      attributes: eventAttributes(record),
+      attributes: { ...eventAttributes(record), "dcent.watches": watches },
     }),
   )
 

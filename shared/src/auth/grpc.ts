@@ -16,6 +16,7 @@
 import { type Context, Effect, Exit } from "effect"
 import { type CallContext, Metadata, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
 import { grpcError } from "../grpc/errorDetails.ts"
+import { relayResponses } from "../grpc/relay.ts"
 import { AuthEntries, type Catalogue } from "../metrics/catalogue.ts"
 import type { AuthenticatorShape } from "./Authenticator.ts"
 import { recordDenial } from "./denials.ts"
@@ -86,42 +87,41 @@ export const rpcServerAuthentication = (
   context: Context.Context<never>,
 ) => {
   const run = Effect.runPromiseExitWith(context)
-  return async function* rpcServerAuthenticationMiddleware<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
-    callContext: CallContext,
-  ) {
+  return <Request, Response>(call: ServerMiddlewareCall<Request, Response>, callContext: CallContext) => {
     if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) {
-      return yield* call.next(call.request, callContext)
+      return call.next(call.request, callContext)
     }
-    const exit = await run(
-      authenticator
-        .authenticate({
-          authorization: callContext.metadata.get("authorization"),
-          apiKey: callContext.metadata.get("x-api-key"),
-        })
-        .pipe(
-          Effect.tapError((error) =>
-            recordDenial(catalogue, {
-              entry: AuthEntries.Grpc,
-              route: call.method.path,
-              status: 401,
-              reason: error.reason,
-              detail: error.detail,
-            }),
+    return relayResponses(async () => {
+      const exit = await run(
+        authenticator
+          .authenticate({
+            authorization: callContext.metadata.get("authorization"),
+            apiKey: callContext.metadata.get("x-api-key"),
+          })
+          .pipe(
+            Effect.tapError((error) =>
+              recordDenial(catalogue, {
+                entry: AuthEntries.Grpc,
+                route: call.method.path,
+                status: 401,
+                reason: error.reason,
+                detail: error.detail,
+              }),
+            ),
           ),
-        ),
-    )
-    if (Exit.isFailure(exit)) {
-      const reason = exit.cause.reasons.find((r) => r._tag === "Fail")
-      const error = reason?._tag === "Fail" ? reason.error : undefined
-      throw grpcError(callContext, {
-        status: Status.UNAUTHENTICATED,
-        code: error?.reason ?? "unauthenticated",
-        message: error?.detail ?? "authentication failed",
-      })
-    }
-    const caller = exit.value
-    principals.set(callContext.signal, { caller, principal: onBehalfOf(caller, callContext.metadata) })
-    return yield* call.next(call.request, callContext)
+      )
+      if (Exit.isFailure(exit)) {
+        const reason = exit.cause.reasons.find((r) => r._tag === "Fail")
+        const error = reason?._tag === "Fail" ? reason.error : undefined
+        throw grpcError(callContext, {
+          status: Status.UNAUTHENTICATED,
+          code: error?.reason ?? "unauthenticated",
+          message: error?.detail ?? "authentication failed",
+        })
+      }
+      const caller = exit.value
+      principals.set(callContext.signal, { caller, principal: onBehalfOf(caller, callContext.metadata) })
+      return call.next(call.request, callContext)
+    })
   }
 }

@@ -694,23 +694,39 @@ export const makeEventLog = <Draft extends TracedEvent, Rec extends LoggedEvent>
               toRead.push(waiter)
             }
           }
+          // Members of one log at the same cursor (the watchers of an order) share one read.
+          const reads = new Map<string, Array<Waiter<Rec>>>()
+          for (const waiter of toRead) {
+            const readKey = `${waiter.cursor}\u0000${waiter.logId}`
+            const group = reads.get(readKey)
+            if (group === undefined) reads.set(readKey, [waiter])
+            else group.push(waiter)
+          }
           const pages = yield* Effect.forEach(
-            toRead,
-            (waiter) =>
-              readPage(waiter.logId, waiter.cursor, pageSize).pipe(
-                Effect.map((page) => [waiter, page] as const),
+            reads.values(),
+            (group) => {
+              const { logId, cursor } = group[0] as Waiter<Rec>
+              return readPage(logId, cursor, pageSize).pipe(
+                Effect.map((page) => [group, page] as const),
                 // Read again on the next take (the caller decides whether to go on).
-                Effect.tapError(() => Effect.sync(() => isMember(waiter) && ready.add(waiter))),
-              ),
+                Effect.tapError(() =>
+                  Effect.sync(() => {
+                    for (const waiter of group) if (isMember(waiter)) ready.add(waiter)
+                  }),
+                ),
+              )
+            },
             { concurrency: 64 },
           )
-          for (const [waiter, page] of pages) {
-            if (!isMember(waiter)) continue
-            emit(waiter, page, out)
-            // A full page: there may be more.
-            if (page.length >= pageSize && isMember(waiter)) {
-              waiter.dirty = true
-              ready.add(waiter)
+          for (const [group, page] of pages) {
+            for (const waiter of group) {
+              if (!isMember(waiter)) continue
+              emit(waiter, page, out)
+              // A full page: there may be more.
+              if (page.length >= pageSize && isMember(waiter)) {
+                waiter.dirty = true
+                ready.add(waiter)
+              }
             }
           }
           if (out.length > 0 || woken || closed) {

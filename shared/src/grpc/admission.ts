@@ -19,6 +19,7 @@
 import { type CallContext, type ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
 import type { Limiter, Overloaded } from "../admission/Limiter.ts"
 import { grpcError } from "./errorDetails.ts"
+import { relayResponses } from "./relay.ts"
 
 export const retryAfterTrailer = "retry-after"
 export const retryPushbackTrailer = "grpc-retry-pushback-ms"
@@ -49,18 +50,21 @@ export interface RpcAdmissionLimiters {
 }
 
 /** Attach with `server.use(...)`, inside the metrics middleware (so refusals are counted as calls). */
-export const rpcServerAdmission = (limiters: RpcAdmissionLimiters) =>
-  async function* rpcServerAdmissionMiddleware<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
-    context: CallContext,
-  ) {
-    if (isExempt(call.method.path)) return yield* call.next(call.request, context)
+export const rpcServerAdmission =
+  (limiters: RpcAdmissionLimiters) =>
+  <Request, Response>(call: ServerMiddlewareCall<Request, Response>, context: CallContext) => {
+    if (isExempt(call.method.path)) return call.next(call.request, context)
     const limiter = call.requestStream || call.responseStream ? limiters.streams : limiters.unary
-    const refusal = limiter.tryAcquire()
-    if (refusal !== undefined) throw refuse(context, refusal)
-    try {
-      return yield* call.next(call.request, context)
-    } finally {
-      limiter.release()
-    }
+    let acquired = false
+    return relayResponses(
+      () => {
+        const refusal = limiter.tryAcquire()
+        if (refusal !== undefined) throw refuse(context, refusal)
+        acquired = true
+        return call.next(call.request, context)
+      },
+      () => {
+        if (acquired) limiter.release()
+      },
+    )
   }

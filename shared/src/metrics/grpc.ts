@@ -8,6 +8,7 @@
  * abandoned (client cancel, aborted signal) counts as CANCELLED.
  */
 import { ClientError, type ClientMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common"
+import { type CallResponses, relayResponses } from "../grpc/relay.ts"
 import type { Catalogue } from "./catalogue.ts"
 import { childPerKey } from "./instrument.ts"
 
@@ -47,35 +48,30 @@ const observers = (histogram: RpcHistogram) => {
  */
 const timeCall = (histogram: RpcHistogram) => {
   const observerFor = observers(histogram)
-  return async function* timedCall<Response>(
+  return <Response>(
     path: string,
     signal: AbortSignal | undefined,
     // what nice-grpc's `call.next` returns: a unary response, or a server stream's responses
-    responses: AsyncGenerator<never, Response, undefined> | AsyncGenerator<Response, void, undefined>,
-  ) {
+    responses: () => CallResponses<Response>,
+  ) => {
     // Real elapsed time for the Prometheus histogram (a nice-grpc middleware, outside Effect; not logic).
     const started = performance.now()
-    let code: Status = Status.OK
-    try {
-      return yield* responses
-    } catch (error) {
-      code = statusOfError(error)
-      throw error
-    } finally {
+    return relayResponses(responses, (end) => {
+      let code: Status = end.failed ? statusOfError(end.error) : Status.OK
       if (code === Status.OK && signal?.aborted === true) code = Status.CANCELLED
       observerFor(path, code)((performance.now() - started) / 1000)
-    }
+    })
   }
 }
 
 /** Server middleware recording `rpc_server_call_duration_seconds`; attach with `server.use(...)`. */
 export const rpcServerMetrics = (catalogue: Catalogue): ServerMiddleware => {
   const timed = timeCall(catalogue.rpcServerDuration)
-  return (call, context) => timed(call.method.path, context.signal, call.next(call.request, context))
+  return (call, context) => timed(call.method.path, context.signal, () => call.next(call.request, context))
 }
 
 /** Client middleware recording `rpc_client_call_duration_seconds`; attach with `createClientFactory().use(...)`. */
 export const rpcClientMetrics = (catalogue: Catalogue): ClientMiddleware => {
   const timed = timeCall(catalogue.rpcClientDuration)
-  return (call, options) => timed(call.method.path, options.signal, call.next(call.request, options))
+  return (call, options) => timed(call.method.path, options.signal, () => call.next(call.request, options))
 }

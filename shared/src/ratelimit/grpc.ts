@@ -15,6 +15,7 @@ import type { CallContext, ServerMiddlewareCall } from "nice-grpc-common"
 import { callCaller } from "../auth/grpc.ts"
 import { type Principal, unrestricted } from "../auth/Principal.ts"
 import { resourceExhausted } from "../grpc/admission.ts"
+import { relayResponses } from "../grpc/relay.ts"
 import { concurrentStreamsClass, RateLimitEntries } from "../metrics/catalogue.ts"
 import { RouteClasses } from "./config.ts"
 import { rateLimitHeaders, streamRefusalMessage, subjectOf } from "./decision.ts"
@@ -44,45 +45,44 @@ const principalOf = (context: CallContext): Principal => {
 }
 
 /** Attach with `server.use(...)` inside authentication (the principal is known). */
-export const rpcServerRateLimit = (limits: RateLimitsShape, options: RpcRateLimitOptions = {}) =>
-  async function* rpcServerRateLimitMiddleware<Request, Response>(
-    call: ServerMiddlewareCall<Request, Response>,
-    context: CallContext,
-  ) {
+export const rpcServerRateLimit =
+  (limits: RateLimitsShape, options: RpcRateLimitOptions = {}) =>
+  <Request, Response>(call: ServerMiddlewareCall<Request, Response>, context: CallContext) => {
     if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) {
-      return yield* call.next(call.request, context)
+      return call.next(call.request, context)
     }
     const subject = subjectOf(principalOf(context), context.peer, options)
-    if (subject === undefined) return yield* call.next(call.request, context)
+    if (subject === undefined) return call.next(call.request, context)
     const streaming = call.requestStream || call.responseStream
     const routeClass = streaming ? RouteClasses.Stream : RouteClasses.Unary
-    const decision = await Effect.runPromise(limits.consume(subject, routeClass))
-    if (decision !== undefined) {
-      for (const [name, value] of Object.entries(rateLimitHeaders(decision))) {
-        if (name !== "retry-after") context.trailer.set(name, value)
-      }
-      if (!decision.allowed) {
-        limits.refused(RateLimitEntries.Grpc, routeClass)
-        throw resourceExhausted(
-          context,
-          decision.resetSeconds,
-          rateLimitedCode,
-          `too many ${routeClass} calls; retry after ${decision.resetSeconds} s`,
-        )
-      }
-    }
     let slot: StreamSlot | undefined
-    if (streaming) {
-      const opened = await Effect.runPromise(limits.openStream(subject))
-      if (isStreamRefusal(opened)) {
-        limits.refused(RateLimitEntries.Grpc, concurrentStreamsClass)
-        throw resourceExhausted(context, opened.retryAfterSeconds, tooManyStreamsCode, streamRefusalMessage(opened))
-      }
-      slot = opened
-    }
-    try {
-      return yield* call.next(call.request, context)
-    } finally {
-      slot?.release()
-    }
+    return relayResponses(
+      async () => {
+        const decision = await Effect.runPromise(limits.consume(subject, routeClass))
+        if (decision !== undefined) {
+          for (const [name, value] of Object.entries(rateLimitHeaders(decision))) {
+            if (name !== "retry-after") context.trailer.set(name, value)
+          }
+          if (!decision.allowed) {
+            limits.refused(RateLimitEntries.Grpc, routeClass)
+            throw resourceExhausted(
+              context,
+              decision.resetSeconds,
+              rateLimitedCode,
+              `too many ${routeClass} calls; retry after ${decision.resetSeconds} s`,
+            )
+          }
+        }
+        if (streaming) {
+          const opened = await Effect.runPromise(limits.openStream(subject))
+          if (isStreamRefusal(opened)) {
+            limits.refused(RateLimitEntries.Grpc, concurrentStreamsClass)
+            throw resourceExhausted(context, opened.retryAfterSeconds, tooManyStreamsCode, streamRefusalMessage(opened))
+          }
+          slot = opened
+        }
+        return call.next(call.request, context)
+      },
+      () => slot?.release(),
+    )
   }

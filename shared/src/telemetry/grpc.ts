@@ -29,6 +29,7 @@ import {
   type ServerMiddlewareCall,
   Status,
 } from "nice-grpc-common"
+import { relayResponses } from "../grpc/relay.ts"
 import { carrierOf, continueFrom, traceparentHeader } from "./traceContext.ts"
 
 /** `/pkg.Service/Method` → `{ service: "pkg.Service", method: "Method" }`. */
@@ -147,32 +148,32 @@ export interface TraceCallContext {
  */
 export const rpcServerTracing = (context: Context.Context<never>): ServerMiddleware<TraceCallContext> => {
   const spans = spansWith(context)
-  return async function* rpcServerTracingMiddleware<Request, Response>(
+  return <Request, Response>(
     call: ServerMiddlewareCall<Request, Response, TraceCallContext>,
     callContext: CallContext,
-  ): MiddlewareResult<Response> {
+  ) => {
     // Health checks and reflection are not worth a trace.
     if (call.method.path.startsWith("/grpc.") || isConnection(call.method)) {
-      return yield* call.next(call.request, callContext)
+      return call.next(call.request, callContext)
     }
-    const traceparent = callContext.metadata.get(traceparentHeader)
-    const span = spans.start(rpcSpanName(call.method.path), {
-      kind: "server",
-      attributes: rpcAttributes(call.method.path),
-      ...continueFrom(traceparent === undefined ? undefined : { [traceparentHeader]: traceparent }),
-    })
-    let code: Status = Status.OK
-    let failure: unknown
-    try {
-      return yield* call.next(call.request, { ...callContext, traceSpan: span })
-    } catch (error) {
-      code = statusOf(error)
-      failure = error
-      throw error
-    } finally {
-      if (code === Status.OK && callContext.signal.aborted) code = Status.CANCELLED
-      spans.end(span, "server", code, failure)
-    }
+    let span: Tracer.Span | undefined
+    return relayResponses(
+      () => {
+        const traceparent = callContext.metadata.get(traceparentHeader)
+        span = spans.start(rpcSpanName(call.method.path), {
+          kind: "server",
+          attributes: rpcAttributes(call.method.path),
+          ...continueFrom(traceparent === undefined ? undefined : { [traceparentHeader]: traceparent }),
+        })
+        return call.next(call.request, { ...callContext, traceSpan: span })
+      },
+      (end) => {
+        if (span === undefined) return
+        let code: Status = end.failed ? statusOf(end.error) : Status.OK
+        if (code === Status.OK && callContext.signal.aborted) code = Status.CANCELLED
+        spans.end(span, "server", code, end.failed ? end.error : undefined)
+      },
+    )
   }
 }
 

@@ -114,6 +114,11 @@ export class Session {
 
   /** Sellers, topic tails, orders, watchers; waits (bounded) until every watcher saw its first event. */
   async open(): Promise<void> {
+    await this.openOrders(false)
+  }
+
+  /** Sellers, topic tails and orders; then the watchers unless `withoutWatchers`. */
+  async openOrders(withoutWatchers = true): Promise<void> {
     const { options } = this
     this.credentials = await benchCredentials(buyerOf(this.runId), sellerIds(this.runId, options.sellers))
     const sellers = await registerSellers(this.submitHttp, this.runId, options.sellers, this.credentials.operator)
@@ -136,6 +141,12 @@ export class Session {
     progress(
       `${this.label}: ${this.opened.initiated}/${this.orderIds.length} orders initiated in ${this.opened.seconds.toFixed(1)} s`,
     )
+    if (!withoutWatchers) await this.openWatchers(started)
+  }
+
+  /** The watchers (after `openOrders`); `started` is when opening began (`performance.now()`). */
+  async openWatchers(started = performance.now()): Promise<void> {
+    const { options } = this
     const specs = this.watchSpecs()
     this.watchers = specs.length
     if (specs.length === 0) return

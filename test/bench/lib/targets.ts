@@ -213,13 +213,16 @@ export const baselineTopic = "BENCH_BASELINE"
  * The bare server (`../baseline/server.ts`) as a process of its own, like a service: REST and
  * SSE on `node:http`, `WatchOrder` on nice-grpc, one bare Kafka producer for the topic figure.
  */
-export const startBaseline = async (options: { readonly kafka?: boolean } = {}): Promise<Target> => {
+export const startBaseline = async (
+  options: { readonly kafka?: boolean; readonly env?: Readonly<Record<string, string>> } = {},
+): Promise<Target> => {
   const script = new URL("../baseline/server.ts", import.meta.url).pathname
   const child = startProcess(
     script,
     {
       BASELINE_KAFKA: options.kafka === false ? "" : `${servers.kafka.host}:${servers.kafka.port}`,
       BASELINE_TOPIC: baselineTopic,
+      ...options.env,
     },
     { name: "baseline" },
   )

@@ -106,6 +106,29 @@ describe("OrderEventLog.followSet", () => {
       }
     }))
 
+  it("members of one order at the same seq share one read: each gets every event once, as the same records", () =>
+    withLogs(async (writer, follower) => {
+      await Effect.runPromise(writer.append("FS-S", [draft(1), draft(2)]))
+      const set = await Effect.runPromise(follower.followSet)
+      try {
+        for (const key of ["watcher-1", "watcher-2", "watcher-3"]) set.add(key, "FS-S", 0)
+        const taken: Array<OrderFollowedEvent> = []
+        const deadline = Date.now() + 5_000
+        while (taken.length < 6 && Date.now() < deadline) {
+          const timer = setTimeout(() => set.wakeUp(), 100)
+          taken.push(...(await Effect.runPromise(set.take)))
+          clearTimeout(timer)
+        }
+        for (const key of ["watcher-1", "watcher-2", "watcher-3"]) {
+          expect(taken.filter((event) => event.key === key).map((event) => event.record.seq)).toEqual([1, 2])
+        }
+        // One read for the three: the same record objects (what is encoded per event is encoded once).
+        expect(new Set(taken.map((event) => event.record)).size).toBe(2)
+      } finally {
+        set.close()
+      }
+    }))
+
   it("reads a long backlog page by page, without repeating or skipping", () =>
     withLogs(
       async (writer, follower) => {
