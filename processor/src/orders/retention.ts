@@ -22,6 +22,7 @@ import {
 import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
 import type { StateWrite } from "@dcent/shared/eventlog/types"
 import { orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
+import { pipelineValues } from "@dcent/shared/redis/pipeline"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Effect, Schema } from "effect"
 import { encodeOrderState, Keys, type OrderState, OrderStateJson, ProposalJson, withProposals } from "./model.ts"
@@ -86,20 +87,15 @@ export const processorRetention = Effect.gen(function* () {
   const redis = yield* Redis
   const read = (orderReqId: string) =>
     redis.useIdempotent("GET+XRANGE+HGETALL", async (client): Promise<ProcessorSnapshot | undefined> => {
-      const replies = (await client
-        .pipeline()
-        .get(Keys.order(orderReqId))
-        .xrange(orderEventsKey(orderReqId), "-", "+")
-        .hgetall(Keys.chatResults(orderReqId))
-        .hgetall(Keys.proposals(orderReqId))
-        .exec()) as Array<[Error | null, unknown]>
-      const failure = replies.find(([error]) => error !== null)
-      if (failure !== undefined) throw failure[0]
-      const raw = replies[0]?.[1] as string | null
+      const [raw, entries, chatResults, proposals] = (await pipelineValues(
+        client
+          .pipeline()
+          .get(Keys.order(orderReqId))
+          .xrange(orderEventsKey(orderReqId), "-", "+")
+          .hgetall(Keys.chatResults(orderReqId))
+          .hgetall(Keys.proposals(orderReqId)),
+      )) as [string | null, Array<[string, Array<string>]>, Record<string, string>, Record<string, string>]
       if (raw === null) return undefined
-      const entries = replies[1]?.[1] as Array<[string, Array<string>]>
-      const chatResults = replies[2]?.[1] as Record<string, string>
-      const proposals = replies[3]?.[1] as Record<string, string>
       const state = withProposals(
         decodeState(raw),
         Object.values(proposals).map((json) => decodeProposal(json)),
