@@ -1,7 +1,8 @@
 /** The processor's settings, read from the environment and validated at start-up. */
 import { flag, port, positiveInt } from "@dcent/shared/config/env"
 import { serverConfig } from "@dcent/shared/config/servers"
-import { Config, Context, Layer, Schema } from "effect"
+import { SettingsService } from "@dcent/shared/config/settings"
+import { Config, Schema } from "effect"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 const PositiveNumber = Schema.Finite.check(Schema.isGreaterThan(0))
@@ -34,13 +35,10 @@ export const processorConfig = Config.all({
   demoData: flag("DEMO_DATA", false),
 })
 
-export type ProcessorConfigShape = Config.Success<typeof processorConfig>
-
-export class ProcessorConfig extends Context.Service<ProcessorConfig, ProcessorConfigShape>()(
+export class ProcessorConfig extends SettingsService<ProcessorConfig>()(
   "dcent/processor/ProcessorConfig",
-) {
-  static readonly layer = Layer.effect(ProcessorConfig, processorConfig)
-}
+  processorConfig,
+) {}
 
 /** Prefix of every Redis key the processor writes. */
 export const redisKeyPrefix = "dcent:processor:"

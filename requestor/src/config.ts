@@ -3,7 +3,8 @@
 import { fileURLToPath } from "node:url"
 import { flag, port, positiveInt } from "@dcent/shared/config/env"
 import { serverConfig } from "@dcent/shared/config/servers"
-import { Config, Context, Layer, Schema } from "effect"
+import { SettingsService } from "@dcent/shared/config/settings"
+import { Config, Schema } from "effect"
 import { parseProcessorTarget } from "./processor/target.ts"
 
 /**
@@ -67,13 +68,10 @@ export const requestorConfig = Config.all({
   demoData: flag("DEMO_DATA", false),
 })
 
-export type RequestorConfigShape = Config.Success<typeof requestorConfig>
-
-export class RequestorConfig extends Context.Service<RequestorConfig, RequestorConfigShape>()(
+export class RequestorConfig extends SettingsService<RequestorConfig>()(
   "dcent/requestor/RequestorConfig",
-) {
-  static readonly layer = Layer.effect(RequestorConfig, requestorConfig)
-}
+  requestorConfig,
+) {}
 
 /** Prefix of every Redis key the requestor writes. */
 export const redisKeyPrefix = "dcent:requestor:"
