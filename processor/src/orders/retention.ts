@@ -16,10 +16,11 @@ import { createHash } from "node:crypto"
 import {
   liveOrdersKeyOf,
   type RetentionSource,
+  removeIfUnchanged,
   retentionKeyOf,
   type SourceSnapshot,
 } from "@dcent/shared/archive/Archiver"
-import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
+import { redisScript } from "@dcent/shared/coordination/redisScript"
 import type { StateWrite } from "@dcent/shared/eventlog/types"
 import { orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
 import { pipelineValues } from "@dcent/shared/redis/pipeline"
@@ -118,22 +119,18 @@ export const processorRetention = Effect.gen(function* () {
       }
     })
   const remove = (orderReqId: string, snapshot: ProcessorSnapshot) =>
-    redis
-      .use("EVALSHA", (client) =>
-        runScript(
-          client,
-          removeScript,
-          [
-            Keys.order(orderReqId),
-            orderEventsKey(orderReqId),
-            Keys.chatResults(orderReqId),
-            retentionKeyOf(orderReqId),
-            liveOrdersKeyOf(orderReqId),
-            Keys.proposals(orderReqId),
-          ],
-          [snapshot.stateSha1, snapshot.lastId, orderReqId],
-        ),
-      )
-      .pipe(Effect.map((result) => result === 1))
+    removeIfUnchanged(
+      redis,
+      removeScript,
+      [
+        Keys.order(orderReqId),
+        orderEventsKey(orderReqId),
+        Keys.chatResults(orderReqId),
+        retentionKeyOf(orderReqId),
+        liveOrdersKeyOf(orderReqId),
+        Keys.proposals(orderReqId),
+      ],
+      [snapshot.stateSha1, snapshot.lastId, orderReqId],
+    )
   return { side: "processor", read, remove } satisfies RetentionSource<ProcessorSnapshot>
 })

@@ -15,10 +15,11 @@
 import {
   liveOrdersKeyOf,
   type RetentionSource,
+  removeIfUnchanged,
   retentionKeyOf,
   type SourceSnapshot,
 } from "@dcent/shared/archive/Archiver"
-import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
+import { redisScript } from "@dcent/shared/coordination/redisScript"
 import { orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
 import { pipelineValues } from "@dcent/shared/redis/pipeline"
 import { Redis } from "@dcent/shared/redis/Redis"
@@ -101,15 +102,11 @@ export const requestorRetention = Effect.gen(function* () {
       }
     })
   const remove = (orderReqId: string, snapshot: RequestorSnapshot) =>
-    redis
-      .use("EVALSHA", (client) =>
-        runScript(
-          client,
-          removeScript,
-          [Keys.order(orderReqId), orderEventsKey(orderReqId), retentionKeyOf(orderReqId), liveOrdersKeyOf(orderReqId)],
-          [snapshot.status, snapshot.updatedAt, snapshot.lastId, orderReqId],
-        ),
-      )
-      .pipe(Effect.map((result) => result === 1))
+    removeIfUnchanged(
+      redis,
+      removeScript,
+      [Keys.order(orderReqId), orderEventsKey(orderReqId), retentionKeyOf(orderReqId), liveOrdersKeyOf(orderReqId)],
+      [snapshot.status, snapshot.updatedAt, snapshot.lastId, orderReqId],
+    )
   return { side: "requestor", read, remove } satisfies RetentionSource<RequestorSnapshot>
 })
