@@ -75,9 +75,9 @@ local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local last = '0-0'
 if top[1] then last = top[1][1] end
 if last ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[6])
-redis.call('ZREM', KEYS[4], ARGV[3])
-redis.call('SREM', KEYS[5], ARGV[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('ZREM', KEYS[5], ARGV[3])
+redis.call('SREM', KEYS[6], ARGV[3])
 return 1`,
 )
 
@@ -122,15 +122,9 @@ export const processorRetention = Effect.gen(function* () {
     removeIfUnchanged(
       redis,
       removeScript,
-      [
-        Keys.order(orderReqId),
-        orderEventsKey(orderReqId),
-        Keys.chatResults(orderReqId),
-        retentionKeyOf(orderReqId),
-        liveOrdersKeyOf(orderReqId),
-        Keys.proposals(orderReqId),
-      ],
-      [snapshot.stateSha1, snapshot.lastId, orderReqId],
+      orderReqId,
+      [Keys.order(orderReqId), orderEventsKey(orderReqId), Keys.chatResults(orderReqId), Keys.proposals(orderReqId)],
+      [snapshot.stateSha1, snapshot.lastId],
     )
   return { side: "processor", read, remove } satisfies RetentionSource<ProcessorSnapshot>
 })

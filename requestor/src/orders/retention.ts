@@ -12,13 +12,7 @@
  * An order ends with `OrderFinalised`, or an `OrderPaused` of expiry not followed by a resume
  * (`recording.ts` keeps `retention` in step with the events it records).
  */
-import {
-  liveOrdersKeyOf,
-  type RetentionSource,
-  removeIfUnchanged,
-  retentionKeyOf,
-  type SourceSnapshot,
-} from "@dcent/shared/archive/Archiver"
+import { type RetentionSource, removeIfUnchanged, type SourceSnapshot } from "@dcent/shared/archive/Archiver"
 import { redisScript } from "@dcent/shared/coordination/redisScript"
 import { orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
 import { pipelineValues } from "@dcent/shared/redis/pipeline"
@@ -105,8 +99,9 @@ export const requestorRetention = Effect.gen(function* () {
     removeIfUnchanged(
       redis,
       removeScript,
-      [Keys.order(orderReqId), orderEventsKey(orderReqId), retentionKeyOf(orderReqId), liveOrdersKeyOf(orderReqId)],
-      [snapshot.status, snapshot.updatedAt, snapshot.lastId, orderReqId],
+      orderReqId,
+      [Keys.order(orderReqId), orderEventsKey(orderReqId)],
+      [snapshot.status, snapshot.updatedAt, snapshot.lastId],
     )
   return { side: "requestor", read, remove } satisfies RetentionSource<RequestorSnapshot>
 })

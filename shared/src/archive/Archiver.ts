@@ -66,16 +66,28 @@ export interface RetentionSource<S extends SourceSnapshot = SourceSnapshot> {
 }
 
 /**
- * A source's `remove` by its Lua `script`, which deletes the order's keys and members only if they
- * are still what the snapshot read and answers 1 when it did (0: changed, nothing deleted).
+ * A source's `remove` by its Lua `script`, which deletes the order's keys only if they are still
+ * what the snapshot read, and then the order's `retention` and live-orders members; it answers 1
+ * when it did (0: changed, nothing deleted). The script gets the source's `keys` followed by the
+ * order's `retention` and live-orders keys, and the source's `args` followed by the order id.
  */
 export const removeIfUnchanged = (
   redis: RedisShape,
   script: RedisScript,
+  orderReqId: string,
   keys: ReadonlyArray<string>,
   args: ReadonlyArray<string | number>,
 ): Effect.Effect<boolean, RedisUnavailable | RedisError> =>
-  redis.use("EVALSHA", (client) => runScript(client, script, keys, args)).pipe(Effect.map((result) => result === 1))
+  redis
+    .use("EVALSHA", (client) =>
+      runScript(
+        client,
+        script,
+        [...keys, retentionKeyOf(orderReqId), liveOrdersKeyOf(orderReqId)],
+        [...args, orderReqId],
+      ),
+    )
+    .pipe(Effect.map((result) => result === 1))
 
 /** The archive does not hold what was written (a read-back mismatch): the order stays in Redis. */
 export class ArchiveMismatch extends Schema.TaggedError<ArchiveMismatch>()("ArchiveMismatch", {
