@@ -1,12 +1,10 @@
 /** The requestor's settings, read from the environment and validated at start-up. */
 
 import { fileURLToPath } from "node:url"
-import { grpcAdmissionConfig, httpAdmissionConfig } from "@dcent/shared/admission/config"
-import { flag, host, port, positiveInt } from "@dcent/shared/config/env"
-import { tlsConfig } from "@dcent/shared/config/tls"
-import { grpcMaxReceiveMessageBytesConfig } from "@dcent/shared/grpc/limits"
-import { httpLimitsConfig } from "@dcent/shared/http/limits"
-import { Config, Context, Layer, Schema } from "effect"
+import { flag, port, positiveInt } from "@dcent/shared/config/env"
+import { serverConfig } from "@dcent/shared/config/servers"
+import { SettingsService } from "@dcent/shared/config/settings"
+import { Config, Schema } from "effect"
 import { parseProcessorTarget } from "./processor/target.ts"
 
 /**
@@ -27,12 +25,13 @@ const defaultConsoleDir = fileURLToPath(new URL("../../console/dist", import.met
 export const requestorConfig = Config.all({
   /** `REQUESTOR_HTTP_PORT` (8000): REST, `/docs`, `/healthz`, `/readyz`. */
   httpPort: port("REQUESTOR_HTTP_PORT", 8000),
-  /** `HTTP_HOST` (127.0.0.1; 0.0.0.0 in containers): the address the REST server binds. */
-  httpHost: host("HTTP_HOST", "127.0.0.1"),
   /** `REQUESTOR_GRPC_PORT` (50052): the public gRPC server (`WatchOrder`, health, reflection). */
   grpcPort: port("REQUESTOR_GRPC_PORT", 50052),
-  /** `GRPC_SERVER_HOST` (127.0.0.1; 0.0.0.0 in containers): the address the gRPC server binds. */
-  grpcHost: host("GRPC_SERVER_HOST", "127.0.0.1"),
+  /**
+   * `HTTP_HOST`, `GRPC_SERVER_HOST`, admission control, input limits, TLS (`@dcent/shared/config/servers`);
+   * `GRPC_MAX_STREAMS` 100000: twice the 50,000 `WatchOrder` streams one requestor is built for.
+   */
+  ...serverConfig(100_000),
   /**
    * `PROCESSOR_GRPC_URL` (127.0.0.1:50051): where the processor's gRPC server is; several
    * replicas as `127.0.0.1:50051,127.0.0.1:50061` (round-robin, failing over to the live ones).
@@ -51,24 +50,8 @@ export const requestorConfig = Config.all({
   streamShards: positiveInt("STREAM_SHARDS", 64),
   /** `SSE_HEARTBEAT_SECONDS` (15): comment lines keeping idle SSE connections open through proxies. */
   sseHeartbeatSeconds: positiveInt("SSE_HEARTBEAT_SECONDS", 15),
-  /**
-   * `HTTP_MAX_IN_FLIGHT` (512), `HTTP_MAX_QUEUE` (1024), `HTTP_QUEUE_TIMEOUT_MS` (1000),
-   * `OVERLOAD_RETRY_AFTER_SECONDS` (1): REST admission control (past them 503 `overloaded`).
-   */
-  httpAdmission: httpAdmissionConfig,
-  /**
-   * `GRPC_MAX_UNARY_IN_FLIGHT` (1024), `GRPC_MAX_STREAMS` (100000: twice the 50,000 `WatchOrder`
-   * streams one requestor is built for): admission control of the public gRPC server.
-   */
-  grpcAdmission: grpcAdmissionConfig(100_000),
   /** `SSE_MAX_STREAMS` (20000: twice the 10,000 one requestor is built for): open SSE responses; past it 503 `overloaded`. */
   sseMaxStreams: positiveInt("SSE_MAX_STREAMS", 20_000),
-  /** `HTTP_MAX_BODY_BYTES`, `HTTP_MAX_URL_LENGTH`, `HTTP_MAX_HEADER_BYTES`, `HTTP_*_TIMEOUT_MS`: hostile input (`http/limits.ts`). */
-  httpLimits: httpLimitsConfig,
-  /** `GRPC_MAX_RECEIVE_MESSAGE_BYTES` (1 MiB): the largest gRPC message accepted. */
-  grpcMaxReceiveMessageBytes: grpcMaxReceiveMessageBytesConfig,
-  /** `TLS_CA_FILE`, `TLS_CERT_FILE`, `TLS_KEY_FILE`: https / gRPC over TLS, mutual TLS to the processor (`config/tls.ts`). */
-  tls: tlsConfig,
   /** `PROCESSOR_HTTP_URL` (http://127.0.0.1:8001): the processor's REST API, for the console's proxy (`console/http.ts`). */
   processorHttpUrl: Config.schema(
     Schema.String.check(Schema.isPattern(/^https?:\/\/[^/\s]+$/, { message: "Expected http(s)://host:port" })),
@@ -85,13 +68,10 @@ export const requestorConfig = Config.all({
   demoData: flag("DEMO_DATA", false),
 })
 
-export type RequestorConfigShape = Config.Success<typeof requestorConfig>
-
-export class RequestorConfig extends Context.Service<RequestorConfig, RequestorConfigShape>()(
+export class RequestorConfig extends SettingsService<RequestorConfig>()(
   "dcent/requestor/RequestorConfig",
-) {
-  static readonly layer = Layer.effect(RequestorConfig, requestorConfig)
-}
+  requestorConfig,
+) {}
 
 /** Prefix of every Redis key the requestor writes. */
 export const redisKeyPrefix = "dcent:requestor:"

@@ -10,7 +10,7 @@
  *   WrongState                             → 409 <reason> (order_paused, order_finalised, ...)
  *   Unavailable                            → 503 unavailable + Retry-After
  */
-import { errorFields, onWire, onWireWithHeaders } from "@dcent/shared/http/errors"
+import { errorFields, onWire, onWireRetryAfter, retryAfterErrorFields } from "@dcent/shared/http/errors"
 import { Schema } from "effect"
 import type { CommandError } from "../orders/errors.ts"
 
@@ -18,10 +18,7 @@ export class ApiBadRequest extends Schema.TaggedError<ApiBadRequest>()("ApiBadRe
 export class ApiForbidden extends Schema.TaggedError<ApiForbidden>()("ApiForbidden", errorFields) {}
 export class ApiNotFound extends Schema.TaggedError<ApiNotFound>()("ApiNotFound", errorFields) {}
 export class ApiConflict extends Schema.TaggedError<ApiConflict>()("ApiConflict", errorFields) {}
-export class ApiUnavailable extends Schema.TaggedError<ApiUnavailable>()("ApiUnavailable", {
-  ...errorFields,
-  retryAfterSeconds: Schema.Int,
-}) {}
+export class ApiUnavailable extends Schema.TaggedError<ApiUnavailable>()("ApiUnavailable", retryAfterErrorFields) {}
 
 export const BadRequestResponse = onWire(ApiBadRequest, 400, (value) => new ApiBadRequest(value)).annotate({
   description: "The request is invalid; `details` names each bad field (`body.ProposalDictObj.Price`, ...)",
@@ -35,14 +32,7 @@ export const NotFoundResponse = onWire(ApiNotFound, 404, (value) => new ApiNotFo
 export const ConflictResponse = onWire(ApiConflict, 409, (value) => new ApiConflict(value)).annotate({
   description: "Wrong state: the order is paused or finalised, the ProposalID belongs to another seller, ...",
 })
-export const UnavailableResponse = ApiUnavailable.pipe(
-  onWireWithHeaders(
-    503,
-    { "retry-after": Schema.NumberFromString },
-    (error, headers) => new ApiUnavailable({ ...error, retryAfterSeconds: headers["retry-after"] }),
-    (error) => ({ "retry-after": error.retryAfterSeconds }),
-  ),
-).annotate({
+export const UnavailableResponse = onWireRetryAfter(ApiUnavailable, (value) => new ApiUnavailable(value)).annotate({
   description: "Redis is unavailable, or the order keeps changing concurrently; retry after `Retry-After` seconds",
 })
 

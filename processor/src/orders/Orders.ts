@@ -23,6 +23,7 @@ import type { OutboxEntry, StateWrite } from "@dcent/shared/eventlog/types"
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
 import { OrderEventLog, orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
 import { Outbox } from "@dcent/shared/outbox/Outbox"
+import { pipelineValues } from "@dcent/shared/redis/pipeline"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
 import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
@@ -190,12 +191,12 @@ export const makeOrders = () =>
     const get = Effect.fn("Orders.get")(function* (orderReqId: string) {
       const [raw, proposals] = yield* redis
         .useIdempotent("GET+HGETALL", async (client) => {
-          const replies = await client.pipeline().get(Keys.order(orderReqId)).hgetall(Keys.proposals(orderReqId)).exec()
-          const failed = replies?.find(([error]) => error !== null)
-          if (failed !== undefined) throw failed[0]
+          const [raw, proposals] = await pipelineValues(
+            client.pipeline().get(Keys.order(orderReqId)).hgetall(Keys.proposals(orderReqId)),
+          )
           return [
-            (replies?.[0]?.[1] as string | null | undefined) ?? null,
-            (replies?.[1]?.[1] as Record<string, string> | undefined) ?? {},
+            (raw as string | null | undefined) ?? null,
+            (proposals as Record<string, string> | undefined) ?? {},
           ] as const
         })
         .pipe(Effect.mapError(unavailable("redis")))
@@ -221,21 +222,19 @@ export const makeOrders = () =>
     const snapshot = (orderReqId: string) =>
       redis
         .useIdempotent("GET+HGETALL+XREVRANGE", async (client): Promise<Snapshot> => {
-          const replies = await client
-            .pipeline()
-            .get(Keys.order(orderReqId))
-            .hgetall(Keys.proposals(orderReqId))
-            .xrevrange(orderEventsKey(orderReqId), "+", "-", "COUNT", 1)
-            .exec()
-          const [getReply, proposalsReply, topReply] = replies ?? []
-          const failed = getReply?.[0] ?? proposalsReply?.[0] ?? topReply?.[0]
-          if (failed) throw failed
-          const top = (topReply?.[1] as ReadonlyArray<[string, unknown]> | undefined)?.[0]
+          const [raw, proposals, newest] = await pipelineValues(
+            client
+              .pipeline()
+              .get(Keys.order(orderReqId))
+              .hgetall(Keys.proposals(orderReqId))
+              .xrevrange(orderEventsKey(orderReqId), "+", "-", "COUNT", 1),
+          )
+          const top = (newest as ReadonlyArray<[string, unknown]> | undefined)?.[0]
           const logSeq = top === undefined ? 0 : seqOfStreamId(top[0])
           if (logSeq === undefined) throw new Error(`unexpected stream id ${top?.[0]}`)
           return {
-            raw: (getReply?.[1] as string | null | undefined) ?? null,
-            proposals: (proposalsReply?.[1] as Record<string, string> | undefined) ?? {},
+            raw: (raw as string | null | undefined) ?? null,
+            proposals: (proposals as Record<string, string> | undefined) ?? {},
             logSeq,
           }
         })

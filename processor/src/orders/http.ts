@@ -14,8 +14,8 @@ import { eventBodyOf } from "@dcent/shared/orders/events"
 import { OrderEventLog } from "@dcent/shared/orders/OrderEventLog"
 import { allKeyShards } from "@dcent/shared/redis/keys"
 import { Redis } from "@dcent/shared/redis/Redis"
-import { Effect, Option } from "effect"
-import { HttpApiBuilder } from "effect/http-api"
+import { Effect, type Layer, Option, type Scope } from "effect"
+import { type HttpApi, HttpApiBuilder, type HttpApiGroup } from "effect/http-api"
 import { makeRestAuthorization } from "../auth/http.ts"
 import { type ProcessorAction, visibleProposals } from "../auth/policy.ts"
 import { ProcessorApi } from "../http/Api.ts"
@@ -113,10 +113,39 @@ const requireOrder = (orders: Orders["Service"], orderReqId: string) =>
 export const asApiError = <A, R>(effect: Effect.Effect<A, CommandError | ApiForbidden, R>) =>
   Effect.mapError(effect, (error) => (error._tag === "ApiForbidden" ? error : toApiError(error)))
 
+/** What every seller-facing handler group works with: the order lifecycle and the REST policy. */
+const sellerFacingServices = Effect.gen(function* () {
+  return { orders: yield* Orders, authorization: yield* makeRestAuthorization }
+})
+export type SellerFacingServices = Effect.Success<typeof sellerFacingServices>
+
+type ProcessorGroups = typeof ProcessorApi extends HttpApi.HttpApi<string, infer Groups> ? Groups : never
+
+/**
+ * `HttpApiBuilder.group` for a seller-facing group of `ProcessorApi` (the groups `sellerFacing`
+ * declares in `./api.ts`): `build` gets the group's handlers and the `SellerFacingServices`.
+ */
+export const sellerFacingHandlers = <const Name extends HttpApiGroup.Identifier<ProcessorGroups>, Return>(
+  name: Name,
+  build: (
+    handlers: HttpApiBuilder.Handlers.FromGroup<HttpApiGroup.WithIdentifier<ProcessorGroups, Name>>,
+    services: SellerFacingServices,
+  ) => HttpApiBuilder.Handlers.ValidateReturn<Return>,
+): Layer.Layer<
+  HttpApiGroup.Service<"processor", Name>,
+  HttpApiBuilder.Handlers.Error<Return> | Effect.Error<typeof sellerFacingServices>,
+  Exclude<HttpApiBuilder.Handlers.Context<Return> | Effect.Services<typeof sellerFacingServices>, Scope.Scope>
+> =>
+  // `group` checks `build`'s handlers at each call site; the declared type is what `group` infers for them.
+  HttpApiBuilder.group(
+    ProcessorApi,
+    name,
+    (handlers) => Effect.flatMap(sellerFacingServices, (services) => build(handlers, services) as never) as never,
+  ) as never
+
 /** The order for a read by the current principal: authorized, with only the proposals it may see. */
 export const readableOrder = (
-  orders: Orders["Service"],
-  authorization: Effect.Success<typeof makeRestAuthorization>,
+  { orders, authorization }: SellerFacingServices,
   route: string,
   action: ProcessorAction,
   orderReqId: string,
@@ -136,12 +165,9 @@ export const readableOrder = (
     return { ...state, proposals: own }
   })
 
-export const SellerFollowUpsHandlers = HttpApiBuilder.group(
-  ProcessorApi,
+export const SellerFollowUpsHandlers = sellerFacingHandlers(
   "sellerFollowUps",
-  Effect.fn(function* (handlers) {
-    const orders = yield* Orders
-    const authorization = yield* makeRestAuthorization
+  Effect.fn(function* (handlers, { orders, authorization }) {
     return handlers.handle("create", ({ payload }) =>
       Effect.gen(function* () {
         const orderReqId = orderIdOf(payload)
@@ -173,12 +199,10 @@ export const SellerFollowUpsHandlers = HttpApiBuilder.group(
   }),
 )
 
-export const OrdersHandlers = HttpApiBuilder.group(
-  ProcessorApi,
+export const OrdersHandlers = sellerFacingHandlers(
   "orders",
-  Effect.fn(function* (handlers) {
-    const orders = yield* Orders
-    const authorization = yield* makeRestAuthorization
+  Effect.fn(function* (handlers, services) {
+    const { orders, authorization } = services
     const eventLog = yield* OrderEventLog
     const redis = yield* Redis
     return handlers
@@ -209,7 +233,7 @@ export const OrdersHandlers = HttpApiBuilder.group(
         }).pipe(Effect.withSpan("Orders.sellerOrders")),
       )
       .handle("get", ({ params }) =>
-        readableOrder(orders, authorization, "GET /api/v1/orders/:OrderReqID", "readOrder", params.OrderReqID).pipe(
+        readableOrder(services, "GET /api/v1/orders/:OrderReqID", "readOrder", params.OrderReqID).pipe(
           Effect.map(orderView),
           Effect.withSpan("Orders.view", { attributes: { orderReqId: params.OrderReqID } }),
         ),

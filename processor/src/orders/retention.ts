@@ -16,12 +16,14 @@ import { createHash } from "node:crypto"
 import {
   liveOrdersKeyOf,
   type RetentionSource,
+  removeIfUnchanged,
   retentionKeyOf,
   type SourceSnapshot,
 } from "@dcent/shared/archive/Archiver"
-import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
+import { redisScript } from "@dcent/shared/coordination/redisScript"
 import type { StateWrite } from "@dcent/shared/eventlog/types"
 import { orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
+import { pipelineValues } from "@dcent/shared/redis/pipeline"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Effect, Schema } from "effect"
 import { encodeOrderState, Keys, type OrderState, OrderStateJson, ProposalJson, withProposals } from "./model.ts"
@@ -73,9 +75,9 @@ local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local last = '0-0'
 if top[1] then last = top[1][1] end
 if last ~= ARGV[2] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[6])
-redis.call('ZREM', KEYS[4], ARGV[3])
-redis.call('SREM', KEYS[5], ARGV[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('ZREM', KEYS[5], ARGV[3])
+redis.call('SREM', KEYS[6], ARGV[3])
 return 1`,
 )
 
@@ -86,20 +88,15 @@ export const processorRetention = Effect.gen(function* () {
   const redis = yield* Redis
   const read = (orderReqId: string) =>
     redis.useIdempotent("GET+XRANGE+HGETALL", async (client): Promise<ProcessorSnapshot | undefined> => {
-      const replies = (await client
-        .pipeline()
-        .get(Keys.order(orderReqId))
-        .xrange(orderEventsKey(orderReqId), "-", "+")
-        .hgetall(Keys.chatResults(orderReqId))
-        .hgetall(Keys.proposals(orderReqId))
-        .exec()) as Array<[Error | null, unknown]>
-      const failure = replies.find(([error]) => error !== null)
-      if (failure !== undefined) throw failure[0]
-      const raw = replies[0]?.[1] as string | null
+      const [raw, entries, chatResults, proposals] = (await pipelineValues(
+        client
+          .pipeline()
+          .get(Keys.order(orderReqId))
+          .xrange(orderEventsKey(orderReqId), "-", "+")
+          .hgetall(Keys.chatResults(orderReqId))
+          .hgetall(Keys.proposals(orderReqId)),
+      )) as [string | null, Array<[string, Array<string>]>, Record<string, string>, Record<string, string>]
       if (raw === null) return undefined
-      const entries = replies[1]?.[1] as Array<[string, Array<string>]>
-      const chatResults = replies[2]?.[1] as Record<string, string>
-      const proposals = replies[3]?.[1] as Record<string, string>
       const state = withProposals(
         decodeState(raw),
         Object.values(proposals).map((json) => decodeProposal(json)),
@@ -122,22 +119,12 @@ export const processorRetention = Effect.gen(function* () {
       }
     })
   const remove = (orderReqId: string, snapshot: ProcessorSnapshot) =>
-    redis
-      .use("EVALSHA", (client) =>
-        runScript(
-          client,
-          removeScript,
-          [
-            Keys.order(orderReqId),
-            orderEventsKey(orderReqId),
-            Keys.chatResults(orderReqId),
-            retentionKeyOf(orderReqId),
-            liveOrdersKeyOf(orderReqId),
-            Keys.proposals(orderReqId),
-          ],
-          [snapshot.stateSha1, snapshot.lastId, orderReqId],
-        ),
-      )
-      .pipe(Effect.map((result) => result === 1))
+    removeIfUnchanged(
+      redis,
+      removeScript,
+      orderReqId,
+      [Keys.order(orderReqId), orderEventsKey(orderReqId), Keys.chatResults(orderReqId), Keys.proposals(orderReqId)],
+      [snapshot.stateSha1, snapshot.lastId],
+    )
   return { side: "processor", read, remove } satisfies RetentionSource<ProcessorSnapshot>
 })

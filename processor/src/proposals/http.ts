@@ -5,23 +5,17 @@
  * typed failures into REST errors through the one mapping `toApiError` (`asApiError`).
  */
 import { Cache, Duration, Effect, Exit, Option } from "effect"
-import { HttpApiBuilder } from "effect/http-api"
-import { makeRestAuthorization } from "../auth/http.ts"
 import { ProcessorConfig } from "../config.ts"
-import { ProcessorApi } from "../http/Api.ts"
 import { orderIdOf } from "../orders/api.ts"
 import { unavailable } from "../orders/errors.ts"
-import { asApiError, proposalView, readableOrder } from "../orders/http.ts"
-import { Orders } from "../orders/Orders.ts"
+import { asApiError, proposalView, readableOrder, sellerFacingHandlers } from "../orders/http.ts"
 import { SellerDirectory } from "../sellers/SellerDirectory.ts"
 
-export const ProposalsHandlers = HttpApiBuilder.group(
-  ProcessorApi,
+export const ProposalsHandlers = sellerFacingHandlers(
   "proposals",
-  Effect.fn(function* (handlers) {
-    const orders = yield* Orders
+  Effect.fn(function* (handlers, services) {
+    const { orders, authorization } = services
     const directory = yield* SellerDirectory
-    const authorization = yield* makeRestAuthorization
 
     // What a submission needs to know of its seller, kept for a second: a burst of proposals reads
     // the directory once per seller, not once per request (a profiled ~8 % of the processor's CPU).
@@ -79,13 +73,7 @@ export const ProposalsHandlers = HttpApiBuilder.group(
         }).pipe(asApiError, Effect.withSpan("Proposals.submit")),
       )
       .handle("list", ({ params }) =>
-        readableOrder(
-          orders,
-          authorization,
-          "GET /api/v1/orders/:OrderReqID/proposals",
-          "listProposals",
-          params.OrderReqID,
-        ).pipe(
+        readableOrder(services, "GET /api/v1/orders/:OrderReqID/proposals", "listProposals", params.OrderReqID).pipe(
           Effect.map((state) => ({
             OrderReqID: params.OrderReqID,
             Proposals: Object.values(state.proposals).map((proposal) => proposalView(params.OrderReqID, proposal)),
@@ -96,13 +84,10 @@ export const ProposalsHandlers = HttpApiBuilder.group(
   }),
 )
 
-export const EditLocksHandlers = HttpApiBuilder.group(
-  ProcessorApi,
+export const EditLocksHandlers = sellerFacingHandlers(
   "editLocks",
-  Effect.fn(function* (handlers) {
-    const orders = yield* Orders
+  Effect.fn(function* (handlers, { orders, authorization }) {
     const config = yield* ProcessorConfig
-    const authorization = yield* makeRestAuthorization
 
     const release = (orderReqId: string, proposalId: string) =>
       authorization

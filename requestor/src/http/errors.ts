@@ -21,7 +21,7 @@
  *   TooManyEventStreams                        → 503 overloaded + Retry-After
  */
 import type { PermissionDenied } from "@dcent/shared/auth/errors"
-import { errorFields, onWire, onWireWithHeaders } from "@dcent/shared/http/errors"
+import { errorFields, onWire, onWireRetryAfter, retryAfterErrorFields } from "@dcent/shared/http/errors"
 import { Schema } from "effect"
 import type { TooManyEventStreams } from "../buyer-streams/sseEndpoint.ts"
 import type {
@@ -47,10 +47,7 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", erro
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", errorFields) {}
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", errorFields) {}
 export class UpstreamFailed extends Schema.TaggedError<UpstreamFailed>()("UpstreamFailed", errorFields) {}
-export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
-  ...errorFields,
-  retryAfterSeconds: Schema.Int,
-}) {}
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", retryAfterErrorFields) {}
 
 export const BadRequestResponse = onWire(InvalidRequest, 400, (value) => new InvalidRequest(value))
 export const ForbiddenResponse = onWire(Forbidden, 403, (value) => new Forbidden(value)).annotate({
@@ -62,14 +59,7 @@ export const NotFoundResponse = onWire(NotFound, 404, (value) => new NotFound(va
 export const ConflictResponse = onWire(Conflict, 409, (value) => new Conflict(value))
 export const UpstreamFailedResponse = onWire(UpstreamFailed, 502, (value) => new UpstreamFailed(value))
 /** 503 with `Retry-After`. */
-export const UnavailableResponse = Unavailable.pipe(
-  onWireWithHeaders(
-    503,
-    { "retry-after": Schema.NumberFromString },
-    (error, headers) => new Unavailable({ ...error, retryAfterSeconds: headers["retry-after"] }),
-    (error) => ({ "retry-after": error.retryAfterSeconds }),
-  ),
-)
+export const UnavailableResponse = onWireRetryAfter(Unavailable, (value) => new Unavailable(value))
 
 export type ApiError = InvalidRequest | Forbidden | NotFound | Conflict | UpstreamFailed | Unavailable
 

@@ -12,14 +12,10 @@
  * An order ends with `OrderFinalised`, or an `OrderPaused` of expiry not followed by a resume
  * (`recording.ts` keeps `retention` in step with the events it records).
  */
-import {
-  liveOrdersKeyOf,
-  type RetentionSource,
-  retentionKeyOf,
-  type SourceSnapshot,
-} from "@dcent/shared/archive/Archiver"
-import { redisScript, runScript } from "@dcent/shared/coordination/redisScript"
+import { type RetentionSource, removeIfUnchanged, type SourceSnapshot } from "@dcent/shared/archive/Archiver"
+import { redisScript } from "@dcent/shared/coordination/redisScript"
 import { orderEventsKey } from "@dcent/shared/orders/OrderEventLog"
+import { pipelineValues } from "@dcent/shared/redis/pipeline"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { Effect } from "effect"
 import { Keys } from "./OrderStore.ts"
@@ -65,16 +61,10 @@ export const requestorRetention = Effect.gen(function* () {
   const redis = yield* Redis
   const read = (orderReqId: string) =>
     redis.useIdempotent("HGETALL+XRANGE", async (client): Promise<RequestorSnapshot | undefined> => {
-      const replies = (await client
-        .pipeline()
-        .hgetall(Keys.order(orderReqId))
-        .xrange(orderEventsKey(orderReqId), "-", "+")
-        .exec()) as Array<[Error | null, unknown]>
-      const failure = replies.find(([error]) => error !== null)
-      if (failure !== undefined) throw failure[0]
-      const hash = replies[0]?.[1] as Record<string, string>
+      const [hash, entries] = (await pipelineValues(
+        client.pipeline().hgetall(Keys.order(orderReqId)).xrange(orderEventsKey(orderReqId), "-", "+"),
+      )) as [Record<string, string>, Array<[string, Array<string>]>]
       if (hash.status === undefined) return undefined
-      const entries = replies[1]?.[1] as Array<[string, Array<string>]>
       // The log's entries hold one field, `e`: the record's JSON.
       const events = entries.map(([, fields]) => fields[1] as string)
       const endedAt = endedAtOf(
@@ -106,15 +96,12 @@ export const requestorRetention = Effect.gen(function* () {
       }
     })
   const remove = (orderReqId: string, snapshot: RequestorSnapshot) =>
-    redis
-      .use("EVALSHA", (client) =>
-        runScript(
-          client,
-          removeScript,
-          [Keys.order(orderReqId), orderEventsKey(orderReqId), retentionKeyOf(orderReqId), liveOrdersKeyOf(orderReqId)],
-          [snapshot.status, snapshot.updatedAt, snapshot.lastId, orderReqId],
-        ),
-      )
-      .pipe(Effect.map((result) => result === 1))
+    removeIfUnchanged(
+      redis,
+      removeScript,
+      orderReqId,
+      [Keys.order(orderReqId), orderEventsKey(orderReqId)],
+      [snapshot.status, snapshot.updatedAt, snapshot.lastId],
+    )
   return { side: "requestor", read, remove } satisfies RetentionSource<RequestorSnapshot>
 })

@@ -21,10 +21,11 @@
  * itself (SIGKILL) at that step of its first archiving (the crash tests); never set it elsewhere.
  */
 import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { type RedisScript, runScript } from "../coordination/redisScript.ts"
 import { Metrics } from "../metrics/Metrics.ts"
 import type { RedisError, RedisUnavailable } from "../redis/errors.ts"
 import { allKeyShards, keyShardOf, shardTag } from "../redis/keys.ts"
-import { Redis } from "../redis/Redis.ts"
+import { Redis, type RedisShape } from "../redis/Redis.ts"
 import { type ArchiveEntry, type ArchiveSide, ArchiveStore } from "./ArchiveStore.ts"
 import { archiveConfig } from "./config.ts"
 import type { ArchiveUnavailable } from "./errors.ts"
@@ -63,6 +64,30 @@ export interface RetentionSource<S extends SourceSnapshot = SourceSnapshot> {
    */
   readonly remove: (orderReqId: string, snapshot: S) => Effect.Effect<boolean, RedisUnavailable | RedisError>
 }
+
+/**
+ * A source's `remove` by its Lua `script`, which deletes the order's keys only if they are still
+ * what the snapshot read, and then the order's `retention` and live-orders members; it answers 1
+ * when it did (0: changed, nothing deleted). The script gets the source's `keys` followed by the
+ * order's `retention` and live-orders keys, and the source's `args` followed by the order id.
+ */
+export const removeIfUnchanged = (
+  redis: RedisShape,
+  script: RedisScript,
+  orderReqId: string,
+  keys: ReadonlyArray<string>,
+  args: ReadonlyArray<string | number>,
+): Effect.Effect<boolean, RedisUnavailable | RedisError> =>
+  redis
+    .use("EVALSHA", (client) =>
+      runScript(
+        client,
+        script,
+        [...keys, retentionKeyOf(orderReqId), liveOrdersKeyOf(orderReqId)],
+        [...args, orderReqId],
+      ),
+    )
+    .pipe(Effect.map((result) => result === 1))
 
 /** The archive does not hold what was written (a read-back mismatch): the order stays in Redis. */
 export class ArchiveMismatch extends Schema.TaggedError<ArchiveMismatch>()("ArchiveMismatch", {

@@ -16,7 +16,7 @@
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import { HttpServerRequest, type HttpServerResponse } from "effect/http"
 import { type HttpApiEndpoint, HttpApiMiddleware, HttpApiSecurity } from "effect/http-api"
-import { ErrorDetail, onWireWithHeaders } from "../http/errors.ts"
+import { errorFields, onWireWithHeaders } from "../http/errors.ts"
 import { AuthEntries } from "../metrics/catalogue.ts"
 import { Metrics } from "../metrics/Metrics.ts"
 import { RateLimited, RateLimitedResponse, rateLimitedHttp } from "../ratelimit/http.ts"
@@ -29,11 +29,9 @@ import type { Principal } from "./Principal.ts"
 /** The principal of the request being handled (provided by `Authentication`). */
 export class CurrentPrincipal extends Context.Service<CurrentPrincipal, Principal>()("dcent/auth/CurrentPrincipal") {}
 
-const fields = { code: Schema.String, message: Schema.String, details: Schema.Array(ErrorDetail) }
-
 /** 401: no valid credential. */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
-  ...fields,
+  ...errorFields,
   /** The `WWW-Authenticate` challenge (RFC 6750). */
   challenge: Schema.String,
 }) {

@@ -10,7 +10,7 @@
  * only after its handler succeeded; a handler failure or a consumer dying before the ack means
  * the message is delivered again, to this or another member of the consumer group.
  */
-import { Context, type Effect, type Scope } from "effect"
+import { Context, type Effect, Layer, type Scope } from "effect"
 import type { BrokerError, BrokerUnavailable } from "./errors.ts"
 
 export type Headers = Readonly<Record<string, string>>
@@ -118,3 +118,14 @@ export interface BrokerShape {
 }
 
 export class Broker extends Context.Service<Broker, BrokerShape>()("dcent/Broker") {}
+
+/** Builds the broker of one client library from its options; its clients live as long as the surrounding scope. */
+export type MakeBroker<Options> = (
+  options: Options,
+) => Effect.Effect<BrokerShape, BrokerUnavailable | BrokerError, Scope.Scope>
+
+/** The `Broker` layer of a client library: its clients are closed with the layer. */
+export const brokerLayer =
+  <Options>(make: MakeBroker<Options>) =>
+  (options: Options): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
+    Layer.effect(Broker, make(options))

@@ -20,6 +20,12 @@ export class BrokerError extends Schema.TaggedError<BrokerError>()("BrokerError"
   }
 }
 
+/** What the adapters fail with when the broker at `url` is unavailable: for a reason, or by not answering. */
+export const brokerFailures = (url: string) => ({
+  unavailable: (reason: string) => new BrokerUnavailable({ url, reason }),
+  bounded: boundedCall(url),
+})
+
 /**
  * Bounds a client call to the broker at `url`: no answer within `ms` makes the broker unavailable
  * for `operation`. Both client libraries would otherwise keep retrying on their own.

@@ -15,9 +15,9 @@
  * and disconnected, and the admin client disconnected, when the layer's scope closes.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { Clock, Effect, Layer, type Scope } from "effect"
-import { Broker, type BrokerShape, type PublishOptions } from "./Broker.ts"
-import { BrokerError, BrokerUnavailable, boundedCall } from "./errors.ts"
+import { Clock, Effect } from "effect"
+import { type BrokerShape, brokerLayer, type MakeBroker, type PublishOptions } from "./Broker.ts"
+import { BrokerError, type BrokerUnavailable, brokerFailures } from "./errors.ts"
 import {
   asBuffer,
   classify,
@@ -45,19 +45,14 @@ class LookupFailed extends Error {
   }
 }
 
-/** Builds the Kafka broker service; clients live as long as the surrounding scope. */
-export const makeKafkaBroker = (
-  input: KafkaBrokerOptions,
-): Effect.Effect<BrokerShape, BrokerUnavailable | BrokerError, Scope.Scope> =>
+/** Builds the Kafka broker service. */
+export const makeKafkaBroker: MakeBroker<KafkaBrokerOptions> = (input) =>
   Effect.gen(function* () {
     const options = resolveKafkaOptions(input)
     const { url } = options
-    if (options.servers.length === 0) {
-      return yield* new BrokerUnavailable({ url, reason: "no bootstrap servers configured" })
-    }
+    const { unavailable, bounded } = brokerFailures(url)
+    if (options.servers.length === 0) return yield* unavailable("no bootstrap servers configured")
     const kafka = new KafkaJS.Kafka(commonConfig(options))
-    const unavailable = (reason: string) => new BrokerUnavailable({ url, reason })
-    const bounded = boundedCall(url)
 
     const admin = yield* Effect.acquireRelease(
       Effect.sync(() => kafka.admin()),
@@ -234,6 +229,5 @@ export const makeKafkaBroker = (
 
 export const BrokerKafka = {
   /** Kafka broker with explicit options. */
-  layer: (options: KafkaBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
-    Layer.effect(Broker, makeKafkaBroker(options)),
+  layer: brokerLayer(makeKafkaBroker),
 } as const

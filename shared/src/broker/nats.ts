@@ -13,9 +13,9 @@
  */
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream"
 import { connect, headers as natsHeaders } from "@nats-io/transport-node"
-import { Effect, Layer, type Scope } from "effect"
-import { Broker, type BrokerShape, type PublishOptions, type TopicSpec } from "./Broker.ts"
-import { BrokerError, BrokerUnavailable, boundedCall } from "./errors.ts"
+import { Effect } from "effect"
+import { type BrokerShape, brokerLayer, type MakeBroker, type PublishOptions, type TopicSpec } from "./Broker.ts"
+import { BrokerError, type BrokerUnavailable, brokerFailures } from "./errors.ts"
 import {
   classifyNats,
   isStreamNotFound,
@@ -30,14 +30,11 @@ import { headersOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./valid
 export type { NatsBrokerOptions } from "./nats-client.ts"
 
 /** Builds the JetStream broker service; the connection lives as long as the surrounding scope. */
-export const makeNatsBroker = (
-  input: NatsBrokerOptions,
-): Effect.Effect<BrokerShape, BrokerUnavailable | BrokerError, Scope.Scope> =>
+export const makeNatsBroker: MakeBroker<NatsBrokerOptions> = (input) =>
   Effect.gen(function* () {
     const options = resolveNatsOptions(input)
     const { url } = options
-    const unavailable = (reason: string) => new BrokerUnavailable({ url, reason })
-    const bounded = boundedCall(url)
+    const { unavailable, bounded } = brokerFailures(url)
 
     const nc = yield* Effect.acquireRelease(
       Effect.tryPromise({
@@ -176,6 +173,5 @@ export const makeNatsBroker = (
 
 export const BrokerNats = {
   /** JetStream broker with explicit options. */
-  layer: (options: NatsBrokerOptions): Layer.Layer<Broker, BrokerUnavailable | BrokerError> =>
-    Layer.effect(Broker, makeNatsBroker(options)),
+  layer: brokerLayer(makeNatsBroker),
 } as const

@@ -23,20 +23,33 @@ export const redisScript = (name: string, source: string): RedisScript => ({
 
 const isNoScript = (error: unknown) => error instanceof Error && error.message.startsWith("NOSCRIPT")
 
-/** Runs `script` with `keys` (prefixed by the client) and `args`. */
-export const runScript = async (
+/** How a script is run: by its sha, or (after `NOSCRIPT`) with its source. */
+type ScriptCall = (command: "evalsha" | "eval") => Promise<unknown>
+
+/** `call` by sha first; once more with the source when Redis does not have the script cached. */
+const evalShaOrSource = async (call: ScriptCall): Promise<unknown> => {
+  try {
+    return await call("evalsha")
+  } catch (error) {
+    if (!isNoScript(error)) throw error
+    return await call("eval")
+  }
+}
+
+/** Runs a script with `keys` (prefixed by the client) and `args`. */
+export type ScriptRunner = (
   client: RedisClient,
   script: RedisScript,
   keys: ReadonlyArray<string>,
   args: ReadonlyArray<string | number>,
-): Promise<unknown> => {
-  try {
-    return await client.evalsha(script.sha, keys.length, ...keys, ...args)
-  } catch (error) {
-    if (!isNoScript(error)) throw error
-    return await client.eval(script.source, keys.length, ...keys, ...args)
-  }
-}
+) => Promise<unknown>
+
+export const runScript: ScriptRunner = (client, script, keys, args) =>
+  evalShaOrSource((command) =>
+    command === "evalsha"
+      ? client.evalsha(script.sha, keys.length, ...keys, ...args)
+      : client.eval(script.source, keys.length, ...keys, ...args),
+  )
 
 /** How long a commit on a Redis Cluster waits for a replica to have it (`WAIT 1 <ms>`). */
 export const replicaWaitMs = 1_000
@@ -48,14 +61,9 @@ export const replicaWaitMs = 1_000
  * a replica has the write (or after `replicaWaitMs` without one: the master has it in its AOF and
  * there is no replica to promote). On one node it is `runScript`.
  */
-export const runScriptReplicated = async (
-  client: RedisClient,
-  script: RedisScript,
-  keys: ReadonlyArray<string>,
-  args: ReadonlyArray<string | number>,
-): Promise<unknown> => {
+export const runScriptReplicated: ScriptRunner = (client, script, keys, args) => {
   if (!(client instanceof Cluster)) return runScript(client, script, keys, args)
-  const once = async (command: "evalsha" | "eval") => {
+  return evalShaOrSource(async (command) => {
     const pipeline = client.pipeline()
     if (command === "evalsha") pipeline.evalsha(script.sha, keys.length, ...keys, ...args)
     else pipeline.eval(script.source, keys.length, ...keys, ...args)
@@ -64,11 +72,5 @@ export const runScriptReplicated = async (
     const [error, result] = replies[0] as [Error | null, unknown]
     if (error !== null) throw error
     return result
-  }
-  try {
-    return await once("evalsha")
-  } catch (error) {
-    if (!isNoScript(error)) throw error
-    return await once("eval")
-  }
+  })
 }

@@ -72,6 +72,28 @@ export const onWire = <S extends Schema.Top & { readonly Type: ErrorFields }>(
   make: (value: ErrorFields) => S["Type"],
 ) => self.pipe(onWireWithHeaders(status, {}, make, () => ({})))
 
+/** The fields of a REST error answered 503 with `Retry-After`: the common body's and the seconds to wait. */
+export const retryAfterErrorFields = { ...errorFields, retryAfterSeconds: Schema.Int }
+
+export type RetryAfterErrorFields = ErrorFields & { readonly retryAfterSeconds: number }
+
+/**
+ * Wire form of "unavailable, retry later" in both services: the common body at 503 with
+ * `Retry-After` carrying the error's `retryAfterSeconds`; `make` rebuilds the error from them.
+ */
+export const onWireRetryAfter = <S extends Schema.Top & { readonly Type: RetryAfterErrorFields }>(
+  self: S,
+  make: (value: RetryAfterErrorFields) => S["Type"],
+) =>
+  self.pipe(
+    onWireWithHeaders(
+      503,
+      { "retry-after": Schema.NumberFromString },
+      (error, headers) => make({ ...error, retryAfterSeconds: headers["retry-after"] }),
+      (error) => ({ "retry-after": error.retryAfterSeconds }),
+    ),
+  )
+
 /** 415: a request body sent without `Content-Type: application/json` (every body of both services is JSON). */
 export const unsupportedMediaType: ErrorBody = errorBody(
   "unsupported_media_type",

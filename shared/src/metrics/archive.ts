@@ -8,6 +8,7 @@ import { liveOrdersKey, retentionKey } from "../archive/Archiver.ts"
 import { ArchiveStore } from "../archive/ArchiveStore.ts"
 import { archiveConfig } from "../archive/config.ts"
 import { allKeyShards } from "../redis/keys.ts"
+import { pipelineValues } from "../redis/pipeline.ts"
 import { Redis } from "../redis/Redis.ts"
 import { Metrics } from "./Metrics.ts"
 
@@ -23,17 +24,17 @@ export const ArchiveMetricsLive: Layer.Layer<never, never, Redis | ArchiveStore 
         const shards = yield* Effect.forEach(
           allKeyShards,
           (shard) =>
-            redis.use("SCARD+ZCARD+ZRANGE", async (client) => {
-              const replies = (await client
-                .pipeline()
-                .scard(liveOrdersKey(shard))
-                .zcard(retentionKey(shard))
-                .zrange(retentionKey(shard), "0", "0", "WITHSCORES")
-                .exec()) as Array<[Error | null, unknown]>
-              const failure = replies.find(([error]) => error !== null)
-              if (failure !== undefined) throw failure[0]
-              return replies.map(([, value]) => value) as [number, number, Array<string>]
-            }),
+            redis.use(
+              "SCARD+ZCARD+ZRANGE",
+              async (client) =>
+                (await pipelineValues(
+                  client
+                    .pipeline()
+                    .scard(liveOrdersKey(shard))
+                    .zcard(retentionKey(shard))
+                    .zrange(retentionKey(shard), "0", "0", "WITHSCORES"),
+                )) as [number, number, Array<string>],
+            ),
           { concurrency: "unbounded" },
         )
         const live = shards.reduce((sum, [count]) => sum + count, 0)
