@@ -291,37 +291,32 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
           return entries
         }
 
-        /** Our own pending entries (from `0`), on the shared connection. */
-        const readOwn = run("read", "XREADGROUP", (client) =>
-          client.xreadgroup(
-            "GROUP",
-            group,
-            consumer,
-            "COUNT",
-            batchSize,
-            "STREAMS",
-            ...streams,
-            ...streams.map(() => "0"),
-          ),
-        ).pipe(Effect.map(toEntries))
-
-        /** New entries, waiting up to `waitMs` for one; bounded on the client a little above it. */
-        const readNew = (waitMs: number) =>
-          reader
-            .use("XREADGROUP", waitMs + readMarginMs, (client) =>
-              client.xreadgroup(
+        /** `XREADGROUP` of every stream of this relay from `from` (`0`: our pending ones; `>`: new ones). */
+        const readGroup = (client: RedisClient, from: "0" | ">", blockMs?: number) => {
+          const ids = streams.map(() => from)
+          return blockMs === undefined
+            ? client.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "STREAMS", ...streams, ...ids)
+            : client.xreadgroup(
                 "GROUP",
                 group,
                 consumer,
                 "COUNT",
                 batchSize,
                 "BLOCK",
-                waitMs,
+                blockMs,
                 "STREAMS",
                 ...streams,
-                ...streams.map(() => ">"),
-              ),
-            )
+                ...ids,
+              )
+        }
+
+        /** Our own pending entries (from `0`), on the shared connection. */
+        const readOwn = run("read", "XREADGROUP", (client) => readGroup(client, "0")).pipe(Effect.map(toEntries))
+
+        /** New entries, waiting up to `waitMs` for one; bounded on the client a little above it. */
+        const readNew = (waitMs: number) =>
+          reader
+            .use("XREADGROUP", waitMs + readMarginMs, (client) => readGroup(client, ">", waitMs))
             .pipe(Effect.mapError(toOutboxError("read")), Effect.map(toEntries))
 
         /** One `XACK` and one `XDEL` per stream for all of `entries`, in one transaction. */
