@@ -21,6 +21,7 @@ import type { BrokerMessage, BrokerShape, SubscribeOptions, Subscription, TopicL
 import { BrokerError, BrokerUnavailable } from "./errors.ts"
 import { effectiveGroupId } from "./group.ts"
 import { classify, consumerConfig, errorText, fromKafkaHeaders, type ResolvedKafkaOptions } from "./kafka-client.ts"
+import { redeliveryDelay } from "./options.ts"
 import { matchesPattern, type SubjectPattern } from "./subject.ts"
 import { groupOrFail, patternOrFail, subscribedTopicsOrFail } from "./validate.ts"
 
@@ -244,7 +245,6 @@ const messageHandler = <E, R>(
           )
         }
         failures.set(id, attempts + 1)
-        const delay = Math.min(options.retryBackoff.initialMs * 2 ** attempts, options.retryBackoff.maxMs)
         return Effect.logWarning("broker handler failed; the message will be redelivered").pipe(
           Effect.annotateLogs({
             subject,
@@ -253,7 +253,7 @@ const messageHandler = <E, R>(
             attempt: attempts + 1,
             error: errorText(Cause.squash(exit.cause)),
           }),
-          Effect.andThen(Effect.sleep(Duration.millis(delay))),
+          Effect.andThen(Effect.sleep(redeliveryDelay(options.retryBackoff, attempts + 1))),
           Effect.andThen(Effect.fail(new BrokerError({ operation: "handle", reason: "handler failed" }))),
         )
       }),

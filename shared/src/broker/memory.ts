@@ -14,7 +14,7 @@
  *
  * Nothing is persisted; the state lives as long as the layer.
  */
-import { Cause, Duration, Effect, Layer, Queue } from "effect"
+import { Cause, Effect, Layer, Queue } from "effect"
 import {
   Broker,
   type BrokerMessage,
@@ -26,6 +26,7 @@ import {
 } from "./Broker.ts"
 import { BrokerError } from "./errors.ts"
 import { effectiveGroupId, fnv1a } from "./group.ts"
+import { redeliveryDelay } from "./options.ts"
 import { matchesPattern, patternTopics, type SubjectPattern } from "./subject.ts"
 import { allTopicNames } from "./topics.ts"
 import { groupOrFail, headersOrFail, patternOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./validate.ts"
@@ -239,7 +240,6 @@ export const makeMemoryBroker = (options: MemoryBrokerOptions = {}): Effect.Effe
                 return Effect.void
               }
               failures++
-              const delay = Math.min(backoff.initialMs * 2 ** (failures - 1), backoff.maxMs)
               const error = Cause.squash(exit.cause)
               return Effect.logWarning("broker handler failed; the message will be redelivered").pipe(
                 Effect.annotateLogs({
@@ -249,7 +249,7 @@ export const makeMemoryBroker = (options: MemoryBrokerOptions = {}): Effect.Effe
                   attempt: failures,
                   error: error instanceof Error ? error.message : String(error),
                 }),
-                Effect.andThen(Effect.sleep(Duration.millis(delay))),
+                Effect.andThen(Effect.sleep(redeliveryDelay(backoff, failures))),
               )
             }),
             Effect.ensuring(

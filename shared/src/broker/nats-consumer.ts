@@ -27,6 +27,7 @@ import type { BrokerMessage, BrokerShape, SubscribeOptions, Subscription } from 
 import type { BrokerError, BrokerUnavailable } from "./errors.ts"
 import { natsConsumerName } from "./group.ts"
 import { classifyNats, fromNatsHeaders, type ResolvedNatsOptions, text } from "./nats-client.ts"
+import { redeliveryDelay } from "./options.ts"
 import { matchesPattern, patternForTopic, type SubjectPattern } from "./subject.ts"
 import { groupOrFail, patternOrFail, subscribedTopicsOrFail } from "./validate.ts"
 
@@ -185,8 +186,7 @@ const messageHandler =
         return
       }
       const attempts = m.info.deliveryCount
-      const delay = Math.min(options.retryBackoff.initialMs * 2 ** (attempts - 1), options.retryBackoff.maxMs)
-      m.nak(delay)
+      m.nak(Duration.toMillis(redeliveryDelay(options.retryBackoff, attempts)))
       yield* Effect.logWarning("broker handler failed; the message will be redelivered").pipe(
         Effect.annotateLogs({
           subject,
