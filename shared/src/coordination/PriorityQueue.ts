@@ -330,7 +330,8 @@ export class PriorityQueue extends Context.Service<PriorityQueue, PriorityQueueS
       const leaseMs = Math.max(1, Math.ceil(takeOptions.leaseMs))
       const reply = yield* eval_("queue take", queue, takeScript, allKeys(queue), [leaseMs])
       if (!Array.isArray(reply)) return Option.none<TakenJob>()
-      const [json, now, leaseUntil] = reply as [string, string, string]
+      // The take script answers [job JSON, server time ms, lease end ms] (Redis replies are strings).
+      const [json, now, leaseUntil] = [String(reply[0]), String(reply[1]), String(reply[2])]
       const stored = yield* decodeStoredJob(json).pipe(
         Effect.mapError(
           (error) =>

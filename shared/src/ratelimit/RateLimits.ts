@@ -247,7 +247,8 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
             : Promise.reject(new Error(`connection ${redis.client.status}`)),
         )
         if ("ok" in answer && Array.isArray(answer.ok)) {
-          const [allowed, open] = answer.ok as [number, number]
+          // The open script answers [1 if allowed, streams open].
+          const [allowed, open] = [Number(answer.ok[0]), Number(answer.ok[1])]
           return allowed === 1 ? slot(subject) : streamRefusal(open)
         }
         fellBack(concurrentStreamsClass, reasonOf("failed" in answer ? answer.failed : "unexpected answer"))
