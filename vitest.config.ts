@@ -15,6 +15,7 @@ if (lane !== undefined && lane !== "own-infra" && lane !== "shared-infra") {
 /** e2e files that touch no shared Redis database (private `redis-server`s) nor the Redis Cluster. */
 const ownInfraE2e = [
   "test/e2e/bench-smoke.test.ts",
+  "test/e2e/broker-outage.test.ts",
   "test/e2e/credentials.test.ts",
   "test/e2e/outage.test.ts",
   "test/e2e/redis-full.test.ts",

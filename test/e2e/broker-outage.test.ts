@@ -1,29 +1,20 @@
 /**
  * A Kafka outage with real processes: both services run against a PRIVATE Kafka
- * (`test/support/privateKafka.ts`) and their own Redis database. While that Kafka is stopped,
+ * (`test/support/privateKafka.ts`) and a private Redis (`test/support/privateRedis.ts`), so the
+ * file touches no shared server and runs in `make test`'s own-infra lane. While that Kafka is stopped,
  * `/readyz` says 503 naming `kafka`, but requests still succeed — the state and the topic
  * messages are committed to Redis together (the outbox) — and the outbox grows (relay lag).
  * Once Kafka is back, `/readyz` is 200 again and the outbox drains: the messages of the
  * requests made during the outage are on their topics.
  */
+import { Redis as IORedis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import {
-  awaitTopic,
-  describeResponse,
-  eventually,
-  http,
-  type JsonResponse,
-  redisDbUrl,
-  uniqueId,
-  withRedis,
-} from "../support/e2e.ts"
+import { awaitTopic, describeResponse, eventually, http, type JsonResponse, uniqueId } from "../support/e2e.ts"
 import { type PrivateKafka, startPrivateKafka } from "../support/privateKafka.ts"
+import { type PrivateRedis, startPrivateRedis } from "../support/privateRedis.ts"
 import { waitForHttp } from "../support/processes.ts"
-import { allLiveOrdersKeys, outboxKeyFor, requestorPrefix } from "../support/redisKeys.ts"
+import { outboxKeyFor } from "../support/redisKeys.ts"
 import { type RunningProcessor, type RunningRequestor, startProcessor, startRequestor } from "../support/services.ts"
-
-/** One database for both services (their keys have different prefixes); no other test uses it. */
-const DB = 15
 
 const run = uniqueId("KOUT")
 const orderId = `${run}-ORDER`
@@ -38,6 +29,8 @@ const sellers = [0.01, 0.02].map((offset, index) => ({
 }))
 
 let kafka: PrivateKafka
+/** Both services' Redis (their keys have different prefixes). */
+let redis: PrivateRedis
 let processor: RunningProcessor
 let requestor: RunningRequestor
 let since: number
@@ -48,19 +41,23 @@ const expectStatus = (response: JsonResponse, status: number) =>
 
 /** Entries waiting in a service's outbox and the age of the oldest (ms). */
 /** What waits in the order's outbox stream (its shard's) under `prefix`, and how long the oldest has waited. */
-const outbox = (prefix: string) =>
-  withRedis(DB, async (redis) => {
+const outbox = async (prefix: string) => {
+  const client = new IORedis(redis.url, { maxRetriesPerRequest: 1 })
+  try {
     const key = outboxKeyFor(prefix, orderId)
-    const [length, first] = await Promise.all([redis.xlen(key), redis.xrange(key, "-", "+", "COUNT", 1)])
+    const [length, first] = await Promise.all([client.xlen(key), client.xrange(key, "-", "+", "COUNT", 1)])
     const id = first[0]?.[0]
     return { length, lagMs: id === undefined ? 0 : Date.now() - Number(id.split("-")[0]) }
-  })
+  } finally {
+    client.disconnect()
+  }
+}
 
 beforeAll(async () => {
   since = Date.now() - 2_000
-  await withRedis(DB, (redis) => redis.del(...allLiveOrdersKeys(requestorPrefix)))
+  redis = await startPrivateRedis()
   kafka = await startPrivateKafka()
-  const env = { BROKER_URL: kafka.brokerUrl, REDIS_URL: redisDbUrl(DB), LOG_LEVEL: "info" }
+  const env = { BROKER_URL: kafka.brokerUrl, REDIS_URL: redis.url, LOG_LEVEL: "info" }
   processor = await startProcessor({ name: "processor", env })
   requestor = await startRequestor({ name: "requestor", env: { ...env, PROCESSOR_GRPC_URL: processor.grpcAddress } })
   await waitForHttp(`${processor.httpUrl}/readyz`, { process: processor, status: 200, timeoutMs: 60_000 })
@@ -70,6 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled([requestor?.stop(), processor?.stop()])
   await kafka?.close()
+  await redis?.close()
   console.info(`broker outage figures: ${JSON.stringify(figures)}`)
 })
 
