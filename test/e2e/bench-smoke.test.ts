@@ -54,7 +54,8 @@ const scenarios = ["write", "durability", "live-orders", "fan-out", "overload", 
 const runScenarios = (names: ReadonlyArray<string>, timeoutMs: number) =>
   new Promise<{ code: number | null; output: string }>((resolve, reject) => {
     const passThrough = Object.fromEntries(
-      ["KAFKA_PORT", "REDIS_PORT", "REDIS_SERVER_BIN"].flatMap((name) =>
+      // DCENT_TEST_LANE: the bench's servers take their ports from this lane's range (`ports.ts`).
+      ["KAFKA_PORT", "REDIS_PORT", "REDIS_SERVER_BIN", "DCENT_TEST_LANE"].flatMap((name) =>
         process.env[name] === undefined ? [] : [[name, process.env[name]]],
       ),
     )

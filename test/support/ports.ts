@@ -1,24 +1,39 @@
 import { connect, createServer } from "node:net"
 
 /**
- * A TCP port that was free a moment ago: bind port 0, read the port, release it. Another
- * process could grab it in between, which is unlikely enough for tests.
+ * Ports handed to test servers come from below the kernel's ephemeral range (Linux 32768–60999,
+ * macOS 49152–65535): a port taken by binding port 0 and released again was sometimes reused by
+ * an outgoing connection (the other `make test` lane's clients) before the service bound it
+ * (`EADDRINUSE`). Each lane of `scripts/test.sh` has its own half, so the two never hand out the
+ * same port; within a lane the files run one after the other, and a port is handed out again
+ * only after the cursor went round the whole range.
  */
-export const freePort = (host = "127.0.0.1"): Promise<number> =>
-  new Promise((resolve, reject) => {
+const laneRanges: Record<string, readonly [number, number]> = {
+  "own-infra": [20_000, 26_383],
+  "shared-infra": [26_384, 32_767],
+}
+const [low, high] = laneRanges[process.env.DCENT_TEST_LANE ?? ""] ?? [20_000, 32_767]
+/** A random start, so two runs of one lane on a machine rarely walk the same ports. */
+let cursor = low + Math.floor(Math.random() * (high - low + 1))
+
+/** Whether `port` can be bound on `host` right now (it is released again at once). */
+const bindable = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
     const server = createServer()
     server.unref()
-    server.once("error", reject)
-    server.listen({ host, port: 0, exclusive: true }, () => {
-      const address = server.address()
-      if (address === null || typeof address === "string") {
-        server.close()
-        reject(new Error("could not determine a free port"))
-        return
-      }
-      server.close(() => resolve(address.port))
-    })
+    server.once("error", () => resolve(false))
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)))
   })
+
+/** A TCP port of this lane's range that was free a moment ago. */
+export const freePort = async (host = "127.0.0.1"): Promise<number> => {
+  for (let tried = 0; tried <= high - low; tried++) {
+    const port = cursor
+    cursor = cursor >= high ? low : cursor + 1
+    if (await bindable(host, port)) return port
+  }
+  throw new Error(`no free port between ${low} and ${high}`)
+}
 
 /** `count` distinct free ports. */
 export const freePorts = async (count: number, host = "127.0.0.1"): Promise<Array<number>> => {
