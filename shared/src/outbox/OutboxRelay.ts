@@ -52,7 +52,7 @@ import { Broker } from "../broker/Broker.ts"
 import { headersProblem, subjectOrFail } from "../broker/validate.ts"
 import { blockingConnection } from "../redis/blockingConnection.ts"
 import { type RedisError, type RedisUnavailable, reasonOfRedisFailure } from "../redis/errors.ts"
-import { allKeyShards } from "../redis/keys.ts"
+import { allKeyShards, keyShards } from "../redis/keys.ts"
 import { Redis, type RedisClient } from "../redis/Redis.ts"
 import { type BackoffPolicy, exponentialCapped, RetryPolicies } from "../resilience/schedules.ts"
 import { onDrain, until } from "../runtime/Drain.ts"
@@ -594,12 +594,9 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     // On one Redis, `relaysOnOneRedis` relays share the outbox shards' streams (`outboxStreamKey`);
     // on a Redis Cluster, where a read cannot span slots, each shard's stream has its own relay.
     const shardStreams = allKeyShards.map(outboxStreamKey)
+    const relayCount = redis.cluster ? keyShards : relaysOnOneRedis
     const relays = yield* Effect.forEach(
-      redis.cluster
-        ? shardStreams.map((stream) => [stream])
-        : Array.from({ length: relaysOnOneRedis }, (_, relay) =>
-            shardStreams.filter((_, shard) => shard % relaysOnOneRedis === relay),
-          ),
+      Array.from({ length: relayCount }, (_, relay) => shardStreams.filter((_, shard) => shard % relayCount === relay)),
       (streams) => relayOf(streams),
     )
     const lag = Effect.forEach(relays, (relay) => relay.lag).pipe(Effect.map((lags) => Math.max(0, ...lags)))
