@@ -66,7 +66,13 @@ const launch = async (
 ): Promise<RunningProcessor> => {
   const child = startProcess(
     `${codeRoot}${service}/src/main.ts`,
-    { HTTP_HOST: "127.0.0.1", GRPC_SERVER_HOST: "127.0.0.1", ...env },
+    {
+      HTTP_HOST: "127.0.0.1",
+      GRPC_SERVER_HOST: "127.0.0.1",
+      // To run the suite with another relay layout than the default (e.g. `OUTBOX_RELAYS=2`).
+      OUTBOX_RELAYS: process.env.OUTBOX_RELAYS,
+      ...env,
+    },
     { name },
   )
   const httpUrl = `http://127.0.0.1:${ports.http}`

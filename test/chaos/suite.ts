@@ -35,7 +35,7 @@ import {
   type TopicReplication,
   topicReplication,
 } from "./infra.ts"
-import { allTopics, processorLastSeq, readAllTopics, readOrderLog } from "./truth.ts"
+import { allTopics, outboxesEmptied, processorLastSeq, readAllTopics, readOrderLog } from "./truth.ts"
 import { startWorkload } from "./workload.ts"
 
 export interface ChaosOptions {
@@ -274,7 +274,16 @@ const runOnInfrastructure = async (
     )
     for (const truth of slots) if (truth !== undefined) truths.push(truth)
     // Let the outbox relays publish what they still hold, then read every topic.
-    await sleep(3_000)
+    const outboxes = await outboxesEmptied(
+      [cluster.processors[0]?.httpUrl, cluster.requestors[0]?.httpUrl].filter(
+        (url): url is string => url !== undefined,
+      ),
+    )
+    log(
+      Object.values(outboxes.left).every((pending) => pending === 0)
+        ? `outboxes empty ${outboxes.afterMs} ms after the read-back`
+        : `outboxes NOT empty after ${outboxes.afterMs} ms: ${JSON.stringify(outboxes.left)}`,
+    )
     const keys = new Set(workload.orders.map((run) => run.orderReqId))
     const messages = await readAllTopics(bootstrap, keys, workloadStartedAt - 5_000)
     const analysis = analyse(injections, truths, workload.acknowledged, messages)
@@ -299,6 +308,7 @@ const runOnInfrastructure = async (
       workloadErrors: workload.errors.slice(0, 100),
       failedAttempts: workload.failedAttempts,
       topicMessages: messages.length,
+      outboxes,
       observerReconnects: workload.orders.reduce((sum, run) => sum + run.observer.reconnects, 0),
       rows: [...analysis.rows, analysis.total].map((row) => ({
         ...row,

@@ -53,6 +53,39 @@ export const processorLastSeq = async (urls: ReadonlyArray<string>, orderReqId: 
   throw new Error(`processor order ${orderReqId}: ${last}`)
 }
 
+/** `dcent_outbox_pending_entries` of a service (its outbox streams, shared by its replicas). */
+const outboxPending = async (url: string): Promise<number> => {
+  const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })
+  const text = await response.text()
+  const line = text.split("\n").find((row) => row.startsWith("dcent_outbox_pending_entries"))
+  if (response.status !== 200 || line === undefined) throw new Error(`${url}/metrics: ${response.status}`)
+  return Number(line.slice(line.lastIndexOf(" ") + 1))
+}
+
+/**
+ * Waits until the outboxes of the services at `urls` are empty (everything committed was
+ * published and acknowledged) or `timeoutMs` passed, so the topics are read once the relays are
+ * done. The bound is above the relays' claim period (5 s: a relay reads its own pending entries
+ * again) and below their claim idle time (30 s): an entry left with a relay that never saw it
+ * still counts as missing.
+ */
+export const outboxesEmptied = async (
+  urls: ReadonlyArray<string>,
+  timeoutMs = 15_000,
+): Promise<{ readonly afterMs: number; readonly left: Record<string, number> }> => {
+  const started = Date.now()
+  let left: Record<string, number> = {}
+  while (true) {
+    left = {}
+    for (const url of urls) {
+      left[url] = await outboxPending(url).catch(() => Number.NaN)
+    }
+    const afterMs = Date.now() - started
+    if (Object.values(left).every((pending) => pending === 0) || afterMs >= timeoutMs) return { afterMs, left }
+    await sleep(250)
+  }
+}
+
 export interface TopicMessage {
   readonly topic: string
   readonly key: string

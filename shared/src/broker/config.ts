@@ -24,7 +24,8 @@
  * | `KAFKA_SSL_CA_FILE`        | system roots       | PEM CA of the brokers' certificates (SSL, SASL_SSL) |
  */
 import { accessSync, constants } from "node:fs"
-import { Config, ConfigProvider, Effect, Option, Redacted } from "effect"
+import { Config, Effect, Option, Redacted } from "effect"
+import { configFailure } from "../config/errors.ts"
 import type { TopicSpec } from "./Broker.ts"
 import { BrokerError } from "./errors.ts"
 import { allTopicNames } from "./topics.ts"
@@ -106,9 +107,6 @@ export const parseBrokerUrl = (raw: string, kafkaBootstrapServers?: string): Bro
       throw new InvalidBrokerUrl(raw, `unknown scheme "${scheme}" (expected kafka, nats or memory)`)
   }
 }
-
-const configFailure = (message: string) =>
-  Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
 
 /** `BROKER_URL` (+ `KAFKA_BOOTSTRAP_SERVERS` fallback). */
 export const brokerUrlConfig: Config.Config<BrokerUrl> = Config.all({

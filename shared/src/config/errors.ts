@@ -1,4 +1,4 @@
-import { type Config, SchemaIssue } from "effect"
+import { Config, ConfigProvider, Effect, SchemaIssue } from "effect"
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
@@ -33,3 +33,7 @@ export const formatConfigError = (
     })
     .join("; ")
 }
+
+/** A configuration value that parsed but is not allowed (a range, a scheme): fails the service's start. */
+export const configFailure = (message: string) =>
+  Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))

@@ -11,7 +11,8 @@
  */
 import { readFileSync } from "node:fs"
 import { ChannelCredentials, ServerCredentials } from "@grpc/grpc-js"
-import { Config, ConfigProvider, Effect, Option } from "effect"
+import { Config, Effect, Option } from "effect"
+import { configFailure } from "./errors.ts"
 
 export interface TlsFiles {
   /** PEM of the CA; absent: the system's roots (client side), no client certificates asked for (server side). */
@@ -20,9 +21,6 @@ export interface TlsFiles {
   readonly cert?: Buffer
   readonly key?: Buffer
 }
-
-const configFailure = (message: string) =>
-  Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message })))
 
 const readPem = (name: string, path: Option.Option<string>) =>
   Option.match(path, {

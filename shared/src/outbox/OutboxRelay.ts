@@ -8,10 +8,11 @@
  * - New entries are read with `XREADGROUP … COUNT batchSize BLOCK blockMs` on a dedicated
  *   connection (`../redis/blockingConnection.ts`): an entry is picked up as soon as it is
  *   committed, and an idle relay sends about one read per `blockMs` instead of polling. A relay
- *   can read several shards' streams in that one read (`relaysOnOneRedis`, on one Redis); on a
- *   Redis Cluster each shard's stream has its own relay.
- *   On start a relay first re-reads its own pending entries (a crash between publish and ack) on
- *   the shared connection.
+ *   can read several shards' streams in that one read (`OUTBOX_RELAYS`, 2 per process on one
+ *   Redis); on a Redis Cluster each shard's stream has its own relay. A read is sent once: a lost
+ *   reply fails the round instead of being sent again (which would take the next entries).
+ *   On start, after a failed round and every claim period a relay re-reads its own pending
+ *   entries (a crash between publish and ack, a read whose reply was lost) on the shared connection.
  * - Batches: each entry is published as `${topic}.${key}` with its payload and headers. All the
  *   entries of a batch (up to `batchSize`, default 500) are handed to the broker at once, in
  *   stream order, without waiting for each other (`publishInOrder.ts`): many produces are in
@@ -47,9 +48,10 @@
  * publish the same entry in the normal case. Across relays, per-key order is not guaranteed (two
  * relays may publish entries of one key concurrently); consumers can order by `Seq`.
  */
-import { Cause, Clock, Context, Data, Duration, Effect, Layer, Ref } from "effect"
+import { Cause, Clock, Config, Context, Data, Duration, Effect, Layer, Ref } from "effect"
 import { Broker } from "../broker/Broker.ts"
 import { headersProblem, subjectOrFail } from "../broker/validate.ts"
+import { configFailure } from "../config/errors.ts"
 import { blockingConnection } from "../redis/blockingConnection.ts"
 import { type RedisError, type RedisUnavailable, reasonOfRedisFailure } from "../redis/errors.ts"
 import { allKeyShards, keyShards } from "../redis/keys.ts"
@@ -97,6 +99,11 @@ export interface OutboxRelayOptions {
   readonly deadLetterReport?: (entry: StreamEntry, reason: string, at: string) => OutboxEntry
   /** Longest the drain (SIGTERM) waits for the outbox to empty (default 5 000 ms). */
   readonly drainFlushMs?: number
+  /**
+   * Relays of this process on one Redis, among which the shards' streams are dealt out (1–16;
+   * default `OUTBOX_RELAYS`, else 2). On a Redis Cluster it is always one per shard.
+   */
+  readonly relays?: number
 }
 
 export interface OutboxRelayStats {
@@ -177,13 +184,22 @@ const readMarginMs = 1_000
 
 /**
  * Relays per process on one Redis; the shards' streams are dealt out among them. Measured with
- * `make bench-write` (50 in flight, same runs): sixteen relays (one per shard) cost 1.35× the CPU
- * per submission of two (1.43–1.64 ms against 2.01–2.20; one relay doubled the p99 to the topic).
- * But with two, a fresh-clone chaos short form once missed two `BUYER_NOTIFY` messages (requestor
- * kill, Kafka restart), which one relay per shard never did; until that is explained the relays
- * stay one per shard, as on a Redis Cluster.
+ * `make bench-write` (50 in flight, alternating runs against one relay per shard): two relays
+ * gave 1.17–1.21× the submissions/s at 0.79–0.84× the service CPU per submission; one relay
+ * doubled the p99 to the topic. A chaos run with two relays once missed two messages: a read whose
+ * reply was lost (a timeout, or ioredis sending it again after a reconnect) left its entries
+ * pending with the relay for `claimIdleMs`; reads are now sent once and the relay reads its own
+ * pending entries every claim period, whatever the number of relays.
  */
-const relaysOnOneRedis = 16
+const relaysOnOneRedis = 2
+
+/** `OUTBOX_RELAYS` (1–16, default 2): relays per process on one Redis (see above). */
+export const outboxRelaysConfig: Config.Config<number> = Config.Int("OUTBOX_RELAYS").pipe(
+  Config.withDefault(relaysOnOneRedis),
+  Config.mapEffect((n) =>
+    n >= 1 && n <= keyShards ? Effect.succeed(n) : configFailure(`OUTBOX_RELAYS must be 1..${keyShards}, got ${n}`),
+  ),
+)
 
 /** Pause after a failed round (Redis down) before the next. */
 const roundRetryMs = 500
@@ -255,7 +271,8 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     const relayOf = (streams: ReadonlyArray<string>) =>
       Effect.gen(function* () {
         // Acquired before the loop is forked, so it is closed after the loop was interrupted.
-        const reader = yield* blockingConnection(redis)
+        // A read hands out entries as it replies: never sent twice (a lost reply fails the round).
+        const reader = yield* blockingConnection(redis, { sendsOnce: true })
 
         const ensureGroup = run("create group", "XGROUP", (client) =>
           Promise.all(
@@ -535,11 +552,11 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
               const now = yield* Clock.currentTimeMillis
               if (now - lastClaim >= claimEveryMs) {
                 lastClaim = now
-                // Redis Cluster: around a fail-over a read's reply can be lost after the server
-                // delivered it (the blocking connection redirected or reconnected), leaving
-                // entries pending with us that no failed round reported: read our own again
-                // each claim period (a chaos run found such entries unpublished).
-                if (redis.cluster) yield* publishOwn(readOwn)
+                // A read's reply can be lost after the server handed us its entries (Redis killed
+                // before the reply went out; on a Redis Cluster a fail-over's redirect), leaving
+                // them pending with us, where nobody would take them before `claimIdleMs`: read our
+                // own again each claim period (chaos runs found such entries published ~30 s late).
+                yield* publishOwn(readOwn)
                 const claimed = yield* claimAbandoned
                 if (claimed.length > 0) yield* publishBatch(claimed)
               }
@@ -594,7 +611,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     // On one Redis, `relaysOnOneRedis` relays share the outbox shards' streams (`outboxStreamKey`);
     // on a Redis Cluster, where a read cannot span slots, each shard's stream has its own relay.
     const shardStreams = allKeyShards.map(outboxStreamKey)
-    const relayCount = redis.cluster ? keyShards : relaysOnOneRedis
+    const relayCount = redis.cluster ? keyShards : (options.relays ?? (yield* outboxRelaysConfig))
     const relays = yield* Effect.forEach(
       Array.from({ length: relayCount }, (_, relay) => shardStreams.filter((_, shard) => shard % relayCount === relay)),
       (streams) => relayOf(streams),
@@ -647,6 +664,6 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
   })
 
   /** Starts the relay with the layer; it stops when the layer's scope closes. */
-  static readonly layer = (options: OutboxRelayOptions): Layer.Layer<OutboxRelay, never, Redis | Broker> =>
+  static readonly layer = (options: OutboxRelayOptions): Layer.Layer<OutboxRelay, Config.ConfigError, Redis | Broker> =>
     Layer.effect(OutboxRelay, OutboxRelay.make(options))
 }

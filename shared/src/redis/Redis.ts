@@ -43,6 +43,8 @@ export interface DuplicateOptions {
   readonly enableAutoPipelining?: boolean
   /** `CLIENT SETNAME` of the connection (of each node's, on a cluster). */
   readonly connectionName?: string
+  /** Whether ioredis sends again, after a reconnect, the commands that were awaiting a reply (default true). */
+  readonly autoResendUnfulfilledCommands?: boolean
 }
 
 export interface RedisShape {
@@ -233,6 +235,9 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
             enableAutoPipelining: overrides.enableAutoPipelining ?? true,
             retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
             ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
+            ...(overrides.autoResendUnfulfilledCommands === undefined
+              ? {}
+              : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
             ...(credentials.username === undefined ? {} : { username: credentials.username }),
             ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
             ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
@@ -252,6 +257,9 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
             redisOptions: {
               ...nodeOptions,
               ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
+              ...(overrides.autoResendUnfulfilledCommands === undefined
+                ? {}
+                : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
             },
           })
     const client = yield* Effect.acquireRelease(

@@ -12,6 +12,12 @@
  * - `wake` ends the command blocked on it now (`CLIENT UNBLOCK`, sent on the main connection),
  *   as if its BLOCK had timed out; a drain uses it so a blocked read does not hold it up.
  * - On close it is dropped without `QUIT`: Redis would only answer `QUIT` after the blocked command.
+ * - `sendsOnce`, for commands that change what the server holds as they reply (`XREADGROUP … >`
+ *   hands entries to the reader): a command is never sent twice, neither by ioredis after a
+ *   reconnect (`autoResendUnfulfilledCommands` off) nor by the retry here (only waiting for the
+ *   connection is retried), and a reply that did not come fails the call: the caller looks for what
+ *   the lost reply held (the outbox relay reads its own pending entries) instead of a second read
+ *   silently taking the next ones.
  * - On a Redis Cluster the blocked command sits on whichever master holds its key: the connection
  *   has a name of its own (`CLIENT SETNAME`), and `wake` unblocks the connections of that name on
  *   every master (`CLIENT LIST`, then `CLIENT UNBLOCK`).
@@ -38,12 +44,25 @@ export interface BlockingConnection {
   readonly wake: Effect.Effect<void>
 }
 
-export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingConnection, never, Scope.Scope> =>
+export interface BlockingConnectionOptions {
+  /** Each command is sent at most once; a lost reply fails the call (see above). Default false. */
+  readonly sendsOnce?: boolean
+}
+
+export const blockingConnection = (
+  redis: RedisShape,
+  options: BlockingConnectionOptions = {},
+): Effect.Effect<BlockingConnection, never, Scope.Scope> =>
   Effect.gen(function* () {
+    const sendsOnce = options.sendsOnce ?? false
     const connectionName = `dcent-blocking-${randomUUID().slice(0, 12)}`
     const connection = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const client = redis.duplicate({ enableAutoPipelining: false, connectionName })
+        const client = redis.duplicate({
+          enableAutoPipelining: false,
+          connectionName,
+          autoResendUnfulfilledCommands: !sendsOnce,
+        })
         // Looked up per command: the metrics hook may be installed on the main client after this.
         const main = redis.client as { sendCommand: (...args: Array<unknown>) => unknown }
         client.sendCommand = function (this: RedisClient, ...args: Array<unknown>) {
@@ -70,30 +89,29 @@ export const blockingConnection = (redis: RedisShape): Effect.Effect<BlockingCon
 
     const unavailable = (reason: string) => new RedisUnavailable({ url: redis.url, reason })
 
-    const once = <A>(command: string, timeoutMs: number, f: (client: RedisClient) => Promise<A>) =>
-      Effect.suspend(
-        (): Effect.Effect<A, RedisUnavailable | RedisError> =>
-          connection.status === "ready"
-            ? Effect.tryPromise({
-                try: () => f(connection),
-                catch: (cause) => commandFailure(redis.url, command, cause),
-              }).pipe(
-                Effect.timeoutOrElse({
-                  duration: Duration.millis(timeoutMs),
-                  orElse: () =>
-                    Effect.sync(() => connection.disconnect(true)).pipe(
-                      Effect.andThen(Effect.fail(unavailable(`no reply to ${command} within ${timeoutMs} ms`))),
-                    ),
-                }),
-              )
-            : Effect.fail(unavailable(`connection ${connection.status}`)),
+    const ready = Effect.suspend(() =>
+      connection.status === "ready" ? Effect.void : Effect.fail(unavailable(`connection ${connection.status}`)),
+    )
+
+    const send = <A>(command: string, timeoutMs: number, f: (client: RedisClient) => Promise<A>) =>
+      Effect.tryPromise({
+        try: () => f(connection),
+        catch: (cause) => commandFailure(redis.url, command, cause),
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: Duration.millis(timeoutMs),
+          orElse: () =>
+            Effect.sync(() => connection.disconnect(true)).pipe(
+              Effect.andThen(Effect.fail(unavailable(`no reply to ${command} within ${timeoutMs} ms`))),
+            ),
+        }),
       )
 
     const use = <A>(command: string, timeoutMs: number, f: (client: RedisClient) => Promise<A>) =>
-      once(command, timeoutMs, f).pipe(
-        retryWhile(RetryPolicies.redisRead, isReconnectable),
-        Effect.withSpan(`Redis.${command}`),
-      )
+      (sendsOnce
+        ? ready.pipe(retryWhile(RetryPolicies.redisRead, isReconnectable), Effect.andThen(send(command, timeoutMs, f)))
+        : ready.pipe(Effect.andThen(send(command, timeoutMs, f)), retryWhile(RetryPolicies.redisRead, isReconnectable))
+      ).pipe(Effect.withSpan(`Redis.${command}`))
 
     /** Cluster: our connections on each master (by name), unblocked from the main client's. */
     const wakeOnCluster = redis

@@ -571,6 +571,48 @@ describe("OutboxRelay with the memory broker", () => {
     )
   })
 
+  it("publishes entries a read handed to it whose reply never arrived within a claim period, not after claimIdleMs", async () => {
+    const [order] = ordersOfOneShard("ORD-LOST", 1) as [string]
+    const prefix = newPrefix()
+    const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
+    const base = Layer.merge(redisLayer(prefix), Layer.succeed(Broker, broker.broker))
+    const context = await build(
+      OutboxRelay.layer(quickRelay("relay-lost", { claimIdleMs: 600_000, claimEveryMs: 300 })).pipe(
+        Layer.provideMerge(base),
+      ),
+    )
+    const redis = Context.get(context, Redis)
+    const stream = outboxStreamKey(keyShardOf(order))
+    await Effect.runPromise(
+      Effect.gen(function* () {
+        // The relay is up and blocked on its read of new entries.
+        yield* Effect.sleep("300 millis")
+        // An entry handed to the relay's consumer by a read the relay never saw the reply of (as
+        // when Redis dies after delivering it): added and read in one transaction, so the relay's
+        // blocked read is not served it.
+        yield* Effect.promise(() =>
+          redis.client
+            .multi()
+            .xadd(stream, "*", "topic", Topics.BuyerNotify, "key", order, "headers", "{}", "payload", '{"lost":1}')
+            .xreadgroup("GROUP", "outbox-relay", "relay-lost", "COUNT", 10, "STREAMS", stream, ">")
+            .exec(),
+        )
+        yield* eventually(
+          () => broker.published.length === 1,
+          3_000,
+          () => `${broker.published.length}/1 published`,
+        )
+        expect(broker.published[0]).toMatchObject({ subject: `${Topics.BuyerNotify}.${order}`, payload: '{"lost":1}' })
+        expect((yield* Context.get(context, OutboxRelay).stats).claimed).toBe(0)
+        yield* until(
+          Effect.promise(() => redis.client.xlen(stream)).pipe(Effect.map((length) => length === 0)),
+          3_000,
+          "the entry acknowledged and deleted",
+        )
+      }),
+    )
+  })
+
   it("moves an entry that can never be published to the dead-letter stream and carries on", async () => {
     const prefix = newPrefix()
     const broker = recordingBroker(await Effect.runPromise(makeMemoryBroker()))
