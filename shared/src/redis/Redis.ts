@@ -154,6 +154,21 @@ export const isTransientRedisFailure = (error: RedisUnavailable | RedisError): b
 
 const reasonOf = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
+/**
+ * Fails the commands a broken connection had sent and not seen answered, as the connection starts
+ * reconnecting: ioredis would send them again on the new connection (`autoResendUnfulfilledCommands`),
+ * but Redis may have run them already (a commit, an `INCR`, `XREADGROUP … >`), so `use` must not
+ * repeat them; `useIdempotent` retries what is safe to run twice ("Connection is closed." is a
+ * transient failure). Commands not sent yet (the offline queue) still go out after the reconnect.
+ * (A Redis Cluster client re-routes its commands itself; this covers one node.)
+ */
+const failingInFlightOnReconnect = (client: IORedis): IORedis =>
+  client.on("reconnecting", () => {
+    for (let item = client.commandQueue.shift(); item !== undefined; item = client.commandQueue.shift()) {
+      item.command.reject(new Error("Connection is closed."))
+    }
+  })
+
 export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
   /** `REDIS_URL` as a validated `URL`. */
   static readonly url = url("REDIS_URL", ["redis", "rediss"], defaultRedisUrl)
@@ -225,25 +240,27 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
     const clusterNodes = options.clusterNodes
     const create = (overrides: DuplicateOptions): RedisClient =>
       clusterNodes === undefined
-        ? new IORedis(redisUrl.toString(), {
-            keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
-            lazyConnect: true,
-            connectTimeout: 2_000,
-            maxRetriesPerRequest: 1,
-            // Commands issued in the same event-loop turn go out in one socket write: under load
-            // the per-command write syscall was ~9 % of the processor's CPU (profiled).
-            enableAutoPipelining: overrides.enableAutoPipelining ?? true,
-            retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-            ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
-            ...(overrides.autoResendUnfulfilledCommands === undefined
-              ? {}
-              : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
-            ...(credentials.username === undefined ? {} : { username: credentials.username }),
-            ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
-            ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
-              ? { tls: { ca: credentials.tlsCa } }
-              : {}),
-          })
+        ? failingInFlightOnReconnect(
+            new IORedis(redisUrl.toString(), {
+              keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
+              lazyConnect: true,
+              connectTimeout: 2_000,
+              maxRetriesPerRequest: 1,
+              // Commands issued in the same event-loop turn go out in one socket write: under load
+              // the per-command write syscall was ~9 % of the processor's CPU (profiled).
+              enableAutoPipelining: overrides.enableAutoPipelining ?? true,
+              retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+              ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
+              ...(overrides.autoResendUnfulfilledCommands === undefined
+                ? {}
+                : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
+              ...(credentials.username === undefined ? {} : { username: credentials.username }),
+              ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
+              ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
+                ? { tls: { ca: credentials.tlsCa } }
+                : {}),
+            }),
+          )
         : new Cluster([...clusterNodes], {
             keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
             lazyConnect: true,

@@ -40,8 +40,8 @@ const readWithoutReply = (sendsOnce: boolean) => {
 describe("blockingConnection", () => {
   it("sends a command that got no reply in time again", async () => {
     const { exit, sent } = await Effect.runPromise(readWithoutReply(false))
-    // Retried under RetryPolicies.redisRead: each attempt times out the same way.
-    expect(sent).toBeGreaterThan(2)
+    // Retried under RetryPolicies.redisRead (while it reconnects, then sent again): it times out again.
+    expect(sent).toBeGreaterThanOrEqual(2)
     expect(Exit.isFailure(exit)).toBe(true)
   }, 20_000)
 
