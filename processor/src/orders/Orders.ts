@@ -26,7 +26,7 @@ import { Outbox } from "@dcent/shared/outbox/Outbox"
 import { pipelineValues } from "@dcent/shared/redis/pipeline"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
-import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
+import { currentTraceCarrier, noStackTrace } from "@dcent/shared/telemetry/traceContext"
 import { Clock, Context, Data, Effect, Layer, Option, Result, Schema } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { decide } from "./decide.ts"
@@ -362,7 +362,7 @@ export const makeOrders = () =>
         ),
       ).pipe(
         Effect.catchTag("CommitConflict", (conflict) => Effect.fail(unavailable("order", orderReqId)(conflict))),
-        Effect.withSpan("Orders.run", { attributes: { orderReqId, command: command._tag } }),
+        Effect.withSpan("Orders.run", { attributes: { orderReqId, command: command._tag } }, noStackTrace),
       )
 
     const enqueueDispatch = Effect.fn("Orders.enqueueDispatch")(function* (state: OrderState) {

@@ -4,6 +4,7 @@
  * turns its body into one lifecycle command (`Orders.run`, decided in `./decide.ts`), and its
  * typed failures into REST errors through the one mapping `toApiError` (`asApiError`).
  */
+import { noStackTrace } from "@dcent/shared/telemetry/traceContext"
 import { Cache, Duration, Effect, Exit, Option } from "effect"
 import { ProcessorConfig } from "../config.ts"
 import { orderIdOf } from "../orders/api.ts"
@@ -70,7 +71,7 @@ export const ProposalsHandlers = sellerFacingHandlers(
             ...seq,
             Proposal: proposal,
           }
-        }).pipe(asApiError, Effect.withSpan("Proposals.submit")),
+        }).pipe(asApiError, Effect.withSpan("Proposals.submit", undefined, noStackTrace)),
       )
       .handle("list", ({ params }) =>
         readableOrder(services, "GET /api/v1/orders/:OrderReqID/proposals", "listProposals", params.OrderReqID).pipe(

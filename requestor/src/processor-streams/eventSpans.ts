@@ -15,7 +15,7 @@
  * asked is remembered and becomes the parent of the next call's client span (`StreamOrigins`).
  */
 import type { OrderEventRecord } from "@dcent/shared/orders/events"
-import { continueFrom, currentSpanOption } from "@dcent/shared/telemetry/traceContext"
+import { continueFrom, currentSpanOption, noStackTrace } from "@dcent/shared/telemetry/traceContext"
 import { Effect, Stream, Tracer } from "effect"
 
 export const eventAttributes = (record: OrderEventRecord) => ({
@@ -30,6 +30,7 @@ export const withReceiveSpan =
   (record: OrderEventRecord) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.withSpan(effect, "receive OrderEvent", {
+      ...noStackTrace,
       ...continueFrom(record.traceContext),
       kind: "consumer",
       attributes: {
@@ -43,11 +44,15 @@ export const withReceiveSpan =
 /** Marks the delivery of `record` to the clients of `watches` open watches (one span per event, not per watch). */
 export const deliverySpan = (record: OrderEventRecord, watches: number): Effect.Effect<void> =>
   Effect.void.pipe(
-    Effect.withSpan("deliver OrderEvent", {
-      ...continueFrom(record.traceContext),
-      kind: "producer",
-      attributes: { ...eventAttributes(record), "dcent.watches": watches },
-    }),
+    Effect.withSpan(
+      "deliver OrderEvent",
+      {
+        ...continueFrom(record.traceContext),
+        kind: "producer",
+        attributes: { ...eventAttributes(record), "dcent.watches": watches },
+      },
+      noStackTrace,
+    ),
   )
 
 /** The span that last asked for each order's stream, until its next stream call takes it. */

@@ -16,6 +16,7 @@
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
 import { Clock, Effect } from "effect"
+import { noStackTrace } from "../telemetry/traceContext.ts"
 import { type BrokerShape, brokerLayer, type MakeBroker, type PublishOptions } from "./Broker.ts"
 import { BrokerError, type BrokerUnavailable, brokerFailures } from "./errors.ts"
 import {
@@ -175,9 +176,11 @@ export const makeKafkaBroker: MakeBroker<KafkaBrokerOptions> = (input) =>
         }).pipe(bounded("publish", options.messageTimeoutMs + 5_000))
       }).pipe(
         // Internal: the PRODUCER span `send <topic>` is the traced facade's (`telemetry/messaging.ts`).
-        Effect.withSpan("Broker.publish", {
-          attributes: { "messaging.system": "kafka", "messaging.destination.name": subject },
-        }),
+        Effect.withSpan(
+          "Broker.publish",
+          { attributes: { "messaging.system": "kafka", "messaging.destination.name": subject } },
+          noStackTrace,
+        ),
       )
 
     const ensureTopics: BrokerShape["ensureTopics"] = (specs) =>

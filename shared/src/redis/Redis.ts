@@ -23,6 +23,7 @@ import { Config, ConfigProvider, Context, Duration, Effect, Layer, Option, Redac
 import { Cluster, type ClusterNode, Redis as IORedis } from "ioredis"
 import { url } from "../config/env.ts"
 import { RetryPolicies, retryWhile } from "../resilience/schedules.ts"
+import { noStackTrace } from "../telemetry/traceContext.ts"
 import {
   commandFailure,
   isOutOfMemory,
@@ -343,14 +344,13 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
     const use = <A>(command: string, f: (client: RedisClient) => Promise<A>) =>
       once(command, f).pipe(
         retryWhile(RetryPolicies.redisRead, isReconnectable),
-        // No stack trace per command span: capturing one cost ~3 % of the processor's CPU.
-        Effect.withSpan(`Redis.${command}`, undefined, { captureStackTrace: false }),
+        Effect.withSpan(`Redis.${command}`, undefined, noStackTrace),
       )
 
     const useIdempotent = <A>(command: string, f: (client: RedisClient) => Promise<A>) =>
       once(command, f).pipe(
         retryWhile(RetryPolicies.redisRead, (error) => isTransientRedisFailure(error) && !isOutOfMemory(error)),
-        Effect.withSpan(`Redis.${command}`, undefined, { captureStackTrace: false }),
+        Effect.withSpan(`Redis.${command}`, undefined, noStackTrace),
       )
 
     const memory = useIdempotent("INFO", (client) => client.info("memory")).pipe(Effect.map(parseMemoryInfo))

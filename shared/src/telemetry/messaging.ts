@@ -17,7 +17,7 @@
  */
 import { Effect, Layer } from "effect"
 import { Broker, type BrokerMessage, type BrokerShape } from "../broker/Broker.ts"
-import { carrierOf, continueFrom, type TraceCarrier, traceparentHeader } from "./traceContext.ts"
+import { carrierOf, continueFrom, noStackTrace, type TraceCarrier, traceparentHeader } from "./traceContext.ts"
 
 const keyAttribute = (system: string) =>
   system === "kafka" ? "messaging.kafka.message.key" : "messaging.message.conversation_id"
@@ -59,7 +59,7 @@ export const tracedBroker = (broker: BrokerShape): BrokerShape => {
         (span) =>
           broker
             .publish(subject, payload, { ...options, headers: { ...headers, ...carrierOf(span) } })
-            .pipe(Effect.withParentSpan(span)),
+            .pipe(Effect.withParentSpan(span, noStackTrace)),
       )
     },
     subscribe: (options) =>

@@ -10,6 +10,13 @@
 import { Effect, Option, type Tracer } from "effect"
 import { type Headers, HttpTraceContext } from "effect/http"
 
+/**
+ * Options for a span opened per request, per message or per event: no stack trace. Effect
+ * captures one (`new Error()`) for every span it opens; on such a span it only repeats the
+ * span's name, and it cost 2.3–2.6 % of each service's CPU in the write bench (profiled).
+ */
+export const noStackTrace = { captureStackTrace: false } as const
+
 /** Trace context as a string map (`{ traceparent }`); empty when there is none. */
 export type TraceCarrier = Readonly<Record<string, string>>
 
