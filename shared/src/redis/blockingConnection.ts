@@ -2,9 +2,9 @@
  * A dedicated connection for blocking commands (`XREADGROUP … BLOCK`) for the life of the calling
  * scope: a blocked command holds its connection, so it must not be the service's main one.
  *
- * - A duplicate of the main connection: same URL, key prefix, reconnect strategy and
- *   `maxRetriesPerRequest` (a command in flight when the connection drops fails after the first
- *   failed reconnect instead of waiting for Redis).
+ * - A duplicate of the main connection: same URL, key prefix and reconnect strategy. On one node,
+ *   a command in flight when the connection drops fails as it starts reconnecting (`Redis.ts`,
+ *   `failingInFlightOnReconnect`) instead of waiting for Redis or being sent again.
  * - Its commands go through the main client's `sendCommand`, so the metrics hook
  *   (`metrics/redis.ts`, installed on the main client) times them too, whenever it is installed.
  * - Each command is bounded on the client (`timeoutMs`): a silently dead connection fails the
