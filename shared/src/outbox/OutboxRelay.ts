@@ -99,11 +99,6 @@ export interface OutboxRelayOptions {
   readonly deadLetterReport?: (entry: StreamEntry, reason: string, at: string) => OutboxEntry
   /** Longest the drain (SIGTERM) waits for the outbox to empty (default 5 000 ms). */
   readonly drainFlushMs?: number
-  /**
-   * Relays of this process on one Redis, among which the shards' streams are dealt out (1–16;
-   * default `OUTBOX_RELAYS`, else 2). On a Redis Cluster it is always one per shard.
-   */
-  readonly relays?: number
 }
 
 export interface OutboxRelayStats {
@@ -611,7 +606,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     // On one Redis, `relaysOnOneRedis` relays share the outbox shards' streams (`outboxStreamKey`);
     // on a Redis Cluster, where a read cannot span slots, each shard's stream has its own relay.
     const shardStreams = allKeyShards.map(outboxStreamKey)
-    const relayCount = redis.cluster ? keyShards : (options.relays ?? (yield* outboxRelaysConfig))
+    const relayCount = redis.cluster ? keyShards : (yield* outboxRelaysConfig)
     const relays = yield* Effect.forEach(
       Array.from({ length: relayCount }, (_, relay) => shardStreams.filter((_, shard) => shard % relayCount === relay)),
       (streams) => relayOf(streams),
