@@ -606,7 +606,7 @@ export class OutboxRelay extends Context.Service<OutboxRelay, OutboxRelayShape>(
     // On one Redis, `relaysOnOneRedis` relays share the outbox shards' streams (`outboxStreamKey`);
     // on a Redis Cluster, where a read cannot span slots, each shard's stream has its own relay.
     const shardStreams = allKeyShards.map(outboxStreamKey)
-    const relayCount = redis.cluster ? keyShards : (yield* outboxRelaysConfig)
+    const relayCount = redis.cluster ? keyShards : yield* outboxRelaysConfig
     const relays = yield* Effect.forEach(
       Array.from({ length: relayCount }, (_, relay) => shardStreams.filter((_, shard) => shard % relayCount === relay)),
       (streams) => relayOf(streams),
