@@ -26,8 +26,9 @@ import type { StreamTracker } from "@dcent/shared/metrics/streams"
 import { isTerminalStatus, orderEventToProto } from "@dcent/shared/orders/events"
 import type { EventLogError, OrderEventLogShape, OrderFollowSet } from "@dcent/shared/orders/OrderEventLog"
 import { openSpanAttributes, openSpanName } from "@dcent/shared/orders/streams"
+import { warnWhenSlow } from "@dcent/shared/telemetry/slow"
 import { continueFrom, type TraceCarrier, traceparentHeader } from "@dcent/shared/telemetry/traceContext"
-import { Cause, type Context, Effect, Exit, Semaphore, Stream } from "effect"
+import { Cause, type Context, Duration, Effect, Exit, Semaphore, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
 import type { CommandError } from "../orders/errors.ts"
 import { grpcFailureOf } from "./status.ts"
@@ -56,6 +57,9 @@ export interface OrderStreamsOptions {
   /** Opens in progress at once per call (default 64). */
   readonly openConcurrency?: number
 }
+
+/** How long one open may take (its reads) before a warning says so. */
+const slowOpenWarning = Duration.seconds(5)
 
 class CommandsFailed {
   readonly _tag = "CommandsFailed"
@@ -93,7 +97,18 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
 
     const open = (request: OrderStreamRequest, command: number, carrier: TraceCarrier) =>
       opening
-        .withPermits(1)(options.openFor(request))
+        .withPermits(1)(
+          options
+            .openFor(request)
+            .pipe(
+              warnWhenSlow(
+                slowOpenWarning,
+                Effect.logWarning("order stream open still in progress").pipe(
+                  Effect.annotateLogs({ orderReqId: request.orderReqId, after: Duration.format(slowOpenWarning) }),
+                ),
+              ),
+            ),
+        )
         .pipe(
           Effect.exit,
           Effect.flatMap((exit) =>

@@ -53,6 +53,7 @@ import { openSpanAttributes, openSpanName } from "@dcent/shared/orders/streams"
 import { Redis } from "@dcent/shared/redis/Redis"
 import { subscribeToChannel } from "@dcent/shared/redis/subscriber"
 import { backoff, RetryPolicies } from "@dcent/shared/resilience/schedules"
+import { warnWhenSlow } from "@dcent/shared/telemetry/slow"
 import { currentTraceCarrier } from "@dcent/shared/telemetry/traceContext"
 import {
   Context,
@@ -167,6 +168,9 @@ class OpenRefused extends Schema.TaggedError<OpenRefused>()("OpenRefused", {
 const callEndReason = (cause: unknown): string =>
   cause === undefined ? "the processor ended the call" : messageOf(cause)
 
+/** How long an order's `open` may wait for its answer before a warning says so. */
+const unansweredOpenWarning = Duration.seconds(10)
+
 /** A call that broke before any answer: retried with growing delays. */
 class NoProgress extends Schema.TaggedError<NoProgress>()("NoProgress", {
   shard: Schema.Number,
@@ -260,7 +264,14 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
               }),
             )
         yield* Effect.logDebug("opening order stream").pipe(Effect.annotateLogs({ fromSeq }))
-        yield* Deferred.await(answer)
+        yield* Deferred.await(answer).pipe(
+          warnWhenSlow(
+            unansweredOpenWarning,
+            Effect.logWarning("order stream open unanswered; still waiting").pipe(
+              Effect.annotateLogs({ fromSeq, after: Duration.format(unansweredOpenWarning) }),
+            ),
+          ),
+        )
       })
 
     /**
