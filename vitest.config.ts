@@ -56,9 +56,12 @@ export default defineConfig({
         test: {
           name: "integration-cluster",
           // The Redis suites of `integration` (event log, outbox relay, priority queue, semaphore,
-          // shard leases, wake-ups) again, on the local Redis Cluster (3 masters + replicas,
+          // shard leases, wake-ups, pub/sub subscriber) again, on the local Redis Cluster (3 masters + replicas,
           // `stack.sh redis-cluster-up`): the same files, parameterised by DCENT_TEST_REDIS_CLUSTER.
-          include: ["shared/test/integration/{eventlog,outbox,coordination}/**/*.test.ts"],
+          include: [
+            "shared/test/integration/{eventlog,outbox,coordination}/**/*.test.ts",
+            "shared/test/integration/redis/subscriber.test.ts",
+          ],
           globalSetup: ["./test/support/require-servers.ts", "./test/support/redis-cluster-setup.ts"],
           env: { DCENT_TEST_REDIS_CLUSTER: "1" },
           testTimeout: 60_000,

@@ -46,6 +46,18 @@ export interface DuplicateOptions {
   readonly connectionName?: string
   /** Whether ioredis sends again, after a reconnect, the commands that were awaiting a reply (default true). */
   readonly autoResendUnfulfilledCommands?: boolean
+  /**
+   * On a cluster: a plain connection to this one node instead of a `Cluster` client (a pub/sub
+   * subscriber: a classic `PUBLISH` reaches every node). It gives up after two failed reconnects
+   * (`end`), so that its owner moves to another node (`RedisShape.nodes`).
+   */
+  readonly node?: RedisNode
+}
+
+/** A node of a Redis Cluster. */
+export interface RedisNode {
+  readonly host: string
+  readonly port: number
 }
 
 export interface RedisShape {
@@ -58,6 +70,8 @@ export interface RedisShape {
   readonly cluster: boolean
   /** A new, not yet connected client to the same Redis (node or cluster) with the same options. */
   readonly duplicate: (options: DuplicateOptions) => RedisClient
+  /** On a cluster: the nodes the client knows now, then the seeds not among them; empty on one node. */
+  readonly nodes: () => ReadonlyArray<RedisNode>
   readonly keyPrefix: string
   /** `REDIS_URL` with the password masked, for logs and errors. */
   readonly url: string
@@ -240,46 +254,57 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
     }
     const clusterNodes = options.clusterNodes
     const create = (overrides: DuplicateOptions): RedisClient =>
-      clusterNodes === undefined
-        ? failingInFlightOnReconnect(
-            new IORedis(redisUrl.toString(), {
-              keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
-              lazyConnect: true,
-              connectTimeout: 2_000,
-              maxRetriesPerRequest: 1,
-              // Commands issued in the same event-loop turn go out in one socket write: under load
-              // the per-command write syscall was ~9 % of the processor's CPU (profiled).
-              enableAutoPipelining: overrides.enableAutoPipelining ?? true,
-              retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-              ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
-              ...(overrides.autoResendUnfulfilledCommands === undefined
-                ? {}
-                : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
-              ...(credentials.username === undefined ? {} : { username: credentials.username }),
-              ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
-              ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
-                ? { tls: { ca: credentials.tlsCa } }
-                : {}),
-            }),
-          )
-        : new Cluster([...clusterNodes], {
+      clusterNodes !== undefined && overrides.node !== undefined
+        ? new IORedis({
+            ...nodeOptions,
+            host: overrides.node.host,
+            port: overrides.node.port,
             keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
             lazyConnect: true,
             enableAutoPipelining: overrides.enableAutoPipelining ?? true,
-            clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-            // A failover (CLUSTERDOWN, a master gone until its replica is promoted) is retried
-            // by ioredis for about maxRedirections × retryDelayOnClusterDown, then by `use`.
-            retryDelayOnClusterDown: 200,
-            retryDelayOnFailover: 200,
-            slotsRefreshTimeout: 2_000,
-            redisOptions: {
-              ...nodeOptions,
-              ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
-              ...(overrides.autoResendUnfulfilledCommands === undefined
-                ? {}
-                : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
-            },
+            retryStrategy: (attempt) => (attempt > 2 ? null : attempt * 200),
+            ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
           })
+        : clusterNodes === undefined
+          ? failingInFlightOnReconnect(
+              new IORedis(redisUrl.toString(), {
+                keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
+                lazyConnect: true,
+                connectTimeout: 2_000,
+                maxRetriesPerRequest: 1,
+                // Commands issued in the same event-loop turn go out in one socket write: under load
+                // the per-command write syscall was ~9 % of the processor's CPU (profiled).
+                enableAutoPipelining: overrides.enableAutoPipelining ?? true,
+                retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+                ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
+                ...(overrides.autoResendUnfulfilledCommands === undefined
+                  ? {}
+                  : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
+                ...(credentials.username === undefined ? {} : { username: credentials.username }),
+                ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
+                ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
+                  ? { tls: { ca: credentials.tlsCa } }
+                  : {}),
+              }),
+            )
+          : new Cluster([...clusterNodes], {
+              keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
+              lazyConnect: true,
+              enableAutoPipelining: overrides.enableAutoPipelining ?? true,
+              clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+              // A failover (CLUSTERDOWN, a master gone until its replica is promoted) is retried
+              // by ioredis for about maxRedirections × retryDelayOnClusterDown, then by `use`.
+              retryDelayOnClusterDown: 200,
+              retryDelayOnFailover: 200,
+              slotsRefreshTimeout: 2_000,
+              redisOptions: {
+                ...nodeOptions,
+                ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
+                ...(overrides.autoResendUnfulfilledCommands === undefined
+                  ? {}
+                  : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
+              },
+            })
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => create({})),
       (client) =>
@@ -369,10 +394,24 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
       ),
     )
 
+    const nodes = (): ReadonlyArray<RedisNode> => {
+      if (clusterNodes === undefined) return []
+      const known = new Map<string, RedisNode>()
+      const add = (host: string | undefined, port: number | undefined) => {
+        if (host !== undefined && port !== undefined && !known.has(`${host}:${port}`)) {
+          known.set(`${host}:${port}`, { host, port })
+        }
+      }
+      for (const node of (client as Cluster).nodes("all")) add(node.options.host, node.options.port)
+      for (const seed of clusterNodes) if (typeof seed === "object") add(seed.host, seed.port)
+      return [...known.values()]
+    }
+
     return Redis.of({
       client,
       cluster: clusterNodes !== undefined,
       duplicate: create,
+      nodes,
       keyPrefix: options.keyPrefix,
       url: shownUrl,
       use,
