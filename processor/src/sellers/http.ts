@@ -6,6 +6,7 @@
  *   ProcessorApi: HttpApi.make("processor").add(HealthApi).add(SellersApi)
  *   ApiHandlers:  Layer.mergeAll(HealthHandlers, SellersHandlers)   // needs SellerDirectory
  */
+import { isTransientRedisFailure } from "@dcent/shared/redis/Redis"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { makeRestAuthorization } from "../auth/http.ts"
@@ -16,10 +17,10 @@ import { type DirectoryError, SellerDirectory } from "./SellerDirectory.ts"
 /** Seconds a client should wait before retrying when Redis is down. */
 export const retryAfterSeconds = 5
 
-/** Redis down → 503; any other Redis failure is a bug or bad data → 500 (logged). */
+/** Redis down or a connection lost mid-command → 503; any other Redis failure is a bug or bad data → 500 (logged). */
 const orUnavailable = <A>(effect: Effect.Effect<A, DirectoryError>): Effect.Effect<A, DirectoryUnavailable> =>
   Effect.catch(effect, (error) =>
-    error._tag === "RedisUnavailable"
+    isTransientRedisFailure(error)
       ? Effect.fail(new DirectoryUnavailable({ reason: error.reason, retryAfterSeconds }))
       : Effect.die(error),
   )

@@ -22,8 +22,9 @@ import { ArchiveStore } from "@dcent/shared/archive/ArchiveStore"
 import type { ArchiveUnavailable } from "@dcent/shared/archive/errors"
 import { Location, NotificationType, OrderStatus, Priority } from "@dcent/shared/orders/domain"
 import type { StateWrite } from "@dcent/shared/orders/OrderEventLog"
+import type { RedisError, RedisUnavailable } from "@dcent/shared/redis/errors"
 import { allKeyShards, orderTag } from "@dcent/shared/redis/keys"
-import { Redis } from "@dcent/shared/redis/Redis"
+import { isTransientRedisFailure, Redis } from "@dcent/shared/redis/Redis"
 import { Context, Effect, Layer, Schema } from "effect"
 import type { OrderDetails, StoredOrder } from "./domain.ts"
 import { StorageUnavailable } from "./errors.ts"
@@ -106,8 +107,8 @@ export interface OrderStoreShape {
   ) => Effect.Effect<StoredFollowUp | undefined, StorageUnavailable>
 }
 
-const unavailable = (error: { readonly _tag: string; readonly message: string }) =>
-  error._tag === "RedisUnavailable"
+const unavailable = (error: RedisUnavailable | RedisError) =>
+  isTransientRedisFailure(error)
     ? Effect.fail(new StorageUnavailable({ storage: "redis", problem: error.message, cause: error }))
     : Effect.die(error)
 
@@ -138,7 +139,7 @@ export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("
 
     const getLive = Effect.fn("OrderStore.getLive")(function* (orderReqId: string) {
       const hash = yield* redis
-        .use("HGETALL", (client) => client.hgetall(Keys.order(orderReqId)))
+        .useIdempotent("HGETALL", (client) => client.hgetall(Keys.order(orderReqId)))
         .pipe(Effect.catch(unavailable))
       return yield* fromHash(hash)
     })
@@ -160,7 +161,7 @@ export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("
 
     const liveOrders = Effect.forEach(
       allKeyShards,
-      (shard) => redis.use("SMEMBERS", (client) => client.smembers(liveOrdersKey(shard))),
+      (shard) => redis.useIdempotent("SMEMBERS", (client) => client.smembers(liveOrdersKey(shard))),
       { concurrency: "unbounded" },
     ).pipe(
       Effect.catch(unavailable),
@@ -169,7 +170,7 @@ export class OrderStore extends Context.Service<OrderStore, OrderStoreShape>()("
 
     const getFollowUp = Effect.fn("OrderStore.getFollowUp")(function* (orderReqId: string, transactionUuid: string) {
       const raw = yield* redis
-        .use("GET", (client) => client.get(Keys.followUp(orderReqId, transactionUuid)))
+        .useIdempotent("GET", (client) => client.get(Keys.followUp(orderReqId, transactionUuid)))
         .pipe(Effect.catch(unavailable))
       if (raw === null) return undefined
       return yield* decodeFollowUp(raw).pipe(Effect.orDie)

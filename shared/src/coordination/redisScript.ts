@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto"
 import { Cluster } from "ioredis"
+import { isSlotRedirect } from "../redis/errors.ts"
 import type { RedisClient } from "../redis/Redis.ts"
 
 export interface RedisScript {
@@ -70,7 +71,12 @@ export const runScriptReplicated: ScriptRunner = (client, script, keys, args) =>
     pipeline.call("WAIT", 1, replicaWaitMs)
     const replies = (await pipeline.exec()) as Array<[Error | null, unknown]>
     const [error, result] = replies[0] as [Error | null, unknown]
-    if (error !== null) throw error
+    if (error !== null) {
+      // ioredis does not follow a redirect inside a pipeline: learn where the slot went before
+      // the caller sends it again (`MOVED` is an outage to it, see `commandFailure`).
+      if (isSlotRedirect(error)) client.refreshSlotsCache()
+      throw error
+    }
     return result
   })
 }

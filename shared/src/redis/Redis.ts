@@ -354,7 +354,7 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
     let outOfMemoryRefusals = 0
     const failure = (command: string) => (cause: unknown) => {
       const error = commandFailure(shownUrl, command, cause)
-      if (error._tag === "RedisUnavailable") outOfMemoryRefusals++
+      if (isOutOfMemory(error)) outOfMemoryRefusals++
       return error
     }
 

@@ -43,12 +43,28 @@ export const isOutOfMemory = (error: RedisUnavailable | RedisError): boolean =>
 export const isReconnectable = (error: RedisUnavailable | RedisError): boolean =>
   error._tag === "RedisUnavailable" && !isOutOfMemory(error)
 
-/** A rejected command: a refusal for memory is an outage (retry later), anything else a failure. */
+/**
+ * Replies of a Redis Cluster (or a node starting) that ran nothing: the slot moved or is moving
+ * (`MOVED`, `ASK`, `TRYAGAIN`; ioredis follows most redirects itself, not those inside a
+ * pipeline), the cluster or the shard's master is down for a fail-over, the node is loading.
+ */
+const notRunReply = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|LOADING)\b/
+
+/** Whether a command's reply says the cluster's slots moved (its client should refresh them). */
+export const isSlotRedirect = (cause: unknown): boolean =>
+  cause instanceof Error && /^(MOVED|ASK)\b/.test(cause.message)
+
+/**
+ * A rejected command: a refusal for memory, or a reply that ran nothing during a fail-over or a
+ * slot move, is an outage (the command may be sent again; 503 when it still fails); anything else
+ * a failure.
+ */
 export const commandFailure = (url: string, command: string, cause: unknown): RedisUnavailable | RedisError => {
   const reason = cause instanceof Error ? cause.message : String(cause)
-  return outOfMemoryReply.test(reason)
-    ? new RedisUnavailable({ url, reason: outOfMemoryReason, kind: "out-of-memory" })
-    : new RedisError({ command, reason })
+  if (outOfMemoryReply.test(reason))
+    return new RedisUnavailable({ url, reason: outOfMemoryReason, kind: "out-of-memory" })
+  if (notRunReply.test(reason)) return new RedisUnavailable({ url, reason: `${command}: ${reason}` })
+  return new RedisError({ command, reason })
 }
 
 /**
