@@ -30,7 +30,7 @@ import { warnWhenSlow } from "@dcent/shared/telemetry/slow"
 import { continueFrom, type TraceCarrier, traceparentHeader } from "@dcent/shared/telemetry/traceContext"
 import { Cause, type Context, Duration, Effect, Exit, Semaphore, Stream } from "effect"
 import { type CallContext, ServerError, Status } from "nice-grpc"
-import type { CommandError } from "../orders/errors.ts"
+import { type CommandError, Unavailable } from "../orders/errors.ts"
 import { grpcFailureOf } from "./status.ts"
 
 /** What opening one order answered (as `ProcessOrderStream`'s open step). */
@@ -56,10 +56,14 @@ export interface OrderStreamsOptions {
   readonly authorize?: (call: CallContext) => Promise<void>
   /** Opens in progress at once per call (default 64). */
   readonly openConcurrency?: number
+  /** Longest an open's reads may take before it is refused with `unavailable` (default 30 s). */
+  readonly openTimeout?: Duration.Input
 }
 
-/** How long one open may take (its reads) before a warning says so. */
+/** How long one open may take (its reads, not its wait for a turn) before a warning says so. */
 const slowOpenWarning = Duration.seconds(5)
+/** ... and before it is refused with `unavailable` (the caller opens the order again after a backoff). */
+const defaultOpenTimeout = Duration.seconds(30)
 
 class CommandsFailed {
   readonly _tag = "CommandsFailed"
@@ -87,6 +91,7 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
     let commandsError: unknown
     let ended: DisconnectReason = DisconnectReasons.ClientClosed
     const opening = Semaphore.makeUnsafe(Math.max(1, options.openConcurrency ?? 64))
+    const openTimeout = Duration.fromInputUnsafe(options.openTimeout ?? defaultOpenTimeout)
 
     const answer = (response: OrderStreamsResponse) => {
       answers.push(response)
@@ -98,16 +103,26 @@ export const makeProcessOrderStreams = (options: OrderStreamsOptions) => {
     const open = (request: OrderStreamRequest, command: number, carrier: TraceCarrier) =>
       opening
         .withPermits(1)(
-          options
-            .openFor(request)
-            .pipe(
-              warnWhenSlow(
-                slowOpenWarning,
-                Effect.logWarning("order stream open still in progress").pipe(
-                  Effect.annotateLogs({ orderReqId: request.orderReqId, after: Duration.format(slowOpenWarning) }),
-                ),
+          options.openFor(request).pipe(
+            warnWhenSlow(
+              slowOpenWarning,
+              Effect.logWarning("order stream open still in progress").pipe(
+                Effect.annotateLogs({ orderReqId: request.orderReqId, after: Duration.format(slowOpenWarning) }),
               ),
             ),
+            // A stuck read must not leave the caller waiting for an answer forever: it opens again.
+            Effect.timeoutOrElse({
+              duration: openTimeout,
+              orElse: () =>
+                Effect.fail(
+                  new Unavailable({
+                    dependency: "order state",
+                    orderReqId: request.orderReqId,
+                    cause: new Error(`opening took over ${Duration.format(openTimeout)}; open it again`),
+                  }),
+                ),
+            }),
+          ),
         )
         .pipe(
           Effect.exit,
