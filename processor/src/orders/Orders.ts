@@ -39,6 +39,7 @@ import {
   type OrderDetails,
   type OrderState,
   OrderStateJson,
+  ownProposals,
   type Proposal,
   ProposalJson,
   withProposals,
@@ -240,10 +241,13 @@ export const makeOrders = () =>
         })
         .pipe(Effect.mapError(unavailable("redis")))
 
-    /** What this process committed last, when it has it; else the snapshot read from Redis. */
+    /**
+     * What this process committed last, when it has it (taken out of the cache: the command owns
+     * it until it commits, see `ownProposals`); else the snapshot read from Redis.
+     */
     const current = (orderReqId: string) =>
       Effect.suspend(() => {
-        const recent = recentStates.get(orderReqId)
+        const recent = recentStates.take(orderReqId)
         if (recent !== undefined) {
           return Effect.succeed({
             raw: recent.raw,
@@ -256,19 +260,13 @@ export const makeOrders = () =>
         return snapshot(orderReqId).pipe(
           Effect.flatMap(({ raw, proposals, logSeq }) =>
             decodeStored(orderReqId, raw, proposals).pipe(
-              Effect.map((stored) => {
-                const read = {
-                  raw,
-                  sha1: raw === null ? "" : sha1(raw),
-                  state: Option.getOrUndefined(stored),
-                  logSeq,
-                  remembered: false,
-                }
-                if (read.raw !== null && read.state !== undefined) {
-                  recentStates.set(orderReqId, { raw: read.raw, sha1: read.sha1, state: read.state, logSeq })
-                }
-                return read
-              }),
+              Effect.map((stored) => ({
+                raw,
+                sha1: raw === null ? "" : sha1(raw),
+                state: Option.getOrUndefined(stored),
+                logSeq,
+                remembered: false,
+              })),
             ),
           ),
         )
@@ -291,6 +289,8 @@ export const makeOrders = () =>
           })
         }
         let state = read.state
+        // No one else holds this state now: the decision may set proposals in place.
+        if (state !== undefined) ownProposals(state)
         if (state !== undefined && state.lastSeq !== logSeq) {
           // Should not happen (state and events are committed together); trust the log.
           yield* Effect.logWarning("order state and event log disagree on the last seq; using the log").pipe(

@@ -16,6 +16,7 @@ import {
   type Proposal,
   type SelectedSeller,
   sellersOf,
+  setProposal,
   TimerMember,
 } from "./model.ts"
 
@@ -247,10 +248,8 @@ export const remember = (state: OrderState, kind: string, transactionUuid: strin
         },
       }
 
-export const withProposal = (state: OrderState, proposal: Proposal): OrderState => ({
-  ...state,
-  proposals: { ...state.proposals, [proposal.proposalId]: proposal },
-})
+/** `state` with `proposal` set (in place when `Orders.run` owns the record: `setProposal`). */
+export const withProposal = (state: OrderState, proposal: Proposal): OrderState => setProposal(state, proposal)
 
 export const orderClosed = (state: OrderState, action: string): WrongState | undefined => {
   const id = state.details.orderReqId

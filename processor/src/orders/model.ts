@@ -174,17 +174,53 @@ export const encodeOrderHead = (state: OrderState): string => JSON.stringify({ .
 
 export const ProposalJson = Schema.fromJsonString(Proposal)
 
+/**
+ * Proposals records a command owns: `Orders.run` hands a decision a state no one else holds (taken
+ * out of its cache, or just read), and `withProposal` then sets the changed proposal in that
+ * record instead of copying it. An order gathers hundreds of proposals; copying the record on
+ * every submission, then comparing every entry to find the changed one, was ~9 % of the
+ * processor's CPU on the write path (profiled). The ids set since the record was owned are kept
+ * beside it, so the commit writes exactly those. A record not owned (tests, other readers) is
+ * copied as before: decisions stay pure for every caller that does not opt in.
+ */
+const ownedProposals = new WeakMap<Record<string, Proposal>, Set<string>>()
+
+/** `state`'s proposals become the caller's to change in place (see `ownedProposals`); none changed yet. */
+export const ownProposals = (state: OrderState): void => {
+  ownedProposals.set(state.proposals, new Set())
+}
+
+/** `state` with `proposal` set: in place when its record is owned, else on a copy. */
+export const setProposal = (state: OrderState, proposal: Proposal): OrderState => {
+  const changed = ownedProposals.get(state.proposals)
+  if (changed === undefined) return { ...state, proposals: { ...state.proposals, [proposal.proposalId]: proposal } }
+  ;(state.proposals as Record<string, Proposal>)[proposal.proposalId] = proposal
+  changed.add(proposal.proposalId)
+  return { ...state }
+}
+
 /** The proposals' hash fields a commit from `previous` to `next` must write (decisions copy a proposal they change). */
 export const changedProposals = (
   previous: OrderState | undefined,
   next: OrderState,
 ): { readonly set: ReadonlyArray<Proposal>; readonly removed: ReadonlyArray<string> } => {
   const set: Array<Proposal> = []
-  for (const [id, proposal] of Object.entries(next.proposals)) {
+  const owned = previous?.proposals === next.proposals ? ownedProposals.get(next.proposals) : undefined
+  if (previous !== undefined && previous.proposals === next.proposals) {
+    // The same record: only what was set in it since it was owned (nothing, when it is not owned).
+    for (const id of owned ?? []) {
+      const proposal = next.proposals[id]
+      if (proposal !== undefined) set.push(proposal)
+    }
+    return { set, removed: [] }
+  }
+  for (const id in next.proposals) {
+    const proposal = next.proposals[id] as Proposal
     if (previous?.proposals[id] !== proposal) set.push(proposal)
   }
-  const removed =
-    previous === undefined ? [] : Object.keys(previous.proposals).filter((id) => next.proposals[id] === undefined)
+  const removed: Array<string> = []
+  if (previous !== undefined)
+    for (const id in previous.proposals) if (next.proposals[id] === undefined) removed.push(id)
   return { set, removed }
 }
 

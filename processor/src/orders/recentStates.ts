@@ -34,6 +34,13 @@ export class RecentStates {
     return entry
   }
 
+  /** The entry, removed: its state is the caller's alone until it is `set` again (see `ownProposals`). */
+  take(orderReqId: string): RecentState | undefined {
+    const entry = this.entries.get(orderReqId)
+    if (entry !== undefined) this.entries.delete(orderReqId)
+    return entry
+  }
+
   set(orderReqId: string, entry: RecentState): void {
     this.entries.delete(orderReqId)
     this.entries.set(orderReqId, entry)

@@ -14,8 +14,10 @@ import {
   encodeOrderState,
   OrderState,
   OrderStateJson,
+  ownProposals,
   type Proposal,
   ProposalJson,
+  setProposal,
   withProposals,
 } from "../../../src/orders/model.ts"
 
@@ -112,5 +114,35 @@ describe("changedProposals", () => {
     expect(changes.removed).toEqual(["P3"])
     expect(changedProposals(undefined, next).set.map((one) => one.proposalId)).toEqual(["P1", "P2", "P4"])
     expect(changedProposals(next, next)).toEqual({ set: [], removed: [] })
+  })
+
+  it("a record not owned is copied by setProposal: the state before stays as it was", () => {
+    const p1 = proposal("P1", 10)
+    const before = { proposals: { P1: p1 } } as unknown as OrderState
+    const after = setProposal(before, proposal("P2", 20))
+    expect(Object.keys(before.proposals)).toEqual(["P1"])
+    expect(Object.keys(after.proposals)).toEqual(["P1", "P2"])
+    expect(changedProposals(before, after).set.map((one) => one.proposalId)).toEqual(["P2"])
+  })
+
+  it("an owned record is changed in place, and the commit writes exactly what was set since it was owned", () => {
+    const p1 = proposal("P1", 10)
+    const p2 = proposal("P2", 20)
+    const before = { proposals: { P1: p1, P2: p2 } } as unknown as OrderState
+    ownProposals(before)
+    const once = setProposal(before, { ...p2, price: 21, version: 2 })
+    const twice = setProposal(once, proposal("P3", 30))
+    // No copy: the same record, now holding both changes.
+    expect(twice.proposals).toBe(before.proposals)
+    expect(before.proposals.P2?.price).toBe(21)
+    expect(changedProposals(before, twice).set.map((one) => `${one.proposalId}@${one.price}`)).toEqual([
+      "P2@21",
+      "P3@30",
+    ])
+    // Owned again by the next command: nothing changed yet.
+    ownProposals(twice)
+    expect(changedProposals(twice, twice)).toEqual({ set: [], removed: [] })
+    const third = setProposal(twice, { ...p1, price: 11, version: 2 })
+    expect(changedProposals(twice, third).set.map((one) => one.proposalId)).toEqual(["P1"])
   })
 })
