@@ -46,6 +46,7 @@ describe("processor configuration", () => {
         headersTimeoutMs: 10_000,
         requestTimeoutMs: 30_000,
         keepAliveTimeoutMs: 5_000,
+        listenBacklog: 4096,
       },
       grpcMaxReceiveMessageBytes: 1_048_576,
       tls: undefined,

@@ -48,6 +48,7 @@ describe("requestor configuration", () => {
         headersTimeoutMs: 10_000,
         requestTimeoutMs: 30_000,
         keepAliveTimeoutMs: 5_000,
+        listenBacklog: 4096,
       },
       grpcMaxReceiveMessageBytes: 1_048_576,
       tls: undefined,
@@ -83,6 +84,7 @@ describe("requestor configuration", () => {
       HTTP_HEADERS_TIMEOUT_MS: "2000",
       HTTP_REQUEST_TIMEOUT_MS: "4000",
       HTTP_KEEP_ALIVE_TIMEOUT_MS: "1000",
+      HTTP_LISTEN_BACKLOG: "1024",
       GRPC_MAX_RECEIVE_MESSAGE_BYTES: "65536",
     })
     expect(Exit.isSuccess(exit) && exit.value).toEqual({
@@ -115,6 +117,7 @@ describe("requestor configuration", () => {
         headersTimeoutMs: 2000,
         requestTimeoutMs: 4000,
         keepAliveTimeoutMs: 1000,
+        listenBacklog: 1024,
       },
       grpcMaxReceiveMessageBytes: 65_536,
       tls: undefined,

@@ -109,6 +109,7 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
       NodeHttpServer.layer(() => nodeServer(options, earlyRefusal), {
         host: options.host,
         port: options.port,
+        backlog: (options.limits ?? defaultHttpLimits).listenBacklog,
         gracefulShutdownTimeout: Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds"),
       }),
     ),
