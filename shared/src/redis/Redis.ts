@@ -253,58 +253,70 @@ export class Redis extends Context.Service<Redis, RedisShape>()("dcent/Redis") {
         : {}),
     }
     const clusterNodes = options.clusterNodes
+    const prefixOf = (overrides: DuplicateOptions) => overrides.keyPrefix ?? options.keyPrefix
+    const connectionNameOf = (overrides: DuplicateOptions) =>
+      overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }
+    const resendOf = (overrides: DuplicateOptions) =>
+      overrides.autoResendUnfulfilledCommands === undefined
+        ? {}
+        : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }
+
+    /** One Redis (`REDIS_URL`). */
+    const singleClient = (overrides: DuplicateOptions): IORedis =>
+      failingInFlightOnReconnect(
+        new IORedis(redisUrl.toString(), {
+          keyPrefix: prefixOf(overrides),
+          lazyConnect: true,
+          connectTimeout: 2_000,
+          maxRetriesPerRequest: 1,
+          // Commands issued in the same event-loop turn go out in one socket write: under load
+          // the per-command write syscall was ~9 % of the processor's CPU (profiled).
+          enableAutoPipelining: overrides.enableAutoPipelining ?? true,
+          retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+          ...connectionNameOf(overrides),
+          ...resendOf(overrides),
+          ...(credentials.username === undefined ? {} : { username: credentials.username }),
+          ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
+          ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
+            ? { tls: { ca: credentials.tlsCa } }
+            : {}),
+        }),
+      )
+
+    /** The cluster of `seeds` (`REDIS_CLUSTER_NODES`). */
+    const clusterClient = (seeds: ReadonlyArray<ClusterNode>, overrides: DuplicateOptions): Cluster =>
+      new Cluster([...seeds], {
+        keyPrefix: prefixOf(overrides),
+        lazyConnect: true,
+        enableAutoPipelining: overrides.enableAutoPipelining ?? true,
+        clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+        // A failover (CLUSTERDOWN, a master gone until its replica is promoted) is retried
+        // by ioredis for about maxRedirections × retryDelayOnClusterDown, then by `use`.
+        retryDelayOnClusterDown: 200,
+        retryDelayOnFailover: 200,
+        slotsRefreshTimeout: 2_000,
+        redisOptions: { ...nodeOptions, ...connectionNameOf(overrides), ...resendOf(overrides) },
+      })
+
+    /** One node of the cluster, on its own (`DuplicateOptions.node`): gives up after two failed reconnects. */
+    const clusterNodeClient = (node: RedisNode, overrides: DuplicateOptions): IORedis =>
+      new IORedis({
+        ...nodeOptions,
+        host: node.host,
+        port: node.port,
+        keyPrefix: prefixOf(overrides),
+        lazyConnect: true,
+        enableAutoPipelining: overrides.enableAutoPipelining ?? true,
+        retryStrategy: (attempt) => (attempt > 2 ? null : attempt * 200),
+        ...connectionNameOf(overrides),
+      })
+
     const create = (overrides: DuplicateOptions): RedisClient =>
-      clusterNodes !== undefined && overrides.node !== undefined
-        ? new IORedis({
-            ...nodeOptions,
-            host: overrides.node.host,
-            port: overrides.node.port,
-            keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
-            lazyConnect: true,
-            enableAutoPipelining: overrides.enableAutoPipelining ?? true,
-            retryStrategy: (attempt) => (attempt > 2 ? null : attempt * 200),
-            ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
-          })
-        : clusterNodes === undefined
-          ? failingInFlightOnReconnect(
-              new IORedis(redisUrl.toString(), {
-                keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
-                lazyConnect: true,
-                connectTimeout: 2_000,
-                maxRetriesPerRequest: 1,
-                // Commands issued in the same event-loop turn go out in one socket write: under load
-                // the per-command write syscall was ~9 % of the processor's CPU (profiled).
-                enableAutoPipelining: overrides.enableAutoPipelining ?? true,
-                retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-                ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
-                ...(overrides.autoResendUnfulfilledCommands === undefined
-                  ? {}
-                  : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
-                ...(credentials.username === undefined ? {} : { username: credentials.username }),
-                ...(credentials.password === undefined ? {} : { password: Redacted.value(credentials.password) }),
-                ...(redisUrl.protocol === "rediss:" && credentials.tlsCa !== undefined
-                  ? { tls: { ca: credentials.tlsCa } }
-                  : {}),
-              }),
-            )
-          : new Cluster([...clusterNodes], {
-              keyPrefix: overrides.keyPrefix ?? options.keyPrefix,
-              lazyConnect: true,
-              enableAutoPipelining: overrides.enableAutoPipelining ?? true,
-              clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-              // A failover (CLUSTERDOWN, a master gone until its replica is promoted) is retried
-              // by ioredis for about maxRedirections × retryDelayOnClusterDown, then by `use`.
-              retryDelayOnClusterDown: 200,
-              retryDelayOnFailover: 200,
-              slotsRefreshTimeout: 2_000,
-              redisOptions: {
-                ...nodeOptions,
-                ...(overrides.connectionName === undefined ? {} : { connectionName: overrides.connectionName }),
-                ...(overrides.autoResendUnfulfilledCommands === undefined
-                  ? {}
-                  : { autoResendUnfulfilledCommands: overrides.autoResendUnfulfilledCommands }),
-              },
-            })
+      clusterNodes === undefined
+        ? singleClient(overrides)
+        : overrides.node === undefined
+          ? clusterClient(clusterNodes, overrides)
+          : clusterNodeClient(overrides.node, overrides)
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => create({})),
       (client) =>
