@@ -5,7 +5,7 @@
  * instead (the caller decides: a commit answers 503 and the client retries with the same ids),
  * and `Redis.useIdempotent` runs it again because that is safe for it.
  */
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Exit, Fiber, Schedule } from "effect"
 import { Redis as IORedis } from "ioredis"
 import { afterEach, describe, expect, it } from "vitest"
 import { type FaultProxy, startFaultProxy } from "../../../../test/support/faultProxy.ts"
@@ -30,7 +30,8 @@ const incrementWithLostReply = async (idempotent: boolean) => {
   return Effect.runPromise(
     Effect.gen(function* () {
       const redis = yield* Redis.make(new URL(`redis://${proxy.address}`), { keyPrefix: prefix })
-      yield* redis.ping.pipe(Effect.retry({ times: 50 }))
+      // Until the client is connected (through the proxy): spaced, not 50 immediate retries.
+      yield* redis.ping.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
       // Each chunk (the command, its reply) is held 400 ms in the proxy, both ways.
       proxy.delay(400)
       const incr = (client: RedisClient) => client.incr("counter")
