@@ -61,6 +61,21 @@ const publishUntilHeard = (raw: RedisClient, channel: string, message: string, h
     }
   })
 
+/** Waits for the subscriber's first subscription, then until it hears the channel. */
+const subscribedAndHearing = (
+  subscriber: { readonly heard: ReadonlyArray<string>; readonly subscriptions: () => number },
+  raw: RedisClient,
+  channel: string,
+) =>
+  Effect.gen(function* () {
+    yield* eventually(
+      () => subscriber.subscriptions() === 1,
+      10_000,
+      () => "the first subscription",
+    )
+    yield* publishUntilHeard(raw, channel, "before", subscriber.heard)
+  })
+
 /** The ports of the nodes holding a connection named `name`. */
 const nodesWith = async (raw: RedisClient, name: string) => {
   const nodes = raw instanceof Cluster ? raw.nodes("all") : [raw]
@@ -92,12 +107,7 @@ describe("subscribeToChannel", () => {
       Effect.gen(function* () {
         const redis = yield* makeRedis()
         const subscriber = yield* listen(redis, channel, name)
-        yield* eventually(
-          () => subscriber.subscriptions() === 1,
-          10_000,
-          () => "the first subscription",
-        )
-        yield* publishUntilHeard(raw, channel, "before", subscriber.heard)
+        yield* subscribedAndHearing(subscriber, raw, channel)
 
         expect(yield* Effect.promise(() => killConnections(raw, name))).toBe(1)
         yield* eventually(
@@ -127,12 +137,7 @@ describe("subscribeToChannel", () => {
           // Subscribed before the client has found the cluster's nodes: it starts at the first seed.
           const redis = yield* makeRedis([{ host: "127.0.0.1", port: proxy.port }, ...others], false)
           const subscriber = yield* listen(redis, channel, name)
-          yield* eventually(
-            () => subscriber.subscriptions() === 1,
-            10_000,
-            () => "the first subscription",
-          )
-          yield* publishUntilHeard(raw, channel, "before", subscriber.heard)
+          yield* subscribedAndHearing(subscriber, raw, channel)
           expect(yield* Effect.promise(() => nodesWith(raw, name))).toEqual([first?.port])
 
           yield* Effect.promise(() => proxy.close())
