@@ -47,6 +47,7 @@ describe("processor configuration", () => {
         requestTimeoutMs: 30_000,
         keepAliveTimeoutMs: 5_000,
         listenBacklog: 4096,
+        acceptors: 32,
       },
       grpcMaxReceiveMessageBytes: 1_048_576,
       tls: undefined,

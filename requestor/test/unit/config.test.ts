@@ -49,6 +49,7 @@ describe("requestor configuration", () => {
         requestTimeoutMs: 30_000,
         keepAliveTimeoutMs: 5_000,
         listenBacklog: 4096,
+        acceptors: 32,
       },
       grpcMaxReceiveMessageBytes: 1_048_576,
       tls: undefined,
@@ -85,6 +86,7 @@ describe("requestor configuration", () => {
       HTTP_REQUEST_TIMEOUT_MS: "4000",
       HTTP_KEEP_ALIVE_TIMEOUT_MS: "1000",
       HTTP_LISTEN_BACKLOG: "1024",
+      HTTP_ACCEPTORS: "4",
       GRPC_MAX_RECEIVE_MESSAGE_BYTES: "65536",
     })
     expect(Exit.isSuccess(exit) && exit.value).toEqual({
@@ -118,6 +120,7 @@ describe("requestor configuration", () => {
         requestTimeoutMs: 4000,
         keepAliveTimeoutMs: 1000,
         listenBacklog: 1024,
+        acceptors: 4,
       },
       grpcMaxReceiveMessageBytes: 65_536,
       tls: undefined,

@@ -10,12 +10,14 @@
  * | `HTTP_REQUEST_TIMEOUT_MS` | 30000 | time to send the complete request, body included; past it 408 and closed |
  * | `HTTP_KEEP_ALIVE_TIMEOUT_MS` | 5000 | an idle keep-alive connection is closed after this |
  * | `HTTP_LISTEN_BACKLOG` | 4096 | connections the kernel holds ready for the server to accept (capped by `net.core.somaxconn`) |
+ * | `HTTP_ACCEPTORS` | 32 | listening sockets on the port (Linux, `SO_REUSEPORT`): up to this many connections accepted per event-loop iteration (`acceptors.ts`); 1 = Node's one |
  *
  * The backlog is not a bound on clients but on how many may connect at once while the service is
  * busy: with Node's default of 511, 2,048 clients arriving during an overload (`make
  * bench-overload`) overflowed it, the kernel dropped their handshakes, and they connected after
- * SYN retransmits of 1, 3, 7, 15 s (requests timing out at 30 s, never refused). Accepted at
- * once, they reach admission control and get their 503 in time.
+ * SYN retransmits of 1, 3, 7, 15 s (requests timing out at 30 s, never refused). Held in the
+ * queue, they still waited for Node to accept them, one per event-loop iteration: hence the
+ * acceptors, after which they reach admission control and get their answer in time.
  *
  * The timeouts bound what the client sends, never the response: an SSE stream stays open.
  */
@@ -33,6 +35,7 @@ export interface HttpLimits {
   readonly requestTimeoutMs: number
   readonly keepAliveTimeoutMs: number
   readonly listenBacklog: number
+  readonly acceptors: number
 }
 
 export const defaultHttpLimits: HttpLimits = {
@@ -43,9 +46,10 @@ export const defaultHttpLimits: HttpLimits = {
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   listenBacklog: 4096,
+  acceptors: 32,
 }
 
-/** `HTTP_MAX_BODY_BYTES`, `HTTP_MAX_URL_LENGTH`, `HTTP_MAX_HEADER_BYTES`, `HTTP_*_TIMEOUT_MS`, `HTTP_LISTEN_BACKLOG` (table above). */
+/** `HTTP_MAX_BODY_BYTES`, `HTTP_MAX_URL_LENGTH`, `HTTP_MAX_HEADER_BYTES`, `HTTP_*_TIMEOUT_MS`, `HTTP_LISTEN_BACKLOG`, `HTTP_ACCEPTORS` (table above). */
 export const httpLimitsConfig: Config.Config<HttpLimits> = Config.all({
   maxBodyBytes: positiveInt("HTTP_MAX_BODY_BYTES", defaultHttpLimits.maxBodyBytes),
   maxUrlLength: positiveInt("HTTP_MAX_URL_LENGTH", defaultHttpLimits.maxUrlLength),
@@ -54,6 +58,7 @@ export const httpLimitsConfig: Config.Config<HttpLimits> = Config.all({
   requestTimeoutMs: positiveInt("HTTP_REQUEST_TIMEOUT_MS", defaultHttpLimits.requestTimeoutMs),
   keepAliveTimeoutMs: positiveInt("HTTP_KEEP_ALIVE_TIMEOUT_MS", defaultHttpLimits.keepAliveTimeoutMs),
   listenBacklog: positiveInt("HTTP_LISTEN_BACKLOG", defaultHttpLimits.listenBacklog),
+  acceptors: positiveInt("HTTP_ACCEPTORS", defaultHttpLimits.acceptors),
 }).pipe(
   // Node refuses a headers timeout longer than the request timeout; say which variable to change.
   Config.mapEffect((limits) =>

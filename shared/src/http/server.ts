@@ -8,12 +8,14 @@
 import { createServer, type Server } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Duration, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
+import { ServeError } from "effect/http/HttpServerError"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiScalar } from "effect/http-api"
 import type { HttpAdmissionLimits } from "../admission/config.ts"
 import { servesTls, type TlsFiles } from "../config/tls.ts"
 import { HttpSpanNames } from "../telemetry/http.ts"
+import { acceptorCount, addAcceptors, portIsFree } from "./acceptors.ts"
 import { accessLog } from "./accessLog.ts"
 import { HttpAdmission } from "./admission.ts"
 import { DrainGate } from "./drainGate.ts"
@@ -79,16 +81,42 @@ export const apiRoutes = <Id extends string, Groups extends HttpApiGroup.Constra
     HttpLimitsMiddleware(limits),
   ).pipe(Layer.provideMerge(extra))
 
-/** Node's server for `options`: https when a certificate is given, with the limits of `limits.ts` either way. */
-const nodeServer = (options: HttpServerOptions, earlyRefusal: EarlyRefusal) => {
-  const limits = nodeServerOptions(options.limits ?? defaultHttpLimits)
+/**
+ * Node's server for `options`: https when a certificate is given, with the limits of `limits.ts`
+ * either way, and `acceptors` listening sockets (`acceptors.ts`).
+ */
+const nodeServer = (options: HttpServerOptions, earlyRefusal: EarlyRefusal, acceptors: number) => {
+  const httpLimits = options.limits ?? defaultHttpLimits
+  const limits = nodeServerOptions(httpLimits)
   const server =
     options.tls === undefined
       ? createServer(limits)
       : // An https.Server emits the same events as an http.Server; NodeHttpServer only listens to them.
         (createHttpsServer({ ...limits, cert: options.tls.cert, key: options.tls.key }) as unknown as Server)
   earlyRefusal.install(server)
+  addAcceptors(server, acceptors, httpLimits.listenBacklog)
   return server
+}
+
+/** Node's HTTP server listening on `options`' address; fails as before when the port is taken (`acceptors.ts`). */
+const listening = (options: HttpServerOptions, earlyRefusal: EarlyRefusal) => {
+  const limits = options.limits ?? defaultHttpLimits
+  const acceptors = acceptorCount(limits.acceptors)
+  const server = NodeHttpServer.layer(() => nodeServer(options, earlyRefusal, acceptors), {
+    host: options.host,
+    port: options.port,
+    backlog: limits.listenBacklog,
+    reusePort: acceptors > 1,
+    gracefulShutdownTimeout: Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds"),
+  })
+  return acceptors > 1
+    ? Layer.unwrap(
+        portIsFree(options.host, options.port).pipe(
+          Effect.mapError((cause) => new ServeError({ cause })),
+          Effect.as(server),
+        ),
+      )
+    : server
 }
 
 /** Listens on `host:port` and serves `api`; closes the server (bounded) when the layer is released. */
@@ -104,14 +132,5 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
   return HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission, options.limits, earlyRefusal), {
     disableLogger: true,
     middleware: accessLog,
-  }).pipe(
-    Layer.provide(
-      NodeHttpServer.layer(() => nodeServer(options, earlyRefusal), {
-        host: options.host,
-        port: options.port,
-        backlog: (options.limits ?? defaultHttpLimits).listenBacklog,
-        gracefulShutdownTimeout: Duration.fromInputUnsafe(options.shutdownTimeout ?? "5 seconds"),
-      }),
-    ),
-  )
+  }).pipe(Layer.provide(listening(options, earlyRefusal)))
 }
