@@ -31,7 +31,7 @@ describe("processor configuration", () => {
       timerPollMs: 250,
       demoData: false,
       httpAdmission: {
-        maxInFlight: 512,
+        maxInFlight: 128,
         adaptive: false,
         minInFlight: 8,
         maxQueue: 1024,

@@ -15,7 +15,7 @@ export const serverConfig = (grpcMaxStreams: number) => ({
   /** `GRPC_SERVER_HOST` (127.0.0.1; 0.0.0.0 in containers): the address the gRPC server binds. */
   grpcHost: host("GRPC_SERVER_HOST", "127.0.0.1"),
   /**
-   * `HTTP_MAX_IN_FLIGHT` (512), `HTTP_MAX_QUEUE` (1024), `HTTP_QUEUE_TIMEOUT_MS` (1000),
+   * `HTTP_MAX_IN_FLIGHT` (128), `HTTP_MAX_QUEUE` (1024), `HTTP_QUEUE_TIMEOUT_MS` (250),
    * `OVERLOAD_RETRY_AFTER_SECONDS` (1): REST admission control (past them 503 `overloaded`).
    */
   httpAdmission: httpAdmissionConfig,

@@ -19,7 +19,7 @@ const serviceSettingsFromEnv = (): Record<string, string> => ({
     Object.entries(process.env).filter(
       (entry): entry is [string, string] =>
         entry[1] !== undefined &&
-        /^(HTTP_MAX_|HTTP_QUEUE_|GRPC_MAX_|SSE_MAX_|OVERLOAD_|KAFKA_LINGER_MS|OUTBOX_RELAYS|STREAM_|MAX_CONCURRENT_TASKS|DISPATCH_|FIND_MAX_SEL|LOG_LEVEL|RATE_LIMIT_|AUTH_)/.test(
+        /^(HTTP_MAX_|HTTP_MIN_IN_FLIGHT|HTTP_ADAPTIVE_LIMIT|HTTP_ACCEPTORS|HTTP_QUEUE_|GRPC_MAX_|SSE_MAX_|OVERLOAD_|KAFKA_LINGER_MS|OUTBOX_RELAYS|STREAM_|MAX_CONCURRENT_TASKS|DISPATCH_|FIND_MAX_SEL|LOG_LEVEL|RATE_LIMIT_|AUTH_)/.test(
           entry[0],
         ),
     ),
