@@ -164,8 +164,12 @@ export class TopicTail {
     return this.child.exitCode === null && this.child.signalCode === null
   }
 
+  /** What kcat wrote on stderr besides its "Reached end of topic" progress lines. */
   get errorOutput(): string {
-    return this.stderr.trim()
+    return this.stderr
+      .split("\n")
+      .filter((line) => line.trim() !== "" && !line.includes("Reached end of topic"))
+      .join("\n")
   }
 
   async stop(): Promise<void> {
