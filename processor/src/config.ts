@@ -16,7 +16,7 @@ export const processorConfig = Config.all({
    * `HTTP_HOST`, `GRPC_SERVER_HOST`, admission control, input limits, TLS (`@dcent/shared/config/servers`);
    * `GRPC_MAX_STREAMS` 150000: the target is 100,000 live orders, one `ProcessOrderStream` each.
    */
-  ...serverConfig(150_000),
+  ...serverConfig({ grpcMaxStreams: 150_000 }),
   /** `MAX_CONCURRENT_TASKS` (10): dispatch jobs running at once across all processor replicas. */
   maxConcurrentTasks: positiveInt("MAX_CONCURRENT_TASKS", 10),
   /** `ORDER_EXPIRY_MINUTES` (30): a submitted order pauses (`expired`) after this; fractions allowed (0.5 = 30 s). */

@@ -1,6 +1,7 @@
 /** The requestor's settings, read from the environment and validated at start-up. */
 
 import { fileURLToPath } from "node:url"
+import { requestorHttpMaxInFlight } from "@dcent/shared/admission/config"
 import { flag, port, positiveInt } from "@dcent/shared/config/env"
 import { serverConfig } from "@dcent/shared/config/servers"
 import { SettingsService } from "@dcent/shared/config/settings"
@@ -29,9 +30,10 @@ export const requestorConfig = Config.all({
   grpcPort: port("REQUESTOR_GRPC_PORT", 50052),
   /**
    * `HTTP_HOST`, `GRPC_SERVER_HOST`, admission control, input limits, TLS (`@dcent/shared/config/servers`);
-   * `GRPC_MAX_STREAMS` 100000: twice the 50,000 `WatchOrder` streams one requestor is built for.
+   * `GRPC_MAX_STREAMS` 100000: twice the 50,000 `WatchOrder` streams one requestor is built for;
+   * `HTTP_MAX_IN_FLIGHT` 512 (`requestorHttpMaxInFlight`: its SSE opens come in crowds).
    */
-  ...serverConfig(100_000),
+  ...serverConfig({ grpcMaxStreams: 100_000, httpMaxInFlight: requestorHttpMaxInFlight }),
   /**
    * `PROCESSOR_GRPC_URL` (127.0.0.1:50051): where the processor's gRPC server is; several
    * replicas as `127.0.0.1:50051,127.0.0.1:50061` (round-robin, failing over to the live ones).

@@ -28,7 +28,7 @@ describe("requestor configuration", () => {
       streamShards: 64,
       sseHeartbeatSeconds: 15,
       httpAdmission: {
-        maxInFlight: 128,
+        maxInFlight: 512,
         adaptive: false,
         minInFlight: 8,
         maxQueue: 1024,

@@ -5,7 +5,7 @@
  *
  * | variable | default | bound |
  * | --- | --- | --- |
- * | `HTTP_MAX_IN_FLIGHT` | 128 | REST requests handled at once (probes and `/metrics` exempt); the ceiling of the adaptive bound |
+ * | `HTTP_MAX_IN_FLIGHT` | 128 processor / 512 requestor | REST requests handled at once (probes and `/metrics` exempt); the ceiling of the adaptive bound |
  * | `HTTP_ADAPTIVE_LIMIT` | false | the bound follows the requests' latency (`vegasLimit.ts`) between the two |
  * | `HTTP_MIN_IN_FLIGHT` | 8 | the adaptive bound's floor |
  * | `HTTP_MAX_QUEUE` | 1024 | REST requests waiting for a slot beyond that (0: none) |
@@ -38,9 +38,10 @@ export interface GrpcAdmissionLimits {
 export const defaultRetryAfterSeconds = 1
 
 export const defaultHttpAdmission: HttpAdmissionLimits = {
-  // A service's REST throughput peaks at ~50–64 requests in flight (`make bench-write`); more only
-  // share the same throughput, so each waits longer: in `make bench-overload` 512 gave admitted
-  // requests a p99 of 1.8 s, 128 of 0.63 s, at the same goodput.
+  // The processor's REST throughput peaks at ~50–64 requests in flight (`make bench-write`); more
+  // only share the same throughput, so each waits longer: in `make bench-overload` 512 gave
+  // admitted requests a p99 of 1.8 s, 128 of 0.63 s, at the same goodput. The requestor keeps 512
+  // (`requestorHttpMaxInFlight`).
   maxInFlight: 128,
   // Off by default: on a machine whose other processes make latency swing (measured with
   // `make bench-live-orders` while test suites ran beside it), Vegas reads the swings as queueing
@@ -65,19 +66,31 @@ export const retryAfterConfig: Config.Config<number> = positiveInt(
 )
 
 /**
- * `HTTP_MAX_IN_FLIGHT`, `HTTP_ADAPTIVE_LIMIT`, `HTTP_MIN_IN_FLIGHT`, `HTTP_MAX_QUEUE`,
- * `HTTP_QUEUE_TIMEOUT_MS`, `OVERLOAD_RETRY_AFTER_SECONDS`.
+ * The requestor's default of `HTTP_MAX_IN_FLIGHT`. Its REST requests are mostly SSE opens, short
+ * and many at once when buyer apps reconnect: at 128, `make bench-fan-out`'s 10,000 SSE opens
+ * (beside 50,000 `WatchOrder` opens) were refused 16,000–24,000 times (each retried 1–2 s later),
+ * took as long to serve every watcher and left the requestor 300–500 MiB larger; at 512 none was
+ * refused.
  */
-export const httpAdmissionConfig: Config.Config<HttpAdmissionLimits> = Config.all({
-  maxInFlight: positiveInt("HTTP_MAX_IN_FLIGHT", defaultHttpAdmission.maxInFlight),
-  adaptive: flag("HTTP_ADAPTIVE_LIMIT", defaultHttpAdmission.adaptive),
-  minInFlight: positiveInt("HTTP_MIN_IN_FLIGHT", defaultHttpAdmission.minInFlight),
-  maxQueue: nonNegativeInt("HTTP_MAX_QUEUE", defaultHttpAdmission.maxQueue),
-  queueTimeout: positiveInt("HTTP_QUEUE_TIMEOUT_MS", Duration.toMillis(defaultHttpAdmission.queueTimeout)).pipe(
-    Config.map(Duration.millis),
-  ),
-  retryAfterSeconds: retryAfterConfig,
-})
+export const requestorHttpMaxInFlight = 512
+
+/**
+ * `HTTP_MAX_IN_FLIGHT` (default per service), `HTTP_ADAPTIVE_LIMIT`, `HTTP_MIN_IN_FLIGHT`,
+ * `HTTP_MAX_QUEUE`, `HTTP_QUEUE_TIMEOUT_MS`, `OVERLOAD_RETRY_AFTER_SECONDS`.
+ */
+export const httpAdmissionConfig = (
+  defaultMaxInFlight: number = defaultHttpAdmission.maxInFlight,
+): Config.Config<HttpAdmissionLimits> =>
+  Config.all({
+    maxInFlight: positiveInt("HTTP_MAX_IN_FLIGHT", defaultMaxInFlight),
+    adaptive: flag("HTTP_ADAPTIVE_LIMIT", defaultHttpAdmission.adaptive),
+    minInFlight: positiveInt("HTTP_MIN_IN_FLIGHT", defaultHttpAdmission.minInFlight),
+    maxQueue: nonNegativeInt("HTTP_MAX_QUEUE", defaultHttpAdmission.maxQueue),
+    queueTimeout: positiveInt("HTTP_QUEUE_TIMEOUT_MS", Duration.toMillis(defaultHttpAdmission.queueTimeout)).pipe(
+      Config.map(Duration.millis),
+    ),
+    retryAfterSeconds: retryAfterConfig,
+  })
 
 /** `GRPC_MAX_UNARY_IN_FLIGHT`, `GRPC_MAX_STREAMS` (default per service), `OVERLOAD_RETRY_AFTER_SECONDS`. */
 export const grpcAdmissionConfig = (
