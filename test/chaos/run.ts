@@ -39,9 +39,8 @@ const runs = [
 let code = 0
 try {
   for (const run of runs) {
-    console.log(
-      `[chaos] ${run.kafka} Kafka, ${"redis" in run ? "Redis Cluster" : "one Redis"}: ${run.kinds.join(", ")}`,
-    )
+    const lane = `${run.kafka} Kafka, ${"redis" in run ? "Redis Cluster" : "one Redis"}`
+    console.log(`[chaos] ${lane}: ${run.kinds.join(", ")}`)
     const result = await runChaos(run)
     console.log(`\n${result.table}\n`)
     for (const finding of result.analysis.findings.slice(0, 40)) {
@@ -50,8 +49,8 @@ try {
     console.log(`results: ${run.resultsFile}`)
     console.log(
       result.violations === 0
-        ? `chaos (${run.kafka} Kafka): PASS (0 lost, 0 duplicated/out of order, 0 missing from topics)`
-        : `chaos (${run.kafka} Kafka): FAIL (${result.violations} violations)`,
+        ? `chaos (${lane}): PASS (0 lost, 0 duplicated/out of order, 0 missing from topics)`
+        : `chaos (${lane}): FAIL (${result.violations} violations)`,
     )
     if (result.violations !== 0) code = 1
   }
