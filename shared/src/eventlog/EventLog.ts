@@ -228,6 +228,14 @@ export class Waiters<Rec extends LoggedEvent> {
     return this.byLog.has(logId)
   }
 
+  /** Whether some follow of `logId` has not reached `lastSeq` yet (a notification would change something). */
+  behind(logId: string, lastSeq: number): boolean {
+    const set = this.byLog.get(logId)
+    if (set === undefined) return false
+    for (const waiter of set) if (Waiters.reached(waiter) < lastSeq) return true
+    return false
+  }
+
   /**
    * The log now ends at `lastSeq`; `records` (oldest first, ending at `lastSeq`) are the
    * events just committed, when known. A follow whose emitted + buffered events reach right up
@@ -348,7 +356,8 @@ export const makeEventLog = <Draft extends TracedEvent, Rec extends LoggedEvent>
       channel,
       onMessage: (message) => {
         const parsed = parseNotification(message)
-        if (parsed === undefined || !waiters.has(parsed.logId)) return
+        // A commit of this process handed its events over already (`runCommit`): no decode for nothing.
+        if (parsed === undefined || !waiters.behind(parsed.logId, parsed.seq)) return
         waiters.notify(parsed.logId, parsed.seq, recordsOf(parsed.eventsJson))
       },
       // Commits may have happened while we were not subscribed.

@@ -4,9 +4,11 @@
  * carry the service's prefix: `dcent:requestor:ratelimit:write:p:BUYER-001`, ...).
  *
  * - `consume(subject, class)`: spends one point of the class's budget (`config.ts`); the answer
- *   says whether the request may go on and what to put in its `RateLimit-*` headers. After a
- *   refusal, the subject is refused from memory until its window ends (`inMemoryBlockOnConsumed`),
- *   so a flood does not become a flood of Redis commands.
+ *   says whether the request may go on and what to put in its `RateLimit-*` headers. A subject
+ *   that keeps coming takes its points from Redis in growing blocks and spends them from memory
+ *   (`./pointBlocks.ts`: no Redis round trip for most of its requests, the budget still holds in
+ *   total). After a refusal, the subject is refused from memory until its window ends
+ *   (`inMemoryBlockOnConsumed`), so a flood does not become a flood of Redis commands.
  * - `openStream(subject)`: a slot among the streams the subject may hold open at once
  *   (`RATE_LIMIT_STREAMS_PER_PRINCIPAL`), counted over all replicas: each replica keeps its count
  *   per subject in a Redis hash (`ratelimit:streams:<subject>`, one field per replica) and renews
@@ -31,6 +33,7 @@ import { nameTag } from "../redis/keys.ts"
 import { Redis } from "../redis/Redis.ts"
 import { type Bucket, type RateLimitSettings, type RouteClass, RouteClasses, rateLimitConfig } from "./config.ts"
 import { decide, type RateDecision, type StreamRefusal } from "./decision.ts"
+import { PointBlocks, type TakenPoint } from "./pointBlocks.ts"
 
 /** A stream slot: give it back with `release` when the stream ends (idempotent). */
 export interface StreamSlot {
@@ -153,7 +156,10 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
         )
       })
 
-    const limiters = new Map<RouteClass, { bucket: Bucket; store: RateLimiterRedis; local: RateLimiterMemory }>()
+    const limiters = new Map<
+      RouteClass,
+      { bucket: Bucket; store: RateLimiterRedis; local: RateLimiterMemory; blocks: PointBlocks }
+    >()
     for (const routeClass of Object.values(RouteClasses)) {
       const bucket = settings.classes[routeClass]
       if (bucket === undefined) continue
@@ -172,44 +178,78 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
           inMemoryBlockOnConsumed: bucket.points + 1,
         }),
         local: new RateLimiterMemory(options),
+        blocks: new PointBlocks(bucket.points),
       })
     }
     // Present from the start, so dashboards see the series before the first refusal.
     for (const routeClass of limiters.keys()) catalogue.rateLimitFallbacks.labels(routeClass).inc(0)
 
-    /**
-     * The library resolves with the counter when allowed and rejects with it when refused (a
-     * refusal from its in-memory block carries no count: it is over the budget all the same).
-     */
-    const answerOf = (
-      routeClass: RouteClass,
-      bucket: Bucket,
-      answer: { ok: unknown } | { failed: unknown },
-    ): RateDecision | undefined => {
-      if ("ok" in answer && answer.ok instanceof RateLimiterRes) {
-        return decide(routeClass, bucket, answer.ok.consumedPoints, answer.ok.msBeforeNext)
+    /** The per-replica limit, when Redis did not answer (one point, from memory). */
+    const fallback = async (routeClass: RouteClass, bucket: Bucket, local: RateLimiterMemory, subject: string) => {
+      const answer = await local.consume(subject).then(
+        (ok) => ({ ok }),
+        (failed: unknown) => ({ failed }),
+      )
+      const res = "ok" in answer ? answer.ok : answer.failed
+      if (res instanceof RateLimiterRes) {
+        return decide(
+          routeClass,
+          bucket,
+          "ok" in answer ? res.consumedPoints : Math.max(res.consumedPoints, bucket.points + 1),
+          res.msBeforeNext,
+        )
       }
-      if ("failed" in answer && answer.failed instanceof RateLimiterRes) {
-        const consumed = Math.max(answer.failed.consumedPoints, bucket.points + 1)
-        return decide(routeClass, bucket, consumed, answer.failed.msBeforeNext)
-      }
-      return undefined
+      return decide(routeClass, bucket, 0, bucket.windowSeconds * 1000)
     }
+
+    /** Blocks being asked for, per key: the key's other requests wait for the answer instead of asking too. */
+    const asking = new Map<string, Promise<void>>()
 
     const consume = (subject: string, routeClass: RouteClass): Effect.Effect<RateDecision | undefined> => {
       const limiter = limiters.get(routeClass)
       if (limiter === undefined) return Effect.succeed(undefined)
-      const { bucket, store, local } = limiter
+      const { bucket, store, local, blocks } = limiter
+      const key = `${routeClass}:${subject}`
+      const decision = (point: TakenPoint) => decide(routeClass, bucket, point.consumed, point.msBeforeNext)
+      const held = blocks.take(key, clock.currentTimeMillisUnsafe())
+      if (held !== undefined) return Effect.succeed(decision(held))
       return Effect.promise(async () => {
-        const stored = await withinTimeout(() => store.consume(subject))
-        const decision = answerOf(routeClass, bucket, stored)
-        if (decision !== undefined) return decision
-        fellBack(routeClass, reasonOf("failed" in stored ? stored.failed : stored.ok))
-        const fallback = await local.consume(subject).then(
-          (ok) => ({ ok }),
-          (failed: unknown) => ({ failed }),
+        while (true) {
+          const point = blocks.take(key, clock.currentTimeMillisUnsafe())
+          if (point !== undefined) return decision(point)
+          const pending = asking.get(key)
+          if (pending === undefined) break
+          await pending
+        }
+        const asked = blocks.sizeFor(key, clock.currentTimeMillisUnsafe())
+        let answered = () => {}
+        asking.set(
+          key,
+          new Promise<void>((resolve) => {
+            answered = resolve
+          }),
         )
-        return answerOf(routeClass, bucket, fallback) ?? decide(routeClass, bucket, 0, bucket.windowSeconds * 1000)
+        try {
+          const stored = await withinTimeout(() => store.consume(subject, asked))
+          const now = clock.currentTimeMillisUnsafe()
+          // The library resolves with its counter when within the budget and rejects with it when over.
+          const res = "ok" in stored ? stored.ok : stored.failed
+          if (res instanceof RateLimiterRes) {
+            // Refused from its in-memory block: no count, over the budget all the same.
+            if (!("ok" in stored) && res.consumedPoints < asked) {
+              return decide(routeClass, bucket, bucket.points + 1, res.msBeforeNext)
+            }
+            return decision(
+              blocks.granted(key, asked, { consumed: res.consumedPoints, msBeforeNext: res.msBeforeNext }, now),
+            )
+          }
+          blocks.forget(key)
+          fellBack(routeClass, reasonOf(res))
+          return await fallback(routeClass, bucket, local, subject)
+        } finally {
+          asking.delete(key)
+          answered()
+        }
       })
     }
 

@@ -44,6 +44,8 @@ export interface WriteRun {
   readonly closed: PhaseRecord
   readonly open: PhaseRecord | undefined
   readonly closedUsage: Usage
+  /** Over the open loop (the same offered rate in every run: the steadier per-submission cost). */
+  readonly openUsage: Usage | undefined
   readonly drained: boolean
   readonly checks: ReadonlyArray<ChannelCheck & { target: string }>
   readonly streamErrors: Record<string, number>
@@ -81,13 +83,20 @@ export const measureWrite = async (
     )
     const closed = await session.closedLoop("closed loop", settings.concurrency, settings.durationMs)
     const closedUsage = await meter.stop()
+    const openMeter = options.closedOnly
+      ? undefined
+      : await usageMeter(
+          { ...target.pids, ...(kafka === undefined ? {} : { kafka }) },
+          options.redisUrl ?? target.redisUrl,
+        )
     const open = options.closedOnly
       ? undefined
       : await session.openLoop("open loop", settings.rate, settings.durationMs, settings.maxInFlight)
+    const openUsage = await openMeter?.stop()
     const drained = await session.drain(settings.drainMs)
     if (!drained) progress(`${target.name}: ${session.ledger.outstanding} deliveries still owed after the drain`)
     const { checks, streamErrors } = await session.finish()
-    return { session, closed, open, closedUsage, drained, checks, streamErrors }
+    return { session, closed, open, closedUsage, openUsage, drained, checks, streamErrors }
   } finally {
     await session.stop()
   }
@@ -145,26 +154,59 @@ export const phaseFigures = (
   return figures
 }
 
-const cpuFigures = (group: string, system: WriteRun, baseline: WriteRun): Array<Figure> => {
-  const perSubmission = (run: WriteRun) => {
-    const cpu = serviceCpu(run.closedUsage.cpu)
-    return cpu === null || run.closed.throughput === 0 ? null : (cpu * 10) / run.closed.throughput
-  }
+/** What the phase cost the services (and Redis) per accepted submission. */
+const cpuFigures = (
+  group: string,
+  system: WriteRun,
+  baseline: WriteRun,
+  pick: (run: WriteRun) => { readonly usage: Usage | undefined; readonly phase: PhaseRecord | undefined },
+): Array<Figure> => {
+  const s = pick(system)
+  const b = pick(baseline)
+  if (s.usage === undefined || s.phase === undefined) return []
+  const perSubmission = (usage: Usage | undefined, phase: PhaseRecord | undefined, value: number | null | undefined) =>
+    usage === undefined || phase === undefined || value === null || value === undefined || phase.throughput === 0
+      ? null
+      : value / phase.throughput
+  const cpu = (usage: Usage | undefined) => (usage === undefined ? null : serviceCpu(usage.cpu))
   return [
     {
       group,
       name: "service CPU (all service processes)",
       unit: "% of a core",
-      value: round(serviceCpu(system.closedUsage.cpu), 1),
-      baseline: round(serviceCpu(baseline.closedUsage.cpu), 1),
+      value: round(cpu(s.usage), 1),
+      baseline: round(cpu(b.usage), 1),
       better: "lower",
     },
     {
       group,
       name: "service CPU per submission",
       unit: "ms",
-      value: round(perSubmission(system), 3),
-      baseline: round(perSubmission(baseline), 3),
+      // % of a core × 10 = ms per second
+      value: round(
+        perSubmission(
+          s.usage,
+          s.phase,
+          mapNullable(cpu(s.usage), (v) => v * 10),
+        ),
+        3,
+      ),
+      baseline: round(
+        perSubmission(
+          b.usage,
+          b.phase,
+          mapNullable(cpu(b.usage), (v) => v * 10),
+        ),
+        3,
+      ),
+      better: "lower",
+    },
+    {
+      group,
+      name: "Redis commands per submission",
+      unit: "commands",
+      value: round(perSubmission(s.usage, s.phase, s.usage.redisCommandsPerSecond), 1),
+      baselineNote: "the bare server uses no Redis",
       better: "lower",
     },
     // What each submission costs Redis (and its AOF, fsynced).
@@ -172,15 +214,15 @@ const cpuFigures = (group: string, system: WriteRun, baseline: WriteRun): Array<
       group,
       name: "bytes sent to Redis per submission",
       unit: "B",
-      value:
-        system.closedUsage.redisInputBytesPerSecond === undefined || system.closed.throughput === 0
-          ? null
-          : round(system.closedUsage.redisInputBytesPerSecond / system.closed.throughput, 0),
+      value: round(perSubmission(s.usage, s.phase, s.usage.redisInputBytesPerSecond), 0),
       baselineNote: "the bare server uses no Redis",
       better: "lower",
     },
   ]
 }
+
+const mapNullable = (value: number | null, f: (value: number) => number): number | null =>
+  value === null ? null : f(value)
 
 const phaseDetails = (run: WriteRun) => ({
   phases: run.session.phases.map((phase) => ({
@@ -195,6 +237,10 @@ const phaseDetails = (run: WriteRun) => ({
     Object.entries(run.closedUsage.cpu).map(([name, value]) => [name, round(value, 1)]),
   ),
   redisCommandsPerSecondDuringClosedLoop: round(run.closedUsage.redisCommandsPerSecond, 0),
+  cpuDuringOpenLoop:
+    run.openUsage === undefined
+      ? null
+      : Object.fromEntries(Object.entries(run.openUsage.cpu).map(([name, value]) => [name, round(value, 1)])),
   opened: run.session.openedSummary(),
   watchers: run.session.watchers,
   watcherStats: run.session.watcherStats(),
@@ -219,8 +265,9 @@ export const write: Scenario = {
     const openGroup = `open loop (${settings.rate}/s offered, ${settings.durationMs / 1000} s; latency from the due time)`
     const figures = [
       ...phaseFigures(closedGroup, system, baseline, (run) => run.closed),
-      ...cpuFigures(closedGroup, system, baseline),
+      ...cpuFigures(closedGroup, system, baseline, (run) => ({ usage: run.closedUsage, phase: run.closed })),
       ...phaseFigures(openGroup, system, baseline, (run) => run.open),
+      ...cpuFigures(openGroup, system, baseline, (run) => ({ usage: run.openUsage, phase: run.open })),
     ]
     const checks = [...baseline.checks, ...system.checks]
     const notes = [

@@ -20,7 +20,8 @@ afterEach(async () => {
 
 const settings: RateLimitSettings = {
   ...noRateLimits,
-  classes: { ...noRateLimits.classes, write: bucketOf(0.5, 5) },
+  // write: counted one by one (a small budget); read: large enough to be taken in blocks.
+  classes: { ...noRateLimits.classes, write: bucketOf(0.5, 5), read: bucketOf(64, 640) },
   streamsPerPrincipal: 2,
 }
 
@@ -58,7 +59,33 @@ describe("RateLimits over Redis", () => {
     expect(decisions[7]?.resetSeconds).toBeGreaterThanOrEqual(9)
     // Another principal, its own budget; a class that is off, no decision.
     expect((await Effect.runPromise(b.limits.consume("p:BUYER-002", "write")))?.allowed).toBe(true)
-    expect(await Effect.runPromise(b.limits.consume("p:BUYER-001", "read"))).toBeUndefined()
+    expect(await Effect.runPromise(b.limits.consume("p:BUYER-001", "unary"))).toBeUndefined()
+  })
+
+  it("a busy subject's points come from Redis in blocks: the budget holds over two replicas, with far fewer commands", async () => {
+    const [a, b] = await twoReplicas()
+    let commands = 0
+    for (const replica of [a, b]) {
+      const client = replica.redis.client
+      const send = client.sendCommand
+      client.sendCommand = function (this: typeof client, ...args: Array<unknown>) {
+        commands += 1
+        return (send as (...args: Array<unknown>) => ReturnType<typeof send>).apply(this, args)
+      } as typeof send
+    }
+    const decisions = await Effect.runPromise(
+      Effect.forEach(
+        Array.from({ length: 1_000 }, (_, i) => (i % 2 === 0 ? a : b)),
+        (replica) => replica.limits.consume("p:BUYER-004", "read"),
+        { concurrency: 16 },
+      ),
+    )
+    const allowed = decisions.filter((decision) => decision?.allowed === true).length
+    // Never over the budget; under it by at most what each replica took and had not used (a block, 10).
+    expect(allowed).toBeLessThanOrEqual(640)
+    expect(allowed).toBeGreaterThanOrEqual(640 - 2 * 9)
+    expect(commands).toBeLessThan(200)
+    expect(decisions.filter((decision) => decision?.allowed === false).every((d) => d?.remaining === 0)).toBe(true)
   })
 
   it("the cap on open streams holds over two replicas; a release or a stopped replica frees slots", async () => {

@@ -47,3 +47,20 @@ describe("Waiters.notify", () => {
     expect(waiter.buffer).toEqual([])
   })
 })
+
+describe("Waiters.behind", () => {
+  it("is true while some follow of the log has not reached the seq, counting what it holds", () => {
+    const waiters = new Waiters<OrderEventRecord>(256)
+    expect(waiters.behind("ORD-W", 1)).toBe(false)
+    const ahead = waiters.register("ORD-W", 0)
+    waiters.notify("ORD-W", 2, [event(1), event(2)])
+    expect(waiters.behind("ORD-W", 2)).toBe(false)
+    expect(waiters.behind("ORD-W", 3)).toBe(true)
+    const lagging = waiters.register("ORD-W", 1)
+    expect(waiters.behind("ORD-W", 2)).toBe(true)
+    waiters.unregister("ORD-W", lagging)
+    expect(waiters.behind("ORD-W", 2)).toBe(false)
+    waiters.unregister("ORD-W", ahead)
+    expect(waiters.behind("ORD-W", 2)).toBe(false)
+  })
+})

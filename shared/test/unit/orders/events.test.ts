@@ -113,6 +113,10 @@ describe("OrderEventRecord", () => {
     expect(seqZero._tag).toBe("InvalidOrderEvent")
     const noEventId = await Effect.runPromise(Effect.flip(orderEventFromProto({ ...proto, eventId: "" })))
     expect(noEventId._tag).toBe("InvalidOrderEvent")
+    const noOrder = await Effect.runPromise(Effect.flip(orderEventFromProto({ ...proto, orderReqId: "" })))
+    expect(noOrder.message).toContain("order_req_id")
+    const fractionalSeq = await Effect.runPromise(Effect.flip(orderEventFromProto({ ...proto, seq: 1.5 })))
+    expect(fractionalSeq.message).toContain("seq")
   })
 
   it("round-trips through its JSON form", () => {
