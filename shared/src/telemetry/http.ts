@@ -8,7 +8,7 @@
  * once the route is known; unmatched requests keep the bare method, as the conventions ask.
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { Effect } from "effect"
+import { Effect, Option, Tracer } from "effect"
 import { HttpRouter, HttpServerRequest } from "effect/http"
 
 /** `{method} {route}` for a routed request; `undefined` when the span has no `http.route`. */
@@ -17,8 +17,10 @@ export const httpSpanName = (method: string, route: unknown): string | undefined
 
 const renameServerSpan = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
-  const span = yield* Effect.currentSpan
-  if (span.kind !== "server") return
+  // Not `Effect.currentSpan`: it fails with a new error (a stack trace) when there is no span, as
+  // on every probe (`/healthz`, `/readyz`, `/metrics` are not traced): ~7 % of a probe's CPU.
+  const span = Option.getOrUndefined(yield* Effect.serviceOption(Tracer.ParentSpan))
+  if (span === undefined || span._tag !== "Span" || span.kind !== "server") return
   const name = httpSpanName(request.method, span.attributes.get("http.route"))
   if (name === undefined) return
   const otel = yield* OtelTracer.currentOtelSpan
