@@ -1,4 +1,6 @@
-import { connect, createServer } from "node:net"
+import { connect } from "node:net"
+import { portIsFree } from "@dcent/shared/http/acceptors"
+import { Effect } from "effect"
 
 /**
  * Ports handed to test servers come from below the kernel's ephemeral range (Linux 32768–60999,
@@ -16,14 +18,12 @@ const [low, high] = laneRanges[process.env.DCENT_TEST_LANE ?? ""] ?? [20_000, 32
 /** A random start, so two runs of one lane on a machine rarely walk the same ports. */
 let cursor = low + Math.floor(Math.random() * (high - low + 1))
 
-/** Whether `port` can be bound on `host` right now (it is released again at once). */
+/** Whether `port` can be bound on `host` right now (the services' own check, released again at once). */
 const bindable = (host: string, port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const server = createServer()
-    server.unref()
-    server.once("error", () => resolve(false))
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)))
-  })
+  Effect.runPromise(portIsFree(host, port)).then(
+    () => true,
+    () => false,
+  )
 
 /** A TCP port of this lane's range that was free a moment ago. */
 export const freePort = async (host = "127.0.0.1"): Promise<number> => {
