@@ -202,8 +202,12 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
       return decide(routeClass, bucket, 0, bucket.windowSeconds * 1000)
     }
 
-    /** Blocks being asked for, per key: the key's other requests wait for the answer instead of asking too. */
-    const asking = new Map<string, Promise<void>>()
+    /**
+     * Blocks being asked for, per key: the key's other requests wait for the answer instead of
+     * asking too. It says whether Redis answered: when it did not (slow or down), the waiting
+     * requests are decided by the per-replica fallback at once, not one store timeout after another.
+     */
+    const asking = new Map<string, Promise<boolean>>()
 
     const consume = (subject: string, routeClass: RouteClass): Effect.Effect<RateDecision | undefined> => {
       const limiter = limiters.get(routeClass)
@@ -219,28 +223,31 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
           if (point !== undefined) return decision(point)
           const pending = asking.get(key)
           if (pending === undefined) break
-          await pending
+          if (!(await pending)) return fallback(routeClass, bucket, local, subject)
         }
-        const asked = blocks.sizeFor(key, clock.currentTimeMillisUnsafe())
-        let answered = () => {}
+        // Taken before asking: a block ends no later than its window in Redis (its rest was measured there).
+        const askedAt = clock.currentTimeMillisUnsafe()
+        const asked = blocks.sizeFor(key, askedAt)
+        let answered: (storeAnswered: boolean) => void = () => {}
         asking.set(
           key,
-          new Promise<void>((resolve) => {
+          new Promise<boolean>((resolve) => {
             answered = resolve
           }),
         )
+        let storeAnswered = false
         try {
           const stored = await withinTimeout(() => store.consume(subject, asked))
-          const now = clock.currentTimeMillisUnsafe()
           // The library resolves with its counter when within the budget and rejects with it when over.
           const res = "ok" in stored ? stored.ok : stored.failed
           if (res instanceof RateLimiterRes) {
+            storeAnswered = true
             // Refused from its in-memory block: no count, over the budget all the same.
             if (!("ok" in stored) && res.consumedPoints < asked) {
               return decide(routeClass, bucket, bucket.points + 1, res.msBeforeNext)
             }
             return decision(
-              blocks.granted(key, asked, { consumed: res.consumedPoints, msBeforeNext: res.msBeforeNext }, now),
+              blocks.granted(key, asked, { consumed: res.consumedPoints, msBeforeNext: res.msBeforeNext }, askedAt),
             )
           }
           blocks.forget(key)
@@ -248,7 +255,7 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
           return await fallback(routeClass, bucket, local, subject)
         } finally {
           asking.delete(key)
-          answered()
+          answered(storeAnswered)
         }
       })
     }

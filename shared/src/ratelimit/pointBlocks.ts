@@ -44,6 +44,8 @@ export const maxBlockFor = (points: number): number => Math.max(1, Math.floor(po
 /** Blocks held per key (`RateLimits`: class and subject), for one budget of `points`. */
 export class PointBlocks {
   private readonly blocks = new Map<string, Block>()
+  /** When the map was last swept of ended blocks (at most once a second: a sweep walks it all). */
+  private sweptAt = Number.NEGATIVE_INFINITY
   private readonly points: number
   private readonly maxBlock: number
 
@@ -77,16 +79,17 @@ export class PointBlocks {
    * The store counted `asked` more points for `key` and is at `count.consumed` now: the points
    * numbered up to `points` become the key's block, and the first of them is this request's. When
    * none of them is within the budget, the request's point is over it (refused) and no block is kept.
+   * `askedAt`: when the store was asked, so the block ends no later than the store's window.
    */
-  granted(key: string, asked: number, count: StoreCount, now: number): TakenPoint {
+  granted(key: string, asked: number, count: StoreCount, askedAt: number): TakenPoint {
     const first = count.consumed - asked + 1
     const last = Math.min(count.consumed, this.points)
     if (first > last) {
       this.blocks.delete(key)
       return { consumed: Math.max(count.consumed, this.points + 1), msBeforeNext: count.msBeforeNext }
     }
-    this.blocks.set(key, { next: first + 1, last, endsAt: now + count.msBeforeNext, size: asked })
-    if (this.blocks.size > 50_000) this.sweep(now)
+    this.blocks.set(key, { next: first + 1, last, endsAt: askedAt + count.msBeforeNext, size: asked })
+    if (this.blocks.size > 10_000 && askedAt - this.sweptAt >= 1_000) this.sweep(askedAt)
     return { consumed: first, msBeforeNext: count.msBeforeNext }
   }
 
@@ -95,7 +98,13 @@ export class PointBlocks {
     this.blocks.delete(key)
   }
 
+  /** How many keys hold a block (ended ones included until a sweep). */
+  get size(): number {
+    return this.blocks.size
+  }
+
   private sweep(now: number) {
+    this.sweptAt = now
     for (const [key, block] of this.blocks) if (now >= block.endsAt || block.next > block.last) this.blocks.delete(key)
   }
 }

@@ -25,7 +25,7 @@ const settings: RateLimitSettings = {
   streamsPerPrincipal: 2,
 }
 
-const twoReplicas = async () => {
+const twoReplicas = async (replicaSettings: RateLimitSettings = settings) => {
   const prefix = testPrefix("rl")
   prefixes.push(prefix)
   const build = async () => {
@@ -34,7 +34,7 @@ const twoReplicas = async () => {
     const metrics = await Effect.runPromise(Metrics.make("test", { defaultMetrics: false }))
     const context = await Effect.runPromise(
       Layer.buildWithScope(
-        RateLimits.layerWith(settings).pipe(
+        RateLimits.layerWith(replicaSettings).pipe(
           Layer.provideMerge(redisLayer(prefix)),
           Layer.provide(Layer.succeed(Metrics, metrics)),
         ),
@@ -110,6 +110,34 @@ describe("RateLimits over Redis", () => {
       await Effect.runPromise(a.limits.openStream("p:BUYER-001")),
     ]
     expect(afterStop.map(isStreamRefusal)).toEqual([false, false])
+  })
+
+  it("Redis slow: requests waiting for a principal's block are decided by the fallback at once, not one timeout after another", async () => {
+    const [a] = await twoReplicas({ ...settings, storeTimeoutMs: 50 })
+    // Every command of this replica's client reaches Redis only after 300 ms: past the store timeout.
+    let sent = 0
+    const client = a.redis.client
+    const send = client.sendCommand
+    client.sendCommand = function (this: typeof client, ...args: Array<unknown>) {
+      sent += 1
+      setTimeout(() => (send as (...args: Array<unknown>) => unknown).apply(this, args), 300)
+      return undefined
+    } as unknown as typeof send
+    const decisions = await Effect.runPromise(
+      Effect.forEach(
+        Array.from({ length: 20 }, () => a.limits.consume("p:BUYER-005", "read")),
+        (consume) => consume,
+        { concurrency: "unbounded" },
+      ),
+    )
+    // One request asked Redis and timed out; the 19 waiting for it went to the fallback directly.
+    expect(sent).toBe(1)
+    expect(decisions.every((decision) => decision?.allowed === true)).toBe(true)
+    const body = (await Effect.runPromise(a.metrics.exposition)).body
+    expect(body).toMatch(/^dcent_rate_limit_store_fallbacks_total\{class="read",service="test"\} 1$/m)
+    client.sendCommand = send
+    // Let the delayed command reach Redis before the layer's release.
+    await new Promise((resolve) => setTimeout(resolve, 350))
   })
 
   it("Redis gone: decisions fall back to the per-replica limit (counted), never an error", async () => {

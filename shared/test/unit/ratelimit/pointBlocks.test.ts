@@ -95,4 +95,19 @@ describe("PointBlocks", () => {
     })
     expect(blocks.take("k", 0)).toBeUndefined()
   })
+
+  it("keys whose blocks ended are swept once many are held, at most once a second", () => {
+    const blocks = new PointBlocks(640)
+    // Blocks of 2 points, one of them left in each.
+    for (let i = 0; i < 10_001; i++) blocks.granted(`k${i}`, 2, { consumed: 2, msBeforeNext: 100 }, 0)
+    // The 10,001st key started a sweep at t=0: nothing had ended yet.
+    expect(blocks.size).toBe(10_001)
+    // Ended at t=100, but the last sweep was less than a second ago.
+    blocks.granted("late", 2, { consumed: 2, msBeforeNext: 5_000 }, 500)
+    expect(blocks.size).toBe(10_002)
+    blocks.granted("later", 2, { consumed: 2, msBeforeNext: 5_000 }, 1_000)
+    expect(blocks.size).toBe(2)
+    expect(blocks.take("later", 1_000)).toEqual({ consumed: 2, msBeforeNext: 5_000 })
+    expect(blocks.take("k1", 1_000)).toBeUndefined()
+  })
 })
