@@ -223,7 +223,10 @@ export class RateLimits extends Context.Service<RateLimits, RateLimitsShape>()("
           if (point !== undefined) return decision(point)
           const pending = asking.get(key)
           if (pending === undefined) break
-          if (!(await pending)) return fallback(routeClass, bucket, local, subject)
+          if (!(await pending)) {
+            fellBack(routeClass, "Redis did not answer the request this one waited for")
+            return fallback(routeClass, bucket, local, subject)
+          }
         }
         // Taken before asking: a block ends no later than its window in Redis (its rest was measured there).
         const askedAt = clock.currentTimeMillisUnsafe()
