@@ -66,5 +66,6 @@ export const rpcServerAdmission =
       () => {
         if (acquired) limiter.release()
       },
+      context.signal,
     )
   }

@@ -9,18 +9,88 @@
  * Servers install `errorDetailsServerMiddleware` (outermost, `GrpcServer`); clients install
  * `errorDetailsClientMiddleware` and read the code with `errorCodeOf`.
  */
-import type { CallContext, ClientError, ServerError, Status } from "nice-grpc-common"
+import type { CallContext, ClientError, ServerError, ServerMiddlewareCall, Status } from "nice-grpc-common"
 import {
+  Any,
   BadRequest,
+  BadRequest_FieldViolation,
+  DebugInfo,
   type ErrorDetails,
   ErrorInfo,
   errorDetailsClientMiddleware,
-  errorDetailsServerMiddleware,
+  Help,
+  LocalizedMessage,
+  PreconditionFailure,
+  PreconditionFailure_Violation,
+  QuotaFailure,
+  QuotaFailure_Violation,
+  RequestInfo,
+  ResourceInfo,
+  RetryInfo,
   RichClientError,
   RichServerError,
 } from "nice-grpc-error-details"
+import { Status as StatusMessage } from "nice-grpc-error-details/lib/proto/google/rpc/status.js"
+import { relayResponses } from "./relay.ts"
 
-export { errorDetailsClientMiddleware, errorDetailsServerMiddleware }
+export { errorDetailsClientMiddleware }
+
+/** The trailer of the standard rich error model. */
+const statusDetailsTrailer = "grpc-status-details-bin"
+
+/** The detail messages the rich error model knows, by type name (as `nice-grpc-error-details` packs them). */
+const detailTypes = new Map<string, { encode: (message: never) => { finish: () => Uint8Array } }>(
+  [
+    RetryInfo,
+    DebugInfo,
+    QuotaFailure,
+    QuotaFailure_Violation,
+    ErrorInfo,
+    PreconditionFailure,
+    PreconditionFailure_Violation,
+    BadRequest,
+    BadRequest_FieldViolation,
+    RequestInfo,
+    ResourceInfo,
+    Help,
+    LocalizedMessage,
+  ].map((type) => [type.$type, type]),
+)
+
+/** A detail as `google.protobuf.Any`. */
+const packDetail = (detail: ErrorDetails): Any => {
+  if (detail.$type === Any.$type) return detail
+  const type = detailTypes.get(detail.$type)
+  if (type === undefined) throw new Error(`Unknown error details type: ${detail.$type}`)
+  return Any.fromPartial({
+    typeUrl: `type.googleapis.com/${detail.$type}`,
+    value: type.encode(detail as never).finish(),
+  })
+}
+
+/**
+ * `nice-grpc-error-details`' server middleware, as a relay: the library's is an `async function*`
+ * around `yield*`, a suspended generator (frame, request queue, promises) for as long as the call
+ * runs and a resumption per message — on every one of a requestor's 50,000 `WatchOrder` streams.
+ * The same trailer, set when the call fails with a `RichServerError`, before the error goes on.
+ */
+export const errorDetailsServerMiddleware = <Request, Response>(
+  call: ServerMiddlewareCall<Request, Response>,
+  context: CallContext,
+) =>
+  relayResponses(
+    () => call.next(call.request, context),
+    (end) => {
+      if (!end.failed || !(end.error instanceof RichServerError)) return
+      const status = StatusMessage.fromPartial({
+        code: end.error.code,
+        message: end.error.details,
+        details: end.error.extra.map(packDetail),
+      })
+      context.trailer.set(statusDetailsTrailer, StatusMessage.encode(status).finish())
+    },
+    context.signal,
+  )
 
 /** The trailer with the error's code (`order_paused`, `overloaded`, ...). */
 export const errorCodeTrailer = "dcent-error-code"

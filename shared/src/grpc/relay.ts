@@ -8,6 +8,11 @@
  * middlewares: that was kilobytes per stream and several promise hops per message and layer.
  * `relayResponses` forwards `next` / `return` / `throw` to the inner responses instead and calls
  * `onEnd` once when they end, as the generator's `finally` did.
+ *
+ * Still, a relay with `onEnd` waits for each inner result (an async hop per message, a pending
+ * promise per idle stream), and a server stack has five of them. Given the call's signal, the
+ * relays of one call join the outermost: it alone waits, and calls the inner relays' `onEnd`
+ * (innermost first) just before its own — what the nested relays did, one hop instead of five.
  */
 
 /** How the call's responses ended, for `onEnd`. */
@@ -15,11 +20,17 @@ export type RelayEnd = { readonly failed: false } | { readonly failed: true; rea
 
 const ok: RelayEnd = { failed: false }
 
+/** The outermost relay of each running call that joins them, by the call's signal. */
+const outermost = new WeakMap<AbortSignal, Relay<unknown, unknown>>()
+
 class Relay<T, R> implements AsyncGenerator<T, R, undefined> {
   private iterator: AsyncIterator<T, R, undefined> | undefined
   private started = false
-  private ended = false
-  private readonly open: () => AsyncIterable<T, R, undefined> | Promise<AsyncIterable<T, R, undefined>>
+  ended = false
+  /** The `onEnd` of the inner relays that joined this one, outermost first. */
+  private joined: Array<(end: RelayEnd) => void> | undefined
+  // Dropped once called: what it closes over (the middleware's call) is not kept for the whole call.
+  private open: (() => AsyncIterable<T, R, undefined> | Promise<AsyncIterable<T, R, undefined>>) | undefined
   private readonly onEnd: ((end: RelayEnd) => void) | undefined
 
   constructor(
@@ -44,10 +55,12 @@ class Relay<T, R> implements AsyncGenerator<T, R, undefined> {
       // Nothing to do at the end: the inner responses as they are, no hop of our own.
       return this.onEnd === undefined ? iterator.next() : this.relay(iterator.next())
     }
-    if (this.ended) return Promise.resolve({ done: true, value: undefined as R })
+    const open = this.open
+    if (this.ended || open === undefined) return Promise.resolve({ done: true, value: undefined as R })
     this.started = true
+    this.open = undefined
     // Runs what the generator ran before its first `yield*` (it may throw or reject: a refusal).
-    return new Promise<AsyncIterable<T, R, undefined>>((resolve) => resolve(this.open()))
+    return new Promise<AsyncIterable<T, R, undefined>>((resolve) => resolve(open()))
       .then((iterable) => {
         const opened = iterable[Symbol.asyncIterator]()
         if (this.ended) {
@@ -112,12 +125,21 @@ class Relay<T, R> implements AsyncGenerator<T, R, undefined> {
     throw error
   }
 
+  /** An inner relay's `onEnd`, called when this relay ends (the inner one ends just before). */
+  join(onEnd: (end: RelayEnd) => void) {
+    this.joined ??= []
+    this.joined.push(onEnd)
+  }
+
   /** Once, and only for responses that started (a call never iterated ran nothing to undo). */
   private end(end: RelayEnd) {
     if (this.ended) return
     this.ended = true
     this.iterator = undefined
-    if (this.started) this.onEnd?.(end)
+    if (!this.started) return
+    const joined = this.joined
+    if (joined !== undefined) for (let index = joined.length - 1; index >= 0; index--) joined[index]?.(end)
+    this.onEnd?.(end)
   }
 }
 
@@ -134,8 +156,26 @@ type InnerResponses<Response> = AsyncIterable<Response, Response | void, undefin
  * first `yield*`: it may throw or reject), with `onEnd` called once when they end — done, failed,
  * or returned by the caller — if they were opened. Without `onEnd`, messages pass with no
  * promise of this layer.
+ *
+ * With `signal` (the server call's), `onEnd` joins the call's outermost relay that has one, so
+ * messages pass one relay's hop only. Only for middlewares between which nothing retries a call or
+ * replaces its responses: a joined `onEnd` runs when the outermost relay ends.
  */
 export const relayResponses = <Response>(
   open: () => InnerResponses<Response> | Promise<InnerResponses<Response>>,
   onEnd?: (end: RelayEnd) => void,
-): CallResponses<Response> => new Relay(open, onEnd)
+  signal?: AbortSignal,
+): CallResponses<Response> => {
+  if (onEnd === undefined || signal === undefined) return new Relay(open, onEnd)
+  const outer = outermost.get(signal)
+  if (outer === undefined || outer.ended) {
+    const relay = new Relay(open, onEnd)
+    outermost.set(signal, relay as Relay<unknown, unknown>)
+    return relay
+  }
+  return new Relay(() => {
+    // Joined once opened, as a relay's own `onEnd` is called only for responses that started.
+    outer.join(onEnd)
+    return open()
+  }, undefined)
+}

@@ -53,25 +53,31 @@ const timeCall = (histogram: RpcHistogram) => {
     signal: AbortSignal | undefined,
     // what nice-grpc's `call.next` returns: a unary response, or a server stream's responses
     responses: () => CallResponses<Response>,
+    // a server call's relays join (`relayResponses`); a client's may be retried
+    join: boolean,
   ) => {
     // Real elapsed time for the Prometheus histogram (a nice-grpc middleware, outside Effect; not logic).
     const started = performance.now()
-    return relayResponses(responses, (end) => {
-      let code: Status = end.failed ? statusOfError(end.error) : Status.OK
-      if (code === Status.OK && signal?.aborted === true) code = Status.CANCELLED
-      observerFor(path, code)((performance.now() - started) / 1000)
-    })
+    return relayResponses(
+      responses,
+      (end) => {
+        let code: Status = end.failed ? statusOfError(end.error) : Status.OK
+        if (code === Status.OK && signal?.aborted === true) code = Status.CANCELLED
+        observerFor(path, code)((performance.now() - started) / 1000)
+      },
+      join ? signal : undefined,
+    )
   }
 }
 
 /** Server middleware recording `rpc_server_call_duration_seconds`; attach with `server.use(...)`. */
 export const rpcServerMetrics = (catalogue: Catalogue): ServerMiddleware => {
   const timed = timeCall(catalogue.rpcServerDuration)
-  return (call, context) => timed(call.method.path, context.signal, () => call.next(call.request, context))
+  return (call, context) => timed(call.method.path, context.signal, () => call.next(call.request, context), true)
 }
 
 /** Client middleware recording `rpc_client_call_duration_seconds`; attach with `createClientFactory().use(...)`. */
 export const rpcClientMetrics = (catalogue: Catalogue): ClientMiddleware => {
   const timed = timeCall(catalogue.rpcClientDuration)
-  return (call, options) => timed(call.method.path, options.signal, () => call.next(call.request, options))
+  return (call, options) => timed(call.method.path, options.signal, () => call.next(call.request, options), false)
 }

@@ -84,5 +84,6 @@ export const rpcServerRateLimit =
         return call.next(call.request, context)
       },
       () => slot?.release(),
+      context.signal,
     )
   }

@@ -173,6 +173,7 @@ export const rpcServerTracing = (context: Context.Context<never>): ServerMiddlew
         if (code === Status.OK && callContext.signal.aborted) code = Status.CANCELLED
         spans.end(span, "server", code, end.failed ? end.error : undefined)
       },
+      callContext.signal,
     )
   }
 }

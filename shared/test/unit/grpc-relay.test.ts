@@ -133,4 +133,104 @@ describe("relayResponses", () => {
     }
     expect(await drain(relayResponses<string>(() => inner()))).toEqual({ values: ["a"], returned: "b" })
   })
+
+  describe("the relays of one call (its signal) joined", () => {
+    /** Three middlewares' relays nested as nice-grpc nests them: each opens the next inside its own open. */
+    const nested = (signal: AbortSignal, ends: Array<string>, inner: () => AsyncGenerator<number, void>) =>
+      relayResponses<number>(
+        () =>
+          relayResponses<number>(
+            () =>
+              relayResponses<number>(
+                () => inner(),
+                (end) => ends.push(`inner ${end.failed ? "failed" : "ok"}`),
+                signal,
+              ),
+            (end) => ends.push(`middle ${end.failed ? "failed" : "ok"}`),
+            signal,
+          ),
+        (end) => ends.push(`outer ${end.failed ? "failed" : "ok"}`),
+        signal,
+      )
+
+    it("pass the messages and end once each, innermost first", async () => {
+      const ends: Array<string> = []
+      async function* inner() {
+        yield 1
+        yield 2
+      }
+      const relayed = nested(new AbortController().signal, ends, inner)
+      expect(await drain(relayed)).toEqual({ values: [1, 2], returned: undefined })
+      await relayed.return(undefined)
+      expect(ends).toEqual(["inner ok", "middle ok", "outer ok"])
+    })
+
+    it("a failure mid-way reaches every one, innermost first", async () => {
+      const ends: Array<string> = []
+      async function* inner() {
+        yield 1
+        throw new Error("log unavailable")
+      }
+      const relayed = nested(new AbortController().signal, ends, inner)
+      await relayed.next()
+      await expect(relayed.next()).rejects.toThrow("log unavailable")
+      expect(ends).toEqual(["inner failed", "middle failed", "outer failed"])
+    })
+
+    it("a refusal in a middle relay's open ends it and the outer one", async () => {
+      const ends: Array<string> = []
+      const signal = new AbortController().signal
+      const relayed = relayResponses<number>(
+        () =>
+          relayResponses<number>(
+            () => {
+              throw new Error("refused")
+            },
+            (end) => ends.push(`middle ${end.failed ? "failed" : "ok"}`),
+            signal,
+          ),
+        (end) => ends.push(`outer ${end.failed ? "failed" : "ok"}`),
+        signal,
+      )
+      await expect(relayed.next()).rejects.toThrow("refused")
+      expect(ends).toEqual(["middle failed", "outer failed"])
+    })
+
+    it("a caller's return closes the innermost responses and ends every relay once", async () => {
+      const ends: Array<string> = []
+      let innerClosed = false
+      async function* inner() {
+        try {
+          yield 1
+          yield 2
+        } finally {
+          innerClosed = true
+        }
+      }
+      const relayed = nested(new AbortController().signal, ends, inner)
+      expect(await relayed.next()).toEqual({ done: false, value: 1 })
+      await relayed.return(undefined)
+      await relayed.return(undefined)
+      expect(innerClosed).toBe(true)
+      expect(ends).toEqual(["inner ok", "middle ok", "outer ok"])
+    })
+
+    it("calls with different signals do not join", async () => {
+      const first: Array<string> = []
+      const second: Array<string> = []
+      async function* endless() {
+        while (true) yield 1
+      }
+      const a = nested(new AbortController().signal, first, endless)
+      const b = nested(new AbortController().signal, second, async function* () {
+        yield 7
+      })
+      await a.next()
+      expect(await drain(b)).toEqual({ values: [7], returned: undefined })
+      expect(second).toEqual(["inner ok", "middle ok", "outer ok"])
+      expect(first).toEqual([])
+      await a.return(undefined)
+      expect(first).toEqual(["inner ok", "middle ok", "outer ok"])
+    })
+  })
 })
