@@ -91,19 +91,24 @@ class WatchState implements Watch {
     this.lastQueued = fromSeq
   }
 
-  next = async (): Promise<WatchNext> => {
-    while (true) {
-      if (this.queue.length > 0) {
-        const records = this.queue
-        this.queue = []
-        if (this.paused && this.ended === undefined) this.hub.resume(this)
-        return { _tag: "Events", records }
-      }
-      if (this.ended !== undefined) return this.ended
-      await new Promise<void>((resolve) => {
-        this.wake = resolve
-      })
+  // Not an async function: an idle watch (most of 50,000) holds one promise, not a suspended frame.
+  next = (): Promise<WatchNext> => {
+    const ready = this.take()
+    if (ready !== undefined) return Promise.resolve(ready)
+    // Taken when the wake-up runs, after the delivery that woke it: an order's events of one delivery go together.
+    return new Promise<void>((resolve) => {
+      this.wake = resolve
+    }).then(this.next)
+  }
+
+  private take(): WatchNext | undefined {
+    if (this.queue.length > 0) {
+      const records = this.queue
+      this.queue = []
+      if (this.paused && this.ended === undefined) this.hub.resume(this)
+      return { _tag: "Events", records }
     }
+    return this.ended
   }
 
   close = () => this.hub.close(this)
