@@ -106,7 +106,7 @@ class Relay<T, R> implements AsyncGenerator<T, R, undefined> {
     return this.relay(iterator.throw(error))
   }
 
-  /** One inner result passed on (no closures kept per call: 50,000 streams hold five relays each). */
+  /** One inner result passed on (no closures kept per call: one such wait per held stream). */
   private async relay(pending: Promise<IteratorResult<T, R>>): Promise<IteratorResult<T, R>> {
     try {
       return this.settle(await pending)

@@ -16,6 +16,20 @@ const drain = async <T>(iterator: AsyncIterator<T, unknown>) => {
   }
 }
 
+/** Inner responses 1, 2 whose `finally` is observable: `closed()` once it ran. */
+const closingInner = () => {
+  let innerClosed = false
+  async function* inner() {
+    try {
+      yield 1
+      yield 2
+    } finally {
+      innerClosed = true
+    }
+  }
+  return { inner, closed: () => innerClosed }
+}
+
 describe("relayResponses", () => {
   it("passes the messages and the return value, then ends once", async () => {
     const ends: Array<RelayEnd> = []
@@ -68,22 +82,14 @@ describe("relayResponses", () => {
 
   it("a caller's return closes the inner responses (their finally runs) and ends once", async () => {
     const ends: Array<RelayEnd> = []
-    let innerClosed = false
-    async function* inner() {
-      try {
-        yield 1
-        yield 2
-      } finally {
-        innerClosed = true
-      }
-    }
+    const { inner, closed } = closingInner()
     const relayed = relayResponses<number>(
       () => inner(),
       (end) => ends.push(end),
     )
     expect(await relayed.next()).toEqual({ done: false, value: 1 })
     await relayed.return(undefined)
-    expect(innerClosed).toBe(true)
+    expect(closed()).toBe(true)
     await relayed.return(undefined)
     expect(ends).toEqual([{ failed: false }])
   })
@@ -198,20 +204,12 @@ describe("relayResponses", () => {
 
     it("a caller's return closes the innermost responses and ends every relay once", async () => {
       const ends: Array<string> = []
-      let innerClosed = false
-      async function* inner() {
-        try {
-          yield 1
-          yield 2
-        } finally {
-          innerClosed = true
-        }
-      }
+      const { inner, closed } = closingInner()
       const relayed = nested(new AbortController().signal, ends, inner)
       expect(await relayed.next()).toEqual({ done: false, value: 1 })
       await relayed.return(undefined)
       await relayed.return(undefined)
-      expect(innerClosed).toBe(true)
+      expect(closed()).toBe(true)
       expect(ends).toEqual(["inner ok", "middle ok", "outer ok"])
     })
 
