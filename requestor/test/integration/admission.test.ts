@@ -69,6 +69,15 @@ const admission = async (entry: string) => {
   }
 }
 
+/** Open SSE responses and those the client closed, as the requestor counts them. */
+const sseStreams = async () => {
+  const samples = parseExposition(await (await fetch(`${api}/metrics`)).text())
+  return {
+    open: sumSamples(samples, "dcent_streams_open", { stream: "sse" }),
+    clientClosed: sumSamples(samples, "dcent_stream_disconnects_total", { stream: "sse", reason: "client_closed" }),
+  }
+}
+
 /** An SSE stream held open (its first bytes read); `close` aborts it. */
 const openSse = async () => {
   const controller = new AbortController()
@@ -110,6 +119,11 @@ describe("requestor stream bounds", () => {
       (now) => now.inFlight === 0,
       { what: "every SSE slot back" },
     )
+    // Their watches end with them, not at their next heartbeat (15 s away): the gauge is back at 0.
+    await eventually(sseStreams, (now) => now.open === 0 && now.clientClosed === 3, {
+      timeoutMs: 5_000,
+      what: "the closed SSE streams counted closed by the client",
+    })
   })
 
   it("WatchOrder: past GRPC_MAX_STREAMS a new watch fails on open with RESOURCE_EXHAUSTED + retry-after", async () => {
