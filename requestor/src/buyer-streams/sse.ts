@@ -1,7 +1,7 @@
 /**
  * The body of one SSE response (`GET /api/v1/orders/{id}/events`) as a plain async iterator over
- * the order's watch: no fiber of its own per open response (10,000 are held by one requestor);
- * the request's fiber writes its chunks (`sseEndpoint.ts`).
+ * the order's watch: no fiber or Effect stream of its own per open response (10,000 are held by
+ * one requestor), served as a raw Node stream (`sseEndpoint.ts`).
  *
  *   retry + comment line ─▶ one message per event (`id` = seq) ─▶ ends after `OrderFinalised`
  *   every `heartbeatMs` without an event: `: keep-alive`
