@@ -73,7 +73,7 @@ export const makeSseEndpoint = Effect.gen(function* () {
     })
     // Not an Effect stream body: that held ~5 KB less per open response (no pipeline listeners),
     // but each chunk then went through the request fiber's scheduling, and the fan-out bench's
-    // burst was slower in every run (p99 1.3-2.8 s against 0.9-1.1 s; README, "Benchmarks").
+    // burst was slower in every run (p99 1.3-2.8 s against 0.9-1.1 s; README, "Performance").
     return HttpServerResponse.raw(Readable.from(body), {
       contentType: "text/event-stream",
       headers: { "cache-control": "no-cache", "x-accel-buffering": "no" },
