@@ -35,6 +35,8 @@ beforeAll(async () => {
   fake = await startFakeProcessor()
   requestor = await startTestRequestor(fake.address, {
     SSE_MAX_STREAMS: "2",
+    // Longer than any wait below: a closed SSE stream must end without waiting for a heartbeat.
+    SSE_HEARTBEAT_SECONDS: "60",
     GRPC_MAX_STREAMS: "2",
     OVERLOAD_RETRY_AFTER_SECONDS: "3",
   })
@@ -119,7 +121,7 @@ describe("requestor stream bounds", () => {
       (now) => now.inFlight === 0,
       { what: "every SSE slot back" },
     )
-    // Their watches end with them, not at their next heartbeat (15 s away): the gauge is back at 0.
+    // Their watches end with them, not at their next heartbeat (60 s away): the gauge is back at 0.
     await eventually(sseStreams, (now) => now.open === 0 && now.clientClosed === 3, {
       timeoutMs: 5_000,
       what: "the closed SSE streams counted closed by the client",

@@ -9,10 +9,7 @@
  * logged by the error rendering with their cause). `LOG_LEVEL=debug` brings the lines back;
  * below debug the middleware does nothing at all.
  *
- * Apply it as `HttpRouter.serve`'s `middleware`, with `disableLogger: true` (see `server.ts`), through
- * `accessLogAt`: below debug the server gets no middleware at all, so Effect's server runs a request
- * in one continuation frame instead of wrapping it (and, without a trace exporter, in a span no one
- * sees). An open SSE response holds its request's frames until it ends: ~1.6 KB each.
+ * Apply it as `HttpRouter.serve`'s `middleware`, with `disableLogger: true` (see `server.ts`).
  */
 import { Context, Duration, Effect, Exit, LogLevel, References } from "effect"
 import { HttpMiddleware, HttpServerRequest } from "effect/http"
@@ -48,7 +45,3 @@ export const accessLog = HttpMiddleware.make((httpApp) =>
     )
   }),
 )
-
-/** `accessLog` when `level` lets its lines through, else no middleware (see the module comment). */
-export const accessLogAt = (level: LogLevel.LogLevel) =>
-  LogLevel.isGreaterThan(level, "Debug") ? undefined : accessLog

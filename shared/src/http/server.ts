@@ -8,7 +8,7 @@
 import { createServer, type Server } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Duration, Effect, Layer, References } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { ServeError } from "effect/http/HttpServerError"
 import { type HttpApi, HttpApiBuilder, type HttpApiGroup, HttpApiScalar } from "effect/http-api"
@@ -16,7 +16,7 @@ import type { HttpAdmissionLimits } from "../admission/config.ts"
 import { servesTls, type TlsFiles } from "../config/tls.ts"
 import { HttpSpanNames } from "../telemetry/http.ts"
 import { acceptorCount, addAcceptors, portIsFree } from "./acceptors.ts"
-import { accessLogAt } from "./accessLog.ts"
+import { accessLog } from "./accessLog.ts"
 import { HttpAdmission } from "./admission.ts"
 import { DrainGate } from "./drainGate.ts"
 import { type EarlyRefusal, makeEarlyRefusal } from "./earlyRefusal.ts"
@@ -129,14 +129,8 @@ export const serveApi = <Id extends string, Groups extends HttpApiGroup.Constrai
   // Built per server: the admission middleware hands its limiter to the Node server's refusals.
   const earlyRefusal = makeEarlyRefusal()
   // Effect's access log writes every request at info level; ours is at debug (`accessLog.ts`).
-  const served = Layer.unwrap(
-    Effect.map(References.MinimumLogLevel, (level) => {
-      const middleware = accessLogAt(level)
-      const routes = apiRoutes(api, handlers, extra, options.admission, options.limits, earlyRefusal)
-      return middleware === undefined
-        ? HttpRouter.serve(routes, { disableLogger: true })
-        : HttpRouter.serve(routes, { disableLogger: true, middleware })
-    }),
-  )
-  return served.pipe(Layer.provide(listening(options, earlyRefusal)))
+  return HttpRouter.serve(apiRoutes(api, handlers, extra, options.admission, options.limits, earlyRefusal), {
+    disableLogger: true,
+    middleware: accessLog,
+  }).pipe(Layer.provide(listening(options, earlyRefusal)))
 }

@@ -8,7 +8,7 @@ import { Effect, Exit, Layer, Logger, type LogLevel, References, Schema, Scope }
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApi, HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { freePort } from "../../../../test/support/ports.ts"
-import { accessLog, accessLogAt } from "../../../src/http/accessLog.ts"
+import { accessLog } from "../../../src/http/accessLog.ts"
 import { serveApi } from "../../../src/http/server.ts"
 import { lineLogger } from "../../../src/runtime/logging.ts"
 
@@ -44,13 +44,6 @@ describe("accessLog", () => {
       expect(typeof lines[0]?.["http.duration_ms"]).toBe("number")
     }),
   )
-
-  it("is the server's middleware at debug and below only: above, the server gets none", () => {
-    expect(accessLogAt("Debug")).toBe(accessLog)
-    expect(accessLogAt("Trace")).toBe(accessLog)
-    expect(accessLogAt("Info")).toBeUndefined()
-    expect(accessLogAt("Warn")).toBeUndefined()
-  })
 
   it.effect("writes nothing below debug", () =>
     Effect.gen(function* () {
