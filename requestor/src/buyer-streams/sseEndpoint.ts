@@ -5,7 +5,6 @@
  * (`./sse.ts`). The endpoint is declared in the order group (`../orders/api.ts`), whose handler
  * authorizes the watch between `slot` and `respond`.
  */
-
 import { Readable } from "node:stream"
 import { observedLimiter } from "@dcent/shared/metrics/admission"
 import { AdmissionEntries, DeliveryStages, StreamKinds } from "@dcent/shared/metrics/catalogue"

@@ -63,8 +63,10 @@ afterAll(async () => {
   await cleanOrders([orderReqId, liveOrderId])
 })
 
+const scrape = async () => parseExposition(await (await fetch(`${api}/metrics`)).text())
+
 const admission = async (entry: string) => {
-  const samples = parseExposition(await (await fetch(`${api}/metrics`)).text())
+  const samples = await scrape()
   return {
     inFlight: sumSamples(samples, "dcent_admission_in_flight", { entry }),
     refused: sumSamples(samples, "dcent_admission_refused_total", { entry }),
@@ -73,7 +75,7 @@ const admission = async (entry: string) => {
 
 /** Open SSE responses and those the client closed, as the requestor counts them. */
 const sseStreams = async () => {
-  const samples = parseExposition(await (await fetch(`${api}/metrics`)).text())
+  const samples = await scrape()
   return {
     open: sumSamples(samples, "dcent_streams_open", { stream: "sse" }),
     clientClosed: sumSamples(samples, "dcent_stream_disconnects_total", { stream: "sse", reason: "client_closed" }),
