@@ -1,5 +1,5 @@
 /**
- * Authentication on the gRPC servers (nice-grpc server middleware, installed by `GrpcServer`
+ * Authentication on the gRPC servers (a server stage, `../grpc/stages.ts`, run by `GrpcServer`
  * when the process has an `Authenticator`; the standard health and reflection services are
  * exempt).
  *
@@ -14,9 +14,9 @@
  * on-behalf metadata is ignored.
  */
 import { type Context, Effect, Exit } from "effect"
-import { type CallContext, Metadata, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
+import { type CallContext, Metadata, ServerError, Status } from "nice-grpc-common"
 import { grpcError } from "../grpc/errorDetails.ts"
-import { relayResponses } from "../grpc/relay.ts"
+import type { ServerStage } from "../grpc/stages.ts"
 import { AuthEntries, type Catalogue } from "../metrics/catalogue.ts"
 import type { AuthenticatorShape } from "./Authenticator.ts"
 import { recordDenial } from "./denials.ts"
@@ -80,18 +80,16 @@ const onBehalfOf = (caller: Principal, metadata: Metadata): Principal => {
   return { sub, roles, via: caller.via }
 }
 
-/** Attach with `server.use(...)` inside admission control (a refused call does no verification). */
+/** A server stage (`../grpc/stages.ts`) inside admission control (a refused call does no verification). */
 export const rpcServerAuthentication = (
   authenticator: AuthenticatorShape,
   catalogue: Catalogue,
   context: Context.Context<never>,
-) => {
+): ServerStage => {
   const run = Effect.runPromiseExitWith(context)
-  return <Request, Response>(call: ServerMiddlewareCall<Request, Response>, callContext: CallContext) => {
-    if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) {
-      return call.next(call.request, callContext)
-    }
-    return relayResponses(async () => {
+  return {
+    enter: async (call, callContext) => {
+      if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) return undefined
       const exit = await run(
         authenticator
           .authenticate({
@@ -121,7 +119,7 @@ export const rpcServerAuthentication = (
       }
       const caller = exit.value
       principals.set(callContext.signal, { caller, principal: onBehalfOf(caller, callContext.metadata) })
-      return call.next(call.request, callContext)
-    })
+      return undefined
+    },
   }
 }

@@ -36,11 +36,12 @@ import { RateLimits } from "../ratelimit/RateLimits.ts"
 import { onDrain } from "../runtime/Drain.ts"
 import { rpcServerTracing } from "../telemetry/grpc.ts"
 import { rpcServerAdmission } from "./admission.ts"
-import { errorDetailsServerMiddleware } from "./errorDetails.ts"
+import { errorDetailsStage } from "./errorDetails.ts"
 import { GrpcServeError } from "./errors.ts"
 import { defaultGrpcMaxReceiveMessageBytes, maxReceiveMessageOption } from "./limits.ts"
 import { addServerReflection } from "./reflection.ts"
 import type { GrpcService } from "./services.ts"
+import { type ServerStage, serverStages } from "./stages.ts"
 
 export interface GrpcServerOptions {
   readonly host: string
@@ -82,14 +83,17 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
 
     // Call metrics when the process has a `Metrics` registry (tests may run without one).
     const metrics = yield* Effect.serviceOption(Metrics)
-    const channelOptions = maxReceiveMessageOption(options.maxReceiveMessageBytes ?? defaultGrpcMaxReceiveMessageBytes)
-    // Outermost: every `grpcError` thrown inside (middleware or handler) gets its standard details.
-    const withDetails = createServer(channelOptions).use(errorDetailsServerMiddleware)
-    const base = Option.isSome(metrics) ? withDetails.use(rpcServerMetrics(metrics.value.catalogue)) : withDetails
-    // Inside the metrics (a refused call is counted, RESOURCE_EXHAUSTED), outside the tracing
-    // (a refused call does no work worth a span).
     const admission = options.admission ?? defaultGrpcAdmission
-    const admitted = base.use(
+    const authenticator = yield* Effect.serviceOption(Authenticator)
+    const context = yield* Effect.context<never>()
+    const limits = yield* RateLimits.option
+    // One middleware, the concerns as stages, outermost first (`stages.ts`).
+    const stages: Array<ServerStage> = [
+      // Every `grpcError` thrown inside (stage or handler) gets its standard details.
+      errorDetailsStage,
+      ...(Option.isSome(metrics) ? [rpcServerMetrics(metrics.value.catalogue)] : []),
+      // Inside the metrics (a refused call is counted, RESOURCE_EXHAUSTED), before the tracing
+      // (a refused call does no work worth a span).
       rpcServerAdmission({
         unary: yield* observedLimiter({
           entry: AdmissionEntries.GrpcUnary,
@@ -102,19 +106,17 @@ export class GrpcServer extends Context.Service<GrpcServer, GrpcServerShape>()("
           retryAfterSeconds: admission.retryAfterSeconds,
         }),
       }),
-    )
-    // Inside admission control (a refused call costs no verification), outside the tracing.
-    const authenticator = yield* Effect.serviceOption(Authenticator)
-    const context = yield* Effect.context<never>()
-    const authenticated = Option.isSome(authenticator)
-      ? admitted.use(rpcServerAuthentication(authenticator.value, (yield* Metrics.orUnscraped).catalogue, context))
-      : admitted
-    // Inside authentication (the principal is known), outside the tracing.
-    const limits = yield* RateLimits.option
-    const limited =
-      limits === undefined ? authenticated : authenticated.use(rpcServerRateLimit(limits, options.rateLimit))
-    // Server spans (trace context from the call metadata); handlers join them with `withCallSpan`.
-    const server = limited.use(rpcServerTracing(context))
+      // After admission control (a refused call costs no verification).
+      ...(Option.isSome(authenticator)
+        ? [rpcServerAuthentication(authenticator.value, (yield* Metrics.orUnscraped).catalogue, context)]
+        : []),
+      // After authentication (the principal is known).
+      ...(limits === undefined ? [] : [rpcServerRateLimit(limits, options.rateLimit)]),
+      // Server spans (trace context from the call metadata); handlers join them with `withCallSpan`.
+      rpcServerTracing(context),
+    ]
+    const channelOptions = maxReceiveMessageOption(options.maxReceiveMessageBytes ?? defaultGrpcMaxReceiveMessageBytes)
+    const server = createServer(channelOptions).use(serverStages(stages))
     for (const service of options.services) service.add(server)
     server.add(HealthDefinition, HealthServiceImpl(health))
     if (options.descriptorSet !== undefined) {

@@ -1,5 +1,5 @@
 /**
- * Server middleware (nice-grpc): admission control for gRPC calls (`../admission`).
+ * A gRPC server stage (`stages.ts`): admission control for gRPC calls (`../admission`).
  *
  * - Unary calls: at most `maxUnaryInFlight` at once;
  * - streaming calls (`ProcessOrderStream`, `WatchOrder`): at most `maxStreams` open at once, a
@@ -16,10 +16,10 @@
  * The standard health and reflection services are never refused: probes must answer exactly
  * when the server is busiest.
  */
-import { type CallContext, type ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common"
+import { type CallContext, type ServerError, Status } from "nice-grpc-common"
 import type { Limiter, Overloaded } from "../admission/Limiter.ts"
 import { grpcError } from "./errorDetails.ts"
-import { relayResponses } from "./relay.ts"
+import type { ServerStage } from "./stages.ts"
 
 export const retryAfterTrailer = "retry-after"
 export const retryPushbackTrailer = "grpc-retry-pushback-ms"
@@ -49,23 +49,13 @@ export interface RpcAdmissionLimiters {
   readonly streams: Limiter
 }
 
-/** Attach with `server.use(...)`, inside the metrics middleware (so refusals are counted as calls). */
-export const rpcServerAdmission =
-  (limiters: RpcAdmissionLimiters) =>
-  <Request, Response>(call: ServerMiddlewareCall<Request, Response>, context: CallContext) => {
-    if (isExempt(call.method.path)) return call.next(call.request, context)
+/** A server stage (`stages.ts`), inside the metrics stage (so refusals are counted as calls). */
+export const rpcServerAdmission = (limiters: RpcAdmissionLimiters): ServerStage => ({
+  enter: (call, context) => {
+    if (isExempt(call.method.path)) return undefined
     const limiter = call.requestStream || call.responseStream ? limiters.streams : limiters.unary
-    let acquired = false
-    return relayResponses(
-      () => {
-        const refusal = limiter.tryAcquire()
-        if (refusal !== undefined) throw refuse(context, refusal)
-        acquired = true
-        return call.next(call.request, context)
-      },
-      () => {
-        if (acquired) limiter.release()
-      },
-      context.signal,
-    )
-  }
+    const refusal = limiter.tryAcquire()
+    if (refusal !== undefined) throw refuse(context, refusal)
+    return () => limiter.release()
+  },
+})

@@ -6,10 +6,10 @@
  *   `google.rpc.BadRequest` with one field violation per bad field;
  * - the trailer `dcent-error-code` with the same code, which existing clients read.
  *
- * Servers install `errorDetailsServerMiddleware` (outermost, `GrpcServer`); clients install
+ * Servers run `errorDetailsStage` (outermost, `GrpcServer`); clients install
  * `errorDetailsClientMiddleware` and read the code with `errorCodeOf`.
  */
-import type { CallContext, ClientError, ServerError, ServerMiddlewareCall, Status } from "nice-grpc-common"
+import type { CallContext, ClientError, ServerError, Status } from "nice-grpc-common"
 import {
   Any,
   BadRequest,
@@ -31,7 +31,7 @@ import {
   RichServerError,
 } from "nice-grpc-error-details"
 import { Status as StatusMessage } from "nice-grpc-error-details/lib/proto/google/rpc/status.js"
-import { relayResponses } from "./relay.ts"
+import { type ServerStage, serverStages } from "./stages.ts"
 
 export { errorDetailsClientMiddleware }
 
@@ -69,28 +69,26 @@ const packDetail = (detail: ErrorDetails): Any => {
 }
 
 /**
- * `nice-grpc-error-details`' server middleware, as a relay: the library's is an `async function*`
- * around `yield*`, a suspended generator (frame, request queue, promises) for as long as the call
- * runs and a resumption per message — on every one of a requestor's 50,000 `WatchOrder` streams.
- * The same trailer, set when the call fails with a `RichServerError`, before the error goes on.
+ * `nice-grpc-error-details`' server middleware, as a stage (`stages.ts`): the same trailer, set
+ * when the call fails with a `RichServerError`, before the error goes on. (The library's is an
+ * `async function*` around `yield*`: a suspended generator per call for as long as it runs, on
+ * every one of a requestor's 50,000 `WatchOrder` streams.) The outermost stage: every
+ * `grpcError` thrown inside (stage or handler) gets its details.
  */
-export const errorDetailsServerMiddleware = <Request, Response>(
-  call: ServerMiddlewareCall<Request, Response>,
-  context: CallContext,
-) =>
-  relayResponses(
-    () => call.next(call.request, context),
-    (end) => {
-      if (!end.failed || !(end.error instanceof RichServerError)) return
-      const status = StatusMessage.fromPartial({
-        code: end.error.code,
-        message: end.error.details,
-        details: end.error.extra.map(packDetail),
-      })
-      context.trailer.set(statusDetailsTrailer, StatusMessage.encode(status).finish())
-    },
-    context.signal,
-  )
+export const errorDetailsStage: ServerStage = {
+  enter: (_call, context) => (end) => {
+    if (!end.failed || !(end.error instanceof RichServerError)) return
+    const status = StatusMessage.fromPartial({
+      code: end.error.code,
+      message: end.error.details,
+      details: end.error.extra.map(packDetail),
+    })
+    context.trailer.set(statusDetailsTrailer, StatusMessage.encode(status).finish())
+  },
+}
+
+/** The error details alone as a server middleware (for servers without `GrpcServer`'s stages). */
+export const errorDetailsServerMiddleware = serverStages([errorDetailsStage])
 
 /** The trailer with the error's code (`order_paused`, `overloaded`, ...). */
 export const errorCodeTrailer = "dcent-error-code"

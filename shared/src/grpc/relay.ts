@@ -7,12 +7,9 @@
  * and resumes it for every message. A requestor holds 50,000 `WatchOrder` streams behind several
  * middlewares: that was kilobytes per stream and several promise hops per message and layer.
  * `relayResponses` forwards `next` / `return` / `throw` to the inner responses instead and calls
- * `onEnd` once when they end, as the generator's `finally` did.
- *
- * Still, a relay with `onEnd` waits for each inner result (an async hop per message, a pending
- * promise per idle stream), and a server stack has five of them. Given the call's signal, the
- * relays of one call join the outermost: it alone waits, and calls the inner relays' `onEnd`
- * (innermost first) just before its own — what the nested relays did, one hop instead of five.
+ * `onEnd` once when they end, as the generator's `finally` did. A relay with `onEnd` still waits
+ * for each inner result (an async hop per message, a pending promise per idle stream): the
+ * servers' concerns share one relay (`stages.ts`).
  */
 
 /** How the call's responses ended, for `onEnd`. */
@@ -20,15 +17,10 @@ export type RelayEnd = { readonly failed: false } | { readonly failed: true; rea
 
 const ok: RelayEnd = { failed: false }
 
-/** The outermost relay of each running call that joins them, by the call's signal. */
-const outermost = new WeakMap<AbortSignal, Relay<unknown, unknown>>()
-
 class Relay<T, R> implements AsyncGenerator<T, R, undefined> {
   private iterator: AsyncIterator<T, R, undefined> | undefined
   private started = false
-  ended = false
-  /** The `onEnd` of the inner relays that joined this one, outermost first. */
-  private joined: Array<(end: RelayEnd) => void> | undefined
+  private ended = false
   // Dropped once called: what it closes over (the middleware's call) is not kept for the whole call.
   private open: (() => AsyncIterable<T, R, undefined> | Promise<AsyncIterable<T, R, undefined>>) | undefined
   private readonly onEnd: ((end: RelayEnd) => void) | undefined
@@ -125,20 +117,12 @@ class Relay<T, R> implements AsyncGenerator<T, R, undefined> {
     throw error
   }
 
-  /** An inner relay's `onEnd`, called when this relay ends (the inner one ends just before). */
-  join(onEnd: (end: RelayEnd) => void) {
-    this.joined ??= []
-    this.joined.push(onEnd)
-  }
-
   /** Once, and only for responses that started (a call never iterated ran nothing to undo). */
   private end(end: RelayEnd) {
     if (this.ended) return
     this.ended = true
     this.iterator = undefined
     if (!this.started) return
-    const joined = this.joined
-    if (joined !== undefined) for (let index = joined.length - 1; index >= 0; index--) joined[index]?.(end)
     this.onEnd?.(end)
   }
 }
@@ -156,26 +140,8 @@ type InnerResponses<Response> = AsyncIterable<Response, Response | void, undefin
  * first `yield*`: it may throw or reject), with `onEnd` called once when they end — done, failed,
  * or returned by the caller — if they were opened. Without `onEnd`, messages pass with no
  * promise of this layer.
- *
- * With `signal` (the server call's), `onEnd` joins the call's outermost relay that has one, so
- * messages pass one relay's hop only. Only for middlewares between which nothing retries a call or
- * replaces its responses: a joined `onEnd` runs when the outermost relay ends.
  */
 export const relayResponses = <Response>(
   open: () => InnerResponses<Response> | Promise<InnerResponses<Response>>,
   onEnd?: (end: RelayEnd) => void,
-  signal?: AbortSignal,
-): CallResponses<Response> => {
-  if (onEnd === undefined || signal === undefined) return new Relay(open, onEnd)
-  const outer = outermost.get(signal)
-  if (outer === undefined || outer.ended) {
-    const relay = new Relay(open, onEnd)
-    outermost.set(signal, relay as Relay<unknown, unknown>)
-    return relay
-  }
-  return new Relay(() => {
-    // Joined once opened, as a relay's own `onEnd` is called only for responses that started.
-    outer.join(onEnd)
-    return open()
-  }, undefined)
-}
+): CallResponses<Response> => new Relay(open, onEnd)

@@ -1,5 +1,5 @@
 /**
- * gRPC metrics as nice-grpc middleware: `rpc_server_call_duration_seconds` (server) and
+ * gRPC metrics as a nice-grpc server stage and client middleware: `rpc_server_call_duration_seconds` (server) and
  * `rpc_client_call_duration_seconds` (client), labelled `{rpc_service, rpc_method,
  * rpc_grpc_status_code}` after the OpenTelemetry RPC conventions (`rpc_service` is the fully
  * qualified service, the status code is the numeric gRPC code, e.g. `0` for OK, `1` CANCELLED).
@@ -7,8 +7,9 @@
  * For server-streaming methods the duration is the stream's life. A call the other side
  * abandoned (client cancel, aborted signal) counts as CANCELLED.
  */
-import { ClientError, type ClientMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common"
-import { type CallResponses, relayResponses } from "../grpc/relay.ts"
+import { ClientError, type ClientMiddleware, ServerError, Status } from "nice-grpc-common"
+import { type RelayEnd, relayResponses } from "../grpc/relay.ts"
+import type { ServerStage } from "../grpc/stages.ts"
 import type { Catalogue } from "./catalogue.ts"
 import { childPerKey } from "./instrument.ts"
 
@@ -41,43 +42,33 @@ const observers = (histogram: RpcHistogram) => {
 }
 
 /**
- * Passes one call's responses through, then records its duration (for server streams: the
- * stream's life) under its final status: the status it failed with, CANCELLED when the other
- * side abandoned it, otherwise OK. Server and client middleware differ only in where the
+ * Starts timing one call; what it returns records the call's duration (for server streams: the
+ * stream's life) under its final status when the call ends: the status it failed with, CANCELLED
+ * when the other side abandoned it, otherwise OK. Server and client differ only in where the
  * call's signal is.
  */
 const timeCall = (histogram: RpcHistogram) => {
   const observerFor = observers(histogram)
-  return <Response>(
-    path: string,
-    signal: AbortSignal | undefined,
-    // what nice-grpc's `call.next` returns: a unary response, or a server stream's responses
-    responses: () => CallResponses<Response>,
-    // a server call's relays join (`relayResponses`); a client's may be retried
-    join: boolean,
-  ) => {
-    // Real elapsed time for the Prometheus histogram (a nice-grpc middleware, outside Effect; not logic).
+  return (path: string, signal: AbortSignal | undefined) => {
+    // Real elapsed time for the Prometheus histogram (gRPC middleware, outside Effect; not logic).
     const started = performance.now()
-    return relayResponses(
-      responses,
-      (end) => {
-        let code: Status = end.failed ? statusOfError(end.error) : Status.OK
-        if (code === Status.OK && signal?.aborted === true) code = Status.CANCELLED
-        observerFor(path, code)((performance.now() - started) / 1000)
-      },
-      join ? signal : undefined,
-    )
+    return (end: RelayEnd) => {
+      let code: Status = end.failed ? statusOfError(end.error) : Status.OK
+      if (code === Status.OK && signal?.aborted === true) code = Status.CANCELLED
+      observerFor(path, code)((performance.now() - started) / 1000)
+    }
   }
 }
 
-/** Server middleware recording `rpc_server_call_duration_seconds`; attach with `server.use(...)`. */
-export const rpcServerMetrics = (catalogue: Catalogue): ServerMiddleware => {
+/** Server stage (`../grpc/stages.ts`) recording `rpc_server_call_duration_seconds`. */
+export const rpcServerMetrics = (catalogue: Catalogue): ServerStage => {
   const timed = timeCall(catalogue.rpcServerDuration)
-  return (call, context) => timed(call.method.path, context.signal, () => call.next(call.request, context), true)
+  return { enter: (call, context) => timed(call.method.path, context.signal) }
 }
 
 /** Client middleware recording `rpc_client_call_duration_seconds`; attach with `createClientFactory().use(...)`. */
 export const rpcClientMetrics = (catalogue: Catalogue): ClientMiddleware => {
   const timed = timeCall(catalogue.rpcClientDuration)
-  return (call, options) => timed(call.method.path, options.signal, () => call.next(call.request, options), false)
+  return (call, options) =>
+    relayResponses(() => call.next(call.request, options), timed(call.method.path, options.signal))
 }

@@ -1,5 +1,5 @@
 /**
- * Rate limits on the gRPC servers (nice-grpc server middleware, installed by `GrpcServer` inside
+ * Rate limits on the gRPC servers (a server stage, `../grpc/stages.ts`, run by `GrpcServer` inside
  * authentication when the process has `RateLimits`; health and reflection are exempt).
  *
  * A call spends one point of its principal's budget (the caller; per peer address when
@@ -11,15 +11,15 @@
  * `too_many_streams`), plus `ratelimit-limit`, `ratelimit-remaining`, `ratelimit-reset`.
  */
 import { Effect } from "effect"
-import type { CallContext, ServerMiddlewareCall } from "nice-grpc-common"
+import type { CallContext } from "nice-grpc-common"
 import { callCaller } from "../auth/grpc.ts"
 import { type Principal, unrestricted } from "../auth/Principal.ts"
 import { resourceExhausted } from "../grpc/admission.ts"
-import { relayResponses } from "../grpc/relay.ts"
+import type { ServerStage, StageEntry } from "../grpc/stages.ts"
 import { concurrentStreamsClass, RateLimitEntries } from "../metrics/catalogue.ts"
-import { RouteClasses } from "./config.ts"
+import { type RouteClass, RouteClasses } from "./config.ts"
 import { rateLimitHeaders, streamRefusalMessage, subjectOf } from "./decision.ts"
-import { isStreamRefusal, type RateLimitsShape, type StreamSlot } from "./RateLimits.ts"
+import { isStreamRefusal, type RateLimitsShape } from "./RateLimits.ts"
 
 export const rateLimitedCode = "rate_limited"
 export const tooManyStreamsCode = "too_many_streams"
@@ -44,46 +44,45 @@ const principalOf = (context: CallContext): Principal => {
   }
 }
 
-/** Attach with `server.use(...)` inside authentication (the principal is known). */
-export const rpcServerRateLimit =
-  (limits: RateLimitsShape, options: RpcRateLimitOptions = {}) =>
-  <Request, Response>(call: ServerMiddlewareCall<Request, Response>, context: CallContext) => {
-    if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) {
-      return call.next(call.request, context)
-    }
+/** A server stage (`../grpc/stages.ts`) inside authentication (the principal is known). */
+export const rpcServerRateLimit = (limits: RateLimitsShape, options: RpcRateLimitOptions = {}): ServerStage => ({
+  enter: (call, context) => {
+    if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) return undefined
     const subject = subjectOf(principalOf(context), context.peer, options)
-    if (subject === undefined) return call.next(call.request, context)
+    if (subject === undefined) return undefined
     const streaming = call.requestStream || call.responseStream
-    const routeClass = streaming ? RouteClasses.Stream : RouteClasses.Unary
-    let slot: StreamSlot | undefined
-    return relayResponses(
-      async () => {
-        const decision = await Effect.runPromise(limits.consume(subject, routeClass))
-        if (decision !== undefined) {
-          for (const [name, value] of Object.entries(rateLimitHeaders(decision))) {
-            if (name !== "retry-after") context.trailer.set(name, value)
-          }
-          if (!decision.allowed) {
-            limits.refused(RateLimitEntries.Grpc, routeClass)
-            throw resourceExhausted(
-              context,
-              decision.resetSeconds,
-              rateLimitedCode,
-              `too many ${routeClass} calls; retry after ${decision.resetSeconds} s`,
-            )
-          }
-        }
-        if (streaming) {
-          const opened = await Effect.runPromise(limits.openStream(subject))
-          if (isStreamRefusal(opened)) {
-            limits.refused(RateLimitEntries.Grpc, concurrentStreamsClass)
-            throw resourceExhausted(context, opened.retryAfterSeconds, tooManyStreamsCode, streamRefusalMessage(opened))
-          }
-          slot = opened
-        }
-        return call.next(call.request, context)
-      },
-      () => slot?.release(),
-      context.signal,
-    )
+    return spend(limits, subject, streaming ? RouteClasses.Stream : RouteClasses.Unary, streaming, context)
+  },
+})
+
+/** One point of the subject's budget, and for a stream a slot among its open streams (released at the end). */
+const spend = async (
+  limits: RateLimitsShape,
+  subject: string,
+  routeClass: RouteClass,
+  streaming: boolean,
+  context: CallContext,
+): Promise<StageEntry> => {
+  const decision = await Effect.runPromise(limits.consume(subject, routeClass))
+  if (decision !== undefined) {
+    for (const [name, value] of Object.entries(rateLimitHeaders(decision))) {
+      if (name !== "retry-after") context.trailer.set(name, value)
+    }
+    if (!decision.allowed) {
+      limits.refused(RateLimitEntries.Grpc, routeClass)
+      throw resourceExhausted(
+        context,
+        decision.resetSeconds,
+        rateLimitedCode,
+        `too many ${routeClass} calls; retry after ${decision.resetSeconds} s`,
+      )
+    }
   }
+  if (!streaming) return undefined
+  const slot = await Effect.runPromise(limits.openStream(subject))
+  if (isStreamRefusal(slot)) {
+    limits.refused(RateLimitEntries.Grpc, concurrentStreamsClass)
+    throw resourceExhausted(context, slot.retryAfterSeconds, tooManyStreamsCode, streamRefusalMessage(slot))
+  }
+  return () => slot.release()
+}

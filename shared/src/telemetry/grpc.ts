@@ -1,6 +1,6 @@
 /**
- * gRPC spans following the OpenTelemetry RPC semantic conventions, as nice-grpc middleware, with
- * the W3C trace context carried in the call metadata (`traceparent`).
+ * gRPC spans following the OpenTelemetry RPC semantic conventions (a client middleware and a
+ * server stage), with the W3C trace context carried in the call metadata (`traceparent`).
  *
  * - Client: a CLIENT span `<package.Service>/<Method>` (e.g.
  *   `dcent.orders.v1.OrderStreamingService/ProcessOrderStream`) per call, a child of the span
@@ -25,11 +25,9 @@ import {
   type ClientMiddlewareCall,
   Metadata,
   ServerError,
-  type ServerMiddleware,
-  type ServerMiddlewareCall,
   Status,
 } from "nice-grpc-common"
-import { relayResponses } from "../grpc/relay.ts"
+import type { ServerStage } from "../grpc/stages.ts"
 import { carrierOf, continueFrom, traceparentHeader } from "./traceContext.ts"
 
 /** `/pkg.Service/Method` → `{ service: "pkg.Service", method: "Method" }`. */
@@ -143,38 +141,31 @@ export interface TraceCallContext {
 }
 
 /**
- * Server middleware; attach with `server.use(rpcServerTracing(context))`, where `context`
- * provides the tracer. The span reaches the implementation as `CallContext.traceSpan`.
+ * Server stage (`../grpc/stages.ts`), where `context` provides the tracer. The span reaches the
+ * implementation as `CallContext.traceSpan`.
  */
-export const rpcServerTracing = (context: Context.Context<never>): ServerMiddleware<TraceCallContext> => {
+export const rpcServerTracing = (context: Context.Context<never>): ServerStage => {
   const spans = spansWith(context)
-  return <Request, Response>(
-    call: ServerMiddlewareCall<Request, Response, TraceCallContext>,
-    callContext: CallContext,
-  ) => {
-    // Health checks and reflection are not worth a trace.
-    if (call.method.path.startsWith("/grpc.") || isConnection(call.method)) {
-      return call.next(call.request, callContext)
-    }
-    let span: Tracer.Span | undefined
-    return relayResponses(
-      () => {
-        const traceparent = callContext.metadata.get(traceparentHeader)
-        span = spans.start(rpcSpanName(call.method.path), {
-          kind: "server",
-          attributes: rpcAttributes(call.method.path),
-          ...continueFrom(traceparent === undefined ? undefined : { [traceparentHeader]: traceparent }),
-        })
-        return call.next(call.request, { ...callContext, traceSpan: span })
-      },
-      (end) => {
-        if (span === undefined) return
-        let code: Status = end.failed ? statusOf(end.error) : Status.OK
-        if (code === Status.OK && callContext.signal.aborted) code = Status.CANCELLED
-        spans.end(span, "server", code, end.failed ? end.error : undefined)
-      },
-      callContext.signal,
-    )
+  return {
+    enter: (call, callContext) => {
+      // Health checks and reflection are not worth a trace.
+      if (call.method.path.startsWith("/grpc.") || isConnection(call.method)) return undefined
+      const traceparent = callContext.metadata.get(traceparentHeader)
+      const span = spans.start(rpcSpanName(call.method.path), {
+        kind: "server",
+        attributes: rpcAttributes(call.method.path),
+        ...continueFrom(traceparent === undefined ? undefined : { [traceparentHeader]: traceparent }),
+      })
+      const traced: CallContext & TraceCallContext = { ...callContext, traceSpan: span }
+      return {
+        context: traced,
+        onEnd: (end) => {
+          let code: Status = end.failed ? statusOf(end.error) : Status.OK
+          if (code === Status.OK && callContext.signal.aborted) code = Status.CANCELLED
+          spans.end(span, "server", code, end.failed ? end.error : undefined)
+        },
+      }
+    },
   }
 }
 

@@ -13,6 +13,7 @@ import {
   OrderNonStreamingServiceDefinition,
   type PauseOrderRequest,
 } from "../../../src/generated/dcent/orders/v1/order_non_streaming_service.ts"
+import { serverStages } from "../../../src/grpc/stages.ts"
 import { rpcClientTracing, rpcServerTracing, withCallSpan } from "../../../src/telemetry/grpc.ts"
 import { tracedBroker } from "../../../src/telemetry/messaging.ts"
 import { entryPointSampler, sampleEverything, telemetryConfig, tracerLayer } from "../../../src/telemetry/Telemetry.ts"
@@ -143,7 +144,7 @@ describe("traced broker", () => {
 
 describe("gRPC middleware", () => {
   it("links client and server spans through the metadata and records the status code", async () => {
-    const server = createServer().use(rpcServerTracing(context))
+    const server = createServer().use(serverStages([rpcServerTracing(context)]))
     server.add(OrderNonStreamingServiceDefinition, {
       pauseOrder: async (request: PauseOrderRequest, call) => {
         await run(Effect.void.pipe(Effect.withSpan("handler"), withCallSpan(call)))
