@@ -7,7 +7,8 @@
  * For server-streaming methods the duration is the stream's life. A call the other side
  * abandoned (client cancel, aborted signal) counts as CANCELLED.
  */
-import { ClientError, type ClientMiddleware, ServerError, Status } from "nice-grpc-common"
+import { type ClientMiddleware, Status } from "nice-grpc-common"
+import { rpcNames, statusOfError } from "../grpc/calls.ts"
 import { type RelayEnd, relayResponses } from "../grpc/relay.ts"
 import type { ServerStage } from "../grpc/stages.ts"
 import type { Catalogue } from "./catalogue.ts"
@@ -16,25 +17,11 @@ import { childPerKey } from "./instrument.ts"
 type RpcHistogram = Catalogue["rpcServerDuration"]
 type Observer = (seconds: number) => void
 
-/** `/pkg.Service/Method` → [`pkg.Service`, `Method`]. */
-export const splitMethodPath = (path: string): readonly [service: string, method: string] => {
-  const trimmed = path.startsWith("/") ? path.slice(1) : path
-  const slash = trimmed.lastIndexOf("/")
-  return slash < 0 ? ["unknown", trimmed] : [trimmed.slice(0, slash), trimmed.slice(slash + 1)]
-}
-
-/** The gRPC status a failed call ends with, as far as this side can tell. */
-export const statusOfError = (error: unknown): Status => {
-  if (error instanceof ServerError || error instanceof ClientError) return error.code
-  if (error instanceof Error && error.name === "AbortError") return Status.CANCELLED
-  return Status.UNKNOWN
-}
-
 /** Histogram children per method path and status, created once each. */
 const observers = (histogram: RpcHistogram) => {
   const observerOf = childPerKey((key): Observer => {
     const [path = "", code = ""] = key.split("\u0000")
-    const [service, method] = splitMethodPath(path)
+    const { service, method } = rpcNames(path)
     const child = histogram.labels(service, method, code)
     return (seconds) => child.observe(seconds)
   })

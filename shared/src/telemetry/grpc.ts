@@ -20,41 +20,41 @@ import { Clock, type Context, Effect, Exit, type Tracer } from "effect"
 import {
   type CallContext,
   type CallOptions,
-  ClientError,
   type ClientMiddleware,
   type ClientMiddlewareCall,
   Metadata,
-  ServerError,
   Status,
 } from "nice-grpc-common"
+import { rpcNames, statusOfError } from "../grpc/calls.ts"
 import type { ServerStage } from "../grpc/stages.ts"
 import { carrierOf, continueFrom, traceparentHeader } from "./traceContext.ts"
 
-/** `/pkg.Service/Method` → `{ service: "pkg.Service", method: "Method" }`. */
-export const rpcNames = (path: string): { readonly service: string; readonly method: string } => {
-  const trimmed = path.startsWith("/") ? path.slice(1) : path
-  const slash = trimmed.lastIndexOf("/")
-  return slash < 0
-    ? { service: "unknown", method: trimmed }
-    : { service: trimmed.slice(0, slash), method: trimmed.slice(slash + 1) }
+interface RpcSpanNaming {
+  readonly name: string
+  readonly attributes: Readonly<Record<string, string>>
+}
+
+// Made once per method path: every span of a method shares them.
+const namingByPath = new Map<string, RpcSpanNaming>()
+
+const namingOf = (path: string): RpcSpanNaming => {
+  let naming = namingByPath.get(path)
+  if (naming === undefined) {
+    const { service, method } = rpcNames(path)
+    naming = {
+      name: `${service}/${method}`,
+      attributes: { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method },
+    }
+    namingByPath.set(path, naming)
+  }
+  return naming
 }
 
 /** The span name of a call: `pkg.Service/Method`. */
-export const rpcSpanName = (path: string): string => {
-  const { service, method } = rpcNames(path)
-  return `${service}/${method}`
-}
+export const rpcSpanName = (path: string): string => namingOf(path).name
 
-export const rpcAttributes = (path: string): Record<string, string> => {
-  const { service, method } = rpcNames(path)
-  return { "rpc.system": "grpc", "rpc.service": service, "rpc.method": method }
-}
-
-const statusOf = (error: unknown): Status => {
-  if (error instanceof ServerError || error instanceof ClientError) return error.code
-  if (error instanceof Error && error.name === "AbortError") return Status.CANCELLED
-  return Status.UNKNOWN
-}
+/** The span attributes every call of the method has (`rpc.system`, `rpc.service`, `rpc.method`). */
+export const rpcAttributes = (path: string): Readonly<Record<string, string>> => namingOf(path).attributes
 
 const serverErrorCodes: ReadonlySet<Status> = new Set([
   Status.UNKNOWN,
@@ -125,7 +125,7 @@ export const rpcClientTracing = (context: Context.Context<never>): ClientMiddlew
     try {
       return yield* call.next(call.request, { ...rest, metadata })
     } catch (error) {
-      code = statusOf(error)
+      code = statusOfError(error)
       failure = error
       throw error
     } finally {
@@ -160,7 +160,7 @@ export const rpcServerTracing = (context: Context.Context<never>): ServerStage =
       return {
         context: traced,
         onEnd: (end) => {
-          let code: Status = end.failed ? statusOf(end.error) : Status.OK
+          let code: Status = end.failed ? statusOfError(end.error) : Status.OK
           if (code === Status.OK && callContext.signal.aborted) code = Status.CANCELLED
           spans.end(span, "server", code, end.failed ? end.error : undefined)
         },

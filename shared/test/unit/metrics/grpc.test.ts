@@ -8,9 +8,10 @@ import { createChannel, createClientFactory, Status } from "nice-grpc"
 import { HealthDefinition } from "nice-grpc-server-health"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { OrderNonStreamingServiceDefinition } from "../../../src/generated/dcent/orders/v1/order_non_streaming_service.ts"
+import { rpcNames, statusOfError } from "../../../src/grpc/calls.ts"
 import { GrpcServer } from "../../../src/grpc/GrpcServer.ts"
 import { MetricNames } from "../../../src/metrics/catalogue.ts"
-import { rpcClientMetrics, splitMethodPath, statusOfError } from "../../../src/metrics/grpc.ts"
+import { rpcClientMetrics } from "../../../src/metrics/grpc.ts"
 import { Metrics, type MetricsShape } from "../../../src/metrics/Metrics.ts"
 import { parseExposition, sumSamples } from "../../support/exposition.ts"
 import { unimplementedService } from "../../support/unimplementedService.ts"
@@ -42,10 +43,11 @@ const total = async (name: string, labels: Record<string, string>) =>
 
 describe("gRPC metrics", () => {
   it("splits the method path into service and method", () => {
-    expect(splitMethodPath("/dcent.orders.v1.OrderWatchService/WatchOrder")).toEqual([
-      "dcent.orders.v1.OrderWatchService",
-      "WatchOrder",
-    ])
+    expect(rpcNames("/dcent.orders.v1.OrderWatchService/WatchOrder")).toEqual({
+      service: "dcent.orders.v1.OrderWatchService",
+      method: "WatchOrder",
+    })
+    expect(rpcNames("NoSlash")).toEqual({ service: "unknown", method: "NoSlash" })
     expect(statusOfError(new Error("boom"))).toBe(Status.UNKNOWN)
     expect(statusOfError(Object.assign(new Error("aborted"), { name: "AbortError" }))).toBe(Status.CANCELLED)
   })
