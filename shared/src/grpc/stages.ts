@@ -32,6 +32,8 @@ export interface ServerStage {
 const isPromise = (entry: StageEntry | Promise<StageEntry>): entry is Promise<StageEntry> =>
   typeof entry === "object" && typeof (entry as Promise<StageEntry>).then === "function"
 
+const noResponses = async function* <Response>(): AsyncGenerator<Response, void, undefined> {}
+
 /**
  * The stages as one server middleware (`server.use(serverStages([...]))`). Stages that answer
  * synchronously run in the same tick; the call waits only for those that return a promise.
@@ -60,7 +62,8 @@ export const serverStages =
         if (isPromise(entry)) {
           return entry.then((resolved) => {
             entered(resolved)
-            return from(at + 1)
+            // Ended while this stage waited: the later stages and the handler do not run.
+            return ended === undefined ? from(at + 1) : noResponses<Response>()
           })
         }
         entered(entry)

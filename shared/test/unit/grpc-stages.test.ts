@@ -162,7 +162,11 @@ describe("serverStages", () => {
           admit = () => resolve(() => log.push("slot released"))
         }),
     }
-    const responses = serverStages([logged("a", log), waiting])(streamingCall([]), callContext())
+    const seen: Array<CallContext> = []
+    const responses = serverStages([logged("a", log), waiting, logged("later", log)])(
+      streamingCall(seen),
+      callContext(),
+    )
     const first = responses.next()
     await Promise.resolve()
     await responses.return(undefined)
@@ -170,5 +174,6 @@ describe("serverStages", () => {
     admit()
     expect(await first).toEqual({ done: true, value: undefined })
     expect(log).toEqual(["enter a", "end a ok", "slot released"])
+    expect(seen).toEqual([]) // neither the later stages nor the handler ran
   })
 })
