@@ -15,6 +15,7 @@
  */
 import { type Context, Effect, Exit } from "effect"
 import { type CallContext, Metadata, ServerError, Status } from "nice-grpc-common"
+import { isHealthOrReflection } from "../grpc/calls.ts"
 import { grpcError } from "../grpc/errorDetails.ts"
 import type { ServerStage } from "../grpc/stages.ts"
 import { AuthEntries, type Catalogue } from "../metrics/catalogue.ts"
@@ -25,8 +26,6 @@ import { hasRole, isRole, type Principal } from "./Principal.ts"
 
 export const onBehalfOfHeader = "dcent-on-behalf-of"
 export const onBehalfRolesHeader = "dcent-on-behalf-roles"
-
-const exemptPrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
 
 const principals = new WeakMap<AbortSignal, { readonly principal: Principal; readonly caller: Principal }>()
 
@@ -89,7 +88,7 @@ export const rpcServerAuthentication = (
   const run = Effect.runPromiseExitWith(context)
   return {
     enter: async (call, callContext) => {
-      if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) return undefined
+      if (isHealthOrReflection(call.method.path)) return undefined
       const exit = await run(
         authenticator
           .authenticate({

@@ -18,16 +18,13 @@
  */
 import { type CallContext, type ServerError, Status } from "nice-grpc-common"
 import type { Limiter, Overloaded } from "../admission/Limiter.ts"
+import { isHealthOrReflection } from "./calls.ts"
 import { grpcError } from "./errorDetails.ts"
 import type { ServerStage } from "./stages.ts"
 
 export const retryAfterTrailer = "retry-after"
 export const retryPushbackTrailer = "grpc-retry-pushback-ms"
 export const overloadedCode = "overloaded"
-
-const exemptPrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
-
-const isExempt = (path: string) => exemptPrefixes.some((prefix) => path.startsWith(prefix))
 
 /** RESOURCE_EXHAUSTED with the `retry-after`, `grpc-retry-pushback-ms` and `dcent-error-code` trailers. */
 export const resourceExhausted = (
@@ -52,7 +49,7 @@ export interface RpcAdmissionLimiters {
 /** A server stage (`stages.ts`), inside the metrics stage (so refusals are counted as calls). */
 export const rpcServerAdmission = (limiters: RpcAdmissionLimiters): ServerStage => ({
   enter: (call, context) => {
-    if (isExempt(call.method.path)) return undefined
+    if (isHealthOrReflection(call.method.path)) return undefined
     const limiter = call.requestStream || call.responseStream ? limiters.streams : limiters.unary
     const refusal = limiter.tryAcquire()
     if (refusal !== undefined) throw refuse(context, refusal)

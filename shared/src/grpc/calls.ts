@@ -26,6 +26,15 @@ export const rpcNames = (path: string): RpcNames => {
   return names
 }
 
+const standardServicePrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
+
+/**
+ * Health checks and reflection: never refused, authenticated or rate limited — probes must answer
+ * exactly when the server is busiest.
+ */
+export const isHealthOrReflection = (path: string): boolean =>
+  standardServicePrefixes.some((prefix) => path.startsWith(prefix))
+
 /** The gRPC status a failed call ends with, as far as this side can tell. */
 export const statusOfError = (error: unknown): Status => {
   if (error instanceof ServerError || error instanceof ClientError) return error.code

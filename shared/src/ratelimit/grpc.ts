@@ -15,6 +15,7 @@ import type { CallContext } from "nice-grpc-common"
 import { callCaller } from "../auth/grpc.ts"
 import { type Principal, unrestricted } from "../auth/Principal.ts"
 import { resourceExhausted } from "../grpc/admission.ts"
+import { isHealthOrReflection } from "../grpc/calls.ts"
 import type { ServerStage, StageEntry } from "../grpc/stages.ts"
 import { concurrentStreamsClass, RateLimitEntries } from "../metrics/catalogue.ts"
 import { type RouteClass, RouteClasses } from "./config.ts"
@@ -23,8 +24,6 @@ import { isStreamRefusal, type RateLimitsShape } from "./RateLimits.ts"
 
 export const rateLimitedCode = "rate_limited"
 export const tooManyStreamsCode = "too_many_streams"
-
-const exemptPrefixes = ["/grpc.health.v1.", "/grpc.reflection."]
 
 export interface RpcRateLimitOptions {
   /**
@@ -47,7 +46,7 @@ const principalOf = (context: CallContext): Principal => {
 /** A server stage (`../grpc/stages.ts`) inside authentication (the principal is known). */
 export const rpcServerRateLimit = (limits: RateLimitsShape, options: RpcRateLimitOptions = {}): ServerStage => ({
   enter: (call, context) => {
-    if (exemptPrefixes.some((prefix) => call.method.path.startsWith(prefix))) return undefined
+    if (isHealthOrReflection(call.method.path)) return undefined
     const subject = subjectOf(principalOf(context), context.peer, options)
     if (subject === undefined) return undefined
     const streaming = call.requestStream || call.responseStream
