@@ -151,11 +151,19 @@ export const shardLeases = (
     const keys = shardKeys(name)
     const keyList = [keys.members, keys.owners, keys.expiry]
     const channel = shardsChangedChannel(redis.keyPrefix, name)
-    const connection = yield* blockingConnection(redis)
+    // Sent once: a claim that timed out must not be sent again after a reconnect (ioredis'
+    // resend, or a Cluster's redirect delay), where it could land after the release.
+    const connection = yield* blockingConnection(redis, { sendsOnce: true })
     const claimLock = yield* Semaphore.make(1)
     let owned = new Set<number>()
     /** When the last successful claim was sent (its leases run ttl from then at the latest). */
     let confirmedAt: number | undefined
+    /**
+     * Set by the release: a claim queued behind it (the schedule's, or one a wake-up forked)
+     * must not run, or it would put this replica back among the members and take shards again
+     * for a TTL after it stopped — the others would give their shards back to a dead replica.
+     */
+    let released = false
 
     const send = (mode: "claim" | "release") =>
       connection.use("EVALSHA", everyMs, (client) =>
@@ -173,6 +181,7 @@ export const shardLeases = (
 
     const claim = claimLock.withPermits(1)(
       Effect.gen(function* () {
+        if (released) return
         const sentAt = yield* Clock.currentTimeMillis
         const reply = yield* send("claim").pipe(Effect.option)
         if (reply._tag === "Some" && Array.isArray(reply.value)) {
@@ -219,6 +228,7 @@ export const shardLeases = (
     yield* Effect.addFinalizer(() =>
       claimLock.withPermits(1)(
         Effect.gen(function* () {
+          released = true
           yield* apply(new Set(), "this replica stops")
           yield* send("release").pipe(Effect.timeout("2 seconds"), Effect.ignore)
           yield* redis

@@ -36,7 +36,7 @@ const shards = 6
 const ttlMs = 600
 
 /** One member: its own Redis layer and scope; `changes` records every onChange. */
-const member = async (prefix: string, owner: string, leaseTtlMs = ttlMs) => {
+const member = async (prefix: string, owner: string, leaseTtlMs = ttlMs, renewEveryMs?: number) => {
   const scope = Effect.runSync(Scope.make())
   scopes.push(scope)
   const changes: Array<ShardChange> = []
@@ -48,6 +48,7 @@ const member = async (prefix: string, owner: string, leaseTtlMs = ttlMs) => {
         shards,
         owner,
         ttlMs: leaseTtlMs,
+        ...(renewEveryMs === undefined ? {} : { renewEveryMs }),
         onChange: (change) => Effect.sync(() => changes.push(change)),
       })
     }).pipe(Effect.provide(redisLayer(prefix)), Scope.provide(scope)),
@@ -125,6 +126,30 @@ describe("ShardLeases", () => {
     )
     // Taken on the release announcement, not when a's leases would have expired.
     expect((await redisNowMs()) - released).toBeLessThan(longTtlMs)
+  })
+
+  it("a member that stops stays out: no claim of its own after the release puts it back", async () => {
+    const prefix = newPrefix()
+    const keys = shardKeys(name)
+    const client = await rawClient()
+    try {
+      for (let round = 0; round < 5; round++) {
+        // Claiming back to back, so a scheduled claim is waiting for the lock when the release runs.
+        const a = await member(prefix, `a${round}`, ttlMs, 1)
+        await eventually(
+          () => a.owned().then((owned) => owned.length > 0),
+          5_000,
+          () => `a${round} owning shards`,
+        )
+        await Effect.runPromise(Scope.close(a.scope, Exit.void))
+        // Let any claim that was queued behind the release reach Redis.
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        expect(await client.zscore(`${prefix}${keys.members}`, `a${round}`)).toBeNull()
+        expect(Object.values(await client.hgetall(`${prefix}${keys.owners}`))).not.toContain(`a${round}`)
+      }
+    } finally {
+      client.disconnect()
+    }
   })
 
   it("a shard taken by another owner is reported lost at the next claim, and taken back once it expires", async () => {
