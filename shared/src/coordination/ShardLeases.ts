@@ -7,7 +7,8 @@
  * Redis (all keys share the hash tag `{shards:<name>}`, so they live in one Redis Cluster slot):
  * - `{shards:<name>}:members`  sorted set: owner → the time its membership expires;
  * - `{shards:<name>}:owners`   hash: shard → owner;
- * - `{shards:<name>}:expiry`   hash: shard → the time (ms, Redis' clock) its lease expires.
+ * - `{shards:<name>}:expiry`   hash: shard → the time (ms, Redis' clock) its lease expires;
+ * - `{shards:<name>}:released` sorted set: owner → until when its claims are refused (it stopped).
  *
  * `claim` (one Lua script, every `renewEveryMs`, default ttl/3, on a connection of its own so a
  * busy main connection cannot delay it): refresh the caller's membership, drop expired members,
@@ -16,7 +17,10 @@
  * or expired ones up to its share, and answer the shards it now holds. A new replica gets its
  * share within two periods (the others give back, it takes); a dead replica's shards are taken
  * within `ttlMs` + one period; a replica that stops gracefully releases its shards and announces
- * it on the channel `{shards:<name>}:changed`, which makes the others claim at once.
+ * it on the channel `{shards:<name>}:changed`, which makes the others claim at once. Redis
+ * refuses the claims of a released owner (tokens are unique per process): a claim of the stopped
+ * replica that reaches Redis after its release (sent before it, resent after a reconnect) would
+ * otherwise make it a member again, and the others would give shards back to a dead replica.
  *
  * The caller learns of every change through `onChange` (run in order, before the next claim):
  * shards acquired, and shards lost — lost when Redis names another owner, or when no claim
@@ -71,6 +75,7 @@ export const shardKeys = (name: string) => ({
   members: `{shards:${name}}:members`,
   owners: `{shards:${name}}:owners`,
   expiry: `{shards:${name}}:expiry`,
+  released: `{shards:${name}}:released`,
 })
 
 /** The pub/sub channel announcing released shards (ioredis does not prefix channels). */
@@ -79,9 +84,11 @@ export const shardsChangedChannel = (keyPrefix: string, name: string) => `${keyP
 export { shardOf } from "../redis/keys.ts"
 
 /**
- * KEYS: members, owners, expiry. ARGV: owner, ttlMs, shards, mode (`claim` | `release`), the
- * changed channel (announced when shards were given back, so a replica short of its share
- * takes them at once). Answers the shards the owner holds afterwards (`release`: none).
+ * KEYS: members, owners, expiry, released. ARGV: owner, ttlMs, shards, mode (`claim` |
+ * `release`), the changed channel (announced when shards were given back, so a replica short of
+ * its share takes them at once). Answers the shards the owner holds afterwards (`release`, or a
+ * claim of a released owner: none). A release is remembered for 10 TTLs (at least a minute):
+ * longer than any claim of the stopped process can be on its way.
  */
 const claimScript = redisScript(
   "shards-claim",
@@ -96,8 +103,11 @@ if mode == 'release' then
     end
   end
   redis.call('ZREM', KEYS[1], owner)
+  redis.call('ZADD', KEYS[4], now + math.max(60000, 10 * ttl), owner)
   return {}
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+if redis.call('ZSCORE', KEYS[4], owner) then return {} end
 redis.call('ZADD', KEYS[1], now + ttl, owner)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -149,7 +159,7 @@ export const shardLeases = (
     const ttlMs = Math.max(3, Math.round(options.ttlMs))
     const everyMs = Math.max(1, Math.min(Math.round(options.renewEveryMs ?? ttlMs / 3), ttlMs - 1))
     const keys = shardKeys(name)
-    const keyList = [keys.members, keys.owners, keys.expiry]
+    const keyList = [keys.members, keys.owners, keys.expiry, keys.released]
     const channel = shardsChangedChannel(redis.keyPrefix, name)
     // Sent once: a claim that timed out must not be sent again after a reconnect (ioredis'
     // resend, or a Cluster's redirect delay), where it could land after the release.
@@ -165,8 +175,9 @@ export const shardLeases = (
      */
     let released = false
 
+    /** A claim must answer within its period; the release gets the stop's budget (2 s). */
     const send = (mode: "claim" | "release") =>
-      connection.use("EVALSHA", everyMs, (client) =>
+      connection.use("EVALSHA", mode === "claim" ? everyMs : 2_000, (client) =>
         runScript(client, claimScript, keyList, [owner, ttlMs, shards, mode, channel]),
       )
 
@@ -230,7 +241,7 @@ export const shardLeases = (
         Effect.gen(function* () {
           released = true
           yield* apply(new Set(), "this replica stops")
-          yield* send("release").pipe(Effect.timeout("2 seconds"), Effect.ignore)
+          yield* send("release").pipe(Effect.timeout("3 seconds"), Effect.ignore)
           yield* redis
             .use("PUBLISH", (client) => client.publish(channel, owner))
             .pipe(Effect.timeout("1 second"), Effect.ignore)

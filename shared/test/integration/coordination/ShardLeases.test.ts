@@ -135,7 +135,7 @@ describe("ShardLeases", () => {
     try {
       for (let round = 0; round < 5; round++) {
         // Claiming back to back, so a scheduled claim is waiting for the lock when the release runs.
-        const a = await member(prefix, `a${round}`, ttlMs, 1)
+        const a = await member(prefix, `a${round}`, ttlMs, 10)
         await eventually(
           () => a.owned().then((owned) => owned.length > 0),
           5_000,
