@@ -3,7 +3,9 @@
  * already running, named by env) or the baseline (the bare server of `../baseline/server.ts`),
  * behind one shape so that the same load generator drives both.
  */
+import { readFileSync } from "node:fs"
 import { Redis as IORedis } from "ioredis"
+import { parseAllDocuments } from "yaml"
 import { startPrivateRedis } from "../../support/privateRedis.ts"
 import { startProcess, waitForHttp } from "../../support/processes.ts"
 import { kafkaUrl, servers } from "../../support/servers.ts"
@@ -25,11 +27,29 @@ const serviceSettingsFromEnv = (): Record<string, string> => ({
     ),
   ),
   // The services' V8 options (`BENCH_SERVICE_NODE_OPTIONS="--max-semi-space-size=16"`), apart
-  // from the bench's own NODE_OPTIONS.
-  ...(process.env.BENCH_SERVICE_NODE_OPTIONS === undefined
-    ? {}
-    : { NODE_OPTIONS: process.env.BENCH_SERVICE_NODE_OPTIONS }),
+  // from the bench's own NODE_OPTIONS; by default the Kubernetes pods' (their heap size).
+  NODE_OPTIONS: serviceNodeOptions(),
 })
+
+/** The services' NODE_OPTIONS: `BENCH_SERVICE_NODE_OPTIONS`, else the Kubernetes pods'. */
+export const serviceNodeOptions = (): string => process.env.BENCH_SERVICE_NODE_OPTIONS ?? deployedNodeOptions()
+
+/** NODE_OPTIONS of the requestor's pod in `infra/k8s/base` (the processor's is the same). */
+const deployedNodeOptions = (): string => {
+  const manifest = readFileSync(new URL("../../../infra/k8s/base/requestor.yaml", import.meta.url), "utf8")
+  for (const document of parseAllDocuments(manifest)) {
+    const object = document.toJS() as {
+      kind?: string
+      spec?: { template?: { spec?: { containers?: Array<{ env?: Array<{ name: string; value?: string }> }> } } }
+    } | null
+    if (object?.kind !== "Deployment") continue
+    for (const container of object.spec?.template?.spec?.containers ?? []) {
+      const value = container.env?.find((variable) => variable.name === "NODE_OPTIONS")?.value
+      if (value !== undefined) return value
+    }
+  }
+  return ""
+}
 
 export interface Target {
   /** `system`, `baseline`, `1+1`, `2+2`: names the rows of the delivery checks. */

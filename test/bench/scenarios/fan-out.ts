@@ -19,7 +19,7 @@ import {
 } from "../lib/report.ts"
 import { common, round, type Scenario, type ScenarioContext } from "../lib/scenario.ts"
 import { Session } from "../lib/session.ts"
-import { startBaseline, startSystem, type Target } from "../lib/targets.ts"
+import { serviceNodeOptions, startBaseline, startSystem, type Target } from "../lib/targets.ts"
 
 const settingsOf = () => ({
   ...common(),
@@ -191,6 +191,7 @@ export const fanOut: Scenario = {
     const checks = [...baseline.checks, ...system.checks]
     const notes = [
       `${settings.streamsPerChannel} WatchOrder streams per HTTP/2 connection (BENCH_STREAMS_PER_CONNECTION); one connection per SSE watcher`,
+      `the services run with NODE_OPTIONS="${serviceNodeOptions()}" (infra/k8s' pods; BENCH_SERVICE_NODE_OPTIONS)`,
     ]
     for (const run of [baseline, system]) {
       notes.push(...streamErrorNote(run.session.label, run.streamErrors))
