@@ -102,6 +102,12 @@ export const producerConfig = (o: ResolvedKafkaOptions): KafkaJS.ProducerConstru
   "message.timeout.ms": o.messageTimeoutMs,
   // Same partition for a key as the Java client (murmur2), whichever language produces.
   partitioner: "murmur2_random",
+  // The producer gets a `kafkaJS` block (it carries the logger, `kafka-log.ts`), which switches the
+  // client to KafkaJS's defaults; these keep librdkafka's: retry until `message.timeout.ms`, not 5 times.
+  retries: 2_147_483_647,
+  "retry.backoff.ms": 100,
+  "retry.backoff.max.ms": 1_000,
+  "socket.timeout.ms": 60_000,
   ...o.producerConfig,
 })
 

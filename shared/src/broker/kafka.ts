@@ -11,11 +11,13 @@
  * - subscriptions are in `kafka-consumer.ts`.
  *
  * Building the layer checks that the cluster answers within `connectTimeoutMs` and fails with
- * `BrokerUnavailable` otherwise (librdkafka itself would retry forever). The producer is flushed
- * and disconnected, and the admin client disconnected, when the layer's scope closes.
+ * `BrokerUnavailable` otherwise (librdkafka itself would retry forever). The producer is watched
+ * and replaced when it stops reporting (`kafka-producer.ts`); its librdkafka log goes through the
+ * application's logger (`kafka-log.ts`). The producer is flushed and disconnected, and the admin
+ * client disconnected, when the layer's scope closes.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { Clock, Effect } from "effect"
+import { Effect } from "effect"
 import { noStackTrace } from "../telemetry/traceContext.ts"
 import { type BrokerShape, brokerLayer, type MakeBroker, type PublishOptions } from "./Broker.ts"
 import { BrokerError, type BrokerUnavailable, brokerFailures } from "./errors.ts"
@@ -32,9 +34,14 @@ import {
 } from "./kafka-client.ts"
 import { makeKafkaSubscribe } from "./kafka-consumer.ts"
 import { makeKafkaKeyReader } from "./kafka-keyReader.ts"
+import { makeKafkaLogger } from "./kafka-log.ts"
+import { makeWatchedProducer } from "./kafka-producer.ts"
 import { headersOrFail, subjectOrFail, toBytes, topicSpecsOrFail } from "./validate.ts"
 
 export type { KafkaBrokerOptions } from "./kafka-client.ts"
+
+/** librdkafka's syslog level for the producer at least: warnings. */
+const producerLogLevel = 4
 
 /** A topic look-up got no answer in time. */
 class LookupTimeout extends Error {}
@@ -80,24 +87,24 @@ export const makeKafkaBroker: MakeBroker<KafkaBrokerOptions> = (input) =>
     // Fail fast (and clearly) when nothing answers at the configured address.
     yield* listTopics(options.connectTimeoutMs)
 
-    const producer = yield* Effect.acquireRelease(
-      Effect.sync(() => kafka.producer(producerConfig(options))),
-      (client) =>
-        Effect.gen(function* () {
-          const started = yield* Clock.currentTimeMillis
-          yield* Effect.promise(async () => {
-            await client.flush({ timeout: 5_000 }).catch(() => undefined)
-            await client.disconnect().catch(() => undefined)
-          }).pipe(Effect.timeout("6 seconds"), Effect.ignore)
-          // A step of the graceful drain (see runtime/Drain.ts): logged with its duration.
-          yield* Effect.logInfo("kafka producer flushed and disconnected").pipe(
-            Effect.annotateLogs({ durationMs: (yield* Clock.currentTimeMillis) - started }),
-          )
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const config = producerConfig(options)
+    const producer = yield* makeWatchedProducer({
+      // Its warnings and errors always reach the log (a producer that stops delivering must say why).
+      create: () =>
+        kafka.producer({
+          ...config,
+          log_level: Math.max(options.logLevel, producerLogLevel),
+          kafkaJS: { logger: makeKafkaLogger(runFork) },
         }),
-    )
-    yield* Effect.tryPromise({ try: () => producer.connect(), catch: classify(url, "connect producer") }).pipe(
-      bounded("connect producer", options.connectTimeoutMs),
-    )
+      connect: (client) =>
+        Effect.tryPromise({ try: () => client.connect(), catch: classify(url, "connect producer") }).pipe(
+          bounded("connect producer", options.connectTimeoutMs),
+        ),
+      // librdkafka reports every message within message.timeout.ms (after its linger).
+      stallMs: Number(config["message.timeout.ms"] ?? options.messageTimeoutMs) + options.lingerMs + 5_000,
+      checkEveryMs: 1_000,
+    })
 
     /** Topics known to exist (positive answers are cached; a missing topic is looked up each time). */
     const existing = new Set<string>()
