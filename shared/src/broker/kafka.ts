@@ -17,7 +17,7 @@
  * client disconnected, when the layer's scope closes.
  */
 import { KafkaJS } from "@confluentinc/kafka-javascript"
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { noStackTrace } from "../telemetry/traceContext.ts"
 import { type BrokerShape, brokerLayer, type MakeBroker, type PublishOptions } from "./Broker.ts"
 import { BrokerError, type BrokerUnavailable, brokerFailures } from "./errors.ts"
@@ -88,6 +88,7 @@ export const makeKafkaBroker: MakeBroker<KafkaBrokerOptions> = (input) =>
     yield* listTopics(options.connectTimeoutMs)
 
     const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const clock = yield* Clock.Clock
     const config = producerConfig(options)
     const producer = yield* makeWatchedProducer({
       // Its warnings and errors always reach the log (a producer that stops delivering must say why).
@@ -95,7 +96,7 @@ export const makeKafkaBroker: MakeBroker<KafkaBrokerOptions> = (input) =>
         kafka.producer({
           ...config,
           log_level: Math.max(options.logLevel, producerLogLevel),
-          kafkaJS: { logger: makeKafkaLogger(runFork) },
+          kafkaJS: { logger: makeKafkaLogger(runFork, () => clock.currentTimeMillisUnsafe()) },
         }),
       connect: (client) =>
         Effect.tryPromise({ try: () => client.connect(), catch: classify(url, "connect producer") }).pipe(
