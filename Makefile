@@ -34,8 +34,9 @@ check: generate ## Format/lint (Biome), buf lint and type check (services, tests
 infra-up: install ## Start Kafka, Redis, NATS and PostgreSQL on 127.0.0.1 (idempotent)
 	@$(STACK) up
 
-infra-down: ## Stop Kafka, Redis, NATS and PostgreSQL
+infra-down: ## Stop Kafka, Redis, NATS and PostgreSQL, and the Redis Cluster the tests start
 	@$(STACK) down
+	@$(STACK) redis-cluster-down | grep -v "not running" || true
 
 infra-status: ## Show what runs
 	@$(STACK) status
