@@ -169,12 +169,17 @@ describe("StreamHolder across replicas", () => {
 
   it("an order ensured on the replica that does not own its shard is held by the owner", async () => {
     // An order whose shard the *second* replica does not own: announced to the first.
-    const ownedByFirst = await Effect.runPromise(first.holder.shards)
-    let other = ""
-    for (let n = 0; other === ""; n++) {
-      const candidate = `${orderReqId}-X${n}`
-      if (ownedByFirst.has(streamShardOf(candidate, shards))) other = candidate
-    }
+    // A busy machine can stall the claims past the test's short TTL: the replica then holds no
+    // shard until its next claim, and a search among an empty set would never end.
+    const ownedByFirst = await eventually(
+      () => Effect.runPromise(first.holder.shards),
+      (owned) => owned.size > 0,
+      { what: "the first replica holding a shard" },
+    )
+    const other = Array.from({ length: 1_000 }, (_, n) => `${orderReqId}-X${n}`).find((candidate) =>
+      ownedByFirst.has(streamShardOf(candidate, shards)),
+    )
+    if (other === undefined) throw new Error(`no order id among 1,000 falls in shards ${[...ownedByFirst]}`)
     await storeLiveOrder(other)
     await Effect.runPromise(second.holder.ensure(other))
     await eventually(
