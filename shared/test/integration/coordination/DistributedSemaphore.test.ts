@@ -86,12 +86,17 @@ describe("DistributedSemaphore", () => {
     const [a, b] = await twoProcesses()
     await Effect.runPromise(
       Effect.gen(function* () {
+        // Held for 2.5 leases, so it is renewed at least twice. The lease leaves room for a stall
+        // of the test process (renewals every 330 ms; a 300 ms lease lost its permit under a
+        // loaded CI run, and the waiter below got it).
         const holder = yield* a.sem
-          .withPermit("r", 1, Effect.sleep("900 millis"), { leaseMs: 300 })
+          .withPermit("r", 1, Effect.sleep("2500 millis"), { leaseMs: 1_000 })
           .pipe(Effect.forkChild)
         yield* Effect.sleep("50 millis")
-        const busy = yield* Effect.flip(b.sem.withPermit("r", 1, Effect.void, { waitMs: 600 }))
-        expect(busy._tag).toBe("PermitTimeout")
+        const waiter = yield* Effect.exit(b.sem.withPermit("r", 1, Effect.succeed("got it"), { waitMs: 1_500 }))
+        expect(Exit.isSuccess(waiter) ? "the waiter got the permit" : JSON.stringify(waiter.cause)).toContain(
+          "PermitTimeout",
+        )
         yield* Fiber.join(holder)
 
         // a holder that vanished: its lease (300 ms from now, Redis time) is never renewed
