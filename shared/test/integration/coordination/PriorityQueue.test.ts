@@ -141,17 +141,18 @@ describe("PriorityQueue", () => {
         const at = Date.now()
         yield* queue.enqueue("lease", { id: "a", priority: "LOW", payload: "", enqueuedAt: at })
         yield* queue.enqueue("lease", { id: "b", priority: "LOW", payload: "", enqueuedAt: at + 1 })
-        const a = Option.getOrThrow(yield* queue.take("lease", { leaseMs: 400 }))
+        // Leases of a second: a stall of the test process between two commands must not expire one.
+        const a = Option.getOrThrow(yield* queue.take("lease", { leaseMs: 1_000 }))
         expect(a.id).toBe("a")
         expect(a.leaseUntil).toBeGreaterThan(Date.now() - 1_000)
         expect(yield* queue.requeueExpired("lease")).toBe(0)
-        yield* Effect.sleep("500 millis")
+        yield* Effect.sleep("1100 millis")
         expect(yield* queue.requeueExpired("lease")).toBe(1)
         expect(yield* queue.depth("lease")).toEqual({ HIGH: 0, MEDIUM: 0, LOW: 2, inFlight: 0 })
         // "a" kept its original score: still ahead of "b"
-        const again = Option.getOrThrow(yield* queue.take("lease", { leaseMs: 150 }))
+        const again = Option.getOrThrow(yield* queue.take("lease", { leaseMs: 1_000 }))
         expect(again.id).toBe("a")
-        expect(again.waitedMs).toBeGreaterThanOrEqual(500)
+        expect(again.waitedMs).toBeGreaterThanOrEqual(1_100)
         // a renewed lease does not expire
         expect(yield* queue.extendLease("lease", "a", 10_000)).toBe(true)
         yield* Effect.sleep("250 millis")
