@@ -33,10 +33,14 @@ const newPrefix = () => {
 
 const name = "test-set"
 const shards = 6
-const ttlMs = 600
+// Claims every 100 ms keep the tests quick; the 2 s lease leaves room for a stall of the test
+// process (a 600 ms lease, renewed every 200 ms, expired under a loaded CI run: a member stopped
+// its shards as it must, and the test read that as a loss it did not expect).
+const ttlMs = 2_000
+const claimEveryMs = 100
 
 /** One member: its own Redis layer and scope; `changes` records every onChange. */
-const member = async (prefix: string, owner: string, leaseTtlMs = ttlMs, renewEveryMs?: number) => {
+const member = async (prefix: string, owner: string, leaseTtlMs = ttlMs, renewEveryMs = claimEveryMs) => {
   const scope = Effect.runSync(Scope.make())
   scopes.push(scope)
   const changes: Array<ShardChange> = []
@@ -48,7 +52,7 @@ const member = async (prefix: string, owner: string, leaseTtlMs = ttlMs, renewEv
         shards,
         owner,
         ttlMs: leaseTtlMs,
-        ...(renewEveryMs === undefined ? {} : { renewEveryMs }),
+        renewEveryMs,
         onChange: (change) => Effect.sync(() => changes.push(change)),
       })
     }).pipe(Effect.provide(redisLayer(prefix)), Scope.provide(scope)),
@@ -82,14 +86,14 @@ describe("ShardLeases", () => {
     const a = await member(prefix, "a")
     await eventually(
       () => a.owned().then((owned) => owned.length === shards),
-      5_000,
+      10_000,
       () => "a alone owning every shard",
     )
     const b = await member(prefix, "b")
     const c = await member(prefix, "c")
     await eventually(
       async () => [(await a.owned()).length, (await b.owned()).length, (await c.owned()).length].join() === "2,2,2",
-      5_000,
+      10_000,
       () => "two shards each",
     )
     const all = [...(await a.owned()), ...(await b.owned()), ...(await c.owned())].sort((x, y) => x - y)
@@ -113,7 +117,7 @@ describe("ShardLeases", () => {
     const b = await member(prefix, "b", longTtlMs)
     await eventually(
       async () => (await a.owned()).length === 3 && (await b.owned()).length === 3,
-      5_000,
+      10_000,
       () => "three shards each",
     )
     const released = await redisNowMs()
@@ -121,7 +125,7 @@ describe("ShardLeases", () => {
     expect(a.changes.at(-1)?.lost).toHaveLength(3)
     await eventually(
       () => b.owned().then((owned) => owned.length === shards),
-      5_000,
+      10_000,
       () => "b owning every shard",
     )
     // Taken on the release announcement, not when a's leases would have expired.
@@ -138,7 +142,7 @@ describe("ShardLeases", () => {
         const a = await member(prefix, `a${round}`, ttlMs, 10)
         await eventually(
           () => a.owned().then((owned) => owned.length > 0),
-          5_000,
+          10_000,
           () => `a${round} owning shards`,
         )
         await Effect.runPromise(Scope.close(a.scope, Exit.void))
@@ -157,7 +161,7 @@ describe("ShardLeases", () => {
     const a = await member(prefix, "a")
     await eventually(
       () => a.owned().then((owned) => owned.length === shards),
-      5_000,
+      10_000,
       () => "a owning every shard",
     )
     // As if a third replica had taken shard 4 after a's lease expired (e.g. a long pause).
@@ -167,13 +171,13 @@ describe("ShardLeases", () => {
     client.disconnect()
     await eventually(
       async () => a.changes.some((change) => change.lost.includes(4)),
-      5_000,
+      10_000,
       () => "shard 4 reported lost",
     )
     // The intruder never claims: its lease expires and a takes the shard back.
     await eventually(
       () => a.owned().then((owned) => owned.includes(4)),
-      5_000,
+      10_000,
       () => "shard 4 taken back",
     )
   })
@@ -195,7 +199,7 @@ describe("ShardLeases", () => {
     expect(await b.owned()).toEqual([])
     await eventually(
       () => b.owned().then((owned) => owned.length === shards),
-      5_000,
+      10_000,
       () => "b owning every shard after the expiry",
     )
     expect(b.changes.flatMap((change) => change.lost)).toEqual([])
