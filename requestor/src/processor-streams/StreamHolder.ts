@@ -109,8 +109,10 @@ export interface StreamHolderOptions {
   readonly retryCap?: Duration.Input
   /** Safety re-read of `live-orders` for the owned shards (default 60 s). */
   readonly resyncInterval?: Duration.Input
-  /** Shard lease TTL (default 6 s), claimed every third of it. */
+  /** Shard lease TTL (default 6 s). */
   readonly leaseTtl?: Duration.Input
+  /** How often the shards are claimed (default a third of `leaseTtl`); shorter leaves more slack. */
+  readonly claimEvery?: Duration.Input
   /** Number of shards (default 64); the same on every replica. */
   readonly shards?: number
   /** Orders opening at once, over all shards (default 64). */
@@ -520,6 +522,9 @@ export class StreamHolder extends Context.Service<StreamHolder, StreamHolderShap
       shards: shardCount,
       owner,
       ttlMs: leaseTtlMs,
+      ...(options.claimEvery === undefined
+        ? {}
+        : { renewEveryMs: Duration.toMillis(Duration.fromInputUnsafe(options.claimEvery)) }),
       ...(options.onClaimLag === undefined ? {} : { onClaimLag: options.onClaimLag }),
       onChange: (change) =>
         Effect.gen(function* () {

@@ -25,7 +25,10 @@ import { type FakeProcessor, startFakeProcessor } from "../support/fakeProcessor
 
 const prefix = `test:holder:${randomUUID().slice(0, 8)}:`
 const orderReqId = `HOLD-${randomUUID().slice(0, 8)}`
-const ttlMs = 600
+// Claims every 100 ms keep the test quick; the 2 s lease leaves room for a stall of the test
+// process (a 600 ms lease expired under a loaded CI run, and the holder stopped its shards).
+const ttlMs = 2_000
+const claimEveryMs = 100
 const shards = 4
 const keys = shardKeys(streamShardSet)
 
@@ -50,6 +53,7 @@ const replica = async (name: string) => {
     StreamHolder,
     StreamHolder.make({
       leaseTtl: `${ttlMs} millis`,
+      claimEvery: `${claimEveryMs} millis`,
       shards,
       owner: name,
       retryBase: "50 millis",
@@ -149,9 +153,9 @@ describe("StreamHolder across replicas", () => {
       (open) => open === 1,
       { what: "one open stream" },
     )
-    // Several TTLs of claims later: the same single holder and the same single call (no flapping).
+    // Many claims later: the same single holder and the same single call (no flapping).
     const calls = fake.callsFor(orderReqId).length
-    await new Promise((resolve) => setTimeout(resolve, 4 * ttlMs))
+    await new Promise((resolve) => setTimeout(resolve, 25 * claimEveryMs))
     expect(await holding([a, b])).toEqual([first.name])
     expect(fake.openStreams(orderReqId)).toBe(1)
     expect(fake.callsFor(orderReqId)).toHaveLength(calls)
@@ -169,8 +173,8 @@ describe("StreamHolder across replicas", () => {
 
   it("an order ensured on the replica that does not own its shard is held by the owner", async () => {
     // An order whose shard the *second* replica does not own: announced to the first.
-    // A busy machine can stall the claims past the test's short TTL: the replica then holds no
-    // shard until its next claim, and a search among an empty set would never end.
+    // Should a stall of the machine outlast the lease, the replica holds no shard until its next
+    // claim, and a search among an empty set would never end.
     const ownedByFirst = await eventually(
       () => Effect.runPromise(first.holder.shards),
       (owned) => owned.size > 0,
@@ -230,18 +234,18 @@ describe("StreamHolder across replicas", () => {
     const redisNow = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
     const shard = String(streamShardOf(orderReqId, shards))
     await raw.hset(`${prefix}${keys.owners}`, shard, "intruder")
-    await raw.hset(`${prefix}${keys.expiry}`, shard, String(redisNow + 3 * ttlMs))
+    await raw.hset(`${prefix}${keys.expiry}`, shard, String(redisNow + 3_000))
     await eventually(
       async () => fake.openStreams(orderReqId),
       (open) => open === 0,
-      { what: "the stream cut", timeoutMs: 2 * ttlMs },
+      { what: "the stream cut", timeoutMs: 2_500 },
     )
     expect(await holding([second])).toEqual([])
     // The intruder never claims again: its lease expires and the replica takes the shard back.
     await eventually(
       async () => fake.callsFor(orderReqId).length,
       (count) => count === callsBefore + 1,
-      { what: "the stream taken back", timeoutMs: 10 * ttlMs },
+      { what: "the stream taken back", timeoutMs: 10_000 },
     )
     expect(await holding([second])).toEqual([second.name])
     expect(await shardOwner()).toBe(second.name)
